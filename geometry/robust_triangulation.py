@@ -34,9 +34,8 @@ import numpy as np
 from ._kernels import Lenses
 from .arrays import unflatten_leading
 from .rig import Rig
-from .triangulation import (TriangulationOptions, contiguous_chunk, gauss_newton, map_chunks,
-                            prepare_observations,
-                            ray_spread, solve_symmetric_3x3, triangulate_flat)
+from .triangulation import (TriangulationOptions, contiguous_chunk, map_chunks, prepare_observations,
+                            ray_spread, solve_symmetric_3x3, triangulate_chunk)
 
 __all__ = ["DEFAULT_THRESHOLD_PX", "RobustTriangulationOptions", "RobustTriangulation",
            "triangulate_robust"]
@@ -145,6 +144,7 @@ class _RobustSolver:
         self.threshold_sq = threshold_px * threshold_px
         self.min_views = min_views
         self.options = options
+        self.triangulation = options.triangulation
         self.min_spread = np.sin(np.radians(options.triangulation.min_ray_angle_deg) / 2) ** 2
         pairs = np.array(list(combinations(range(lenses.num_views), 2)), dtype=np.int64)
         self.first, self.second = pairs[:, 0], pairs[:, 1]
@@ -152,7 +152,7 @@ class _RobustSolver:
     def __call__(self, u: np.ndarray, v: np.ndarray, w: np.ndarray):
         usable = w > 0
         num_usable = usable.sum(axis=0)
-        points, ok = triangulate_flat(self.lenses, u, v, w, self._single_thread())
+        points, ok = triangulate_chunk(self.lenses, u, v, w, self.triangulation)
         error = self._errors(points, u, v, usable)
         inliers = usable & (error < np.sqrt(self.threshold_sq))
         # Every usable view agrees: the consensus cannot be larger.
@@ -160,19 +160,14 @@ class _RobustSolver:
         todo = np.flatnonzero(~done & (num_usable >= self.min_views))
         if todo.size:
             sub = (u[:, todo], v[:, todo], w[:, todo])
-            p, inl = self._best_hypothesis(*sub, points[todo], ok[todo])
-            p, inl, err, good = self._refine(p, inl, *sub)
+            _, inl = self._best_hypothesis(*sub, points[todo], ok[todo])
+            p, inl, err, good = self._refine(inl, *sub)
             points[todo], inliers[:, todo], error[:, todo] = p, inl, err
             done[todo] = good
         points[~done] = np.nan
         inliers[:, ~done] = False
         error[:, ~done] = np.nan
         return points, inliers, error
-
-    def _single_thread(self) -> TriangulationOptions:
-        base = self.options.triangulation
-        return TriangulationOptions(iterations=base.iterations, min_ray_angle_deg=base.min_ray_angle_deg,
-                                    undistort_iterations=base.undistort_iterations, threads=1)
 
     def _errors(self, points: np.ndarray, u, v, usable) -> np.ndarray:
         """(V, M) pixel reprojection errors; NaN where not usable, not in front or points NaN."""
@@ -250,24 +245,27 @@ class _RobustSolver:
         points[~hyp_ok[best, columns]] = np.nan
         return points, inlier[:, best, columns]
 
-    def _refine(self, points, inliers, u, v, w):
-        """Re-estimate from the inliers and re-classify until stable; returns the final state."""
-        lenses, opts = self.lenses, self.options
+    def _refine(self, inliers, u, v, w):
+        """Re-estimate from the inliers and re-classify until stable; returns the final state.
+
+        Each round is :func:`geometry.triangulate` on the inlier views (so a correct inlier set
+        gives exactly what an oracle that knows the outliers gets), then every observed view is
+        re-classified by its exact reprojection error.
+        """
         usable = w > 0
         threshold = np.sqrt(self.threshold_sq)
-        active = np.arange(points.shape[0])
+        num_points = u.shape[1]
+        active = np.arange(num_points)
+        points = np.full((num_points, 3), np.nan)
         error = np.full(u.shape, np.nan)
-        good = np.zeros(points.shape[0], dtype=bool)
-        for _ in range(opts.max_rounds):
+        good = np.zeros(num_points, dtype=bool)
+        for _ in range(self.options.max_rounds):
+            sub_u, sub_v, sub_usable = u[:, active], v[:, active], usable[:, active]
             sub_w = np.where(inliers[:, active], w[:, active], 0.0)
-            start = np.nan_to_num(points[active], nan=0.0)
-            refined, normal = gauss_newton(lenses, start, u[:, active], v[:, active], sub_w,
-                                           max(1, opts.triangulation.iterations))
-            err = self._errors(refined, u[:, active], v[:, active], usable[:, active])
-            new_inliers = usable[:, active] & (err < threshold)
-            fixed = ray_spread(normal) >= self.min_spread
-            good[active] = (fixed & np.isfinite(refined).all(axis=1)
-                            & (new_inliers.sum(axis=0) >= self.min_views))
+            refined, ok = triangulate_chunk(self.lenses, sub_u, sub_v, sub_w, self.triangulation)
+            err = self._errors(refined, sub_u, sub_v, sub_usable)
+            new_inliers = sub_usable & (err < threshold)
+            good[active] = ok & (new_inliers.sum(axis=0) >= self.min_views)
             changed = np.any(new_inliers != inliers[:, active], axis=0)
             points[active], inliers[:, active], error[:, active] = refined, new_inliers, err
             active = active[changed & good[active]]
