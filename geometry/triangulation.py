@@ -181,23 +181,28 @@ def linear_solution(lenses: Lenses, x: np.ndarray, y: np.ndarray, w: np.ndarray)
     pixels by fx, fy. Returns ``points (M, 3)``, the 3x3 normal matrix as its 6 entries and its
     determinant (M,).
     """
-    R, t = lenses.R, lenses.t
-    num_views, num_points = x.shape
-    rows = np.empty((num_views, 3, 2, num_points))
-    for i in range(3):
-        np.multiply(x, R[:, 2, i, None], out=rows[:, i, 0])
-        rows[:, i, 0] -= R[:, 0, i, None]
-        np.multiply(y, R[:, 2, i, None], out=rows[:, i, 1])
-        rows[:, i, 1] -= R[:, 1, i, None]
-    rhs = np.empty((num_views, 2, num_points))
-    np.multiply(x, t[:, 2], out=rhs[:, 0])
-    np.subtract(t[:, 0], rhs[:, 0], out=rhs[:, 0])
-    np.multiply(y, t[:, 2], out=rhs[:, 1])
-    np.subtract(t[:, 1], rhs[:, 1], out=rhs[:, 1])
-    weight = np.empty((num_views, 2, num_points))
-    np.multiply(w, lenses.fx * lenses.fx, out=weight[:, 0])
-    np.multiply(w, lenses.fy * lenses.fy, out=weight[:, 1])
-    return normal_equations_solve(rows, weight, rhs)
+    # One (9, 6) @ (6, M) product per view (small: see Lenses.to_cam), summed over the views.
+    normal_and_rhs = np.matmul(lenses.dlt_coefficients, dlt_scalars(lenses, x, y, w)).sum(axis=0)
+    h, g = list(normal_and_rhs[:6]), list(normal_and_rhs[6:])
+    inverse, det = symmetric_inverse(h)
+    return apply_symmetric(inverse, g), h, det
+
+
+def dlt_scalars(lenses: Lenses, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(V, 6, M) the per-observation scalars the DLT normal equations are linear in.
+
+    ``(wa x^2, wb y^2, wa x, wb y, wa, wb)`` with ``wa = w fx^2``, ``wb = w fy^2``; the equations
+    are these times the per-view constants :attr:`Lenses.dlt_coefficients` (the rows
+    ``x r3 - r1`` expand into constants times 1, x and x^2).
+    """
+    out = np.empty((x.shape[0], 6, x.shape[1]))
+    np.multiply(w, lenses.fx * lenses.fx, out=out[:, 4])
+    np.multiply(w, lenses.fy * lenses.fy, out=out[:, 5])
+    np.multiply(out[:, 4], x, out=out[:, 2])
+    np.multiply(out[:, 5], y, out=out[:, 3])
+    np.multiply(out[:, 2], x, out=out[:, 0])
+    np.multiply(out[:, 3], y, out=out[:, 1])
+    return out
 
 
 def gauss_newton(lenses: Lenses, points: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
@@ -327,12 +332,21 @@ def ray_spread(h) -> np.ndarray:
         return np.where((minors > 0) & (trace > 0), det / minors / (trace / 2), 0.0)
 
 
-def triangulate_chunk(lenses: Lenses, u, v, w, options: TriangulationOptions):
-    """One chunk of :func:`triangulate_flat` (single thread): ``points (M, 3)``, ``ok (M,)``."""
+def undistort_observations(lenses: Lenses, u, v, options: TriangulationOptions):
+    """(V, M) pixels -> undistorted normalized ``x, y`` (V, M) as the linear solution uses them."""
+    xd, yd = lenses.from_pixels(u, v)
+    return lenses.undistort(xd, yd, options.undistort_iterations)
+
+
+def triangulate_chunk(lenses: Lenses, u, v, w, options: TriangulationOptions, normalized=None):
+    """One chunk of :func:`triangulate_flat` (single thread): ``points (M, 3)``, ``ok (M,)``.
+
+    normalized: optional ``(x, y)`` (V, M) undistorted normalized coordinates of ``u, v`` when
+    the caller has them already (as :func:`undistort_observations` computes them).
+    """
     usable = w > 0
     enough = np.count_nonzero(usable, axis=0) >= 2
-    xd, yd = lenses.from_pixels(u, v)
-    x, y = lenses.undistort(xd, yd, options.undistort_iterations)
+    x, y = undistort_observations(lenses, u, v, options) if normalized is None else normalized
     points, normal, _ = linear_solution(lenses, x, y, w)
     if options.iterations:
         points, normal, in_front = gauss_newton(lenses, points, u, v, w, options.iterations)
