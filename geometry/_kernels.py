@@ -5,8 +5,9 @@ the same projection (tested against :meth:`Rig.project` / :meth:`Rig.normalize`)
 triangulators need to be fast: planar ``(V, M)`` arrays of x and y (not ``(..., 2)``), per-view
 coefficients as ``(V, 1)`` columns, terms the rig does not use (skew, tangential, rational,
 fisheye) skipped, and the Jacobian of the distortion returned with it. ``Rig.normalize`` on 6 x
-20,000 observations takes ~70 ms; the approximate inverse here takes a fraction of that and is all
-the triangulators need (their Gauss-Newton refinement runs in pixels with the exact forward model).
+20,000 observations takes ~70 ms (30 Newton steps, general layout); the fixed-count Newton inverse
+here reaches the same ~1e-12 in a fraction of that, which is what lets triangulation run at
+millions of points per second.
 
 Conventions in :mod:`geometry.camera`: ``V`` views, ``M`` flattened points.
 """
