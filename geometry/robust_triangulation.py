@@ -180,16 +180,15 @@ class _RobustSolver:
         return points, inliers, error
 
     def _errors(self, points: np.ndarray, u, v, usable) -> np.ndarray:
-        """(V, M) pixel reprojection errors; NaN where not usable, not in front or points NaN."""
-        pu, pv, _ = self.lenses.project(np.nan_to_num(points.reshape(-1, 3), nan=0.0))
-        pu = pu.reshape(u.shape[:1] + points.shape[:-1])
-        pv = pv.reshape(pu.shape)
-        error = np.hypot(pu - u.reshape(u.shape[:1] + (1,) * (points.ndim - 2) + u.shape[1:]),
-                         pv - v.reshape(pu.shape[:1] + (1,) * (points.ndim - 2) + v.shape[1:]))
-        bad = ~np.isfinite(points).all(axis=-1)
-        error[:, bad] = np.nan
-        usable = usable.reshape(pu.shape[:1] + (1,) * (points.ndim - 2) + usable.shape[1:])
-        return np.where(usable, error, np.nan)
+        """(V, M) pixel reprojection errors of points (M, 3); NaN where not usable, not in front
+        of the camera or the point is NaN."""
+        finite = np.isfinite(points).all(axis=1)
+        pu, pv, _ = self.lenses.project(np.where(finite[:, None], points, 0.0))
+        pu -= u
+        pv -= v
+        error = np.hypot(pu, pv)
+        error[~(usable & finite)] = np.nan
+        return error
 
     def _best_hypothesis(self, u, v, w, x, y):
         """Inliers (V, M) of the best hypothesis, found in two stages.
