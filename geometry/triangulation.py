@@ -161,10 +161,18 @@ def contiguous_chunk(part: slice, *arrays: np.ndarray) -> list[np.ndarray]:
     return [np.ascontiguousarray(array[:, part]) for array in arrays]
 
 
+def _available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def map_chunks(fn, num_points: int, threads: int | None, chunk: int = _CHUNK) -> None:
     """Call ``fn(slice)`` on consecutive chunks of ``num_points``, on worker threads if several."""
     parts = [slice(start, min(start + chunk, num_points)) for start in range(0, num_points, chunk)]
-    threads = min(os.cpu_count() or 1, 4) if threads is None else threads
+    threads = min(_available_cores(), 4) if threads is None else threads
     threads = min(threads, len(parts))
     if threads <= 1:
         for part in parts:
