@@ -6,12 +6,16 @@ Conventions (frames, pixels, distortion order, dimension letters, units) are sta
 
 from .camera import Camera, DistortionModel, distort_normalized, undistort_normalized
 from .rig import Rig
+from .skeletons import (BODY_25, BODY_25B, COCO_17, H36M_17, HALPE_26, HAND_21, MPII_16, SKELETONS,
+                        Skeleton, get_skeleton)
 from .transforms import (average_rotations, compose, invert, project_to_rotation,
                          rotation_angle_deg, rotation_from_rvec, rvec_from_rotation, skew)
 
 __all__ = [
     "Camera", "DistortionModel", "distort_normalized", "undistort_normalized",
     "Rig",
+    "Skeleton", "get_skeleton", "SKELETONS", "COCO_17", "HALPE_26", "BODY_25", "BODY_25B", "MPII_16",
+    "H36M_17", "HAND_21",
     "average_rotations", "compose", "invert", "project_to_rotation", "rotation_angle_deg",
     "rotation_from_rvec", "rvec_from_rotation", "skew",
 ]

@@ -4,6 +4,12 @@ Randomness only through an explicit ``rng: np.random.Generator``. Conventions in
 :mod:`geometry.camera`.
 """
 
+from .body import BODY_JOINTS, BodyShape, body_joint_map, forward_kinematics
+from .motion import ACTIONS, MotionOptions, PersonMotion, PoseSample, person_motion, random_poses
 from .rigs import Lens, arc_rig, ceiling_rig, look_at, ring_rig, synthetic_camera
 
-__all__ = ["Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera"]
+__all__ = [
+    "BODY_JOINTS", "BodyShape", "body_joint_map", "forward_kinematics",
+    "ACTIONS", "MotionOptions", "PersonMotion", "PoseSample", "person_motion", "random_poses",
+    "Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera",
+]

@@ -1,0 +1,116 @@
+"""Synthetic scene generators: human motion, detector noise, board poses (seeded ground truth)."""
+
+import numpy as np
+import pytest
+
+from geometry import get_skeleton
+from geometry.synthetic import (BODY_JOINTS, MotionOptions, body_joint_map, person_motion,
+                                random_poses)
+
+BODY_SKELETONS = ("COCO_17", "HALPE_26", "BODY_25", "BODY_25B", "MPII_16", "H36M_17")
+BONE_LENGTH_TOL_M = 1e-9  # rigid segments: float64 round-off only
+HEIGHT_TOL = 0.07  # head top of a walking person within 7% of the height (nodding, leaning, knees)
+MEDIAN_HEIGHT_TOL = 0.03  # ... and within 3% in the median
+MAX_WALK_SPEED_MPS = 2.2  # fastest walk option 1.5 m/s plus the body's own sway
+HEAD_POINTS = {"nose", "left_eye", "right_eye", "left_ear", "right_ear", "upper_neck", "neck_nose",
+               "head", "head_top"}
+
+
+def _head_to_shoulder(skeleton, bone):
+    """Bones from a head point to a shoulder change length when the head turns (as in people)."""
+    names = [BODY_JOINTS[body_joint_map(skeleton)[j]] for j in bone]
+    return any(n in HEAD_POINTS for n in names) and any(n.endswith("shoulder") for n in names)
+
+
+def test_motion_is_deterministic_for_a_seed():
+    a = person_motion(120, rng=np.random.default_rng(5))
+    b = person_motion(120, rng=np.random.default_rng(5))
+    c = person_motion(120, rng=np.random.default_rng(6))
+    np.testing.assert_array_equal(a.joints_in_world, b.joints_in_world)
+    assert a.activity == b.activity and a.height_m == b.height_m
+    assert not np.allclose(a.joints_in_world, c.joints_in_world)
+
+
+@pytest.mark.parametrize("name", BODY_SKELETONS)
+def test_bone_lengths_are_constant(name):
+    motion = person_motion(900, skeleton=name, rng=np.random.default_rng(1))
+    skeleton = get_skeleton(name)
+    joints = motion.joints_in_world
+    assert joints.shape == (900, skeleton.num_joints, 3) and np.all(np.isfinite(joints))
+    rigid = [b for b in skeleton.bones if not _head_to_shoulder(skeleton, b)]
+    assert len(rigid) >= len(skeleton.bones) - 4
+    for i, j in rigid:
+        length = np.linalg.norm(joints[:, i] - joints[:, j], axis=-1)
+        assert length.max() - length.min() < BONE_LENGTH_TOL_M, (skeleton.joint_names[i], skeleton.joint_names[j])
+        assert 0.02 < length.mean() < 0.7
+
+
+def test_same_seed_gives_the_same_person_in_every_skeleton():
+    coco = person_motion(60, skeleton="coco17", rng=np.random.default_rng(3))
+    body25 = person_motion(60, skeleton="body25", rng=np.random.default_rng(3))
+    h36m = person_motion(60, skeleton="h36m", rng=np.random.default_rng(3))
+    for coco_name, body25_name in (("left_wrist", "LWrist"), ("right_ankle", "RAnkle"), ("nose", "Nose")):
+        np.testing.assert_allclose(coco.joints_in_world[:, coco.skeleton.index(coco_name)],
+                                   body25.joints_in_world[:, body25.skeleton.index(body25_name)])
+    # Derived centre joints sit where the formats put them.
+    b = body25.skeleton
+    np.testing.assert_allclose(body25.joints_in_world[:, b.index("MidHip")],
+                               body25.joints_in_world[:, [b.index("LHip"), b.index("RHip")]].mean(1), atol=1e-12)
+    np.testing.assert_allclose(body25.joints_in_world[:, b.index("Neck")],
+                               body25.joints_in_world[:, [b.index("LShoulder"), b.index("RShoulder")]].mean(1),
+                               atol=1e-12)
+    h = h36m.skeleton
+    np.testing.assert_allclose(h36m.joints_in_world[:, h.index("Hip")],
+                               h36m.joints_in_world[:, [h.index("LHip"), h.index("RHip")]].mean(1), atol=1e-12)
+
+
+def test_motion_is_human():
+    options = MotionOptions(area_radius_m=1.2)
+    motion = person_motion(1800, skeleton="halpe26", height_m=1.80, rng=np.random.default_rng(2),
+                           options=options)
+    s, joints = motion.skeleton, motion.joints_in_world
+    feet = [s.index(n) for n in ("LHeel", "RHeel", "LBigToe", "RBigToe", "LSmallToe", "RSmallToe")]
+    # One foot on the floor every frame, nothing under it.
+    np.testing.assert_allclose(joints[:, feet, 2].min(axis=1), 0.0, atol=1e-12)
+    assert joints[..., 2].min() > -1e-12
+    standing = np.array([a in ("walk", "stand") for a in motion.activity])
+    head_top = joints[standing, s.index("Head"), 2]
+    assert np.all(np.abs(head_top - 1.80) < HEIGHT_TOL * 1.80)
+    assert abs(np.median(head_top) - 1.80) < MEDIAN_HEIGHT_TOL * 1.80
+    pelvis = joints[:, s.index("Hip"), :2]
+    assert np.linalg.norm(pelvis, axis=1).max() < options.area_radius_m + 0.7
+    speed = np.linalg.norm(np.diff(pelvis, axis=0), axis=1) * motion.fps
+    assert speed.max() < MAX_WALK_SPEED_MPS
+    # Walking and several different actions happen within a minute.
+    actions = set(motion.activity) - {"walk", "stand"}
+    assert "walk" in motion.activity and len(actions) >= 3
+    # Squats/bends lower the head; waves and stretches raise a wrist over it.
+    wrist_over_head = np.maximum(joints[:, s.index("LWrist"), 2], joints[:, s.index("RWrist"), 2]) > \
+        joints[:, s.index("Head"), 2]
+    assert np.all(~wrist_over_head[standing & (np.array([a == "walk" for a in motion.activity]))])
+    assert motion.timestamp_s[-1] == pytest.approx(1799 / 30.0)
+
+
+def test_random_poses_are_diverse_and_valid():
+    poses = random_poses(2000, rng=np.random.default_rng(4))
+    joints, s = poses.joints_in_world, poses.skeleton
+    assert joints.shape == (2000, 17, 3) and np.all(np.isfinite(joints))
+    assert poses.height_m.min() >= 1.55 and poses.height_m.max() <= 1.95
+    nose_height = joints[:, s.index("nose"), 2] / poses.height_m
+    wrist_height = joints[:, s.index("left_wrist"), 2] / poses.height_m
+    # Standing upright, bending down and arms overhead all occur.
+    assert (nose_height > 0.85).mean() > 0.3 and (nose_height < 0.7).mean() > 0.02
+    assert (wrist_height > nose_height).mean() > 0.1
+    # Headings cover the circle: the facing direction (nose minus neck) points every way.
+    facing = joints[:, s.index("nose"), :2] - joints[:, [5, 6], :2].mean(1)
+    counts = np.histogram(np.arctan2(facing[:, 1], facing[:, 0]), bins=8, range=(-np.pi, np.pi))[0]
+    assert counts.min() > 100
+
+
+def test_invalid_motion_requests_raise():
+    with pytest.raises(ValueError, match="num_frames"):
+        person_motion(0, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="no joints for skeleton HAND_21"):
+        person_motion(10, skeleton="hand21", rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="area_radius_m"):
+        MotionOptions(area_radius_m=0)
