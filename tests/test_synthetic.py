@@ -114,3 +114,82 @@ def test_invalid_motion_requests_raise():
         person_motion(10, skeleton="hand21", rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="area_radius_m"):
         MotionOptions(area_radius_m=0)
+
+
+# -- detector noise ----------------------------------------------------------------------------
+from geometry.synthetic import DetectorNoise, ring_rig, simulate_detections  # noqa: E402
+
+SIGMA_REL_TOL = 0.03  # std of ~100k Gaussian samples is within 1% (3 sigma of the estimator)
+RATE_ABS_TOL = 0.01  # Bernoulli rates over ~100k trials are within 0.3% (3 sigma); 1% is loose
+
+
+@pytest.fixture(scope="module")
+def scene():
+    rig = ring_rig(6, rng=np.random.default_rng(0))
+    motion = person_motion(1000, rng=np.random.default_rng(1))
+    return rig, motion
+
+
+def test_detection_statistics_match_the_model(scene):
+    rig, motion = scene
+    noise = DetectorNoise(pixel_sigma_px=2.0, outlier_rate=0.1, swap_rate=0.05, missing_rate=0.02)
+    d = simulate_detections(rig, motion.joints_in_world, skeleton=motion.skeleton, noise=noise,
+                            rng=np.random.default_rng(2))
+    V, F, J = 6, 1000, 17
+    assert d.points_2d.shape == (V, F, J, 2) and d.scores.shape == (V, F, J)
+    assert d.camera_names == rig.names
+    error = d.points_2d - d.truth_2d
+    correct = d.visible & ~d.is_outlier & ~d.is_swapped
+    assert abs(error[correct].std() / noise.pixel_sigma_px - 1) < SIGMA_REL_TOL
+    assert abs(error[correct].mean()) < 0.05
+    detectable = np.isfinite(d.truth_2d).all(-1)
+    assert abs(d.is_outlier[d.visible].mean() - noise.outlier_rate) < RATE_ABS_TOL
+    paired = np.zeros(J, dtype=bool)
+    paired[[j for pair in motion.skeleton.symmetric_pairs for j in pair]] = True
+    swapped_share = d.is_swapped[:, :, paired][d.visible[:, :, paired]].mean()
+    assert abs(swapped_share - noise.swap_rate * (1 - noise.outlier_rate)) < RATE_ABS_TOL
+    assert abs(1 - d.visible[detectable].mean() - noise.missing_rate) < RATE_ABS_TOL
+    # Outliers are gross; swapped joints sit on their partner's truth.
+    assert np.hypot(*error[d.is_outlier].T).min() >= noise.min_outlier_distance_px
+    v, f, j = np.nonzero(d.is_swapped)
+    partner = np.array(motion.skeleton.flip_permutation)[j]
+    partner_error = np.hypot(*(d.points_2d[v, f, j] - d.truth_2d[v, f, partner]).T)
+    assert np.percentile(partner_error, 99) < 4 * noise.pixel_sigma_px * 1.5
+    # Confidences: correct > swapped > outlier on average, overlapping ranges, NaN where missing.
+    s = d.scores
+    assert np.mean(s[correct]) > np.mean(s[d.is_swapped]) > np.mean(s[d.is_outlier])
+    assert np.percentile(s[d.is_outlier], 90) > np.percentile(s[correct], 10)
+    np.testing.assert_array_equal(np.isnan(s), ~d.visible)
+    np.testing.assert_array_equal(np.isnan(d.points_2d).any(-1), ~d.visible)
+
+
+def test_outside_the_image_is_nan(scene):
+    rig, motion = scene
+    # Move the person far to one side: parts of it leave some images.
+    joints = motion.joints_in_world[:200] + np.array([2.8, 0.0, 0.0])
+    d = simulate_detections(rig, joints, skeleton="coco17", noise=DetectorNoise(missing_rate=0.0),
+                            rng=np.random.default_rng(3))
+    sizes = rig.sizes[:, None, None, :]
+    outside = ~((d.truth_2d >= -0.5) & (d.truth_2d <= sizes - 0.5)).all(-1)
+    assert outside.mean() > 0.05  # the scene really leaves some images
+    assert not d.visible[outside].any()
+    assert np.isnan(d.points_2d[outside]).all()
+    assert d.visible[~outside].all()
+
+
+def test_detections_are_seeded_and_accept_any_leading_shape(scene):
+    rig, motion = scene
+    a = simulate_detections(rig, motion.joints_in_world[:10], skeleton="coco17", rng=np.random.default_rng(4))
+    b = simulate_detections(rig, motion.joints_in_world[:10], skeleton="coco17", rng=np.random.default_rng(4))
+    np.testing.assert_array_equal(a.points_2d, b.points_2d)
+    single = simulate_detections(rig, motion.joints_in_world[0], rng=np.random.default_rng(4))
+    assert single.points_2d.shape == (6, 17, 2) and not single.is_swapped.any()
+    noiseless = simulate_detections(rig, motion.joints_in_world[:10], skeleton="coco17",
+                                    noise=DetectorNoise(pixel_sigma_px=0, outlier_rate=0, swap_rate=0,
+                                                        missing_rate=0),
+                                    rng=np.random.default_rng(4))
+    np.testing.assert_allclose(noiseless.points_2d, rig.project(motion.joints_in_world[:10]))
+    with pytest.raises(ValueError, match="skeleton BODY_25"):
+        simulate_detections(rig, motion.joints_in_world, skeleton="body25", rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="outlier_rate"):
+        DetectorNoise(outlier_rate=1.5)
