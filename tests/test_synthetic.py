@@ -193,3 +193,101 @@ def test_detections_are_seeded_and_accept_any_leading_shape(scene):
         simulate_detections(rig, motion.joints_in_world, skeleton="body25", rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="outlier_rate"):
         DetectorNoise(outlier_rate=1.5)
+
+
+# -- boards ------------------------------------------------------------------------------------
+import cv2  # noqa: E402
+
+from geometry import rotation_angle_deg  # noqa: E402
+from geometry.synthetic import (BoardSpec, arc_rig, board_poses, board_trajectory,  # noqa: E402
+                                board_visibility, charuco_corners_in_board)
+
+TWO_VIEW_SHARE_MIN = 0.8  # "most" poses are seen whole by two or more cameras
+MAX_STEP_M = 0.1  # a hand-held board moves < 3 m/s at 30 fps
+MAX_STEP_DEG = 6.0  # ... and turns < 180 deg/s
+
+
+@pytest.mark.parametrize("squares,legacy", [((7, 5), False), ((5, 4), False), ((5, 4), True),
+                                            ((11, 8), False)])
+def test_charuco_corners_match_opencv(squares, legacy):
+    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_100)
+    board = cv2.aruco.CharucoBoard(squares, 0.04, 0.03, dictionary)
+    board.setLegacyPattern(legacy)
+    np.testing.assert_allclose(charuco_corners_in_board(squares, 0.04), board.getChessboardCorners(),
+                               atol=1e-7)  # OpenCV stores float32
+    spec = BoardSpec(squares=squares, square_length_m=0.04, marker_length_m=0.03, legacy_pattern=legacy)
+    np.testing.assert_array_equal(spec.corners_in_board, charuco_corners_in_board(squares, 0.04))
+
+
+@pytest.mark.parametrize("squares", [(8, 6), (7, 5)])
+def test_checkerboard_corner_order_matches_find_chessboard_corners(squares):
+    """findChessboardCorners reports row-major corners from the top-left one in the image: our
+    order for an upright board, reversed when the board is upside down (the pattern is
+    symmetric under a half turn)."""
+    px = 40
+    columns, rows = squares
+    image = np.full(((rows + 2) * px, (columns + 2) * px), 255, np.uint8)
+    for r in range(rows):
+        for c in range(columns):
+            if (r + c) % 2 == 0:
+                image[(r + 1) * px:(r + 2) * px, (c + 1) * px:(c + 2) * px] = 0
+    ours = charuco_corners_in_board(squares, 1.0)[:, :2] * px + px - 0.5  # pixel centres
+    found, corners = cv2.findChessboardCorners(image, (columns - 1, rows - 1))
+    assert found
+    np.testing.assert_allclose(corners.reshape(-1, 2), ours, atol=0.01)
+    found, corners = cv2.findChessboardCorners(cv2.rotate(image, cv2.ROTATE_180), (columns - 1, rows - 1))
+    assert found
+    unrotated = np.array(image.shape[::-1]) - 1 - corners.reshape(-1, 2)
+    np.testing.assert_allclose(unrotated[::-1], ours, atol=0.01)
+
+
+@pytest.mark.parametrize("make_rig", [ring_rig, arc_rig])
+def test_board_poses_are_seen_from_the_common_view(make_rig):
+    rig = make_rig(rng=np.random.default_rng(0))
+    spec = BoardSpec()
+    R, t = board_poses(rig, 200, board=spec, rng=np.random.default_rng(1))
+    assert R.shape == (200, 3, 3) and t.shape == (200, 3)
+    np.testing.assert_allclose(R @ np.swapaxes(R, 1, 2), np.broadcast_to(np.eye(3), R.shape), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(R), 1.0, atol=1e-12)
+    seen_whole = board_visibility(rig, R, t, spec.corners_in_board).all(axis=-1)  # (V, P)
+    views = seen_whole.sum(axis=0)
+    assert views.min() >= 1 and (views >= 2).mean() >= TWO_VIEW_SHARE_MIN
+    corners_in_world = np.einsum("pij,cj->pci", R, spec.corners_in_board) + t[:, None]
+    assert corners_in_world[..., 2].min() > 0.2  # held above the floor
+    # Every camera that sees the board sees its printed side within 75 degrees of face-on.
+    centre = corners_in_world.mean(axis=1)
+    to_camera = rig.centers[:, None] - centre[None]
+    to_camera /= np.linalg.norm(to_camera, axis=-1, keepdims=True)
+    cos = np.einsum("vpi,pi->vp", to_camera, -R[:, :, 2])
+    assert np.all(cos[seen_whole] > np.cos(np.radians(75)))
+    # Tilts vary: some poses face a camera squarely, others obliquely.
+    best = np.degrees(np.arccos(np.clip(cos.max(axis=0), -1, 1)))
+    assert best.min() < 10 and np.percentile(best, 90) > 25
+
+
+def test_board_visibility_flags_the_back_side_and_the_image_border():
+    rig = ring_rig(4, rng=np.random.default_rng(0))
+    spec = BoardSpec()
+    R, t = board_poses(rig, 20, board=spec, rng=np.random.default_rng(2))
+    seen = board_visibility(rig, R, t, spec.corners_in_board)
+    # Flip the board around its vertical axis (printed side away): cameras that saw it now do not.
+    flip = np.diag([-1.0, 1.0, -1.0])
+    half = np.array([*np.array(spec.size_m) / 2, 0.0])
+    R_back = R @ flip
+    t_back = t + R @ half - R_back @ half
+    seen_back = board_visibility(rig, R_back, t_back, spec.corners_in_board)
+    assert not np.any(seen.any(-1) & seen_back.any(-1))
+    far = board_visibility(rig, R, t + np.array([50.0, 0, 0]), spec.corners_in_board)
+    assert not far[1:].any() or far.sum() < seen.sum()
+
+
+def test_board_trajectory_is_smooth_and_holds_still():
+    rig = ring_rig(6, rng=np.random.default_rng(0))
+    R, t = board_trajectory(rig, 240, fps=30.0, rng=np.random.default_rng(3))
+    assert R.shape == (240, 3, 3)
+    half = np.array([0.35, 0.25, 0.0])
+    centre = t + R @ half
+    step_m = np.linalg.norm(np.diff(centre, axis=0), axis=1)
+    step_deg = rotation_angle_deg(R[:-1], R[1:])
+    assert step_m.max() < MAX_STEP_M and step_deg.max() < MAX_STEP_DEG
+    assert (step_m < 1e-12).mean() > 0.3  # held still while "being photographed"
