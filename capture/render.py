@@ -1,0 +1,542 @@
+"""Render synthetic scenes through a calibrated camera: room, calibration board, moving person.
+
+numpy + OpenCV only; imports :mod:`geometry` and nothing else of rigkit. Conventions (frames,
+pixels, distortion) in :mod:`geometry.camera`; the synthetic world is Z-up with the floor at
+``z = 0`` (:mod:`geometry.synthetic.rigs`).
+
+Every image is rendered with the camera's full lens model. Surfaces (floor, walls, board) are
+ray traced per pixel: each pixel centre is undistorted into a ray (cached per camera), intersected
+with the surface, and the surface's texture is sampled there with ``cv2.remap`` from a mip-map
+level chosen per pixel (trilinear), so a ChArUco board is antialiased and OpenCV finds its
+corners where :meth:`geometry.Camera.project` puts them. The person is drawn as depth-ordered
+capsules (limbs), a torso polygon and a head, with a disc of a distinct colour on every visible
+joint (:func:`joint_colors`: warm hues on the left side, cool hues on the right).
+
+Nothing is burned in (no frame counter: the capture source does that).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from geometry import Camera, Skeleton, get_skeleton
+from geometry.synthetic import BODY_JOINTS, BoardSpec, body_joint_map
+
+__all__ = ["SceneRenderer", "RenderedFrame", "render_scene", "joint_colors", "board_texture"]
+
+_ROOM_RADIUS_M = 7.0
+_CEILING_M = 3.2
+_SUBPIXEL_BITS = 4  # cv2 drawing with 1/16 pixel positions
+_SUBPIXEL = 1 << _SUBPIXEL_BITS
+
+
+# -- colours -----------------------------------------------------------------------------------
+def _side(name: str) -> str:
+    lower = name.lower()
+    if lower.startswith(("left", "l_")) or (name[:1] == "L" and name[1:2].isupper()):
+        return "left"
+    if lower.startswith(("right", "r_")) or (name[:1] == "R" and name[1:2].isupper()):
+        return "right"
+    return "centre"
+
+
+def joint_colors(skeleton: str | Skeleton) -> np.ndarray:
+    """(J, 3) uint8 BGR colour of each joint's disc: fully saturated and all different.
+
+    Left-side joints take hues from red to yellow, right-side joints from cyan to violet, centre
+    joints greens, in skeleton order; a mirror pair therefore never shares a hue family.
+    """
+    skeleton = get_skeleton(skeleton)
+    sides = [_side(n) for n in skeleton.joint_names]
+    ranges = {"left": (0, 30), "right": (88, 140), "centre": (42, 80)}  # OpenCV hue units (0-180)
+    hues = np.zeros(skeleton.num_joints)
+    for side, (lo, hi) in ranges.items():
+        members = [j for j, s in enumerate(sides) if s == side]
+        if members:
+            hues[members] = np.linspace(lo, hi, len(members), endpoint=len(members) == 1) if len(members) > 1 \
+                else (lo + hi) / 2
+    hsv = np.stack([hues, np.full_like(hues, 255), np.full_like(hues, 255)], -1).astype(np.uint8)
+    return cv2.cvtColor(hsv[None], cv2.COLOR_HSV2BGR)[0]
+
+
+# -- board texture -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _MipTexture:
+    """Grey + alpha levels of a board texture; level k texel (i, j) covers board metres
+    ``[(i - pad) * s_k - margin, ...)`` with ``s_k = texel_m * 2**k``."""
+
+    levels: tuple[np.ndarray, ...]  # each (H_k, W_k, 2) uint8: grey, alpha
+    texel_m: float  # level-0 texel size, metres
+    origin_m: float  # board coordinate of level-0 texel edge 0 (= -margin - pad * texel_m)
+
+
+def board_texture(board: BoardSpec, *, pixels_per_square: int = 64) -> np.ndarray:
+    """(H, W) uint8 image of the printed sheet (squares plus white margin), one square =
+    ``pixels_per_square`` pixels: OpenCV's ``CharucoBoard.generateImage`` for ChArUco boards."""
+    columns, rows = board.squares
+    size = (columns * pixels_per_square, rows * pixels_per_square)
+    if board.kind == "charuco":
+        dictionary_id = getattr(cv2.aruco, board.dictionary, None)
+        if dictionary_id is None:
+            raise ValueError(f"unknown ArUco dictionary {board.dictionary!r}; expected a cv2.aruco "
+                             "predefined name such as 'DICT_5X5_100'")
+        dictionary = cv2.aruco.getPredefinedDictionary(dictionary_id)
+        charuco = cv2.aruco.CharucoBoard(board.squares, board.square_length_m, board.marker_length_m,
+                                         dictionary)
+        charuco.setLegacyPattern(board.legacy_pattern)
+        squares = charuco.generateImage(size, marginSize=0, borderBits=1)
+    else:
+        r, c = np.mgrid[0:rows, 0:columns]
+        cells = np.where((r + c) % 2 == 0, 0, 255).astype(np.uint8)
+        squares = np.repeat(np.repeat(cells, pixels_per_square, 0), pixels_per_square, 1)
+    margin = int(round(board.margin_m / board.square_length_m * pixels_per_square))
+    return cv2.copyMakeBorder(squares, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
+
+
+@functools.lru_cache(maxsize=8)
+def _mip_texture(board: BoardSpec) -> _MipTexture:
+    pixels_per_square = 64
+    sheet = board_texture(board, pixels_per_square=pixels_per_square)
+    texel_m = board.square_length_m / pixels_per_square
+    margin_px = (sheet.shape[1] - board.squares[0] * pixels_per_square) // 2
+    levels_count = 6
+    step = 1 << levels_count
+    pad = step  # transparent texels around the sheet: the sheet's edge is antialiased too
+    H = -(-(sheet.shape[0] + 2 * pad) // step) * step
+    W = -(-(sheet.shape[1] + 2 * pad) // step) * step
+    level0 = np.zeros((H, W, 2), np.uint8)
+    # Printed paper under room light: black is not 0, white is not 255.
+    level0[pad:pad + sheet.shape[0], pad:pad + sheet.shape[1], 0] = (25 + sheet.astype(np.float32) * (200 / 255)).astype(np.uint8)
+    level0[pad:pad + sheet.shape[0], pad:pad + sheet.shape[1], 1] = 255
+    levels = [level0]
+    for _ in range(levels_count):
+        previous = levels[-1]
+        levels.append(cv2.resize(previous, (previous.shape[1] // 2, previous.shape[0] // 2),
+                                 interpolation=cv2.INTER_AREA))
+    origin_m = -margin_px * texel_m - pad * texel_m
+    return _MipTexture(levels=tuple(levels), texel_m=texel_m, origin_m=origin_m)
+
+
+# -- person ------------------------------------------------------------------------------------
+# (joint a, joint b, radius m, side) in BODY_JOINTS names; drawn when both ends are in the skeleton.
+_LIMBS = tuple(
+    (f"{side}_{a}", f"{side}_{b}", radius, side)
+    for side in ("left", "right")
+    for a, b, radius in (("shoulder", "elbow", 0.045), ("elbow", "wrist", 0.036), ("hip", "knee", 0.07),
+                         ("knee", "ankle", 0.05), ("ankle", "heel", 0.035), ("ankle", "big_toe", 0.035),
+                         ("ankle", "small_toe", 0.03)))
+_TORSO = ("left_shoulder", "right_shoulder", "right_hip", "left_hip")
+_HEAD_RADIUS_M = 0.1
+_NECK_RADIUS_M = 0.045
+_GENERIC_RADIUS_M = 0.012
+_OCCLUSION_TOL_M = 0.03
+
+
+@dataclass(frozen=True)
+class RenderedFrame:
+    """image: (H, W, 3) uint8 BGR. joints_2d: (J, 2) float64 projected joints (distorted pixels,
+    NaN behind the camera; None without a person). joint_visible: (J,) bool, True where the
+    joint's disc was drawn (in front, not hidden by a nearer body part, centre in the image)."""
+
+    image: np.ndarray
+    joints_2d: np.ndarray | None
+    joint_visible: np.ndarray | None
+
+
+class SceneRenderer:
+    """Renders one camera's view; caches its per-pixel rays and the static room.
+
+    camera: the :class:`geometry.Camera` (size, intrinsics, distortion, pose).
+    background_seed: seeds the room's textures (floor tiles, wall tone).
+    sensor_noise_sigma: standard deviation of the per-frame sensor noise, grey levels.
+    """
+
+    def __init__(self, camera: Camera, *, background_seed: int = 0, sensor_noise_sigma: float = 2.0):
+        if not isinstance(camera, Camera):
+            raise ValueError(f"camera must be a geometry.Camera, got {type(camera).__name__}")
+        self.camera = camera
+        self.width, self.height = camera.size
+        normalized = _pixel_normalized(camera)  # (H, W, 2), NaN where not invertible
+        self._valid = np.isfinite(normalized).all(axis=-1)
+        self._xy = np.where(self._valid[..., None], normalized, 0.0).astype(np.float32)
+        self._background = self._render_room(np.random.default_rng(background_seed))
+        rng = np.random.default_rng(background_seed + 7919)
+        margin = 64
+        noise = rng.normal(0.0, sensor_noise_sigma, (self.height + margin, self.width + margin, 3))
+        noise = np.clip(np.round(noise), -255, 255)
+        self._noise_pos = np.maximum(noise, 0).astype(np.uint8)
+        self._noise_neg = np.maximum(-noise, 0).astype(np.uint8)
+        self._noise_margin = margin
+        self._sensor_noise = sensor_noise_sigma > 0
+
+    # -- static room ----------------------------------------------------------------------------
+    def _render_room(self, rng: np.random.Generator) -> np.ndarray:
+        cam = self.camera
+        rays_in_cam = np.concatenate([self._xy, np.ones(self._xy.shape[:2] + (1,), np.float32)], axis=-1)
+        d = rays_in_cam @ cam.R.astype(np.float32)  # world directions (unnormalised), (H, W, 3)
+        c = cam.center.astype(np.float32)
+        # Cylindrical room: walls at radius _ROOM_RADIUS_M, floor z = 0, ceiling z = _CEILING_M.
+        a = d[..., 0] ** 2 + d[..., 1] ** 2
+        b = 2 * (c[0] * d[..., 0] + c[1] * d[..., 1])
+        cc = c[0] ** 2 + c[1] ** 2 - _ROOM_RADIUS_M**2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s_wall = (-b + np.sqrt(np.maximum(b * b - 4 * a * cc, 0))) / (2 * a)
+            s_floor = np.where(d[..., 2] < 0, -c[2] / d[..., 2], np.inf)
+            s_ceiling = np.where(d[..., 2] > 0, (_CEILING_M - c[2]) / d[..., 2], np.inf)
+        s_wall = np.where(a > 1e-12, s_wall, np.inf)
+        floor = (s_floor <= s_wall) & (s_floor <= s_ceiling)
+        ceiling = ~floor & (s_ceiling <= s_wall)
+        s = np.minimum(np.minimum(s_floor, s_wall), s_ceiling)
+        s = np.where(np.isfinite(s), s, 0)
+        hit = c + s[..., None] * d
+        image = np.empty((self.height, self.width, 3), np.float32)
+        # Floor: 0.6 m tiles of varying tone, a smooth stain texture, grout lines.
+        tone = rng.uniform(-14, 14, (64, 64)).astype(np.float32)
+        tx = np.floor(hit[..., 0] / 0.6).astype(np.int64) % 64
+        ty = np.floor(hit[..., 1] / 0.6).astype(np.int64) % 64
+        stains = cv2.GaussianBlur(rng.normal(0, 1, (256, 256)).astype(np.float32), (0, 0), 6)
+        stains *= 12 / max(float(stains.std()), 1e-6)
+        sx = (hit[..., 0] / 8.0 * 256).astype(np.float32)
+        sy = (hit[..., 1] / 8.0 * 256).astype(np.float32)
+        stain = cv2.remap(stains, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        fx = np.abs((hit[..., 0] / 0.6 + 0.5) % 1 - 0.5) * 0.6
+        fy = np.abs((hit[..., 1] / 0.6 + 0.5) % 1 - 0.5) * 0.6
+        grout = np.clip(1 - np.minimum(fx, fy) / 0.006, 0, 1) * 25
+        base_floor = rng.uniform(90, 130) + np.array([-15, 0, 12], np.float32)
+        floor_grey = tone[ty, tx] + stain - grout
+        image[floor] = (base_floor + floor_grey[floor][:, None])
+        # Walls: a vertical gradient and soft panels; ceiling: flat light grey.
+        angle = np.arctan2(hit[..., 1], hit[..., 0])
+        panels = 6 * np.cos(angle * 18) + np.clip(hit[..., 2], 0, _CEILING_M) * 12
+        wall_base = rng.uniform(140, 190) + np.array([5, 0, -8], np.float32)
+        wall = ~floor & ~ceiling
+        image[wall] = wall_base + panels[wall][:, None]
+        image[ceiling] = rng.uniform(190, 220)
+        image[~self._valid] = 0
+        # Vignetting (cos^4-like falloff with the ray angle).
+        r2 = self._xy[..., 0] ** 2 + self._xy[..., 1] ** 2
+        image *= (1 / (1 + 0.3 * r2) ** 2)[..., None]
+        return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+    # -- public ---------------------------------------------------------------------------------
+    def render(self, *, joints_in_world: np.ndarray | None = None, skeleton: str | Skeleton | None = None,
+               board: BoardSpec | None = None, world_from_board: tuple[np.ndarray, np.ndarray] | None = None,
+               noise_seed: int | None = None, appearance_seed: int = 0) -> RenderedFrame:
+        """Render the room with an optional board and an optional person.
+
+        joints_in_world: (J, 3) world metres of one person (NaN joints are skipped).
+        skeleton: the layout of ``joints_in_world`` (required with it).
+        board, world_from_board: a board and its pose ``(R (3, 3), t (3,))`` (both or neither).
+        noise_seed: per-frame sensor noise pattern (None: no sensor noise).
+        appearance_seed: clothing and skin colours of the person.
+        """
+        if (board is None) != (world_from_board is None):
+            raise ValueError("give both board and world_from_board, or neither")
+        if joints_in_world is not None and skeleton is None:
+            raise ValueError("joints_in_world needs its skeleton (e.g. skeleton='coco17')")
+        image = self._background.copy()
+        layers = []
+        if board is not None:
+            R, t = (np.asarray(x, dtype=np.float64) for x in world_from_board)
+            if R.shape != (3, 3) or t.shape != (3,):
+                raise ValueError(f"world_from_board must be (R (3, 3), t (3,)), got shapes {R.shape}, {t.shape}")
+            board_center = R @ np.array([*np.array(board.size_m) / 2, 0.0]) + t
+            depth = float((self.camera.R @ board_center + self.camera.t)[2])
+            layers.append((depth, lambda: self._draw_board(image, board, R, t)))
+        person = None
+        if joints_in_world is not None:
+            skeleton = get_skeleton(skeleton)
+            joints = np.asarray(joints_in_world, dtype=np.float64)
+            if joints.shape != (skeleton.num_joints, 3):
+                raise ValueError(f"joints_in_world has shape {joints.shape}, expected "
+                                 f"({skeleton.num_joints}, 3) for {skeleton.name}")
+            depth_all = joints @ self.camera.R[2] + self.camera.t[2]
+            depth = float(np.nanmean(depth_all)) if np.isfinite(depth_all).any() else np.inf
+            person = {}
+
+            def draw_person():
+                person["result"] = self._draw_person(image, joints, skeleton, appearance_seed)
+            layers.append((depth, draw_person))
+        for _, draw in sorted(layers, key=lambda layer: -layer[0]):
+            draw()
+        if noise_seed is not None and self._sensor_noise:
+            dy, dx = np.random.default_rng(noise_seed).integers(0, self._noise_margin, 2)
+            window = (slice(dy, dy + self.height), slice(dx, dx + self.width))
+            cv2.add(image, self._noise_pos[window], dst=image)
+            cv2.subtract(image, self._noise_neg[window], dst=image)
+        if person:
+            joints_2d, visible = person["result"]
+            return RenderedFrame(image=image, joints_2d=joints_2d, joint_visible=visible)
+        return RenderedFrame(image=image, joints_2d=None, joint_visible=None)
+
+    # -- board ----------------------------------------------------------------------------------
+    def _draw_board(self, image: np.ndarray, board: BoardSpec, R: np.ndarray, t: np.ndarray) -> None:
+        cam = self.camera
+        R_cb = cam.R @ R  # cam_from_board
+        t_cb = cam.R @ t + cam.t
+        roi = self._board_roi(board, R, t)
+        if roi is None:
+            return
+        y0, y1, x0, x1 = roi
+        xy = self._xy[y0:y1, x0:x1]
+        valid = self._valid[y0:y1, x0:x1]
+        # Ray (x, y, 1) * s meets the plane n . X = n . t_cb (n: board z axis in the camera).
+        n = R_cb[:, 2].astype(np.float32)
+        denominator = xy[..., 0] * n[0] + xy[..., 1] * n[1] + n[2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = np.float32(n @ t_cb) / denominator
+        hit = valid & (s > 0) & np.isfinite(s)
+        s = np.where(hit, s, 0).astype(np.float32)
+        # Board coordinates of the hit point: R_cb^T (s (x, y, 1) - t_cb).
+        Rt = R_cb.T.astype(np.float32)
+        tb = (R_cb.T @ t_cb).astype(np.float32)
+        bx = s * (Rt[0, 0] * xy[..., 0] + Rt[0, 1] * xy[..., 1] + Rt[0, 2]) - tb[0]
+        by = s * (Rt[1, 0] * xy[..., 0] + Rt[1, 1] * xy[..., 1] + Rt[1, 2]) - tb[1]
+        texture = _mip_texture(board)
+        u0 = (bx - np.float32(texture.origin_m)) / np.float32(texture.texel_m) - 0.5
+        v0 = (by - np.float32(texture.origin_m)) / np.float32(texture.texel_m) - 0.5
+        u0[~hit] = -1e4
+        v0[~hit] = -1e4
+        # Level of detail: log2 of the texel footprint of one pixel (largest axis).
+        du_dx, du_dy = np.gradient(u0, axis=1), np.gradient(u0, axis=0)
+        dv_dx, dv_dy = np.gradient(v0, axis=1), np.gradient(v0, axis=0)
+        footprint = np.sqrt(np.maximum(du_dx**2 + dv_dx**2, du_dy**2 + dv_dy**2))
+        footprint = np.where(hit & (footprint < 1e3), footprint, 1.0)
+        lod = np.clip(np.log2(np.maximum(footprint, 1e-6)), 0, len(texture.levels) - 1).astype(np.float32)
+        accumulated = np.zeros(u0.shape + (2,), np.float32)
+        for k in range(int(np.floor(lod.min())), int(np.ceil(lod.max())) + 1):
+            weight = np.maximum(0, 1 - np.abs(lod - k))
+            if not np.any(weight > 0):
+                continue
+            scale = np.float32(1.0 / (1 << k))
+            sample = cv2.remap(texture.levels[k], (u0 + 0.5) * scale - 0.5, (v0 + 0.5) * scale - 0.5,
+                               cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            accumulated += weight[..., None] * sample
+        # Lambertian shading: light from above and behind the camera.
+        light = np.array([0.0, 0.0, 1.0]) + 0.8 * (cam.center - (R @ np.array([*np.array(board.size_m) / 2, 0]) + t))
+        light /= np.linalg.norm(light)
+        shade = np.float32(0.7 + 0.3 * abs(float(-R[:, 2] @ light)))
+        alpha = accumulated[..., 1] * np.float32(1 / 255)
+        grey = accumulated[..., 0] * shade / np.maximum(alpha, 1e-6) * np.float32(1 / 255)
+        region = image[y0:y1, x0:x1].astype(np.float32)
+        blended = region * (1 - alpha[..., None]) + (grey * 255 * alpha)[..., None]
+        image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+    def _board_roi(self, board: BoardSpec, R: np.ndarray, t: np.ndarray):
+        """(y0, y1, x0, x1) image window that holds the board, or None if it is not in view."""
+        outline = board.outline_in_board
+        edges = np.concatenate([outline[i] + np.linspace(0, 1, 24)[:, None] * (outline[(i + 1) % 4] - outline[i])
+                                for i in range(4)])
+        # Pad by the transparent border so the antialiased edge is included.
+        centre = outline.mean(axis=0)
+        edges = centre + (edges - centre) * 1.05
+        pixels = self.camera.project(edges @ R.T + t)
+        if np.isnan(pixels).any():
+            if np.isnan(pixels).all():
+                return None
+            return 0, self.height, 0, self.width  # partly behind the camera: trace everything
+        x0, y0 = np.floor(pixels.min(axis=0)).astype(int) - 3
+        x1, y1 = np.ceil(pixels.max(axis=0)).astype(int) + 4
+        x0, y0 = max(x0, 0), max(y0, 0)
+        x1, y1 = min(x1, self.width), min(y1, self.height)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return y0, y1, x0, x1
+
+    # -- person ---------------------------------------------------------------------------------
+    def _draw_person(self, image: np.ndarray, joints: np.ndarray, skeleton: Skeleton, appearance_seed: int):
+        cam = self.camera
+        rng = np.random.default_rng(appearance_seed)
+        fx = float(cam.K[0, 0])
+        J = skeleton.num_joints
+        pixels = cam.project(joints)
+        depth = joints @ cam.R[2] + cam.t[2]
+        try:
+            names = [BODY_JOINTS[i] for i in body_joint_map(skeleton)]
+        except ValueError:
+            names = None  # a hand or a custom layout: generic thin limbs, no torso or head
+        shirt = rng.uniform(40, 200, 3)
+        trousers = rng.uniform(20, 110, 3)
+        skin = np.array([120, 150, 200]) * rng.uniform(0.6, 1.1)
+        tint = {"left": np.array([-30, 10, 40]), "right": np.array([40, 10, -30]), "centre": np.zeros(3)}
+        # Occluders and drawables: capsules (a, b, radius_m, colour) between 3D points.
+        capsules = []
+        index = {n: i for i, n in enumerate(names)} if names else {}
+        if names:
+            for a, b, radius, side in _LIMBS:
+                if a in index and b in index:
+                    colour = (trousers if ("hip" in a or "knee" in a or "ankle" in a) else shirt) + tint[side]
+                    if "ankle" in a:
+                        colour = np.array([40, 40, 50]) + tint[side] * 0.5
+                    capsules.append((joints[index[a]], joints[index[b]], radius, colour, {index[a], index[b]}))
+        else:
+            for a, b in skeleton.bones:
+                capsules.append((joints[a], joints[b], _GENERIC_RADIUS_M, skin, {a, b}))
+        head = None
+        torso = None
+        if names:
+            if all(n in index for n in _TORSO):
+                torso = [index[n] for n in _TORSO]
+                neck = joints[[index["left_shoulder"], index["right_shoulder"]]].mean(axis=0)
+            head_centre = self._head_centre(joints, index)
+            if head_centre is not None:
+                head = head_centre
+                if torso is not None:
+                    head_members = {index[n] for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
+                                                       "upper_neck", "neck_nose", "head", "head_top",
+                                                       "thorax", "pelvis", "spine") if n in index}
+                    capsules.append((neck, head_centre, _NECK_RADIUS_M, skin * 0.9, head_members))
+        elements = []  # (depth, kind, payload)
+        for a3, b3, radius, colour, members in capsules:
+            segment = a3 + np.linspace(0, 1, 5)[:, None] * (b3 - a3)
+            seg_px = cam.project(segment)
+            seg_depth = segment @ cam.R[2] + cam.t[2]
+            if not np.all(np.isfinite(seg_px)) or np.any(seg_depth <= 0.05):
+                continue
+            thickness = int(np.clip(round(2 * radius * fx / seg_depth.mean()), 1, 400))
+            elements.append((float(seg_depth.mean()), "capsule",
+                             (seg_px, thickness, colour, seg_depth, radius * fx / seg_depth, members)))
+        if torso is not None:
+            quad_px = pixels[torso]
+            if np.all(np.isfinite(quad_px)) and np.all(depth[torso] > 0.05):
+                elements.append((float(depth[torso].mean()), "torso", (quad_px, shirt, set(torso))))
+        if head is not None:
+            head_depth = float(head @ cam.R[2] + cam.t[2])
+            head_px = cam.project(head)
+            if head_depth > 0.05 and np.all(np.isfinite(head_px)):
+                elements.append((head_depth, "head", (head_px, _HEAD_RADIUS_M * fx / head_depth, skin, head_depth)))
+        for _, kind, payload in sorted(elements, key=lambda e: -e[0]):
+            if kind == "capsule":
+                seg_px, thickness, colour, *_ = payload
+                cv2.polylines(image, [np.round(seg_px * _SUBPIXEL).astype(np.int32)], False,
+                              _bgr(colour), thickness, cv2.LINE_AA, _SUBPIXEL_BITS)
+            elif kind == "torso":
+                quad_px, colour, _ = payload
+                cv2.fillPoly(image, [np.round(quad_px * _SUBPIXEL).astype(np.int32)], _bgr(colour),
+                             cv2.LINE_AA, _SUBPIXEL_BITS)
+            else:
+                centre, radius_px, colour, _ = payload
+                cv2.circle(image, tuple(int(v) for v in np.round(centre * _SUBPIXEL)),
+                           int(round(radius_px * _SUBPIXEL)), _bgr(colour), -1, cv2.LINE_AA, _SUBPIXEL_BITS)
+        # Joint discs on top, unless a nearer body part covers the joint.
+        visible = np.isfinite(pixels).all(axis=-1) & (depth > 0.05)
+        visible &= (pixels[:, 0] >= -0.5) & (pixels[:, 0] <= self.width - 0.5)
+        visible &= (pixels[:, 1] >= -0.5) & (pixels[:, 1] <= self.height - 0.5)
+        visible &= ~self._occluded(pixels, depth, elements, J)
+        colours = joint_colors(skeleton)
+        order = np.argsort(-np.where(np.isfinite(depth), depth, -np.inf))
+        for j in order:
+            if not visible[j]:
+                continue
+            radius_px = float(np.clip(0.022 * fx / depth[j], 2.0, 12.0))
+            cv2.circle(image, tuple(int(v) for v in np.round(pixels[j] * _SUBPIXEL)),
+                       int(round(radius_px * _SUBPIXEL)), tuple(int(c) for c in colours[j]), -1, cv2.LINE_AA,
+                       _SUBPIXEL_BITS)
+        return pixels, visible
+
+    @staticmethod
+    def _head_centre(joints: np.ndarray, index: dict[str, int]) -> np.ndarray | None:
+        for group in (("left_ear", "right_ear"), ("head",), ("upper_neck", "head_top"), ("nose",)):
+            if all(n in index for n in group):
+                points = joints[[index[n] for n in group]]
+                if np.all(np.isfinite(points)):
+                    centre = points.mean(axis=0)
+                    if group == ("nose",):
+                        return None  # a nose alone does not place the skull
+                    return centre
+        return None
+
+    @staticmethod
+    def _occluded(pixels: np.ndarray, depth: np.ndarray, elements, J: int) -> np.ndarray:
+        """(J,) True where a body part nearer than the joint covers the joint's pixel."""
+        occluded = np.zeros(J, dtype=bool)
+        finite = np.isfinite(pixels).all(axis=-1)
+        for _, kind, payload in elements:
+            if kind == "capsule":
+                seg_px, _, _, seg_depth, radius_px, members = payload
+                for i in range(len(seg_px) - 1):
+                    a, b = seg_px[i], seg_px[i + 1]
+                    ab = b - a
+                    length2 = max(float(ab @ ab), 1e-12)
+                    s = np.clip(((pixels - a) @ ab) / length2, 0, 1)
+                    closest = a + s[:, None] * ab
+                    distance = np.linalg.norm(pixels - closest, axis=-1)
+                    part_depth = seg_depth[i] + s * (seg_depth[i + 1] - seg_depth[i])
+                    part_radius = radius_px[i] + s * (radius_px[i + 1] - radius_px[i])
+                    hit = finite & (distance < part_radius) & (part_depth < depth - _OCCLUSION_TOL_M)
+                    hit[list(members)] = False
+                    occluded |= hit
+            elif kind == "torso":
+                quad_px, _, members = payload
+                quad_depth = float(np.mean([depth[m] for m in members]))
+                contour = quad_px.astype(np.float32).reshape(-1, 1, 2)
+                for j in np.nonzero(finite & (depth > quad_depth + _OCCLUSION_TOL_M))[0]:
+                    if j not in members and cv2.pointPolygonTest(contour, tuple(float(v) for v in pixels[j]), False) > 0:
+                        occluded[j] = True
+            else:
+                centre, radius_px, _, head_depth = payload
+                inside = finite & (np.linalg.norm(pixels - centre, axis=-1) < radius_px)
+                occluded |= inside & (depth > head_depth + _OCCLUSION_TOL_M)
+        return occluded
+
+
+def _catmull_rom_matrix(positions: np.ndarray, num_samples: int) -> np.ndarray:
+    """(len(positions), num_samples) weights interpolating samples at integer positions."""
+    i = np.floor(positions).astype(np.int64)
+    f = positions - i
+    weights = np.stack([((-0.5 * f + 1.0) * f - 0.5) * f, (1.5 * f - 2.5) * f * f + 1,
+                        ((-1.5 * f + 2.0) * f + 0.5) * f, (0.5 * f - 0.5) * f * f], axis=-1)
+    matrix = np.zeros((len(positions), num_samples))
+    rows = np.arange(len(positions))
+    for k in range(4):
+        np.add.at(matrix, (rows, np.clip(i - 1 + k, 0, num_samples - 1)), weights[:, k])
+    return matrix
+
+
+def _pixel_normalized(camera: Camera, step: int = 8) -> np.ndarray:
+    """(H, W, 2) float64 undistorted normalized coordinates of every pixel centre.
+
+    The lens is inverted exactly on a grid every ``step`` pixels and interpolated (separable
+    Catmull-Rom, about 1e-5 px for real lenses; exact for pinhole cameras); pixels near a grid
+    point where the lens cannot be inverted are inverted one by one (NaN where impossible).
+    """
+    width, height = camera.size
+    gx = np.arange(-2 * step, width - 1 + 3 * step, step, dtype=np.float64)
+    gy = np.arange(-2 * step, height - 1 + 3 * step, step, dtype=np.float64)
+    coarse = camera.normalize(np.stack(np.meshgrid(gx, gy), axis=-1))
+    Mx = _catmull_rom_matrix(np.arange(width) / step + 2, len(gx))
+    My = _catmull_rom_matrix(np.arange(height) / step + 2, len(gy))
+    with np.errstate(invalid="ignore"):
+        fine = np.stack([My @ coarse[..., c] @ Mx.T for c in range(2)], axis=-1)
+    bad = ~np.isfinite(fine).all(axis=-1)
+    if bad.any():
+        v, u = np.nonzero(bad)
+        fine[v, u] = camera.normalize(np.stack([u, v], axis=-1).astype(np.float64))
+    return fine
+
+
+def _bgr(colour) -> tuple[int, int, int]:
+    return tuple(int(np.clip(round(float(c)), 0, 255)) for c in colour)
+
+
+@functools.lru_cache(maxsize=32)
+def _renderer(camera: Camera, background_seed: int) -> SceneRenderer:
+    return SceneRenderer(camera, background_seed=background_seed)
+
+
+def render_scene(camera: Camera, *, joints_in_world: np.ndarray | None = None,
+                 skeleton: str | Skeleton | None = None, board: BoardSpec | None = None,
+                 world_from_board: tuple[np.ndarray, np.ndarray] | None = None, background_seed: int = 0,
+                 noise_seed: int | None = None, appearance_seed: int = 0) -> np.ndarray:
+    """One BGR uint8 image ``(height, width, 3)`` of the scene seen by ``camera``.
+
+    Arguments as in :meth:`SceneRenderer.render`. The camera's rays and room are cached (per
+    camera object and ``background_seed``), so later frames of the same camera are fast.
+    """
+    return _renderer(camera, int(background_seed)).render(
+        joints_in_world=joints_in_world, skeleton=skeleton, board=board, world_from_board=world_from_board,
+        noise_seed=noise_seed, appearance_seed=appearance_seed).image
