@@ -10,7 +10,8 @@ with the surface, and the surface's texture is sampled there with ``cv2.remap`` 
 level chosen per pixel (trilinear), so a ChArUco board is antialiased and OpenCV finds its
 corners where :meth:`geometry.Camera.project` puts them. The person is drawn as depth-ordered
 capsules (limbs), a torso polygon and a head, with a disc of a distinct colour on every visible
-joint (:func:`joint_colors`: warm hues on the left side, cool hues on the right).
+joint (:mod:`capture.render_person`, :func:`joint_colors`: warm hues on the left side, cool
+hues on the right).
 
 Nothing is burned in (no frame counter: the capture source does that).
 """
@@ -24,43 +25,14 @@ import cv2
 import numpy as np
 
 from geometry import Camera, Skeleton, get_skeleton
-from geometry.synthetic import BODY_JOINTS, BoardSpec, body_joint_map
+from geometry.synthetic import BoardSpec
+
+from .render_person import draw_person, joint_colors
 
 __all__ = ["SceneRenderer", "RenderedFrame", "render_scene", "joint_colors", "board_texture"]
 
 _ROOM_RADIUS_M = 7.0
 _CEILING_M = 3.2
-_SUBPIXEL_BITS = 4  # cv2 drawing with 1/16 pixel positions
-_SUBPIXEL = 1 << _SUBPIXEL_BITS
-
-
-# -- colours -----------------------------------------------------------------------------------
-def _side(name: str) -> str:
-    lower = name.lower()
-    if lower.startswith(("left", "l_")) or (name[:1] == "L" and name[1:2].isupper()):
-        return "left"
-    if lower.startswith(("right", "r_")) or (name[:1] == "R" and name[1:2].isupper()):
-        return "right"
-    return "centre"
-
-
-def joint_colors(skeleton: str | Skeleton) -> np.ndarray:
-    """(J, 3) uint8 BGR colour of each joint's disc: fully saturated and all different.
-
-    Left-side joints take hues from red to yellow, right-side joints from cyan to violet, centre
-    joints greens, in skeleton order; a mirror pair therefore never shares a hue family.
-    """
-    skeleton = get_skeleton(skeleton)
-    sides = [_side(n) for n in skeleton.joint_names]
-    ranges = {"left": (0, 30), "right": (88, 140), "centre": (42, 80)}  # OpenCV hue units (0-180)
-    hues = np.zeros(skeleton.num_joints)
-    for side, (lo, hi) in ranges.items():
-        members = [j for j, s in enumerate(sides) if s == side]
-        if members:
-            hues[members] = np.linspace(lo, hi, len(members), endpoint=len(members) == 1) if len(members) > 1 \
-                else (lo + hi) / 2
-    hsv = np.stack([hues, np.full_like(hues, 255), np.full_like(hues, 255)], -1).astype(np.uint8)
-    return cv2.cvtColor(hsv[None], cv2.COLOR_HSV2BGR)[0]
 
 
 # -- board texture -----------------------------------------------------------------------------
@@ -119,21 +91,6 @@ def _mip_texture(board: BoardSpec) -> _MipTexture:
                                  interpolation=cv2.INTER_AREA))
     origin_m = -margin_px * texel_m - pad * texel_m
     return _MipTexture(levels=tuple(levels), texel_m=texel_m, origin_m=origin_m)
-
-
-# -- person ------------------------------------------------------------------------------------
-# (joint a, joint b, radius m, side) in BODY_JOINTS names; drawn when both ends are in the skeleton.
-_LIMBS = tuple(
-    (f"{side}_{a}", f"{side}_{b}", radius, side)
-    for side in ("left", "right")
-    for a, b, radius in (("shoulder", "elbow", 0.045), ("elbow", "wrist", 0.036), ("hip", "knee", 0.07),
-                         ("knee", "ankle", 0.05), ("ankle", "heel", 0.035), ("ankle", "big_toe", 0.035),
-                         ("ankle", "small_toe", 0.03)))
-_TORSO = ("left_shoulder", "right_shoulder", "right_hip", "left_hip")
-_HEAD_RADIUS_M = 0.1
-_NECK_RADIUS_M = 0.045
-_GENERIC_RADIUS_M = 0.012
-_OCCLUSION_TOL_M = 0.03
 
 
 @dataclass(frozen=True)
@@ -258,9 +215,10 @@ class SceneRenderer:
             depth = float(np.nanmean(depth_all)) if np.isfinite(depth_all).any() else np.inf
             person = {}
 
-            def draw_person():
-                person["result"] = self._draw_person(image, joints, skeleton, appearance_seed)
-            layers.append((depth, draw_person))
+            def draw():
+                person["result"] = draw_person(image, self.camera, joints, skeleton,
+                                               appearance_seed=appearance_seed)
+            layers.append((depth, draw))
         for _, draw in sorted(layers, key=lambda layer: -layer[0]):
             draw()
         if noise_seed is not None and self._sensor_noise:
@@ -347,142 +305,6 @@ class SceneRenderer:
             return None
         return y0, y1, x0, x1
 
-    # -- person ---------------------------------------------------------------------------------
-    def _draw_person(self, image: np.ndarray, joints: np.ndarray, skeleton: Skeleton, appearance_seed: int):
-        cam = self.camera
-        rng = np.random.default_rng(appearance_seed)
-        fx = float(cam.K[0, 0])
-        J = skeleton.num_joints
-        pixels = cam.project(joints)
-        depth = joints @ cam.R[2] + cam.t[2]
-        try:
-            names = [BODY_JOINTS[i] for i in body_joint_map(skeleton)]
-        except ValueError:
-            names = None  # a hand or a custom layout: generic thin limbs, no torso or head
-        shirt = rng.uniform(40, 200, 3)
-        trousers = rng.uniform(20, 110, 3)
-        skin = np.array([120, 150, 200]) * rng.uniform(0.6, 1.1)
-        tint = {"left": np.array([-30, 10, 40]), "right": np.array([40, 10, -30]), "centre": np.zeros(3)}
-        # Occluders and drawables: capsules (a, b, radius_m, colour) between 3D points.
-        capsules = []
-        index = {n: i for i, n in enumerate(names)} if names else {}
-        if names:
-            for a, b, radius, side in _LIMBS:
-                if a in index and b in index:
-                    colour = (trousers if ("hip" in a or "knee" in a or "ankle" in a) else shirt) + tint[side]
-                    if "ankle" in a:
-                        colour = np.array([40, 40, 50]) + tint[side] * 0.5
-                    capsules.append((joints[index[a]], joints[index[b]], radius, colour, {index[a], index[b]}))
-        else:
-            for a, b in skeleton.bones:
-                capsules.append((joints[a], joints[b], _GENERIC_RADIUS_M, skin, {a, b}))
-        head = None
-        torso = None
-        if names:
-            if all(n in index for n in _TORSO):
-                torso = [index[n] for n in _TORSO]
-                neck = joints[[index["left_shoulder"], index["right_shoulder"]]].mean(axis=0)
-            head_centre = self._head_centre(joints, index)
-            if head_centre is not None:
-                head = head_centre
-                if torso is not None:
-                    head_members = {index[n] for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
-                                                       "upper_neck", "neck_nose", "head", "head_top",
-                                                       "thorax", "pelvis", "spine") if n in index}
-                    capsules.append((neck, head_centre, _NECK_RADIUS_M, skin * 0.9, head_members))
-        elements = []  # (depth, kind, payload)
-        for a3, b3, radius, colour, members in capsules:
-            segment = a3 + np.linspace(0, 1, 5)[:, None] * (b3 - a3)
-            seg_px = cam.project(segment)
-            seg_depth = segment @ cam.R[2] + cam.t[2]
-            if not np.all(np.isfinite(seg_px)) or np.any(seg_depth <= 0.05):
-                continue
-            thickness = int(np.clip(round(2 * radius * fx / seg_depth.mean()), 1, 400))
-            elements.append((float(seg_depth.mean()), "capsule",
-                             (seg_px, thickness, colour, seg_depth, radius * fx / seg_depth, members)))
-        if torso is not None:
-            quad_px = pixels[torso]
-            if np.all(np.isfinite(quad_px)) and np.all(depth[torso] > 0.05):
-                elements.append((float(depth[torso].mean()), "torso", (quad_px, shirt, set(torso))))
-        if head is not None:
-            head_depth = float(head @ cam.R[2] + cam.t[2])
-            head_px = cam.project(head)
-            if head_depth > 0.05 and np.all(np.isfinite(head_px)):
-                elements.append((head_depth, "head", (head_px, _HEAD_RADIUS_M * fx / head_depth, skin, head_depth)))
-        for _, kind, payload in sorted(elements, key=lambda e: -e[0]):
-            if kind == "capsule":
-                seg_px, thickness, colour, *_ = payload
-                cv2.polylines(image, [np.round(seg_px * _SUBPIXEL).astype(np.int32)], False,
-                              _bgr(colour), thickness, cv2.LINE_AA, _SUBPIXEL_BITS)
-            elif kind == "torso":
-                quad_px, colour, _ = payload
-                cv2.fillPoly(image, [np.round(quad_px * _SUBPIXEL).astype(np.int32)], _bgr(colour),
-                             cv2.LINE_AA, _SUBPIXEL_BITS)
-            else:
-                centre, radius_px, colour, _ = payload
-                cv2.circle(image, tuple(int(v) for v in np.round(centre * _SUBPIXEL)),
-                           int(round(radius_px * _SUBPIXEL)), _bgr(colour), -1, cv2.LINE_AA, _SUBPIXEL_BITS)
-        # Joint discs on top, unless a nearer body part covers the joint.
-        visible = np.isfinite(pixels).all(axis=-1) & (depth > 0.05)
-        visible &= (pixels[:, 0] >= -0.5) & (pixels[:, 0] <= self.width - 0.5)
-        visible &= (pixels[:, 1] >= -0.5) & (pixels[:, 1] <= self.height - 0.5)
-        visible &= ~self._occluded(pixels, depth, elements, J)
-        colours = joint_colors(skeleton)
-        order = np.argsort(-np.where(np.isfinite(depth), depth, -np.inf))
-        for j in order:
-            if not visible[j]:
-                continue
-            radius_px = float(np.clip(0.022 * fx / depth[j], 2.0, 12.0))
-            cv2.circle(image, tuple(int(v) for v in np.round(pixels[j] * _SUBPIXEL)),
-                       int(round(radius_px * _SUBPIXEL)), tuple(int(c) for c in colours[j]), -1, cv2.LINE_AA,
-                       _SUBPIXEL_BITS)
-        return pixels, visible
-
-    @staticmethod
-    def _head_centre(joints: np.ndarray, index: dict[str, int]) -> np.ndarray | None:
-        for group in (("left_ear", "right_ear"), ("head",), ("upper_neck", "head_top"), ("nose",)):
-            if all(n in index for n in group):
-                points = joints[[index[n] for n in group]]
-                if np.all(np.isfinite(points)):
-                    centre = points.mean(axis=0)
-                    if group == ("nose",):
-                        return None  # a nose alone does not place the skull
-                    return centre
-        return None
-
-    @staticmethod
-    def _occluded(pixels: np.ndarray, depth: np.ndarray, elements, J: int) -> np.ndarray:
-        """(J,) True where a body part nearer than the joint covers the joint's pixel."""
-        occluded = np.zeros(J, dtype=bool)
-        finite = np.isfinite(pixels).all(axis=-1)
-        for _, kind, payload in elements:
-            if kind == "capsule":
-                seg_px, _, _, seg_depth, radius_px, members = payload
-                for i in range(len(seg_px) - 1):
-                    a, b = seg_px[i], seg_px[i + 1]
-                    ab = b - a
-                    length2 = max(float(ab @ ab), 1e-12)
-                    s = np.clip(((pixels - a) @ ab) / length2, 0, 1)
-                    closest = a + s[:, None] * ab
-                    distance = np.linalg.norm(pixels - closest, axis=-1)
-                    part_depth = seg_depth[i] + s * (seg_depth[i + 1] - seg_depth[i])
-                    part_radius = radius_px[i] + s * (radius_px[i + 1] - radius_px[i])
-                    hit = finite & (distance < part_radius) & (part_depth < depth - _OCCLUSION_TOL_M)
-                    hit[list(members)] = False
-                    occluded |= hit
-            elif kind == "torso":
-                quad_px, _, members = payload
-                quad_depth = float(np.mean([depth[m] for m in members]))
-                contour = quad_px.astype(np.float32).reshape(-1, 1, 2)
-                for j in np.nonzero(finite & (depth > quad_depth + _OCCLUSION_TOL_M))[0]:
-                    if j not in members and cv2.pointPolygonTest(contour, tuple(float(v) for v in pixels[j]), False) > 0:
-                        occluded[j] = True
-            else:
-                centre, radius_px, _, head_depth = payload
-                inside = finite & (np.linalg.norm(pixels - centre, axis=-1) < radius_px)
-                occluded |= inside & (depth > head_depth + _OCCLUSION_TOL_M)
-        return occluded
-
 
 def _catmull_rom_matrix(positions: np.ndarray, num_samples: int) -> np.ndarray:
     """(len(positions), num_samples) weights interpolating samples at integer positions."""
@@ -517,10 +339,6 @@ def _pixel_normalized(camera: Camera, step: int = 8) -> np.ndarray:
         v, u = np.nonzero(bad)
         fine[v, u] = camera.normalize(np.stack([u, v], axis=-1).astype(np.float64))
     return fine
-
-
-def _bgr(colour) -> tuple[int, int, int]:
-    return tuple(int(np.clip(round(float(c)), 0, 255)) for c in colour)
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,11 +1,14 @@
 """Synthetic scene generators: human motion, detector noise, board poses (seeded ground truth)."""
 
+import cv2
 import numpy as np
 import pytest
 
-from geometry import get_skeleton
-from geometry.synthetic import (BODY_JOINTS, MotionOptions, body_joint_map, person_motion,
-                                random_poses)
+from geometry import get_skeleton, rotation_angle_deg
+from geometry.synthetic import (BODY_JOINTS, BoardSpec, DetectorNoise, MotionOptions, arc_rig,
+                                body_joint_map, board_poses, board_trajectory, board_visibility,
+                                charuco_corners_in_board, person_motion, random_poses, ring_rig,
+                                simulate_detections)
 
 BODY_SKELETONS = ("COCO_17", "HALPE_26", "BODY_25", "BODY_25B", "MPII_16", "H36M_17")
 BONE_LENGTH_TOL_M = 1e-9  # rigid segments: float64 round-off only
@@ -117,7 +120,6 @@ def test_invalid_motion_requests_raise():
 
 
 # -- detector noise ----------------------------------------------------------------------------
-from geometry.synthetic import DetectorNoise, ring_rig, simulate_detections  # noqa: E402
 
 SIGMA_REL_TOL = 0.03  # std of ~100k Gaussian samples is within 1% (3 sigma of the estimator)
 RATE_ABS_TOL = 0.01  # Bernoulli rates over ~100k trials are within 0.3% (3 sigma); 1% is loose
@@ -196,11 +198,6 @@ def test_detections_are_seeded_and_accept_any_leading_shape(scene):
 
 
 # -- boards ------------------------------------------------------------------------------------
-import cv2  # noqa: E402
-
-from geometry import rotation_angle_deg  # noqa: E402
-from geometry.synthetic import (BoardSpec, arc_rig, board_poses, board_trajectory,  # noqa: E402
-                                board_visibility, charuco_corners_in_board)
 
 TWO_VIEW_SHARE_MIN = 0.8  # "most" poses are seen whole by two or more cameras
 MAX_STEP_M = 0.1  # a hand-held board moves < 3 m/s at 30 fps
@@ -291,3 +288,14 @@ def test_board_trajectory_is_smooth_and_holds_still():
     step_deg = rotation_angle_deg(R[:-1], R[1:])
     assert step_m.max() < MAX_STEP_M and step_deg.max() < MAX_STEP_DEG
     assert (step_m < 1e-12).mean() > 0.3  # held still while "being photographed"
+
+
+def test_board_poses_from_a_plain_size():
+    rig = ring_rig(4, rng=np.random.default_rng(0))
+    R, t = board_poses(rig, 30, board_size_m=(0.6, 0.4), rng=np.random.default_rng(4))
+    outline = np.array([[0, 0, 0], [0.6, 0, 0], [0.6, 0.4, 0], [0, 0.4, 0]])
+    assert board_visibility(rig, R, t, outline).all(axis=-1).any(axis=0).all()
+    with pytest.raises(ValueError, match="not both"):
+        board_poses(rig, 3, board=BoardSpec(), board_size_m=(0.6, 0.4), rng=np.random.default_rng(4))
+    with pytest.raises(ValueError, match="board_size_m"):
+        board_poses(rig, 3, board_size_m=(0.6, -1), rng=np.random.default_rng(4))
