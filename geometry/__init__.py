@@ -5,11 +5,15 @@ Conventions (frames, pixels, distortion order, dimension letters, units) are sta
 """
 
 from .camera import Camera, DistortionModel, distort_normalized, undistort_normalized
+from .reprojection import reprojection_error
 from .rig import Rig
 from .skeletons import (BODY_25, BODY_25B, COCO_17, H36M_17, HALPE_26, HAND_21, MPII_16, SKELETONS,
                         Skeleton, get_skeleton)
+from .robust_triangulation import (DEFAULT_THRESHOLD_PX, RobustTriangulation,
+                                   RobustTriangulationOptions, triangulate_robust)
 from .transforms import (average_rotations, compose, invert, project_to_rotation,
                          rotation_angle_deg, rotation_from_rvec, rvec_from_rotation, skew)
+from .triangulation import TriangulationOptions, triangulate
 
 __all__ = [
     "Camera", "DistortionModel", "distort_normalized", "undistort_normalized",
@@ -18,4 +22,6 @@ __all__ = [
     "H36M_17", "HAND_21",
     "average_rotations", "compose", "invert", "project_to_rotation", "rotation_angle_deg",
     "rotation_from_rvec", "rvec_from_rotation", "skew",
+    "TriangulationOptions", "triangulate", "reprojection_error",
+    "DEFAULT_THRESHOLD_PX", "RobustTriangulation", "RobustTriangulationOptions", "triangulate_robust",
 ]
