@@ -430,17 +430,18 @@ def diagnose_board(board: Board, images) -> str:
     if not grays:
         return "no images to look at"
     if board.type == "checkerboard":
+        # Largest patterns first: the classic detector also finds sub-grids of a bigger board.
+        patterns = sorted(((c, r) for c in range(3, 13) for r in range(c, 13)
+                           if (c, r) not in (board.inner_corners, board.inner_corners[::-1])),
+                          key=lambda p: -p[0] * p[1])
         for gray in grays:
-            for cols in range(3, 13):
-                for rows in range(cols, 13):
-                    if (cols, rows) in (board.inner_corners, board.inner_corners[::-1]):
-                        continue
-                    found, _ = cv2.findChessboardCorners(
-                        cv2.resize(gray, None, fx=0.5, fy=0.5), (cols, rows), flags=cv2.CALIB_CB_FAST_CHECK)
-                    if found:
-                        return (f"a checkerboard with {cols}x{rows} inner corners ({cols + 1}x{rows + 1} "
-                                f"squares) is visible, but the board says {board.squares[0]}x"
-                                f"{board.squares[1]} squares; check squares")
+            small = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+            for cols, rows in patterns:
+                found, _ = cv2.findChessboardCorners(small, (cols, rows), flags=cv2.CALIB_CB_FAST_CHECK)
+                if found:
+                    return (f"a checkerboard with {cols}x{rows} inner corners ({cols + 1}x{rows + 1} "
+                            f"squares) is visible, but the board says {board.squares[0]}x"
+                            f"{board.squares[1]} squares; check squares")
         return (f"no {board.inner_corners[0]}x{board.inner_corners[1]}-inner-corner checkerboard is "
                 "visible; check squares, lighting and focus")
     found_here = _markers_found(board.dictionary, grays, inverted=board.inverted)
