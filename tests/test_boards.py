@@ -118,26 +118,19 @@ def test_charuco_detection_accuracy_on_warped_render(H):
     assert detection.marker_corners_px.shape == (len(detection.marker_ids), 4, 2)
 
 
-def test_inverted_board_is_detected_only_when_declared():
-    inverted = Board(type="charuco", squares=(7, 5), square_length_m=0.04, marker_length_m=0.03,
-                     inverted=True)
-    image, truth = _warped(inverted, WARPS[0])
-    detection = detect_board(inverted, image)
-    assert detection.num_corners >= 15
+@pytest.mark.parametrize("variant, declared, undeclared, hint", [
+    ("inverted", dict(squares=(7, 5), inverted=True), dict(squares=(7, 5)), "set inverted = true"),
+    ("legacy", dict(squares=(6, 6), legacy=True), dict(squares=(6, 6)), "try legacy = true"),
+])
+def test_board_variant_is_detected_only_when_declared(variant, declared, undeclared, hint):
+    board = Board(type="charuco", square_length_m=0.04, marker_length_m=0.03, **declared)
+    plain = Board(type="charuco", square_length_m=0.04, marker_length_m=0.03, **undeclared)
+    image, truth = _warped(board, WARPS[0])
+    detection = detect_board(board, image)
+    assert detection.num_corners >= 15, variant
     assert np.linalg.norm(detection.corners_px - truth[detection.ids], axis=-1).max() < CHARUCO_CORNER_TOL_PX
-    assert detect_board(CHARUCO, image).num_corners == 0
-    assert "set inverted = true" in diagnose_board(CHARUCO, [image])
-
-
-def test_legacy_board_needs_legacy_flag():
-    legacy = Board(type="charuco", squares=(6, 6), square_length_m=0.04, marker_length_m=0.03, legacy=True)
-    modern = Board(type="charuco", squares=(6, 6), square_length_m=0.04, marker_length_m=0.03)
-    image, truth = _warped(legacy, WARPS[0])
-    detection = detect_board(legacy, image)
-    assert detection.num_corners >= 15
-    assert np.linalg.norm(detection.corners_px - truth[detection.ids], axis=-1).max() < CHARUCO_CORNER_TOL_PX
-    assert detect_board(modern, image).num_corners == 0
-    assert "try legacy = true" in diagnose_board(modern, [image])
+    assert detect_board(plain, image).num_corners == 0
+    assert hint in diagnose_board(plain, [image])
 
 
 def test_wrong_dictionary_is_named():
