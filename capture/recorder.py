@@ -309,8 +309,9 @@ class Recorder:
     # -- the loop --------------------------------------------------------------------------
     def _loop(self, sock) -> None:
         options = self.options
-        next_watch = next_status = time.monotonic()
-        last_status_t, last_bytes = time.monotonic(), 0
+        next_watch = time.monotonic()
+        next_status = self._start_mono + options.status_interval_s
+        last_status_t, last_bytes = self._start_mono, 0
         interval_skew = 0.0
         while True:
             now = time.monotonic()
