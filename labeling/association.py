@@ -121,8 +121,8 @@ class AssociationOptions:
     epipolar_threshold_px: two candidates in two views are the same person when the median
         symmetric epipolar distance of their joints is below this (undistorted pixels).
     min_common_joints: joints both candidates must have for the distance to count.
-    motion_scale_px: 2D motion between consecutive framesets that costs as much as one view
-        losing support (per view, median joint displacement).
+    motion_scale_px: 2D motion between consecutive framesets (per view, median joint
+        displacement) that costs as much as one view losing support; larger motion costs no more.
     continuity_weight: weight of the motion term against the cross-view term (0 ignores time).
     frame_chunk: framesets processed at once (bounds memory: V^2 P^2 J floats per frameset).
     """
@@ -282,7 +282,9 @@ def _viterbi(emission: np.ndarray, group_choice: np.ndarray, points: np.ndarray,
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN views: no motion evidence
             per_view = np.nanmedian(np.hypot(diff[..., 0], diff[..., 1]), axis=-1)
-            motion = np.nanmean(per_view, axis=-1) / options.motion_scale_px  # (S_prev, S)
+            # Capped: a jump beyond the scale is "another person", no worse than a lost view.
+            per_view = np.minimum(per_view / options.motion_scale_px, 1.0)
+            motion = np.nanmean(per_view, axis=-1)  # (S_prev, S)
         motion = np.where(np.isfinite(motion), motion, 0.0)
         step = totals[f - 1][:, None] + options.continuity_weight * motion
         back[f] = np.argmin(step, axis=0)
