@@ -32,6 +32,7 @@ from .render_person import draw_person, joint_colors
 __all__ = ["SceneRenderer", "RenderedFrame", "render_scene", "joint_colors", "board_texture"]
 
 _ROOM_RADIUS_M = 7.0
+_NOISE_MARGIN = 64  # the noise field is this much larger than the image; frames use shifted windows
 _CEILING_M = 3.2
 
 
@@ -120,64 +121,58 @@ class SceneRenderer:
         normalized = _pixel_normalized(camera)  # (H, W, 2), NaN where not invertible
         self._valid = np.isfinite(normalized).all(axis=-1)
         self._xy = np.where(self._valid[..., None], normalized, 0.0).astype(np.float32)
-        self._background = self._render_room(np.random.default_rng(background_seed))
-        rng = np.random.default_rng(background_seed + 7919)
-        margin = 64
-        noise = rng.normal(0.0, sensor_noise_sigma, (self.height + margin, self.width + margin, 3))
-        noise = np.clip(np.round(noise), -255, 255)
-        self._noise_pos = np.maximum(noise, 0).astype(np.uint8)
-        self._noise_neg = np.maximum(-noise, 0).astype(np.uint8)
-        self._noise_margin = margin
-        self._sensor_noise = sensor_noise_sigma > 0
+        if not sensor_noise_sigma >= 0:
+            raise ValueError(f"sensor_noise_sigma is {sensor_noise_sigma}, expected >= 0 grey levels")
+        self._background_seed = int(background_seed)
+        self._sensor_noise_sigma = float(sensor_noise_sigma)
+        self._noise_fields = None
+        self._background = self._render_room(self._background_seed)
 
     # -- static room ----------------------------------------------------------------------------
-    def _render_room(self, rng: np.random.Generator) -> np.ndarray:
-        cam = self.camera
-        rays_in_cam = np.concatenate([self._xy, np.ones(self._xy.shape[:2] + (1,), np.float32)], axis=-1)
-        d = rays_in_cam @ cam.R.astype(np.float32)  # world directions (unnormalised), (H, W, 3)
-        c = cam.center.astype(np.float32)
-        # Cylindrical room: walls at radius _ROOM_RADIUS_M, floor z = 0, ceiling z = _CEILING_M.
-        a = d[..., 0] ** 2 + d[..., 1] ** 2
-        b = 2 * (c[0] * d[..., 0] + c[1] * d[..., 1])
+    def _render_room(self, background_seed: int) -> np.ndarray:
+        """The empty room: a tiled floor, a cylindrical wall and a ceiling, with vignetting."""
+        R = self.camera.R.astype(np.float32)
+        c = self.camera.center.astype(np.float32)
+        x, y = self._xy[..., 0], self._xy[..., 1]
+        # World direction of each pixel's ray (unnormalised): R^T (x, y, 1).
+        dx, dy, dz = (R[0, i] * x + R[1, i] * y + R[2, i] for i in range(3))
+        a = dx * dx + dy * dy
+        b = 2 * (c[0] * dx + c[1] * dy)
         cc = c[0] ** 2 + c[1] ** 2 - _ROOM_RADIUS_M**2
         with np.errstate(invalid="ignore", divide="ignore"):
-            s_wall = (-b + np.sqrt(np.maximum(b * b - 4 * a * cc, 0))) / (2 * a)
-            s_floor = np.where(d[..., 2] < 0, -c[2] / d[..., 2], np.inf)
-            s_ceiling = np.where(d[..., 2] > 0, (_CEILING_M - c[2]) / d[..., 2], np.inf)
-        s_wall = np.where(a > 1e-12, s_wall, np.inf)
+            s_wall = np.where(a > 1e-12, (-b + np.sqrt(np.maximum(b * b - 4 * a * cc, 0))) / (2 * a), np.inf)
+            s_floor = np.where(dz < 0, -c[2] / dz, np.inf)
+            s_ceiling = np.where(dz > 0, (_CEILING_M - c[2]) / dz, np.inf)
         floor = (s_floor <= s_wall) & (s_floor <= s_ceiling)
         ceiling = ~floor & (s_ceiling <= s_wall)
         s = np.minimum(np.minimum(s_floor, s_wall), s_ceiling)
-        s = np.where(np.isfinite(s), s, 0)
-        hit = c + s[..., None] * d
-        image = np.empty((self.height, self.width, 3), np.float32)
-        # Floor: 0.6 m tiles of varying tone, a smooth stain texture, grout lines.
-        tone = rng.uniform(-14, 14, (64, 64)).astype(np.float32)
-        tx = np.floor(hit[..., 0] / 0.6).astype(np.int64) % 64
-        ty = np.floor(hit[..., 1] / 0.6).astype(np.int64) % 64
-        stains = cv2.GaussianBlur(rng.normal(0, 1, (256, 256)).astype(np.float32), (0, 0), 6)
-        stains *= 12 / max(float(stains.std()), 1e-6)
-        sx = (hit[..., 0] / 8.0 * 256).astype(np.float32)
-        sy = (hit[..., 1] / 8.0 * 256).astype(np.float32)
-        stain = cv2.remap(stains, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        fx = np.abs((hit[..., 0] / 0.6 + 0.5) % 1 - 0.5) * 0.6
-        fy = np.abs((hit[..., 1] / 0.6 + 0.5) % 1 - 0.5) * 0.6
-        grout = np.clip(1 - np.minimum(fx, fy) / 0.006, 0, 1) * 25
-        base_floor = rng.uniform(90, 130) + np.array([-15, 0, 12], np.float32)
-        floor_grey = tone[ty, tx] + stain - grout
-        image[floor] = (base_floor + floor_grey[floor][:, None])
-        # Walls: a vertical gradient and soft panels; ceiling: flat light grey.
-        angle = np.arctan2(hit[..., 1], hit[..., 0])
-        panels = 6 * np.cos(angle * 18) + np.clip(hit[..., 2], 0, _CEILING_M) * 12
-        wall_base = rng.uniform(140, 190) + np.array([5, 0, -8], np.float32)
-        wall = ~floor & ~ceiling
-        image[wall] = wall_base + panels[wall][:, None]
-        image[ceiling] = rng.uniform(190, 220)
-        image[~self._valid] = 0
-        # Vignetting (cos^4-like falloff with the ray angle).
-        r2 = self._xy[..., 0] ** 2 + self._xy[..., 1] ** 2
-        image *= (1 / (1 + 0.3 * r2) ** 2)[..., None]
-        return np.clip(np.round(image), 0, 255).astype(np.uint8)
+        s = np.where(np.isfinite(s), s, 0).astype(np.float32)
+        hx, hy, hz = c[0] + s * dx, c[1] + s * dy, c[2] + s * dz
+        textures = _room_textures(background_seed)
+        # Floor: 0.6 m tiles of varying tone, a smooth stain texture (8 m period), grout lines.
+        tone = textures.tile_tone[np.floor(hy / 0.6).astype(np.int64) % 64, np.floor(hx / 0.6).astype(np.int64) % 64]
+        stain = cv2.remap(textures.stains, hx * np.float32(256 / 8), hy * np.float32(256 / 8), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_WRAP)
+        edge = np.minimum(np.abs((hx / 0.6 + 0.5) % 1 - 0.5), np.abs((hy / 0.6 + 0.5) % 1 - 0.5)) * 0.6
+        floor_grey = tone + stain - np.clip(1 - edge / 0.006, 0, 1) * 25
+        # Walls: soft vertical panels brightening upwards; ceiling: flat light grey.
+        panels = 6 * np.cos(np.arctan2(hy, hx) * 18) + np.clip(hz, 0, _CEILING_M) * 12
+        grey = np.where(floor, floor_grey, np.where(ceiling, 0.0, panels))[..., None]
+        base = np.where(floor[..., None], textures.floor_bgr, np.where(ceiling[..., None], textures.ceiling_bgr,
+                                                                       textures.wall_bgr))
+        r2 = x * x + y * y
+        vignetting = (1 / (1 + 0.3 * r2) ** 2)[..., None] * self._valid[..., None]
+        return np.clip((base + grey) * vignetting + 0.5, 0, 255).astype(np.uint8)
+
+    def _noise(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positive and negative parts of a sensor-noise field, margin pixels larger than the image."""
+        if self._noise_fields is None:
+            rng = np.random.default_rng(self._background_seed + 7919)
+            shape = (self.height + _NOISE_MARGIN, self.width + _NOISE_MARGIN, 3)
+            noise = np.rint(rng.standard_normal(shape, dtype=np.float32) * np.float32(self._sensor_noise_sigma))
+            noise = np.clip(noise, -255, 255)
+            self._noise_fields = (np.maximum(noise, 0).astype(np.uint8), np.maximum(-noise, 0).astype(np.uint8))
+        return self._noise_fields
 
     # -- public ---------------------------------------------------------------------------------
     def render(self, *, joints_in_world: np.ndarray | None = None, skeleton: str | Skeleton | None = None,
@@ -221,11 +216,12 @@ class SceneRenderer:
             layers.append((depth, draw))
         for _, draw in sorted(layers, key=lambda layer: -layer[0]):
             draw()
-        if noise_seed is not None and self._sensor_noise:
-            dy, dx = np.random.default_rng(noise_seed).integers(0, self._noise_margin, 2)
+        if noise_seed is not None and self._sensor_noise_sigma > 0:
+            positive, negative = self._noise()
+            dy, dx = np.random.default_rng(noise_seed).integers(0, _NOISE_MARGIN, 2)
             window = (slice(dy, dy + self.height), slice(dx, dx + self.width))
-            cv2.add(image, self._noise_pos[window], dst=image)
-            cv2.subtract(image, self._noise_neg[window], dst=image)
+            cv2.add(image, positive[window], dst=image)
+            cv2.subtract(image, negative[window], dst=image)
         if person:
             joints_2d, visible = person["result"]
             return RenderedFrame(image=image, joints_2d=joints_2d, joint_visible=visible)
@@ -306,17 +302,36 @@ class SceneRenderer:
         return y0, y1, x0, x1
 
 
-def _catmull_rom_matrix(positions: np.ndarray, num_samples: int) -> np.ndarray:
-    """(len(positions), num_samples) weights interpolating samples at integer positions."""
+@dataclass(frozen=True)
+class _RoomTextures:
+    tile_tone: np.ndarray  # (64, 64) float32 grey offset per floor tile
+    stains: np.ndarray  # (256, 256) float32 smooth grey offsets, tiling 8 m of floor
+    floor_bgr: np.ndarray  # (3,) float32
+    wall_bgr: np.ndarray
+    ceiling_bgr: np.ndarray
+
+
+@functools.lru_cache(maxsize=16)
+def _room_textures(seed: int) -> _RoomTextures:
+    rng = np.random.default_rng(seed)
+    tone = rng.uniform(-14, 14, (64, 64)).astype(np.float32)
+    wrapped = np.pad(rng.standard_normal((256, 256), dtype=np.float32), 32, mode="wrap")
+    stains = np.ascontiguousarray(cv2.GaussianBlur(wrapped, (0, 0), 6)[32:-32, 32:-32])  # seamless tiling
+    stains *= np.float32(12 / max(float(stains.std()), 1e-6))
+    floor = np.float32(rng.uniform(90, 130)) + np.array([-15, 0, 12], np.float32)
+    wall = np.float32(rng.uniform(140, 190)) + np.array([5, 0, -8], np.float32)
+    ceiling = np.full(3, rng.uniform(190, 220), np.float32)
+    return _RoomTextures(tone, stains, floor, wall, ceiling)
+
+
+def _interpolate_rows(samples: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Catmull-Rom interpolation along axis 0: samples (n, ...) at integer positions -> (len(positions), ...)."""
     i = np.floor(positions).astype(np.int64)
-    f = positions - i
-    weights = np.stack([((-0.5 * f + 1.0) * f - 0.5) * f, (1.5 * f - 2.5) * f * f + 1,
-                        ((-1.5 * f + 2.0) * f + 0.5) * f, (0.5 * f - 0.5) * f * f], axis=-1)
-    matrix = np.zeros((len(positions), num_samples))
-    rows = np.arange(len(positions))
-    for k in range(4):
-        np.add.at(matrix, (rows, np.clip(i - 1 + k, 0, num_samples - 1)), weights[:, k])
-    return matrix
+    f = (positions - i).reshape((-1,) + (1,) * (samples.ndim - 1))
+    weights = (((-0.5 * f + 1.0) * f - 0.5) * f, (1.5 * f - 2.5) * f * f + 1,
+               ((-1.5 * f + 2.0) * f + 0.5) * f, (0.5 * f - 0.5) * f * f)
+    last = len(samples) - 1
+    return sum(w * samples[np.clip(i - 1 + k, 0, last)] for k, w in enumerate(weights))
 
 
 def _pixel_normalized(camera: Camera, step: int = 8) -> np.ndarray:
@@ -327,13 +342,15 @@ def _pixel_normalized(camera: Camera, step: int = 8) -> np.ndarray:
     point where the lens cannot be inverted are inverted one by one (NaN where impossible).
     """
     width, height = camera.size
+    if camera.model == "opencv" and not np.any(camera.dist):
+        u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+        return camera.normalize(np.stack([u, v], axis=-1))  # no lens: one closed-form step
     gx = np.arange(-2 * step, width - 1 + 3 * step, step, dtype=np.float64)
     gy = np.arange(-2 * step, height - 1 + 3 * step, step, dtype=np.float64)
     coarse = camera.normalize(np.stack(np.meshgrid(gx, gy), axis=-1))
-    Mx = _catmull_rom_matrix(np.arange(width) / step + 2, len(gx))
-    My = _catmull_rom_matrix(np.arange(height) / step + 2, len(gy))
     with np.errstate(invalid="ignore"):
-        fine = np.stack([My @ coarse[..., c] @ Mx.T for c in range(2)], axis=-1)
+        rows = _interpolate_rows(coarse, np.arange(height) / step + 2)  # (H, len(gx), 2)
+        fine = _interpolate_rows(rows.swapaxes(0, 1), np.arange(width) / step + 2).swapaxes(0, 1)
     bad = ~np.isfinite(fine).all(axis=-1)
     if bad.any():
         v, u = np.nonzero(bad)

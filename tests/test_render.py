@@ -7,7 +7,7 @@ import pytest
 
 from capture.render import SceneRenderer, joint_colors, render_scene
 from geometry import get_skeleton, rotation_from_rvec
-from geometry.synthetic import BoardSpec, person_motion, random_poses, ring_rig
+from geometry.synthetic import BoardSpec, person_motion, person_view_camera, random_poses, ring_rig
 
 CORNER_MEDIAN_TOL_PX = 0.3  # the brief: detected ChArUco corners vs camera.project, median
 CORNER_MAX_TOL_PX = 1.0  # no single corner far off (antialiasing is symmetric)
@@ -149,3 +149,20 @@ def test_render_rejects_incomplete_requests():
         render_scene(camera, joints_in_world=np.zeros((16, 3)), skeleton="coco17")
     with pytest.raises(ValueError, match="unknown ArUco dictionary"):
         render_scene(camera, board=BoardSpec(dictionary="DICT_NOPE"), world_from_board=(np.eye(3), np.ones(3)))
+
+
+def test_person_views_frame_the_person():
+    poses = random_poses(20, rng=np.random.default_rng(8), skeleton="halpe26")
+    rng = np.random.default_rng(9)
+    visible_share = []
+    for joints in poses.joints_in_world:
+        camera = person_view_camera(joints, rng=rng, size=(192, 256))
+        assert camera.center[2] >= 0.1
+        pixels = camera.project(joints)
+        inside = ((pixels >= 0) & (pixels <= np.array(camera.size) - 1)).all(axis=1)
+        assert inside.all()  # the whole person is in the crop
+        extent = pixels.max(axis=0) - pixels.min(axis=0)
+        assert extent.max() > 0.3 * min(camera.size)  # ... and fills a good part of it
+        frame = SceneRenderer(camera).render(joints_in_world=joints, skeleton="halpe26", noise_seed=0)
+        visible_share.append(frame.joint_visible.mean())
+    assert np.mean(visible_share) > MIN_JOINTS_VISIBLE

@@ -10,6 +10,7 @@ from .boards import (BoardSpec, board_poses, board_trajectory, board_visibility,
 from .detections import DetectorNoise, SimulatedDetections, in_image, simulate_detections
 from .motion import ACTIONS, MotionOptions, PersonMotion, PoseSample, person_motion, random_poses
 from .rigs import Lens, arc_rig, ceiling_rig, look_at, ring_rig, synthetic_camera
+from .views import person_view_camera
 
 __all__ = [
     "BODY_JOINTS", "BodyShape", "body_joint_map", "forward_kinematics",
@@ -18,4 +19,5 @@ __all__ = [
     "DetectorNoise", "SimulatedDetections", "in_image", "simulate_detections",
     "ACTIONS", "MotionOptions", "PersonMotion", "PoseSample", "person_motion", "random_poses",
     "Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera",
+    "person_view_camera",
 ]
