@@ -22,3 +22,7 @@ __all__ = [
     "Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera",
     "person_view_camera", "self_occlusion",
 ]
+from .two_view import TwoViewScene, person_volume_points, two_view_scene
+
+__all__ = ["Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera",
+           "TwoViewScene", "person_volume_points", "two_view_scene"]
