@@ -456,16 +456,27 @@ def diagnose_board(board: Board, images) -> str:
     if _markers_found(board.dictionary, grays, inverted=not board.inverted):
         return (f"markers of {board.dictionary} are visible in {'normal' if board.inverted else 'inverted'} "
                 f"print; set inverted = {'false' if board.inverted else 'true'}")
-    best, best_count = None, 0
-    by_size = sorted(ARUCO_DICTIONARIES, key=lambda n: _dictionary_size(n))  # ties: the smallest
-    for name in by_size:
-        if name == board.dictionary:
+    # Dictionaries of one family (DICT_4X4_50 .. _1000) share their first markers: search the
+    # largest of each family once, then name the smallest one that holds every id seen.
+    families: dict[tuple, list[str]] = {}
+    for name in ARUCO_DICTIONARIES:
+        dictionary = cv2.aruco.getPredefinedDictionary(ARUCO_DICTIONARIES[name])
+        families.setdefault((dictionary.markerSize, name.rsplit("_", 1)[0] if name[-1].isdigit()
+                             and "X" in name else name), []).append(name)
+    best, best_ids = None, set()
+    convincing = max(4, board.num_markers // 3)
+    for members in families.values():
+        members = sorted(members, key=_dictionary_size)
+        if board.dictionary in members and members[-1] == board.dictionary:
             continue
-        count = len(_markers_found(name, grays, inverted=board.inverted))
-        if count > best_count:
-            best, best_count = name, count
-    if best is not None and best_count >= 3:
-        return (f"no markers of {board.dictionary} are visible, but {best_count} markers of {best} are; "
+        ids = _markers_found(members[-1], grays, inverted=board.inverted)
+        if len(ids) > len(best_ids):
+            best_ids = ids
+            best = next(m for m in members if _dictionary_size(m) > max(ids))
+        if len(best_ids) >= convincing:
+            break
+    if best is not None and len(best_ids) >= 3:
+        return (f"no markers of {board.dictionary} are visible, but {len(best_ids)} markers of {best} are; "
                 f"check dictionary (dictionary = \"{best}\"?)")
     return (f"no ArUco markers of {board.dictionary} are visible; check dictionary, lighting, focus "
             "and that the board is in view")

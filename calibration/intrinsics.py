@@ -184,7 +184,7 @@ def detect_views(board: Board, frames: Iterable[tuple[int, np.ndarray]], *, min_
     scanned = 0
     for frame_index, image in frames:
         scanned += 1
-        if samples is not None and len(samples) < 3 and scanned % 7 == 1:
+        if samples is not None and len(samples) < 2 and scanned % 7 == 1:
             samples.append(image)
         detection = detect_board(board, image, effort=effort)
         if _usable(board, detection, min_corners):
@@ -296,7 +296,12 @@ def _solve_once(board: Board, views: Sequence[BoardView], image_size, model: str
     image_points = [v.detection.corners_px.astype(np.float64).reshape(-1, 1, 2) for v in views]
     criteria = (cv2.TERM_CRITERIA_COUNT + cv2.TERM_CRITERIA_EPS, 100, 1e-12)
     if model == "fisheye":
-        flags = cv2.fisheye.CALIB_RECOMPUTE_EXTRINSIC | cv2.fisheye.CALIB_FIX_SKEW
+        # OpenCV 5 moved the fisheye flags into the main namespace.
+        namespace = cv2.fisheye if hasattr(cv2.fisheye, "CALIB_FIX_SKEW") else cv2
+        flags = namespace.CALIB_RECOMPUTE_EXTRINSIC | namespace.CALIB_FIX_SKEW
+        # fisheye.calibrate wants (1, N, 3) / (1, N, 2) per view (OpenCV 5 rejects (N, 1, 3)).
+        object_points = [o.reshape(1, -1, 3) for o in object_points]
+        image_points = [i.reshape(1, -1, 2) for i in image_points]
         rms, K, dist, rvecs, tvecs = cv2.fisheye.calibrate(
             object_points, image_points, image_size, np.eye(3), np.zeros(4), flags=flags, criteria=criteria)
         per_view = []
