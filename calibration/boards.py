@@ -231,23 +231,18 @@ class Board:
         Both files carry :meth:`exact_dpi`, so "actual size" printing gives exact squares.
         Returns the paths written.
         """
-        from PIL import Image  # Pillow: optional at import time, needed to write DPI and PDF
-
         from .files import write_atomic
+        from .printable import pdf_bytes, png_bytes
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
-        image = Image.fromarray(self.render(dpi=dpi, margin_m=margin_m))
+        image = self.render(dpi=dpi, margin_m=margin_m)
         dpi = self.exact_dpi(dpi)
-        written = []
-        for target, kind in ((path, "PNG"), (path.with_suffix(".pdf"), "PDF")):
-            if kind == "PDF" and not pdf:
-                continue
-            import io
-            buffer = io.BytesIO()
-            image.save(buffer, kind, dpi=(dpi, dpi)) if kind == "PNG" else image.save(buffer, kind, resolution=dpi)
-            write_atomic(target, buffer.getvalue())
-            written.append(target)
+        write_atomic(path, png_bytes(image, dpi=dpi))
+        written = [path]
+        if pdf:
+            write_atomic(path.with_suffix(".pdf"), pdf_bytes(image, dpi=dpi, title=f"rigkit {self.describe()}"))
+            written.append(path.with_suffix(".pdf"))
         return written
 
 
