@@ -70,8 +70,8 @@ class BundleAdjustmentOptions:
     intrinsics: which intrinsics are free, the same set for every camera: ``"fixed"``;
         ``"focal"`` (fx, fy); ``"pinhole"`` (fx, fy, cx, cy); ``"full"`` (fx, fy, cx, cy and the
         first ``num_free_distortion`` distortion coefficients). The skew stays fixed.
-    num_free_distortion: coefficients freed in ``"full"`` mode; None: the camera's own count
-        (5 when it has none) for the opencv model, 4 for fisheye.
+    num_free_distortion: coefficients freed in ``"full"`` mode; None: k1, k2, p1, p2, k3 (or
+        fewer when the camera has fewer) for the opencv model, all 4 for fisheye.
     fixed_camera: index of the camera whose pose is held (the gauge).
     outlier_sigma: an observation whose residual norm exceeds ``outlier_sigma`` robust sigmas
         (and ``min_outlier_threshold_px``) is rejected and the problem solved again.

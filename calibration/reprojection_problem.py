@@ -133,8 +133,10 @@ class Intrinsics:
             elif cam.model == "fisheye":
                 counts.append(4 if num_free_distortion is None else min(num_free_distortion, 4))
             else:
-                own = cam.dist.size if cam.dist.size else 5
-                counts.append(own if num_free_distortion is None else num_free_distortion)
+                # k1, k2, p1, p2, k3 by default; the rational k4..k6 only when asked for (they trade
+                # off against k1..k3 unless the views reach far into the image corners).
+                default = min(cam.dist.size, 5) if cam.dist.size else 5
+                counts.append(default if num_free_distortion is None else num_free_distortion)
         self.num_dist_free = np.array(counts, dtype=np.int64)
         self.num_linear = {"fixed": 0, "focal": 2, "pinhole": 4, "full": 4}[self.mode]
         self.width = self.num_linear + int(self.num_dist_free.max(initial=0))

@@ -113,9 +113,9 @@ def solve_schur_lm(problem: ReprojectionProblem, x0: np.ndarray, *, loss: str, f
         Ja, Js = J[:, :, :ka], J[:, :, ka:]
         Jaw = Ja * weight[:, None, None]
         Jsw = Js * weight[:, None, None]
-        U = (sums.by_camera @ np.einsum("mia,mib->mab", Jaw, Ja).reshape(M, -1)).reshape(V, ka, ka)
-        Vs = (sums.by_structure @ np.einsum("mia,mib->mab", Jsw, Js).reshape(M, -1)).reshape(S, w, w)
-        Wp = (sums.by_pair @ np.einsum("mia,mib->mab", Jaw, Js).reshape(M, -1)).reshape(-1, ka, w)
+        U = (sums.by_camera @ _outer_sum(Jaw, Ja)).reshape(V, ka, ka)
+        Vs = (sums.by_structure @ _outer_sum(Jsw, Js)).reshape(S, w, w)
+        Wp = (sums.by_pair @ _outer_sum(Jaw, Js)).reshape(-1, ka, w)
         ga = (sums.by_camera @ np.einsum("mia,mi->ma", Jaw, r)).reshape(V, ka)
         gs = (sums.by_structure @ np.einsum("mia,mi->ma", Jsw, r)).reshape(S, w)
         if gauge_camera is not None:
@@ -160,6 +160,12 @@ def solve_schur_lm(problem: ReprojectionProblem, x0: np.ndarray, *, loss: str, f
                     message=message)
 
 
+def _outer_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a_m^T b_m`` for every observation: (M, 2, p), (M, 2, q) -> (M, p * q) (no BLAS threads)."""
+    out = a[:, 0, :, None] * b[:, 0, None, :] + a[:, 1, :, None] * b[:, 1, None, :]
+    return out.reshape(len(a), -1)
+
+
 def _damped_step(U, Vs, W, ga, gs, U_diag, V_diag, damping, valid):
     """Solve the damped normal equations by eliminating the structure; None if not positive definite."""
     S, V, ka, w = W.shape
@@ -170,15 +176,16 @@ def _damped_step(U, Vs, W, ga, gs, U_diag, V_diag, damping, valid):
         Vinv = np.linalg.inv(Vd)
     except np.linalg.LinAlgError:
         return None
-    Y = W @ Vinv[:, None]  # (S, V, ka, w)
-    Yr = Y.reshape(S, V * ka, w).transpose(1, 0, 2).reshape(V * ka, S * w)
-    Wr = W.reshape(S, V * ka, w).transpose(1, 0, 2).reshape(V * ka, S * w)
-    reduced = -(Yr @ Wr.T)
+    Y = np.einsum("svaw,swx->svax", W, Vinv, optimize=True)  # (S, V, ka, w)
+    Yr = Y.reshape(S, V * ka, w)
+    # einsum, not a BLAS GEMM: on a shared machine OpenBLAS threads on this tall-skinny product
+    # spin for longer than the product takes.
+    reduced = -np.einsum("sik,sjk->ij", Yr, W.reshape(S, V * ka, w))
     Ud = U.copy()
     Ud[:, np.arange(ka), np.arange(ka)] += damping * U_diag + 1e-12 * (1 + U_diag)
     for v in range(V):
         reduced[v * ka:(v + 1) * ka, v * ka:(v + 1) * ka] += Ud[v]
-    rhs = -(ga.reshape(-1) - Yr @ gs.reshape(-1))
+    rhs = -(ga.reshape(-1) - np.einsum("sik,sk->i", Yr, gs))
     delta_a = np.zeros(V * ka)
     if np.any(valid):
         try:
