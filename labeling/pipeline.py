@@ -251,7 +251,7 @@ def summarize_output(out_dir: str | os.PathLike) -> tuple[dict[str, tuple[int, i
 
 
 def _clean_temporaries(out_dir: Path) -> None:
-    for stray in out_dir.glob(".shard-*.h5.tmp-*"):
+    for stray in [*out_dir.glob(".shard-*.h5.tmp-*"), *out_dir.glob(f".{INDEX_NAME}.tmp-*")]:
         log.info("removing %s left by an interrupted run", stray.name)
         stray.unlink(missing_ok=True)
 
