@@ -92,6 +92,14 @@ def _speed(num_points: int, timing: tuple[float, float], peer: tuple[int, tuple[
     return row
 
 
+def _robust_accuracy(e_mm, e_oracle_mm, inliers, outlier, valid) -> dict:
+    """Accuracy columns of a robust row: errors (N,) mm, inliers / outlier masks (V, N)."""
+    views = inliers.sum(axis=0) if valid is None else inliers.sum(axis=0)[valid]
+    return {"mean mm": np.nanmean(e_mm), "median mm": np.nanmedian(e_mm),
+            "vs oracle %": 100 * (np.nanmean(e_mm) / np.nanmean(e_oracle_mm) - 1),
+            "outliers kept": int((inliers & outlier).sum()), "inlier views": float(views.mean())}
+
+
 def error_mm(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points - truth, axis=-1) * 1000
 
@@ -130,18 +138,12 @@ def detector_model_rows(rig: Rig, group, quick: bool, repeat: int, ransac_subset
         e = error_mm(result.points_3d, truth)
         rows.append({"method": "robust, detector model", "impl": name, "points": num_points,
                      **_speed(num_points, timing, (ransac_subset, ransac_timing)),
-                     "mean mm": np.nanmean(e), "median mm": np.nanmedian(e),
-                     "vs oracle %": 100 * (np.nanmean(e) / np.nanmean(e_oracle) - 1),
-                     "outliers kept": int((result.inliers & bad).sum()),
-                     "inlier views": float(result.num_inliers[result.valid].mean())})
+                     **_robust_accuracy(e, e_oracle, result.inliers, bad, result.valid)})
     picked = picked[..., 0]
     e = error_mm(ransac_points, truth[part])
     rows.append({"method": "robust, detector model", "impl": "aniposelib ransac", "points": ransac_subset,
                  **_speed(ransac_subset, ransac_timing, None),
-                 "mean mm": np.nanmean(e), "median mm": np.nanmedian(e),
-                 "vs oracle %": 100 * (np.nanmean(e) / np.nanmean(e_oracle[part]) - 1),
-                 "outliers kept": int((picked & bad[:, part]).sum()),
-                 "inlier views": float(picked.sum(axis=0).mean())})
+                 **_robust_accuracy(e, e_oracle[part], picked, bad[:, part], None)})
     return rows
 
 
@@ -214,17 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, timing in robust_timings.items():
         rows.append({"method": "triangulate_robust", "impl": name, "points": num_points,
                      **_speed(num_points, timing, (ransac_subset, ransac_timing)),
-                     "mean mm": np.nanmean(e), "median mm": np.nanmedian(e),
-                     "vs oracle %": 100 * (np.nanmean(e) / np.nanmean(e_oracle) - 1),
-                     "outliers kept": int((robust.inliers & outlier).sum()),
-                     "inlier views": float(robust.num_inliers[robust.valid].mean())})
+                     **_robust_accuracy(e, e_oracle, robust.inliers, outlier, robust.valid)})
     e = error_mm(ransac_points, truth[ransac_part])
     rows.append({"method": "triangulate_robust", "impl": "aniposelib ransac", "points": ransac_subset,
                  **_speed(ransac_subset, ransac_timing, None),
-                 "mean mm": np.nanmean(e), "median mm": np.nanmedian(e),
-                 "vs oracle %": 100 * (np.nanmean(e) / np.nanmean(e_oracle[ransac_part]) - 1),
-                 "outliers kept": int((picked & outlier[:, ransac_part]).sum()),
-                 "inlier views": float(picked.sum(axis=0).mean())})
+                 **_robust_accuracy(e, e_oracle[ransac_part], picked, outlier[:, ransac_part], None)})
     rows += detector_model_rows(rig, group, args.quick, repeat, ransac_subset)
     print_table(rows, ["method", "impl", "points", "points/s", "x peer", "points/CPU-s", "x peer CPU",
                        "mean mm", "median mm",
