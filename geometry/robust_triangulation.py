@@ -252,7 +252,8 @@ class _RobustSolver:
         num_members = np.matmul(members, usable.astype(np.float64))  # (H, M)
         hyp_ok = (num_members >= 2) & (ray_spread(h) >= self.min_spread) & np.isfinite(hyp).all(axis=-1)
         num_hyp, num_points = hyp_ok.shape
-        in_cam = lenses.to_cam(np.nan_to_num(hyp.reshape(-1, 3), nan=0.0))
+        hyp[~hyp_ok] = 0.0  # singular ones are NaN; any finite point keeps the arithmetic quiet
+        in_cam = lenses.to_cam(hyp.reshape(-1, 3))
         in_cam = in_cam.reshape(lenses.num_views, 3, num_hyp, num_points)
         z = in_cam[:, 2]
         in_front = z > 0
