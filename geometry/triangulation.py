@@ -35,6 +35,9 @@ from .rig import Rig
 
 __all__ = ["TriangulationOptions", "triangulate"]
 
+# Precision of the Gauss-Newton step's Jacobian and normal equations (see gauss_newton).
+JACOBIAN_DTYPE = np.float32
+
 # Points per chunk: keeps the ~40 (V, chunk) temporaries of one Gauss-Newton step in L2 cache
 # (8192 is ~2x slower per point with V = 6), and gives worker threads enough chunks to balance.
 _CHUNK = 2048
@@ -242,12 +245,15 @@ def gauss_newton(lenses: Lenses, points: np.ndarray, u: np.ndarray, v: np.ndarra
         xd, yd, jacobian = lenses.distort(x, y, jacobian=pixel is None)
         if pixel is None:
             pixel = lenses.pixel_jacobian(jacobian)
-        residual = np.empty((num_views, 2, num_points))
+        # The residual is float64 (it decides where the step goes); the step's linear algebra runs
+        # in float32 (JACOBIAN_DTYPE): it scales the residual by the Jacobian, so its rounding
+        # (~1e-7 relative) moves the step by ~1e-7 of itself, and noise-free data stay exact.
+        residual = np.empty((num_views, 2, num_points), dtype=JACOBIAN_DTYPE)
         pu, pv = lenses.to_pixels(xd, yd)
-        np.subtract(pu, u, out=residual[:, 0])
-        np.subtract(pv, v, out=residual[:, 1])
+        np.subtract(pu, u, out=residual[:, 0], casting="same_kind")
+        np.subtract(pv, v, out=residual[:, 1], casting="same_kind")
         rows = _pixel_jacobian_rows(lenses, x, y, inv_z, pixel)
-        weight = np.where(in_front, w, 0.0)[:, None, :]
+        weight = np.where(in_front, w, 0.0).astype(JACOBIAN_DTYPE)[:, None, :]
         step, normal, _ = normal_equations_solve(rows, weight, residual)
         points = points - step
         pixel = None
@@ -259,16 +265,18 @@ def _pixel_jacobian_rows(lenses: Lenses, x, y, inv_z, pixel) -> np.ndarray:
 
     pixel: ``K2 @ D`` as (V, M) entries ``(a00, a01, a10, a11)``.
     """
-    a00, a01, a10, a11 = pixel
+    dtype = JACOBIAN_DTYPE
+    a00, a01, a10, a11 = (a.astype(dtype) for a in pixel)
+    x, y, inv_z = x.astype(dtype), y.astype(dtype), inv_z.astype(dtype)
     num_views, num_points = x.shape
-    rows_in_cam = np.empty((num_views, 3, 2, num_points))
+    rows_in_cam = np.empty((num_views, 3, 2, num_points), dtype=dtype)
     np.multiply(a00, inv_z, out=rows_in_cam[:, 0, 0])
     np.multiply(a01, inv_z, out=rows_in_cam[:, 1, 0])
     np.multiply(a10, inv_z, out=rows_in_cam[:, 0, 1])
     np.multiply(a11, inv_z, out=rows_in_cam[:, 1, 1])
     np.negative(rows_in_cam[:, 0, 0] * x + rows_in_cam[:, 1, 0] * y, out=rows_in_cam[:, 2, 0])
     np.negative(rows_in_cam[:, 0, 1] * x + rows_in_cam[:, 1, 1] * y, out=rows_in_cam[:, 2, 1])
-    RT = np.swapaxes(lenses.R, 1, 2)
+    RT = np.swapaxes(lenses.R, 1, 2).astype(dtype)
     rows = np.matmul(RT, rows_in_cam.reshape(num_views, 3, 2 * num_points))
     return rows.reshape(num_views, 3, 2, num_points)
 
@@ -281,8 +289,9 @@ def normal_equations_solve(rows: np.ndarray, weight: np.ndarray, rhs: np.ndarray
     and its determinant (M,).
     """
     weight = np.broadcast_to(weight, rhs.shape)
-    h = symmetric_entries(np.einsum("vikm,vjkm,vkm->ijm", rows, rows, weight))
-    g = np.einsum("vikm,vkm,vkm->im", rows, rhs, weight)
+    normal = np.einsum("vikm,vjkm,vkm->ijm", rows, rows, weight).astype(np.float64)
+    g = np.einsum("vikm,vkm,vkm->im", rows, rhs, weight).astype(np.float64)
+    h = symmetric_entries(normal)
     inverse, det = symmetric_inverse(h)
     return apply_symmetric(inverse, g), h, det
 
