@@ -32,6 +32,7 @@ from .render_person import draw_person, joint_colors
 __all__ = ["SceneRenderer", "RenderedFrame", "render_scene", "joint_colors", "board_texture"]
 
 _ROOM_RADIUS_M = 7.0
+_BOARD_BACK_GREY = 150.0
 _NOISE_MARGIN = 64  # the noise field is this much larger than the image; frames use shifted windows
 _CEILING_M = 3.2
 
@@ -271,11 +272,15 @@ class SceneRenderer:
                                cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             accumulated += weight[..., None] * sample
         # Lambertian shading: light from above and behind the camera.
-        light = np.array([0.0, 0.0, 1.0]) + 0.8 * (cam.center - (R @ np.array([*np.array(board.size_m) / 2, 0]) + t))
+        board_centre = R @ np.array([*np.array(board.size_m) / 2, 0.0]) + t
+        light = np.array([0.0, 0.0, 1.0]) + 0.8 * (cam.center - board_centre)
         light /= np.linalg.norm(light)
         shade = np.float32(0.7 + 0.3 * abs(float(-R[:, 2] @ light)))
         alpha = accumulated[..., 1] * np.float32(1 / 255)
-        grey = accumulated[..., 0] * shade / np.maximum(alpha, 1e-6) * np.float32(1 / 255)
+        if (cam.center - board_centre) @ R[:, 2] < 0:  # the printed side faces the camera
+            grey = accumulated[..., 0] * shade / np.maximum(alpha, 1e-6) * np.float32(1 / 255)
+        else:  # the back of the board is blank cardboard
+            grey = np.full_like(alpha, np.float32(_BOARD_BACK_GREY / 255) * shade)
         region = image[y0:y1, x0:x1].astype(np.float32)
         blended = region * (1 - alpha[..., None]) + (grey * 255 * alpha)[..., None]
         image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)

@@ -164,8 +164,12 @@ def _paint(image: np.ndarray, parts: list) -> None:
     for part in sorted(parts, key=lambda p: -_depth(p)):
         if isinstance(part, _Capsule):
             thickness = int(np.clip(round(2 * float(part.radius_px.mean())), 1, 400))
-            cv2.polylines(image, [np.round(part.pixels * _SUBPIXEL).astype(np.int32)], False, part.colour,
-                          thickness, cv2.LINE_AA, _SUBPIXEL_BITS)
+            points = [np.round(part.pixels * _SUBPIXEL).astype(np.int32)]
+            cv2.polylines(image, points, False, part.colour, thickness, cv2.LINE_AA, _SUBPIXEL_BITS)
+            if thickness >= 6:  # a lighter core makes the limb read as a rounded tube
+                highlight = _bgr(np.asarray(part.colour) * 1.2 + 20)
+                cv2.polylines(image, points, False, highlight, max(thickness * 2 // 5, 1), cv2.LINE_AA,
+                              _SUBPIXEL_BITS)
         elif isinstance(part, _Torso):
             cv2.fillPoly(image, [np.round(part.pixels * _SUBPIXEL).astype(np.int32)], part.colour,
                          cv2.LINE_AA, _SUBPIXEL_BITS)

@@ -166,3 +166,20 @@ def test_person_views_frame_the_person():
         frame = SceneRenderer(camera).render(joints_in_world=joints, skeleton="halpe26", noise_seed=0)
         visible_share.append(frame.joint_visible.mean())
     assert np.mean(visible_share) > MIN_JOINTS_VISIBLE
+
+
+def test_the_back_of_a_board_is_blank():
+    camera = ring_rig(4, size=(960, 540), rng=np.random.default_rng(2))[1]
+    board = BoardSpec(squares=(7, 5), square_length_m=0.06, marker_length_m=0.045)
+    R, t = _facing_pose(camera, board, np.random.default_rng(3), distance_m=1.3, max_tilt_deg=10)
+    half = np.array([*np.array(board.size_m) / 2, 0.0])
+    R_back = R @ np.diag([-1.0, 1.0, -1.0])  # turned around its vertical axis
+    t_back = t + R @ half - R_back @ half
+    front = render_scene(camera, board=board, world_from_board=(R, t))
+    back = render_scene(camera, board=board, world_from_board=(R_back, t_back))
+    detector = _charuco_detector(board)
+    assert detector.detectBoard(cv2.cvtColor(front, cv2.COLOR_BGR2GRAY))[1] is not None
+    assert detector.detectBoard(cv2.cvtColor(back, cv2.COLOR_BGR2GRAY))[1] is None
+    centre = np.round(camera.project(R_back @ half + t_back)).astype(int)
+    patch = back[centre[1] - 20:centre[1] + 20, centre[0] - 20:centre[0] + 20]
+    assert patch.std() < 2.0  # uniform cardboard, no pattern
