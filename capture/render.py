@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from geometry import Camera, Skeleton, get_skeleton
-from geometry.synthetic import BoardSpec
+from geometry.synthetic import BoardSpec, as_board_spec
 
 from .render_person import draw_person, joint_colors
 
@@ -48,9 +48,11 @@ class _MipTexture:
     origin_m: float  # board coordinate of level-0 texel edge 0 (= -margin - pad * texel_m)
 
 
-def board_texture(board: BoardSpec, *, pixels_per_square: int = 64) -> np.ndarray:
+def board_texture(board, *, pixels_per_square: int = 64) -> np.ndarray:
     """(H, W) uint8 image of the printed sheet (squares plus white margin), one square =
-    ``pixels_per_square`` pixels: OpenCV's ``CharucoBoard.generateImage`` for ChArUco boards."""
+    ``pixels_per_square`` pixels: OpenCV's ``CharucoBoard.generateImage`` for ChArUco boards.
+    ``board``: anything :func:`geometry.synthetic.as_board_spec` reads."""
+    board = as_board_spec(board)
     columns, rows = board.squares
     size = (columns * pixels_per_square, rows * pixels_per_square)
     if board.kind == "charuco":
@@ -67,6 +69,8 @@ def board_texture(board: BoardSpec, *, pixels_per_square: int = 64) -> np.ndarra
         r, c = np.mgrid[0:rows, 0:columns]
         cells = np.where((r + c) % 2 == 0, 0, 255).astype(np.uint8)
         squares = np.repeat(np.repeat(cells, pixels_per_square, 0), pixels_per_square, 1)
+    if board.inverted:
+        squares = 255 - squares
     margin = int(round(board.margin_m / board.square_length_m * pixels_per_square))
     return cv2.copyMakeBorder(squares, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
 
@@ -183,7 +187,10 @@ class SceneRenderer:
 
         joints_in_world: (J, 3) world metres of one person (NaN joints are skipped).
         skeleton: the layout of ``joints_in_world`` (required with it).
-        board, world_from_board: a board and its pose ``(R (3, 3), t (3,))`` (both or neither).
+        board: a :class:`geometry.synthetic.BoardSpec` or any board :func:`as_board_spec` reads
+            (``calibration`` boards, capture rig-file boards).
+        world_from_board: the board's pose, ``(R (3, 3), t (3,))`` or a (4, 4) matrix (both
+            board and pose, or neither).
         noise_seed: per-frame sensor noise pattern (None: no sensor noise).
         appearance_seed: clothing and skin colours of the person.
         """
@@ -194,9 +201,8 @@ class SceneRenderer:
         image = self._background.copy()
         layers = []
         if board is not None:
-            R, t = (np.asarray(x, dtype=np.float64) for x in world_from_board)
-            if R.shape != (3, 3) or t.shape != (3,):
-                raise ValueError(f"world_from_board must be (R (3, 3), t (3,)), got shapes {R.shape}, {t.shape}")
+            board = as_board_spec(board)
+            R, t = _pose(world_from_board)
             board_center = R @ np.array([*np.array(board.size_m) / 2, 0.0]) + t
             depth = float((self.camera.R @ board_center + self.camera.t)[2])
             layers.append((depth, lambda: self._draw_board(image, board, R, t)))
@@ -361,6 +367,23 @@ def _pixel_normalized(camera: Camera, step: int = 8) -> np.ndarray:
         v, u = np.nonzero(bad)
         fine[v, u] = camera.normalize(np.stack([u, v], axis=-1).astype(np.float64))
     return fine
+
+
+def _pose(world_from_board) -> tuple[np.ndarray, np.ndarray]:
+    """``(R (3, 3), t (3,))`` from a pair or a (4, 4) homogeneous matrix."""
+    if isinstance(world_from_board, np.ndarray) and world_from_board.shape == (4, 4):
+        matrix = world_from_board.astype(np.float64)
+        R, t = matrix[:3, :3], matrix[:3, 3]
+    else:
+        try:
+            R, t = (np.asarray(x, dtype=np.float64) for x in world_from_board)
+        except (TypeError, ValueError):
+            raise ValueError("world_from_board must be (R (3, 3), t (3,)) or a (4, 4) matrix") from None
+    if R.shape != (3, 3) or t.shape != (3,):
+        raise ValueError(f"world_from_board must be (R (3, 3), t (3,)), got shapes {R.shape}, {t.shape}")
+    if not np.all(np.isfinite(R)) or not np.all(np.isfinite(t)):
+        raise ValueError("world_from_board is not finite (NaN pose: leave the board out instead)")
+    return R, t
 
 
 @functools.lru_cache(maxsize=32)

@@ -183,3 +183,29 @@ def test_the_back_of_a_board_is_blank():
     centre = np.round(camera.project(R_back @ half + t_back)).astype(int)
     patch = back[centre[1] - 20:centre[1] + 20, centre[0] - 20:centre[0] + 20]
     assert patch.std() < 2.0  # uniform cardboard, no pattern
+
+
+def test_boards_of_other_packages_render_through_their_fields():
+    """calibration.Board (type, legacy, inverted) and capture rig-file boards render directly."""
+    from calibration.boards import Board
+
+    camera = ring_rig(4, size=(960, 540), rng=np.random.default_rng(2))[1]
+    board = Board(type="charuco", squares=(6, 5), square_length_m=0.07, marker_length_m=0.05,
+                  dictionary="DICT_4X4_50", legacy=True)
+    spec = BoardSpec(squares=(6, 5), square_length_m=0.07, marker_length_m=0.05, dictionary="DICT_4X4_50",
+                     legacy_pattern=True)
+    R, t = _facing_pose(camera, spec, np.random.default_rng(4), distance_m=1.2, max_tilt_deg=20)
+    matrix = np.eye(4)
+    matrix[:3, :3], matrix[:3, 3] = R, t
+    np.testing.assert_array_equal(render_scene(camera, board=board, world_from_board=matrix),
+                                  render_scene(camera, board=spec, world_from_board=(R, t)))
+    inverted = Board(type="charuco", squares=(6, 5), square_length_m=0.07, marker_length_m=0.05,
+                     dictionary="DICT_4X4_50", legacy=True, inverted=True)
+    image = render_scene(camera, board=inverted, world_from_board=(R, t))
+    parameters = cv2.aruco.DetectorParameters()
+    parameters.detectInvertedMarker = True
+    detector = cv2.aruco.CharucoDetector(board.opencv_board, cv2.aruco.CharucoParameters(), parameters)
+    corners, ids, _, _ = detector.detectBoard(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    assert ids is not None and len(ids) >= MIN_CORNERS_FOUND * board.num_corners
+    truth = camera.project(spec.corners_in_board[ids.ravel()] @ R.T + t)
+    assert np.median(np.hypot(*(corners.reshape(-1, 2) - truth).T)) < CORNER_MEDIAN_TOL_PX

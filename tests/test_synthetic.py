@@ -6,9 +6,9 @@ import pytest
 
 from geometry import get_skeleton, rotation_angle_deg
 from geometry.synthetic import (BODY_JOINTS, BoardSpec, DetectorNoise, MotionOptions, arc_rig,
-                                body_joint_map, board_poses, board_trajectory, board_visibility,
-                                charuco_corners_in_board, in_image, person_motion, random_poses,
-                                ring_rig, self_occlusion, simulate_detections)
+                                as_board_spec, body_joint_map, board_poses, board_trajectory,
+                                board_visibility, charuco_corners_in_board, in_image, person_motion,
+                                random_poses, ring_rig, self_occlusion, simulate_detections)
 
 BODY_SKELETONS = ("COCO_17", "HALPE_26", "BODY_25", "BODY_25B", "MPII_16", "H36M_17")
 BONE_LENGTH_TOL_M = 1e-9  # rigid segments: float64 round-off only
@@ -340,3 +340,19 @@ def test_self_occlusion_hides_what_is_behind_a_limb():
         np.linalg.norm(facing, axis=-1) * np.linalg.norm(to_camera, axis=-1))
     away, toward = cos < -0.5, cos > 0.5  # camera more than 120 deg behind / within 60 deg in front
     assert occluded[:, :, nose][away].mean() > 0.8 and occluded[:, :, nose][toward].mean() < 0.1
+
+
+def test_as_board_spec_reads_other_board_descriptions():
+    from types import SimpleNamespace
+
+    rig_file_board = SimpleNamespace(squares=(5, 7), square_length_m=0.12, marker_length_m=0.09,
+                                     dictionary="DICT_4X4_50")
+    spec = as_board_spec(rig_file_board)
+    assert spec.kind == "charuco" and spec.squares == (5, 7) and spec.dictionary == "DICT_4X4_50"
+    checker = as_board_spec(SimpleNamespace(type="checkerboard", squares=(8, 6), square_length_m=0.06,
+                                            marker_length_m=None, legacy=False, inverted=True))
+    assert checker.kind == "checkerboard" and checker.inverted
+    np.testing.assert_array_equal(checker.corners_in_board, charuco_corners_in_board((8, 6), 0.06))
+    assert as_board_spec(spec) is spec
+    with pytest.raises(ValueError, match="not a board description"):
+        as_board_spec(object())

@@ -5,7 +5,7 @@ Randomness only through an explicit ``rng: np.random.Generator``. Conventions in
 """
 
 from .body import BODY_JOINTS, BodyShape, body_joint_map, forward_kinematics
-from .boards import (BoardSpec, board_poses, board_trajectory, board_visibility,
+from .boards import (BoardSpec, as_board_spec, board_poses, board_trajectory, board_visibility,
                      charuco_corners_in_board, rig_volume_center)
 from .detections import DetectorNoise, SimulatedDetections, in_image, simulate_detections
 from .motion import ACTIONS, MotionOptions, PersonMotion, PoseSample, person_motion, random_poses
@@ -15,7 +15,7 @@ from .views import person_view_camera
 
 __all__ = [
     "BODY_JOINTS", "BodyShape", "body_joint_map", "forward_kinematics",
-    "BoardSpec", "board_poses", "board_trajectory", "board_visibility", "charuco_corners_in_board",
+    "BoardSpec", "as_board_spec", "board_poses", "board_trajectory", "board_visibility", "charuco_corners_in_board",
     "rig_volume_center",
     "DetectorNoise", "SimulatedDetections", "in_image", "simulate_detections",
     "ACTIONS", "MotionOptions", "PersonMotion", "PoseSample", "person_motion", "random_poses",

@@ -24,7 +24,7 @@ from ..rig import Rig
 from ..transforms import rotation_from_rvec, rvec_from_rotation
 from .detections import in_image
 
-__all__ = ["BoardSpec", "charuco_corners_in_board", "board_poses", "board_visibility",
+__all__ = ["BoardSpec", "as_board_spec", "charuco_corners_in_board", "board_poses", "board_visibility",
            "board_trajectory", "rig_volume_center"]
 
 BoardKind = Literal["charuco", "checkerboard"]
@@ -40,6 +40,7 @@ class BoardSpec:
     square_length_m, marker_length_m: edge lengths in metres (markers: ChArUco only).
     dictionary: name of an OpenCV predefined ArUco dictionary, e.g. ``"DICT_5X5_100"``.
     legacy_pattern: OpenCV's pre-4.6 ChArUco layout for boards with an even number of rows.
+    inverted: printed white-on-black (squares and markers inverted; the margin stays paper white).
     margin_m: white border printed around the squares, metres.
     """
 
@@ -49,6 +50,7 @@ class BoardSpec:
     marker_length_m: float = 0.075
     dictionary: str = "DICT_5X5_100"
     legacy_pattern: bool = False
+    inverted: bool = False
     margin_m: float = 0.04
 
     def __post_init__(self) -> None:
@@ -84,6 +86,38 @@ class BoardSpec:
         w, h = self.size_m
         m = self.margin_m
         return np.array([[-m, -m, 0], [w + m, -m, 0], [w + m, h + m, 0], [-m, h + m, 0]], dtype=np.float64)
+
+
+def as_board_spec(board) -> BoardSpec:
+    """A :class:`BoardSpec` from any board description with the same fields.
+
+    Accepts a BoardSpec, or an object with ``squares``, ``square_length_m`` and, for ChArUco,
+    ``marker_length_m`` and ``dictionary``; the kind is read from ``kind`` or ``type`` (default
+    ``"charuco"``), the legacy layout from ``legacy_pattern`` or ``legacy``, and ``inverted`` and
+    ``margin_m`` when present. So the boards of ``calibration`` and of capture rig files render
+    and pose without conversion code at the call site.
+    """
+    if isinstance(board, BoardSpec):
+        return board
+    try:
+        squares = tuple(int(s) for s in board.squares)
+        square_length_m = float(board.square_length_m)
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError(f"board {board!r} is not a board description: expected squares and "
+                         "square_length_m") from None
+    kind = getattr(board, "kind", None) or getattr(board, "type", None) or "charuco"
+    marker = getattr(board, "marker_length_m", None)
+    fields = dict(kind=kind, squares=squares, square_length_m=square_length_m,
+                  marker_length_m=float(marker) if marker is not None else 0.75 * square_length_m,
+                  legacy_pattern=bool(getattr(board, "legacy_pattern", getattr(board, "legacy", False))),
+                  inverted=bool(getattr(board, "inverted", False)))
+    dictionary = getattr(board, "dictionary", None)
+    if dictionary is not None:
+        fields["dictionary"] = str(dictionary)
+    margin = getattr(board, "margin_m", None)
+    if margin is not None:
+        fields["margin_m"] = float(margin)
+    return BoardSpec(**fields)
 
 
 def charuco_corners_in_board(squares: tuple[int, int], square_length_m: float) -> np.ndarray:
@@ -167,8 +201,9 @@ def board_poses(rig: Rig, num_poses: int, *, rng: np.random.Generator, board: Bo
     up to ``max_tilt_deg`` (half of it for two cameras) and rolled in its plane by up to
     ``max_roll_deg``. Poses no camera sees completely are drawn again (up to ``max_attempts``).
 
-    board: the board (default ``BoardSpec()``); or ``board_size_m = (width, height)`` of any
-        board, whose four outer corners must then be seen.
+    board: the board (default ``BoardSpec()``; any description :func:`as_board_spec` reads); or
+        ``board_size_m = (width, height)`` of any board, whose four outer corners must then be
+        seen.
 
     Returns ``(R (P, 3, 3), t (P, 3))`` world_from_board, metres.
     """
@@ -216,7 +251,7 @@ def _board_extent(board: BoardSpec | None, board_size_m) -> tuple[tuple[float, f
     if board is not None and board_size_m is not None:
         raise ValueError("give board or board_size_m, not both")
     if board_size_m is None:
-        board = BoardSpec() if board is None else board
+        board = BoardSpec() if board is None else as_board_spec(board)
         return board.size_m, board.corners_in_board
     width, height = (float(x) for x in board_size_m)
     if not (width > 0 and height > 0):
