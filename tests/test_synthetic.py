@@ -283,8 +283,12 @@ def test_board_visibility_flags_the_back_side_and_the_image_border():
     t_back = t + R @ half - R_back @ half
     seen_back = board_visibility(rig, R_back, t_back, spec.corners_in_board)
     assert not np.any(seen.any(-1) & seen_back.any(-1))
-    far = board_visibility(rig, R, t + np.array([50.0, 0, 0]), spec.corners_in_board)
-    assert not far[1:].any() or far.sum() < seen.sum()
+    # Mirrored through a camera's centre the board is behind that camera: it sees no corner.
+    for v, camera in enumerate(rig):
+        behind = board_visibility(rig, R, 2 * camera.center - t - 2 * (R @ half), spec.corners_in_board)
+        assert not behind[v].any()
+    # A 400 px margin inside the image border loses the corners near it.
+    assert board_visibility(rig, R, t, spec.corners_in_board, margin_px=400).sum() < seen.sum()
 
 
 def test_board_trajectory_is_smooth_and_holds_still():

@@ -1,7 +1,19 @@
 """Seeded scene and rig generators with ground truth, for tests, benchmarks and the demo.
 
 Randomness only through an explicit ``rng: np.random.Generator``. Conventions in
-:mod:`geometry.camera`.
+:mod:`geometry.camera`; the synthetic world is Z-up, metres, floor at ``z = 0``, capture volume
+centred on the origin.
+
+- :mod:`.rigs`: ring, arc and ceiling rigs with plausible intrinsics and lens distortion.
+- :mod:`.body`, :mod:`.motion`: a rigid-segment human body (constant bone lengths) and its
+  motion (:func:`person_motion`) or independent poses (:func:`random_poses`), in any body
+  skeleton of :mod:`geometry.skeletons`.
+- :mod:`.detections`, :mod:`.occlusion`: what a real 2D detector reports (noise, outliers,
+  left/right swaps, misses, self-occlusion, confidences).
+- :mod:`.boards`: ChArUco / checkerboard corners in OpenCV's order and hand-held board poses.
+- :mod:`.views`: cameras framing one person (training crops for detectors).
+
+Images of these scenes are rendered by :mod:`capture.render` (OpenCV lives outside geometry).
 """
 
 from .body import BODY_JOINTS, BodyShape, body_joint_map, forward_kinematics
