@@ -209,3 +209,16 @@ def test_boards_of_other_packages_render_through_their_fields():
     assert ids is not None and len(ids) >= MIN_CORNERS_FOUND * board.num_corners
     truth = camera.project(spec.corners_in_board[ids.ravel()] @ R.T + t)
     assert np.median(np.hypot(*(corners.reshape(-1, 2) - truth).T)) < CORNER_MEDIAN_TOL_PX
+
+
+def test_missing_joints_are_skipped():
+    camera = ring_rig(4, size=(320, 240), rng=np.random.default_rng(6))[0]
+    joints = person_motion(1, rng=np.random.default_rng(7)).joints_in_world[0]
+    renderer = SceneRenderer(camera)
+    partial = joints.copy()
+    partial[9] = np.nan
+    frame = renderer.render(joints_in_world=partial, skeleton="coco17")
+    assert not frame.joint_visible[9] and frame.joint_visible.sum() >= 8
+    empty = renderer.render(joints_in_world=np.full((17, 3), np.nan), skeleton="coco17")
+    assert not empty.joint_visible.any()
+    np.testing.assert_array_equal(empty.image, renderer.render().image)

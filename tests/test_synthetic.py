@@ -360,3 +360,14 @@ def test_as_board_spec_reads_other_board_descriptions():
     assert as_board_spec(spec) is spec
     with pytest.raises(ValueError, match="not a board description"):
         as_board_spec(object())
+
+
+def test_missing_joints_are_never_detected(scene):
+    rig, motion = scene
+    joints = motion.joints_in_world[:20].copy()
+    joints[:, 9] = np.nan  # a joint the scene does not have
+    joints[5] = np.nan  # a frame without the person
+    d = simulate_detections(rig, joints, skeleton="coco17", rng=np.random.default_rng(5))
+    assert not d.visible[:, :, 9].any() and not d.visible[:, 5].any()
+    assert np.isnan(d.points_2d[:, :, 9]).all() and np.isnan(d.scores[:, 5]).all()
+    assert not self_occlusion(rig, joints, skeleton="coco17")[:, :, 9].any()
