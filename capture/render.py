@@ -190,7 +190,7 @@ class SceneRenderer:
         board: a :class:`geometry.synthetic.BoardSpec` or any board :func:`as_board_spec` reads
             (``calibration`` boards, capture rig-file boards).
         world_from_board: the board's pose, ``(R (3, 3), t (3,))`` or a (4, 4) matrix (both
-            board and pose, or neither).
+            board and pose, or neither); a NaN pose means the board is not in the scene.
         noise_seed: per-frame sensor noise pattern (None: no sensor noise).
         appearance_seed: clothing and skin colours of the person.
         """
@@ -200,9 +200,10 @@ class SceneRenderer:
             raise ValueError("joints_in_world needs its skeleton (e.g. skeleton='coco17')")
         image = self._background.copy()
         layers = []
-        if board is not None:
+        pose = _pose(world_from_board) if board is not None else None
+        if pose is not None:
             board = as_board_spec(board)
-            R, t = _pose(world_from_board)
+            R, t = pose
             board_center = R @ np.array([*np.array(board.size_m) / 2, 0.0]) + t
             depth = float((self.camera.R @ board_center + self.camera.t)[2])
             layers.append((depth, lambda: self._draw_board(image, board, R, t)))
@@ -369,8 +370,8 @@ def _pixel_normalized(camera: Camera, step: int = 8) -> np.ndarray:
     return fine
 
 
-def _pose(world_from_board) -> tuple[np.ndarray, np.ndarray]:
-    """``(R (3, 3), t (3,))`` from a pair or a (4, 4) homogeneous matrix."""
+def _pose(world_from_board) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(R (3, 3), t (3,))`` from a pair or a (4, 4) homogeneous matrix; None for a NaN pose."""
     if isinstance(world_from_board, np.ndarray) and world_from_board.shape == (4, 4):
         matrix = world_from_board.astype(np.float64)
         R, t = matrix[:3, :3], matrix[:3, 3]
@@ -382,11 +383,11 @@ def _pose(world_from_board) -> tuple[np.ndarray, np.ndarray]:
     if R.shape != (3, 3) or t.shape != (3,):
         raise ValueError(f"world_from_board must be (R (3, 3), t (3,)), got shapes {R.shape}, {t.shape}")
     if not np.all(np.isfinite(R)) or not np.all(np.isfinite(t)):
-        raise ValueError("world_from_board is not finite (NaN pose: leave the board out instead)")
+        return None  # NaN marks "not in the scene" (as in recorded scene truth)
     return R, t
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=16)  # ~17 MB per 1280x720 camera
 def _renderer(camera: Camera, background_seed: int) -> SceneRenderer:
     return SceneRenderer(camera, background_seed=background_seed)
 

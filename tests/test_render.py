@@ -211,7 +211,7 @@ def test_boards_of_other_packages_render_through_their_fields():
     assert np.median(np.hypot(*(corners.reshape(-1, 2) - truth).T)) < CORNER_MEDIAN_TOL_PX
 
 
-def test_missing_joints_are_skipped():
+def test_missing_joints_and_boards_are_skipped():
     camera = ring_rig(4, size=(320, 240), rng=np.random.default_rng(6))[0]
     joints = person_motion(1, rng=np.random.default_rng(7)).joints_in_world[0]
     renderer = SceneRenderer(camera)
@@ -222,3 +222,5 @@ def test_missing_joints_are_skipped():
     empty = renderer.render(joints_in_world=np.full((17, 3), np.nan), skeleton="coco17")
     assert not empty.joint_visible.any()
     np.testing.assert_array_equal(empty.image, renderer.render().image)
+    no_board = renderer.render(board=BoardSpec(), world_from_board=np.full((4, 4), np.nan))
+    np.testing.assert_array_equal(no_board.image, renderer.render().image)
