@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from capture.render import SceneRenderer, joint_colors, render_scene
-from geometry import get_skeleton, rotation_from_rvec
-from geometry.synthetic import BoardSpec, person_motion, person_view_camera, random_poses, ring_rig
+from geometry import get_skeleton
+from geometry.synthetic import (BoardSpec, camera_board_poses, person_motion, person_view_camera, random_poses,
+                                ring_rig)
 
 CORNER_MEDIAN_TOL_PX = 0.3  # the brief: detected ChArUco corners vs camera.project, median
 CORNER_MAX_TOL_PX = 1.0  # no single corner far off (antialiasing is symmetric)
@@ -16,21 +17,10 @@ MIN_JOINTS_VISIBLE = 0.7  # self-occlusion hides some joints, most are drawn
 
 
 def _facing_pose(camera, board, rng, *, distance_m, max_tilt_deg=45.0):
-    """world_from_board of a board in front of ``camera``, tilted up to ``max_tilt_deg``."""
-    width, height = camera.size
-    pixel = np.array([rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height])
-    ray = camera.rays(pixel)
-    facing = -ray
-    axis = np.cross(facing, rng.standard_normal(3))
-    axis /= np.linalg.norm(axis)
-    facing = rotation_from_rvec(axis * np.radians(rng.uniform(0, max_tilt_deg))) @ facing
-    z = -facing
-    y = np.array([0.0, 0.0, -1.0]) - (np.array([0.0, 0.0, -1.0]) @ z) * z
-    y /= np.linalg.norm(y)
-    R = np.stack([np.cross(y, z), y, z], axis=1) @ rotation_from_rvec(
-        np.array([0.0, 0.0, np.radians(rng.uniform(-30, 30))]))
-    centre = camera.center + distance_m * ray
-    return R, centre - R @ np.array([*np.array(board.size_m) / 2, 0.0])
+    """world_from_board of a board in the middle of ``camera``'s image, tilted up to ``max_tilt_deg``."""
+    R, t = camera_board_poses(camera, 1, rng=rng, board=board, distance_m=(distance_m, distance_m),
+                              centre_range=(0.3, 0.7), max_tilt_deg=max_tilt_deg)
+    return R[0], t[0]
 
 
 def _charuco_detector(board):

@@ -6,8 +6,9 @@ import pytest
 
 from geometry import get_skeleton, rotation_angle_deg
 from geometry.synthetic import (BODY_JOINTS, BoardSpec, DetectorNoise, MotionOptions, arc_rig,
-                                as_board_spec, body_joint_map, board_poses, board_trajectory,
-                                board_visibility, charuco_corners_in_board, in_image, person_motion,
+                                as_board_spec, body_joint_map, board_observations, board_poses,
+                                board_trajectory, board_visibility, camera_board_poses,
+                                charuco_corners_in_board, in_image, person_motion,
                                 random_poses, ring_rig, self_occlusion, simulate_detections)
 
 BODY_SKELETONS = ("COCO_17", "HALPE_26", "BODY_25", "BODY_25B", "MPII_16", "H36M_17")
@@ -371,3 +372,39 @@ def test_missing_joints_are_never_detected(scene):
     assert not d.visible[:, :, 9].any() and not d.visible[:, 5].any()
     assert np.isnan(d.points_2d[:, :, 9]).all() and np.isnan(d.scores[:, 5]).all()
     assert not self_occlusion(rig, joints, skeleton="coco17")[:, :, 9].any()
+
+
+def test_camera_board_poses_cover_the_image_and_face_the_camera():
+    camera = ring_rig(4, rng=np.random.default_rng(0))[0]
+    spec = BoardSpec(squares=(9, 6), square_length_m=0.05, marker_length_m=0.035)
+    R, t = camera_board_poses(camera, 60, rng=np.random.default_rng(1), board=spec, max_tilt_deg=40)
+    points, visible = board_observations(ring_rig(4, rng=np.random.default_rng(0)).subset([0]), R, t,
+                                         spec.corners_in_board)
+    assert visible.all()  # min_visible_share = 1: every corner of every pose is seen
+    # Boards reach all four quadrants and near the image border (where distortion matters).
+    centres = points[0].mean(axis=1) / np.array(camera.size)
+    quadrants = {(bool(x > 0.5), bool(y > 0.5)) for x, y in centres}
+    assert len(quadrants) == 4
+    assert points[0, ..., 0].min() < 0.15 * camera.size[0] and points[0, ..., 0].max() > 0.85 * camera.size[0]
+    # Printed side towards the camera, within the tilt bound, and the distance range kept.
+    centre = t + R @ np.array([*np.array(spec.size_m) / 2, 0.0])
+    to_camera = camera.center - centre
+    distance = np.linalg.norm(to_camera, axis=1)
+    cos = np.einsum("pi,pi->p", to_camera / distance[:, None], -R[:, :, 2])
+    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() <= 40 + 1e-6
+    assert distance.min() >= 0.6 - 1e-9 and distance.max() <= 2.0 + 1e-9
+
+
+def test_board_observations_add_the_requested_noise():
+    rig = ring_rig(6, rng=np.random.default_rng(0))
+    spec = BoardSpec()
+    R, t = board_poses(rig, 100, board=spec, rng=np.random.default_rng(1))
+    exact, visible = board_observations(rig, R, t, spec.corners_in_board)
+    noisy, visible_again = board_observations(rig, R, t, spec.corners_in_board, pixel_sigma_px=0.5,
+                                              rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(visible, visible_again)
+    np.testing.assert_array_equal(np.isnan(exact).any(-1), ~visible)
+    error = (noisy - exact)[visible]
+    assert abs(error.std() / 0.5 - 1) < SIGMA_REL_TOL
+    with pytest.raises(ValueError, match="rng"):
+        board_observations(rig, R, t, spec.corners_in_board, pixel_sigma_px=0.5)

@@ -17,8 +17,8 @@ Images of these scenes are rendered by :mod:`capture.render` (OpenCV lives outsi
 """
 
 from .body import BODY_JOINTS, BodyShape, body_joint_map, forward_kinematics
-from .boards import (BoardSpec, as_board_spec, board_poses, board_trajectory, board_visibility,
-                     charuco_corners_in_board, rig_volume_center)
+from .boards import (BoardSpec, as_board_spec, board_observations, board_poses, board_trajectory,
+                     board_visibility, camera_board_poses, charuco_corners_in_board, rig_volume_center)
 from .detections import DetectorNoise, SimulatedDetections, in_image, simulate_detections
 from .motion import ACTIONS, MotionOptions, PersonMotion, PoseSample, person_motion, random_poses
 from .occlusion import self_occlusion
@@ -27,8 +27,8 @@ from .views import person_view_camera
 
 __all__ = [
     "BODY_JOINTS", "BodyShape", "body_joint_map", "forward_kinematics",
-    "BoardSpec", "as_board_spec", "board_poses", "board_trajectory", "board_visibility", "charuco_corners_in_board",
-    "rig_volume_center",
+    "BoardSpec", "as_board_spec", "board_observations", "board_poses", "board_trajectory", "board_visibility",
+    "camera_board_poses", "charuco_corners_in_board", "rig_volume_center",
     "DetectorNoise", "SimulatedDetections", "in_image", "simulate_detections",
     "ACTIONS", "MotionOptions", "PersonMotion", "PoseSample", "person_motion", "random_poses",
     "Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera",
