@@ -88,8 +88,9 @@ def _mip_texture(board: BoardSpec) -> _MipTexture:
     W = -(-(sheet.shape[1] + 2 * pad) // step) * step
     level0 = np.zeros((H, W, 2), np.uint8)
     # Printed paper under room light: black is not 0, white is not 255.
-    level0[pad:pad + sheet.shape[0], pad:pad + sheet.shape[1], 0] = (25 + sheet.astype(np.float32) * (200 / 255)).astype(np.uint8)
-    level0[pad:pad + sheet.shape[0], pad:pad + sheet.shape[1], 1] = 255
+    inside = (slice(pad, pad + sheet.shape[0]), slice(pad, pad + sheet.shape[1]))
+    level0[inside + (0,)] = (25 + sheet.astype(np.float32) * (200 / 255)).astype(np.uint8)
+    level0[inside + (1,)] = 255
     levels = [level0]
     for _ in range(levels_count):
         previous = levels[-1]
@@ -155,7 +156,9 @@ class SceneRenderer:
         hx, hy, hz = c[0] + s * dx, c[1] + s * dy, c[2] + s * dz
         textures = _room_textures(background_seed)
         # Floor: 0.6 m tiles of varying tone, a smooth stain texture (8 m period), grout lines.
-        tone = textures.tile_tone[np.floor(hy / 0.6).astype(np.int64) % 64, np.floor(hx / 0.6).astype(np.int64) % 64]
+        tile_x = np.floor(hx / 0.6).astype(np.int64) % 64
+        tile_y = np.floor(hy / 0.6).astype(np.int64) % 64
+        tone = textures.tile_tone[tile_y, tile_x]
         stain = cv2.remap(textures.stains, hx * np.float32(256 / 8), hy * np.float32(256 / 8), cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_WRAP)
         edge = np.minimum(np.abs((hx / 0.6 + 0.5) % 1 - 0.5), np.abs((hy / 0.6 + 0.5) % 1 - 0.5)) * 0.6

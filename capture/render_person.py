@@ -243,6 +243,7 @@ def draw_person(image: np.ndarray, camera: Camera, joints_in_world: np.ndarray, 
     disc_colours = _joint_colors(skeleton)
     for j in sorted(np.nonzero(visible)[0], key=lambda j: -depth[j]):
         radius_px = min(12.0, max(2.0, _JOINT_RADIUS_M * fx / depth[j]))
-        cv2.circle(image, tuple(int(v) for v in np.round(pixels[j] * _SUBPIXEL)), int(round(radius_px * _SUBPIXEL)),
-                   tuple(int(c) for c in disc_colours[j]), -1, cv2.LINE_AA, _SUBPIXEL_BITS)
+        centre = tuple(int(v) for v in np.round(pixels[j] * _SUBPIXEL))
+        cv2.circle(image, centre, int(round(radius_px * _SUBPIXEL)), tuple(int(c) for c in disc_colours[j]), -1,
+                   cv2.LINE_AA, _SUBPIXEL_BITS)
     return pixels, visible

@@ -199,7 +199,8 @@ def board_observations(rig: Rig, R: np.ndarray, t: np.ndarray, corners_in_board:
 
 def camera_board_poses(camera: Camera, num_poses: int, *, rng: np.random.Generator,
                        board: BoardSpec | None = None, board_size_m: tuple[float, float] | None = None,
-                       distance_m: tuple[float, float] = (0.6, 2.0), centre_range: tuple[float, float] = (0.1, 0.9),
+                       distance_m: tuple[float, float] = (0.6, 2.0),
+                       centre_range: tuple[float, float] = (0.1, 0.9),
                        max_tilt_deg: float = 45.0, max_roll_deg: float = 30.0, min_visible_share: float = 1.0,
                        max_attempts: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """Poses of a board shown to one camera, as for an intrinsic calibration.
