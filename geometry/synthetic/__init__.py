@@ -23,6 +23,7 @@ from .detections import DetectorNoise, SimulatedDetections, in_image, simulate_d
 from .motion import ACTIONS, MotionOptions, PersonMotion, PoseSample, person_motion, random_poses
 from .occlusion import self_occlusion
 from .rigs import Lens, arc_rig, ceiling_rig, look_at, ring_rig, synthetic_camera
+from .two_view import TwoViewScene, person_volume_points, two_view_scene
 from .views import person_view_camera
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "ACTIONS", "MotionOptions", "PersonMotion", "PoseSample", "person_motion", "random_poses",
     "Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera",
     "person_view_camera", "self_occlusion",
+    "TwoViewScene", "person_volume_points", "two_view_scene",
 ]
