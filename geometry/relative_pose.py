@@ -15,8 +15,10 @@ Pipeline of :func:`relative_pose`:
    inliers as well as ``E`` (pure rotation or a planar scene);
 4. the four ``(R, t)`` candidates of ``E``, cheirality on the inliers picks one;
 5. Levenberg-Marquardt on the 5 degrees of freedom of ``(R, t)`` minimising a robust loss of
-   the Sampson distance in pixels over the inliers; inliers are re-classified (Sampson distance
-   below the threshold and in front of both cameras) and the pose refined once more;
+   the Sampson distance in pixels: first a Cauchy loss over the RANSAC inliers, then rounds of
+   Tukey's biweight over every point within a cutoff of 8 noise sigmas (sigma estimated from
+   the residuals, so the result does not depend on ``threshold_px``); the inliers are the points
+   with a Sampson distance below ``threshold_px`` and in front of both cameras;
 6. a final parallax check (median triangulation angle of the inliers).
 
 Degenerate input gives ``success=False`` with a short ``reason``; only contract violations
@@ -42,12 +44,15 @@ from .transforms import rotation_from_rvec, skew
 
 __all__ = ["RefineLoss", "RelativePoseOptions", "RelativePose", "relative_pose"]
 
-RefineLoss = Literal["cauchy", "huber", "squared"]
+RefineLoss = Literal["tukey", "cauchy", "huber", "squared"]
 MinimalSolver = Literal["5point", "8point"]
 _SAMPLE_SIZE = {"5point": 5, "8point": 8}
 _MIN_POINTS = 8  # the linear 8-point re-fit of the local optimization needs 8
 _HOMOGRAPHY_SAMPLE = 4
 _JACOBIAN_STEP = 1e-6  # radians / unit-vector units for the central-difference Jacobian
+_MAD_TO_SIGMA = 1.4826  # sigma of a normal distribution from the median absolute deviation
+_SIGMA_WINDOW = 3.0  # noise sigma is estimated from the points within 3 x threshold_px
+_MIN_SCALE = 1e-3  # loss scale floor (x threshold_px) for noise-free data
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,10 +63,15 @@ class RelativePoseOptions:
     minimal_solver: ``"5point"`` (Stewenius; fewest samples, the default) or ``"8point"``
         (linear; needs (1/w)^3 more samples at inlier ratio w).
     min_inliers: fewer inliers than this (>= 8) is "no consensus".
-    refine_loss: robust loss of the final refinement on the Sampson distance; its scale is
-        ``threshold_px``.
-    refine_iterations: Levenberg-Marquardt iterations per refinement round.
-    refine_rounds: refine, re-classify the inliers, refine again (>= 1 rounds).
+    refine_loss: robust loss of the refinement rounds on the Sampson distance (Tukey's biweight
+        by default: points beyond its cutoff have no influence).
+    refine_cutoff_sigmas: the loss scale (Tukey's cutoff) in units of the keypoint noise sigma,
+        which is estimated in every round as 1.4826 x the median Sampson distance of the points
+        within 3 x threshold_px. 8 keeps the estimate near the least-squares optimum of the
+        true inliers; smaller values reject more aggressively.
+    refine_iterations: Levenberg-Marquardt iterations per refinement.
+    refine_rounds: rounds of (estimate sigma, select the points within the cutoff, refine),
+        after a first robust refinement on the RANSAC inliers (>= 1).
     max_homography_inlier_ratio: if a homography (RANSAC, same threshold) explains at least
         this fraction of the essential-matrix inliers, the pair is degenerate (pure rotation or
         planar scene).
@@ -74,7 +84,8 @@ class RelativePoseOptions:
     ransac: RansacOptions = field(default_factory=RansacOptions)
     minimal_solver: MinimalSolver = "5point"
     min_inliers: int = 15
-    refine_loss: RefineLoss = "cauchy"
+    refine_loss: RefineLoss = "tukey"
+    refine_cutoff_sigmas: float = 8.0
     refine_iterations: int = 30
     refine_rounds: int = 2
     max_homography_inlier_ratio: float = 0.8
@@ -88,8 +99,11 @@ class RelativePoseOptions:
             raise ValueError(f"minimal_solver is {self.minimal_solver!r}, expected '5point' or '8point'")
         if self.min_inliers < _MIN_POINTS:
             raise ValueError(f"min_inliers is {self.min_inliers}, expected >= {_MIN_POINTS}")
-        if self.refine_loss not in ("cauchy", "huber", "squared"):
-            raise ValueError(f"refine_loss is {self.refine_loss!r}, expected 'cauchy', 'huber' or 'squared'")
+        if self.refine_loss not in ("tukey", "cauchy", "huber", "squared"):
+            raise ValueError(f"refine_loss is {self.refine_loss!r}, expected 'tukey', 'cauchy', "
+                             "'huber' or 'squared'")
+        if not self.refine_cutoff_sigmas > 0:
+            raise ValueError(f"refine_cutoff_sigmas is {self.refine_cutoff_sigmas}, expected > 0")
         if self.refine_iterations < 0 or self.refine_rounds < 1:
             raise ValueError("refine_iterations must be >= 0 and refine_rounds >= 1")
         if not 0 < self.max_homography_inlier_ratio <= 1:
@@ -198,6 +212,10 @@ def _robust_weights(r: np.ndarray, loss: RefineLoss, scale: float):
     s2 = (r / scale) ** 2
     if loss == "cauchy":
         return 1.0 / (1.0 + s2), scale**2 * np.log1p(s2)
+    if loss == "tukey":
+        inside = s2 < 1
+        return np.where(inside, (1 - s2) ** 2, 0.0), np.where(
+            inside, scale**2 / 6 * (1 - (1 - s2) ** 3), scale**2 / 6)
     if loss == "huber":
         a = np.abs(r) / scale
         return np.where(a <= 1, 1.0, 1.0 / np.maximum(a, 1.0)), np.where(
@@ -251,6 +269,13 @@ def _refine(R, t, ha, hb, K_a_inv, K_b_inv_T, *, loss: RefineLoss, scale: float,
         if not improved or decrease <= 1e-14 * max(cost, 1e-300) or np.linalg.norm(step) < 1e-13:
             break
     return R, t
+
+
+def _distances(R, t, ha, hb, xy_a, xy_b, K_a_inv, K_b_inv_T):
+    """Sampson distances (N,) in pixels and the (N,) in-front-of-both-cameras mask of a pose."""
+    distance = np.abs(_sampson_signed(K_b_inv_T @ skew(t) @ R @ K_a_inv, ha, hb))
+    depth_a, depth_b = two_view_depths(R, t, xy_a, xy_b)
+    return distance, (depth_a > 0) & (depth_b > 0)
 
 
 def _homography_options(ransac_options: RansacOptions, options: RelativePoseOptions) -> RansacOptions:
@@ -355,12 +380,24 @@ def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K
 
     ha, hb = _homogeneous(px_a), _homogeneous(px_b)
     K_a_inv, K_b_inv_T = np.linalg.inv(K_a), np.linalg.inv(K_b).T
+    # A robust start on the RANSAC inliers, then rounds on every point within the loss cutoff
+    # of the current pose: hard inlier sets chosen by the current pose would drop exactly the
+    # points that disagree with it and keep the pose where RANSAC left it.
+    R, t = _refine(R, t, ha[inliers], hb[inliers], K_a_inv, K_b_inv_T, loss="cauchy",
+                   scale=threshold_px, iterations=options.refine_iterations)
     for _ in range(options.refine_rounds):
-        R, t = _refine(R, t, ha[inliers], hb[inliers], K_a_inv, K_b_inv_T, loss=options.refine_loss,
-                       scale=threshold_px, iterations=options.refine_iterations)
-        distance = np.abs(_sampson_signed(K_b_inv_T @ skew(t) @ R @ K_a_inv, ha, hb))
-        depth_a, depth_b = two_view_depths(R, t, xy_a, xy_b)
-        refined = (distance < threshold_px) & (depth_a > 0) & (depth_b > 0)
+        distance, front = _distances(R, t, ha, hb, xy_a, xy_b, K_a_inv, K_b_inv_T)
+        window = front & (distance < _SIGMA_WINDOW * threshold_px)
+        if window.sum() < options.min_inliers:
+            return _failure(n, f"no consensus after refinement: {int(window.sum())} points within "
+                               f"{_SIGMA_WINDOW:g} x threshold_px", iterations=iterations)
+        sigma_px = _MAD_TO_SIGMA * np.median(distance[window])
+        scale = max(options.refine_cutoff_sigmas * sigma_px, _MIN_SCALE * threshold_px)
+        support = front & (distance < max(scale, threshold_px))
+        R, t = _refine(R, t, ha[support], hb[support], K_a_inv, K_b_inv_T, loss=options.refine_loss,
+                       scale=scale, iterations=options.refine_iterations)
+        distance, front = _distances(R, t, ha, hb, xy_a, xy_b, K_a_inv, K_b_inv_T)
+        refined = (distance < threshold_px) & front
         if refined.sum() < options.min_inliers:
             return _failure(n, f"no consensus after refinement: {int(refined.sum())} inliers",
                             iterations=iterations)
