@@ -5,8 +5,9 @@ Conventions (frames, pixels, distortion order, dimension letters, units) are sta
 """
 
 from .camera import Camera, DistortionModel, distort_normalized, undistort_normalized
-from .epipolar import (decompose_essential, epipolar_lines, epipolar_residual, essential_8point,
-                       essential_from_fundamental, essential_from_pose, fundamental_8point,
+from .epipolar import (FundamentalEstimate, decompose_essential, epipolar_lines, epipolar_residual,
+                       essential_8point, essential_from_fundamental, estimate_fundamental,
+                       essential_from_pose, fundamental_8point,
                        fundamental_from_essential, project_to_essential, sampson_distance,
                        select_pose_by_cheirality, triangulation_angle_deg, two_view_depths)
 from .homography import homography_dlt, homography_transfer_error
@@ -19,7 +20,7 @@ from .transforms import (average_rotations, compose, invert, project_to_rotation
 __all__ = [
     "Camera", "DistortionModel", "distort_normalized", "undistort_normalized",
     "Rig",
-    "decompose_essential", "epipolar_lines", "epipolar_residual", "essential_8point",
+    "FundamentalEstimate", "estimate_fundamental", "decompose_essential", "epipolar_lines", "epipolar_residual", "essential_8point",
     "essential_from_fundamental", "essential_from_pose", "fundamental_8point",
     "fundamental_from_essential", "project_to_essential", "sampson_distance",
     "select_pose_by_cheirality", "triangulation_angle_deg", "two_view_depths",

@@ -52,6 +52,8 @@ _HOMOGRAPHY_SAMPLE = 4
 _JACOBIAN_STEP = 1e-6  # radians / unit-vector units for the central-difference Jacobian
 _MAD_TO_SIGMA = 1.4826  # sigma of a normal distribution from the median absolute deviation
 _SIGMA_WINDOW = 3.0  # noise sigma is estimated from the points within 3 x threshold_px
+_REFINE_RTOL = 1e-10  # stop when the cost decreases by less than this fraction
+_REFINE_STEP_TOL = 1e-10  # or the step is shorter (radians): 6e-9 deg
 _MIN_SCALE = 1e-3  # loss scale floor (x threshold_px) for noise-free data
 
 
@@ -223,50 +225,52 @@ def _robust_weights(r: np.ndarray, loss: RefineLoss, scale: float):
     return np.ones_like(r), r**2
 
 
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
 def _tangent_basis(t: np.ndarray) -> np.ndarray:
     """(3, 2) orthonormal basis of the plane orthogonal to the unit vector t."""
-    helper = np.eye(3)[int(np.argmin(np.abs(t)))]
-    u = np.cross(t, helper)
+    u = _cross(t, np.eye(3)[int(np.argmin(np.abs(t)))])
     u /= np.linalg.norm(u)
-    return np.stack([u, np.cross(t, u)], axis=-1)
+    return np.stack([u, _cross(t, u)], axis=-1)
 
 
 def _refine(R, t, ha, hb, K_a_inv, K_b_inv_T, *, loss: RefineLoss, scale: float, iterations: int):
     """Levenberg-Marquardt on (rotation increment (3), tangent step of t (2)) of the robust
-    Sampson cost; numeric central-difference Jacobian evaluated as one batch of 11 poses."""
+    Sampson cost; numeric central-difference Jacobian evaluated as one batch of 10 poses."""
 
-    def residuals(R0, t0, deltas):
-        Rs = rotation_from_rvec(deltas[:, :3]) @ R0
-        ts = t0 + deltas[:, 3:] @ _tangent_basis(t0).T
+    def residuals(deltas):
+        Rs = rotation_from_rvec(deltas[:, :3]) @ R
+        ts = t + deltas[:, 3:] @ basis.T
         ts /= np.linalg.norm(ts, axis=-1, keepdims=True)
-        F = K_b_inv_T @ skew(ts) @ Rs @ K_a_inv
-        return _sampson_signed(F, ha, hb), Rs, ts
+        return _sampson_signed(K_b_inv_T @ skew(ts) @ Rs @ K_a_inv, ha, hb), Rs, ts
 
-    probes = np.concatenate([np.zeros((1, 5)), _JACOBIAN_STEP * np.eye(5), -_JACOBIAN_STEP * np.eye(5)])
+    probes = np.concatenate([_JACOBIAN_STEP * np.eye(5), -_JACOBIAN_STEP * np.eye(5)])
     damping = 1e-3
-    r_all, _, _ = residuals(R, t, probes[:1])
-    _, values = _robust_weights(r_all[0], loss, scale)
-    cost = values.sum()
+    basis = _tangent_basis(t)
+    r = residuals(np.zeros((1, 5)))[0][0]
+    cost = _robust_weights(r, loss, scale)[1].sum()
     for _ in range(iterations):
-        r_all, _, _ = residuals(R, t, probes)
-        r = r_all[0]
-        J = (r_all[1:6] - r_all[6:11]).T / (2 * _JACOBIAN_STEP)
-        w, _ = _robust_weights(r, loss, scale)
+        basis = _tangent_basis(t)
+        r_probes = residuals(probes)[0]
+        J = (r_probes[:5] - r_probes[5:]).T / (2 * _JACOBIAN_STEP)
+        w = _robust_weights(r, loss, scale)[0]
         A = J.T @ (w[:, None] * J)
         g = J.T @ (w * r)
-        improved = False
-        while damping < 1e12:
+        while True:
             step = np.linalg.solve(A + damping * np.diag(np.diag(A) + 1e-12), -g)
-            r_new, R_new, t_new = residuals(R, t, step[None])
-            _, values = _robust_weights(r_new[0], loss, scale)
-            if values.sum() < cost:
-                improved = True
-                decrease = cost - values.sum()
-                R, t, cost = R_new[0], t_new[0], values.sum()
-                damping = max(damping / 10, 1e-12)
+            r_new, R_new, t_new = residuals(step[None])
+            cost_new = _robust_weights(r_new[0], loss, scale)[1].sum()
+            if cost_new < cost or damping > 1e12:
                 break
             damping *= 10
-        if not improved or decrease <= 1e-14 * max(cost, 1e-300) or np.linalg.norm(step) < 1e-13:
+        if not cost_new < cost:
+            break  # no descent direction left: converged
+        decrease = cost - cost_new
+        R, t, r, cost = R_new[0], t_new[0], r_new[0], cost_new
+        damping = max(damping / 10, 1e-12)
+        if decrease <= _REFINE_RTOL * cost or np.linalg.norm(step) < _REFINE_STEP_TOL:
             break
     return R, t
 
@@ -280,10 +284,11 @@ def _distances(R, t, ha, hb, xy_a, xy_b, K_a_inv, K_b_inv_T):
 
 def _homography_options(ransac_options: RansacOptions, options: RelativePoseOptions) -> RansacOptions:
     """Only a homography with the degenerate inlier ratio matters: draw just enough samples to
-    find one with the requested confidence if it exists."""
+    find one with the requested confidence if it exists; the iterative re-fit is enough LO."""
     enough = required_iterations(options.max_homography_inlier_ratio, _HOMOGRAPHY_SAMPLE,
                                  ransac_options.confidence)
-    return dataclasses.replace(ransac_options,
+    local = "none" if ransac_options.local_optimization == "none" else "iterative"
+    return dataclasses.replace(ransac_options, local_optimization=local,
                                max_iterations=max(ransac_options.min_iterations, int(np.ceil(enough))))
 
 
