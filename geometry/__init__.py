@@ -8,6 +8,9 @@ from .camera import Camera, DistortionModel, distort_normalized, undistort_norma
 from .reprojection import reprojection_error
 from .epipolar import (decompose_essential, epipolar_lines, epipolar_residual, essential_8point,
                        essential_from_fundamental, essential_from_pose, fundamental_8point,
+from .epipolar import (FundamentalEstimate, decompose_essential, epipolar_lines, epipolar_residual,
+                       essential_8point, essential_from_fundamental, estimate_fundamental,
+                       essential_from_pose, fundamental_8point,
                        fundamental_from_essential, project_to_essential, sampson_distance,
                        select_pose_by_cheirality, triangulation_angle_deg, two_view_depths)
 from .homography import homography_dlt, homography_transfer_error
@@ -28,6 +31,7 @@ __all__ = [
     "Skeleton", "get_skeleton", "SKELETONS", "COCO_17", "HALPE_26", "BODY_25", "BODY_25B", "MPII_16",
     "H36M_17", "HAND_21",
     "decompose_essential", "epipolar_lines", "epipolar_residual", "essential_8point",
+    "FundamentalEstimate", "estimate_fundamental", "decompose_essential", "epipolar_lines", "epipolar_residual", "essential_8point",
     "essential_from_fundamental", "essential_from_pose", "fundamental_8point",
     "fundamental_from_essential", "project_to_essential", "sampson_distance",
     "select_pose_by_cheirality", "triangulation_angle_deg", "two_view_depths",
