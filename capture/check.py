@@ -1,0 +1,231 @@
+"""Verifying a session after the fact: counts, gaps, skew, and each camera's time offset.
+
+Offsets (for cameras that were not hardware-synchronized): the delay of each camera's host
+timestamps relative to a reference camera, in seconds, to a fraction of a frame.
+
+``"counter"``
+    when the images carry the timecode of :mod:`capture.counter` (the synthetic source burns it;
+    a physical timecode display in view works the same): ``time_s - timecode`` per frame, median
+    over the frames, relative to the reference camera. Precise to the timecode's 0.1 ms tick.
+``"motion"``
+    otherwise: each camera's motion energy (mean absolute difference of successive frames at a
+    quarter resolution) as a function of its timestamps, cross-correlated with the reference's
+    over lags of +- ``max_lag_s`` on a fine grid (sub-frame by linear interpolation of the
+    signals). Needs motion that every camera sees at the same time (a person moving, not a board
+    that faces one camera at a time); ``correlation`` says how much to trust it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from .counter import read_timecode
+from .session import CameraIndex, Session
+
+__all__ = ["OffsetMethod", "CheckOptions", "CameraCheck", "CheckReport", "check_session", "estimate_offsets"]
+
+OffsetMethod = Literal["auto", "counter", "motion", "none"]
+_COUNTER_MIN_FRAMES = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckOptions:
+    """offset_method: ``"auto"`` uses the counter when every camera shows it, motion otherwise.
+    counter_samples: frames per camera read for the counter. max_lag_s: motion search range.
+    gap_factor: an interval longer than this many nominal periods is a timestamp gap."""
+
+    offset_method: OffsetMethod = "auto"
+    counter_samples: int = 60
+    max_lag_s: float = 0.5
+    gap_factor: float = 1.5
+    reference: int = 0
+
+    def __post_init__(self) -> None:
+        if self.offset_method not in ("auto", "counter", "motion", "none"):
+            raise ValueError(f"offset_method is {self.offset_method!r}, expected auto, counter, motion or none")
+        if self.counter_samples < _COUNTER_MIN_FRAMES:
+            raise ValueError(f"counter_samples is {self.counter_samples}, expected >= {_COUNTER_MIN_FRAMES}")
+        if not self.max_lag_s > 0 or not self.gap_factor > 1:
+            raise ValueError("max_lag_s must be > 0 and gap_factor > 1")
+
+
+@dataclass(frozen=True)
+class CameraCheck:
+    """One camera. seq_gaps: (G, 2) int64 rows ``(last seq before, frames missing)``.
+    offset_s: timestamp delay relative to the reference camera (s), NaN when not estimated.
+    offset_quality: counter: fraction of sampled frames whose code read; motion: peak correlation."""
+
+    name: str
+    frames: int
+    first_seq: int
+    last_seq: int
+    seq_gaps: np.ndarray
+    lost_in_gaps: int
+    dropped: int
+    late: int
+    restarts: int
+    missing_in_framesets: int
+    fps: float
+    max_interval_s: float
+    timestamp_gaps: int
+    offset_s: float
+    offset_quality: float
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The whole session. skew_ms: (median, 95th percentile, max) over complete framesets."""
+
+    path: str
+    status: str
+    regrouped: bool
+    framesets: int
+    complete_framesets: int
+    skew_ms: tuple[float, float, float]
+    offset_method: str
+    reference: str
+    cameras: tuple[CameraCheck, ...]
+
+    @property
+    def problems(self) -> list[str]:
+        out = []
+        if self.status != "complete":
+            out.append(f"the recording did not finish normally (manifest status {self.status!r})")
+        for c in self.cameras:
+            lost = c.dropped + c.late + c.lost_in_gaps
+            if lost:
+                out.append(f"{c.name}: {lost} frame(s) lost ({c.dropped} dropped in the worker, {c.late} late, "
+                           f"{c.lost_in_gaps} in sequence gaps)")
+            if c.missing_in_framesets:
+                out.append(f"{c.name}: missing from {c.missing_in_framesets} frameset(s)")
+            if c.restarts:
+                out.append(f"{c.name}: worker restarted {c.restarts} time(s)")
+        return out
+
+    def text(self) -> str:
+        med, p95, mx = self.skew_ms
+        lines = [f"session {self.path}: {self.framesets} framesets, {self.complete_framesets} complete, "
+                 f"status {self.status}" + (" (frameset table rebuilt from segments)" if self.regrouped else ""),
+                 f"skew within framesets: median {med:.2f} ms, p95 {p95:.2f} ms, max {mx:.2f} ms",
+                 f"offsets by {self.offset_method}, relative to {self.reference}",
+                 f"{'camera':<10}{'frames':>8}{'fps':>8}{'lost':>6}{'missing':>9}{'max dt ms':>11}{'offset ms':>11}"
+                 f"{'quality':>9}"]
+        for c in self.cameras:
+            lines.append(f"{c.name:<10}{c.frames:>8}{c.fps:>8.2f}{c.dropped + c.late + c.lost_in_gaps:>6}"
+                         f"{c.missing_in_framesets:>9}{c.max_interval_s * 1e3:>11.1f}{c.offset_s * 1e3:>11.2f}"
+                         f"{c.offset_quality:>9.2f}")
+        problems = self.problems
+        lines += [f"problem: {p}" for p in problems] if problems else ["no frame lost"]
+        return "\n".join(lines)
+
+
+def _sample_rows(count: int, samples: int) -> np.ndarray:
+    return np.unique(np.linspace(0, count - 1, min(samples, count)).round().astype(np.int64)) if count else np.zeros(0, np.int64)
+
+
+def _counter_offsets(session: Session, options: CheckOptions) -> tuple[np.ndarray, np.ndarray] | None:
+    deltas, quality = [], []
+    for v, index in enumerate(session.cameras):
+        rows = _sample_rows(index.seq.size, options.counter_samples)
+        values = []
+        for row in rows:
+            image = session.frame(v, int(index.seq[row]), flags=cv2.IMREAD_GRAYSCALE)
+            code = read_timecode(image)
+            if code is not None:
+                values.append(index.time_s[row] - code)
+        if len(values) < min(_COUNTER_MIN_FRAMES, rows.size) or not rows.size:
+            return None
+        deltas.append(float(np.median(values)))
+        quality.append(len(values) / rows.size)
+    return np.array(deltas), np.array(quality)
+
+
+def _motion_signal(session: Session, v: int, index: CameraIndex) -> tuple[np.ndarray, np.ndarray]:
+    previous, energy, times = None, [], []
+    for seq, t in zip(index.seq, index.time_s):
+        image = session.frame(v, int(seq), flags=cv2.IMREAD_REDUCED_GRAYSCALE_4).astype(np.float32)
+        if previous is not None and previous.shape == image.shape:
+            energy.append(float(np.mean(np.abs(image - previous))))
+            times.append(t)
+        previous = image
+    return np.array(times), np.array(energy)
+
+
+def _motion_offsets(session: Session, options: CheckOptions) -> tuple[np.ndarray, np.ndarray]:
+    signals = [_motion_signal(session, v, index) for v, index in enumerate(session.cameras)]
+    t_ref, e_ref = signals[options.reference]
+    period = 1.0 / session.fps
+    offsets, quality = np.full(len(signals), np.nan), np.zeros(len(signals))
+    if t_ref.size < 4:
+        return offsets, quality
+    lags = np.arange(-options.max_lag_s, options.max_lag_s + 1e-12, period / 20)
+    for v, (t, e) in enumerate(signals):
+        if t.size < 4:
+            continue
+        scores = np.full(lags.size, -np.inf)
+        for i, lag in enumerate(lags):
+            inside = (t_ref + lag >= t[0]) & (t_ref + lag <= t[-1])
+            if inside.sum() < max(4, t_ref.size // 2):
+                continue
+            a = e_ref[inside]
+            b = np.interp(t_ref[inside] + lag, t, e)
+            if a.std() > 0 and b.std() > 0:
+                scores[i] = float(np.corrcoef(a, b)[0, 1])
+        if np.isfinite(scores).any():
+            best = int(np.argmax(scores))
+            offsets[v], quality[v] = lags[best], scores[best]
+    return offsets, quality
+
+
+def estimate_offsets(session: Session, options: CheckOptions = CheckOptions()) -> tuple[str, np.ndarray, np.ndarray]:
+    """``(method, offset_s (V,), quality (V,))``: each camera's timestamp delay relative to the
+    reference camera (s; NaN when not estimated). See the module docstring for the methods."""
+    if options.offset_method == "none" or not len(session.cameras):
+        return "none", np.full(len(session.names), np.nan), np.zeros(len(session.names))
+    if options.offset_method in ("auto", "counter"):
+        counter = _counter_offsets(session, options)
+        if counter is not None:
+            deltas, quality = counter
+            return "counter", deltas - deltas[options.reference], quality
+        if options.offset_method == "counter":
+            raise ValueError(f"{session.path}: not every camera shows a readable timecode; use the motion method")
+    offsets, quality = _motion_offsets(session, options)
+    return "motion", offsets, quality
+
+
+def check_session(session: Session, options: CheckOptions = CheckOptions()) -> CheckReport:
+    """Counts, gaps, skew and offsets of ``session`` (see the module docstring)."""
+    if not 0 <= options.reference < len(session.names):
+        raise ValueError(f"reference camera {options.reference} out of range 0..{len(session.names) - 1}")
+    counts = session.manifest.get("counts", {})
+    period = 1.0 / session.fps
+    method, offsets, quality = estimate_offsets(session, options)
+    missing = session.missing
+    cameras = []
+    for v, index in enumerate(session.cameras):
+        steps = np.diff(index.seq)
+        gap_rows = np.flatnonzero(steps > 1)
+        gaps = np.stack([index.seq[gap_rows], steps[gap_rows] - 1], axis=1) if gap_rows.size else np.zeros((0, 2), np.int64)
+        intervals = np.diff(index.time_s)
+        span = index.time_s[-1] - index.time_s[0] if index.time_s.size > 1 else 0.0
+        recorded = counts.get(index.name, {})
+        cameras.append(CameraCheck(
+            name=index.name, frames=int(index.seq.size), first_seq=int(index.seq[0]) if index.seq.size else -1,
+            last_seq=int(index.seq[-1]) if index.seq.size else -1, seq_gaps=gaps.astype(np.int64),
+            lost_in_gaps=int(gaps[:, 1].sum()) if gaps.size else 0,
+            dropped=int(recorded.get("dropped", 0)), late=int(recorded.get("late", 0)),
+            restarts=int(recorded.get("restarts", 0)), missing_in_framesets=int(missing[:, v].sum()),
+            fps=(index.seq.size - 1) / span if span > 0 else 0.0,
+            max_interval_s=float(intervals.max()) if intervals.size else 0.0,
+            timestamp_gaps=int((intervals > options.gap_factor * period).sum()),
+            offset_s=float(offsets[v]), offset_quality=float(quality[v])))
+    complete = ~missing.any(axis=1)
+    skews = session.skew_s[complete] * 1e3
+    skew = (float(np.median(skews)), float(np.percentile(skews, 95)), float(skews.max())) if skews.size else (0.0, 0.0, 0.0)
+    return CheckReport(path=str(session.path), status=str(session.manifest.get("status")), regrouped=session.regrouped,
+                       framesets=len(session), complete_framesets=int(complete.sum()), skew_ms=skew,
+                       offset_method=method, reference=session.names[options.reference], cameras=tuple(cameras))

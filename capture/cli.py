@@ -1,0 +1,122 @@
+"""``rigkit capture record | check | export | devices``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("record", help="record a rig into a new session folder",
+                       description="Record every camera of a rig until --duration or Ctrl-C / SIGTERM, "
+                                   "which flush and finalize the session.")
+    p.add_argument("--rig", required=True, type=Path, help="rig description TOML (see rigs/)")
+    p.add_argument("--out", required=True, type=Path, help="new session folder")
+    p.add_argument("--duration", type=float, default=None, help="seconds to record (default: until Ctrl-C)")
+    p.add_argument("--preview", action="store_true", help="show a mosaic of the cameras (needs a display)")
+    p.add_argument("--endpoint", default="tcp://127.0.0.1:*", help="ZeroMQ address the recorder binds")
+    p.add_argument("--missing-view", choices=("mark", "skip"), default="mark",
+                   help="a frameset lacking a view: keep it marked missing, or leave it out of the table")
+    p.add_argument("--tolerance-ms", type=float, default=None,
+                   help="half-width of a frameset's time window (default: half a frame period)")
+    p.set_defaults(func=_record)
+
+    p = sub.add_parser("check", help="verify a session: counts, gaps, skew, camera offsets",
+                       description="Exit status 0 when no frame was lost, 1 when something was.")
+    p.add_argument("session", type=Path)
+    p.add_argument("--offsets", choices=("auto", "counter", "motion", "none"), default="auto",
+                   help="how to estimate each camera's time offset")
+    p.set_defaults(func=_check)
+
+    p = sub.add_parser("export", help="write one mp4 per camera, frame-aligned on the framesets")
+    p.add_argument("session", type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--fourcc", default="mp4v", help="OpenCV codec (mp4v is available everywhere)")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("devices", help="list the cameras OpenCV can open and the modes they accept")
+    p.add_argument("--max-index", type=int, default=9, help="probe device indices 0..N")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds allowed per device probe")
+    p.set_defaults(func=_devices)
+
+
+def _record(args) -> int:
+    from tqdm import tqdm
+
+    from .recorder import RecordOptions, Recorder
+    from .rigfile import load_rig
+
+    rig = load_rig(args.rig)
+    options = RecordOptions(duration_s=args.duration, endpoint=args.endpoint, missing_view=args.missing_view,
+                            tolerance_s=None if args.tolerance_ms is None else args.tolerance_ms / 1e3,
+                            preview=args.preview)
+    bar = tqdm(total=args.duration, unit="s", file=sys.stderr, dynamic_ncols=True, leave=True,
+               bar_format="{l_bar}{bar:20}| {n:.0f}/{total_fmt} s {postfix}" if args.duration else
+               "recording {n:.0f} s {postfix}")
+
+    def on_status(status) -> None:
+        bar.n = min(status.elapsed_s, args.duration) if args.duration else status.elapsed_s
+        bar.set_postfix_str(status.line().split("  ", 1)[1], refresh=True)
+
+    recorder = Recorder(rig, args.out, options, on_status=on_status)
+    previous = {s: signal.signal(s, lambda *_: recorder.stop("signal")) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = recorder.run()
+    finally:
+        bar.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    print(f"recorded {result.framesets} framesets ({result.complete_framesets} complete) in {result.duration_s:.1f} s "
+          f"into {result.path} (stopped by {result.stopped_by}); max skew {result.max_skew_ms:.1f} ms")
+    for i, name in enumerate(result.names):
+        print(f"  {name}: {result.frames[i]} frames, {result.dropped[i]} dropped, {result.late[i]} late, "
+              f"missing from {result.missing[i]} framesets, {result.restarts[i]} restarts")
+    print("lost frames: none" if not result.lost else f"lost frames: {result.lost} (see rigkit capture check)")
+    return 0
+
+
+def _check(args) -> int:
+    from .check import CheckOptions, check_session
+    from .session import open_session
+
+    with open_session(args.session) as session:
+        report = check_session(session, CheckOptions(offset_method=args.offsets))
+    print(report.text())
+    return 1 if report.problems else 0
+
+
+def _export(args) -> int:
+    from tqdm import tqdm
+
+    from .export import export_session
+    from .session import open_session
+
+    with open_session(args.session) as session:
+        with tqdm(total=len(session), unit="frameset", file=sys.stderr) as bar:
+            result = export_session(session, args.out, fourcc=args.fourcc, progress=bar.update)
+    print(f"exported {result.frames} framesets to {len(result.videos)} videos in {args.out}")
+    for video, black in zip(result.videos, result.black_frames):
+        print(f"  {video}" + (f" ({black} missing views as black frames)" if black else ""))
+    return 0
+
+
+def _devices(args) -> int:
+    from .devices import probe_devices
+
+    found, hung = probe_devices(args.max_index, timeout_s=args.timeout)
+    if not found:
+        print(f"no capture devices found (indices 0..{args.max_index})")
+    for device in found:
+        w, h, fps = device.default
+        print(f"device:{device.index}  backend {device.backend}  default {w}x{h} @ {fps:g} fps")
+        for mw, mh, mfps, fourcc in device.modes:
+            print(f"    {mw}x{mh} @ {mfps:g} fps {fourcc or ''}")
+    for index in hung:
+        print(f"device:{index} did not answer within {args.timeout:g} s")
+    return 0

@@ -1,0 +1,83 @@
+"""Export a session as one mp4 per camera, frame-aligned on the frameset table.
+
+Frame ``i`` of every exported video is frameset ``i``, so the videos stay in sync for tools that
+take synchronized videos (Pose2Sim, Anipose). A view missing from a frameset becomes a black frame,
+never a copy of a neighbour; ``<camera>.missing.csv`` lists those frames and ``framesets.csv`` the
+timestamps. Each file is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .session import Session
+
+__all__ = ["ExportResult", "export_session"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """videos: one mp4 per camera in session order; black_frames: per camera, frames written black."""
+
+    videos: tuple[Path, ...]
+    frames: int
+    black_frames: tuple[int, ...]
+
+
+def export_session(session: Session, out: str | Path, *, fourcc: str = "mp4v", fps: float | None = None,
+                   progress=None) -> ExportResult:
+    """Write ``out/<camera>.mp4`` for every camera of ``session``; ``progress(n)`` after each frameset."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not len(session):
+        raise ValueError(f"{session.path} holds no framesets to export")
+    fps = fps or session.fps
+    sizes = []
+    for index in session.cameras:
+        if not index.seq.size:
+            raise ValueError(f"camera {index.name!r} recorded no frames; nothing to export for it")
+        sizes.append((int(index.width[0]), int(index.height[0])))
+    temps = [out / f".{name}.part.mp4" for name in session.names]
+    finals = [out / f"{name}.mp4" for name in session.names]
+    writers = [cv2.VideoWriter(str(t), cv2.VideoWriter_fourcc(*fourcc), fps, size) for t, size in zip(temps, sizes)]
+    for writer, path in zip(writers, finals):
+        if not writer.isOpened():
+            raise OSError(f"OpenCV cannot write {path} with codec {fourcc!r}")
+    black = [np.zeros((h, w, 3), np.uint8) for w, h in sizes]
+    black_rows: list[list[int]] = [[] for _ in session.names]
+    try:
+        for frameset in session.framesets():
+            for v, (writer, image) in enumerate(zip(writers, frameset.images)):
+                if image is None:
+                    black_rows[v].append(frameset.index)
+                    image = black[v]
+                elif (image.shape[1], image.shape[0]) != sizes[v]:
+                    image = cv2.resize(image, sizes[v])
+                writer.write(image)
+            if progress is not None:
+                progress(1)
+    finally:
+        for writer in writers:
+            writer.release()
+    for temp, final, name, rows in zip(temps, finals, session.names, black_rows):
+        os.replace(temp, final)
+        with open(out / f"{name}.missing.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["frame"])
+            writer.writerows([r] for r in rows)
+        if rows:
+            log.warning("camera %s: %d frameset(s) without this view exported as black frames", name, len(rows))
+    table = session.path / "framesets.csv"
+    if table.is_file():
+        shutil.copyfile(table, out / "framesets.csv")
+    return ExportResult(videos=tuple(finals), frames=len(session), black_frames=tuple(len(r) for r in black_rows))
