@@ -11,8 +11,9 @@ from calibration import (Board, BoardView, ImageFolderSource, IntrinsicsOptions,
                          VideoSource, calibrate_intrinsics, detect_board, image_coverage, load_rig,
                          parse_camera_args, select_views, solve_intrinsics)
 from calibration.inputs import frame_indices
-from calibration.synthetic import BoardRenderer, random_board_poses
 from geometry import Camera
+
+from board_views import board_poses_in_view, render_board_views
 
 DATA = Path("/work/shared/data/pose2sim-demo")
 PHOTOS = DATA / "calibration" / "intrinsics"
@@ -22,11 +23,11 @@ LAB = DATA / "calibration" / "Calib_qualisys.toml"
 LAB_FOCAL_TOL = 0.01  # relative; few, mostly central views constrain f to ~0.5%
 LAB_PRINCIPAL_POINT_TOL_PX = 50.0  # 5-7 views constrain (cx, cy) to a few % of the image width
 REAL_RMS_MAX_PX = 0.5  # sharp 2 MP photos, subpixel corners: the lab's own error is ~0.3 px
-# Synthetic renders: 640x480, no added noise; ChArUco corners come out within ~0.09 px RMS.
+# Synthetic renders (capture.render, 2 grey levels of sensor noise): ChArUco corners ~0.13 px RMS.
 SYNTH_FOCAL_TOL = 0.001  # relative; measured 2e-5 with 24 views
 SYNTH_PRINCIPAL_POINT_TOL_PX = 0.75  # measured 0.27 px
-SYNTH_REPROJECTION_TOL_PX = 0.12  # lens model error where the views cover the image; measured 0.08
-SYNTH_RMS_MAX_PX = 0.15  # ChArUco corners on the anti-aliased renders: ~0.09 px
+SYNTH_REPROJECTION_TOL_PX = 0.35  # lens model error where the views cover the image; measured 0.24
+SYNTH_RMS_MAX_PX = 0.2  # ChArUco corners on the anti-aliased, noisy renders: ~0.13 px
 
 BOARD = Board(type="charuco", squares=(9, 7), square_length_m=0.03, marker_length_m=0.022,
               dictionary="DICT_5X5_100")
@@ -37,9 +38,8 @@ def synthetic_views():
     camera = Camera(name="synth", size=(640, 480),
                     K=np.array([[520.0, 0.0, 322.5], [0.0, 518.0, 236.0], [0.0, 0.0, 1.0]]),
                     dist=np.array([-0.28, 0.11, 0.0008, -0.0005, -0.02]))
-    renderer = BoardRenderer(camera, BOARD)
-    poses = random_board_poses(BOARD, 24, rng=np.random.default_rng(11))
-    return camera, [renderer.render(R, t) for R, t in poses]
+    poses = board_poses_in_view(BOARD, 24, rng=np.random.default_rng(11))
+    return camera, render_board_views(camera, BOARD, poses)
 
 
 class _ListSource:
