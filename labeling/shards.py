@@ -40,7 +40,8 @@ than codec: chunks of 64 framesets (about 55 kB of labels) keep random access to
 while whole-chunk reads run within 2x of a memory copy. Default: chunks of 64 framesets along N,
 lzf + shuffle for labels; crops are stored as JPEG (already compressed, so no HDF5 filter) in
 chunks of 16 framesets (JPEG crops of 256 px are ~10-20 kB, i.e. 0.25-0.5 MB per chunk).
-Deterministic: no timestamps (``track_times=False``), so an identical job writes identical bytes.
+Deterministic: no timestamps (``track_times=False``) and one canonical NaN bit pattern, so an
+identical job writes identical bytes in any process.
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
     try:
         with h5py.File(tmp, "w", libver=("earliest", "v110"), track_order=False) as f:
             for name, (dtype, _) in LABEL_FIELDS.items():
-                data = np.ascontiguousarray(arrays[name], dtype=dtype)
+                data = _canonical_nan(np.ascontiguousarray(arrays[name], dtype=dtype))
                 chunks = (chunk_rows,) + data.shape[1:] if N else None
                 f.create_dataset(name, data=data, chunks=chunks, track_times=False,
                                  **(filters if N else {}))
@@ -249,6 +250,18 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
         tmp.unlink(missing_ok=True)
         raise
     return digest
+
+
+def _canonical_nan(data: np.ndarray) -> np.ndarray:
+    """Every NaN as the one canonical quiet NaN. Arithmetic makes NaNs whose sign bit depends on
+    the SIMD path taken (and so on memory alignment): the same labels would compress to different
+    bytes from one process to the next, breaking sha256-verified resume."""
+    if data.dtype.kind == "f":
+        missing = np.isnan(data)
+        if missing.any():
+            data = data.copy()
+            data[missing] = np.nan
+    return data
 
 
 def _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout: ShardLayout) -> None:
