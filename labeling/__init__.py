@@ -15,13 +15,13 @@ __all__ = [
     "LabelIndex", "ShardEntry", "LabelJob", "LabelSummary", "match_cameras", "run_label_job",
     "LabelOptions", "PseudoLabels", "compute_pseudo_labels",
     "SCHEMA_VERSION", "RejectReason", "ShardLayout", "read_shard", "write_shard",
-    "ShardDataset", "ShardIterableDataset",
+    "ShardDataset", "ShardIterableDataset", "collate_samples",
 ]
 
 
 def __getattr__(name: str):
     # The datasets import torch: only when a trainer asks for them.
-    if name in ("ShardDataset", "ShardIterableDataset"):
+    if name in ("ShardDataset", "ShardIterableDataset", "collate_samples"):
         from . import dataset
 
         return getattr(dataset, name)
