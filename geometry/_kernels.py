@@ -144,21 +144,12 @@ class _Group:
         return xd, yd, (scale + g * x * x, cross, cross.copy(), scale + g * y * y)
 
     # -- approximate inverse ------------------------------------------------------------------
-    def undistort(self, xd: np.ndarray, yd: np.ndarray, iterations: int, *, jacobian: bool = False):
+    def undistort(self, xd: np.ndarray, yd: np.ndarray, iterations: int):
         """Distorted -> undistorted normalized coordinates, ``iterations`` Newton steps.
 
-        Starts from one fixed-point step (OpenCV's), so 2 Newton steps reach ~1e-9 over a
-        typical image; callers that need the exact inverse use :meth:`Rig.normalize`.
-        With ``jacobian``, also returns the distortion Jacobian ``(d00, d01, d10, d11)`` at the
-        result (as :meth:`distort` would).
+        Starts from one fixed-point step (OpenCV's); 2 Newton steps reach ~1e-12 over a typical
+        image (tested against :meth:`Rig.normalize`, the reference).
         """
-        x, y = self._undistort(xd, yd, iterations)
-        if not jacobian:
-            return x, y
-        _, _, jac = self.distort(x, y, jacobian=True)
-        return x, y, jac
-
-    def _undistort(self, xd, yd, iterations):
         if self.model == "fisheye":
             theta_d = np.sqrt(xd * xd + yd * yd)
             theta = theta_d.copy()
@@ -188,6 +179,32 @@ class _Group:
         return x, y
 
 
+def _dlt_coefficients(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(V, 9, 6) per-view constants of the DLT normal equations.
+
+    A view's rows ``a = x r3 - r1``, ``b = y r3 - r2`` with right-hand sides ``t1 - x t3``,
+    ``t2 - y t3`` (r = rows of R) give ``wa (a a^T, a ra) + wb (b b^T, b rb)``, which is linear in
+    the scalars ``(wa x^2, wb y^2, wa x, wb y, wa, wb)``; column k of a view's (9, 6) block holds
+    the coefficients of scalar k as 6 normal-matrix entries ``(00, 01, 02, 11, 12, 22)`` and 3
+    right-hand-side entries.
+    """
+    pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+
+    def sym(p, q):  # entries of p q^T + q p^T over the 6 upper-triangle positions, (V, 6)
+        return np.stack([p[:, i] * q[:, j] + q[:, i] * p[:, j] for i, j in pairs], axis=-1)
+
+    r1, r2, r3 = R[:, 0], R[:, 1], R[:, 2]
+    t1, t2, t3 = (t[:, i, None] for i in range(3))
+    out = np.empty((6, R.shape[0], 9))  # filled as (scalar, view, entry), returned (view, entry, scalar)
+    out[0] = np.concatenate([sym(r3, r3) / 2, -t3 * r3], axis=-1)  # wa x^2
+    out[1] = np.concatenate([sym(r3, r3) / 2, -t3 * r3], axis=-1)  # wb y^2
+    out[2] = np.concatenate([-sym(r3, r1), t1 * r3 + t3 * r1], axis=-1)  # wa x
+    out[3] = np.concatenate([-sym(r3, r2), t2 * r3 + t3 * r2], axis=-1)  # wb y
+    out[4] = np.concatenate([sym(r1, r1) / 2, -t1 * r1], axis=-1)  # wa
+    out[5] = np.concatenate([sym(r2, r2) / 2, -t2 * r2], axis=-1)  # wb
+    return np.ascontiguousarray(out.transpose(1, 2, 0))
+
+
 class Lenses:
     """The rig's per-view constants in kernel layout.
 
@@ -203,6 +220,7 @@ class Lenses:
         self.skew = K[:, 0, 1, None].copy()
         self.cx, self.cy = K[:, 0, 2, None].copy(), K[:, 1, 2, None].copy()
         self.has_skew = bool(np.any(self.skew != 0))
+        self.dlt_coefficients = _dlt_coefficients(self.R, rig.t)
         models = np.array([cam.model for cam in rig])
         self.groups = []
         for model in ("opencv", "fisheye"):
@@ -248,26 +266,23 @@ class Lenses:
                     out[group.index] = part
         return xd, yd, (tuple(jac) if jacobian else None)
 
-    def undistort(self, xd: np.ndarray, yd: np.ndarray, iterations: int = 2, *, jacobian: bool = False):
-        """(V, M) distorted -> undistorted normalized coordinates (approximate; see _Group).
-
-        With ``jacobian``, also the distortion Jacobian at the result, ``(d00, d01, d10, d11)``.
-        """
+    def undistort(self, xd: np.ndarray, yd: np.ndarray, iterations: int = 2):
+        """(V, M) distorted -> undistorted normalized coordinates (Newton; see _Group.undistort)."""
         if len(self.groups) == 1:
-            return self.groups[0].undistort(xd, yd, iterations, jacobian=jacobian)
-        outputs = [np.empty_like(xd) for _ in range(6 if jacobian else 2)]
+            return self.groups[0].undistort(xd, yd, iterations)
+        x, y = np.empty_like(xd), np.empty_like(yd)
         for group in self.groups:
-            result = group.undistort(xd[group.index], yd[group.index], iterations, jacobian=jacobian)
-            parts = result[:2] + (tuple(result[2]) if jacobian else ())
-            for out, part in zip(outputs, parts):
-                out[group.index] = part
-        if jacobian:
-            return outputs[0], outputs[1], tuple(outputs[2:])
-        return outputs[0], outputs[1]
+            x[group.index], y[group.index] = group.undistort(xd[group.index], yd[group.index], iterations)
+        return x, y
 
     def to_cam(self, points: np.ndarray) -> np.ndarray:
-        """(M, 3) world points -> (V, 3, M) in every camera's frame (one matrix product)."""
-        in_cam = (self.R.reshape(-1, 3) @ points.T).reshape(self.num_views, 3, -1)
+        """(M, 3) world points -> (V, 3, M) in every camera's frame.
+
+        One small matrix product per view: each stays under OpenBLAS's multithreading threshold
+        (a threaded gemm here costs 100x more on a busy machine, and the triangulators run their
+        own threads over chunks of points).
+        """
+        in_cam = np.matmul(self.R, points.T)
         in_cam += self.t
         return in_cam
 

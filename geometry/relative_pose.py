@@ -253,6 +253,15 @@ def _refine(R, t, ha, hb, K_a_inv, K_b_inv_T, *, loss: RefineLoss, scale: float,
     return R, t
 
 
+def _homography_options(ransac_options: RansacOptions, options: RelativePoseOptions) -> RansacOptions:
+    """Only a homography with the degenerate inlier ratio matters: draw just enough samples to
+    find one with the requested confidence if it exists."""
+    enough = required_iterations(options.max_homography_inlier_ratio, _HOMOGRAPHY_SAMPLE,
+                                 ransac_options.confidence)
+    return dataclasses.replace(ransac_options,
+                               max_iterations=max(ransac_options.min_iterations, int(np.ceil(enough))))
+
+
 def _failure(n: int, reason: str, *, iterations: int = 0) -> RelativePose:
     nan3 = np.full(3, np.nan)
     return RelativePose(R=np.full((3, 3), np.nan), t=nan3, inliers=np.zeros(n, dtype=bool),
@@ -317,24 +326,25 @@ def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K
     found = ransac(problem, options=ransac_options, rng=rng)
     iterations = found.report.num_iterations
     inliers = found.inliers
-    if not found.report.success or inliers.sum() < options.min_inliers:
+    consensus = found.report.success and inliers.sum() >= options.min_inliers
+    if consensus and collinear(inliers):
+        return _failure(n, "inlier points lie on a line in at least one image", iterations=iterations)
+    # A homography over the essential-matrix inliers (or over all points when E found no
+    # consensus: a pure rotation can defeat the essential-matrix solvers altogether).
+    checked = inliers if consensus else everything
+    homography = ransac(_HomographyProblem(px_a[checked], px_b[checked]),
+                        options=_homography_options(ransac_options, options), rng=rng)
+    if consensus:
+        degenerate = homography.report.inlier_ratio >= options.max_homography_inlier_ratio
+    else:
+        degenerate = homography.report.num_inliers >= max(options.min_inliers, inliers.sum() + 1)
+    if degenerate:
+        return _failure(n, f"a homography explains the correspondences ({homography.report.num_inliers} "
+                           f"inliers vs {int(inliers.sum())} for the essential matrix): pure rotation "
+                           "(no parallax) or a planar scene", iterations=iterations)
+    if not consensus:
         return _failure(n, f"no consensus: best essential matrix has {int(inliers.sum())} inliers, "
                            f"need {options.min_inliers}", iterations=iterations)
-    if collinear(inliers):
-        return _failure(n, "inlier points lie on a line in at least one image", iterations=iterations)
-
-    # Only a homography with the degenerate inlier ratio matters: draw just enough samples to
-    # find one with the requested confidence if it exists.
-    enough = required_iterations(options.max_homography_inlier_ratio, _HOMOGRAPHY_SAMPLE,
-                                 ransac_options.confidence)
-    homography_options = dataclasses.replace(
-        ransac_options, max_iterations=max(ransac_options.min_iterations, int(np.ceil(enough))))
-    homography = ransac(_HomographyProblem(px_a[inliers], px_b[inliers]), options=homography_options,
-                        rng=rng)
-    if homography.report.inlier_ratio >= options.max_homography_inlier_ratio:
-        return _failure(n, "a homography explains the correspondences as well as the essential "
-                           f"matrix ({homography.report.inlier_ratio:.0%} of its inliers): pure "
-                           "rotation (no parallax) or a planar scene", iterations=iterations)
 
     R_candidates, t_candidates = decompose_essential(found.model)
     best, in_front = select_pose_by_cheirality(R_candidates, t_candidates, xy_a[inliers], xy_b[inliers])

@@ -34,13 +34,13 @@ def read_npz_detections(path: str | Path) -> Detections:
         raise FileNotFoundError(f"detections file {path} does not exist")
     try:
         with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in _NPZ_KEYS if k not in data]
-            if missing:
-                raise ValueError(f"{path} lacks {', '.join(missing)} (an npz of detections needs "
-                                 f"{', '.join(_NPZ_KEYS)})")
-            fields = {k: data[k] for k in _NPZ_KEYS}
-    except (OSError, EOFError) as error:
-        raise ValueError(f"{path} is not a readable .npz file ({error})") from None
+            fields = {k: data[k] for k in _NPZ_KEYS if k in data}
+    except (OSError, EOFError, ValueError):
+        raise ValueError(f"{path} is not a readable .npz file of detections") from None
+    missing = [k for k in _NPZ_KEYS if k not in fields]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)} (an npz of detections needs "
+                         f"{', '.join(_NPZ_KEYS)})")
     return Detections(points_2d=fields["points_2d"], scores=fields["scores"],
                       camera_names=tuple(str(n) for n in fields["camera_names"]),
                       joint_names=tuple(str(n) for n in fields["joint_names"]),
@@ -48,21 +48,27 @@ def read_npz_detections(path: str | Path) -> Detections:
                       source=f"npz:{path.resolve()}")
 
 
-def load_detections_arg(spec: str) -> Detections:
-    """``FORMAT:PATH`` -> Detections; npz here, every other format through labeling.importers."""
+_FORMAT_ALIASES = {"dlc": "deeplabcut", "pose2sim": "openpose", "json": "coco"}
+
+
+def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None) -> Detections:
+    """``FORMAT:PATH`` -> Detections: ``npz`` here, every other format through
+    :func:`labeling.importers.load_detections` (with the calibration, for the association)."""
     fmt, sep, path = spec.partition(":")
     if not sep or not fmt or not path:
         raise ValueError(f"--detections {spec!r} must be FORMAT:PATH, e.g. npz:take.npz or "
                          "openpose:pose_folder")
-    fmt = fmt.lower()
+    fmt = _FORMAT_ALIASES.get(fmt.lower(), fmt.lower())
     if fmt == "npz":
         return read_npz_detections(path)
-    try:
-        from .importers import load_detections
-    except ImportError:
-        raise ValueError(f"detections format {fmt!r} is not available in this build "
-                         "(only npz:PATH is)") from None
-    return load_detections(fmt, path)
+    from .importers import IMPORT_FORMATS, load_detections
+
+    if fmt not in IMPORT_FORMATS:
+        raise ValueError(f"unknown detections format {fmt!r}, expected npz or one of "
+                         f"{', '.join(IMPORT_FORMATS)}")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"detections {path} do not exist")
+    return load_detections(fmt, path, rig=rig, skeleton=skeleton)
 
 
 def bones_from_skeleton(joint_names: tuple[str, ...], skeleton: str | None) -> tuple[np.ndarray | None, str]:
@@ -101,16 +107,12 @@ def _options(args) -> LabelOptions:
                         smoothing_window_frames=args.smoothing_window_frames,
                         smoothing_polyorder=args.smoothing_polyorder, bone_check=args.bone_check,
                         bone_length_tolerance_fraction=args.bone_length_tolerance_fraction,
-                        bone_length_tolerance_min_m=args.bone_length_tolerance_min_m)
+                        bone_length_tolerance_min_m=args.bone_length_tolerance_min_m,
+                        bone_length_tolerance_sigmas=args.bone_length_tolerance_sigmas)
 
 
-def _load_rig(path: str):
-    try:
-        from calibration import load_rig
-    except ImportError:
-        raise ValueError("reading calibration files needs calibration.load_rig, which this "
-                         "build lacks") from None
-    return load_rig(path)
+def _show_progress(args) -> bool:
+    return args.progress or (not args.quiet and sys.stderr.isatty())
 
 
 def _run_label(args) -> int:
@@ -121,17 +123,20 @@ def _run_label(args) -> int:
         raise ValueError("rigkit label needs --calibration, --out and exactly one of --session "
                          "or --detections (or the 'report' command)")
     options = _options(args)
-    rig = _load_rig(args.calibration)
+    from calibration import load_rig
+
+    rig = load_rig(args.calibration)
     provenance = {"calibration": str(Path(args.calibration).resolve()),
                   "calibration_sha256": sha256_of_file(args.calibration)}
     if args.session is not None:
         from .session_labeling import detections_from_session
 
         detections, detector_provenance = detections_from_session(
-            args.session, args.detector, out_dir=Path(args.out), resume=args.resume)
+            args.session, args.detector or "builtin", out_dir=Path(args.out), resume=args.resume,
+            executor=args.executor, progress=_show_progress(args))
         provenance.update(detector_provenance)
     else:
-        detections = load_detections_arg(args.detections)
+        detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton)
         provenance["detections"] = args.detections
     bones, skeleton = bones_from_skeleton(detections.joint_names, args.skeleton)
     provenance["skeleton"] = skeleton
@@ -139,7 +144,7 @@ def _run_label(args) -> int:
                           bones=bones, provenance=provenance)
     ray_options = {"address": args.ray_address} if args.ray_address else {}
     summary = run_label_job(job, args.out, resume=args.resume, executor=args.executor,
-                            progress=not args.quiet and sys.stderr.isatty() or args.progress,
+                            progress=_show_progress(args),
                             ray_options=ray_options)
     if not args.quiet:
         print(summary.table())
@@ -194,6 +199,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "fraction (or the minimum below)")
     parser.add_argument("--bone-length-tolerance-min-m", type=float,
                         default=defaults.bone_length_tolerance_min_m)
+    parser.add_argument("--bone-length-tolerance-sigmas", type=float,
+                        default=defaults.bone_length_tolerance_sigmas,
+                        help="... or this many robust standard deviations of its length")
     parser.add_argument("--executor", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", default=None,
                         help="Ray cluster address (default: start a local Ray instance)")

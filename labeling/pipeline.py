@@ -78,6 +78,7 @@ class LabelJob:
     :func:`match_cameras` when the job is built through :meth:`create`).
     shard_size: framesets per shard. bones: (B, 2) joint indices or None (no bone check).
     provenance: calibration file + sha256, detector + weights sha256 or imported files.
+    reference_bone_lengths_m: (B, 2) take-wide (median, spread) metres; :meth:`create` fills it.
     """
 
     rig: object
@@ -130,8 +131,8 @@ class LabelJob:
         """JSON description of the job (recorded in index.json; its hash is the job id)."""
         bones = None if self.bones is None else np.asarray(self.bones).tolist()
         lengths = (None if self.reference_bone_lengths_m is None else
-                   [None if not np.isfinite(x) else round(float(x), 9)
-                    for x in self.reference_bone_lengths_m])
+                   [[None if not np.isfinite(x) else round(float(x), 9) for x in row]
+                    for row in np.asarray(self.reference_bone_lengths_m)])
         job = {"num_framesets": self.detections.num_frames, "shard_size": self.shard_size,
                "num_shards": self.num_shards, "options": self.options.to_json(),
                "layout": self.layout.__dict__.copy(), "joint_names": list(self.detections.joint_names),
@@ -251,7 +252,7 @@ def summarize_output(out_dir: str | os.PathLike) -> tuple[dict[str, tuple[int, i
 
 
 def _clean_temporaries(out_dir: Path) -> None:
-    for stray in out_dir.glob(".shard-*.h5.tmp-*"):
+    for stray in [*out_dir.glob(".shard-*.h5.tmp-*"), *out_dir.glob(f".{INDEX_NAME}.tmp-*")]:
         log.info("removing %s left by an interrupted run", stray.name)
         stray.unlink(missing_ok=True)
 

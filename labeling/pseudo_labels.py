@@ -45,8 +45,11 @@ class LabelOptions:
         ``"median"`` (running median), over ``smoothing_window_frames`` consecutive framesets;
         gap-aware: stretches shorter than the window are left as they are.
     bone_check: ``"off"``, ``"flag"`` (record ``BONE_LENGTH`` but keep the label) or ``"reject"``.
-    bone_length_tolerance_fraction, bone_length_tolerance_min_m: a bone "jumps" when its length
-        differs from its take-wide median by more than ``max(fraction * median, min_m)``.
+    bone_length_tolerance_fraction, bone_length_tolerance_min_m, bone_length_tolerance_sigmas:
+        a bone "jumps" when its length differs from its take-wide median by more than
+        ``max(fraction * median, min_m, sigmas * spread)``, spread being the robust standard
+        deviation (1.4826 MAD) of its length over the take: "bones" that are not rigid (a
+        skeleton's ear-shoulder line) vary a lot and so tolerate more.
     min_bone_samples: a bone is checked only when at least this many framesets give its length.
     """
 
@@ -60,6 +63,7 @@ class LabelOptions:
     bone_check: BoneCheck = "reject"
     bone_length_tolerance_fraction: float = 0.2
     bone_length_tolerance_min_m: float = 0.03
+    bone_length_tolerance_sigmas: float = 4.0
     min_bone_samples: int = 10
 
     def __post_init__(self) -> None:
@@ -81,9 +85,10 @@ class LabelOptions:
                                  f"0 <= polyorder < smoothing_window_frames")
         if self.bone_check not in ("off", "flag", "reject"):
             raise ValueError(f"bone_check is {self.bone_check!r}, expected 'off', 'flag' or 'reject'")
-        if not self.bone_length_tolerance_fraction > 0 or self.bone_length_tolerance_min_m < 0:
-            raise ValueError("bone_length_tolerance_fraction must be > 0 and "
-                             "bone_length_tolerance_min_m >= 0")
+        if not self.bone_length_tolerance_fraction > 0 or self.bone_length_tolerance_min_m < 0 \
+                or self.bone_length_tolerance_sigmas < 0:
+            raise ValueError("bone_length_tolerance_fraction must be > 0, "
+                             "bone_length_tolerance_min_m and bone_length_tolerance_sigmas >= 0")
         if self.min_bone_samples < 1:
             raise ValueError(f"min_bone_samples is {self.min_bone_samples}, expected >= 1")
 
@@ -169,15 +174,17 @@ def _gate(result, F: int, J: int, V: int, options: LabelOptions):
 
 def reference_bone_lengths(rig, detections: Detections, bones: np.ndarray, *,
                            options: LabelOptions, max_framesets: int = 2000) -> np.ndarray:
-    """Take-wide robust (median) length of each bone from gated, unsmoothed labels.
+    """Take-wide robust length of each bone from gated, unsmoothed labels.
 
     Uses at most ``max_framesets`` framesets spread evenly over the take (a median needs no more).
-    Returns (B,) float64 metres; NaN for a bone with fewer than ``min_bone_samples`` lengths.
+    Returns (B, 2) float64 metres: the median length and its robust spread (1.4826 * median
+    absolute deviation); NaN rows for bones with fewer than ``min_bone_samples`` lengths.
     """
     bones = np.asarray(bones, dtype=np.int64).reshape(-1, 2)
     F = detections.num_frames
+    out = np.full((len(bones), 2), np.nan)
     if F == 0 or bones.size == 0:
-        return np.full(len(bones), np.nan)
+        return out
     pick = np.unique(np.linspace(0, F - 1, min(F, max_framesets)).round().astype(np.int64))
     subset = Detections(points_2d=detections.points_2d[:, pick], scores=detections.scores[:, pick],
                         camera_names=detections.camera_names, joint_names=detections.joint_names,
@@ -187,11 +194,11 @@ def reference_bone_lengths(rig, detections: Detections, bones: np.ndarray, *,
     points, _, _, reason = _gate(result, Fs, J, len(rig), options)
     points = np.where((reason == 0)[..., None], points, np.nan)
     lengths = bone_lengths_m(points, bones)
-    counts = np.isfinite(lengths).sum(axis=0)
-    out = np.full(len(bones), np.nan)
-    enough = counts >= options.min_bone_samples
+    enough = np.isfinite(lengths).sum(axis=0) >= options.min_bone_samples
     if enough.any():
-        out[enough] = np.nanmedian(lengths[:, enough], axis=0)
+        median = np.nanmedian(lengths[:, enough], axis=0)
+        out[enough, 0] = median
+        out[enough, 1] = 1.4826 * np.nanmedian(np.abs(lengths[:, enough] - median), axis=0)
     return out
 
 
@@ -261,16 +268,17 @@ def _bone_flags(points: np.ndarray, valid: np.ndarray, bones: np.ndarray,
                 reference_m: np.ndarray, options: LabelOptions) -> np.ndarray:
     """(F, J) bool: joints blamed for bones whose length jumps from the reference."""
     F, J = valid.shape
-    known = np.isfinite(reference_m)
-    bones, reference_m = bones[known], reference_m[known]
+    known = np.isfinite(reference_m).all(axis=1)
+    bones, median, spread = bones[known], reference_m[known, 0], reference_m[known, 1]
     flagged = np.zeros((F, J), dtype=bool)
     if bones.size == 0:
         return flagged
     lengths = bone_lengths_m(np.where(valid[..., None], points, np.nan), bones)  # (F, B)
     checked = np.isfinite(lengths)
-    tolerance = np.maximum(options.bone_length_tolerance_fraction * reference_m,
-                           options.bone_length_tolerance_min_m)
-    bad = checked & (np.abs(np.nan_to_num(lengths) - reference_m) > tolerance)
+    tolerance = np.maximum.reduce([options.bone_length_tolerance_fraction * median,
+                                   np.full_like(median, options.bone_length_tolerance_min_m),
+                                   options.bone_length_tolerance_sigmas * spread])
+    bad = checked & (np.abs(np.nan_to_num(lengths) - median) > tolerance)
     incidence = np.zeros((len(bones), J), dtype=np.int64)
     incidence[np.arange(len(bones)), bones[:, 0]] = 1
     incidence[np.arange(len(bones)), bones[:, 1]] = 1
@@ -300,7 +308,7 @@ def compute_pseudo_labels(rig, detections: Detections, *, options: LabelOptions,
     rig: ``geometry.Rig`` whose cameras are the detections' views, in the same order.
     detections: ``labeling.Detections`` (V, F, J) of the block (with any context framesets).
     bones: (B, 2) joint indices for the bone check (None: no check).
-    reference_bone_lengths_m: (B,) take-wide lengths from :func:`reference_bone_lengths`; when
+    reference_bone_lengths_m: (B, 2) take-wide lengths from :func:`reference_bone_lengths`; when
         None they are computed from this block.
     Returns a :class:`PseudoLabels` of the F framesets.
     """
@@ -316,10 +324,10 @@ def compute_pseudo_labels(rig, detections: Detections, *, options: LabelOptions,
             raise ValueError(f"bones index joints outside 0..{J - 1}")
         if reference_bone_lengths_m is None:
             reference_bone_lengths_m = reference_bone_lengths(rig, detections, bones, options=options)
-        reference = np.asarray(reference_bone_lengths_m, dtype=np.float64).reshape(-1)
-        if reference.shape != (len(bones),):
+        reference = np.asarray(reference_bone_lengths_m, dtype=np.float64)
+        if reference.shape != (len(bones), 2):
             raise ValueError(f"reference_bone_lengths_m has shape {reference.shape}, "
-                             f"expected ({len(bones)},)")
+                             f"expected ({len(bones)}, 2) (median, spread)")
         flagged = _bone_flags(points, ok, bones, reference, options)
         reason[flagged] |= np.uint8(RejectReason.BONE_LENGTH)
     blocking = np.uint8(0xFF if options.bone_check == "reject" else ~np.uint8(RejectReason.BONE_LENGTH))

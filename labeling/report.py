@@ -21,7 +21,9 @@ from .shards import RejectReason, read_shard, write_atomic
 
 __all__ = ["LabelReport", "acceptance_table", "draw_overlay", "write_report"]
 
-_PANEL_WIDTH_PX = 640
+_PANEL_HEIGHT_PX = 480
+_SHORT = {"NOT_TRIANGULATED": "no_3d", "TOO_FEW_INLIER_VIEWS": "few_views",
+          "REPROJECTION_ERROR": "reproj_px", "BONE_LENGTH": "bone_len"}
 _BGR = {"inlier": (60, 180, 60), "rejected": (0, 150, 255), "outlier": (40, 40, 220),
         "unused": (150, 150, 150), "reprojection": (230, 120, 20), "bone": (200, 160, 90)}
 
@@ -40,13 +42,15 @@ class LabelReport:
     def table(self) -> str:
         names = list(self.reasons)
         header = f"{'joint':<18} {'accepted':>9} {'share':>7} {'med px':>7} " + " ".join(
-            f"{n.lower():>12.12}" for n in names)
-        lines = [f"{self.num_framesets} framesets", header]
+            f"{_SHORT.get(n, n.lower()):>10}" for n in names)
+        lines = [f"{self.num_framesets} framesets; rejections by reason (a label may have "
+                 "several): no_3d = not triangulated, few_views = too few inlier views, "
+                 "reproj_px = reprojection error, bone_len = bone length jump", header]
         for j, joint in enumerate(self.joint_names):
             share = self.accepted[j] / max(self.num_framesets, 1)
             lines.append(f"{joint:<18} {self.accepted[j]:>9} {share:>7.1%} "
                          f"{self.median_reprojection_error_px[j]:>7.2f} "
-                         + " ".join(f"{self.reasons[n][j]:>12}" for n in names))
+                         + " ".join(f"{self.reasons[n][j]:>10}" for n in names))
         return "\n".join(lines)
 
 
@@ -84,7 +88,7 @@ def draw_overlay(rig, labels: dict, row: int, *, bones: np.ndarray, min_score: f
 
     labels: arrays of a shard (:func:`labeling.shards.read_shard`); row: the frameset's row.
     images: optional V BGR frames (H, W, 3) uint8 in the cameras' order.
-    Returns a BGR image (H', W', 3) uint8: V panels of ``_PANEL_WIDTH_PX`` width.
+    Returns a BGR image (H', W', 3) uint8: V square panels zoomed on the subject.
     """
     import cv2
 
@@ -92,28 +96,32 @@ def draw_overlay(rig, labels: dict, row: int, *, bones: np.ndarray, min_score: f
     reprojected = rig.project(points_3d)  # (V, J, 2)
     panels = []
     for v, camera in enumerate(rig):
-        width, height = camera.size
-        scale = _PANEL_WIDTH_PX / width
-        size = (_PANEL_WIDTH_PX, max(1, round(height * scale)))
+        # Zoom on the subject: a box around the detections and reprojections (whole image if none).
+        detected = labels["keypoints_2d"][row, v].astype(np.float64)
+        x0, y0, side = _subject_box(np.concatenate([detected, reprojected[v]]), camera.size)
+        scale = _PANEL_HEIGHT_PX / side
+        size = (_PANEL_HEIGHT_PX, _PANEL_HEIGHT_PX)
         if images is not None:
-            panel = cv2.resize(images[v], size, interpolation=cv2.INTER_AREA)
+            affine = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
+            panel = cv2.warpAffine(images[v], affine, size, flags=cv2.INTER_AREA,
+                                   borderValue=(32, 32, 32))
         else:
             panel = np.full((size[1], size[0], 3), 32, dtype=np.uint8)
-        detected = labels["keypoints_2d"][row, v].astype(np.float64)
+        origin = np.array([x0, y0])
         scores = labels["scores_2d"][row, v]
         inlier = labels["inliers"][row, v]
         valid = labels["valid"][row]
         for a, b in bones:
             pa, pb = reprojected[v, a], reprojected[v, b]
             if valid[a] and valid[b] and np.isfinite(pa).all() and np.isfinite(pb).all():
-                cv2.line(panel, _pt(pa, scale), _pt(pb, scale), _BGR["bone"], 1, cv2.LINE_AA)
+                cv2.line(panel, _pt(pa, origin, scale), _pt(pb, origin, scale), _BGR["bone"], 1, cv2.LINE_AA)
         for j in range(detected.shape[0]):
             if np.isfinite(detected[j]).all():
                 kind = ("unused" if not scores[j] >= min_score else
                         "outlier" if not inlier[j] else "inlier" if valid[j] else "rejected")
-                cv2.circle(panel, _pt(detected[j], scale), 5, _BGR[kind], 2, cv2.LINE_AA)
+                cv2.circle(panel, _pt(detected[j], origin, scale), 5, _BGR[kind], 2, cv2.LINE_AA)
             if valid[j] and np.isfinite(reprojected[v, j]).all():
-                cv2.drawMarker(panel, _pt(reprojected[v, j], scale), _BGR["reprojection"],
+                cv2.drawMarker(panel, _pt(reprojected[v, j], origin, scale), _BGR["reprojection"],
                                cv2.MARKER_CROSS, 10, 2, cv2.LINE_AA)
         cv2.putText(panel, f"{camera.name}  frame {int(labels['frame_index'][row])}", (8, 20),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
@@ -125,8 +133,22 @@ def draw_overlay(rig, labels: dict, row: int, *, bones: np.ndarray, min_score: f
     return canvas
 
 
-def _pt(xy: np.ndarray, scale: float) -> tuple[int, int]:
-    return int(round(xy[0] * scale)), int(round(xy[1] * scale))
+def _pt(xy: np.ndarray, origin: np.ndarray, scale: float) -> tuple[int, int]:
+    return int(round((xy[0] - origin[0]) * scale)), int(round((xy[1] - origin[1]) * scale))
+
+
+def _subject_box(points: np.ndarray, size: tuple[int, int]) -> tuple[float, float, float]:
+    """Square ``(x0, y0, side)`` px around the finite ``points`` (M, 2) with a 25% margin;
+    the whole image (its larger side) when there are fewer than two."""
+    finite = points[np.isfinite(points).all(axis=1)]
+    finite = finite[(finite >= -size[0]).all(axis=1) & (finite[:, 0] < 2 * size[0])
+                    & (finite[:, 1] < 2 * size[1])]
+    if len(finite) < 2:
+        return 0.0, 0.0, float(max(size))
+    low, high = finite.min(axis=0), finite.max(axis=0)
+    side = max(float((high - low).max()) * 1.5, 64.0)
+    centre = (low + high) / 2
+    return float(centre[0] - side / 2), float(centre[1] - side / 2), side
 
 
 def _legend(canvas: np.ndarray) -> None:

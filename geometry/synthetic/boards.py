@@ -153,7 +153,8 @@ def _board_rotation(facing: np.ndarray, roll: float, up: np.ndarray) -> np.ndarr
     return R @ rotation_from_rvec(np.array([0.0, 0.0, roll]))
 
 
-def board_poses(rig: Rig, num_poses: int, *, board: BoardSpec = BoardSpec(), rng: np.random.Generator,
+def board_poses(rig: Rig, num_poses: int, *, rng: np.random.Generator, board: BoardSpec | None = None,
+                board_size_m: tuple[float, float] | None = None,
                 center: np.ndarray | None = None, spread_m: float | None = None,
                 max_tilt_deg: float = 60.0, max_roll_deg: float = 30.0, two_view_share: float = 0.75,
                 min_height_m: float = 0.3, max_attempts: int = 50) -> tuple[np.ndarray, np.ndarray]:
@@ -166,8 +167,12 @@ def board_poses(rig: Rig, num_poses: int, *, board: BoardSpec = BoardSpec(), rng
     up to ``max_tilt_deg`` (half of it for two cameras) and rolled in its plane by up to
     ``max_roll_deg``. Poses no camera sees completely are drawn again (up to ``max_attempts``).
 
+    board: the board (default ``BoardSpec()``); or ``board_size_m = (width, height)`` of any
+        board, whose four outer corners must then be seen.
+
     Returns ``(R (P, 3, 3), t (P, 3))`` world_from_board, metres.
     """
+    size_m, corners = _board_extent(board, board_size_m)
     if num_poses < 1:
         raise ValueError(f"num_poses is {num_poses}, expected >= 1")
     if not 0 <= max_tilt_deg < 90:
@@ -176,13 +181,12 @@ def board_poses(rig: Rig, num_poses: int, *, board: BoardSpec = BoardSpec(), rng
     distances = np.linalg.norm(rig.centers - center, axis=1)
     spread = 0.25 * float(np.median(distances)) if spread_m is None else float(spread_m)
     up = np.array([0.0, 0.0, 1.0])
-    half = np.array([board.size_m[0] / 2, board.size_m[1] / 2, 0.0])
-    corners = board.corners_in_board
+    half = np.array([size_m[0] / 2, size_m[1] / 2, 0.0])
     Rs, ts = np.empty((num_poses, 3, 3)), np.empty((num_poses, 3))
     for p in range(num_poses):
         for _ in range(max_attempts):
             position = center + rng.uniform(-1, 1, 3) * np.array([spread, spread, spread / 2])
-            position[2] = max(position[2], min_height_m + board.size_m[1] / 2)
+            position[2] = max(position[2], min_height_m + max(size_m) / 2)
             to_cameras = rig.centers - position
             to_cameras /= np.linalg.norm(to_cameras, axis=1, keepdims=True)
             a = rng.integers(len(rig))
@@ -207,14 +211,29 @@ def board_poses(rig: Rig, num_poses: int, *, board: BoardSpec = BoardSpec(), rng
     return Rs, ts
 
 
-def board_trajectory(rig: Rig, num_frames: int, *, fps: float = 30.0, board: BoardSpec = BoardSpec(),
-                     rng: np.random.Generator, seconds_per_pose: float = 2.0, hold_share: float = 0.4,
+def _board_extent(board: BoardSpec | None, board_size_m) -> tuple[tuple[float, float], np.ndarray]:
+    """(width, height) metres and the (C, 3) points that must be seen, from either description."""
+    if board is not None and board_size_m is not None:
+        raise ValueError("give board or board_size_m, not both")
+    if board_size_m is None:
+        board = BoardSpec() if board is None else board
+        return board.size_m, board.corners_in_board
+    width, height = (float(x) for x in board_size_m)
+    if not (width > 0 and height > 0):
+        raise ValueError(f"board_size_m is {board_size_m}, expected (width, height) > 0 in metres")
+    return (width, height), np.array([[0, 0, 0], [width, 0, 0], [width, height, 0], [0, height, 0]], float)
+
+
+def board_trajectory(rig: Rig, num_frames: int, *, fps: float = 30.0, rng: np.random.Generator,
+                     board: BoardSpec | None = None, board_size_m: tuple[float, float] | None = None,
+                     seconds_per_pose: float = 2.0, hold_share: float = 0.4,
                      **pose_options) -> tuple[np.ndarray, np.ndarray]:
     """A board carried smoothly through the volume from pose to pose, held still at each.
 
-    Key poses come from :func:`board_poses` (``pose_options`` pass through), one every
-    ``seconds_per_pose``, visited in a greedy order that keeps each turn small; the board rests at each for ``hold_share`` of that time and moves
-    between them with eased linear (position) and geodesic (rotation) interpolation.
+    Key poses come from :func:`board_poses` (``board``, ``board_size_m`` and ``pose_options``
+    pass through), one every ``seconds_per_pose``, visited in a greedy order that keeps each turn
+    small; the board rests at each for ``hold_share`` of that time and moves between them with
+    eased linear (position) and geodesic (rotation) interpolation.
     Returns ``(R (F, 3, 3), t (F, 3))`` world_from_board, one per frame.
     """
     if num_frames < 1 or not fps > 0 or not seconds_per_pose > 0 or not 0 <= hold_share < 1:
@@ -222,11 +241,12 @@ def board_trajectory(rig: Rig, num_frames: int, *, fps: float = 30.0, board: Boa
                          "and hold_share in [0, 1)")
     frames_per_pose = seconds_per_pose * fps
     num_keys = int(np.ceil(num_frames / frames_per_pose)) + 1
-    key_R, key_t = board_poses(rig, num_keys, board=board, rng=rng, **pose_options)
+    size_m, _ = _board_extent(board, board_size_m)
+    key_R, key_t = board_poses(rig, num_keys, board=board, board_size_m=board_size_m, rng=rng, **pose_options)
     order = _gentle_order(key_R, key_t)
     key_R, key_t = key_R[order], key_t[order]
     # Interpolate the board centre (not the corner origin) so the motion looks held by hand.
-    half = np.array([board.size_m[0] / 2, board.size_m[1] / 2, 0.0])
+    half = np.array([size_m[0] / 2, size_m[1] / 2, 0.0])
     key_center = key_t + key_R @ half
     position = np.arange(num_frames) / frames_per_pose
     k = np.minimum(position.astype(int), num_keys - 2)
