@@ -19,7 +19,6 @@ __all__ = [
     "LabelOptions", "PseudoLabels", "compute_pseudo_labels",
     "SCHEMA_VERSION", "RejectReason", "ShardLayout", "read_shard", "write_shard",
     "ShardDataset", "ShardIterableDataset", "collate_samples",
-    "ShardDataset", "ShardIterableDataset",
     "AssociationOptions", "AssociationResult", "PersonCandidates", "associate",
     "IMPORT_FORMATS", "load_candidates", "load_detections", "read_skeleton_toml",
     "FrozenDetector", "load_detector", "builtin_detector",
