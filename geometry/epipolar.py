@@ -380,8 +380,10 @@ def estimate_fundamental(points_a: np.ndarray, points_b: np.ndarray, *, threshol
     points_a, points_b: (N, 2) float64 undistorted pixels; rows with a NaN are ignored.
     threshold_px: inlier threshold on the Sampson distance, pixels (replaces
         ``options.threshold_px``). rng: the only randomness (``default_rng(0)`` if None).
-    For calibrated cameras prefer :func:`geometry.relative_pose` (5 degrees of freedom instead
-    of 7, and the pose itself).
+    ``report.success`` only says that RANSAC found a model with at least 8 inliers: degenerate
+    configurations (a plane, coincident points, no parallax) are *not* detected here. For
+    calibrated cameras use :func:`geometry.relative_pose`, which detects them, has 5 degrees
+    of freedom instead of 7 and returns the pose itself.
     """
     points_a, points_b = _check_pair(points_a, points_b)
     if points_a.ndim != 2:

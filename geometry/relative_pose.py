@@ -341,8 +341,8 @@ def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K
     valid = np.all(np.isfinite(xy_a), axis=1) & np.all(np.isfinite(xy_b), axis=1)
     index = np.flatnonzero(valid)
     if len(index) < options.min_inliers:
-        return _failure(n, f"too few points: {len(index)} valid correspondences, need "
-                           f"{options.min_inliers}")
+        return _failure(n, f"too few points: {len(index)} valid correspondences (finite and within "
+                           f"the lens model's range in both views), need {options.min_inliers}")
     xy_a, xy_b = xy_a[index], xy_b[index]
     px_a, px_b = _apply_K(xy_a, K_a), _apply_K(xy_b, K_b)
     line_tolerance_px = options.collinearity_factor * threshold_px
