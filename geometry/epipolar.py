@@ -368,8 +368,9 @@ class _FundamentalProblem:
         return fundamental_8point(np.broadcast_to(self.points_a, shape),
                                   np.broadcast_to(self.points_b, shape), weights=weights)
 
-    def residuals(self, F):
-        return np.abs(_sampson_signed(F, self.ha, self.hb))
+    def residuals(self, F, index=None):
+        ha, hb = (self.ha, self.hb) if index is None else (self.ha[index], self.hb[index])
+        return np.abs(_sampson_signed(F, ha, hb))
 
 
 def estimate_fundamental(points_a: np.ndarray, points_b: np.ndarray, *, threshold_px: float = 1.0,

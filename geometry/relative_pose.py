@@ -162,8 +162,9 @@ class _EssentialProblem:
         return essential_8point(np.broadcast_to(self.xy_a, shape), np.broadcast_to(self.xy_b, shape),
                                 weights=weights)
 
-    def residuals(self, E):
-        return np.abs(_sampson_signed(self.K_b_inv_T @ E @ self.K_a_inv, self.ha, self.hb))
+    def residuals(self, E, index=None):
+        ha, hb = (self.ha, self.hb) if index is None else (self.ha[index], self.hb[index])
+        return np.abs(_sampson_signed(self.K_b_inv_T @ E @ self.K_a_inv, ha, hb))
 
 
 class _HomographyProblem:
@@ -183,8 +184,10 @@ class _HomographyProblem:
         return homography_dlt(np.broadcast_to(self.px_a, shape), np.broadcast_to(self.px_b, shape),
                               weights=weights)
 
-    def residuals(self, H):
-        return homography_transfer_error(H, self.px_a, self.px_b)
+    def residuals(self, H, index=None):
+        if index is None:
+            return homography_transfer_error(H, self.px_a, self.px_b)
+        return homography_transfer_error(H, self.px_a[index], self.px_b[index])
 
 
 def _check_intrinsics(K, name: str) -> np.ndarray:
