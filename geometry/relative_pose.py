@@ -8,9 +8,10 @@ Pipeline of :func:`relative_pose`:
 
 1. undistort both point sets (distorted pixels -> normalized coordinates and undistorted
    pixels); rows with a NaN in either view are ignored;
-2. RANSAC (:mod:`geometry.ransac`) on the essential matrix: normalized 8-point minimal samples,
-   residual = Sampson distance in undistorted *pixels* (``F = K_b^-T E K_a^-1``), so
-   ``threshold_px`` means pixels whatever the focal lengths; LO-RANSAC local optimization;
+2. RANSAC (:mod:`geometry.ransac`) on the essential matrix in normalized coordinates: 5-point
+   minimal samples (:mod:`geometry.five_point`; or the linear 8-point), weighted 8-point re-fits
+   for the LO-RANSAC local optimization, residual = Sampson distance in undistorted *pixels*
+   (``F = K_b^-T E K_a^-1``), so ``threshold_px`` means pixels whatever the focal lengths;
 3. degeneracy checks: too few points, points on a line, a homography that explains the
    inliers as well as ``E`` (pure rotation or a planar scene);
 4. the four ``(R, t)`` candidates of ``E``, cheirality on the inliers picks one;
@@ -297,6 +298,36 @@ def _homography_options(ransac_options: RansacOptions, options: RelativePoseOpti
                                max_iterations=max(ransac_options.min_iterations, int(np.ceil(enough))))
 
 
+def _polish(R, t, inliers, xy_a, xy_b, px_a, px_b, K_a, K_b, threshold_px: float,
+            options: RelativePoseOptions):
+    """Final refinement of (R, t); returns ``(R, t, inliers)`` or a failure reason (str).
+
+    A robust start on the RANSAC inliers, then rounds on every point within the loss cutoff of
+    the current pose: hard inlier sets chosen by the current pose would drop exactly the points
+    that disagree with it and keep the pose where RANSAC left it.
+    """
+    ha, hb = _homogeneous(px_a), _homogeneous(px_b)
+    K_a_inv, K_b_inv_T = np.linalg.inv(K_a), np.linalg.inv(K_b).T
+    R, t = _refine(R, t, ha[inliers], hb[inliers], K_a_inv, K_b_inv_T, loss="cauchy",
+                   scale=threshold_px, iterations=options.refine_iterations)
+    for _ in range(options.refine_rounds):
+        distance, front = _distances(R, t, ha, hb, xy_a, xy_b, K_a_inv, K_b_inv_T)
+        window = front & (distance < _SIGMA_WINDOW * threshold_px)
+        if window.sum() < options.min_inliers:
+            return (f"no consensus after refinement: {int(window.sum())} points within "
+                    f"{_SIGMA_WINDOW:g} x threshold_px")
+        sigma_px = _MAD_TO_SIGMA * np.median(distance[window])
+        scale = max(options.refine_cutoff_sigmas * sigma_px, _MIN_SCALE * threshold_px)
+        support = front & (distance < max(scale, threshold_px))
+        R, t = _refine(R, t, ha[support], hb[support], K_a_inv, K_b_inv_T, loss=options.refine_loss,
+                       scale=scale, iterations=options.refine_iterations)
+        distance, front = _distances(R, t, ha, hb, xy_a, xy_b, K_a_inv, K_b_inv_T)
+        inliers = (distance < threshold_px) & front
+        if inliers.sum() < options.min_inliers:
+            return f"no consensus after refinement: {int(inliers.sum())} inliers"
+    return R, t, inliers
+
+
 def _failure(n: int, reason: str, *, iterations: int = 0) -> RelativePose:
     nan3 = np.full(3, np.nan)
     return RelativePose(R=np.full((3, 3), np.nan), t=nan3, inliers=np.zeros(n, dtype=bool),
@@ -388,30 +419,10 @@ def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K
                         iterations=iterations)
     R, t = R_candidates[best], t_candidates[best]
 
-    ha, hb = _homogeneous(px_a), _homogeneous(px_b)
-    K_a_inv, K_b_inv_T = np.linalg.inv(K_a), np.linalg.inv(K_b).T
-    # A robust start on the RANSAC inliers, then rounds on every point within the loss cutoff
-    # of the current pose: hard inlier sets chosen by the current pose would drop exactly the
-    # points that disagree with it and keep the pose where RANSAC left it.
-    R, t = _refine(R, t, ha[inliers], hb[inliers], K_a_inv, K_b_inv_T, loss="cauchy",
-                   scale=threshold_px, iterations=options.refine_iterations)
-    for _ in range(options.refine_rounds):
-        distance, front = _distances(R, t, ha, hb, xy_a, xy_b, K_a_inv, K_b_inv_T)
-        window = front & (distance < _SIGMA_WINDOW * threshold_px)
-        if window.sum() < options.min_inliers:
-            return _failure(n, f"no consensus after refinement: {int(window.sum())} points within "
-                               f"{_SIGMA_WINDOW:g} x threshold_px", iterations=iterations)
-        sigma_px = _MAD_TO_SIGMA * np.median(distance[window])
-        scale = max(options.refine_cutoff_sigmas * sigma_px, _MIN_SCALE * threshold_px)
-        support = front & (distance < max(scale, threshold_px))
-        R, t = _refine(R, t, ha[support], hb[support], K_a_inv, K_b_inv_T, loss=options.refine_loss,
-                       scale=scale, iterations=options.refine_iterations)
-        distance, front = _distances(R, t, ha, hb, xy_a, xy_b, K_a_inv, K_b_inv_T)
-        refined = (distance < threshold_px) & front
-        if refined.sum() < options.min_inliers:
-            return _failure(n, f"no consensus after refinement: {int(refined.sum())} inliers",
-                            iterations=iterations)
-        inliers = refined
+    refined = _polish(R, t, inliers, xy_a, xy_b, px_a, px_b, K_a, K_b, threshold_px, options)
+    if isinstance(refined, str):
+        return _failure(n, refined, iterations=iterations)
+    R, t, inliers = refined
 
     angle_deg = float(np.median(triangulation_angle_deg(R, xy_a[inliers], xy_b[inliers])))
     if angle_deg < options.min_triangulation_angle_deg:
