@@ -147,10 +147,13 @@ def _draw_samples(rng: np.random.Generator, num_data: int, sample_size: int, cou
                   pool: np.ndarray | None = None) -> np.ndarray:
     """(count, sample_size) indices, each row without repetition, from ``pool`` (default all)."""
     size = num_data if pool is None else len(pool)
-    if count * size <= _SAMPLING_TABLE_LIMIT or size < 4 * sample_size:
-        rows = np.argpartition(rng.random((count, size)), sample_size - 1, axis=1)[:, :sample_size] \
-            if sample_size < size else np.tile(np.arange(size), (count, 1))
+    if sample_size >= size:
+        rows = np.tile(np.arange(size), (count, 1))
+    elif count * size <= _SAMPLING_TABLE_LIMIT or size < 4 * sample_size:
+        # The first sample_size of a random permutation per row.
+        rows = np.argpartition(rng.random((count, size)), sample_size - 1, axis=1)[:, :sample_size]
     else:
+        # Far more data than a sample: draw with repetition, redraw the rare rows that repeat.
         rows = rng.integers(0, size, (count, sample_size))
         while True:
             ordered = np.sort(rows, axis=1)

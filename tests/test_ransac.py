@@ -114,3 +114,13 @@ def test_options_validate_themselves():
             RansacOptions(**bad)
     with pytest.raises(dataclasses.FrozenInstanceError):
         RansacOptions().threshold_px = 2.0
+
+
+@pytest.mark.parametrize("num_data", [5, 60, 100_000])
+def test_samples_never_repeat_an_index(num_data):
+    from geometry.ransac import _draw_samples
+
+    rows = _draw_samples(np.random.default_rng(0), num_data, 5, 200)
+    assert rows.shape == (200, 5)
+    assert rows.min() >= 0 and rows.max() < num_data
+    assert (np.diff(np.sort(rows, axis=1), axis=1) > 0).all()
