@@ -25,7 +25,7 @@ __all__ = ["LocalOptimization", "RansacOptions", "RansacProblem", "RansacReport"
            "ransac", "required_iterations"]
 
 LocalOptimization = Literal["none", "iterative", "inner_ransac"]
-_SAMPLING_TABLE_LIMIT = 2_000_000  # B * N above which samples are drawn by rejection
+_SAMPLING_TABLE_LIMIT = 200_000  # B * N above which samples are drawn by rejection
 
 
 @dataclass(frozen=True, kw_only=True)
