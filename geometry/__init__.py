@@ -10,8 +10,10 @@ from .epipolar import (FundamentalEstimate, decompose_essential, epipolar_lines,
                        essential_from_pose, fundamental_8point,
                        fundamental_from_essential, project_to_essential, sampson_distance,
                        select_pose_by_cheirality, triangulation_angle_deg, two_view_depths)
+from .five_point import essential_5point
 from .homography import homography_dlt, homography_transfer_error
-from .ransac import RansacOptions, RansacProblem, RansacReport, RansacResult, ransac
+from .ransac import (RansacOptions, RansacProblem, RansacReport, RansacResult, ransac,
+                     required_iterations)
 from .relative_pose import RelativePose, RelativePoseOptions, relative_pose
 from .rig import Rig
 from .transforms import (average_rotations, compose, invert, project_to_rotation,
@@ -20,12 +22,13 @@ from .transforms import (average_rotations, compose, invert, project_to_rotation
 __all__ = [
     "Camera", "DistortionModel", "distort_normalized", "undistort_normalized",
     "Rig",
-    "FundamentalEstimate", "estimate_fundamental", "decompose_essential", "epipolar_lines", "epipolar_residual", "essential_8point",
-    "essential_from_fundamental", "essential_from_pose", "fundamental_8point",
+    "FundamentalEstimate", "estimate_fundamental", "decompose_essential", "epipolar_lines",
+    "epipolar_residual", "essential_8point", "essential_from_pose", "fundamental_8point",
     "fundamental_from_essential", "project_to_essential", "sampson_distance",
     "select_pose_by_cheirality", "triangulation_angle_deg", "two_view_depths",
-    "homography_dlt", "homography_transfer_error",
+    "essential_5point", "homography_dlt", "homography_transfer_error",
     "RansacOptions", "RansacProblem", "RansacReport", "RansacResult", "ransac",
+    "required_iterations",
     "RelativePose", "RelativePoseOptions", "relative_pose",
     "average_rotations", "compose", "invert", "project_to_rotation", "rotation_angle_deg",
     "rotation_from_rvec", "rvec_from_rotation", "skew",
