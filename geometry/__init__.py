@@ -12,9 +12,10 @@ from .epipolar import (FundamentalEstimate, decompose_essential, epipolar_lines,
                        select_pose_by_cheirality, triangulation_angle_deg, two_view_depths)
 from .five_point import essential_5point
 from .homography import homography_dlt, homography_transfer_error
-from .ransac import (RansacOptions, RansacProblem, RansacReport, RansacResult, ransac,
+from .ransac import (LocalOptimization, RansacOptions, RansacProblem, RansacReport, RansacResult, ransac,
                      required_iterations)
-from .relative_pose import RelativePose, RelativePoseOptions, relative_pose
+from .relative_pose import (MinimalSolver, RefineLoss, RelativePose, RelativePoseOptions,
+                            relative_pose)
 from .rig import Rig
 from .transforms import (average_rotations, compose, invert, project_to_rotation,
                          rotation_angle_deg, rotation_from_rvec, rvec_from_rotation, skew)
@@ -28,9 +29,9 @@ __all__ = [
     "fundamental_from_essential", "project_to_essential", "sampson_distance",
     "select_pose_by_cheirality", "triangulation_angle_deg", "two_view_depths",
     "essential_5point", "homography_dlt", "homography_transfer_error",
-    "RansacOptions", "RansacProblem", "RansacReport", "RansacResult", "ransac",
+    "LocalOptimization", "RansacOptions", "RansacProblem", "RansacReport", "RansacResult", "ransac",
     "required_iterations",
-    "RelativePose", "RelativePoseOptions", "relative_pose",
+    "MinimalSolver", "RefineLoss", "RelativePose", "RelativePoseOptions", "relative_pose",
     "average_rotations", "compose", "invert", "project_to_rotation", "rotation_angle_deg",
     "rotation_from_rvec", "rvec_from_rotation", "skew",
 ]

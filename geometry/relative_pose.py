@@ -43,7 +43,7 @@ from .homography import homography_dlt, homography_transfer_error
 from .ransac import RansacOptions, ransac, required_iterations
 from .transforms import rotation_from_rvec, skew
 
-__all__ = ["RefineLoss", "RelativePoseOptions", "RelativePose", "relative_pose"]
+__all__ = ["MinimalSolver", "RefineLoss", "RelativePoseOptions", "RelativePose", "relative_pose"]
 
 RefineLoss = Literal["tukey", "cauchy", "huber", "squared"]
 MinimalSolver = Literal["5point", "8point"]
