@@ -26,7 +26,9 @@ Top level
     ``num_cameras`` (>= 2), ``seed`` (int), ``size = [w, h]``, ``lens`` (``"pinhole"`` |
     ``"distorted"`` | ``"fisheye"``), ``board_s`` (seconds of the ChArUco board pass, first),
     ``person_s`` (seconds of the person moving, after the board), ``counter`` (bool: burn the
-    timecode of :mod:`capture.counter` into each image, default true), ``latency_s`` (list of V
+    timecode of :mod:`capture.counter` into each image, default true), ``flicker`` (bool: the room
+    light varies smoothly by up to +-20 %, the same for every camera: a sync cue for the motion
+    offset estimate of ``capture check``, like a flash lab staff fire; default false), ``latency_s`` (list of V
     host-timestamp offsets, s, injected to test offset estimation; default zeros), and
     ``[synthetic.board]``: ``squares = [columns, rows]``, ``square_length_m``,
     ``marker_length_m``, ``dictionary`` (an OpenCV ArUco dictionary name). With a ``[synthetic]``
@@ -51,7 +53,7 @@ Layout = Literal["ring", "arc", "ceiling"]
 
 _TOP_KEYS = {"name", "fps", "segment_s", "jpeg_quality", "encode", "camera", "synthetic"}
 _CAMERA_KEYS = {"name", "source", "size", "fps", "exposure", "auto_exposure", "fourcc", "replay", "file_fps"}
-_SYNTHETIC_KEYS = {"layout", "num_cameras", "seed", "size", "lens", "board_s", "person_s", "counter",
+_SYNTHETIC_KEYS = {"layout", "num_cameras", "seed", "size", "lens", "board_s", "person_s", "counter", "flicker",
                    "latency_s", "board"}
 _BOARD_KEYS = {"squares", "square_length_m", "marker_length_m", "dictionary"}
 
@@ -113,6 +115,7 @@ class SyntheticSpec:
     board_s: float = 4.0
     person_s: float = 6.0
     counter: bool = True
+    flicker: bool = False
     latency_s: tuple[float, ...] = ()
     board: BoardSpec = field(default_factory=BoardSpec)
 
@@ -181,7 +184,8 @@ class RigSpec:
             s = self.synthetic
             out["synthetic"] = {"layout": s.layout, "num_cameras": s.num_cameras, "seed": s.seed,
                                 "size": list(s.size), "lens": s.lens, "board_s": s.board_s,
-                                "person_s": s.person_s, "counter": s.counter, "latency_s": list(s.latency_s),
+                                "person_s": s.person_s, "counter": s.counter, "flicker": s.flicker,
+                                "latency_s": list(s.latency_s),
                                 "board": {"squares": list(s.board.squares),
                                           "square_length_m": s.board.square_length_m,
                                           "marker_length_m": s.board.marker_length_m,
@@ -264,6 +268,7 @@ def _parse_synthetic(table: dict, where: str) -> SyntheticSpec:
     return SyntheticSpec(layout=layout, num_cameras=r.get("num_cameras", int, 4), seed=r.get("seed", int, 0),
                          size=r.size("size", (640, 480)), lens=lens, board_s=r.number("board_s", 4.0),
                          person_s=r.number("person_s", 6.0), counter=r.get("counter", bool, True),
+                         flicker=r.get("flicker", bool, False),
                          latency_s=tuple(float(v) for v in latency), board=board)
 
 

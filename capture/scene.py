@@ -17,7 +17,8 @@ from geometry.synthetic import arc_rig, ceiling_rig, ring_rig
 
 from .rigfile import SyntheticSpec
 
-__all__ = ["COCO17_JOINTS", "COCO17_BONES", "synthetic_rig", "world_from_board_at", "joints_at", "scene_truth"]
+__all__ = ["COCO17_JOINTS", "COCO17_BONES", "synthetic_rig", "world_from_board_at", "joints_at", "light_gain_at",
+           "scene_truth"]
 
 COCO17_JOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
                  "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
@@ -100,6 +101,17 @@ def joints_at(time_s: float, spec: SyntheticSpec) -> np.ndarray | None:
             at(0.0, -0.08, 1.64)]
     # COCO-17 order: head (nose, eyes, ears), then left/right shoulders, elbows, wrists, hips, knees, ankles.
     return np.stack(head + shoulders + elbows + wrists + hips + knees + ankles)
+
+
+_FLICKER_HZ = (0.41, 0.97, 1.73)  # incommensurate, so the light never repeats within a recording
+_FLICKER_PHASE = (0.3, 1.9, 4.1)
+
+
+def light_gain_at(time_s: float, spec: SyntheticSpec) -> float:
+    """Brightness factor of the room light at ``time_s``: 1 without flicker, else 1 +- 0.2, smooth."""
+    if not spec.flicker:
+        return 1.0
+    return 1.0 + 0.2 * sum(np.sin(2 * np.pi * f * time_s + p) for f, p in zip(_FLICKER_HZ, _FLICKER_PHASE)) / 3
 
 
 def scene_truth(spec: SyntheticSpec, fps: float, duration_s: float) -> dict[str, np.ndarray]:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .counter import burn_timecode
 from .rigfile import CameraSpec, SyntheticSpec
-from .scene import COCO17_BONES, joints_at, synthetic_rig, world_from_board_at
+from .scene import COCO17_BONES, joints_at, light_gain_at, synthetic_rig, world_from_board_at
 
 __all__ = ["Timing", "Source", "open_source", "IMAGE_SUFFIXES"]
 
@@ -193,6 +193,9 @@ class SyntheticSource(Source):
         joints = joints_at(time_s, self.synthetic)
         if joints is not None:
             self._draw_person(image, joints)
+        gain = light_gain_at(time_s, self.synthetic)
+        if gain != 1.0:
+            cv2.convertScaleAbs(image, image, alpha=gain)
         if self.synthetic.counter:
             burn_timecode(image, time_s)
         return image
