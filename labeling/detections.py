@@ -37,7 +37,7 @@ class Detections:
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        points = np.asarray(self.points_2d, dtype=np.float64)
+        points = np.array(self.points_2d, dtype=np.float64)  # a copy: the NaN fill below writes
         if points.ndim != 4 or points.shape[-1] != 2:
             raise ValueError(f"points_2d has shape {points.shape}, expected (V, F, J, 2)")
         V, F, J, _ = points.shape

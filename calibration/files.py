@@ -1,0 +1,536 @@
+"""Calibration files: the TOML layout shared by Pose2Sim, Anipose/aniposelib, FreeMoCap and
+Caliscope, Caliscope's ``camera_array.toml`` and OpenCV FileStorage YAML/XML.
+
+Conventions in :mod:`geometry.camera`; every format here stores the same thing rigkit does:
+``x_cam = R @ X_world + t`` (world -> camera), ``t`` in metres, OpenCV intrinsics and distortion.
+
+The shared TOML layout (what :func:`save_rig` writes by default)::
+
+    [cam01]                       # one table per camera, in rig order
+    name = "cam01"
+    size = [1088, 1920]           # width, height, pixels
+    matrix = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]
+    distortions = [k1, k2, p1, p2, k3]   # OpenCV order; 4 for fisheye (k1..k4)
+    rotation = [rx, ry, rz]       # Rodrigues vector of cam_from_world
+    translation = [tx, ty, tz]    # metres
+    fisheye = false
+
+    [metadata]
+    units = "metres"
+    rigkit_version = "0.1.0"
+    created = "2026-11-21T23:59:00Z"
+
+Camera order. aniposelib's ``CameraGroup.load`` orders cameras by *sorted table key* (so its own
+``cam_0 .. cam_11`` come back as ``cam_0, cam_1, cam_10, cam_11, cam_2, ...``). rigkit reads tables
+in file order and writes table keys that sort in rig order (the camera names when they already
+sort that way, ``cam_00, cam_01, ...`` otherwise), so rigkit and aniposelib agree on the order
+of every file rigkit writes, for any number of cameras.
+
+Sanity checks (one sentence each, raised as ValueError): NaN or inf anywhere, wrong matrix shapes,
+duplicated camera names, non-integer image sizes, a rotation that is not one, and translations of
+hundreds of "metres" (a file in millimetres read as metres). A file whose ``[metadata]`` says
+``units = "mm"`` is converted to metres on load.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from geometry import Camera, Rig, rotation_from_rvec, rvec_from_rotation
+
+from .toml_writer import dumps_toml
+
+__all__ = [
+    "CalibrationFormat",
+    "CalibrationFile",
+    "MAX_DISTANCE_M",
+    "read_calibration",
+    "load_rig",
+    "save_rig",
+    "detect_format",
+    "check_rig",
+    "merge_cameras",
+    "write_atomic",
+    "rigkit_version",
+]
+
+logger = logging.getLogger(__name__)
+
+CalibrationFormat = Literal["toml", "caliscope", "opencv-yaml", "opencv-xml"]
+FORMATS: tuple[str, ...] = ("toml", "caliscope", "opencv-yaml", "opencv-xml")
+
+# A camera further than this from the world origin is taken for a file in millimetres. Lab rigs
+# are a few metres across and even sports-hall rigs stay under ~60 m, while a lab rig written in
+# millimetres puts cameras 1,000-6,000 "m" away.
+MAX_DISTANCE_M = 100.0
+_ROTATION_TOL = 1e-6  # |R R^T - I| for a 3x3 rotation read from a file
+_MM_UNITS = {"mm", "millimetre", "millimetres", "millimeter", "millimeters"}
+_M_UNITS = {"m", "metre", "metres", "meter", "meters"}
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class CalibrationFile:
+    """What a calibration file holds.
+
+    rig: the cameras in file order (poses world -> camera, metres).
+    metadata: the file's ``[metadata]`` (or FileStorage top-level scalars), as read.
+    format: which layout the file used.
+    path: where it was read from.
+    """
+
+    rig: Rig
+    metadata: dict = field(default_factory=dict)
+    format: CalibrationFormat = "toml"
+    path: Path | None = None
+
+
+# -- public API ----------------------------------------------------------------------------------
+def load_rig(path: str | os.PathLike, *, max_distance_m: float = MAX_DISTANCE_M) -> Rig:
+    """The rig in a calibration file of any supported format (detected from its content)."""
+    return read_calibration(path, max_distance_m=max_distance_m).rig
+
+
+def read_calibration(path: str | os.PathLike, *, max_distance_m: float = MAX_DISTANCE_M) -> CalibrationFile:
+    """Read a calibration file: the rig, its metadata and the detected format.
+
+    Raises OSError when the file cannot be read and ValueError (one sentence naming the file and
+    the camera) for unknown formats and every failed sanity check.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"calibration file {path} does not exist")
+    fmt = detect_format(path)
+    if fmt in ("toml", "caliscope"):
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        cameras, metadata = (_cameras_from_caliscope(document, path) if fmt == "caliscope"
+                             else _cameras_from_shared_toml(document, path))
+    else:
+        cameras, metadata = _cameras_from_filestorage(path)
+    cameras = _apply_units(cameras, metadata, path)
+    rig = _make_rig(cameras, path)
+    check_rig(rig, max_distance_m=max_distance_m, where=str(path))
+    return CalibrationFile(rig=rig, metadata=metadata, format=fmt, path=path)
+
+
+def save_rig(rig: Rig, path: str | os.PathLike, *, metadata: Mapping | None = None,
+             format: CalibrationFormat | Literal["auto"] = "auto",
+             max_distance_m: float = MAX_DISTANCE_M) -> Path:
+    """Write ``rig`` to ``path``, whole or not at all (temp file + fsync + rename).
+
+    format: ``"auto"`` picks by suffix (``.yml``/``.yaml`` -> OpenCV YAML, ``.xml`` -> OpenCV XML,
+        anything else -> the shared TOML); ``"caliscope"`` writes Caliscope's camera_array layout.
+    metadata: extra ``[metadata]`` entries (str, bool, int, float, lists, nested tables); rigkit
+        adds ``units = "metres"``, ``rigkit_version`` and ``created``.
+    Returns the path written. Raises ValueError when the rig fails the sanity checks.
+    """
+    path = Path(path)
+    if not isinstance(rig, Rig):
+        raise ValueError(f"save_rig expects a geometry.Rig, got {type(rig).__name__}")
+    if format == "auto":
+        suffix = path.suffix.lower()
+        format = {".yml": "opencv-yaml", ".yaml": "opencv-yaml", ".xml": "opencv-xml"}.get(suffix, "toml")
+    if format not in FORMATS:
+        raise ValueError(f"unknown calibration format {format!r}, expected one of {', '.join(FORMATS)}")
+    check_rig(rig, max_distance_m=max_distance_m, where=str(path))
+    meta = _metadata_for_writing(metadata)
+    if format == "toml":
+        text = dumps_toml(_shared_toml_document(rig, meta))
+    elif format == "caliscope":
+        text = dumps_toml(_caliscope_document(rig, meta))
+    else:
+        text = _filestorage_text(rig, meta, xml=format == "opencv-xml")
+    write_atomic(path, text)
+    logger.info("wrote %d cameras to %s (%s)", len(rig), path, format)
+    return path
+
+
+def detect_format(path: str | os.PathLike) -> CalibrationFormat:
+    """The layout of a calibration file, from its content (not its name)."""
+    path = Path(path)
+    head = path.read_bytes()[:4096]
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if text.startswith("%YAML"):
+        return "opencv-yaml"
+    if text.startswith("<?xml") or text.startswith("<opencv_storage"):
+        return "opencv-xml"
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        document = None
+    if document is not None:
+        cameras = document.get("cameras")
+        if isinstance(cameras, Mapping) and any(_is_camera_table(v) for v in cameras.values()):
+            return "caliscope"
+        if any(_is_camera_table(v) for v in document.values()):
+            return "toml"
+    raise ValueError(
+        f"{path} is not a calibration file rigkit knows: expected the TOML of Pose2Sim / aniposelib "
+        "(tables with name, size, matrix, distortions, rotation, translation), Caliscope's "
+        "camera_array.toml, or OpenCV FileStorage YAML/XML with 'names' and K_<name> entries")
+
+
+def check_rig(rig: Rig, *, max_distance_m: float = MAX_DISTANCE_M, where: str = "rig") -> None:
+    """Sanity checks every reader and writer runs; ValueError with one sentence on failure."""
+    for camera in rig:
+        for label, value in (("matrix", camera.K), ("distortions", camera.dist),
+                             ("rotation", camera.R), ("translation", camera.t)):
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{where}: camera {camera.name} has NaN or inf in its {label}")
+    distances = np.linalg.norm(rig.t, axis=-1)
+    worst = int(np.argmax(distances))
+    if distances[worst] > max_distance_m:
+        raise ValueError(
+            f"{where}: camera {rig.names[worst]} is {distances[worst]:.0f} m from the world origin; "
+            "this looks like a calibration in millimetres given as metres (rigkit expects metres; "
+            "set units = \"mm\" in [metadata] to convert)")
+
+
+def merge_cameras(rig: Rig | None, cameras: Sequence[Camera], *, keep_poses: bool = True) -> Rig:
+    """``rig`` with the intrinsics of ``cameras`` put in, by name.
+
+    A camera already in ``rig`` gets the new size, K, distortion and model (its pose is kept when
+    ``keep_poses``, else taken from the new camera); a new name is appended. Order: ``rig``'s
+    cameras first, then the new ones in the order given.
+    """
+    merged = list(rig) if rig is not None else []
+    index = {camera.name: i for i, camera in enumerate(merged)}
+    for camera in cameras:
+        if camera.name in index and keep_poses:
+            old = merged[index[camera.name]]
+            merged[index[camera.name]] = camera.replace(R=old.R, t=old.t)
+        elif camera.name in index:
+            merged[index[camera.name]] = camera
+        else:
+            index[camera.name] = len(merged)
+            merged.append(camera)
+    return Rig(merged)
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: temp file in the same folder, fsync, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def rigkit_version() -> str:
+    """The installed rigkit version, or the one in pyproject.toml when run from a source tree."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+        return version("rigkit")
+    except PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+# -- parsing helpers -----------------------------------------------------------------------------
+def _is_camera_table(value) -> bool:
+    return isinstance(value, Mapping) and "matrix" in value
+
+
+def _array(value, shape_text: str, shapes: Sequence[tuple[int, ...]], where: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where} is not a numeric array (expected {shape_text})") from None
+    if array.shape not in shapes:
+        raise ValueError(f"{where} has shape {array.shape}, expected {shape_text}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{where} contains NaN or inf")
+    return array
+
+
+def _size(value, where: str) -> tuple[int, int]:
+    size = _array(value, "[width, height]", [(2,)], where)
+    if np.any(size != np.round(size)) or np.any(size <= 0):
+        raise ValueError(f"{where} is {size.tolist()}, expected two positive whole numbers of pixels")
+    return int(size[0]), int(size[1])
+
+
+def _rotation(value, where: str) -> np.ndarray:
+    array = _array(value, "a Rodrigues vector [3] or a 3x3 matrix", [(3,), (3, 1), (1, 3), (3, 3)], where)
+    if array.shape == (3, 3):
+        if (np.abs(array @ array.T - np.eye(3)).max() > _ROTATION_TOL
+                or np.linalg.det(array) < 0):
+            raise ValueError(f"{where} is a 3x3 matrix that is not a rotation")
+        return array
+    return rotation_from_rvec(array.reshape(3))
+
+
+def _camera(table: Mapping, *, name: str, where: str, default_size=None) -> Camera:
+    if "size" in table:
+        size = _size(table["size"], f"{where} size")
+    elif default_size is not None:
+        size = default_size
+    else:
+        raise ValueError(f"{where} has no size = [width, height]")
+    K = _array(table["matrix"], "(3, 3)", [(3, 3)], f"{where} matrix")
+    dist = _array(table.get("distortions", []), "a flat list", [(n,) for n in range(15)] + [(1, n) for n in range(15)],
+                  f"{where} distortions").reshape(-1)
+    R = _rotation(table.get("rotation", [0.0, 0.0, 0.0]), f"{where} rotation")
+    t = _array(table.get("translation", [0.0, 0.0, 0.0]), "[3]", [(3,), (3, 1), (1, 3)],
+               f"{where} translation").reshape(3)
+    fisheye = table.get("fisheye", False)
+    if not isinstance(fisheye, (bool, int)):
+        raise ValueError(f"{where} fisheye is {fisheye!r}, expected true or false")
+    model = "fisheye" if fisheye else "opencv"
+    if model == "opencv" and dist.size not in (0, 4, 5, 8):
+        raise ValueError(f"{where} has {dist.size} distortion coefficients; rigkit reads 4, 5 or 8 "
+                         "(k1, k2, p1, p2[, k3[, k4, k5, k6]])")
+    if model == "fisheye" and dist.size not in (0, 4):
+        raise ValueError(f"{where} is a fisheye camera with {dist.size} distortion coefficients, expected 4")
+    try:
+        return Camera(name=name, size=size, K=K, dist=dist, R=R, t=t, model=model)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def _cameras_from_shared_toml(document: Mapping, path: Path) -> tuple[list[Camera], dict]:
+    cameras = []
+    for key, table in document.items():
+        if not _is_camera_table(table):
+            if key != "metadata":
+                logger.debug("%s: ignoring table [%s] (not a camera)", path, key)
+            continue
+        name = str(table.get("name", key) if table.get("name") is not None else key)
+        cameras.append(_camera(table, name=name, where=f"{path} [{key}]"))
+    keys = [k for k, v in document.items() if _is_camera_table(v)]
+    if keys != sorted(keys):
+        logger.info("%s: table keys are not in sorted order; rigkit keeps the file order, while "
+                    "aniposelib's CameraGroup.load would sort them (%s)", path, ", ".join(sorted(keys)))
+    metadata = document.get("metadata", {})
+    return cameras, dict(metadata) if isinstance(metadata, Mapping) else {}
+
+
+def _cameras_from_caliscope(document: Mapping, path: Path) -> tuple[list[Camera], dict]:
+    tables = document["cameras"]
+    entries = []
+    for key, table in tables.items():
+        if not _is_camera_table(table):
+            continue
+        where = f"{path} [cameras.{key}]"
+        try:
+            cam_id = int(table.get("cam_id", table.get("port", key)))
+        except (TypeError, ValueError):
+            raise ValueError(f"{where} has no integer cam_id") from None
+        if table.get("rotation") is None or table.get("translation") is None:
+            logger.warning("%s has no pose yet (intrinsics only); it gets the identity pose", where)
+        name = str(table.get("name") or f"cam_{cam_id}")
+        entries.append((cam_id, _camera(table, name=name, where=where)))
+    entries.sort(key=lambda entry: entry[0])
+    metadata = document.get("metadata", {})
+    return [camera for _, camera in entries], dict(metadata) if isinstance(metadata, Mapping) else {}
+
+
+def _cameras_from_filestorage(path: Path) -> tuple[list[Camera], dict]:
+    storage = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+    try:
+        names_node = storage.getNode("names")
+        if names_node.empty() or not names_node.isSeq():
+            raise ValueError(f"{path} is an OpenCV FileStorage file without a 'names' list of cameras")
+        names = [names_node.at(i).string() for i in range(names_node.size())]
+        metadata = {}
+        root = storage.root()
+        per_camera = re.compile(r"^(K|dist|W|H|fisheye|R|Rot|T)_(" + "|".join(map(re.escape, names)) + ")$")
+        for key in root.keys():
+            if key == "names" or per_camera.match(key):
+                continue
+            node = root.getNode(key)
+            if node.isString():
+                metadata[key] = node.string()
+            elif node.isReal() or node.isInt():
+                metadata[key] = node.real() if node.isReal() else int(node.real())
+        extrinsics = None
+        if all(storage.getNode(f"R_{n}").empty() and storage.getNode(f"Rot_{n}").empty() for n in names):
+            sibling = path.with_name(path.name.replace("intri", "extri"))
+            if sibling != path and sibling.is_file():  # EasyMocap keeps poses in extri.yml
+                extrinsics = cv2.FileStorage(str(sibling), cv2.FILE_STORAGE_READ)
+        cameras = [_camera_from_filestorage(storage, extrinsics or storage, name, path) for name in names]
+        if extrinsics is not None:
+            extrinsics.release()
+        return cameras, metadata
+    finally:
+        storage.release()
+
+
+def _camera_from_filestorage(storage, extrinsics, name: str, path: Path) -> Camera:
+    where = f"{path} camera {name}"
+
+    def mat(fs, key):
+        node = fs.getNode(key)
+        return None if node.empty() else node.mat()
+
+    K = mat(storage, f"K_{name}")
+    if K is None:
+        raise ValueError(f"{where}: no K_{name} matrix")
+    table = {"matrix": K}
+    dist = mat(storage, f"dist_{name}")
+    table["distortions"] = np.zeros(0) if dist is None else dist.reshape(-1)
+    width, height = storage.getNode(f"W_{name}"), storage.getNode(f"H_{name}")
+    if not width.empty() and not height.empty():
+        table["size"] = [width.real(), height.real()]
+    else:
+        guess = (int(round(2 * (K[0, 2] + 0.5))), int(round(2 * (K[1, 2] + 0.5))))
+        logger.warning("%s has no W_/H_ image size; assuming %dx%d from the principal point", where, *guess)
+        table["size"] = list(guess)
+    rotation = mat(extrinsics, f"Rot_{name}")
+    if rotation is None:
+        rotation = mat(extrinsics, f"R_{name}")
+    if rotation is not None:
+        table["rotation"] = rotation
+    translation = mat(extrinsics, f"T_{name}")
+    if translation is not None:
+        table["translation"] = translation.reshape(-1)
+    fisheye = storage.getNode(f"fisheye_{name}")
+    table["fisheye"] = bool(not fisheye.empty() and fisheye.real())
+    return _camera(table, name=name, where=where)
+
+
+def _apply_units(cameras: list[Camera], metadata: Mapping, path: Path) -> list[Camera]:
+    units = str(metadata.get("units", "metres")).strip().lower()
+    if units in _M_UNITS:
+        return cameras
+    if units in _MM_UNITS:
+        logger.info("%s is in millimetres; converting translations to metres", path)
+        return [c.replace(t=c.t * 1e-3) for c in cameras]
+    raise ValueError(f"{path}: [metadata] units = {metadata.get('units')!r}, expected \"metres\" or \"mm\"")
+
+
+def _make_rig(cameras: list[Camera], path: Path) -> Rig:
+    if not cameras:
+        raise ValueError(f"{path} holds no cameras")
+    names = [c.name for c in cameras]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{path}: camera name {repeated[0]!r} appears {names.count(repeated[0])} times; "
+                         "camera names must be unique")
+    return Rig(cameras)
+
+
+# -- writing helpers -----------------------------------------------------------------------------
+def _metadata_for_writing(metadata: Mapping | None) -> dict:
+    extra = dict(metadata or {})
+    units = str(extra.pop("units", "metres")).lower()
+    if units not in _M_UNITS:
+        raise ValueError(f"metadata units is {units!r}; rigkit writes calibration files in metres")
+    meta = {"units": "metres", "rigkit_version": rigkit_version(),
+            "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    meta.update(extra)
+    return meta
+
+
+def _table_keys(names: Sequence[str]) -> list[str]:
+    """Keys that sort (as aniposelib sorts them) in rig order: the names when they do."""
+    names = list(names)
+    if (names == sorted(names) and "metadata" not in names and "cameras" not in names
+            and all(re.match(r"^[A-Za-z0-9_-]+$", n) for n in names)):
+        return names
+    width = max(2, len(str(len(names) - 1)))
+    return [f"cam_{i:0{width}d}" for i in range(len(names))]
+
+
+def _distortions(camera: Camera) -> list[float]:
+    # An empty vector is written as 4 zeros: every reader accepts k1, k2, p1, p2.
+    return camera.dist.tolist() if camera.dist.size else [0.0, 0.0, 0.0, 0.0]
+
+
+def _shared_toml_document(rig: Rig, metadata: dict) -> dict:
+    document: dict = {}
+    for key, camera in zip(_table_keys(rig.names), rig):
+        document[key] = {
+            "name": camera.name,
+            "size": [int(s) for s in camera.size],
+            "matrix": camera.K.tolist(),
+            "distortions": _distortions(camera),
+            "rotation": rvec_from_rotation(camera.R).tolist(),
+            "translation": camera.t.tolist(),
+            "fisheye": camera.model == "fisheye",
+        }
+    document["metadata"] = metadata
+    return document
+
+
+def _caliscope_document(rig: Rig, metadata: dict) -> dict:
+    cameras = {}
+    for cam_id, camera in enumerate(rig):
+        cameras[str(cam_id)] = {
+            "cam_id": cam_id,
+            "name": camera.name,  # Caliscope ignores it; rigkit reads it back
+            "size": [int(s) for s in camera.size],
+            "matrix": camera.K.tolist(),
+            "distortions": _distortions(camera),
+            "translation": camera.t.tolist(),
+            "rotation": camera.R.tolist(),
+            "fisheye": camera.model == "fisheye",
+        }
+    return {"cameras": cameras, "metadata": metadata}
+
+
+def _filestorage_text(rig: Rig, metadata: dict, *, xml: bool) -> str:
+    bad = [n for n in rig.names if not _IDENTIFIER.match(n)]
+    if bad:
+        raise ValueError(f"camera name {bad[0]!r} cannot be an OpenCV FileStorage key; "
+                         "use letters, digits and underscores")
+    flags = cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_MEMORY
+    flags |= cv2.FILE_STORAGE_FORMAT_XML if xml else cv2.FILE_STORAGE_FORMAT_YAML
+    storage = cv2.FileStorage(".xml" if xml else ".yml", flags)
+    storage.startWriteStruct("names", cv2.FileNode_SEQ)
+    for name in rig.names:
+        storage.write("", name)
+    storage.endWriteStruct()
+    for camera in rig:
+        name = camera.name
+        storage.write(f"K_{name}", camera.K)
+        storage.write(f"dist_{name}", np.asarray(_distortions(camera)).reshape(1, -1))
+        storage.write(f"W_{name}", int(camera.size[0]))
+        storage.write(f"H_{name}", int(camera.size[1]))
+        storage.write(f"fisheye_{name}", int(camera.model == "fisheye"))
+        storage.write(f"R_{name}", rvec_from_rotation(camera.R).reshape(3, 1))
+        storage.write(f"Rot_{name}", camera.R)
+        storage.write(f"T_{name}", camera.t.reshape(3, 1))
+    for key, value in metadata.items():
+        if not _IDENTIFIER.match(key):
+            continue
+        if isinstance(value, str):
+            storage.write(key, value)
+        elif isinstance(value, (bool, int, np.integer)):
+            storage.write(key, int(value))
+        elif isinstance(value, (float, np.floating)) and np.isfinite(value):
+            storage.write(key, float(value))
+        else:
+            logger.debug("metadata %s is not a scalar; OpenCV FileStorage export skips it", key)
+    return storage.releaseAndGetString()

@@ -1,0 +1,197 @@
+"""Loading frozen detectors: TorchScript files, or state dicts plus a registered architecture.
+
+Two file kinds, told apart by content (a TorchScript file is a zip with a ``constants.pkl``):
+
+TorchScript (``torch.jit.save``)
+    The module is loaded with ``torch.jit.load``. rigkit's own exports carry their settings as
+    the extra file ``rigkit.json``; for other TorchScript files the settings (joint names, input
+    size, ...) are passed as keyword arguments.
+rigkit checkpoint (``torch.save`` of a dict)
+    Loaded with ``torch.load(..., weights_only=True)`` (no pickled code runs), holding
+    ``{"architecture": str, "architecture_kwargs": dict, "state_dict": dict, "settings": dict}``.
+    The module is built by the architecture registered under that name
+    (:func:`register_architecture`) and gets the state dict.
+
+The sha256 of the file is recorded (:attr:`LoadedModel.weights_sha256`) and travels with every
+label made from it. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["register_architecture", "registered_architectures", "LoadedModel", "load_model",
+           "save_checkpoint", "export_torchscript", "file_sha256"]
+
+_ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
+TORCHSCRIPT_SETTINGS_FILE = "rigkit.json"
+
+
+def register_architecture(name: str) -> Callable:
+    """Decorator registering a module factory (class or function) under ``name``.
+
+    ``@register_architecture("my_net")`` on ``class MyNet(nn.Module)``; checkpoints naming
+    ``"my_net"`` are then built by ``MyNet(**architecture_kwargs)``. Re-registering a name with a
+    different factory raises ValueError.
+    """
+    if not name or not isinstance(name, str):
+        raise ValueError(f"architecture name must be a non-empty string, got {name!r}")
+
+    def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        existing = _ARCHITECTURES.get(name)
+        if existing is not None and existing is not factory and (
+                getattr(existing, "__qualname__", None) != getattr(factory, "__qualname__", None)):
+            raise ValueError(f"architecture {name!r} is already registered to {existing!r}")
+        _ARCHITECTURES[name] = factory
+        return factory
+
+    return decorate
+
+
+def registered_architectures() -> tuple[str, ...]:
+    """Names usable in a checkpoint's ``"architecture"`` field."""
+    return tuple(sorted(_ARCHITECTURES))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A module read from disk, not yet frozen.
+
+    module: the torch module (weights loaded, on the CPU).
+    settings: the detector settings stored with it (joint names, input size, normalization...),
+        merged with the caller's overrides.
+    weights_sha256: hex sha256 of the file's bytes.
+    path: the file.
+    kind: ``"torchscript"`` or ``"checkpoint"``.
+    """
+
+    module: nn.Module
+    settings: dict = field(default_factory=dict)
+    weights_sha256: str = ""
+    path: Path = Path()
+    kind: str = "checkpoint"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
+
+
+def load_model(path: str | os.PathLike, **overrides) -> LoadedModel:
+    """Read a TorchScript file or a rigkit checkpoint (see the module docstring).
+
+    overrides: settings that replace or complete the stored ones (e.g. ``joint_names``,
+        ``input_size``); ``architecture`` / ``architecture_kwargs`` let a bare state dict (a file
+        holding only tensors) be loaded.
+    Raises ValueError (one sentence naming the file) for a missing, unreadable or inconsistent file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"detector weights {path} do not exist")
+    sha256 = file_sha256(path)
+    if _is_torchscript(path):
+        extra = {TORCHSCRIPT_SETTINGS_FILE: ""}
+        try:
+            with warnings.catch_warnings():  # TorchScript is deprecated upstream, still what labs ship
+                warnings.simplefilter("ignore", DeprecationWarning)
+                module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(f"{path} is not a loadable TorchScript file: {error}") from error
+        settings = json.loads(extra[TORCHSCRIPT_SETTINGS_FILE] or "{}")
+        settings.update(overrides)
+        return LoadedModel(module, settings, sha256, path, "torchscript")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        raise ValueError(f"{path} is neither TorchScript nor a weights-only torch checkpoint "
+                         f"({type(error).__name__}: {error})") from error
+    if isinstance(payload, dict) and "state_dict" in payload:
+        state_dict = payload["state_dict"]
+        architecture = overrides.pop("architecture", payload.get("architecture"))
+        kwargs = overrides.pop("architecture_kwargs", payload.get("architecture_kwargs", {}))
+        settings = dict(payload.get("settings", {}))
+    elif isinstance(payload, dict) and all(isinstance(v, torch.Tensor) for v in payload.values()):
+        state_dict = payload
+        architecture = overrides.pop("architecture", None)
+        kwargs = overrides.pop("architecture_kwargs", {})
+        settings = {}
+    else:
+        raise ValueError(f"{path} holds a {type(payload).__name__}, expected a rigkit checkpoint "
+                         "dict with 'architecture' and 'state_dict' or a bare state dict")
+    if architecture not in _ARCHITECTURES:
+        raise ValueError(f"{path} needs architecture {architecture!r}, which is not registered "
+                         f"(registered: {', '.join(registered_architectures()) or 'none'})")
+    module = _ARCHITECTURES[architecture](**kwargs)
+    try:
+        module.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise ValueError(f"{path} does not fit architecture {architecture!r}: {error}") from error
+    settings.update(overrides)
+    settings.setdefault("architecture", architecture)
+    return LoadedModel(module, settings, sha256, path, "checkpoint")
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        with open(temporary, "rb+") as stream:
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | os.PathLike, module: nn.Module, *, architecture: str,
+                    architecture_kwargs: dict, settings: dict) -> str:
+    """Write a weights-only checkpoint atomically; returns its sha256.
+
+    settings: JSON-like values only (str, int, float, bool, lists, dicts), so that
+    ``weights_only=True`` loading accepts them.
+    """
+    if architecture not in _ARCHITECTURES:
+        raise ValueError(f"architecture {architecture!r} is not registered")
+    payload = {"architecture": architecture, "architecture_kwargs": dict(architecture_kwargs),
+               "state_dict": {k: v.detach().cpu().clone() for k, v in module.state_dict().items()},
+               "settings": json.loads(json.dumps(settings))}
+    path = Path(path)
+    _write_atomically(path, lambda temporary: torch.save(payload, temporary))
+    return file_sha256(path)
+
+
+def export_torchscript(path: str | os.PathLike, module: nn.Module, *, settings: dict) -> str:
+    """Script ``module`` (eval mode) and write it with its settings atomically; returns sha256."""
+    extra = {TORCHSCRIPT_SETTINGS_FILE: json.dumps(settings)}
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(module.eval())
+        _write_atomically(path, lambda temporary: torch.jit.save(scripted, str(temporary),
+                                                                  _extra_files=extra))
+    return file_sha256(path)

@@ -1,0 +1,177 @@
+"""COCO-keypoints JSON and MMPose prediction JSON.
+
+COCO (``format="coco"``)
+    One JSON file: a COCO dataset dict (``images`` with ``id`` and ``file_name``, ``annotations``
+    with ``image_id`` and flat ``keypoints`` ``[x, y, v] * J``, optional ``categories`` naming the
+    keypoints), or a COCO *results* list (``[{"image_id", "keypoints", "score"}]``, as detectors
+    write them) plus ``images=`` a COCO file whose ``images`` give the file names. Each file name
+    is mapped to a camera and a frame by ``name_pattern`` (named groups ``camera`` and ``frame``;
+    the default reads ``cam01/000012.jpg``, ``cam01_000012.png`` or ``cam01/frame_12.jpg``). In a
+    dataset ``v`` is visibility (0: missing, score 1 otherwise); in results it is the keypoint
+    score.
+MMPose (``format="mmpose"``)
+    A folder of one prediction file per camera (``cam01.json``: MMPose's ``--save-predictions``
+    output ``{"meta_info": ..., "instance_info": [{"frame_id", "instances": [...]}]}`` or the
+    inferencer's list of ``{"frame_id", "instances"}``), or one sub-folder per camera of
+    per-image prediction files (a list of instances; the frame is the last number in the file
+    name). An instance has ``keypoints [[x, y], ...]`` and ``keypoint_scores [...]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..association import PersonCandidates
+from .common import (bad_file, candidates_from_frames, frame_number, match_cameras,
+                     resolve_joint_names)
+
+__all__ = ["read_coco", "read_mmpose", "DEFAULT_NAME_PATTERN", "COCO_SKELETONS"]
+
+DEFAULT_NAME_PATTERN = r"(?P<camera>[^/\\]+?)[/\\_-]+(?:frame[_-]?|img[_-]?)?(?P<frame>\d+)\.\w+$"
+COCO_SKELETONS = {17: "COCO_17", 26: "HALPE_26", 25: "BODY_25", 21: "HAND_21", 16: "MPII_16"}
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise bad_file(path, f"is not readable JSON ({error})") from error
+
+
+def read_coco(path: str | Path, *, images: str | Path | None = None, camera_names=None,
+              skeleton=None, name_pattern: str = DEFAULT_NAME_PATTERN, fps: float | None = None
+              ) -> PersonCandidates:
+    """Candidates from COCO keypoints JSON (see the module docstring)."""
+    path = Path(path)
+    payload = _load_json(path)
+    if isinstance(payload, list):
+        annotations, results = payload, True
+        if images is None:
+            raise ValueError(f"{path} is a COCO results list; pass images= a COCO file with the "
+                             "'images' (id, file_name) it refers to")
+        catalogue = _load_json(Path(images))
+    elif isinstance(payload, dict) and "annotations" in payload:
+        annotations, results, catalogue = payload["annotations"], False, payload
+        if images is not None:
+            catalogue = _load_json(Path(images))
+    else:
+        raise bad_file(path, "is neither a COCO dataset (with 'annotations') nor a results list")
+    if not isinstance(catalogue, dict) or not isinstance(catalogue.get("images"), list):
+        raise bad_file(images or path, "has no 'images' list with id and file_name")
+    pattern = re.compile(name_pattern)
+    where = {}
+    for image in catalogue["images"]:
+        match = pattern.search(str(image.get("file_name", "")))
+        if match is None:
+            raise bad_file(images or path, f"has image file name {image.get('file_name')!r} that "
+                                           f"name_pattern {name_pattern!r} does not match")
+        where[image["id"]] = (match.group("camera"), int(match.group("frame")))
+    count, people = None, {}
+    for annotation in annotations:
+        flat = annotation.get("keypoints") if isinstance(annotation, dict) else None
+        if not isinstance(flat, list) or len(flat) % 3 or annotation.get("image_id") not in where:
+            raise bad_file(path, "has an annotation without flat keypoints [x, y, v] * J or with an "
+                                 "image_id not among the images")
+        person = np.asarray(flat, dtype=np.float64).reshape(-1, 3)
+        if count is not None and person.shape[0] != count:
+            raise bad_file(path, f"has people with {person.shape[0]} and {count} keypoints")
+        count = person.shape[0]
+        v = person[:, 2]
+        missing = (v <= 0) | ((person[:, 0] == 0) & (person[:, 1] == 0))
+        person[:, 2] = np.clip(v, 0, 1) if results else 1.0
+        person[missing] = np.nan
+        camera, frame = where[annotation["image_id"]]
+        people.setdefault(camera, {}).setdefault(frame, []).append(person)
+    if count is None:
+        raise bad_file(path, "has no keypoint annotations")
+    if skeleton is None and isinstance(catalogue.get("categories"), list):
+        named = [c.get("keypoints") for c in catalogue["categories"] if c.get("keypoints")]
+        if named and len(named[0]) == count:
+            skeleton = tuple(named[0])
+    joint_names = resolve_joint_names(skeleton, count, source=str(path), by_count=COCO_SKELETONS)
+    for camera, _ in where.values():  # images without anyone still count as frames of their camera
+        people.setdefault(camera, {})
+    for image_id, (camera, frame) in where.items():
+        people[camera].setdefault(frame, [])
+    per_camera = {camera: {f: np.stack(p) if p else np.zeros((0, count, 3)) for f, p in frames.items()}
+                  for camera, frames in people.items()}
+    pairs = match_cameras(list(per_camera), camera_names, source=str(path))
+    return candidates_from_frames(per_camera, camera_pairs=pairs, joint_names=joint_names,
+                                  source=f"COCO keypoints {path}", fps=fps)
+
+
+def _instances(instances, source: Path) -> np.ndarray:
+    """MMPose instances -> (P, J, 3) x, y, score."""
+    people = []
+    for instance in instances:
+        try:
+            xy = np.asarray(instance["keypoints"], dtype=np.float64).reshape(-1, 2)
+            score = np.asarray(instance.get("keypoint_scores", np.ones(len(xy))),
+                               dtype=np.float64).reshape(-1)
+        except (KeyError, TypeError, ValueError) as error:
+            raise bad_file(source, f"has an instance without keypoints [[x, y], ...] ({error})") from error
+        if score.shape[0] != xy.shape[0]:
+            raise bad_file(source, "has keypoint_scores of a different length than keypoints")
+        people.append(np.concatenate([xy, np.clip(score, 0, 1)[:, None]], axis=1))
+    if not people:
+        return np.zeros((0, 0, 3))
+    if len({p.shape[0] for p in people}) != 1:
+        raise bad_file(source, "has instances with different keypoint counts")
+    return np.stack(people)
+
+
+def _mmpose_video(path: Path) -> tuple[dict[int, np.ndarray], list[str] | None]:
+    payload = _load_json(path)
+    names = None
+    if isinstance(payload, dict) and "instance_info" in payload:
+        meta = payload.get("meta_info") or {}
+        id2name = meta.get("keypoint_id2name")
+        if isinstance(id2name, dict):
+            names = [id2name[k] for k in sorted(id2name, key=int)]
+        payload = payload["instance_info"]
+    if not isinstance(payload, list) or not all(isinstance(e, dict) and "instances" in e
+                                                for e in payload):
+        raise bad_file(path, "is not MMPose predictions (a list of {frame_id, instances})")
+    frames = {int(e.get("frame_id", i)): _instances(e["instances"], path) for i, e in enumerate(payload)}
+    return frames, names
+
+
+def read_mmpose(path: str | Path, *, camera_names=None, skeleton=None, fps: float | None = None
+                ) -> PersonCandidates:
+    """Candidates from MMPose prediction JSON (see the module docstring)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{path} is not a folder of per-camera MMPose prediction files")
+    per_camera, names = {}, None
+    for entry in sorted(path.iterdir()):
+        if entry.is_file() and entry.suffix == ".json":
+            per_camera[entry.stem], found = _mmpose_video(entry)
+            names = names or found
+        elif entry.is_dir() and any(entry.glob("*.json")):
+            frames = {}
+            for position, file in enumerate(sorted(entry.glob("*.json"))):
+                payload = _load_json(file)
+                if isinstance(payload, dict):
+                    payload = payload.get("instances", payload.get("predictions"))
+                if not isinstance(payload, list):
+                    raise bad_file(file, "is not an MMPose per-image prediction (a list of instances)")
+                number = frame_number(file.name)
+                frames[position if number is None else number] = _instances(payload, file)
+            per_camera[entry.name] = frames
+    if not per_camera:
+        raise ValueError(f"{path} has no MMPose prediction files")
+    counts = {p.shape[1] for frames in per_camera.values() for p in frames.values() if len(p)}
+    if len(counts) != 1:
+        raise ValueError(f"{path}: {'no people found' if not counts else f'keypoint counts {sorted(counts)} differ'}")
+    count = counts.pop()
+    joint_names = resolve_joint_names(skeleton if skeleton is not None else names, count,
+                                      source=str(path), by_count=COCO_SKELETONS)
+    per_camera = {c: {f: p if len(p) else np.zeros((0, count, 3)) for f, p in frames.items()}
+                  for c, frames in per_camera.items()}
+    pairs = match_cameras(list(per_camera), camera_names, source=str(path))
+    return candidates_from_frames(per_camera, camera_pairs=pairs, joint_names=joint_names,
+                                  source=f"MMPose predictions {path}", fps=fps)

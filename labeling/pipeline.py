@@ -1,0 +1,344 @@
+"""The labeling job: calibration + 2D detections -> HDF5 shards + ``index.json``, resumable.
+
+The take's F framesets are cut into shards of ``shard_size``; shard ``s`` holds positions
+``s * shard_size`` to ``(s + 1) * shard_size``. Each shard is computed from its framesets plus
+:func:`labeling.pseudo_labels.context_framesets` of context on each side and take-wide bone
+lengths fixed before any shard is written, so a shard's bytes do not depend on which other shards
+were computed in the same run, in which order, or on which machine (local, resumed, Ray).
+Conventions in :mod:`geometry.camera`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .detections import Detections
+from .index import INDEX_NAME, LabelIndex, ShardEntry, job_id, shard_file_name
+from .pseudo_labels import (LabelOptions, compute_pseudo_labels, context_framesets,
+                            reference_bone_lengths)
+from .shards import ShardLayout, sha256_of_file, write_shard
+
+__all__ = ["LabelJob", "LabelSummary", "ShardTask", "match_cameras", "run_label_job", "label_shard",
+           "shard_task", "run_shard_task", "prepare_output",
+           "summarize_output", "detections_sha256", "Executor"]
+
+Executor = Literal["local", "ray"]
+log = logging.getLogger(__name__)
+
+
+def match_cameras(rig, detections: Detections):
+    """Pair the detections' views with the calibration's cameras.
+
+    By name where every detection camera is in the rig (the rig is reduced to those cameras, in
+    the rig's order); otherwise, when the counts agree, in sorted order, with a warning naming
+    the pairs. Returns ``(rig, detections)`` with the same V cameras in the same order.
+    """
+    rig_names, det_names = list(rig.names), list(detections.camera_names)
+    if set(det_names) <= set(rig_names):
+        names = [n for n in rig_names if n in det_names]
+        return rig.subset(names), detections.select_cameras(names)
+    if len(det_names) != len(rig_names):
+        raise ValueError(f"the detections' cameras ({', '.join(det_names)}) do not match the "
+                         f"calibration's ({', '.join(rig_names)}) by name and their numbers differ")
+    pairs = list(zip(sorted(det_names), sorted(rig_names)))
+    log.warning("camera names of the detections do not match the calibration; pairing them in "
+                "sorted order: %s", ", ".join(f"{d} -> {r}" for d, r in pairs))
+    ordered = detections.select_cameras([d for d, _ in pairs])
+    renamed = Detections(points_2d=ordered.points_2d, scores=ordered.scores,
+                         camera_names=tuple(r for _, r in pairs), joint_names=ordered.joint_names,
+                         frame_index=ordered.frame_index, timestamp_s=ordered.timestamp_s,
+                         source=ordered.source, metadata=dict(ordered.metadata))
+    return rig.subset([r for _, r in pairs]), renamed
+
+
+def detections_sha256(detections: Detections) -> str:
+    """sha256 of the detections' content (arrays and names), for provenance and resume checks."""
+    digest = hashlib.sha256()
+    for array in (detections.points_2d, detections.scores, detections.frame_index,
+                  detections.timestamp_s):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update("\0".join(detections.camera_names + ("|",) + detections.joint_names).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelJob:
+    """Everything that determines the shards.
+
+    rig: ``geometry.Rig``; detections: ``labeling.Detections`` (matched to the rig with
+    :func:`match_cameras` when the job is built through :meth:`create`).
+    shard_size: framesets per shard. bones: (B, 2) joint indices or None (no bone check).
+    provenance: calibration file + sha256, detector + weights sha256 or imported files.
+    crop_source, crop_px: a session whose frames are cropped around the subject into every
+        shard (``crop_px`` square JPEG per view), or None and 0 for labels only.
+    reference_bone_lengths_m: (B, 2) take-wide (median, spread) metres; :meth:`create` fills it.
+    """
+
+    rig: object
+    detections: Detections
+    options: LabelOptions = field(default_factory=LabelOptions)
+    shard_size: int = 1024
+    bones: np.ndarray | None = None
+    provenance: dict = field(default_factory=dict)
+    layout: ShardLayout = field(default_factory=ShardLayout)
+    reference_bone_lengths_m: np.ndarray | None = None
+    crop_source: str | None = None
+    crop_px: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.crop_source is None) != (self.crop_px == 0) or self.crop_px < 0:
+            raise ValueError("image crops need both a session (crop_source) and crop_px > 0")
+        if self.shard_size < 1:
+            raise ValueError(f"shard_size is {self.shard_size}, expected >= 1 framesets")
+        if len(self.rig) != self.detections.num_views:
+            raise ValueError(f"the rig has {len(self.rig)} cameras but the detections "
+                             f"{self.detections.num_views} views")
+        if tuple(self.rig.names) != self.detections.camera_names:
+            raise ValueError("the detections' cameras must be the rig's, in order; "
+                             "build the job with LabelJob.create")
+
+    @classmethod
+    def create(cls, rig, detections: Detections, **kwargs) -> "LabelJob":
+        """Match cameras, then fix the take-wide bone lengths once (before any shard)."""
+        rig, detections = match_cameras(rig, detections)
+        job = cls(rig=rig, detections=detections, **kwargs)
+        if job.bones is None or not len(job.bones) or job.options.bone_check == "off" \
+                or job.reference_bone_lengths_m is not None:
+            return job
+        lengths = reference_bone_lengths(rig, detections, job.bones, options=job.options)
+        return cls(rig=rig, detections=detections, **{**kwargs, "reference_bone_lengths_m": lengths})
+
+    @property
+    def num_shards(self) -> int:
+        return -(-self.detections.num_frames // self.shard_size)
+
+    def shard_range(self, shard: int) -> tuple[int, int]:
+        start = shard * self.shard_size
+        return start, min(start + self.shard_size, self.detections.num_frames)
+
+    @cached_property
+    def _description(self) -> dict:
+        return self._describe()
+
+    def description(self) -> dict:
+        """JSON description of the job (recorded in index.json; its hash is the job id)."""
+        return dict(self._description)
+
+    def _describe(self) -> dict:
+        """JSON description of the job (recorded in index.json; its hash is the job id)."""
+        bones = None if self.bones is None else np.asarray(self.bones).tolist()
+        lengths = (None if self.reference_bone_lengths_m is None else
+                   [[None if not np.isfinite(x) else round(float(x), 9) for x in row]
+                    for row in np.asarray(self.reference_bone_lengths_m)])
+        job = {"num_framesets": self.detections.num_frames, "shard_size": self.shard_size,
+               "num_shards": self.num_shards, "options": self.options.to_json(),
+               "layout": self.layout.__dict__.copy(), "joint_names": list(self.detections.joint_names),
+               "camera_names": list(self.rig.names), "bones": bones,
+               "reference_bone_lengths_m": lengths, "crop_px": self.crop_px,
+               "provenance": {**self.provenance, "detections_sha256": detections_sha256(self.detections),
+                              "detections_source": self.detections.source}}
+        job["job_id"] = job_id(job)
+        return job
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShardTask:
+    """What one shard needs, and nothing more (what an executor ships to a worker).
+
+    detections: the shard's framesets plus context; keep: the shard's positions within them.
+    """
+
+    shard: int
+    first_position: int
+    keep: tuple[int, int]
+    rig: object
+    detections: Detections
+    options: LabelOptions
+    bones: np.ndarray | None
+    reference_bone_lengths_m: np.ndarray | None
+    layout: ShardLayout
+    description: dict
+    crop_source: str | None = None
+    crop_px: int = 0
+
+
+def shard_task(job: LabelJob, shard: int) -> ShardTask:
+    """The task of shard ``shard`` of ``job``."""
+    start, stop = job.shard_range(shard)
+    margin = context_framesets(job.options)
+    lo, hi = max(0, start - margin), min(job.detections.num_frames, stop + margin)
+    return ShardTask(shard=shard, first_position=start, keep=(start - lo, stop - lo), rig=job.rig,
+                     detections=job.detections.frames(lo, hi), options=job.options,
+                     bones=job.bones, reference_bone_lengths_m=job.reference_bone_lengths_m,
+                     layout=job.layout, description=job.description(),
+                     crop_source=job.crop_source, crop_px=job.crop_px)
+
+
+def run_shard_task(task: ShardTask, out_dir: str | os.PathLike) -> ShardEntry:
+    """Compute and write one shard (atomically). The unit of work of every executor."""
+    labels = compute_pseudo_labels(task.rig, task.detections, options=task.options,
+                                   bones=task.bones,
+                                   reference_bone_lengths_m=task.reference_bone_lengths_m)
+    labels = labels.subset(*task.keep)
+    description = task.description
+    name = shard_file_name(task.shard)
+    crops = {}
+    if task.crop_source is not None:
+        from .session_labeling import session_crops
+
+        # Centre the crops on the accepted labels reprojected, else on the inlier detections.
+        reprojected = np.moveaxis(task.rig.project(labels.keypoints_3d.astype(np.float64)), 0, 1)
+        centre_on = np.where(labels.valid[:, None, :, None], reprojected,
+                             np.where(labels.inliers[..., None], labels.keypoints_2d, np.nan))
+        jpeg, boxes = session_crops(task.crop_source, tuple(task.rig.names), labels.frame_index,
+                                    centre_on, crop_px=task.crop_px)
+        crops = dict(crops_jpeg=jpeg, crop_box_px=boxes, crop_size_px=task.crop_px)
+    digest = write_shard(Path(out_dir) / name, labels.arrays(), rig=task.rig,
+                         joint_names=task.detections.joint_names, bones=task.bones,
+                         options=description["options"],
+                         provenance={**description["provenance"], "job_id": description["job_id"],
+                                     "shard": task.shard, "first_position": task.first_position},
+                         layout=task.layout, **crops)
+    return ShardEntry(file=name, shard=task.shard, first_position=task.first_position,
+                      num_samples=len(labels), sha256=digest,
+                      frame_index_first=int(labels.frame_index[0]),
+                      frame_index_last=int(labels.frame_index[-1]),
+                      num_valid_joints=int(labels.valid.sum()))
+
+
+def label_shard(job: LabelJob, shard: int, out_dir: str | os.PathLike) -> ShardEntry:
+    """Compute and write shard ``shard`` of ``job`` in this process."""
+    return run_shard_task(shard_task(job, shard), out_dir)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelSummary:
+    """What a labeling run did. accepted_per_joint: joint name -> (accepted, framesets)."""
+
+    out_dir: Path
+    num_framesets: int
+    num_shards: int
+    shards_written: int
+    shards_skipped: int
+    accepted_per_joint: dict[str, tuple[int, int]]
+    median_reprojection_error_px: float
+    seconds: float
+
+    @property
+    def framesets_per_s(self) -> float:
+        return self.num_framesets * self.shards_written / max(self.num_shards, 1) / max(self.seconds, 1e-9)
+
+    def table(self) -> str:
+        """A one-screen text summary (the CLI prints it)."""
+        lines = [f"{self.num_framesets} framesets in {self.num_shards} shards at {self.out_dir} "
+                 f"({self.shards_written} written, {self.shards_skipped} already complete) in "
+                 f"{self.seconds:.1f} s ({self.framesets_per_s:.0f} framesets/s)",
+                 f"median reprojection error of accepted labels (inlier views): "
+                 f"{self.median_reprojection_error_px:.2f} px",
+                 f"{'joint':<20} {'accepted':>9} {'of':>9} {'share':>7}"]
+        for name, (accepted, total) in self.accepted_per_joint.items():
+            lines.append(f"{name:<20} {accepted:>9} {total:>9} {accepted / max(total, 1):>7.1%}")
+        return "\n".join(lines)
+
+
+def summarize_output(out_dir: str | os.PathLike) -> tuple[dict[str, tuple[int, int]], float]:
+    """Per-joint (accepted, framesets) and the median inlier reprojection error over all shards."""
+    import h5py
+
+    index = LabelIndex.read(out_dir)
+    names = index.job["joint_names"]
+    accepted = np.zeros(len(names), dtype=np.int64)
+    total = 0
+    errors = []
+    for entry in index.shards:
+        with h5py.File(Path(out_dir) / entry.file, "r") as f:
+            valid = f["valid"][()]
+            inliers = f["inliers"][()] & valid[:, None, :]
+            errors.append(f["reprojection_error_px"][()][inliers])
+        accepted += valid.sum(axis=0)
+        total += valid.shape[0]
+    errors = np.concatenate(errors) if errors else np.zeros(0)
+    median = float(np.median(errors)) if errors.size else float("nan")
+    return {n: (int(a), total) for n, a in zip(names, accepted)}, median
+
+
+def _clean_temporaries(out_dir: Path) -> None:
+    for stray in [*out_dir.glob(".shard-*.h5.tmp-*"), *out_dir.glob(f".{INDEX_NAME}.tmp-*")]:
+        log.info("removing %s left by an interrupted run", stray.name)
+        stray.unlink(missing_ok=True)
+
+
+def prepare_output(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool) -> tuple[LabelIndex, list[int]]:
+    """Create/verify the output folder; returns the index so far and the shards still to do."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _clean_temporaries(out_dir)
+    description = job.description()
+    index = LabelIndex(job=description)
+    if (out_dir / INDEX_NAME).exists():
+        if not resume:
+            raise ValueError(f"{out_dir} already holds labels; pass --resume to finish that run "
+                             "or choose an empty --out folder")
+        previous = LabelIndex.read(out_dir)
+        if previous.job_id != description["job_id"]:
+            raise ValueError(f"{out_dir} holds labels of a different job (inputs, options or "
+                             "shard size differ); choose another --out folder to start afresh")
+        index = previous.verified(out_dir)
+    elif resume and any(out_dir.glob("shard-*.h5")):
+        raise ValueError(f"{out_dir} has shards but no {INDEX_NAME}; choose an empty --out folder")
+    done = {entry.shard for entry in index.shards}
+    index.write(out_dir)
+    return index, [s for s in range(job.num_shards) if s not in done]
+
+
+def run_label_job(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool = False,
+                  executor: Executor = "local", progress: bool = True,
+                  ray_options: dict | None = None) -> LabelSummary:
+    """Run the job: write every missing shard, update ``index.json`` after each, summarise.
+
+    resume: continue a run in ``out_dir`` (complete shards, verified by sha256, are skipped);
+    without it ``out_dir`` must not already hold an index.
+    executor: ``"local"`` (this process) or ``"ray"`` (:mod:`labeling.ray_executor`).
+    """
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    index, todo = prepare_output(job, out_dir, resume=resume)
+    skipped = job.num_shards - len(todo)
+    total = sum(np.subtract(*job.shard_range(s)[::-1]) for s in todo)
+    bar = tqdm(total=int(total), unit="frameset", desc="labeling", disable=not progress,
+               dynamic_ncols=True, smoothing=0.1)
+    try:
+        if executor == "local":
+            entries = (label_shard(job, shard, out_dir) for shard in todo)
+        elif executor == "ray":
+            from .ray_executor import label_shards_with_ray
+
+            entries = label_shards_with_ray(job, todo, out_dir, **(ray_options or {}))
+        else:
+            raise ValueError(f"executor is {executor!r}, expected 'local' or 'ray'")
+        for entry in entries:
+            index = index.with_shard(entry)
+            index.write(out_dir)
+            bar.update(entry.num_samples)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - started
+    accepted, median = summarize_output(out_dir)
+    summary = LabelSummary(out_dir=out_dir, num_framesets=job.detections.num_frames,
+                           num_shards=job.num_shards, shards_written=len(todo),
+                           shards_skipped=skipped, accepted_per_joint=accepted,
+                           median_reprojection_error_px=median, seconds=seconds)
+    log.info("labeling done: %d framesets, %d shards written, %d skipped, %.1f s",
+             summary.num_framesets, summary.shards_written, summary.shards_skipped, seconds)
+    return summary

@@ -1,0 +1,348 @@
+"""2D detections of a block of framesets -> gated, optionally smoothed, bone-checked 3D labels.
+
+Conventions in :mod:`geometry.camera` (V views, F framesets, J joints, metres, pixels, NaN for
+missing). The arrays produced are in the shard layout of :mod:`labeling.shards` (``N = F``).
+
+Steps, all vectorized over framesets x joints (no per-frame Python loop):
+1. detections with a score below ``min_score`` are not used (they stay in ``keypoints_2d``);
+2. ``geometry.robust_triangulation.triangulate_robust`` on all F*J points at once;
+3. gating: at least ``min_inlier_views`` inlier views, and no inlier view further than
+   ``max_reprojection_error_px`` from the reprojected point;
+4. optional gap-aware temporal smoothing of the accepted points (never across a missing or
+   rejected frame, nor across a jump in ``frame_index``);
+5. bone-length consistency: each bone's length against its robust (median) length over the take;
+   where a bone deviates, the joint that explains most deviating bones is flagged (iteratively).
+Every rejection is recorded as bits of ``shards.RejectReason``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+
+from .detections import Detections
+from .shards import LABEL_FIELDS, RejectReason
+
+__all__ = ["Smoothing", "BoneCheck", "LabelOptions", "PseudoLabels", "compute_pseudo_labels",
+           "reference_bone_lengths", "bone_lengths_m", "context_framesets"]
+
+Smoothing = Literal["none", "savgol", "median"]
+BoneCheck = Literal["off", "flag", "reject"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelOptions:
+    """Every threshold of pseudo-labeling; all are recorded in each shard.
+
+    threshold_px: inlier threshold of the robust triangulation (distance of a detection from the
+        reprojected point), pixels.
+    min_inlier_views: a label needs at least this many agreeing views (>= 2).
+    max_reprojection_error_px: reject a label when any inlier view is further than this, pixels.
+    min_score: detections below this detector confidence are not used for triangulation.
+    smoothing: ``"none"``, ``"savgol"`` (Savitzky-Golay, polynomial ``smoothing_polyorder``) or
+        ``"median"`` (running median), over ``smoothing_window_frames`` consecutive framesets;
+        gap-aware: stretches shorter than the window are left as they are.
+    bone_check: ``"off"``, ``"flag"`` (record ``BONE_LENGTH`` but keep the label) or ``"reject"``.
+    bone_length_tolerance_fraction, bone_length_tolerance_min_m, bone_length_tolerance_sigmas:
+        a bone "jumps" when its length differs from its take-wide median by more than
+        ``max(fraction * median, min_m, sigmas * spread)``, spread being the robust standard
+        deviation (1.4826 MAD) of its length over the take: "bones" that are not rigid (a
+        skeleton's ear-shoulder line) vary a lot and so tolerate more.
+    min_bone_samples: a bone is checked only when at least this many framesets give its length.
+    """
+
+    threshold_px: float = 15.0
+    min_inlier_views: int = 2
+    max_reprojection_error_px: float = 10.0
+    min_score: float = 0.2
+    smoothing: Smoothing = "none"
+    smoothing_window_frames: int = 9
+    smoothing_polyorder: int = 2
+    bone_check: BoneCheck = "reject"
+    bone_length_tolerance_fraction: float = 0.2
+    bone_length_tolerance_min_m: float = 0.03
+    bone_length_tolerance_sigmas: float = 4.0
+    min_bone_samples: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.threshold_px > 0 or not self.max_reprojection_error_px > 0:
+            raise ValueError("threshold_px and max_reprojection_error_px must be > 0 pixels")
+        if self.min_inlier_views < 2:
+            raise ValueError(f"min_inlier_views is {self.min_inlier_views}, expected >= 2 "
+                             "(one view cannot triangulate)")
+        if not 0 <= self.min_score <= 1:
+            raise ValueError(f"min_score is {self.min_score}, expected a confidence in [0, 1]")
+        if self.smoothing not in ("none", "savgol", "median"):
+            raise ValueError(f"smoothing is {self.smoothing!r}, expected 'none', 'savgol' or 'median'")
+        if self.smoothing != "none":
+            if self.smoothing_window_frames < 3 or self.smoothing_window_frames % 2 == 0:
+                raise ValueError(f"smoothing_window_frames is {self.smoothing_window_frames}, "
+                                 "expected an odd number >= 3")
+            if self.smoothing == "savgol" and not 0 <= self.smoothing_polyorder < self.smoothing_window_frames:
+                raise ValueError(f"smoothing_polyorder is {self.smoothing_polyorder}, expected "
+                                 f"0 <= polyorder < smoothing_window_frames")
+        if self.bone_check not in ("off", "flag", "reject"):
+            raise ValueError(f"bone_check is {self.bone_check!r}, expected 'off', 'flag' or 'reject'")
+        if not self.bone_length_tolerance_fraction > 0 or self.bone_length_tolerance_min_m < 0 \
+                or self.bone_length_tolerance_sigmas < 0:
+            raise ValueError("bone_length_tolerance_fraction must be > 0, "
+                             "bone_length_tolerance_min_m and bone_length_tolerance_sigmas >= 0")
+        if self.min_bone_samples < 1:
+            raise ValueError(f"min_bone_samples is {self.min_bone_samples}, expected >= 1")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def context_framesets(options: LabelOptions) -> int:
+    """Framesets of context a block needs on each side so its labels do not depend on where the
+    take is cut into blocks (smoothing reaches at most one window minus one frame away)."""
+    return 0 if options.smoothing == "none" else options.smoothing_window_frames - 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class PseudoLabels:
+    """Labels of F framesets in the shard layout (see :mod:`labeling.shards`).
+
+    keypoints_3d (F, J, 3) float32 m world, NaN where not valid; valid (F, J) bool;
+    keypoints_2d (F, V, J, 2) float32 px; scores_2d (F, V, J) float32; inliers (F, V, J) bool;
+    reprojection_error_px (F, V, J) float32 to the triangulated (and, if smoothing, smoothed)
+    point, also where the label was rejected, NaN where no detection or no point;
+    frame_index (F,) int64; timestamp_s (F,) float64; num_inlier_views (F, J) uint8;
+    reject_reason (F, J) uint8 bits of ``RejectReason``.
+    """
+
+    keypoints_3d: np.ndarray
+    valid: np.ndarray
+    keypoints_2d: np.ndarray
+    scores_2d: np.ndarray
+    inliers: np.ndarray
+    reprojection_error_px: np.ndarray
+    frame_index: np.ndarray
+    timestamp_s: np.ndarray
+    num_inlier_views: np.ndarray
+    reject_reason: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fields of :data:`labeling.shards.LABEL_FIELDS`, as the schema's dtypes."""
+        return {name: np.asarray(getattr(self, name), dtype=dtype)
+                for name, (dtype, _) in LABEL_FIELDS.items()}
+
+    def __len__(self) -> int:
+        return int(self.frame_index.shape[0])
+
+    def subset(self, start: int, stop: int) -> "PseudoLabels":
+        """Framesets ``start:stop`` (positions along F)."""
+        return PseudoLabels(**{name: getattr(self, name)[start:stop] for name in LABEL_FIELDS})
+
+
+def _triangulate(rig, detections: Detections, options: LabelOptions):
+    """Robust triangulation of every (frameset, joint) at once. Returns the result and (F, J)."""
+    from geometry.robust_triangulation import triangulate_robust
+
+    V, F, J, _ = detections.points_2d.shape
+    if len(rig) != V:
+        raise ValueError(f"the rig has {len(rig)} cameras but the detections have {V} views")
+    usable = detections.scores >= options.min_score  # NaN scores compare False
+    points = np.where(usable[..., None], detections.points_2d, np.nan).reshape(V, F * J, 2)
+    weights = np.where(usable, detections.scores, 0.0).reshape(V, F * J)
+    result = triangulate_robust(rig, points, weights=weights, threshold_px=options.threshold_px,
+                                min_views=2)
+    return result, (F, J)
+
+
+def bone_lengths_m(points_3d: np.ndarray, bones: np.ndarray) -> np.ndarray:
+    """(..., J, 3) metres and (B, 2) joint indices -> (..., B) bone lengths, NaN if an end is NaN."""
+    bones = np.asarray(bones, dtype=np.int64).reshape(-1, 2)
+    return np.linalg.norm(points_3d[..., bones[:, 0], :] - points_3d[..., bones[:, 1], :], axis=-1)
+
+
+def _gate(result, F: int, J: int, V: int, options: LabelOptions):
+    points = result.points_3d.reshape(F, J, 3)
+    inliers = result.inliers.reshape(V, F, J) & result.valid.reshape(1, F, J)
+    num_inliers = inliers.sum(axis=0)
+    error = result.reprojection_error_px.reshape(V, F, J)
+    worst = np.max(np.where(inliers, np.nan_to_num(error, nan=np.inf), 0.0), axis=0)
+    reason = np.zeros((F, J), dtype=np.uint8)
+    reason[~result.valid.reshape(F, J)] |= np.uint8(RejectReason.NOT_TRIANGULATED)
+    reason[num_inliers < options.min_inlier_views] |= np.uint8(RejectReason.TOO_FEW_INLIER_VIEWS)
+    reason[worst > options.max_reprojection_error_px] |= np.uint8(RejectReason.REPROJECTION_ERROR)
+    return points, inliers, num_inliers, reason
+
+
+def reference_bone_lengths(rig, detections: Detections, bones: np.ndarray, *,
+                           options: LabelOptions, max_framesets: int = 2000) -> np.ndarray:
+    """Take-wide robust length of each bone from gated, unsmoothed labels.
+
+    Uses at most ``max_framesets`` framesets spread evenly over the take (a median needs no more).
+    Returns (B, 2) float64 metres: the median length and its robust spread (1.4826 * median
+    absolute deviation); NaN rows for bones with fewer than ``min_bone_samples`` lengths.
+    """
+    bones = np.asarray(bones, dtype=np.int64).reshape(-1, 2)
+    F = detections.num_frames
+    out = np.full((len(bones), 2), np.nan)
+    if F == 0 or bones.size == 0:
+        return out
+    pick = np.unique(np.linspace(0, F - 1, min(F, max_framesets)).round().astype(np.int64))
+    subset = Detections(points_2d=detections.points_2d[:, pick], scores=detections.scores[:, pick],
+                        camera_names=detections.camera_names, joint_names=detections.joint_names,
+                        frame_index=detections.frame_index[pick],
+                        timestamp_s=detections.timestamp_s[pick])
+    result, (Fs, J) = _triangulate(rig, subset, options)
+    points, _, _, reason = _gate(result, Fs, J, len(rig), options)
+    points = np.where((reason == 0)[..., None], points, np.nan)
+    lengths = bone_lengths_m(points, bones)
+    enough = np.isfinite(lengths).sum(axis=0) >= options.min_bone_samples
+    if enough.any():
+        median = np.nanmedian(lengths[:, enough], axis=0)
+        out[enough, 0] = median
+        out[enough, 1] = 1.4826 * np.nanmedian(np.abs(lengths[:, enough] - median), axis=0)
+    return out
+
+
+def _runs(ok: np.ndarray, frame_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run labels for (F, J) ``ok``: consecutive framesets, no frame_index jump. Returns
+    ``(run_id (F, J) int64, run_length (F, J) int64)``, run_id -1 where not ok."""
+    F, J = ok.shape
+    contiguous = np.ones(F, dtype=bool)
+    contiguous[1:] = np.diff(frame_index) == 1
+    starts = ok & ~(np.vstack([np.zeros((1, J), bool), ok[:-1]]) & contiguous[:, None])
+    run_id = np.cumsum(starts.T.reshape(-1)).reshape(J, F).T - 1
+    run_id = np.where(ok, run_id, -1)
+    lengths = np.bincount(run_id[ok], minlength=int(run_id.max()) + 1 if ok.any() else 0)
+    run_length = np.where(ok, lengths[np.maximum(run_id, 0)] if lengths.size else 0, 0)
+    return run_id, run_length
+
+
+def _smooth(points: np.ndarray, ok: np.ndarray, frame_index: np.ndarray,
+            options: LabelOptions) -> np.ndarray:
+    """Gap-aware smoothing along F of (F, J, 3) points where ``ok``; others returned unchanged.
+
+    Each run of consecutive ok framesets at least one window long is filtered on its own: the
+    runs of all joints are laid end to end, filtered once, and frames whose window would cross a
+    run boundary use the filter's polynomial fit to the run's own ends (``mode="interp"``).
+    """
+    window = options.smoothing_window_frames
+    half = window // 2
+    run_id, run_length = _runs(ok, frame_index)
+    target = ok & (run_length >= window)
+    if not target.any():
+        return points
+    out = points.copy()
+    # Gather, per joint, the positions of the long runs: position within run and run bounds.
+    F, J = ok.shape
+    f_idx, j_idx = np.nonzero(target)
+    order = np.lexsort((f_idx, run_id[f_idx, j_idx]))
+    f_idx, j_idx = f_idx[order], j_idx[order]
+    ids = run_id[f_idx, j_idx]
+    first = np.r_[True, ids[1:] != ids[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(ids.size), 0))
+    length = run_length[f_idx, j_idx]
+    pos = np.arange(ids.size) - start  # position within the run
+    series = points[f_idx, j_idx]  # (M, 3), runs laid end to end
+    # Window centre clamped to the run, so every window stays inside its own run.
+    centre = start + np.clip(pos, half, length - 1 - half)
+    offsets = np.arange(-half, half + 1)
+    windows = series[centre[:, None] + offsets[None, :]]  # (M, window, 3)
+    if options.smoothing == "median":
+        smoothed = np.median(windows, axis=1)
+    else:
+        # Evaluate the window's least-squares polynomial at the sample's offset from the centre.
+        smoothed = np.empty_like(series)
+        shift = pos - np.clip(pos, half, length - 1 - half)
+        # Least-squares polynomial over the window (Savitzky-Golay): fit = pinv(A) @ y,
+        # evaluated at offset s from the window centre.
+        A = np.vander(offsets.astype(np.float64), options.smoothing_polyorder + 1, increasing=True)
+        fit = np.linalg.pinv(A)  # (polyorder + 1, window)
+        for s in np.unique(shift):
+            coeffs = (float(s) ** np.arange(options.smoothing_polyorder + 1)) @ fit
+            rows = shift == s
+            smoothed[rows] = np.einsum("w,mwc->mc", coeffs, windows[rows])
+    out[f_idx, j_idx] = smoothed
+    return out
+
+
+def _bone_flags(points: np.ndarray, valid: np.ndarray, bones: np.ndarray,
+                reference_m: np.ndarray, options: LabelOptions) -> np.ndarray:
+    """(F, J) bool: joints blamed for bones whose length jumps from the reference."""
+    F, J = valid.shape
+    known = np.isfinite(reference_m).all(axis=1)
+    bones, median, spread = bones[known], reference_m[known, 0], reference_m[known, 1]
+    flagged = np.zeros((F, J), dtype=bool)
+    if bones.size == 0:
+        return flagged
+    lengths = bone_lengths_m(np.where(valid[..., None], points, np.nan), bones)  # (F, B)
+    checked = np.isfinite(lengths)
+    tolerance = np.maximum.reduce([options.bone_length_tolerance_fraction * median,
+                                   np.full_like(median, options.bone_length_tolerance_min_m),
+                                   options.bone_length_tolerance_sigmas * spread])
+    bad = checked & (np.abs(np.nan_to_num(lengths) - median) > tolerance)
+    incidence = np.zeros((len(bones), J), dtype=np.int64)
+    incidence[np.arange(len(bones)), bones[:, 0]] = 1
+    incidence[np.arange(len(bones)), bones[:, 1]] = 1
+    rows = np.arange(F)
+    for _ in range(len(bones)):
+        if not bad.any():
+            break
+        num_bad = bad.astype(np.int64) @ incidence
+        num_ok = (checked & ~bad).astype(np.int64) @ incidence
+        # Blame the joint with the most deviating bones; ties go to the one with fewer good bones.
+        key = num_bad * (len(bones) + 1) - num_ok
+        key = np.where(num_bad > 0, key, np.iinfo(np.int64).min)
+        joint = np.argmax(key, axis=1)
+        active = num_bad[rows, joint] > 0
+        flagged[rows[active], joint[active]] = True
+        touched = incidence[:, joint].T.astype(bool) & active[:, None]  # (F, B)
+        bad &= ~touched
+        checked &= ~touched
+    return flagged
+
+
+def compute_pseudo_labels(rig, detections: Detections, *, options: LabelOptions,
+                          bones: np.ndarray | None = None,
+                          reference_bone_lengths_m: np.ndarray | None = None) -> PseudoLabels:
+    """Pseudo-labels of a block of framesets.
+
+    rig: ``geometry.Rig`` whose cameras are the detections' views, in the same order.
+    detections: ``labeling.Detections`` (V, F, J) of the block (with any context framesets).
+    bones: (B, 2) joint indices for the bone check (None: no check).
+    reference_bone_lengths_m: (B, 2) take-wide lengths from :func:`reference_bone_lengths`; when
+        None they are computed from this block.
+    Returns a :class:`PseudoLabels` of the F framesets.
+    """
+    V, F, J = detections.num_views, detections.num_frames, detections.num_joints
+    result, _ = _triangulate(rig, detections, options)
+    points, inliers, num_inliers, reason = _gate(result, F, J, V, options)
+    ok = reason == 0
+    if options.smoothing != "none":
+        points = _smooth(points, ok, detections.frame_index, options)
+    if bones is not None and options.bone_check != "off" and len(bones):
+        bones = np.asarray(bones, dtype=np.int64).reshape(-1, 2)
+        if bones.min() < 0 or bones.max() >= J:
+            raise ValueError(f"bones index joints outside 0..{J - 1}")
+        if reference_bone_lengths_m is None:
+            reference_bone_lengths_m = reference_bone_lengths(rig, detections, bones, options=options)
+        reference = np.asarray(reference_bone_lengths_m, dtype=np.float64)
+        if reference.shape != (len(bones), 2):
+            raise ValueError(f"reference_bone_lengths_m has shape {reference.shape}, "
+                             f"expected ({len(bones)}, 2) (median, spread)")
+        flagged = _bone_flags(points, ok, bones, reference, options)
+        reason[flagged] |= np.uint8(RejectReason.BONE_LENGTH)
+    blocking = np.uint8(0xFF if options.bone_check == "reject" else ~np.uint8(RejectReason.BONE_LENGTH))
+    valid = (reason & blocking) == 0
+    # Reprojection error of what is stored (the smoothed point where smoothing ran).
+    reprojected = rig.project(points)  # (V, F, J, 2)
+    error = np.linalg.norm(reprojected - detections.points_2d, axis=-1)
+    return PseudoLabels(
+        keypoints_3d=np.where(valid[..., None], points, np.nan).astype(np.float32),
+        valid=valid,
+        keypoints_2d=np.moveaxis(detections.points_2d, 0, 1).astype(np.float32),
+        scores_2d=np.moveaxis(detections.scores, 0, 1).astype(np.float32),
+        inliers=np.moveaxis(inliers, 0, 1),
+        reprojection_error_px=np.moveaxis(error, 0, 1).astype(np.float32),
+        frame_index=detections.frame_index.copy(),
+        timestamp_s=detections.timestamp_s.copy(),
+        num_inlier_views=np.minimum(num_inliers, 255).astype(np.uint8),
+        reject_reason=reason)

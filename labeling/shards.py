@@ -1,0 +1,346 @@
+"""HDF5 shards of pseudo-labels: the schema trainers rely on, the atomic writer, plain readers.
+
+Conventions (frames, pixels, dimension letters, units) in :mod:`geometry.camera`. ``N`` is the
+number of framesets (samples) in a shard, ``V`` views, ``J`` joints.
+
+Schema (version :data:`SCHEMA_VERSION`; fields may be added, never renamed)
+    ``keypoints_3d (N, J, 3) float32``  metres, world frame; NaN where rejected.
+    ``valid (N, J) bool``               the label passed every gate (see ``reject_reason``).
+    ``keypoints_2d (N, V, J, 2) float32`` px, distorted image coordinates of the original
+                                        frames, as detected; NaN where a view has no detection.
+    ``scores_2d (N, V, J) float32``     detector confidence in [0, 1]; NaN where not detected.
+    ``inliers (N, V, J) bool``          the view was used for the 3D point.
+    ``reprojection_error_px (N, V, J) float32``  distance between the detection and the stored
+                                        ``keypoints_3d`` reprojected; NaN where either is missing.
+    ``frame_index (N,) int64``          frameset index in the recording.
+    ``timestamp_s (N,) float64``        seconds from the start of the recording (NaN if unknown).
+    ``num_inlier_views (N, J) uint8``   (added) how many views agreed on the point.
+    ``reject_reason (N, J) uint8``      (added) bit mask of :class:`RejectReason`; 0 for a kept
+                                        label (the evidence for why it was kept or dropped).
+    ``cameras/``                        ``K (V, 3, 3)``, ``dist (V, 8)`` (OpenCV order, zero
+                                        padded; ``dist_length (V,)`` says how many are real),
+                                        ``model (V,)`` str, ``R (V, 3, 3)``, ``t (V, 3)`` m
+                                        (cam_from_world), ``size (V, 2)`` int (width, height),
+                                        ``names (V,)`` str.
+    optional ``crops_jpeg (N, V)``      variable-length uint8: JPEG bytes of a square crop of
+                                        each view around the subject (empty where none) and
+                                        ``crop_box_px (N, V, 4) float32`` the crop's
+                                        ``(x0, y0, width, height)`` in original pixels; the crop is
+                                        resized to ``crop_size_px`` square:
+                                        ``u_crop = (u - x0) * crop_size_px / width``.
+    attributes ``schema_version``, ``joint_names``, ``camera_names``, ``bones`` (B, 2) joint
+    indices, ``options_json`` (every threshold used), ``provenance_json``, ``rigkit_version``.
+
+Layout chosen by measurement (``benchmarks/bench_labeling.py --only layout``; 2 shared cores at
+load average ~9, so absolute times are inflated; shard of 1024 framesets x 4 views x 17 joints of
+real pseudo-labels, 1.46 MB raw). Noisy float32 pixels barely compress: lzf + shuffle leaves 83%
+of the bytes, gzip-1 + shuffle 76-80%, while reading the whole shard back costs 3-8 ms
+uncompressed against 19-29 ms (lzf) and 36-52 ms (gzip), and writing doubles. Each h5py read
+call costs ~0.5 ms here whatever its size, so a 64-row chunk read of every field (~8 ms) is no
+cheaper than the whole shard: readers (``labeling.dataset``) take a shard's labels in one read of
+every field, and the chunk size only sets the unit by which ``ShardIterableDataset`` deals work
+to ranks and workers and what a plain h5py slice touches. Default: no compression (labels are
+1.5 kB a frameset; disk is not the constraint, reading is), chunks of 256 framesets. JPEG crops
+are already compressed (a 256 px crop at quality 90 is ~21 kB against 192 kB raw, 9x smaller)
+and stored without a filter in chunks of 16 framesets; their bytes live in HDF5's global heap,
+so the chunk cache (``rdcc_nbytes``) made no measurable difference to reading them
+(600-1000 samples/s from 0 to 64 MiB, within the noise).
+Deterministic: no timestamps (``track_times=False``) and one canonical NaN bit pattern, so an
+identical job writes identical bytes in any process.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "SCHEMA_VERSION", "LABEL_FIELDS", "RejectReason", "ShardLayout", "write_shard",
+    "read_shard", "read_shard_attributes", "rig_from_shard", "sha256_of_file", "write_atomic",
+]
+
+SCHEMA_VERSION = 1
+
+# name -> (dtype, shape letters). Every shard holds all of these.
+LABEL_FIELDS: dict[str, tuple[str, tuple[str | int, ...]]] = {
+    "keypoints_3d": ("float32", ("N", "J", 3)),
+    "valid": ("bool", ("N", "J")),
+    "keypoints_2d": ("float32", ("N", "V", "J", 2)),
+    "scores_2d": ("float32", ("N", "V", "J")),
+    "inliers": ("bool", ("N", "V", "J")),
+    "reprojection_error_px": ("float32", ("N", "V", "J")),
+    "frame_index": ("int64", ("N",)),
+    "timestamp_s": ("float64", ("N",)),
+    "num_inlier_views": ("uint8", ("N", "J")),
+    "reject_reason": ("uint8", ("N", "J")),
+}
+
+
+class RejectReason(enum.IntFlag):
+    """Why a label is not valid (bits of ``reject_reason``); several may be set."""
+
+    NONE = 0
+    NOT_TRIANGULATED = 1      # fewer than two usable views, or no consensus among them
+    TOO_FEW_INLIER_VIEWS = 2  # fewer than ``min_inlier_views`` views agreed
+    REPROJECTION_ERROR = 4    # an inlier view is further than ``max_reprojection_error_px``
+    BONE_LENGTH = 8           # a bone to this joint jumps away from its take-wide median length
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShardLayout:
+    """HDF5 storage layout (see the module docstring for the measurements behind the defaults).
+
+    chunk_framesets: rows (framesets) per chunk of every label dataset.
+    compression: ``"lzf"``, ``"gzip"`` or ``"none"`` for the label datasets.
+    gzip_level: 1..9 when ``compression == "gzip"``.
+    shuffle: HDF5 byte-shuffle filter before compression.
+    crop_chunk_framesets: rows per chunk of ``crops_jpeg``.
+    """
+
+    chunk_framesets: int = 256
+    compression: str = "none"
+    gzip_level: int = 1
+    shuffle: bool = True
+    crop_chunk_framesets: int = 16
+
+    def __post_init__(self) -> None:
+        if self.chunk_framesets < 1 or self.crop_chunk_framesets < 1:
+            raise ValueError("chunk_framesets and crop_chunk_framesets must be >= 1")
+        if self.compression not in ("lzf", "gzip", "none"):
+            raise ValueError(f"compression is {self.compression!r}, expected 'lzf', 'gzip' or 'none'")
+        if not 1 <= self.gzip_level <= 9:
+            raise ValueError(f"gzip_level is {self.gzip_level}, expected 1..9")
+
+    def filters(self) -> dict:
+        """Keyword arguments for ``h5py.Group.create_dataset``."""
+        if self.compression == "none":
+            return {}
+        out = {"compression": self.compression, "shuffle": self.shuffle}
+        if self.compression == "gzip":
+            out["compression_opts"] = self.gzip_level
+        return out
+
+
+def _expected_shape(letters, sizes: dict[str, int]) -> tuple[int, ...]:
+    return tuple(sizes[x] if isinstance(x, str) else x for x in letters)
+
+
+def validate_label_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """Check every field of :data:`LABEL_FIELDS` is present with a consistent shape.
+
+    Returns the sizes ``{"N": ..., "V": ..., "J": ...}``; raises ValueError naming the field.
+    """
+    missing = [name for name in LABEL_FIELDS if name not in arrays]
+    if missing:
+        raise ValueError(f"shard arrays lack {', '.join(missing)}")
+    N, V, J, _ = np.shape(arrays["keypoints_2d"])
+    sizes = {"N": N, "V": V, "J": J}
+    for name, (_, letters) in LABEL_FIELDS.items():
+        expected = _expected_shape(letters, sizes)
+        if np.shape(arrays[name]) != expected:
+            raise ValueError(f"{name} has shape {np.shape(arrays[name])}, expected {expected}")
+    return sizes
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (temp name, fsync, rename, fsync folder)."""
+    path = Path(path)
+    tmp = _temp_name(path)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _write_cameras(group, rig) -> None:
+    import h5py
+
+    V = len(rig)
+    dist = np.zeros((V, 8))
+    dist_length = np.zeros(V, dtype=np.int64)
+    for v, cam in enumerate(rig):
+        dist[v, : cam.dist.size] = cam.dist
+        dist_length[v] = cam.dist.size
+    strings = h5py.string_dtype()
+    for name, value in (("K", np.asarray(rig.K)), ("dist", dist), ("dist_length", dist_length),
+                        ("R", np.asarray(rig.R)), ("t", np.asarray(rig.t)),
+                        ("size", np.asarray(rig.sizes, dtype=np.int64))):
+        group.create_dataset(name, data=value, track_times=False)
+    group.create_dataset("model", data=np.array([c.model for c in rig], dtype=object),
+                         dtype=strings, track_times=False)
+    group.create_dataset("names", data=np.array(rig.names, dtype=object), dtype=strings,
+                         track_times=False)
+
+
+def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, rig,
+                joint_names: tuple[str, ...], bones: np.ndarray | None = None,
+                options: Mapping | None = None, provenance: Mapping | None = None,
+                crops_jpeg: list[list[bytes]] | None = None, crop_box_px: np.ndarray | None = None,
+                crop_size_px: int = 0, layout: ShardLayout = ShardLayout()) -> str:
+    """Write one shard atomically and return its sha256 (hex).
+
+    arrays: every field of :data:`LABEL_FIELDS` (module docstring), cast to the schema dtypes.
+    rig: the ``geometry.Rig`` the labels were triangulated with (its V cameras in view order).
+    joint_names: J names. bones: (B, 2) int joint indices or None.
+    options, provenance: JSON-serialisable mappings recorded as attributes.
+    crops_jpeg: optional N lists of V JPEG byte strings (b"" where no crop); with
+        ``crop_box_px (N, V, 4)`` and ``crop_size_px``.
+    The file is written under a temporary name in the same folder, fsync'd, then renamed, so a
+    crash leaves either no shard or a complete one.
+    """
+    import h5py
+
+    from .index import rigkit_version
+
+    sizes = validate_label_arrays(arrays)
+    N, V, J = sizes["N"], sizes["V"], sizes["J"]
+    if len(rig) != V:
+        raise ValueError(f"the rig has {len(rig)} cameras but the labels have {V} views")
+    if len(joint_names) != J:
+        raise ValueError(f"{len(joint_names)} joint names for {J} joints")
+    path = Path(path)
+    tmp = _temp_name(path)
+    filters = layout.filters()
+    chunk_rows = max(1, min(layout.chunk_framesets, N))
+    try:
+        with h5py.File(tmp, "w", libver=("earliest", "v110"), track_order=False) as f:
+            for name, (dtype, _) in LABEL_FIELDS.items():
+                data = _canonical_nan(np.ascontiguousarray(arrays[name], dtype=dtype))
+                chunks = (chunk_rows,) + data.shape[1:] if N else None
+                f.create_dataset(name, data=data, chunks=chunks, track_times=False,
+                                 **(filters if N else {}))
+            _write_cameras(f.create_group("cameras", track_order=False), rig)
+            if crops_jpeg is not None:
+                _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout)
+            f.attrs["schema_version"] = SCHEMA_VERSION
+            f.attrs["joint_names"] = list(joint_names)
+            f.attrs["camera_names"] = list(rig.names)
+            f.attrs["bones"] = (np.zeros((0, 2), np.int64) if bones is None
+                                else np.asarray(bones, dtype=np.int64).reshape(-1, 2))
+            f.attrs["options_json"] = json.dumps(dict(options or {}), sort_keys=True)
+            f.attrs["provenance_json"] = json.dumps(dict(provenance or {}), sort_keys=True)
+            f.attrs["rigkit_version"] = rigkit_version()
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        digest = sha256_of_file(tmp)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return digest
+
+
+def _canonical_nan(data: np.ndarray) -> np.ndarray:
+    """Every NaN as the one canonical quiet NaN. Arithmetic makes NaNs whose sign bit depends on
+    the SIMD path taken (and so on memory alignment): the same labels would compress to different
+    bytes from one process to the next, breaking sha256-verified resume."""
+    if data.dtype.kind == "f":
+        missing = np.isnan(data)
+        if missing.any():
+            data = data.copy()
+            data[missing] = np.nan
+    return data
+
+
+def _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout: ShardLayout) -> None:
+    import h5py
+
+    if len(crops_jpeg) != N or any(len(row) != V for row in crops_jpeg):
+        raise ValueError(f"crops_jpeg must be {N} lists of {V} JPEG byte strings")
+    boxes = np.asarray(crop_box_px, dtype=np.float32)
+    if boxes.shape != (N, V, 4):
+        raise ValueError(f"crop_box_px has shape {boxes.shape}, expected ({N}, {V}, 4)")
+    if crop_size_px <= 0:
+        raise ValueError(f"crop_size_px is {crop_size_px}, expected > 0 with crops")
+    data = np.empty((N, V), dtype=object)
+    for n in range(N):
+        for v in range(V):
+            data[n, v] = np.frombuffer(crops_jpeg[n][v], dtype=np.uint8)
+    rows = max(1, min(layout.crop_chunk_framesets, N))
+    f.create_dataset("crops_jpeg", data=data, dtype=h5py.vlen_dtype(np.uint8),
+                     chunks=(rows, V) if N else None, track_times=False)
+    f.create_dataset("crop_box_px", data=boxes, chunks=(rows, V, 4) if N else None,
+                     track_times=False)
+    f.attrs["crop_size_px"] = int(crop_size_px)
+
+
+def sha256_of_file(path: str | os.PathLike, *, block_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(block_bytes), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_shard_attributes(f) -> dict:
+    """Decoded attributes of an open shard (``h5py.File``): names, bones, options, provenance."""
+    def strings(value):
+        return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in value)
+
+    version = int(f.attrs["schema_version"])
+    if version > SCHEMA_VERSION:
+        raise ValueError(f"shard schema version {version} is newer than this rigkit reads "
+                         f"({SCHEMA_VERSION}); upgrade rigkit")
+    return {
+        "schema_version": version,
+        "joint_names": strings(f.attrs["joint_names"]),
+        "camera_names": strings(f.attrs["camera_names"]),
+        "bones": np.asarray(f.attrs["bones"], dtype=np.int64).reshape(-1, 2),
+        "options": json.loads(f.attrs["options_json"]),
+        "provenance": json.loads(f.attrs["provenance_json"]),
+        "rigkit_version": str(f.attrs["rigkit_version"]),
+        "crop_size_px": int(f.attrs.get("crop_size_px", 0)),
+    }
+
+
+def read_shard(path: str | os.PathLike, *, fields: tuple[str, ...] | None = None) -> dict:
+    """All label arrays of one shard (or ``fields``) plus ``"attributes"`` and ``"rig"``."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        out = {name: f[name][()] for name in (fields or LABEL_FIELDS) if name in f}
+        out["attributes"] = read_shard_attributes(f)
+        out["rig"] = rig_from_shard(f)
+    return out
+
+
+def rig_from_shard(f):
+    """The ``geometry.Rig`` stored in an open shard's ``cameras/`` group."""
+    from geometry import Camera, Rig
+
+    g = f["cameras"]
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in g["names"][()]]
+    models = [m.decode() if isinstance(m, bytes) else str(m) for m in g["model"][()]]
+    K, dist, length = g["K"][()], g["dist"][()], g["dist_length"][()]
+    R, t, size = g["R"][()], g["t"][()], g["size"][()]
+    return Rig([Camera(name=names[v], size=tuple(int(s) for s in size[v]), K=K[v],
+                       dist=dist[v, : int(length[v])], R=R[v], t=t[v], model=models[v])
+                for v in range(len(names))])

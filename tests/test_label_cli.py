@@ -1,0 +1,161 @@
+"""``rigkit label`` and ``rigkit label report`` end to end, and bad input -> one sentence, exit 2."""
+
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import rigkit_cli
+from calibration import save_rig
+from labeling import LabelIndex
+from tests.label_fixtures import coco_take, save_npz_detections
+
+ACCEPTED_MPJPE_TOL_MM = 30.0  # 2 px noise + 10% gross + 5% swaps, 4 views, default gates
+
+
+@pytest.fixture(scope="module")
+def take(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("take")
+    rig, truth, detections, _ = coco_take(150, seed=21)
+    save_rig(rig, folder / "calib.toml")
+    save_npz_detections(folder / "det.npz", detections)
+    return folder, rig, truth, detections
+
+
+def _label(folder, out, *extra):
+    return rigkit_cli.main(["label", "--calibration", str(folder / "calib.toml"), "--detections",
+                            f"npz:{folder / 'det.npz'}", "--out", str(out), "--shard-size", "64",
+                            *extra])
+
+
+def test_label_writes_shards_and_prints_the_summary(take, tmp_path, capsys):
+    folder, rig, truth, detections = take
+    assert _label(folder, tmp_path / "out", "--smoothing", "savgol") == 0
+    printed = capsys.readouterr().out
+    assert "150 framesets in 3 shards" in printed and "left_wrist" in printed
+    assert "median reprojection error" in printed
+    index = LabelIndex.read(tmp_path / "out")
+    assert index.complete and index.num_samples == 150
+    assert index.job["options"]["smoothing"] == "savgol"
+    assert index.job["provenance"]["skeleton"] == "COCO_17"  # matched by joint names
+    assert len(index.job["provenance"]["calibration_sha256"]) == 64
+    with h5py.File(tmp_path / "out" / index.shards[0].file, "r") as f:
+        points, valid = f["keypoints_3d"][()], f["valid"][()]
+        assert '"max_reprojection_error_px"' in f.attrs["options_json"]
+    error_mm = 1000 * np.linalg.norm(points - truth[:64], axis=-1)[valid]
+    assert valid.mean() > 0.8 and np.mean(error_mm) < ACCEPTED_MPJPE_TOL_MM
+    # Resuming a finished run writes nothing and says so.
+    assert _label(folder, tmp_path / "out", "--smoothing", "savgol", "--resume") == 0
+    assert "0 written, 3 already complete" in capsys.readouterr().out
+
+
+def test_report_writes_table_and_overlays(take, tmp_path, capsys):
+    import cv2
+
+    folder = take[0]
+    assert _label(folder, tmp_path / "out") == 0
+    capsys.readouterr()
+    assert rigkit_cli.main(["label", "report", str(tmp_path / "out"), "--num-overlays", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "nose" in printed and "few_views" in printed
+    pngs = sorted((tmp_path / "out" / "report").glob("overlay-*.png"))
+    assert len(pngs) == 2 and (tmp_path / "out" / "report" / "acceptance.txt").is_file()
+    image = cv2.imread(str(pngs[0]))
+    assert image.shape[1] >= 4 * 480 and image.std() > 1  # four panels with something drawn
+
+
+def test_camera_names_that_differ_pair_in_sorted_order_with_a_warning(take, tmp_path, caplog):
+    folder, rig, _, detections = take
+    renamed = detections.select_cameras(detections.camera_names)
+    object.__setattr__(renamed, "camera_names", tuple(f"view_{n}" for n in rig.names))
+    save_npz_detections(tmp_path / "renamed.npz", renamed)
+    with caplog.at_level(logging.WARNING):
+        code = rigkit_cli.main(["-q", "label", "--calibration", str(folder / "calib.toml"),
+                                "--detections", f"npz:{tmp_path / 'renamed.npz'}",
+                                "--out", str(tmp_path / "out")])
+    assert code == 0
+    assert "sorted order" in caplog.text and "view_cam01 -> cam01" in caplog.text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--detections", "npz:{folder}/nothing.npz"], "does not exist"),
+    (["--detections", "{folder}/det.npz"], "FORMAT:PATH"),
+    (["--detections", "tiff:{folder}/det.npz"], "unknown detections format"),
+    (["--detections", "npz:{folder}/calib.toml"], "not a readable .npz"),
+    ([], "exactly one of --session or --detections"),
+    (["--detections", "npz:{folder}/det.npz", "--min-inlier-views", "1"], "min_inlier_views"),
+])
+def test_bad_input_is_one_sentence_and_exit_2(take, tmp_path, capsys, argv, message):
+    folder = take[0]
+    argv = [a.format(folder=folder) for a in argv]
+    code = rigkit_cli.main(["label", "--calibration", str(folder / "calib.toml"),
+                            "--out", str(tmp_path / "out"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_existing_output_without_resume_is_refused(take, tmp_path, capsys):
+    folder = take[0]
+    assert _label(folder, tmp_path / "out") == 0
+    assert _label(folder, tmp_path / "out") == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A 1.5 s synthetic session (person from the start), its true calibration and a tiny
+    untrained COCO-17 detector checkpoint: plumbing, not accuracy."""
+    import torch
+
+    from capture import open_session
+    from geometry.skeletons import get_skeleton
+    from labeling.detector import HeatmapNet, save_checkpoint
+    from labeling.detector.interface import DetectorSettings
+
+    folder = tmp_path_factory.mktemp("session")
+    rig_text = (Path(rigkit_cli.__file__).parent / "rigs" / "synthetic-4cam.toml").read_text()
+    (folder / "rig.toml").write_text(rig_text.replace("board_s = 4.0", "board_s = 0.0"))
+    assert rigkit_cli.main(["-q", "capture", "record", "--rig", str(folder / "rig.toml"),
+                            "--out", str(folder / "sess"), "--duration", "1.0"]) == 0
+    with open_session(folder / "sess") as session:
+        save_rig(session.truth.rig, folder / "calib.toml")
+    torch.manual_seed(0)
+    names = get_skeleton("COCO_17").joint_names
+    save_checkpoint(folder / "tiny.pt", HeatmapNet(num_joints=17, width=8).eval(),
+                    architecture="rigkit_heatmap_v1",
+                    architecture_kwargs={"num_joints": 17, "width": 8},
+                    settings=DetectorSettings(joint_names=names, input_size=(48, 64),
+                                              name="tiny-untrained").to_dict())
+    return folder
+
+
+def test_session_with_detector_writes_crops_and_resumes_without_detecting_again(recorded, tmp_path):
+    import cv2
+
+    argv = ["-q", "label", "--calibration", str(recorded / "calib.toml"),
+            "--session", str(recorded / "sess"), "--detector", str(recorded / "tiny.pt"),
+            "--out", str(tmp_path / "out"), "--crops-px", "64", "--shard-size", "16",
+            # An untrained network: open the gates so that labels (and so crops) exist.
+            "--min-score", "0", "--threshold-px", "2000", "--max-reprojection-error-px", "2000",
+            "--bone-check", "off"]
+    assert rigkit_cli.main(argv) == 0
+    index = LabelIndex.read(tmp_path / "out")
+    assert index.complete and index.num_samples >= 20
+    provenance = index.job["provenance"]
+    assert len(provenance["weights_sha256"]) == 64 and "tiny-untrained" in provenance["detector"]
+    with h5py.File(tmp_path / "out" / index.shards[0].file, "r") as f:
+        assert f.attrs["crop_size_px"] == 64
+        crops, boxes, valid = f["crops_jpeg"][()], f["crop_box_px"][()], f["valid"][()]
+    present = np.array([[len(c) > 0 for c in row] for row in crops])
+    assert present[valid.any(axis=1)].any()
+    assert np.isfinite(boxes[present]).all() and np.isnan(boxes[~present]).all()
+    n, v = np.argwhere(present)[0]
+    assert cv2.imdecode(crops[n, v], cv2.IMREAD_COLOR).shape == (64, 64, 3)
+    cached = sorted((tmp_path / "out" / "detections").glob("chunk-*.npz"))
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    assert rigkit_cli.main(argv + ["--resume"]) == 0
+    assert [p.stat().st_mtime_ns for p in cached] == stamps  # detections reused, not recomputed
+    assert LabelIndex.read(tmp_path / "out").shards == index.shards
