@@ -35,7 +35,7 @@ from .layout import (camera_dir, write_framesets_table, write_manifest, write_ti
                      write_truth_scene)
 from .preview import Preview
 from .rigfile import RigSpec
-from .scene import COCO17_JOINTS, scene_truth, synthetic_rig
+from .scene import SyntheticScene, synthetic_rig
 from .segments import SegmentWriter
 from .wire import unpack_header
 from .worker import Control, WorkerConfig, run_worker
@@ -241,7 +241,7 @@ class Recorder:
     # -- setup -----------------------------------------------------------------------------
     def _prepare(self) -> None:
         rig, options = self.rig, self.options
-        fast = any(c.replay == "fast" and c.kind in ("file", "images") for c in rig.cameras)
+        fast = any(c.replay == "fast" and c.kind in ("file", "images", "synthetic") for c in rig.cameras)
         period = 1.0 / max(c.fps for c in rig.cameras)
         wait_s = options.wait_s if options.wait_s is not None else (None if fast else max(1.0, 10 * period))
         self.grouper = FramesetGrouper(len(self.names), GroupingOptions(
@@ -549,9 +549,10 @@ class Recorder:
             return
         fps = next(c.fps for c in self.rig.cameras if c.kind == "synthetic")
         last = max((c.last_seq for c in self.cams), default=0)
-        arrays = scene_truth(synthetic, fps, max(last, 0) / fps)
+        scene = SyntheticScene(synthetic, fps)
+        arrays = scene.truth(max(last, 0) + 1)
         synthetic_names = [c.name for c in self.rig.cameras if c.kind == "synthetic"]
-        description = {"fps": fps, "joints": list(COCO17_JOINTS),
+        description = {"fps": fps, "skeleton": scene.skeleton.name, "joints": list(scene.skeleton.joint_names),
                        "latency_s": {n: synthetic.latency_of(i) for i, n in enumerate(synthetic_names)},
                        "board": self._manifest["rig"]["synthetic"]["board"],
                        "note": "frame k (a synthetic camera's seq) shows the scene at time_s[k]"}

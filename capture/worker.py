@@ -143,7 +143,7 @@ def run_worker(config: WorkerConfig, control_array) -> None:
 
 def _warm_up(source: Source, config: WorkerConfig) -> None:
     """Run the render and encode paths once, so the first scheduled frame is not late."""
-    if source.timing == "scheduled" and config.spec.kind == "synthetic":
+    if config.spec.kind == "synthetic":
         image = source.read(0)
         cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality])
 
@@ -181,7 +181,7 @@ class _Loop:
                 t_mono = due + self.latency_s
             else:
                 image = source.read(k)
-                t_mono = self.start_mono + k * period if source.timing == "fast" else time.monotonic()
+                t_mono = self.start_mono + k * period + self.latency_s if source.timing == "fast" else time.monotonic()
             if image is None:
                 break
             self._send(k, t_mono, image, block=source.timing == "fast")
