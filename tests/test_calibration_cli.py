@@ -74,6 +74,8 @@ def test_intrinsics_command_updates_an_existing_calibration(tmp_path, capsys):
         assert calib.rig[name].dist.shape == (5,)
         assert calib.metadata["intrinsics"][name]["views"] >= 5
     assert calib.metadata["adjusted"] is False  # the file's own metadata survives
+    from aniposelib.cameras import CameraGroup  # the file, nested metadata and all, loads in aniposelib
+    assert CameraGroup.load(str(out_file)).get_names() == list(lab.names)
     table = out.splitlines()
     assert table[0].split()[:3] == ["camera", "views", "used"]
     assert table[2].startswith("cam01") and table[3].startswith("cam04")
