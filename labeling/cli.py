@@ -140,8 +140,12 @@ def _run_label(args) -> int:
         provenance["detections"] = args.detections
     bones, skeleton = bones_from_skeleton(detections.joint_names, args.skeleton)
     provenance["skeleton"] = skeleton
+    if args.crops_px and args.session is None:
+        raise ValueError("--crops-px needs --session (the images to crop)")
     job = LabelJob.create(rig, detections, options=options, shard_size=args.shard_size,
-                          bones=bones, provenance=provenance)
+                          bones=bones, provenance=provenance,
+                          crop_source=str(Path(args.session).resolve()) if args.crops_px else None,
+                          crop_px=args.crops_px)
     ray_options = {"address": args.ray_address} if args.ray_address else {}
     summary = run_label_job(job, args.out, resume=args.resume, executor=args.executor,
                             progress=_show_progress(args),
@@ -173,6 +177,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "dlc:FILE.h5, sleap:FILE.h5, coco:FILE.json")
     parser.add_argument("--detector", metavar="WEIGHTS", default=None,
                         help="detector weights for --session (default: the built-in detector)")
+    parser.add_argument("--crops-px", type=int, default=0, metavar="S",
+                        help="with --session: store an S x S JPEG crop of each view around the "
+                             "subject in the shards (0: labels only)")
     parser.add_argument("--out", metavar="DIR", help="output folder for shards and index.json")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run in --out (complete shards are kept)")
