@@ -288,12 +288,15 @@ def detect_synchronized(board, frames, *, progress: bool = True):
         for f, (index, images) in enumerate(frames):
             indices[f] = index
             for v, name in enumerate(names):
-                detection = detect_board(board, images[name])
+                image = images.get(name)  # absent: this camera's frame is missing in the frameset
+                if image is None:
+                    continue
+                detection = detect_board(board, image)
                 if detection.num_corners:
                     corners[v, f, detection.ids] = detection.corners_px
-                    samples.setdefault(name, images[name])
-                elif name not in samples and f == 0:
-                    samples[f"_first_{name}"] = images[name]
+                    samples.setdefault(name, image)
+                elif f"_first_{name}" not in samples:
+                    samples[f"_first_{name}"] = image
             if bar is not None:
                 bar.update(1)
     finally:
