@@ -85,7 +85,8 @@ def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
                        help="a camera's video file or image folder (repeatable; frames synchronized by "
                             "index); with --session, just NAME to pick cameras")
     group.add_argument("--session", metavar="DIR", help="a session recorded by 'rigkit capture record'")
-    group.add_argument("--stride", type=int, default=1, help="use every N-th frame at most")
+    group.add_argument("--stride", type=int, default=1,
+                       help="use every N-th frame (long videos get a larger stride, see --max-frames)")
     group.add_argument("--max-frames", type=int, default=400,
                        help="decode at most this many frames per camera (the stride grows for long videos)")
 
