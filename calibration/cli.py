@@ -206,6 +206,9 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
         [[s.name, r.views_used, r.views_rejected, f"{r.rms_px:.3f}" if r.success else "-",
           f"{r.coverage:.0%}", r.model if r.success else "failed", f"{r.frames_with_board}/{r.frames_scanned}"]
          for s, r in zip(sources, results)])
+    for result in solved:
+        for sentence in result.advice:
+            print(f"{result.camera.name}: {sentence}")
     if solved:
         print(f"wrote {len(solved)} camera{'s' if len(solved) > 1 else ''} to {out}")
     if failed:
