@@ -200,7 +200,7 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
                                    *result.camera.size)
         metadata["intrinsics"] = intrinsics
         rig = merge_cameras(existing.rig if existing else None, [r.camera for r in solved])
-        save_rig(rig, out, metadata=metadata)
+        save_rig(rig, out, metadata=metadata, format=existing.format if existing else "auto")  # keep its layout
     print_table(
         ["camera", "views used", "rejected", "RMS px", "coverage", "model", "frames with board"],
         [[s.name, r.views_used, r.views_rejected, f"{r.rms_px:.3f}" if r.success else "-",

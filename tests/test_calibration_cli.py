@@ -186,3 +186,13 @@ def test_intrinsics_from_a_session_says_which_camera_failed(tmp_path, capsys, se
     status, _, err = _run(capsys, "intrinsics", "--session", session_dir, "--camera", "cam09", *CHARUCO,
                           "--out", tmp_path / "c.toml")
     assert status == 2 and "has no camera 'cam09'" in _one_sentence(err)
+
+
+def test_updating_a_caliscope_file_keeps_its_layout(tmp_path, capsys, charuco_folder):
+    from calibration import save_rig
+    out_file = tmp_path / "camera_array.toml"
+    save_rig(load_rig(DATA / "Calib_qualisys.toml"), out_file, format="caliscope")
+    status, _, err = _run(capsys, "intrinsics", "--camera", f"cam09={charuco_folder}", *CHARUCO, "--out", out_file)
+    assert status == 0, err
+    calib = read_calibration(out_file)
+    assert calib.format == "caliscope" and calib.rig.names[-1] == "cam09" and len(calib.rig) == 5
