@@ -286,9 +286,12 @@ def _resection(camera, points, pixels, known, options):
 
 # -- step 3: bundle adjustment ----------------------------------------------------------------
 def _refine(rig: Rig, flat: np.ndarray, options, rounds: int = 2):
-    ba_options = options.bundle_adjustment
     bundle = None
-    for _ in range(rounds):
+    for round_index in range(rounds):
+        # The first round only needs to bring the rig close: one rejection pass is enough there;
+        # the views it wrongly dropped come back with the re-triangulation of the next round.
+        ba_options = options.bundle_adjustment if round_index == rounds - 1 else replace(
+            options.bundle_adjustment, rejection_rounds=min(1, options.bundle_adjustment.rejection_rounds))
         result = triangulate_robust(rig, flat, threshold_px=options.triangulation_threshold_px)
         valid = result.valid
         use = result.inliers & valid[None, :]
