@@ -139,6 +139,7 @@ def keypoint_run(num_frames: int, seed: int):
 
 
 def main() -> int:
+    global BOARD
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100 board poses, 300 keypoint framesets")
     parser.add_argument("--seed", type=int, default=0)
@@ -147,7 +148,6 @@ def main() -> int:
                         help="ChArUco squares (columns rows), 0.1 m each")
     parser.add_argument("--skip-keypoints", action="store_true", help="only the board scene")
     args = parser.parse_args()
-    global BOARD
     BOARD = BoardSpec(kind="charuco", squares=tuple(args.squares), square_length_m=0.1, marker_length_m=0.075,
                       dictionary="DICT_5X5_100")
     num_poses = 100 if args.quick else 300
