@@ -231,23 +231,18 @@ class Board:
         Both files carry :meth:`exact_dpi`, so "actual size" printing gives exact squares.
         Returns the paths written.
         """
-        from PIL import Image  # Pillow: optional at import time, needed to write DPI and PDF
-
         from .files import write_atomic
+        from .printable import pdf_bytes, png_bytes
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
-        image = Image.fromarray(self.render(dpi=dpi, margin_m=margin_m))
+        image = self.render(dpi=dpi, margin_m=margin_m)
         dpi = self.exact_dpi(dpi)
-        written = []
-        for target, kind in ((path, "PNG"), (path.with_suffix(".pdf"), "PDF")):
-            if kind == "PDF" and not pdf:
-                continue
-            import io
-            buffer = io.BytesIO()
-            image.save(buffer, kind, dpi=(dpi, dpi)) if kind == "PNG" else image.save(buffer, kind, resolution=dpi)
-            write_atomic(target, buffer.getvalue())
-            written.append(target)
+        write_atomic(path, png_bytes(image, dpi=dpi))
+        written = [path]
+        if pdf:
+            write_atomic(path.with_suffix(".pdf"), pdf_bytes(image, dpi=dpi, title=f"rigkit {self.describe()}"))
+            written.append(path.with_suffix(".pdf"))
         return written
 
 
@@ -358,7 +353,7 @@ def detect_board(board: Board, image: np.ndarray, *, effort: DetectionEffort = "
 
     image: (H, W) or (H, W, 3) BGR, uint8 (or float in [0, 1]).
     effort: checkerboards only: ``"thorough"`` falls back to ``findChessboardCornersSB`` with an
-        exhaustive search (about 1-2 s on a 2-megapixel image) when the fast detector fails.
+        exhaustive search (about 0.2 s) when the fast detector fails; ``"fast"`` suits videos.
     Returns a :class:`BoardDetection`; no corners found is not an error (``success`` is False).
     """
     gray = _to_gray(image)
@@ -388,32 +383,62 @@ def _detect_charuco(board: Board, gray: np.ndarray, size) -> BoardDetection:
     ids = np.asarray(ids, np.int64).reshape(-1)
     corners = np.asarray(corners, np.float64).reshape(-1, 2)
     order = np.argsort(ids)
-    return BoardDetection(ids=ids[order], corners_px=corners[order], image_size=size,
+    ids, corners = _refine_small_charuco(board, gray, ids[order], corners[order])
+    return BoardDetection(ids=ids, corners_px=corners, image_size=size,
                           marker_ids=marker_ids, marker_corners_px=marker_corners)
+
+
+# Below this many pixels per square, OpenCV's ChArUco refinement window (kept clear of the
+# markers) becomes too small and corners stay at their marker-interpolated guesses (errors of
+# 0.5-3 px at 12-20 px squares); rigkit refines them itself and drops inconsistent ones.
+_SMALL_SQUARE_PX = 24.0
+
+
+def _refine_small_charuco(board: Board, gray: np.ndarray, ids: np.ndarray, corners: np.ndarray):
+    cols = board.inner_corners[0]
+    position = {int(i): k for k, i in enumerate(ids)}
+    steps = [np.linalg.norm(corners[position[i + d]] - corners[k])
+             for i, k in position.items() for d in (1, cols)
+             if (i + d) in position and (d == cols or (i + 1) % cols != 0)]
+    if not steps:
+        return ids, corners
+    square_px = float(np.median(steps))
+    if square_px >= _SMALL_SQUARE_PX:
+        return ids, corners
+    half = 2 if square_px >= 17 else 3
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3)
+    refined = cv2.cornerSubPix(gray, corners.astype(np.float32).reshape(-1, 1, 2), (half, half), (-1, -1),
+                               criteria).reshape(-1, 2).astype(np.float64)
+    if len(ids) < 6:
+        return ids, refined
+    # A small board is nearly projective in the image: corners off its homography are wrong.
+    board_xy = board.corners_in_board()[ids, :2]
+    H, inliers = cv2.findHomography(board_xy, refined, cv2.RANSAC, max(0.75, 0.06 * square_px))
+    if H is None:
+        return ids, refined
+    keep = inliers.reshape(-1).astype(bool)
+    return ids[keep], refined[keep]
 
 
 def _detect_checkerboard(board: Board, gray: np.ndarray, size, effort: DetectionEffort) -> BoardDetection:
     pattern = board.inner_corners
-    # Fast path on a downscaled copy (the classic detector's cost grows with the image), refined
-    # at full resolution with cornerSubPix.
+    # Both detectors run on a copy of at most 1000 px (their cost grows with the image and they
+    # gain nothing from more pixels); cornerSubPix then refines at full resolution.
     scale = min(1.0, 1000.0 / max(gray.shape))
     small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_FAST_CHECK
     found, corners = cv2.findChessboardCorners(small, pattern, flags=flags)
-    if found:
-        corners = (corners.reshape(-1, 2).astype(np.float64) + 0.5) / scale - 0.5
-        spacing = np.min(np.linalg.norm(np.diff(corners.reshape(pattern[1], pattern[0], 2), axis=1), axis=-1))
-        half = int(np.clip(spacing / 4, 2, 11))
-        criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3)
-        corners = cv2.cornerSubPix(gray, corners.astype(np.float32).reshape(-1, 1, 2), (half, half),
-                                   (-1, -1), criteria).reshape(-1, 2).astype(np.float64)
-    elif effort == "thorough":
-        flags = cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY
-        found, corners = cv2.findChessboardCornersSB(gray, pattern, flags=flags)
-        if found:
-            corners = corners.reshape(-1, 2).astype(np.float64)
+    if not found and effort == "thorough":
+        flags = cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_EXHAUSTIVE
+        found, corners = cv2.findChessboardCornersSB(small, pattern, flags=flags)
     if not found:
         return _empty(size)
+    corners = (corners.reshape(-1, 2).astype(np.float64) + 0.5) / scale - 0.5
+    spacing = np.min(np.linalg.norm(np.diff(corners.reshape(pattern[1], pattern[0], 2), axis=1), axis=-1))
+    half = int(np.clip(spacing / 4, 2, 11))
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3)
+    corners = cv2.cornerSubPix(gray, corners.astype(np.float32).reshape(-1, 1, 2), (half, half),
+                               (-1, -1), criteria).reshape(-1, 2).astype(np.float64)
     return BoardDetection(ids=np.arange(board.num_corners, dtype=np.int64), corners_px=corners,
                           image_size=size, marker_ids=np.zeros(0, np.int64),
                           marker_corners_px=np.zeros((0, 4, 2)))
@@ -459,16 +484,27 @@ def diagnose_board(board: Board, images) -> str:
     if _markers_found(board.dictionary, grays, inverted=not board.inverted):
         return (f"markers of {board.dictionary} are visible in {'normal' if board.inverted else 'inverted'} "
                 f"print; set inverted = {'false' if board.inverted else 'true'}")
-    best, best_count = None, 0
-    by_size = sorted(ARUCO_DICTIONARIES, key=lambda n: _dictionary_size(n))  # ties: the smallest
-    for name in by_size:
-        if name == board.dictionary:
+    # Dictionaries of one family (DICT_4X4_50 .. _1000) share their first markers: search the
+    # largest of each family once, then name the smallest one that holds every id seen.
+    families: dict[tuple, list[str]] = {}
+    for name in ARUCO_DICTIONARIES:
+        dictionary = cv2.aruco.getPredefinedDictionary(ARUCO_DICTIONARIES[name])
+        families.setdefault((dictionary.markerSize, name.rsplit("_", 1)[0] if name[-1].isdigit()
+                             and "X" in name else name), []).append(name)
+    best, best_ids = None, set()
+    convincing = max(4, board.num_markers // 3)
+    for members in families.values():
+        members = sorted(members, key=_dictionary_size)
+        if board.dictionary in members and members[-1] == board.dictionary:
             continue
-        count = len(_markers_found(name, grays, inverted=board.inverted))
-        if count > best_count:
-            best, best_count = name, count
-    if best is not None and best_count >= 3:
-        return (f"no markers of {board.dictionary} are visible, but {best_count} markers of {best} are; "
+        ids = _markers_found(members[-1], grays, inverted=board.inverted)
+        if len(ids) > len(best_ids):
+            best_ids = ids
+            best = next(m for m in members if _dictionary_size(m) > max(ids))
+        if len(best_ids) >= convincing:
+            break
+    if best is not None and len(best_ids) >= 3:
+        return (f"no markers of {board.dictionary} are visible, but {len(best_ids)} markers of {best} are; "
                 f"check dictionary (dictionary = \"{best}\"?)")
     return (f"no ArUco markers of {board.dictionary} are visible; check dictionary, lighting, focus "
             "and that the board is in view")

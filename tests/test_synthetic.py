@@ -1,11 +1,15 @@
 """Synthetic scene generators: human motion, detector noise, board poses (seeded ground truth)."""
 
+import cv2
 import numpy as np
 import pytest
 
-from geometry import get_skeleton
-from geometry.synthetic import (BODY_JOINTS, MotionOptions, body_joint_map, person_motion,
-                                random_poses)
+from geometry import get_skeleton, rotation_angle_deg
+from geometry.synthetic import (BODY_JOINTS, BoardSpec, DetectorNoise, MotionOptions, arc_rig,
+                                as_board_spec, body_joint_map, board_observations, board_poses,
+                                board_trajectory, board_visibility, camera_board_poses,
+                                charuco_corners_in_board, in_image, person_motion,
+                                random_poses, ring_rig, self_occlusion, simulate_detections)
 
 BODY_SKELETONS = ("COCO_17", "HALPE_26", "BODY_25", "BODY_25B", "MPII_16", "H36M_17")
 BONE_LENGTH_TOL_M = 1e-9  # rigid segments: float64 round-off only
@@ -117,7 +121,6 @@ def test_invalid_motion_requests_raise():
 
 
 # -- detector noise ----------------------------------------------------------------------------
-from geometry.synthetic import DetectorNoise, ring_rig, simulate_detections  # noqa: E402
 
 SIGMA_REL_TOL = 0.03  # std of ~100k Gaussian samples is within 1% (3 sigma of the estimator)
 RATE_ABS_TOL = 0.01  # Bernoulli rates over ~100k trials are within 0.3% (3 sigma); 1% is loose
@@ -140,24 +143,32 @@ def test_detection_statistics_match_the_model(scene):
     assert d.camera_names == rig.names
     error = d.points_2d - d.truth_2d
     correct = d.visible & ~d.is_outlier & ~d.is_swapped
-    assert abs(error[correct].std() / noise.pixel_sigma_px - 1) < SIGMA_REL_TOL
+    clear, hidden = correct & ~d.is_occluded, correct & d.is_occluded
+    assert abs(error[clear].std() / noise.pixel_sigma_px - 1) < SIGMA_REL_TOL
+    assert abs(error[hidden].std() / (noise.pixel_sigma_px * noise.occluded_sigma_scale) - 1) < 2 * SIGMA_REL_TOL
     assert abs(error[correct].mean()) < 0.05
-    detectable = np.isfinite(d.truth_2d).all(-1)
+    assert 0.05 < d.is_occluded.mean() < 0.4  # a person hides part of itself from every side
+    detectable = in_image(d.truth_2d, rig.sizes)
+    assert not d.is_occluded[~detectable].any()
     assert abs(d.is_outlier[d.visible].mean() - noise.outlier_rate) < RATE_ABS_TOL
     paired = np.zeros(J, dtype=bool)
     paired[[j for pair in motion.skeleton.symmetric_pairs for j in pair]] = True
     swapped_share = d.is_swapped[:, :, paired][d.visible[:, :, paired]].mean()
     assert abs(swapped_share - noise.swap_rate * (1 - noise.outlier_rate)) < RATE_ABS_TOL
-    assert abs(1 - d.visible[detectable].mean() - noise.missing_rate) < RATE_ABS_TOL
+    missed = 1 - d.visible
+    assert abs(missed[detectable & ~d.is_occluded].mean() - noise.missing_rate) < RATE_ABS_TOL
+    assert abs(missed[detectable & d.is_occluded].mean()
+               - (noise.missing_rate + noise.occluded_missing_rate)) < 2 * RATE_ABS_TOL
     # Outliers are gross; swapped joints sit on their partner's truth.
     assert np.hypot(*error[d.is_outlier].T).min() >= noise.min_outlier_distance_px
     v, f, j = np.nonzero(d.is_swapped)
     partner = np.array(motion.skeleton.flip_permutation)[j]
     partner_error = np.hypot(*(d.points_2d[v, f, j] - d.truth_2d[v, f, partner]).T)
-    assert np.percentile(partner_error, 99) < 4 * noise.pixel_sigma_px * 1.5
+    assert np.percentile(partner_error, 99) < 4 * noise.pixel_sigma_px * noise.occluded_sigma_scale
     # Confidences: correct > swapped > outlier on average, overlapping ranges, NaN where missing.
     s = d.scores
-    assert np.mean(s[correct]) > np.mean(s[d.is_swapped]) > np.mean(s[d.is_outlier])
+    assert np.mean(s[clear]) > np.mean(s[d.is_swapped]) > np.mean(s[d.is_outlier])
+    assert np.mean(s[clear]) > np.mean(s[hidden]) > np.mean(s[d.is_outlier])
     assert np.percentile(s[d.is_outlier], 90) > np.percentile(s[correct], 10)
     np.testing.assert_array_equal(np.isnan(s), ~d.visible)
     np.testing.assert_array_equal(np.isnan(d.points_2d).any(-1), ~d.visible)
@@ -167,7 +178,8 @@ def test_outside_the_image_is_nan(scene):
     rig, motion = scene
     # Move the person far to one side: parts of it leave some images.
     joints = motion.joints_in_world[:200] + np.array([2.8, 0.0, 0.0])
-    d = simulate_detections(rig, joints, skeleton="coco17", noise=DetectorNoise(missing_rate=0.0),
+    d = simulate_detections(rig, joints, skeleton="coco17",
+                            noise=DetectorNoise(missing_rate=0.0, occluded_missing_rate=0.0),
                             rng=np.random.default_rng(3))
     sizes = rig.sizes[:, None, None, :]
     outside = ~((d.truth_2d >= -0.5) & (d.truth_2d <= sizes - 0.5)).all(-1)
@@ -186,7 +198,7 @@ def test_detections_are_seeded_and_accept_any_leading_shape(scene):
     assert single.points_2d.shape == (6, 17, 2) and not single.is_swapped.any()
     noiseless = simulate_detections(rig, motion.joints_in_world[:10], skeleton="coco17",
                                     noise=DetectorNoise(pixel_sigma_px=0, outlier_rate=0, swap_rate=0,
-                                                        missing_rate=0),
+                                                        missing_rate=0, occluded_missing_rate=0),
                                     rng=np.random.default_rng(4))
     np.testing.assert_allclose(noiseless.points_2d, rig.project(motion.joints_in_world[:10]))
     with pytest.raises(ValueError, match="skeleton BODY_25"):
@@ -196,11 +208,6 @@ def test_detections_are_seeded_and_accept_any_leading_shape(scene):
 
 
 # -- boards ------------------------------------------------------------------------------------
-import cv2  # noqa: E402
-
-from geometry import rotation_angle_deg  # noqa: E402
-from geometry.synthetic import (BoardSpec, arc_rig, board_poses, board_trajectory,  # noqa: E402
-                                board_visibility, charuco_corners_in_board)
 
 TWO_VIEW_SHARE_MIN = 0.8  # "most" poses are seen whole by two or more cameras
 MAX_STEP_M = 0.1  # a hand-held board moves < 3 m/s at 30 fps
@@ -277,8 +284,12 @@ def test_board_visibility_flags_the_back_side_and_the_image_border():
     t_back = t + R @ half - R_back @ half
     seen_back = board_visibility(rig, R_back, t_back, spec.corners_in_board)
     assert not np.any(seen.any(-1) & seen_back.any(-1))
-    far = board_visibility(rig, R, t + np.array([50.0, 0, 0]), spec.corners_in_board)
-    assert not far[1:].any() or far.sum() < seen.sum()
+    # Mirrored through a camera's centre the board is behind that camera: it sees no corner.
+    for v, camera in enumerate(rig):
+        behind = board_visibility(rig, R, 2 * camera.center - t - 2 * (R @ half), spec.corners_in_board)
+        assert not behind[v].any()
+    # A 400 px margin inside the image border loses the corners near it.
+    assert board_visibility(rig, R, t, spec.corners_in_board, margin_px=400).sum() < seen.sum()
 
 
 def test_board_trajectory_is_smooth_and_holds_still():
@@ -291,3 +302,109 @@ def test_board_trajectory_is_smooth_and_holds_still():
     step_deg = rotation_angle_deg(R[:-1], R[1:])
     assert step_m.max() < MAX_STEP_M and step_deg.max() < MAX_STEP_DEG
     assert (step_m < 1e-12).mean() > 0.3  # held still while "being photographed"
+
+
+def test_board_poses_from_a_plain_size():
+    rig = ring_rig(4, rng=np.random.default_rng(0))
+    R, t = board_poses(rig, 30, board_size_m=(0.6, 0.4), rng=np.random.default_rng(4))
+    outline = np.array([[0, 0, 0], [0.6, 0, 0], [0.6, 0.4, 0], [0, 0.4, 0]])
+    assert board_visibility(rig, R, t, outline).all(axis=-1).any(axis=0).all()
+    with pytest.raises(ValueError, match="not both"):
+        board_poses(rig, 3, board=BoardSpec(), board_size_m=(0.6, 0.4), rng=np.random.default_rng(4))
+    with pytest.raises(ValueError, match="board_size_m"):
+        board_poses(rig, 3, board_size_m=(0.6, -1), rng=np.random.default_rng(4))
+
+
+def test_self_occlusion_hides_what_is_behind_a_limb():
+    rig = ring_rig(4, rng=np.random.default_rng(0))
+    camera = rig[0]
+    skeleton = get_skeleton("coco17")
+    joints = person_motion(1, skeleton=skeleton, rng=np.random.default_rng(1)).joints_in_world[0]
+    # Put the left wrist 0.3 m behind the middle of the right forearm, seen from camera 0.
+    elbow, wrist = joints[skeleton.index("right_elbow")], joints[skeleton.index("right_wrist")]
+    middle = (elbow + wrist) / 2
+    away = middle - camera.center
+    behind = joints.copy()
+    behind[skeleton.index("left_wrist")] = middle + 0.3 * away / np.linalg.norm(away)
+    hidden = self_occlusion(rig, behind, skeleton=skeleton)
+    assert hidden.shape == (4, 17) and hidden[0, skeleton.index("left_wrist")]
+    # In front of the forearm instead: visible; and the forearm never hides its own ends.
+    front = behind.copy()
+    front[skeleton.index("left_wrist")] = middle - 0.3 * away / np.linalg.norm(away)
+    hidden = self_occlusion(rig, front, skeleton=skeleton)
+    assert not hidden[0, skeleton.index("left_wrist")]
+    assert not hidden[0, skeleton.index("right_elbow")] or not hidden[0, skeleton.index("right_wrist")]
+    # Seen from behind (camera 2 faces camera 0 across the ring) the nose hides behind the head
+    # for a person facing camera 0.
+    many = person_motion(300, skeleton=skeleton, rng=np.random.default_rng(2)).joints_in_world
+    occluded = self_occlusion(rig, many, skeleton=skeleton)
+    nose = skeleton.index("nose")
+    facing = many[:, nose, :2] - many[:, [5, 6], :2].mean(axis=1)
+    to_camera = rig.centers[:, None, :2] - many[None, :, nose, :2]
+    cos = np.einsum("fi,vfi->vf", facing, to_camera) / (
+        np.linalg.norm(facing, axis=-1) * np.linalg.norm(to_camera, axis=-1))
+    away, toward = cos < -0.5, cos > 0.5  # camera more than 120 deg behind / within 60 deg in front
+    assert occluded[:, :, nose][away].mean() > 0.8 and occluded[:, :, nose][toward].mean() < 0.1
+
+
+def test_as_board_spec_reads_other_board_descriptions():
+    from types import SimpleNamespace
+
+    rig_file_board = SimpleNamespace(squares=(5, 7), square_length_m=0.12, marker_length_m=0.09,
+                                     dictionary="DICT_4X4_50")
+    spec = as_board_spec(rig_file_board)
+    assert spec.kind == "charuco" and spec.squares == (5, 7) and spec.dictionary == "DICT_4X4_50"
+    checker = as_board_spec(SimpleNamespace(type="checkerboard", squares=(8, 6), square_length_m=0.06,
+                                            marker_length_m=None, legacy=False, inverted=True))
+    assert checker.kind == "checkerboard" and checker.inverted
+    np.testing.assert_array_equal(checker.corners_in_board, charuco_corners_in_board((8, 6), 0.06))
+    assert as_board_spec(spec) is spec
+    with pytest.raises(ValueError, match="not a board description"):
+        as_board_spec(object())
+
+
+def test_missing_joints_are_never_detected(scene):
+    rig, motion = scene
+    joints = motion.joints_in_world[:20].copy()
+    joints[:, 9] = np.nan  # a joint the scene does not have
+    joints[5] = np.nan  # a frame without the person
+    d = simulate_detections(rig, joints, skeleton="coco17", rng=np.random.default_rng(5))
+    assert not d.visible[:, :, 9].any() and not d.visible[:, 5].any()
+    assert np.isnan(d.points_2d[:, :, 9]).all() and np.isnan(d.scores[:, 5]).all()
+    assert not self_occlusion(rig, joints, skeleton="coco17")[:, :, 9].any()
+
+
+def test_camera_board_poses_cover_the_image_and_face_the_camera():
+    camera = ring_rig(4, rng=np.random.default_rng(0))[0]
+    spec = BoardSpec(squares=(9, 6), square_length_m=0.05, marker_length_m=0.035)
+    R, t = camera_board_poses(camera, 60, rng=np.random.default_rng(1), board=spec, max_tilt_deg=40)
+    points, visible = board_observations(ring_rig(4, rng=np.random.default_rng(0)).subset([0]), R, t,
+                                         spec.corners_in_board)
+    assert visible.all()  # min_visible_share = 1: every corner of every pose is seen
+    # Boards reach all four quadrants and near the image border (where distortion matters).
+    centres = points[0].mean(axis=1) / np.array(camera.size)
+    quadrants = {(bool(x > 0.5), bool(y > 0.5)) for x, y in centres}
+    assert len(quadrants) == 4
+    assert points[0, ..., 0].min() < 0.15 * camera.size[0] and points[0, ..., 0].max() > 0.85 * camera.size[0]
+    # Printed side towards the camera, within the tilt bound, and the distance range kept.
+    centre = t + R @ np.array([*np.array(spec.size_m) / 2, 0.0])
+    to_camera = camera.center - centre
+    distance = np.linalg.norm(to_camera, axis=1)
+    cos = np.einsum("pi,pi->p", to_camera / distance[:, None], -R[:, :, 2])
+    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() <= 40 + 1e-6
+    assert distance.min() >= 0.6 - 1e-9 and distance.max() <= 2.0 + 1e-9
+
+
+def test_board_observations_add_the_requested_noise():
+    rig = ring_rig(6, rng=np.random.default_rng(0))
+    spec = BoardSpec()
+    R, t = board_poses(rig, 100, board=spec, rng=np.random.default_rng(1))
+    exact, visible = board_observations(rig, R, t, spec.corners_in_board)
+    noisy, visible_again = board_observations(rig, R, t, spec.corners_in_board, pixel_sigma_px=0.5,
+                                              rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(visible, visible_again)
+    np.testing.assert_array_equal(np.isnan(exact).any(-1), ~visible)
+    error = (noisy - exact)[visible]
+    assert abs(error.std() / 0.5 - 1) < SIGMA_REL_TOL
+    with pytest.raises(ValueError, match="rng"):
+        board_observations(rig, R, t, spec.corners_in_board, pixel_sigma_px=0.5)

@@ -203,7 +203,7 @@ def forward_kinematics(angles_deg: dict[str, np.ndarray], root_xy_m: np.ndarray,
         shoulder = _apply(R_trunk, np.stack([zero, sign * one, zero], -1) * _col(L["shoulder_half_width"])
                           + np.stack([zero, zero, one], -1) * _col(L["torso"]))
         R_upper = (R_trunk @ _rot(0, sign * a[f"{s}_shoulder_abd"]) @ _rot(1, -a[f"{s}_shoulder_flex"])
-                   @ _rot(2, sign * a[f"{s}_shoulder_twist"]))
+                   @ _rot(2, -sign * a[f"{s}_shoulder_twist"]))
         elbow = shoulder + _apply(R_upper, np.stack([zero, zero, -one], -1) * _col(L["upper_arm"]))
         R_fore = R_upper @ _rot(1, -a[f"{s}_elbow_flex"])
         wrist = elbow + _apply(R_fore, np.stack([zero, zero, -one], -1) * _col(L["forearm"]))

@@ -4,8 +4,11 @@ Conventions in :mod:`geometry.camera` (V views, F frames, J joints; distorted pi
 not observed). The model, in the order it is applied to the projection of every joint:
 
 1. A joint is detectable in a view when it projects inside the image (``[-0.5, size - 0.5]``,
-   the pixel-centre convention) and lies in front of the camera; otherwise it is NaN.
-2. Gaussian pixel noise of ``pixel_sigma_px`` per coordinate.
+   the pixel-centre convention) and lies in front of the camera; otherwise it is NaN. With a
+   skeleton, joints hidden by the person's own body in that view (:func:`self_occlusion`) are
+   *occluded*: noisier, more often missed and less confident, as with real detectors.
+2. Gaussian pixel noise of ``pixel_sigma_px`` per coordinate (times ``occluded_sigma_scale``
+   for occluded joints).
 3. Left/right swaps: with ``swap_rate`` per view, frame and symmetric pair (when both joints are
    detectable), the two detections trade places, as detectors do with a person's back to them.
 4. Gross outliers: with ``outlier_rate`` per detectable observation, the detection is replaced by
@@ -13,10 +16,12 @@ not observed). The model, in the order it is applied to the projection of every 
    (a fraction of the person's 2D size), or a uniform random point in the image; every outlier is
    at least ``min_outlier_distance_px`` from the truth. A swapped joint drawn as an outlier counts
    as an outlier (``is_swapped`` is False there).
-5. Missing: each observation with ``missing_rate``, and a whole view of a frame with
-   ``missing_view_rate`` (the detector found no person), become NaN.
-6. Confidences in (0, 1) from Beta distributions: high for correct detections, lower for swaps
-   and lowest for outliers, with overlap (a detector is often confidently wrong).
+5. Missing: each observation with ``missing_rate`` (occluded ones also with
+   ``occluded_missing_rate``), and a whole view of a frame with ``missing_view_rate`` (the
+   detector found no person), become NaN.
+6. Confidences in (0, 1) from Beta distributions: high for correct detections, lower for
+   occluded ones and swaps, lowest for outliers, with overlap (a detector is often confidently
+   wrong).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 from ..arrays import as_float_array
 from ..rig import Rig
 from ..skeletons import Skeleton, get_skeleton
+from .occlusion import self_occlusion
 
 __all__ = ["DetectorNoise", "SimulatedDetections", "simulate_detections", "in_image"]
 
@@ -42,7 +48,9 @@ class DetectorNoise:
     far_displacement: range of the far displacement as a fraction of the person's 2D bounding
         box diagonal in that view (at least ``min_outlier_distance_px``).
     min_outlier_distance_px: every outlier is at least this far from the truth, pixels.
-    score_correct, score_swapped, score_outlier: Beta ``(a, b)`` parameters of the confidences.
+    occluded_sigma_scale, occluded_missing_rate: extra noise and misses of occluded joints.
+    score_correct, score_occluded, score_swapped, score_outlier: Beta ``(a, b)`` parameters of
+        the confidences.
     """
 
     pixel_sigma_px: float = 2.0
@@ -53,14 +61,19 @@ class DetectorNoise:
     outlier_kinds: tuple[float, float, float] = (0.4, 0.35, 0.25)
     far_displacement: tuple[float, float] = (0.1, 0.6)
     min_outlier_distance_px: float = 20.0
+    occluded_sigma_scale: float = 2.0
+    occluded_missing_rate: float = 0.15
     score_correct: tuple[float, float] = (8.0, 2.0)
+    score_occluded: tuple[float, float] = (4.0, 3.0)
     score_swapped: tuple[float, float] = (5.0, 3.0)
     score_outlier: tuple[float, float] = (2.5, 3.5)
 
     def __post_init__(self) -> None:
         if not self.pixel_sigma_px >= 0:
             raise ValueError(f"pixel_sigma_px is {self.pixel_sigma_px}, expected >= 0")
-        for name in ("outlier_rate", "swap_rate", "missing_rate", "missing_view_rate"):
+        if not self.occluded_sigma_scale >= 1:
+            raise ValueError(f"occluded_sigma_scale is {self.occluded_sigma_scale}, expected >= 1")
+        for name in ("outlier_rate", "swap_rate", "missing_rate", "missing_view_rate", "occluded_missing_rate"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ValueError(f"{name} is {value}, expected a probability in [0, 1]")
@@ -71,7 +84,7 @@ class DetectorNoise:
             raise ValueError(f"far_displacement is {self.far_displacement}, expected 0 < low <= high")
         if not self.min_outlier_distance_px > 0:
             raise ValueError(f"min_outlier_distance_px is {self.min_outlier_distance_px}, expected > 0")
-        for name in ("score_correct", "score_swapped", "score_outlier"):
+        for name in ("score_correct", "score_occluded", "score_swapped", "score_outlier"):
             a, b = getattr(self, name)
             if not (a > 0 and b > 0):
                 raise ValueError(f"{name} is {(a, b)}, expected Beta parameters > 0")
@@ -85,8 +98,12 @@ class SimulatedDetections:
     scores: (V, ..., J) float64 confidences in (0, 1); NaN where ``visible`` is False.
     truth_2d: (V, ..., J, 2) float64 exact projections; NaN only behind a camera (outside the
         image they are kept).
-    is_outlier, is_swapped, visible: (V, ..., J) bool. ``visible``: a detection was reported.
+    is_outlier, is_swapped, is_occluded, visible: (V, ..., J) bool. ``visible``: a detection was
+        reported; ``is_occluded``: the person's own body hides the joint in that view (also
+        where it was not reported).
     camera_names: V names; skeleton: the joint layout (None when not given).
+    ``is_swapped`` marks every swap, also where the two joints project close together (then the
+    detection is barely wrong): judge wrongness by ``|points_2d - truth_2d|`` where it matters.
     The ``...`` axes are those of the ``joints_in_world`` given (usually ``F``).
     """
 
@@ -95,6 +112,7 @@ class SimulatedDetections:
     truth_2d: np.ndarray
     is_outlier: np.ndarray
     is_swapped: np.ndarray
+    is_occluded: np.ndarray
     visible: np.ndarray
     camera_names: tuple[str, ...]
     skeleton: Skeleton | None
@@ -123,8 +141,8 @@ def simulate_detections(rig: Rig, joints_in_world: np.ndarray, *, skeleton: str 
     rig: the V cameras.
     joints_in_world: (..., J, 3) float64 world metres, usually (F, J, 3); NaN joints are never
         detected.
-    skeleton: the joint layout; needed for left/right swaps (none without it) and checked
-        against J.
+    skeleton: the joint layout; needed for left/right swaps and self-occlusion (neither without
+        it) and checked against J.
     noise: the :class:`DetectorNoise` parameters. rng: all randomness.
     Returns a :class:`SimulatedDetections` with arrays shaped (V, ..., J[, 2]).
     """
@@ -141,8 +159,13 @@ def simulate_detections(rig: Rig, joints_in_world: np.ndarray, *, skeleton: str 
     truth = rig.project(flat)  # (V, M, J, 2)
     sizes = rig.sizes.astype(np.float64)
     detectable = in_image(truth, rig.sizes)
+    if skeleton is not None:
+        occluded = self_occlusion(rig, flat, skeleton=skeleton) & detectable
+    else:
+        occluded = np.zeros((V, M, J), dtype=bool)
 
-    detected = truth + noise.pixel_sigma_px * rng.standard_normal(truth.shape)
+    sigma_px = noise.pixel_sigma_px * np.where(occluded, noise.occluded_sigma_scale, 1.0)
+    detected = truth + sigma_px[..., None] * rng.standard_normal(truth.shape)
 
     is_swapped = np.zeros((V, M, J), dtype=bool)
     for left, right in (skeleton.symmetric_pairs if skeleton is not None else ()):
@@ -158,10 +181,13 @@ def simulate_detections(rig: Rig, joints_in_world: np.ndarray, *, skeleton: str 
     is_swapped &= ~is_outlier
 
     missing_view = rng.random((V, M)) < noise.missing_view_rate
-    visible = detectable & ~(rng.random((V, M, J)) < noise.missing_rate) & ~missing_view[..., None]
+    miss = rng.random((V, M, J))
+    missed = (miss < noise.missing_rate) | (occluded & (miss >= 1 - noise.occluded_missing_rate))
+    visible = detectable & ~missed & ~missing_view[..., None]
 
     scores = np.empty((V, M, J))
-    for mask, (a, b) in ((~is_outlier & ~is_swapped, noise.score_correct),
+    correct = ~is_outlier & ~is_swapped
+    for mask, (a, b) in ((correct & ~occluded, noise.score_correct), (correct & occluded, noise.score_occluded),
                          (is_swapped, noise.score_swapped), (is_outlier, noise.score_outlier)):
         scores[mask] = rng.beta(a, b, size=int(mask.sum()))
     detected[~visible] = np.nan
@@ -174,7 +200,8 @@ def simulate_detections(rig: Rig, joints_in_world: np.ndarray, *, skeleton: str 
 
     return SimulatedDetections(points_2d=shaped(detected, (2,)), scores=shaped(scores),
                                truth_2d=shaped(truth, (2,)), is_outlier=shaped(is_outlier),
-                               is_swapped=shaped(is_swapped), visible=shaped(visible),
+                               is_swapped=shaped(is_swapped), is_occluded=shaped(occluded),
+                               visible=shaped(visible),
                                camera_names=rig.names, skeleton=skeleton)
 
 

@@ -1,0 +1,26 @@
+"""Seeded board scenes with ground truth for the extrinsics and bundle adjustment tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geometry import Rig
+from geometry.synthetic import BoardSpec, board_poses, board_visibility, ring_rig
+
+BOARD = BoardSpec(squares=(8, 6), square_length_m=0.08, marker_length_m=0.06)
+
+
+def board_scene(num_cameras: int = 5, num_poses: int = 40, *, noise_px: float = 0.3, seed: int = 0,
+                rig: Rig | None = None, **pose_options):
+    """A ring rig, hand-held board poses and the noisy corners every camera sees.
+
+    Returns ``(rig, corners_in_board (C, 3), R (F, 3, 3), t (F, 3), corners_px (V, F, C, 2))``:
+    world_from_board poses and distorted pixels with NaN where a corner is not seen.
+    """
+    rng = np.random.default_rng(seed)
+    rig = ring_rig(num_cameras, rng=rng) if rig is None else rig
+    corners = BOARD.corners_in_board
+    R, t = board_poses(rig, num_poses, board=BOARD, rng=rng, **pose_options)
+    pixels = rig.project(np.einsum("fij,cj->fci", R, corners) + t[:, None])
+    pixels[~board_visibility(rig, R, t, corners)] = np.nan
+    return rig, corners, R, t, pixels + rng.normal(0.0, noise_px, pixels.shape)
