@@ -68,21 +68,27 @@ def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None) -> 
                          f"{', '.join(IMPORT_FORMATS)}")
     if not Path(path).exists():
         raise FileNotFoundError(f"detections {path} do not exist")
+    if skeleton is not None and skeleton.lower().endswith(".toml"):
+        from .skeleton_file import read_skeleton_toml
+
+        skeleton = read_skeleton_toml(skeleton)
     return load_detections(fmt, path, rig=rig, skeleton=skeleton)
 
 
 def bones_from_skeleton(joint_names: tuple[str, ...], skeleton: str | None) -> tuple[np.ndarray | None, str]:
     """(B, 2) bones over ``joint_names`` and the skeleton's name.
 
-    skeleton: a built-in name (``geometry.skeletons.get_skeleton``), or None to pick the built-in
-    skeleton whose joint names are exactly ``joint_names`` (no bone check when none matches).
+    skeleton: a built-in name (``geometry.skeletons.get_skeleton``), a custom skeleton TOML file
+    (``labeling.read_skeleton_toml``), or None to pick the built-in skeleton whose joint names
+    are exactly ``joint_names`` (no bone check when none matches).
     """
-    try:
-        from geometry.skeletons import SKELETONS, get_skeleton
-    except ImportError:
-        log.warning("geometry.skeletons is not available: no bone-length check")
-        return None, ""
-    if skeleton is None:
+    from geometry.skeletons import SKELETONS, get_skeleton
+
+    if skeleton is not None and skeleton.lower().endswith(".toml"):
+        from .skeleton_file import read_skeleton_toml
+
+        chosen = read_skeleton_toml(skeleton)
+    elif skeleton is None:
         match = next((s for s in SKELETONS.values() if tuple(s.joint_names) == tuple(joint_names)), None)
         if match is None:
             log.warning("no built-in skeleton has these %d joint names; pass --skeleton for the "
@@ -186,7 +192,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-size", type=int, default=1024, metavar="N",
                         help="framesets per shard")
     parser.add_argument("--skeleton", default=None,
-                        help="skeleton for the bone-length check (default: matched by joint names)")
+                        help="skeleton for the importers and the bone-length check: a built-in "
+                             "name or a custom TOML file (default: matched by joint names)")
     parser.add_argument("--threshold-px", type=float, default=defaults.threshold_px,
                         help="inlier threshold of the robust triangulation, pixels")
     parser.add_argument("--min-inlier-views", type=int, default=defaults.min_inlier_views)
