@@ -159,6 +159,11 @@ def test_session_with_detector_writes_crops_and_resumes_without_detecting_again(
     assert rigkit_cli.main(argv + ["--resume"]) == 0
     assert [p.stat().st_mtime_ns for p in cached] == stamps  # detections reused, not recomputed
     assert LabelIndex.read(tmp_path / "out").shards == index.shards
+    # The report draws on the recorded frames (found through the provenance).
+    assert rigkit_cli.main(["-q", "label", "report", str(tmp_path / "out"),
+                            "--num-overlays", "1"]) == 0
+    png = cv2.imread(str(next((tmp_path / "out" / "report").glob("overlay-*.png"))))
+    assert (png != 32).any(axis=2).mean() > 0.1  # frames under the labels, not a blank canvas
 
 
 def test_custom_skeleton_toml_drives_the_bone_check(tmp_path, capsys):
