@@ -257,8 +257,8 @@ class ShardDataset(Dataset):
     """Map-style dataset over every sample of a labeling output folder.
 
     root: the output folder (holding ``index.json``) or the index file itself.
-    crops: decode stored image crops into ``images`` (ValueError if ``True`` and none stored is
-        not raised: samples then simply lack ``images``).
+    crops: decode the stored JPEG crops into ``images`` (shards without crops give samples
+        without ``images``).
     only_valid: keep only samples with at least one valid joint.
     block_cache_bytes: budget of the per-process cache of decoded whole-chunk label blocks.
     rdcc_nbytes: HDF5 chunk cache per open file (used for crops), bytes.
