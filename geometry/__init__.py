@@ -11,7 +11,7 @@ from .epipolar import (FundamentalEstimate, decompose_essential, epipolar_lines,
                        fundamental_from_essential, project_to_essential, sampson_distance,
                        select_pose_by_cheirality, triangulation_angle_deg, two_view_depths)
 from .five_point import essential_5point
-from .homography import homography_dlt, homography_transfer_error
+from .homography import homography_dlt, homography_sampson_distance, homography_transfer_error
 from .ransac import (LocalOptimization, RansacOptions, RansacProblem, RansacReport, RansacResult, ransac,
                      required_iterations)
 from .relative_pose import (MinimalSolver, RefineLoss, RelativePose, RelativePoseOptions,
@@ -28,7 +28,8 @@ __all__ = [
     "fundamental_8point",
     "fundamental_from_essential", "project_to_essential", "sampson_distance",
     "select_pose_by_cheirality", "triangulation_angle_deg", "two_view_depths",
-    "essential_5point", "homography_dlt", "homography_transfer_error",
+    "essential_5point", "homography_dlt", "homography_sampson_distance",
+    "homography_transfer_error",
     "LocalOptimization", "RansacOptions", "RansacProblem", "RansacReport", "RansacResult", "ransac",
     "required_iterations",
     "MinimalSolver", "RefineLoss", "RelativePose", "RelativePoseOptions", "relative_pose",
