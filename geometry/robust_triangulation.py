@@ -34,7 +34,7 @@ from itertools import combinations
 
 import numpy as np
 
-from ._kernels import Lenses
+from ._kernels import MIN_DEPTH_M, Lenses
 from .arrays import unflatten_leading
 from .rig import Rig
 from .triangulation import (TriangulationOptions, contiguous_chunk, dlt_scalars, map_chunks,
@@ -261,7 +261,7 @@ class _RobustSolver:
         in_cam += lenses.t.astype(f32)
         in_cam = in_cam.reshape(lenses.num_views, 3, num_hyp, num_points)
         z = in_cam[:, 2]
-        in_front = z > 0
+        in_front = z > f32(MIN_DEPTH_M)
         inv_z = np.divide(f32(1.0), z, out=np.zeros_like(z), where=in_front)
         ex = in_cam[:, 0] * inv_z
         ex -= x.astype(f32)[:, None]
@@ -272,9 +272,10 @@ class _RobustSolver:
         du += a01 * ey
         dv = a10 * ex
         dv += a11 * ey
-        ratio = du * du
-        ratio += dv * dv
-        ratio *= f32(1.0 / self.threshold_sq)
+        with np.errstate(over="ignore", invalid="ignore"):  # hopelessly far: inf, not an inlier
+            ratio = du * du
+            ratio += dv * dv
+            ratio *= f32(1.0 / self.threshold_sq)
         inlier = in_front & (ratio < 1.0) & usable[:, None]
         # A hypothesis must lie in front of the cameras it was made from.
         makers = (members.T[:, :, None] > 0) & usable[:, None, :]  # (V, H, M)

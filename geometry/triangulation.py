@@ -41,6 +41,7 @@ __all__ = ["TriangulationOptions", "triangulate"]
 
 # Precision of the Gauss-Newton step's Jacobian and normal equations (see gauss_newton).
 JACOBIAN_DTYPE = np.float32
+_MAX_RESIDUAL_PX = 1e12
 
 # Points per chunk: keeps the ~40 (V, chunk) temporaries of one Gauss-Newton step in L2 cache
 # (8192 is ~2x slower per point with V = 6), and gives worker threads enough chunks to balance.
@@ -240,22 +241,20 @@ def gauss_newton(lenses: Lenses, points: np.ndarray, u: np.ndarray, v: np.ndarra
         raise ValueError(f"iterations is {iterations}, expected >= 1")
     pixel = pixel_at_observations
     for _ in range(iterations):
-        in_cam = lenses.to_cam(points)
-        z = in_cam[:, 2]
-        in_front = z > 0
-        inv_z = np.divide(1.0, z, out=np.zeros_like(z), where=in_front)
-        x = in_cam[:, 0] * inv_z
-        y = in_cam[:, 1] * inv_z
+        x, y, inv_z, in_front = lenses.normalized_view(lenses.to_cam(points))
         xd, yd, jacobian = lenses.distort(x, y, jacobian=pixel is None)
         if pixel is None:
             pixel = lenses.pixel_jacobian(jacobian)
         # The residual is float64 (it decides where the step goes); the step's linear algebra runs
         # in float32 (JACOBIAN_DTYPE): it scales the residual by the Jacobian, so its rounding
         # (~1e-7 relative) moves the step by ~1e-7 of itself, and noise-free data stay exact.
+        # Clipped: a residual of 1e12 px is as wrong as any larger one, and stays finite in float32.
         residual = np.empty((num_views, 2, num_points), dtype=JACOBIAN_DTYPE)
         pu, pv = lenses.to_pixels(xd, yd)
-        np.subtract(pu, u, out=residual[:, 0], casting="same_kind")
-        np.subtract(pv, v, out=residual[:, 1], casting="same_kind")
+        pu -= u
+        pv -= v
+        np.clip(pu, -_MAX_RESIDUAL_PX, _MAX_RESIDUAL_PX, out=residual[:, 0], casting="same_kind")
+        np.clip(pv, -_MAX_RESIDUAL_PX, _MAX_RESIDUAL_PX, out=residual[:, 1], casting="same_kind")
         rows = _pixel_jacobian_rows(lenses, x, y, inv_z, pixel)
         weight = np.where(in_front, w, 0.0).astype(JACOBIAN_DTYPE)[:, None, :]
         step, normal, _ = normal_equations_solve(rows, weight, residual)
@@ -382,7 +381,7 @@ def triangulate_chunk(lenses: Lenses, u, v, w, options: TriangulationOptions, ob
         points, normal, in_front = gauss_newton(lenses, points, u, v, w, options.iterations,
                                                 pixel_at_observations=pixel)
     else:
-        in_front = lenses.to_cam(np.nan_to_num(points))[:, 2] > 0
+        in_front = lenses.normalized_view(lenses.to_cam(points))[3]
     ok = enough & np.isfinite(points).all(axis=1)
     if options.min_ray_angle_deg > 0:
         limit = np.sin(np.radians(options.min_ray_angle_deg) / 2) ** 2
