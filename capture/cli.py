@@ -57,6 +57,7 @@ def _record(args) -> int:
                             tolerance_s=None if args.tolerance_ms is None else args.tolerance_ms / 1e3,
                             preview=args.preview)
     bar = tqdm(total=args.duration, unit="s", file=sys.stderr, dynamic_ncols=True, leave=True,
+               disable=getattr(args, "quiet", False),
                bar_format="{l_bar}{bar:20}| {n:.0f}/{total_fmt} s {postfix}" if args.duration else
                "recording {n:.0f} s {postfix}")
 
@@ -98,7 +99,7 @@ def _export(args) -> int:
     from .session import open_session
 
     with open_session(args.session) as session:
-        with tqdm(total=len(session), unit="frameset", file=sys.stderr) as bar:
+        with tqdm(total=len(session), unit="frameset", file=sys.stderr, disable=getattr(args, "quiet", False)) as bar:
             result = export_session(session, args.out, fourcc=args.fourcc, progress=bar.update)
     print(f"exported {result.frames} framesets to {len(result.videos)} videos in {args.out}")
     for video, black in zip(result.videos, result.black_frames):

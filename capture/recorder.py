@@ -199,6 +199,7 @@ class Recorder:
         self._segments_lock = threading.Lock()
         self._manifest: dict = {}
         self._start_mono = 0.0
+        self._write_failed = False
 
     # -- public ----------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -372,6 +373,8 @@ class Recorder:
         header = unpack_header(parts[0].buffer)
         cam = self.cams[header["camera"]]
         kind = header["type"]
+        if kind == "frame" and self._write_failed:
+            return  # the disk failed: frames still in flight cannot be kept
         if kind == "frame":
             self._on_frame(cam, header, parts[1])
         elif kind == "hello":
@@ -418,7 +421,12 @@ class Recorder:
             self._write(cam, future.result(), meta)
 
     def _write(self, cam: _Camera, data, meta: dict) -> None:
-        self.writers[cam.index].add(data, **meta)
+        try:
+            self.writers[cam.index].add(data, **meta)
+        except OSError as error:
+            self._write_failed = True
+            raise OSError(f"writing camera {self.names[cam.index]!r} to {self.out} failed "
+                          f"({error.strerror or error}); the segments completed before that are intact") from error
         cam.rows.append(tuple(meta[k] for k in ("seq", "time_s", "t_mono", "t_wall", "width", "height", "generation")))
         if self.preview is not None:
             self.preview.update(cam.index, data)
@@ -463,12 +471,14 @@ class Recorder:
             if not alive and not sock.poll(0):
                 break
             if sock.poll(50):
-                try:
-                    self._receive(sock.recv_multipart(copy=False, flags=zmq.NOBLOCK))
-                except zmq.Again:
-                    pass
-                except OSError as error:
-                    log.error("%s", error)
+                for _ in range(256):
+                    try:
+                        self._receive(sock.recv_multipart(copy=False, flags=zmq.NOBLOCK))
+                    except zmq.Again:
+                        break
+                    except OSError as error:
+                        log.error("%s", error)
+                        break
             for cam in alive:
                 if not cam.process.is_alive():
                     cam.ended = True

@@ -182,3 +182,31 @@ def test_a_camera_that_cannot_be_opened_is_one_sentence_and_exit_2(tmp_path, cap
 def test_a_missing_rig_file_is_exit_2(tmp_path, capsys):
     assert rigkit_cli.main(["capture", "record", "--rig", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "s")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_full_disk_stops_with_one_sentence_and_keeps_what_was_written(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from capture import segments
+
+    original, calls = segments.SegmentWriter.add, {"n": 0}
+
+    def add(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 4 * 40:  # about 1.3 s of 4 cameras at 30 fps, 0.5 s segments
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(segments.SegmentWriter, "add", add)
+    rig_path = synthetic_rig_file(tmp_path, size=(320, 240))
+    out = tmp_path / "session"
+    assert rigkit_cli.main(["-q", "capture", "record", "--rig", str(rig_path), "--out", str(out),
+                            "--duration", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and "intact" in err[0]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and len(manifest["segments_complete"]) >= 4
+    with open_session(out) as session:
+        assert len(session) >= 30
+        first = next(session.framesets())
+        assert all(image is not None for image in first.images)
