@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _STARTUP_TIMEOUT_S = 60.0  # every worker must have opened its source by then
 _DRAIN_TIMEOUT_S = 5.0     # after stop, how long workers get to send what they hold
+_EOS_WAIT_S = 3.0          # a cleanly exited worker's end-of-stream message must arrive by then
 
 
 def _rigkit_version() -> str:
@@ -172,6 +173,7 @@ class _Camera:
     missing: int = 0
     rows: list = field(default_factory=list)
     interval_frames: int = 0
+    clean_exit_s: float | None = None  # when the worker was first seen gone with exit code 0
 
 
 class Recorder:
@@ -181,6 +183,8 @@ class Recorder:
                  on_status=None):
         self.rig, self.options, self.on_status = rig, options, on_status
         self.out = Path(out)
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(f"output path {self.out} exists and is not a folder; choose a new session folder")
         if self.out.exists() and any(self.out.iterdir()):
             raise ValueError(f"output folder {self.out} exists and is not empty; choose a new session folder")
         self._stop = threading.Event()
@@ -437,16 +441,29 @@ class Recorder:
             self.cams[c].missing += 1
 
     def _watch(self) -> None:
+        now = time.monotonic()
         for cam in self.cams:
             if cam.ended or cam.process is None or cam.process.is_alive():
                 continue
             name = self.names[cam.index]
+            if cam.process.exitcode == 0:
+                # A clean exit follows the worker's end-of-stream message, which may still be
+                # queued behind its last frames: wait for it rather than restart.
+                if cam.clean_exit_s is None:
+                    cam.clean_exit_s = now
+                elif now - cam.clean_exit_s > _EOS_WAIT_S:
+                    log.warning("camera %s: worker exited without its end-of-stream message", name)
+                    cam.ended = True
+                    for f in self.grouper.end(cam.index):
+                        self._add_frameset(f)
+                continue
             log.error("camera %s: worker process died (exit code %s)", name, cam.process.exitcode)
             cam.process.join(timeout=0.1)
             if cam.restarts < self.options.restarts and not self._stop.is_set():
                 cam.restarts += 1
                 cam.generation += 1
                 cam.dropped_before, cam.late_before = cam.dropped, cam.late
+                cam.clean_exit_s = None
                 self._start_worker(cam, seq_start=cam.last_seq + 1)
             else:
                 cam.ended = True

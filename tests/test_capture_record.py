@@ -57,7 +57,7 @@ def recorded(tmp_path_factory):
 def test_every_frame_is_recorded_and_grouped(recorded):
     result, path = recorded
     expected = int(2.0 * FPS)
-    assert result.frames == (expected,) * 4 and result.lost == 0
+    assert result.frames == (expected,) * 4 and result.lost == 0 and result.restarts == (0,) * 4
     assert result.framesets == expected and result.complete_framesets == expected
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["rigkit_version"] != "unknown"
