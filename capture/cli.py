@@ -63,7 +63,7 @@ def _record(args) -> int:
 
     def on_status(status) -> None:
         bar.n = min(status.elapsed_s, args.duration) if args.duration else status.elapsed_s
-        bar.set_postfix_str(status.line().split("  ", 1)[1], refresh=True)
+        bar.set_postfix_str(status.line(with_time=False), refresh=True)
 
     recorder = Recorder(rig, args.out, options, on_status=on_status)
     previous = {s: signal.signal(s, lambda *_: recorder.stop("signal")) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -123,12 +123,12 @@ class RecorderStatus:
     disk_mb_s: float
     cameras: tuple[CameraStatus, ...]
 
-    def line(self) -> str:
+    def line(self, *, with_time: bool = True) -> str:
         cams = "  ".join(f"{c.name} {c.fps:4.1f}fps" + (f" drop {c.dropped + c.late}" if c.dropped + c.late else "")
                          + (f" miss {c.missing}" if c.missing else "") + ("" if c.alive else " DOWN")
                          for c in self.cameras)
-        return (f"{self.elapsed_s:6.1f}s  framesets {self.framesets}  skew {self.skew_ms:.1f} ms  "
-                f"disk {self.disk_mb_s:.1f} MB/s  |  {cams}")
+        text = f"framesets {self.framesets}  skew {self.skew_ms:.1f} ms  disk {self.disk_mb_s:.1f} MB/s  |  {cams}"
+        return f"{self.elapsed_s:6.1f}s  {text}" if with_time else text
 
 
 @dataclass(frozen=True)
@@ -502,9 +502,11 @@ class Recorder:
         for cam in self.cams:
             if cam.process is None or cam.process.pid is None:
                 continue
-            cam.process.join(timeout=1.0)
+            # A worker that sent its end of stream only has to exit (which takes a while on a busy machine).
+            cam.process.join(timeout=5.0 if cam.ended else 1.0)
             if cam.process.is_alive():
-                log.warning("camera %s: worker did not stop; terminating it", self.names[cam.index])
+                (log.debug if cam.ended else log.warning)("camera %s: worker did not exit; terminating it",
+                                                          self.names[cam.index])
                 cam.process.terminate()
                 cam.process.join(timeout=2.0)
             if cam.process.is_alive():
