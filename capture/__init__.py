@@ -13,7 +13,7 @@ from .check import CameraCheck, CheckOptions, CheckReport, check_session, estima
 from .counter import burn_timecode, read_timecode
 from .export import ExportResult, export_session
 from .grouping import FramesetGrouper, GroupedFrameset, GroupingOptions, group_frames
-from .render import RenderedFrame, SceneRenderer, joint_colors, render_scene
+from .render import RenderedFrame, SceneRenderer, joint_colors, render_person, render_scene
 from .recorder import CameraStatus, RecordOptions, RecorderStatus, RecordResult, Recorder, record
 from .rigfile import CameraSpec, RigSpec, SyntheticSpec, load_rig
 from .session import CameraIndex, Frameset, Session, SessionTruth, open_session
@@ -22,7 +22,7 @@ __all__ = [
     "CameraCheck", "CheckOptions", "CheckReport", "check_session", "estimate_offsets",
     "burn_timecode", "read_timecode", "ExportResult", "export_session",
     "FramesetGrouper", "GroupedFrameset", "GroupingOptions", "group_frames",
-    "RenderedFrame", "SceneRenderer", "joint_colors", "render_scene",
+    "RenderedFrame", "SceneRenderer", "joint_colors", "render_person", "render_scene",
     "CameraStatus", "RecordOptions", "RecorderStatus", "RecordResult", "Recorder", "record",
     "CameraSpec", "RigSpec", "SyntheticSpec", "load_rig",
     "CameraIndex", "Frameset", "Session", "SessionTruth", "open_session",

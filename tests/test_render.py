@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from capture.render import SceneRenderer, joint_colors, render_scene
+from capture.render import SceneRenderer, joint_colors, render_person, render_scene
 from geometry import get_skeleton
 from geometry.synthetic import (BoardSpec, camera_board_poses, person_motion, person_view_camera, random_poses,
                                 ring_rig)
@@ -214,3 +214,21 @@ def test_missing_joints_and_boards_are_skipped():
     np.testing.assert_array_equal(empty.image, renderer.render().image)
     no_board = renderer.render(board=BoardSpec(), world_from_board=np.full((4, 4), np.nan))
     np.testing.assert_array_equal(no_board.image, renderer.render().image)
+
+
+def test_render_person_draws_a_fresh_room_per_call():
+    """The one-frame entry point (detector training): the same person, different looks per rng."""
+    camera = ring_rig(4, size=(640, 480), rng=np.random.default_rng(2))[0]
+    joints = random_poses(1, rng=np.random.default_rng(3), area_radius_m=0.5).joints_in_world[0]
+    a = render_person(camera, joints, rng=np.random.default_rng(4))
+    b = render_person(camera, joints, rng=np.random.default_rng(4))
+    c = render_person(camera, joints, rng=np.random.default_rng(5))
+    assert a.shape == (480, 640, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - c.astype(int)).mean() > 2  # another room and clothing
+    # The joints are drawn where the camera projects them, as by SceneRenderer.
+    frame = SceneRenderer(camera).render(joints_in_world=joints, skeleton="coco17")
+    pixel = np.round(frame.joints_2d[frame.joint_visible]).astype(int)
+    colours = joint_colors("coco17")[frame.joint_visible].astype(int)
+    matches = [np.abs(a[y, x].astype(int) - c_).max() <= 12 for (x, y), c_ in zip(pixel, colours)]
+    assert np.mean(matches) > 0.9  # sensor noise of 2 grey levels aside
