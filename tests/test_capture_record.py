@@ -210,3 +210,30 @@ def test_a_full_disk_stops_with_one_sentence_and_keeps_what_was_written(tmp_path
         assert len(session) >= 30
         first = next(session.framesets())
         assert all(image is not None for image in first.images)
+
+
+def test_a_killed_recorder_leaves_whole_segments_and_a_readable_session(tmp_path):
+    """A power cut, as far as a test can make one: SIGKILL the recorder mid-recording."""
+    rig_path = synthetic_rig_file(tmp_path, size=(320, 240))
+    out = tmp_path / "session"
+    process = subprocess.Popen([sys.executable, "-m", "rigkit_cli", "-q", "capture", "record", "--rig", str(rig_path),
+                                "--out", str(out)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("cameras/*/seg-*.tar"))) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # into the next segments
+    process.kill()
+    process.wait(timeout=10)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "recording" and "at most 0.5 s" in manifest["crash_note"]
+    segments = sorted(out.glob("cameras/*/seg-*.tar"))
+    for segment in segments:
+        with tarfile.open(segment) as tar:
+            assert tar.getnames()[-1] == "frames.csv"
+    with open_session(out) as session:
+        assert session.regrouped and not session.complete
+        in_segments = sum(len(tarfile.open(s).getnames()) - 1 for s in segments)
+        assert sum(c.seq.size for c in session.cameras) == in_segments
+        assert len(session) >= min(c.seq.size for c in session.cameras) > 0
+        for frameset in session.framesets(0, 5):
+            assert sum(image is not None for image in frameset.images) == 4 - frameset.missing.sum()
