@@ -139,14 +139,20 @@ def test_sigkill_of_a_worker_leaves_a_gap_and_the_others_recording(tmp_path, cap
         assert report.cameras[1].lost_in_gaps == gap.size and report.cameras[1].restarts == 1
 
 
-def test_sigint_finalizes_the_session(tmp_path):
-    rig_path = synthetic_rig_file(tmp_path, size=(320, 240))
-    out = tmp_path / "session"
+def start_recording(folder: Path) -> tuple[subprocess.Popen, Path]:
+    """``rigkit capture record`` of a cheap 4-camera rig, until it has two segments per camera."""
+    rig_path = synthetic_rig_file(folder, size=(320, 240))
+    out = folder / "session"
     process = subprocess.Popen([sys.executable, "-m", "rigkit_cli", "-q", "capture", "record", "--rig", str(rig_path),
                                 "--out", str(out)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while len(list(out.glob("cameras/*/seg-*.tar"))) < 8 and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.05)
+    return process, out
+
+
+def test_sigint_finalizes_the_session(tmp_path):
+    process, out = start_recording(tmp_path)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr.decode()
@@ -214,16 +220,10 @@ def test_a_full_disk_stops_with_one_sentence_and_keeps_what_was_written(tmp_path
 
 def test_a_killed_recorder_leaves_whole_segments_and_a_readable_session(tmp_path):
     """A power cut, as far as a test can make one: SIGKILL the recorder mid-recording."""
-    rig_path = synthetic_rig_file(tmp_path, size=(320, 240))
-    out = tmp_path / "session"
-    process = subprocess.Popen([sys.executable, "-m", "rigkit_cli", "-q", "capture", "record", "--rig", str(rig_path),
-                                "--out", str(out)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while len(list(out.glob("cameras/*/seg-*.tar"))) < 8 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    process, out = start_recording(tmp_path)
     time.sleep(0.2)  # into the next segments
     process.kill()
-    process.wait(timeout=10)
+    process.communicate(timeout=10)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "recording" and "at most 0.5 s" in manifest["crash_note"]
     segments = sorted(out.glob("cameras/*/seg-*.tar"))
