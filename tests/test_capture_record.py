@@ -137,6 +137,8 @@ def test_sigkill_of_a_worker_leaves_a_gap_and_the_others_recording(tmp_path, cap
         assert not session.missing[:, [0, 2, 3]].any()
         report = check_session(session, CheckOptions(offset_method="none"))
         assert report.cameras[1].lost_in_gaps == gap.size and report.cameras[1].restarts == 1
+        exported = export_session(session, tmp_path / "export")  # the gap becomes black frames, not copies
+        assert exported.black_frames == (0, gap.size, 0, 0)
 
 
 def start_recording(folder: Path) -> tuple[subprocess.Popen, Path]:
