@@ -222,3 +222,4 @@ def test_checkpoint_rejects_pickled_code(tmp_path):
                 "settings": fractions.Fraction(1, 3)}, path)
     with pytest.raises(ValueError, match="evil.pt"):
         load_detector(path)
+

@@ -11,15 +11,15 @@ from geometry.synthetic import person_volume_points, ring_rig, two_view_scene
 EXACT_ROTATION_TOL_DEG = 1e-6  # noise-free: the refinement converges to the truth
 EXACT_TRANSLATION_TOL_DEG = 1e-6
 # 1 px noise, 30% outliers, 200 correspondences, person volume seen from 4 m: the Sampson
-# least-squares optimum with the true inliers has a median rotation error of ~0.16 deg and a
-# 90th percentile of ~0.3 deg over ring pairs (benchmarks/bench_relative_pose.py).
+# least-squares optimum with the true inliers has a median rotation error of ~0.2 deg over ring
+# pairs and reaches ~1.2 deg on the worst-conditioned ones (benchmarks/bench_relative_pose.py).
 NOISY_ROTATION_MEDIAN_TOL_DEG = 0.35
-NOISY_ROTATION_MAX_TOL_DEG = 1.0
+NOISY_ROTATION_MAX_TOL_DEG = 1.5
 NOISY_TRANSLATION_MEDIAN_TOL_DEG = 0.5
 NOISY_TRANSLATION_MAX_TOL_DEG = 2.0
 NOISY_THRESHOLD_PX = 2.0  # 2 sigma
 MIN_INLIER_PRECISION = 0.97  # a few swapped keypoints may land within 2 px of their epipolar line
-MIN_INLIER_RECALL = 0.85  # 2-sigma threshold keeps ~90% of the true inliers
+MIN_INLIER_RECALL = 0.9  # a 2-sigma threshold keeps ~95% of the true inliers
 
 
 def translation_angle_deg(t_a, t_b) -> float:

@@ -253,9 +253,8 @@ class FrozenDetector:
         scores = np.empty((B, J))
         for start in range(0, B, self.batch_size):
             stop = min(start + self.batch_size, B)
-            transforms = np.concatenate([
-                input_from_image_transforms(boxes[b:b + 1], input_size, margin=float(margin[b]))
-                for b in range(start, stop)])
+            transforms = input_from_image_transforms(boxes[start:stop], input_size,
+                                                     margin=margin[start:stop])
             crops = warp_to_input(images[start:stop], transforms, input_size)
             coords, confidence = self._forward(crops)
             points[start:stop] = image_from_input(coords, transforms)

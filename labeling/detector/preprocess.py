@@ -22,12 +22,13 @@ FILL_VALUE = 0  # letterbox border, uint8 (training uses the same)
 
 
 def input_from_image_transforms(boxes: np.ndarray, input_size: tuple[int, int], *,
-                                margin: float = 1.0) -> np.ndarray:
+                                margin: float | np.ndarray = 1.0) -> np.ndarray:
     """Affine maps that letterbox each box into the network input.
 
     boxes: (B, 4) float64 ``(x0, y0, x1, y1)`` original pixels.
     input_size: ``(width, height)`` of the network input, pixels.
-    margin: the box is scaled by this factor about its centre first (1.25 adds 12.5% per side).
+    margin: the box is scaled by this factor about its centre first (1.25 adds 12.5% per side);
+        a scalar or (B,) per box.
     Returns (B, 2, 3) float64 ``input_from_image``: ``u = s x + tx``, ``v = s y + ty``.
     """
     boxes = np.asarray(boxes, dtype=np.float64)
@@ -37,6 +38,7 @@ def input_from_image_transforms(boxes: np.ndarray, input_size: tuple[int, int], 
         raise ValueError("boxes contain NaN or inf")
     width_in, height_in = input_size
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    margin = np.broadcast_to(np.asarray(margin, dtype=np.float64), (len(boxes),))[:, None]
     extent = np.maximum((boxes[:, 2:] - boxes[:, :2]) * margin, 1.0)
     scale = np.minimum(width_in / extent[:, 0], height_in / extent[:, 1])
     transforms = np.zeros((len(boxes), 2, 3))
