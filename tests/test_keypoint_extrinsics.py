@@ -90,3 +90,19 @@ def test_bad_inputs_raise(walking):
     with pytest.raises(ValueError, match="joint_names"):
         keypoint_extrinsics(rig, detections.points_2d, options=KeypointExtrinsicsOptions(
             known_length=KnownLength(kind="person_height", length_m=1.75)))
+
+
+def test_pair_that_rarely_shares_joints_is_reported_weak(walking):
+    rig, _, detections, _ = walking
+    points = detections.points_2d[:, :120].copy()
+    scores = detections.scores[:, :120]
+    # cam04 keeps only the joints cam01 does not see, plus a handful: the pair cannot be estimated
+    shared = np.all(np.isfinite(points[0]), axis=-1) & np.all(np.isfinite(points[3]), axis=-1)
+    keep = np.zeros_like(shared)
+    keep.flat[np.flatnonzero(shared)[:10]] = True
+    points[3][shared & ~keep] = np.nan
+    result = keypoint_extrinsics(rig, points, scores=scores, rng=np.random.default_rng(2))
+    weak = {(p.a, p.b): p for p in result.weak_pairs}
+    assert set(weak) == {("cam01", "cam04")}
+    assert weak["cam01", "cam04"].reason == "only 10 joints seen by both"
+    assert compare_rigs(result.rig, rig, scale_from_reference=True).rotation_error_deg.max() < 2 * ROTATION_TOL_DEG
