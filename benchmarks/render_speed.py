@@ -39,7 +39,7 @@ def main() -> None:
         person = _fps(lambda i: renderer.render(joints_in_world=motion.joints_in_world[i % 200],
                                                 skeleton="coco17", noise_seed=i), 200)
         rows.append(("person + room + noise", size, person, 60 if size == (640, 480) else None, setup_s, ""))
-        board = BoardSpec()
+        board = BoardSpec(squares=(7, 5), square_length_m=0.12, marker_length_m=0.09)  # 0.84 x 0.6 m
         R, t = board_trajectory(rig, 120, board=board, rng=np.random.default_rng(2))
         # Board carried through the volume, near the camera: a large, slanted board.
         dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_5X5_100)

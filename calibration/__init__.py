@@ -5,10 +5,17 @@ Uses :mod:`geometry`. Conventions in :mod:`geometry.camera`.
 
 from .boards import (ARUCO_DICTIONARIES, Board, BoardDetection, BoardType, DetectionEffort,
                      board_from_mapping, detect_board, diagnose_board, load_board, save_board)
-from .inputs import (CameraSource, FrameSource, ImageFolderSource, SynchronizedFrames, VideoSource,
-                     open_source, parse_camera_args)
+from .inputs import (CameraSource, FrameSource, ImageFolderSource, SessionCameraSource, SynchronizedFrames,
+                     VideoSource, open_session_sources, open_source, parse_camera_args)
 from .intrinsics import (BoardView, IntrinsicsOptions, IntrinsicsResult, LensModel, calibrate_intrinsics,
                          detect_views, image_coverage, select_views, solve_intrinsics)
+from .board_extrinsics import (BoardExtrinsics, BoardExtrinsicsOptions, CameraPairLink, WorldFrame,
+                               board_extrinsics, board_poses_by_pnp, robust_average_pose)
+from .bundle_adjustment import (BundleAdjustmentOptions, BundleAdjustmentResult, IntrinsicsMode, RobustLoss,
+                                Solver, bundle_adjust_board, bundle_adjust_points)
+from .keypoint_extrinsics import (KeypointExtrinsics, KeypointExtrinsicsOptions, KeypointPair, KnownLength,
+                                  keypoint_extrinsics, person_height_m)
+from .rig_comparison import RigComparison, compare_rigs, rig_in_camera_frame
 from .files import (CalibrationFile, CalibrationFormat, check_rig, detect_format, load_rig,
                     merge_cameras, read_calibration, save_rig, write_atomic)
 
@@ -17,8 +24,15 @@ __all__ = [
     "board_from_mapping", "detect_board", "diagnose_board", "load_board", "save_board",
     "CalibrationFile", "CalibrationFormat", "check_rig", "detect_format", "load_rig",
     "merge_cameras", "read_calibration", "save_rig", "write_atomic",
-    "CameraSource", "FrameSource", "ImageFolderSource", "SynchronizedFrames", "VideoSource",
-    "open_source", "parse_camera_args",
+    "CameraSource", "FrameSource", "ImageFolderSource", "SessionCameraSource", "SynchronizedFrames",
+    "VideoSource", "open_session_sources", "open_source", "parse_camera_args",
     "BoardView", "IntrinsicsOptions", "IntrinsicsResult", "LensModel", "calibrate_intrinsics",
     "detect_views", "image_coverage", "select_views", "solve_intrinsics",
+    "BoardExtrinsics", "BoardExtrinsicsOptions", "CameraPairLink", "WorldFrame", "board_extrinsics",
+    "board_poses_by_pnp", "robust_average_pose",
+    "BundleAdjustmentOptions", "BundleAdjustmentResult", "IntrinsicsMode", "RobustLoss", "Solver",
+    "bundle_adjust_board", "bundle_adjust_points",
+    "KeypointExtrinsics", "KeypointExtrinsicsOptions", "KeypointPair", "KnownLength", "keypoint_extrinsics",
+    "person_height_m",
+    "RigComparison", "compare_rigs", "rig_in_camera_frame",
 ]

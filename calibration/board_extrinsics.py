@@ -54,7 +54,8 @@ class BoardExtrinsicsOptions:
     min_corners: a view with fewer detected corners gets no pose (>= 4).
     min_spread: the corners' second singular value over their first (board frame) must reach
         this, or the view is too close to a line for a pose.
-    max_pnp_error_px: a view whose PnP pose reprojects its corners with a larger RMS is dropped.
+    max_pnp_error_px: a view whose PnP pose reprojects its corners with a larger RMS is dropped
+        (after one retry without the corners beyond this error, when they are at most a fifth).
     min_shared_views: a camera pair needs this many consistent simultaneous board views to link.
     outlier_factor: a view's relative pose is an outlier when its angle (distance) to the pair's
         robust seed exceeds ``outlier_factor`` times the median angle (distance) and the floors
@@ -187,13 +188,26 @@ def board_poses_by_pnp(rig: Rig, corners_px: np.ndarray, corners_in_board: np.nd
         pose = _solve_pnp(obj, normalized[v, f, mask], planar)
         if pose is None:
             continue
-        R_vf, t_vf = pose
-        projected = rig[v].project_from_cam(obj @ R_vf.T + t_vf)
-        error = np.sqrt(np.mean(np.sum((projected - corners_px[v, f, mask]) ** 2, axis=-1)))
+        errors = _pnp_errors(rig[v], obj, corners_px[v, f, mask], pose)
+        # A few mis-detected corners must not cost the whole view: drop those far off (at most
+        # a fifth of them) and solve again; the bundle adjustment judges them again later.
+        far = errors > max_error_px
+        if far.any() and far.sum() <= 0.2 * far.size and (~far).sum() >= min_corners:
+            retry = _solve_pnp(obj[~far], normalized[v, f, mask][~far], planar)
+            if retry is not None:
+                pose = retry
+                errors = _pnp_errors(rig[v], obj[~far], corners_px[v, f, mask][~far], pose)
+        error = float(np.sqrt(np.mean(errors**2)))
         rms[v, f] = error
         if np.isfinite(error) and error <= max_error_px:
-            R[v, f], t[v, f], valid[v, f] = R_vf, t_vf, True
+            R[v, f], t[v, f], valid[v, f] = pose[0], pose[1], True
     return R, t, valid, rms
+
+
+def _pnp_errors(camera, obj, pixels, pose) -> np.ndarray:
+    """(N,) reprojection error in pixels of board points under pose (R, t) cam_from_board."""
+    projected = camera.project_from_cam(obj @ pose[0].T + pose[1])
+    return np.linalg.norm(projected - pixels, axis=-1)
 
 
 def _solve_pnp(obj: np.ndarray, normalized: np.ndarray, planar: bool):

@@ -7,9 +7,8 @@ that new commands (``extrinsics``, ``keypoints``) read the same way:
 - :func:`add_board_arguments` / :func:`board_from_args`: ``--board FILE`` or the board's keys as
   options (``--type``, ``--squares C R``, ``--square-length-m``, ...);
 - :func:`add_camera_arguments` / :func:`sources_from_args`: ``--camera NAME=PATH`` (repeatable; a
-  video file or an image folder per camera, frames synchronized by index), ``--stride``,
-  ``--max-frames``. Recorded sessions (``--session DIR``) will be added here once ``capture``
-  provides them;
+  video file or an image folder per camera, frames synchronized by index) or ``--session DIR``
+  (a recorded session; ``--camera NAME`` then picks cameras), ``--stride``, ``--max-frames``;
 - :func:`print_table`: the closing summary.
 
 Bad input raises ValueError / OSError with one sentence; ``rigkit_cli`` prints it and exits 2.
@@ -42,6 +41,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_board(sub)
     _add_intrinsics(sub)
+    _add_extrinsics(sub)
+    _add_keypoints(sub)
 
 
 # -- shared options ------------------------------------------------------------------------------
@@ -79,17 +80,27 @@ def board_from_args(args: argparse.Namespace) -> Board:
 
 def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
     """``--camera NAME=PATH`` (repeatable) and frame selection."""
-    group = parser.add_argument_group("input")
+    group = parser.add_argument_group("input (--camera NAME=PATH ..., or --session DIR)")
     group.add_argument("--camera", action="append", default=[], metavar="NAME=PATH",
-                       help="a camera's video file or image folder (repeatable; frames synchronized by index)")
-    group.add_argument("--stride", type=int, default=1, help="use every N-th frame at most")
+                       help="a camera's video file or image folder (repeatable; frames synchronized by "
+                            "index); with --session, just NAME to pick cameras")
+    group.add_argument("--session", metavar="DIR", help="a session recorded by 'rigkit capture record'")
+    group.add_argument("--stride", type=int, default=1,
+                       help="use every N-th frame (long videos get a larger stride, see --max-frames)")
     group.add_argument("--max-frames", type=int, default=400,
                        help="decode at most this many frames per camera (the stride grows for long videos)")
 
 
 def sources_from_args(args: argparse.Namespace):
-    """Open every ``--camera NAME=PATH``: a list of :class:`calibration.inputs.FrameSource`."""
-    from .inputs import open_source, parse_camera_args
+    """The cameras to read: a list of :class:`calibration.inputs.FrameSource`, from ``--session``
+    (all its cameras, or those named by ``--camera NAME``) or every ``--camera NAME=PATH``."""
+    from .inputs import open_session_sources, open_source, parse_camera_args
+    if args.session:
+        with_paths = [c for c in args.camera if "=" in c]
+        if with_paths:
+            raise ValueError(f"--camera {with_paths[0]} gives a path, but --session already names the "
+                             "frames; with --session, --camera takes camera names only")
+        return open_session_sources(args.session, args.camera or None)
     return [open_source(source) for source in parse_camera_args(args.camera)]
 
 
@@ -189,12 +200,15 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
                                    *result.camera.size)
         metadata["intrinsics"] = intrinsics
         rig = merge_cameras(existing.rig if existing else None, [r.camera for r in solved])
-        save_rig(rig, out, metadata=metadata)
+        save_rig(rig, out, metadata=metadata, format=existing.format if existing else "auto")  # keep its layout
     print_table(
         ["camera", "views used", "rejected", "RMS px", "coverage", "model", "frames with board"],
         [[s.name, r.views_used, r.views_rejected, f"{r.rms_px:.3f}" if r.success else "-",
           f"{r.coverage:.0%}", r.model if r.success else "failed", f"{r.frames_with_board}/{r.frames_scanned}"]
          for s, r in zip(sources, results)])
+    for result in solved:
+        for sentence in result.advice:
+            print(f"{result.camera.name}: {sentence}")
     if solved:
         print(f"wrote {len(solved)} camera{'s' if len(solved) > 1 else ''} to {out}")
     if failed:
@@ -202,4 +216,257 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
         others = f" ({len(failed) - 1} more cameras failed, see above)" if len(failed) > 1 else ""
         written = f"; the other cameras were written to {out}" if solved else ""
         raise ValueError(f"camera {source.name}: {result.message}{others}{written}")
+    return 0
+
+
+# -- extrinsics ----------------------------------------------------------------------------------
+def _add_extrinsics(sub) -> None:
+    parser = _parser(sub, "extrinsics", "calibrate the rig's camera poses from a board seen by several cameras",
+                     "Detect the board in every camera's synchronized video or images, chain the camera "
+                     "pairs that saw it at the same instant and refine everything by bundle adjustment. "
+                     "Intrinsics come from the --out file when it has the camera, else they are solved "
+                     "first from the same frames. Writes the calibration and a report next to it.")
+    add_camera_arguments(parser)
+    add_board_arguments(parser)
+    add_output_argument(parser, help_text="calibration file to write or update (TOML; .yml/.xml for OpenCV)")
+    parser.add_argument("--intrinsics", choices=("fixed", "focal", "pinhole", "full"), default="fixed",
+                        help="intrinsics refined together with the poses")
+    parser.add_argument("--world", choices=("camera", "board"), default="camera",
+                        help="world frame: the reference camera, or a board pose (z up; lay the board on the "
+                             "floor, printed side up, in the frame given by --world-frame)")
+    parser.add_argument("--world-frame", type=int, metavar="N",
+                        help="frameset whose board pose is the world (--world board; default: the frameset "
+                             "seen by the most cameras)")
+    parser.add_argument("--reference-camera", metavar="NAME", help="camera 1 of the world frame (default: first)")
+    parser.add_argument("--no-report", action="store_true", help="do not write the PNG report")
+    parser.set_defaults(func=_run_extrinsics)
+
+
+def _intrinsics_for(sources, board, out: Path, args):
+    """The rig of the --camera cameras with intrinsics: from --out where present, solved otherwise."""
+    from geometry import Rig
+
+    from .files import read_calibration
+    from .intrinsics import IntrinsicsOptions, calibrate_intrinsics
+
+    existing = read_calibration(out) if out.exists() else None
+    known = existing.rig.names if existing else ()
+    cameras = []
+    for source in sources:
+        if source.name in known:
+            camera = existing.rig[source.name]
+            if tuple(camera.size) != tuple(source.size):
+                raise ValueError(f"camera {source.name}: {out} has image size {camera.size[0]}x{camera.size[1]} "
+                                 f"but {source.path} is {source.size[0]}x{source.size[1]}")
+            cameras.append(camera)
+            continue
+        logger.info("camera %s: not in %s, solving its intrinsics first", source.name, out)
+        result = calibrate_intrinsics(board, source, options=IntrinsicsOptions(
+            stride=args.stride, max_scanned_frames=args.max_frames), progress=True)
+        if not result.success:
+            raise ValueError(f"camera {source.name}: {result.message}")
+        cameras.append(result.camera)
+    return Rig(cameras), existing
+
+
+def detect_synchronized(board, frames, *, progress: bool = True):
+    """Board corners of every camera at every frameset of ``frames`` (a ``SynchronizedFrames``).
+
+    Returns ``(corners_px (V, F, C, 2) float64 NaN where not detected, frame_index (F,) int,
+    samples {name: one frame with the board (or the first frame)}``.
+    """
+    import numpy as np
+
+    from .boards import detect_board
+
+    names = frames.names
+    C = board.num_corners
+    corners = np.full((len(names), len(frames), C, 2), np.nan)
+    indices = np.zeros(len(frames), dtype=np.int64)
+    samples: dict = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(frames), desc="detecting the board", unit="frameset", leave=False)
+    try:
+        for f, (index, images) in enumerate(frames):
+            indices[f] = index
+            for v, name in enumerate(names):
+                image = images.get(name)  # absent: this camera's frame is missing in the frameset
+                if image is None:
+                    continue
+                detection = detect_board(board, image)
+                if detection.num_corners:
+                    corners[v, f, detection.ids] = detection.corners_px
+                    samples.setdefault(name, image)
+                elif f"_first_{name}" not in samples:
+                    samples[f"_first_{name}"] = image
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return corners, indices, samples
+
+
+def _run_extrinsics(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .board_extrinsics import BoardExtrinsicsOptions, board_extrinsics
+    from .boards import diagnose_board
+    from .bundle_adjustment import BundleAdjustmentOptions
+    from .files import merge_cameras, save_rig
+    from .inputs import SynchronizedFrames
+    from .report import board_summary, write_board_report
+
+    board = board_from_args(args)
+    sources = sources_from_args(args)
+    if len(sources) < 2:
+        raise ValueError(f"extrinsics need at least 2 cameras, got {len(sources)}: give --camera NAME=PATH "
+                         "once per camera")
+    out = Path(args.out)
+    rig, existing = _intrinsics_for(sources, board, out, args)
+    frames = SynchronizedFrames(sources, stride=args.stride, limit=args.max_frames)
+    corners_px, frame_index, samples = detect_synchronized(board, frames)
+    seen = np.isfinite(corners_px[..., 0]).any(axis=-1)  # (V, F)
+    for v, source in enumerate(sources):
+        if not seen[v].any():
+            first = samples.get(f"_first_{source.name}")
+            reason = diagnose_board(board, [first]) if first is not None else "no frames could be read"
+            raise ValueError(f"no board found in camera {source.name} ({source.path}, {len(frames)} framesets): "
+                             f"{reason}")
+    options = BoardExtrinsicsOptions(
+        reference_camera=args.reference_camera, world=args.world,
+        world_board_frame=None if args.world_frame is None else _frameset_position(frame_index, args.world_frame),
+        bundle_adjustment=BundleAdjustmentOptions(intrinsics=args.intrinsics))
+    result = board_extrinsics(rig, corners_px, board.corners_in_board(), options=options)
+    metadata = {k: v for k, v in (existing.metadata if existing else {}).items()
+                if k not in ("units", "rigkit_version", "created")}
+    metadata["extrinsics"] = {
+        "method": "board", "board": board.describe(), "rms_px": round(result.bundle.rms_px, 4),
+        "corners": result.bundle.num_observations, "rejected": result.bundle.num_rejected,
+        "board_poses": int(result.frame_used.sum()), "world": args.world,
+        "reference_camera": args.reference_camera or result.rig.names[0], "intrinsics": args.intrinsics}
+    final = merge_cameras(existing.rig if existing else None, list(result.rig), keep_poses=False)
+    save_rig(final, out, metadata=metadata)
+    print(board_summary(result))
+    print(f"wrote {len(result.rig)} cameras to {out}")
+    if not args.no_report:
+        frames_by_camera = {name: image for name, image in samples.items() if not name.startswith("_first_")}
+        for path in write_board_report(result, board.corners_in_board(), out.parent, stem=out.stem,
+                                       frames=frames_by_camera):
+            print(f"wrote {path}")
+    return 0
+
+
+def _frameset_position(frame_index, wanted: int) -> int:
+    import numpy as np
+
+    hits = np.flatnonzero(frame_index == wanted)
+    if hits.size == 0:
+        raise ValueError(f"--world-frame {wanted} is not among the framesets read (stride and --max-frames "
+                         f"select {frame_index[:5].tolist()}...)")
+    return int(hits[0])
+
+
+# -- keypoints -----------------------------------------------------------------------------------
+def _add_keypoints(sub) -> None:
+    parser = _parser(sub, "keypoints", "calibrate the rig's camera poses from people's 2D keypoints",
+                     "Estimate the camera poses from synchronized 2D keypoints of people walking through "
+                     "the rig (no board): pairwise essential matrices, incremental registration, bundle "
+                     "adjustment. The intrinsics come from --intrinsics (default: the --out file). Give one "
+                     "known length for metres.")
+    parser.add_argument("--detections", required=True, metavar="FILE",
+                        help="npz with points_2d (V, F, J, 2) pixels (NaN = missing), camera_names (V,), and "
+                             "optionally scores (V, F, J) and joint_names (J,)")
+    parser.add_argument("--intrinsics", metavar="FILE", help="calibration file with the cameras' intrinsics "
+                                                             "(default: --out)")
+    add_output_argument(parser, help_text="calibration file to write or update")
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--known-length-m", type=float, metavar="M",
+                       help="true distance between the two joints of --length-joints, metres")
+    scale.add_argument("--person-height-m", type=float, metavar="M", help="the walking person's height, metres")
+    parser.add_argument("--length-joints", nargs=2, metavar=("A", "B"),
+                        help="the two joints (names or indices) of --known-length-m")
+    parser.add_argument("--min-score", type=float, default=0.3, help="ignore detections below this confidence")
+    parser.add_argument("--threshold-px", type=float, default=4.0, help="pair RANSAC threshold (2-3 x noise)")
+    parser.add_argument("--no-report", action="store_true", help="do not write the PNG report")
+    parser.set_defaults(func=_run_keypoints)
+
+
+def load_keypoints_npz(path: Path):
+    """``(points_2d (V, F, J, 2), scores (V, F, J) or None, camera_names, joint_names or None)``."""
+    import numpy as np
+
+    if not path.is_file():
+        raise FileNotFoundError(f"detections file {path} does not exist")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} is not a readable npz file ({error})") from None
+    for key in ("points_2d", "camera_names"):
+        if key not in data:
+            raise ValueError(f"{path} has no '{key}' array (it has {', '.join(data.files)})")
+    points = np.asarray(data["points_2d"], dtype=np.float64)
+    if points.ndim != 4 or points.shape[-1] != 2:
+        raise ValueError(f"{path}: points_2d has shape {points.shape}, expected (V, F, J, 2)")
+    names = [str(n) for n in data["camera_names"]]
+    if len(names) != points.shape[0]:
+        raise ValueError(f"{path}: {len(names)} camera_names for {points.shape[0]} views in points_2d")
+    scores = np.asarray(data["scores"], dtype=np.float64) if "scores" in data else None
+    joints = [str(n) for n in data["joint_names"]] if "joint_names" in data else None
+    return points, scores, names, joints
+
+
+def _joint_index(value: str, joint_names) -> int:
+    if value.isdigit():
+        return int(value)
+    if joint_names is None or value not in joint_names:
+        raise ValueError(f"joint {value!r} is not a joint name of the detections "
+                         f"({', '.join(joint_names) if joint_names else 'the file has no joint_names'})")
+    return list(joint_names).index(value)
+
+
+def _run_keypoints(args: argparse.Namespace) -> int:
+    from .files import merge_cameras, read_calibration, save_rig
+    from .keypoint_extrinsics import KeypointExtrinsicsOptions, KnownLength, keypoint_extrinsics
+    from .report import keypoint_summary, write_keypoint_report
+
+    out = Path(args.out)
+    points, scores, names, joint_names = load_keypoints_npz(Path(args.detections))
+    source = Path(args.intrinsics) if args.intrinsics else out
+    if not source.exists():
+        raise ValueError(f"no intrinsics: {source} does not exist; calibrate the intrinsics first "
+                         "(rigkit calibrate intrinsics) or give --intrinsics FILE")
+    existing = read_calibration(source)
+    missing = [n for n in names if n not in existing.rig.names]
+    if missing:
+        raise ValueError(f"cameras {', '.join(missing)} of {args.detections} are not in {source} "
+                         f"(it has {', '.join(existing.rig.names)})")
+    rig = existing.rig.subset(names)
+    known = None
+    if args.known_length_m is not None:
+        if not args.length_joints:
+            raise ValueError("--known-length-m needs --length-joints A B (the two joints it separates)")
+        known = KnownLength(kind="joint_distance", length_m=args.known_length_m,
+                            joints=tuple(_joint_index(j, joint_names) for j in args.length_joints))
+    elif args.person_height_m is not None:
+        known = KnownLength(kind="person_height", length_m=args.person_height_m)
+    options = KeypointExtrinsicsOptions(known_length=known, min_score=args.min_score,
+                                        pair_threshold_px=args.threshold_px)
+    result = keypoint_extrinsics(rig, points, scores=scores, joint_names=joint_names, options=options)
+    metadata = {k: v for k, v in existing.metadata.items() if k not in ("units", "rigkit_version", "created")}
+    metadata["extrinsics"] = {
+        "method": "keypoints", "detections": str(args.detections), "rms_px": round(result.bundle.rms_px, 4),
+        "observations": result.bundle.num_observations, "rejected": result.bundle.num_rejected,
+        "metric_scale": known is not None, "weak_pairs": [f"{p.a}-{p.b}" for p in result.weak_pairs]}
+    if known is None:
+        logger.warning("no known length given: the calibration's unit is the seed pair's baseline, not metres")
+    base = read_calibration(out).rig if out.exists() else None
+    save_rig(merge_cameras(base, list(result.rig), keep_poses=False), out, metadata=metadata)
+    print(keypoint_summary(result))
+    print(f"wrote {len(result.rig)} cameras to {out}")
+    if not args.no_report:
+        for path in write_keypoint_report(result, out.parent, stem=out.stem):
+            print(f"wrote {path}")
     return 0

@@ -7,7 +7,7 @@ Knows nothing of labeling or calibration. Conventions in :mod:`geometry.camera`.
 
 from .counter import burn_timecode, read_timecode
 from .grouping import FramesetGrouper, GroupedFrameset, GroupingOptions, group_frames
-from .render import RenderedFrame, SceneRenderer, joint_colors, render_scene
+from .render import RenderedFrame, SceneRenderer, joint_colors, render_person, render_scene
 from .recorder import CameraStatus, RecordOptions, RecorderStatus, RecordResult, Recorder, record
 from .rigfile import BoardSpec, CameraSpec, RigSpec, SyntheticSpec, load_rig
 from .session import CameraIndex, Frameset, Session, SessionTruth, open_session
@@ -15,7 +15,7 @@ from .session import CameraIndex, Frameset, Session, SessionTruth, open_session
 __all__ = [
     "burn_timecode", "read_timecode",
     "FramesetGrouper", "GroupedFrameset", "GroupingOptions", "group_frames",
-    "RenderedFrame", "SceneRenderer", "joint_colors", "render_scene",
+    "RenderedFrame", "SceneRenderer", "joint_colors", "render_person", "render_scene",
     "CameraStatus", "RecordOptions", "RecorderStatus", "RecordResult", "Recorder", "record",
     "BoardSpec", "CameraSpec", "RigSpec", "SyntheticSpec", "load_rig",
     "CameraIndex", "Frameset", "Session", "SessionTruth", "open_session",

@@ -25,14 +25,16 @@ import cv2
 import numpy as np
 
 from geometry import Camera, Skeleton, get_skeleton
-from geometry.synthetic import BoardSpec
+from geometry.synthetic import BoardSpec, as_board_spec
 
 from .render_person import draw_person, joint_colors
 
-__all__ = ["SceneRenderer", "RenderedFrame", "render_scene", "joint_colors", "board_texture"]
+__all__ = ["SceneRenderer", "RenderedFrame", "render_scene", "render_person", "joint_colors", "board_texture"]
 
 _ROOM_RADIUS_M = 7.0
-_NOISE_MARGIN = 64  # the noise field is this much larger than the image; frames use shifted windows
+_BOARD_BACK_GREY = 150.0
+_NOISE_MARGIN = 64  # the noise tile is this much larger than _NOISE_TILE; frames use shifted windows
+_NOISE_TILE = 256
 _CEILING_M = 3.2
 
 
@@ -47,9 +49,11 @@ class _MipTexture:
     origin_m: float  # board coordinate of level-0 texel edge 0 (= -margin - pad * texel_m)
 
 
-def board_texture(board: BoardSpec, *, pixels_per_square: int = 64) -> np.ndarray:
+def board_texture(board, *, pixels_per_square: int = 64) -> np.ndarray:
     """(H, W) uint8 image of the printed sheet (squares plus white margin), one square =
-    ``pixels_per_square`` pixels: OpenCV's ``CharucoBoard.generateImage`` for ChArUco boards."""
+    ``pixels_per_square`` pixels: OpenCV's ``CharucoBoard.generateImage`` for ChArUco boards.
+    ``board``: anything :func:`geometry.synthetic.as_board_spec` reads."""
+    board = as_board_spec(board)
     columns, rows = board.squares
     size = (columns * pixels_per_square, rows * pixels_per_square)
     if board.kind == "charuco":
@@ -66,6 +70,8 @@ def board_texture(board: BoardSpec, *, pixels_per_square: int = 64) -> np.ndarra
         r, c = np.mgrid[0:rows, 0:columns]
         cells = np.where((r + c) % 2 == 0, 0, 255).astype(np.uint8)
         squares = np.repeat(np.repeat(cells, pixels_per_square, 0), pixels_per_square, 1)
+    if board.inverted:
+        squares = 255 - squares
     margin = int(round(board.margin_m / board.square_length_m * pixels_per_square))
     return cv2.copyMakeBorder(squares, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
 
@@ -83,8 +89,9 @@ def _mip_texture(board: BoardSpec) -> _MipTexture:
     W = -(-(sheet.shape[1] + 2 * pad) // step) * step
     level0 = np.zeros((H, W, 2), np.uint8)
     # Printed paper under room light: black is not 0, white is not 255.
-    level0[pad:pad + sheet.shape[0], pad:pad + sheet.shape[1], 0] = (25 + sheet.astype(np.float32) * (200 / 255)).astype(np.uint8)
-    level0[pad:pad + sheet.shape[0], pad:pad + sheet.shape[1], 1] = 255
+    inside = (slice(pad, pad + sheet.shape[0]), slice(pad, pad + sheet.shape[1]))
+    level0[inside + (0,)] = (25 + sheet.astype(np.float32) * (200 / 255)).astype(np.uint8)
+    level0[inside + (1,)] = 255
     levels = [level0]
     for _ in range(levels_count):
         previous = levels[-1]
@@ -111,29 +118,56 @@ class SceneRenderer:
     camera: the :class:`geometry.Camera` (size, intrinsics, distortion, pose).
     background_seed: seeds the room's textures (floor tiles, wall tone).
     sensor_noise_sigma: standard deviation of the per-frame sensor noise, grey levels.
+    room_scale: trace the (smooth) room at 1/room_scale of the resolution and enlarge it:
+        ~room_scale^2 times cheaper to set up, for renderers used for a single frame.
     """
 
-    def __init__(self, camera: Camera, *, background_seed: int = 0, sensor_noise_sigma: float = 2.0):
+    def __init__(self, camera: Camera, *, background_seed: int = 0, sensor_noise_sigma: float = 2.0,
+                 room_scale: int = 1):
         if not isinstance(camera, Camera):
             raise ValueError(f"camera must be a geometry.Camera, got {type(camera).__name__}")
-        self.camera = camera
-        self.width, self.height = camera.size
-        normalized = _pixel_normalized(camera)  # (H, W, 2), NaN where not invertible
-        self._valid = np.isfinite(normalized).all(axis=-1)
-        self._xy = np.where(self._valid[..., None], normalized, 0.0).astype(np.float32)
         if not sensor_noise_sigma >= 0:
             raise ValueError(f"sensor_noise_sigma is {sensor_noise_sigma}, expected >= 0 grey levels")
+        if int(room_scale) != room_scale or room_scale < 1:
+            raise ValueError(f"room_scale is {room_scale}, expected a whole number >= 1")
+        self.camera = camera
+        self.width, self.height = camera.size
+        self._rays = None  # full-resolution pixel rays, built when first needed
         self._background_seed = int(background_seed)
         self._sensor_noise_sigma = float(sensor_noise_sigma)
         self._noise_fields = None
-        self._background = self._render_room(self._background_seed)
+        self._background = self._render_room(self._background_seed, int(room_scale))
+
+    def _pixel_rays(self, scale: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """``(xy (H', W', 2) float32 normalized ray coordinates, valid (H', W') bool)`` of the
+        pixel centres of the image shrunk by ``scale`` (cached at full resolution)."""
+        if scale == 1 and self._rays is not None:
+            return self._rays
+        # Centre of low-resolution pixel i in full-resolution coordinates: (i + 0.5) scale - 0.5.
+        xs = (np.arange(-(-self.width // scale)) + 0.5) * scale - 0.5
+        ys = (np.arange(-(-self.height // scale)) + 0.5) * scale - 0.5
+        normalized = _pixel_normalized(self.camera, xs, ys)  # NaN where the lens cannot be inverted
+        valid = np.isfinite(normalized).all(axis=-1)
+        rays = (np.where(valid[..., None], normalized, 0.0).astype(np.float32), valid)
+        if scale == 1:
+            self._rays = rays
+        return rays
 
     # -- static room ----------------------------------------------------------------------------
-    def _render_room(self, background_seed: int) -> np.ndarray:
-        """The empty room: a tiled floor, a cylindrical wall and a ceiling, with vignetting."""
+    def _render_room(self, background_seed: int, scale: int) -> np.ndarray:
+        """The empty room: a tiled floor, a cylindrical wall and a ceiling, with vignetting;
+        traced at 1/``scale`` of the resolution and enlarged when ``scale`` > 1."""
+        if scale > 1:
+            small = self._render_room_at(background_seed, scale)
+            return cv2.resize(small, (small.shape[1] * scale, small.shape[0] * scale),
+                              interpolation=cv2.INTER_LINEAR)[:self.height, :self.width].copy()
+        return self._render_room_at(background_seed, 1)
+
+    def _render_room_at(self, background_seed: int, scale: int) -> np.ndarray:
+        xy, valid = self._pixel_rays(scale)
         R = self.camera.R.astype(np.float32)
         c = self.camera.center.astype(np.float32)
-        x, y = self._xy[..., 0], self._xy[..., 1]
+        x, y = xy[..., 0], xy[..., 1]
         # World direction of each pixel's ray (unnormalised): R^T (x, y, 1).
         dx, dy, dz = (R[0, i] * x + R[1, i] * y + R[2, i] for i in range(3))
         a = dx * dx + dy * dy
@@ -150,7 +184,9 @@ class SceneRenderer:
         hx, hy, hz = c[0] + s * dx, c[1] + s * dy, c[2] + s * dz
         textures = _room_textures(background_seed)
         # Floor: 0.6 m tiles of varying tone, a smooth stain texture (8 m period), grout lines.
-        tone = textures.tile_tone[np.floor(hy / 0.6).astype(np.int64) % 64, np.floor(hx / 0.6).astype(np.int64) % 64]
+        tile_x = np.floor(hx / 0.6).astype(np.int64) % 64
+        tile_y = np.floor(hy / 0.6).astype(np.int64) % 64
+        tone = textures.tile_tone[tile_y, tile_x]
         stain = cv2.remap(textures.stains, hx * np.float32(256 / 8), hy * np.float32(256 / 8), cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_WRAP)
         edge = np.minimum(np.abs((hx / 0.6 + 0.5) % 1 - 0.5), np.abs((hy / 0.6 + 0.5) % 1 - 0.5)) * 0.6
@@ -161,18 +197,35 @@ class SceneRenderer:
         base = np.where(floor[..., None], textures.floor_bgr, np.where(ceiling[..., None], textures.ceiling_bgr,
                                                                        textures.wall_bgr))
         r2 = x * x + y * y
-        vignetting = (1 / (1 + 0.3 * r2) ** 2)[..., None] * self._valid[..., None]
+        vignetting = (1 / (1 + 0.3 * r2) ** 2)[..., None] * valid[..., None]
         return np.clip((base + grey) * vignetting + 0.5, 0, 255).astype(np.uint8)
 
     def _noise(self) -> tuple[np.ndarray, np.ndarray]:
-        """Positive and negative parts of a sensor-noise field, margin pixels larger than the image."""
+        """Positive and negative parts of a tile of sensor noise, ``_NOISE_MARGIN`` pixels larger
+        than ``_NOISE_TILE`` so each frame can use a shifted window of it."""
         if self._noise_fields is None:
             rng = np.random.default_rng(self._background_seed + 7919)
-            shape = (self.height + _NOISE_MARGIN, self.width + _NOISE_MARGIN, 3)
-            noise = np.rint(rng.standard_normal(shape, dtype=np.float32) * np.float32(self._sensor_noise_sigma))
-            noise = np.clip(noise, -255, 255)
-            self._noise_fields = (np.maximum(noise, 0).astype(np.uint8), np.maximum(-noise, 0).astype(np.uint8))
+            size = _NOISE_TILE + _NOISE_MARGIN
+            sigma = np.float32(self._sensor_noise_sigma)
+            tile = np.rint(rng.standard_normal((size, size, 3), dtype=np.float32) * sigma)
+            tile = np.clip(tile, -255, 255)
+            self._noise_fields = (np.maximum(tile, 0).astype(np.uint8), np.maximum(-tile, 0).astype(np.uint8))
         return self._noise_fields
+
+    def _add_noise(self, image: np.ndarray, noise_seed: int) -> None:
+        """Add the sensor noise of frame ``noise_seed`` to ``image`` in place (saturating).
+
+        The noise tile repeats every ``_NOISE_TILE`` pixels: pixel noise has no structure a
+        detector could learn at that period, and large frames cost no more memory.
+        """
+        positive, negative = self._noise()
+        dy, dx = np.random.default_rng(noise_seed).integers(0, _NOISE_MARGIN, 2)
+        for y in range(0, self.height, _NOISE_TILE):
+            for x in range(0, self.width, _NOISE_TILE):
+                block = image[y:y + _NOISE_TILE, x:x + _NOISE_TILE]
+                h, w = block.shape[:2]
+                cv2.add(block, positive[dy:dy + h, dx:dx + w], dst=block)
+                cv2.subtract(block, negative[dy:dy + h, dx:dx + w], dst=block)
 
     # -- public ---------------------------------------------------------------------------------
     def render(self, *, joints_in_world: np.ndarray | None = None, skeleton: str | Skeleton | None = None,
@@ -182,7 +235,10 @@ class SceneRenderer:
 
         joints_in_world: (J, 3) world metres of one person (NaN joints are skipped).
         skeleton: the layout of ``joints_in_world`` (required with it).
-        board, world_from_board: a board and its pose ``(R (3, 3), t (3,))`` (both or neither).
+        board: a :class:`geometry.synthetic.BoardSpec` or any board :func:`as_board_spec` reads
+            (``calibration`` boards, capture rig-file boards).
+        world_from_board: the board's pose, ``(R (3, 3), t (3,))`` or a (4, 4) matrix (both
+            board and pose, or neither); a NaN pose means the board is not in the scene.
         noise_seed: per-frame sensor noise pattern (None: no sensor noise).
         appearance_seed: clothing and skin colours of the person.
         """
@@ -192,10 +248,10 @@ class SceneRenderer:
             raise ValueError("joints_in_world needs its skeleton (e.g. skeleton='coco17')")
         image = self._background.copy()
         layers = []
-        if board is not None:
-            R, t = (np.asarray(x, dtype=np.float64) for x in world_from_board)
-            if R.shape != (3, 3) or t.shape != (3,):
-                raise ValueError(f"world_from_board must be (R (3, 3), t (3,)), got shapes {R.shape}, {t.shape}")
+        pose = _pose(world_from_board) if board is not None else None
+        if pose is not None:
+            board = as_board_spec(board)
+            R, t = pose
             board_center = R @ np.array([*np.array(board.size_m) / 2, 0.0]) + t
             depth = float((self.camera.R @ board_center + self.camera.t)[2])
             layers.append((depth, lambda: self._draw_board(image, board, R, t)))
@@ -217,11 +273,7 @@ class SceneRenderer:
         for _, draw in sorted(layers, key=lambda layer: -layer[0]):
             draw()
         if noise_seed is not None and self._sensor_noise_sigma > 0:
-            positive, negative = self._noise()
-            dy, dx = np.random.default_rng(noise_seed).integers(0, _NOISE_MARGIN, 2)
-            window = (slice(dy, dy + self.height), slice(dx, dx + self.width))
-            cv2.add(image, positive[window], dst=image)
-            cv2.subtract(image, negative[window], dst=image)
+            self._add_noise(image, noise_seed)
         if person:
             joints_2d, visible = person["result"]
             return RenderedFrame(image=image, joints_2d=joints_2d, joint_visible=visible)
@@ -236,8 +288,9 @@ class SceneRenderer:
         if roi is None:
             return
         y0, y1, x0, x1 = roi
-        xy = self._xy[y0:y1, x0:x1]
-        valid = self._valid[y0:y1, x0:x1]
+        rays, valid_rays = self._pixel_rays()
+        xy = rays[y0:y1, x0:x1]
+        valid = valid_rays[y0:y1, x0:x1]
         # Ray (x, y, 1) * s meets the plane n . X = n . t_cb (n: board z axis in the camera).
         n = R_cb[:, 2].astype(np.float32)
         denominator = xy[..., 0] * n[0] + xy[..., 1] * n[1] + n[2]
@@ -271,11 +324,15 @@ class SceneRenderer:
                                cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             accumulated += weight[..., None] * sample
         # Lambertian shading: light from above and behind the camera.
-        light = np.array([0.0, 0.0, 1.0]) + 0.8 * (cam.center - (R @ np.array([*np.array(board.size_m) / 2, 0]) + t))
+        board_centre = R @ np.array([*np.array(board.size_m) / 2, 0.0]) + t
+        light = np.array([0.0, 0.0, 1.0]) + 0.8 * (cam.center - board_centre)
         light /= np.linalg.norm(light)
         shade = np.float32(0.7 + 0.3 * abs(float(-R[:, 2] @ light)))
         alpha = accumulated[..., 1] * np.float32(1 / 255)
-        grey = accumulated[..., 0] * shade / np.maximum(alpha, 1e-6) * np.float32(1 / 255)
+        if (cam.center - board_centre) @ R[:, 2] < 0:  # the printed side faces the camera
+            grey = accumulated[..., 0] * shade / np.maximum(alpha, 1e-6) * np.float32(1 / 255)
+        else:  # the back of the board is blank cardboard
+            grey = np.full_like(alpha, np.float32(_BOARD_BACK_GREY / 255) * shade)
         region = image[y0:y1, x0:x1].astype(np.float32)
         blended = region * (1 - alpha[..., None]) + (grey * 255 * alpha)[..., None]
         image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
@@ -334,31 +391,48 @@ def _interpolate_rows(samples: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return sum(w * samples[np.clip(i - 1 + k, 0, last)] for k, w in enumerate(weights))
 
 
-def _pixel_normalized(camera: Camera, step: int = 8) -> np.ndarray:
-    """(H, W, 2) float64 undistorted normalized coordinates of every pixel centre.
+def _pixel_normalized(camera: Camera, xs: np.ndarray, ys: np.ndarray, step: int = 8) -> np.ndarray:
+    """(len(ys), len(xs), 2) float64 undistorted normalized coordinates of the pixels (xs x ys).
 
-    The lens is inverted exactly on a grid every ``step`` pixels and interpolated (separable
-    Catmull-Rom, about 1e-5 px for real lenses; exact for pinhole cameras); pixels near a grid
-    point where the lens cannot be inverted are inverted one by one (NaN where impossible).
+    xs, ys: pixel coordinates (any real values inside the image). The lens is inverted exactly on
+    a grid every ``step`` pixels and interpolated (separable Catmull-Rom, about 1e-5 px for real
+    lenses; exact for lens-free cameras); pixels near a grid point where the lens cannot be
+    inverted are inverted one by one (NaN where impossible).
     """
     width, height = camera.size
     if camera.model == "opencv" and not np.any(camera.dist):
-        u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-        return camera.normalize(np.stack([u, v], axis=-1))  # no lens: one closed-form step
+        return camera.normalize(np.stack(np.meshgrid(xs, ys), axis=-1))  # no lens: closed form
     gx = np.arange(-2 * step, width - 1 + 3 * step, step, dtype=np.float64)
     gy = np.arange(-2 * step, height - 1 + 3 * step, step, dtype=np.float64)
     coarse = camera.normalize(np.stack(np.meshgrid(gx, gy), axis=-1))
     with np.errstate(invalid="ignore"):
-        rows = _interpolate_rows(coarse, np.arange(height) / step + 2)  # (H, len(gx), 2)
-        fine = _interpolate_rows(rows.swapaxes(0, 1), np.arange(width) / step + 2).swapaxes(0, 1)
+        rows = _interpolate_rows(coarse, np.asarray(ys) / step + 2)  # (len(ys), len(gx), 2)
+        fine = _interpolate_rows(rows.swapaxes(0, 1), np.asarray(xs) / step + 2).swapaxes(0, 1)
     bad = ~np.isfinite(fine).all(axis=-1)
     if bad.any():
         v, u = np.nonzero(bad)
-        fine[v, u] = camera.normalize(np.stack([u, v], axis=-1).astype(np.float64))
+        fine[v, u] = camera.normalize(np.stack([np.asarray(xs)[u], np.asarray(ys)[v]], axis=-1).astype(np.float64))
     return fine
 
 
-@functools.lru_cache(maxsize=32)
+def _pose(world_from_board) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(R (3, 3), t (3,))`` from a pair or a (4, 4) homogeneous matrix; None for a NaN pose."""
+    if isinstance(world_from_board, np.ndarray) and world_from_board.shape == (4, 4):
+        matrix = world_from_board.astype(np.float64)
+        R, t = matrix[:3, :3], matrix[:3, 3]
+    else:
+        try:
+            R, t = (np.asarray(x, dtype=np.float64) for x in world_from_board)
+        except (TypeError, ValueError):
+            raise ValueError("world_from_board must be (R (3, 3), t (3,)) or a (4, 4) matrix") from None
+    if R.shape != (3, 3) or t.shape != (3,):
+        raise ValueError(f"world_from_board must be (R (3, 3), t (3,)), got shapes {R.shape}, {t.shape}")
+    if not np.all(np.isfinite(R)) or not np.all(np.isfinite(t)):
+        return None  # NaN marks "not in the scene" (as in recorded scene truth)
+    return R, t
+
+
+@functools.lru_cache(maxsize=16)  # ~17 MB per 1280x720 camera
 def _renderer(camera: Camera, background_seed: int) -> SceneRenderer:
     return SceneRenderer(camera, background_seed=background_seed)
 
@@ -375,3 +449,21 @@ def render_scene(camera: Camera, *, joints_in_world: np.ndarray | None = None,
     return _renderer(camera, int(background_seed)).render(
         joints_in_world=joints_in_world, skeleton=skeleton, board=board, world_from_board=world_from_board,
         noise_seed=noise_seed, appearance_seed=appearance_seed).image
+
+
+def render_person(camera: Camera, joints_in_world: np.ndarray, *, rng: np.random.Generator,
+                  skeleton: str | Skeleton = "coco17", sensor_noise_sigma: float = 2.0) -> np.ndarray:
+    """One (H, W, 3) uint8 BGR frame of a person in a room whose look ``rng`` draws.
+
+    For detector training data, where every frame has its own camera: the room's textures, the
+    clothing and the sensor noise are drawn from ``rng``, and the room is traced at a quarter of
+    the resolution (half below 640 px wide) so a fresh camera costs little. The person is drawn
+    exactly as by :meth:`SceneRenderer.render`. joints_in_world: (J, 3) world metres in
+    ``skeleton`` order.
+    """
+    seeds = rng.integers(0, 2**31 - 1, size=3)
+    scale = 4 if camera.size[0] >= 640 else 2
+    renderer = SceneRenderer(camera, background_seed=int(seeds[0]), sensor_noise_sigma=sensor_noise_sigma,
+                             room_scale=scale)
+    return renderer.render(joints_in_world=joints_in_world, skeleton=skeleton, noise_seed=int(seeds[1]),
+                           appearance_seed=int(seeds[2])).image

@@ -1,41 +1,51 @@
 """rigkit's geometry core: pure numpy (plus a torch mirror), no I/O, no global state.
 
 Conventions (frames, pixels, distortion order, dimension letters, units) are stated once in
-:mod:`geometry.camera`.
+:mod:`geometry.camera`. The torch mirror lives in :mod:`geometry.differentiable` and is not
+imported here (torch is slow to import). Scene generators: :mod:`geometry.synthetic`.
 """
 
 from .camera import Camera, DistortionModel, distort_normalized, undistort_normalized
+from .epipolar import (FundamentalEstimate, decompose_essential, epipolar_lines, epipolar_residual,
+                       essential_8point, essential_from_fundamental, essential_from_pose,
+                       estimate_fundamental, fundamental_8point, fundamental_from_essential,
+                       project_to_essential, sampson_distance, select_pose_by_cheirality,
+                       triangulation_angle_deg, two_view_depths)
+from .five_point import essential_5point
+from .homography import homography_dlt, homography_sampson_distance, homography_transfer_error
+from .ransac import (LocalOptimization, RansacOptions, RansacProblem, RansacReport, RansacResult,
+                     ransac, required_iterations)
+from .relative_pose import (MinimalSolver, RefineLoss, RelativePose, RelativePoseOptions,
+                            relative_pose)
 from .reprojection import reprojection_error
-from .epipolar import (decompose_essential, epipolar_lines, epipolar_residual, essential_8point,
-                       essential_from_fundamental, essential_from_pose, fundamental_8point,
-                       fundamental_from_essential, project_to_essential, sampson_distance,
-                       select_pose_by_cheirality, triangulation_angle_deg, two_view_depths)
-from .homography import homography_dlt, homography_transfer_error
-from .ransac import RansacOptions, RansacProblem, RansacReport, RansacResult, ransac
-from .relative_pose import RelativePose, RelativePoseOptions, relative_pose
 from .rig import Rig
-from .skeletons import (BODY_25, BODY_25B, COCO_17, H36M_17, HALPE_26, HAND_21, MPII_16, SKELETONS,
-                        Skeleton, get_skeleton)
 from .robust_triangulation import (DEFAULT_THRESHOLD_PX, RobustTriangulation,
                                    RobustTriangulationOptions, triangulate_robust)
+from .skeletons import (BODY_25, BODY_25B, COCO_17, H36M_17, HALPE_26, HAND_21, MPII_16, SKELETONS,
+                        Skeleton, get_skeleton)
 from .transforms import (average_rotations, compose, invert, project_to_rotation,
                          rotation_angle_deg, rotation_from_rvec, rvec_from_rotation, skew)
 from .triangulation import TriangulationOptions, triangulate
 
 __all__ = [
-    "Camera", "DistortionModel", "distort_normalized", "undistort_normalized",
-    "Rig",
-    "Skeleton", "get_skeleton", "SKELETONS", "COCO_17", "HALPE_26", "BODY_25", "BODY_25B", "MPII_16",
-    "H36M_17", "HAND_21",
-    "decompose_essential", "epipolar_lines", "epipolar_residual", "essential_8point",
-    "essential_from_fundamental", "essential_from_pose", "fundamental_8point",
-    "fundamental_from_essential", "project_to_essential", "sampson_distance",
-    "select_pose_by_cheirality", "triangulation_angle_deg", "two_view_depths",
-    "homography_dlt", "homography_transfer_error",
-    "RansacOptions", "RansacProblem", "RansacReport", "RansacResult", "ransac",
-    "RelativePose", "RelativePoseOptions", "relative_pose",
+    # cameras and rigs
+    "Camera", "DistortionModel", "distort_normalized", "undistort_normalized", "Rig",
+    # rotations and poses
     "average_rotations", "compose", "invert", "project_to_rotation", "rotation_angle_deg",
     "rotation_from_rvec", "rvec_from_rotation", "skew",
+    # triangulation and reprojection
     "TriangulationOptions", "triangulate", "reprojection_error",
     "DEFAULT_THRESHOLD_PX", "RobustTriangulation", "RobustTriangulationOptions", "triangulate_robust",
+    # epipolar geometry and relative pose
+    "FundamentalEstimate", "decompose_essential", "epipolar_lines", "epipolar_residual",
+    "essential_8point", "essential_from_fundamental", "essential_from_pose", "estimate_fundamental",
+    "fundamental_8point", "fundamental_from_essential", "project_to_essential", "sampson_distance",
+    "select_pose_by_cheirality", "triangulation_angle_deg", "two_view_depths",
+    "essential_5point", "homography_dlt", "homography_sampson_distance", "homography_transfer_error",
+    "LocalOptimization", "RansacOptions", "RansacProblem", "RansacReport", "RansacResult", "ransac",
+    "required_iterations",
+    "MinimalSolver", "RefineLoss", "RelativePose", "RelativePoseOptions", "relative_pose",
+    # skeletons
+    "Skeleton", "get_skeleton", "SKELETONS", "COCO_17", "HALPE_26", "BODY_25", "BODY_25B",
+    "MPII_16", "H36M_17", "HAND_21",
 ]

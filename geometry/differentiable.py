@@ -72,23 +72,27 @@ def project(points_in_world: torch.Tensor, K, dist, R, t, *, model: Model = "ope
 
 
 def undistort_points(points_2d: torch.Tensor, K, dist, *, model: Model = "opencv",
-                     iterations: int = _UNDISTORT_ITERATIONS) -> torch.Tensor:
+                     undistort_iterations: int = _UNDISTORT_ITERATIONS) -> torch.Tensor:
     """Distorted pixels (V, ..., 2) -> undistorted normalized coordinates ``(X/Z, Y/Z)`` (V, ..., 2).
 
-    Newton's method, unrolled for ``iterations`` steps so it is differentiable.
+    Newton's method, unrolled for ``undistort_iterations`` steps so it is differentiable (the
+    numpy reference is :meth:`geometry.Rig.normalize`).
     """
     points_2d = _as_points(points_2d, "points_2d", 2)
     K, dist, _, _ = _cameras(points_2d, K, dist, None, None, model)
+    _check_views(points_2d, K.shape[0])
     flat = points_2d.reshape(K.shape[0], -1, 2)
-    return _undistort(_remove_K(flat, K[:, None]), dist[:, None, :], model, iterations).reshape(points_2d.shape)
+    normalized = _undistort(_remove_K(flat, K[:, None]), dist[:, None, :], model, undistort_iterations)
+    return normalized.reshape(points_2d.shape)
 
 
 def triangulate(points_2d: torch.Tensor, K, dist, R, t, *, weights: torch.Tensor | None = None,
-                model: Model = "opencv", iterations: int = _UNDISTORT_ITERATIONS) -> torch.Tensor:
+                model: Model = "opencv", undistort_iterations: int = _UNDISTORT_ITERATIONS) -> torch.Tensor:
     """Differentiable weighted linear triangulation (the linear stage of :func:`geometry.triangulate`).
 
     points_2d: (V, ..., 2) distorted pixels; NaN where not observed.
     weights: optional (V, ...) non-negative confidences (0 or NaN = ignore); default 1.
+    undistort_iterations: Newton steps of the (unrolled, differentiable) undistortion.
     Solves the weighted DLT normal equations, rows ``(x r3 - r1)``, ``(y r3 - r2)`` of every view
     scaled to pixels by fx, fy, exactly as the numpy linear solution does (no Gauss-Newton
     refinement: for training losses the linear solve is smooth and cheap).
@@ -98,13 +102,14 @@ def triangulate(points_2d: torch.Tensor, K, dist, R, t, *, weights: torch.Tensor
     points_2d = _as_points(points_2d, "points_2d", 2)
     K, dist, R, t = _cameras(points_2d, K, dist, R, t, model)
     num_views = K.shape[0]
+    _check_views(points_2d, num_views)
     leading = points_2d.shape[1:-1]
     flat = points_2d.reshape(num_views, -1, 2)
     w = _weights(weights, points_2d, flat)
     observed = torch.isfinite(flat).all(dim=-1) & (w > 0)
     w = torch.where(observed, w, torch.zeros_like(w))
     flat = torch.where(observed[..., None], flat, torch.zeros_like(flat))
-    xy = _undistort(_remove_K(flat, K[:, None]), dist[:, None, :], model, iterations)
+    xy = _undistort(_remove_K(flat, K[:, None]), dist[:, None, :], model, undistort_iterations)
     x, y = xy[..., 0], xy[..., 1]
     # rows (V, N, 2, 3) and right-hand sides (V, N, 2)
     row_x = x[..., None] * R[:, None, 2, :] - R[:, None, 0, :]
@@ -194,9 +199,12 @@ def _cameras(like: torch.Tensor, K, dist, R, t, model: str):
             raise ValueError(f"R has shape {tuple(R.shape)}, expected ({num_views}, 3, 3)")
         if t.shape != (num_views, 3):
             raise ValueError(f"t has shape {tuple(t.shape)}, expected ({num_views}, 3)")
-    if like.ndim >= 2 and like.shape[-1] == 2 and like.shape[0] != num_views:
-        raise ValueError(f"points_2d has shape {tuple(like.shape)}, expected ({num_views}, ..., 2)")
     return K, dist, R, t
+
+
+def _check_views(points_2d: torch.Tensor, num_views: int) -> None:
+    if points_2d.ndim < 2 or points_2d.shape[0] != num_views:
+        raise ValueError(f"points_2d has shape {tuple(points_2d.shape)}, expected ({num_views}, ..., 2)")
 
 
 def _weights(weights, points_2d: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -12,14 +12,17 @@ Method, vectorized over points (no Python loop over points, views or subsets):
 
 1. All usable views (finite pixels, positive weight) are triangulated together. Where every one of
    them reprojects within ``threshold_px`` the consensus is already maximal: done.
-2. Otherwise one hypothesis per view pair (``V (V - 1) / 2`` of them, plus the all-view solution)
-   is triangulated linearly for all points at once, projected into every view and scored by its
-   confidence-weighted inlier count, each inlier counting ``w (1 - error_weight (e / threshold)^2)``
-   so that among hypotheses with the same inliers the tighter one wins. Hypotheses behind one of
-   their own cameras or from (near) parallel rays are discarded.
-3. The best hypothesis is re-estimated from its inliers (weighted pixel-space Gauss-Newton), the
-   inliers are recomputed with the exact reprojection error, and this repeats until the inlier
-   sets stop changing (at most ``max_rounds``).
+2. Otherwise hypotheses are triangulated linearly for all remaining points at once, projected
+   into every view and scored by their confidence-weighted inlier count, each inlier counting
+   ``w (1 - error_weight (e / threshold)^2)`` so that among hypotheses with the same inliers the
+   tighter one wins. Hypotheses behind one of their own cameras or from (near) parallel rays are
+   discarded. First the V leave-one-out hypotheses (all usable views but one): where the best
+   has every other view as an inlier, the left-out view was the only outlier. The points left
+   (two or more outliers) get one hypothesis per view pair, ``V (V - 1) / 2`` of them.
+3. The best hypothesis' inliers are triangulated (exactly as :func:`geometry.triangulate`, so a
+   correct inlier set gives what an oracle that knows the outliers gets), the inliers are
+   recomputed with the exact reprojection error, and this repeats until the inlier sets stop
+   changing (at most ``max_rounds``).
 4. A point with fewer than ``min_views`` inliers, or whose inliers do not fix it (parallel rays),
    comes back ``valid = False`` with a NaN position and no inliers.
 """
@@ -34,8 +37,8 @@ import numpy as np
 from ._kernels import Lenses
 from .arrays import unflatten_leading
 from .rig import Rig
-from .triangulation import (TriangulationOptions, contiguous_chunk, map_chunks, prepare_observations,
-                            dlt_scalars, ray_spread, solve_symmetric_3x3, triangulate_chunk,
+from .triangulation import (TriangulationOptions, contiguous_chunk, dlt_scalars, map_chunks,
+                            prepare_observations, ray_spread, solve_symmetric_3x3, triangulate_chunk,
                             undistort_observations)
 
 __all__ = ["DEFAULT_THRESHOLD_PX", "RobustTriangulationOptions", "RobustTriangulation",
@@ -47,7 +50,8 @@ __all__ = ["DEFAULT_THRESHOLD_PX", "RobustTriangulationOptions", "RobustTriangul
 # image size (e.g. ~30 px at 4K) and with how sloppy the detector is.
 DEFAULT_THRESHOLD_PX = 15.0
 
-# Points per chunk: the hypothesis stage holds several (V, V(V-1)/2 + 1, chunk) arrays.
+# Points per chunk: the hypothesis stage holds several (V, V (V - 1) / 2, chunk) arrays; larger
+# chunks fall out of the cache (measured: 2048 is ~3x slower per point than 1024 with V = 6).
 _CHUNK = 1024
 
 
@@ -59,11 +63,21 @@ class RobustTriangulationOptions:
         inlier sets are stable).
     error_weight: how much an inlier's error lowers its vote, ``1 - error_weight (e / t)^2``
         (0: plain weighted inlier count; must stay < 1 so every inlier adds a positive vote).
+    soft_scale_px: when set, the inliers are finally re-weighted ``soft_rounds`` times by
+        ``1 / (1 + (e / soft_scale_px)^2)`` (a Cauchy loss, iteratively reweighted) times their
+        confidence, so that an inlier that is only a bit off still counts, but less. The inlier
+        sets are kept. Worth it with real detectors (left/right swaps of joints that project
+        close together, occluded joints): with the detector model of ``geometry.synthetic``
+        (2 px noise, 10% outliers, 5% swaps, 6 views) a scale of ``threshold_px / 3`` lowers the
+        mean 3D error ~3% and the 99th percentile ~15%; with pure Gaussian noise it costs <1%.
+        Each round costs about one more triangulation of every point. None (default): off.
     triangulation: options of the linear solution and refinement (iterations, ray angle, threads).
     """
 
     max_rounds: int = 4
     error_weight: float = 0.25
+    soft_scale_px: float | None = None
+    soft_rounds: int = 2
     triangulation: TriangulationOptions = field(default_factory=TriangulationOptions)
 
     def __post_init__(self) -> None:
@@ -71,6 +85,10 @@ class RobustTriangulationOptions:
             raise ValueError(f"max_rounds is {self.max_rounds!r}, expected an integer >= 1")
         if not (0.0 <= float(self.error_weight) < 1.0):
             raise ValueError(f"error_weight is {self.error_weight!r}, expected in [0, 1)")
+        if self.soft_scale_px is not None and not (np.isfinite(self.soft_scale_px) and self.soft_scale_px > 0):
+            raise ValueError(f"soft_scale_px is {self.soft_scale_px!r}, expected None or a positive number of pixels")
+        if not (isinstance(self.soft_rounds, (int, np.integer)) and self.soft_rounds >= 1):
+            raise ValueError(f"soft_rounds is {self.soft_rounds!r}, expected an integer >= 1")
         if not isinstance(self.triangulation, TriangulationOptions):
             raise ValueError("triangulation must be a geometry.TriangulationOptions")
 
@@ -157,37 +175,40 @@ class _RobustSolver:
     def __call__(self, u: np.ndarray, v: np.ndarray, w: np.ndarray):
         usable = w > 0
         num_usable = usable.sum(axis=0)
-        x, y = undistort_observations(self.lenses, u, v, self.triangulation)
-        points, ok = triangulate_chunk(self.lenses, u, v, w, self.triangulation, normalized=(x, y))
+        observations = undistort_observations(self.lenses, u, v, self.triangulation)
+        points, ok = triangulate_chunk(self.lenses, u, v, w, self.triangulation, observations=observations)
         error = self._errors(points, u, v, usable)
         inliers = usable & (error < np.sqrt(self.threshold_sq))
         # Every usable view agrees: the consensus cannot be larger.
         done = ok & (inliers.sum(axis=0) == num_usable) & (num_usable >= self.min_views)
         todo = np.flatnonzero(~done & (num_usable >= self.min_views))
         if todo.size:
-            sub = (u[:, todo], v[:, todo], w[:, todo], x[:, todo], y[:, todo])
+            sub = (u[:, todo], v[:, todo], w[:, todo], _columns(observations, todo))
             inl = self._best_hypothesis(*sub)
             p, inl, err, good = self._refine(inl, *sub)
             points[todo], inliers[:, todo], error[:, todo] = p, inl, err
             done[todo] = good
+        if self.options.soft_scale_px is not None and done.any():
+            keep = np.flatnonzero(done)
+            sub = (u[:, keep], v[:, keep], w[:, keep], _columns(observations, keep))
+            points[keep], error[:, keep], done[keep] = self._soften(inliers[:, keep], error[:, keep], *sub)
         points[~done] = np.nan
         inliers[:, ~done] = False
         error[:, ~done] = np.nan
         return points, inliers, error
 
     def _errors(self, points: np.ndarray, u, v, usable) -> np.ndarray:
-        """(V, M) pixel reprojection errors; NaN where not usable, not in front or points NaN."""
-        pu, pv, _ = self.lenses.project(np.nan_to_num(points.reshape(-1, 3), nan=0.0))
-        pu = pu.reshape(u.shape[:1] + points.shape[:-1])
-        pv = pv.reshape(pu.shape)
-        error = np.hypot(pu - u.reshape(u.shape[:1] + (1,) * (points.ndim - 2) + u.shape[1:]),
-                         pv - v.reshape(pu.shape[:1] + (1,) * (points.ndim - 2) + v.shape[1:]))
-        bad = ~np.isfinite(points).all(axis=-1)
-        error[:, bad] = np.nan
-        usable = usable.reshape(pu.shape[:1] + (1,) * (points.ndim - 2) + usable.shape[1:])
-        return np.where(usable, error, np.nan)
+        """(V, M) pixel reprojection errors of points (M, 3); NaN where not usable, not in front
+        of the camera or the point is NaN."""
+        finite = np.isfinite(points).all(axis=1)
+        pu, pv, _ = self.lenses.project(np.where(finite[:, None], points, 0.0))
+        pu -= u
+        pv -= v
+        error = np.hypot(pu, pv)
+        error[~(usable & finite)] = np.nan
+        return error
 
-    def _best_hypothesis(self, u, v, w, x, y):
+    def _best_hypothesis(self, u, v, w, observations):
         """Inliers (V, M) of the best hypothesis, found in two stages.
 
         1. Leave-one-out: V hypotheses, each from all usable views but one. Where the best one
@@ -195,10 +216,8 @@ class _RobustSolver:
         2. The rest (two or more outliers): one hypothesis per view pair.
         """
         usable = w > 0
+        x, y, pixel = observations
         contributions = self._view_contributions(x, y, usable)
-        _, _, jacobian = self.lenses.distort(x, y, jacobian=True)
-        # Pixel Jacobian of every observation, K2 @ D: (V, M) entries a00, a01, a10, a11.
-        pixel = self._pixel_metric(jacobian)
         inliers, _ = self._score(self.leave_one_out, contributions, x, y, w, usable, pixel)
         one_outlier = inliers.sum(axis=0) >= usable.sum(axis=0) - 1
         rest = np.flatnonzero(~one_outlier)
@@ -217,15 +236,6 @@ class _RobustSolver:
         per_view = np.matmul(self.lenses.dlt_coefficients, scalars)  # (V, 9, M)
         return np.ascontiguousarray(per_view.transpose(1, 0, 2))
 
-    def _pixel_metric(self, jacobian):
-        lenses = self.lenses
-        d00, d01, d10, d11 = jacobian
-        a00, a01 = lenses.fx * d00, lenses.fx * d01
-        if lenses.has_skew:
-            a00 += lenses.skew * d10
-            a01 += lenses.skew * d11
-        return a00, a01, lenses.fy * d10, lenses.fy * d11
-
     def _score(self, members, contributions, x, y, w, usable, pixel):
         """Triangulate the hypotheses ``members`` (H, V) for every point and pick the best.
 
@@ -242,7 +252,8 @@ class _RobustSolver:
         num_members = np.matmul(members, usable.astype(np.float64))  # (H, M)
         hyp_ok = (num_members >= 2) & (ray_spread(h) >= self.min_spread) & np.isfinite(hyp).all(axis=-1)
         num_hyp, num_points = hyp_ok.shape
-        in_cam = lenses.to_cam(np.nan_to_num(hyp.reshape(-1, 3), nan=0.0))
+        hyp[~hyp_ok] = 0.0  # singular ones are NaN; any finite point keeps the arithmetic quiet
+        in_cam = lenses.to_cam(hyp.reshape(-1, 3))
         in_cam = in_cam.reshape(lenses.num_views, 3, num_hyp, num_points)
         z = in_cam[:, 2]
         in_front = z > 0
@@ -269,7 +280,19 @@ class _RobustSolver:
         columns = np.arange(num_points)
         return inlier[:, best, columns] & hyp_ok[best, columns], score[best, columns]
 
-    def _refine(self, inliers, u, v, w, x, y):
+    def _soften(self, inliers, error, u, v, w, observations):
+        """Cauchy re-weighting of the inliers (see ``soft_scale_px``); inlier sets are kept."""
+        scale_sq = self.options.soft_scale_px ** 2
+        ok = np.ones(u.shape[1], dtype=bool)
+        points = None
+        for _ in range(self.options.soft_rounds):
+            soft = np.where(inliers, w / (1.0 + np.nan_to_num(error * error, nan=0.0) / scale_sq), 0.0)
+            points, ok = triangulate_chunk(self.lenses, u, v, soft, self.triangulation,
+                                           observations=observations)
+            error = self._errors(points, u, v, w > 0)
+        return points, error, ok
+
+    def _refine(self, inliers, u, v, w, observations):
         """Re-estimate from the inliers and re-classify until stable; returns the final state.
 
         Each round is :func:`geometry.triangulate` on the inlier views (so a correct inlier set
@@ -287,7 +310,7 @@ class _RobustSolver:
             sub_u, sub_v, sub_usable = u[:, active], v[:, active], usable[:, active]
             sub_w = np.where(inliers[:, active], w[:, active], 0.0)
             refined, ok = triangulate_chunk(self.lenses, sub_u, sub_v, sub_w, self.triangulation,
-                                            normalized=(x[:, active], y[:, active]))
+                                            observations=_columns(observations, active))
             err = self._errors(refined, sub_u, sub_v, sub_usable)
             new_inliers = sub_usable & (err < threshold)
             good[active] = ok & (new_inliers.sum(axis=0) >= self.min_views)
@@ -297,3 +320,9 @@ class _RobustSolver:
             if active.size == 0:
                 break
         return points, inliers, error, good
+
+
+def _columns(observations, index: np.ndarray):
+    """The points ``index`` of ``(x, y, pixel)`` from :func:`undistort_observations`."""
+    x, y, pixel = observations
+    return x[:, index], y[:, index], tuple(p[:, index] for p in pixel)

@@ -18,7 +18,7 @@ __all__ = [
     "LabelIndex", "ShardEntry", "LabelJob", "LabelSummary", "match_cameras", "run_label_job",
     "LabelOptions", "PseudoLabels", "compute_pseudo_labels",
     "SCHEMA_VERSION", "RejectReason", "ShardLayout", "read_shard", "write_shard",
-    "ShardDataset", "ShardIterableDataset",
+    "ShardDataset", "ShardIterableDataset", "collate_samples",
     "AssociationOptions", "AssociationResult", "PersonCandidates", "associate",
     "IMPORT_FORMATS", "load_candidates", "load_detections", "read_skeleton_toml",
     "FrozenDetector", "load_detector", "builtin_detector",
@@ -28,7 +28,7 @@ _DETECTOR_NAMES = ("FrozenDetector", "load_detector", "builtin_detector")
 
 def __getattr__(name: str):
     # The datasets import torch: only when a trainer asks for them.
-    if name in ("ShardDataset", "ShardIterableDataset"):
+    if name in ("ShardDataset", "ShardIterableDataset", "collate_samples"):
         from . import dataset
 
         return getattr(dataset, name)

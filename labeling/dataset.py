@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,20 +36,28 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from .index import LabelIndex
 from .shards import LABEL_FIELDS
 
-__all__ = ["ShardDataset", "ShardIterableDataset"]
+__all__ = ["ShardDataset", "ShardIterableDataset", "SampleBatch", "collate_samples"]
 
-DEFAULT_RDCC_NBYTES = 8 << 20  # per open file: a few chunks of crops fit, labels fit whole
+DEFAULT_RDCC_NBYTES = 8 << 20  # per open file: several 16-row chunks of JPEG crops
+DEFAULT_BLOCK_CACHE_BYTES = 256 << 20  # per process: ~170k samples of labels (V=4, J=17)
+WHOLE_SHARD_BYTES = 16 << 20  # label blocks up to this size are read as one block per shard
 
 
 class _ShardReader:
-    """Lazily opened shards and a small LRU of decoded whole-chunk blocks (one per process)."""
+    """Lazily opened shards and an LRU of decoded whole-chunk label blocks (one per process).
 
-    def __init__(self, root: Path, index: LabelIndex, *, crops: bool, block_cache_size: int,
+    Labels are small (about 1.5 kB a sample with V=4, J=17), so a byte budget of a few hundred MB
+    keeps every chunk a worker has touched: a shuffled sampler then reads each chunk from disk
+    once per worker instead of once per sample. Crops are large and decoded per sample, so they
+    are read row by row, through HDF5's own chunk cache (``rdcc_nbytes``).
+    """
+
+    def __init__(self, root: Path, index: LabelIndex, *, crops: bool, block_cache_bytes: int,
                  rdcc_nbytes: int, max_open_files: int = 32):
         self.root = root
         self.files = [entry.file for entry in index.shards]
         self.crops = crops
-        self.block_cache_size = block_cache_size
+        self.block_cache_bytes = block_cache_bytes
         self.rdcc_nbytes = rdcc_nbytes
         self.max_open_files = max_open_files
         self._reset()
@@ -57,20 +66,26 @@ class _ShardReader:
         self._pid = os.getpid()
         self._handles: OrderedDict[int, object] = OrderedDict()
         self._blocks: OrderedDict[tuple[int, int], dict] = OrderedDict()
+        self._cached_bytes = 0
         self._chunk_rows: dict[int, int] = {}
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_handles"], state["_blocks"] = OrderedDict(), OrderedDict()
+        state["_handles"], state["_blocks"], state["_cached_bytes"] = OrderedDict(), OrderedDict(), 0
+        state.pop("_orphans", None)
         return state
 
-    def _file(self, shard: int):
-        import h5py
-
+    def _check_process(self) -> None:
         if os.getpid() != self._pid:
-            # Inherited through fork: forget the parent's handles without closing them here.
+            # Inherited through fork: never use the parent's HDF5 handles here; keep them
+            # referenced (closing them in the child is not safe either) and start afresh.
             self._orphans = getattr(self, "_orphans", []) + list(self._handles.values())
             self._reset()
+
+    def file(self, shard: int):
+        import h5py
+
+        self._check_process()
         handle = self._handles.get(shard)
         if handle is None:
             handle = h5py.File(self.root / self.files[shard], "r", rdcc_nbytes=self.rdcc_nbytes,
@@ -83,34 +98,52 @@ class _ShardReader:
         return handle
 
     def chunk_rows(self, shard: int) -> int:
+        """Rows per cached block: the whole shard when its labels are small (a few MB: one read
+        of every chunk), else the HDF5 chunk."""
+        self._check_process()
         rows = self._chunk_rows.get(shard)
         if rows is None:
-            dataset = self._file(shard)["keypoints_3d"]
-            rows = dataset.chunks[0] if dataset.chunks else max(1, dataset.shape[0])
+            f = self.file(shard)
+            dataset = f["keypoints_3d"]
+            total = max(1, dataset.shape[0])
+            row_bytes = sum(f[name].dtype.itemsize * int(np.prod(f[name].shape[1:]))
+                            for name in LABEL_FIELDS)
+            rows = dataset.chunks[0] if dataset.chunks else total
+            if total * row_bytes <= WHOLE_SHARD_BYTES:
+                rows = total
             self._chunk_rows[shard] = rows
         return rows
 
     def block(self, shard: int, chunk: int) -> dict:
-        """Every field of rows ``chunk * rows : (chunk + 1) * rows`` of one shard, ready to slice."""
+        """Every label field of rows ``chunk * rows : (chunk + 1) * rows`` of one shard."""
+        self._check_process()
         key = (shard, chunk)
         block = self._blocks.get(key)
-        if block is not None and os.getpid() == self._pid:
+        if block is not None:
             self._blocks.move_to_end(key)
             return block
-        f = self._file(shard)
+        f = self.file(shard)
         rows = self.chunk_rows(shard)
         start = chunk * rows
         stop = min(start + rows, f["keypoints_3d"].shape[0])
-        raw = {name: f[name][start:stop] for name in LABEL_FIELDS}
-        block = _masked_block(raw)
-        if self.crops and "crops_jpeg" in f:
-            block["crops_jpeg"] = f["crops_jpeg"][start:stop]
-            block["crop_box_px"] = torch.from_numpy(f["crop_box_px"][start:stop])
-            block["crop_size_px"] = int(f.attrs["crop_size_px"])
+        block = _masked_block({name: f[name][start:stop] for name in LABEL_FIELDS})
+        block["_bytes"] = sum(t.numel() * t.element_size() for t in block.values())
         self._blocks[key] = block
-        if len(self._blocks) > self.block_cache_size:
-            self._blocks.popitem(last=False)
+        self._cached_bytes += block["_bytes"]
+        while self._cached_bytes > self.block_cache_bytes and len(self._blocks) > 1:
+            self._cached_bytes -= self._blocks.popitem(last=False)[1]["_bytes"]
         return block
+
+    def read_crops(self, shard: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """JPEG bytes (len(rows), V) object, boxes (len(rows), V, 4), crop size; rows increasing."""
+        f = self.file(shard)
+        if "crops_jpeg" not in f:
+            return None
+        rows = np.asarray(rows, dtype=np.int64)
+        unique, inverse = np.unique(rows, return_inverse=True)
+        jpeg = f["crops_jpeg"][unique][inverse]
+        boxes = f["crop_box_px"][unique][inverse]
+        return jpeg, boxes, int(f.attrs["crop_size_px"])
 
 
 def _masked_block(raw: dict) -> dict:
@@ -129,30 +162,94 @@ def _masked_block(raw: dict) -> dict:
     return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in out.items()}
 
 
-def _decode_crops(block: dict, row: int) -> dict:
+def _decode_views(encoded, size: int, images: np.ndarray, has_crop: np.ndarray) -> None:
+    """V JPEG byte arrays -> ``images (V, size, size, 3)`` uint8 RGB and ``has_crop (V,)``."""
     import cv2
 
-    size = block["crop_size_px"]
-    encoded = block["crops_jpeg"][row]
-    images = np.zeros((len(encoded), size, size, 3), dtype=np.uint8)
-    has_crop = np.zeros(len(encoded), dtype=bool)
     for v, data in enumerate(encoded):
         if len(data):
             image = cv2.imdecode(np.asarray(data, dtype=np.uint8), cv2.IMREAD_COLOR)
             if image is not None and image.shape[:2] == (size, size):
-                images[v] = image[..., ::-1]
+                cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=images[v])
                 has_crop[v] = True
-    return {"images": torch.from_numpy(images), "has_crop": torch.from_numpy(has_crop),
-            "crop_box_px": block["crop_box_px"][row]}
 
 
-def _sample(block: dict, row: int, shard: int, sample: int, crops: bool) -> dict:
-    out = {name: value[row] for name, value in block.items()
-           if isinstance(value, torch.Tensor) and name != "crop_box_px"}
-    out["shard"] = torch.tensor(shard, dtype=torch.int64)
-    out["sample"] = torch.tensor(sample, dtype=torch.int64)
-    if crops and "crops_jpeg" in block:
-        out.update(_decode_crops(block, row))
+def _columns(reader: _ShardReader, shard: int, rows: np.ndarray, positions: np.ndarray,
+             crops: bool, crops_out: dict | None = None, targets: np.ndarray | None = None
+             ) -> dict[str, np.ndarray]:
+    """Batched fields (leading dim = len(rows)) of ``rows`` (increasing) of one shard, read
+    whole-chunk and gathered with one vectorized index per field and chunk.
+
+    crops_out, targets: decode crops straight into ``crops_out`` arrays (batch of B) at rows
+    ``targets`` instead of returning them (large: they are never copied after decoding).
+    """
+    chunk_rows = reader.chunk_rows(shard)
+    chunks = rows // chunk_rows
+    parts: dict[str, list[np.ndarray]] = {}
+    for chunk in np.unique(chunks):
+        block = reader.block(shard, int(chunk))
+        local = rows[chunks == chunk] - chunk * chunk_rows
+        for name, value in block.items():
+            if name != "_bytes":
+                parts.setdefault(name, []).append(value.numpy()[local])
+    columns = {name: value[0] if len(value) == 1 else np.concatenate(value)
+               for name, value in parts.items()}
+    count = len(rows)
+    columns["shard"] = np.full(count, shard, dtype=np.int64)
+    columns["sample"] = np.asarray(positions, dtype=np.int64)
+    if crops:
+        found = reader.read_crops(shard, rows)
+        if found is not None:
+            jpeg, boxes, size = found
+            out = crops_out if crops_out is not None else {}
+            if "images" not in out:
+                total = count if targets is None else out["batch_size"]
+                out["images"] = np.zeros((total, jpeg.shape[1], size, size, 3), dtype=np.uint8)
+                out["has_crop"] = np.zeros((total, jpeg.shape[1]), dtype=bool)
+                out["crop_box_px"] = np.zeros((total, jpeg.shape[1], 4), dtype=np.float32)
+            where = np.arange(count) if targets is None else targets
+            if out["images"].shape[2] != size:
+                raise ValueError(f"shard {reader.files[shard]} has {size} px crops, others "
+                                 f"{out['images'].shape[2]} px; read them in separate datasets")
+            for k in range(count):
+                _decode_views(jpeg[k], size, out["images"][where[k]], out["has_crop"][where[k]])
+            out["crop_box_px"][where] = boxes
+            if crops_out is None:
+                columns.update(out)
+    return columns
+
+
+class SampleBatch(Sequence):
+    """Samples already gathered as batched arrays; a sequence of per-sample dicts of tensors.
+
+    What :meth:`ShardDataset.__getitems__` returns: torch's default collate indexes it sample by
+    sample (and stacks again); :func:`collate_samples` takes the batched arrays as they are.
+    """
+
+    def __init__(self, columns: dict[str, np.ndarray]):
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns["sample"])
+
+    def __getitem__(self, k: int) -> dict:
+        if not -len(self) <= k < len(self):
+            raise IndexError(k)
+        return {name: torch.from_numpy(np.array(value[k])) for name, value in self.columns.items()}
+
+
+def _merge(parts: list[tuple[np.ndarray, dict[str, np.ndarray]]], count: int) -> dict:
+    """Columns of several shards -> one set of columns in the requested order (one copy)."""
+    if len(parts) == 1 and np.array_equal(parts[0][0], np.arange(count)):
+        return parts[0][1]
+    names = [n for n in parts[0][1] if all(n in p[1] for p in parts)]
+    out = {}
+    for name in names:
+        first = parts[0][1][name]
+        column = np.empty((count,) + first.shape[1:], dtype=first.dtype)
+        for members, columns in parts:
+            column[members] = columns[name]
+        out[name] = column
     return out
 
 
@@ -160,21 +257,22 @@ class ShardDataset(Dataset):
     """Map-style dataset over every sample of a labeling output folder.
 
     root: the output folder (holding ``index.json``) or the index file itself.
-    crops: decode stored image crops into ``images`` (ValueError if ``True`` and none stored is
-        not raised: samples then simply lack ``images``).
+    crops: decode the stored JPEG crops into ``images`` (shards without crops give samples
+        without ``images``).
     only_valid: keep only samples with at least one valid joint.
-    block_cache_size: whole-chunk blocks kept per process (a few: neighbouring indices hit them).
-    rdcc_nbytes: HDF5 chunk cache per open file, bytes.
+    block_cache_bytes: budget of the per-process cache of decoded whole-chunk label blocks.
+    rdcc_nbytes: HDF5 chunk cache per open file (used for crops), bytes.
     """
 
     def __init__(self, root: str | os.PathLike, *, crops: bool = False, only_valid: bool = False,
-                 block_cache_size: int = 8, rdcc_nbytes: int = DEFAULT_RDCC_NBYTES):
+                 block_cache_bytes: int = DEFAULT_BLOCK_CACHE_BYTES,
+                 rdcc_nbytes: int = DEFAULT_RDCC_NBYTES):
         root = Path(root)
         self.index = LabelIndex.read(root)
         self.root = root if root.is_dir() else root.parent
         self.crops = crops
         self._reader = _ShardReader(self.root, self.index, crops=crops,
-                                    block_cache_size=block_cache_size, rdcc_nbytes=rdcc_nbytes)
+                                    block_cache_bytes=block_cache_bytes, rdcc_nbytes=rdcc_nbytes)
         counts = np.array([entry.num_samples for entry in self.index.shards], dtype=np.int64)
         self._shard_of = np.repeat(np.arange(len(counts)), counts)
         self._shard_offsets = np.cumsum(counts) - counts
@@ -203,29 +301,70 @@ class ShardDataset(Dataset):
     def __len__(self) -> int:
         return int(self._shard_of.size)
 
-    def _locate(self, index: int) -> tuple[int, int]:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"sample {index} out of range for {len(self)} samples")
-        index %= len(self)
-        return int(self._shard_of[index]), int(self._row_of[index])
-
     def __getitem__(self, index: int) -> dict:
-        shard, row = self._locate(int(index))
-        rows = self._reader.chunk_rows(shard)
-        block = self._reader.block(shard, row // rows)
-        return _sample(block, row % rows, shard, int(index) % len(self), self.crops)
+        return self.__getitems__([index])[0]
 
-    def __getitems__(self, indices: list[int]) -> list[dict]:
-        """A batch: the DataLoader's batched fetch; indices are grouped by chunk before reading."""
-        located = [self._locate(int(i)) for i in indices]
-        order = sorted(range(len(indices)), key=lambda k: located[k])
-        out: list[dict | None] = [None] * len(indices)
-        for k in order:
-            shard, row = located[k]
-            rows = self._reader.chunk_rows(shard)
-            block = self._reader.block(shard, row // rows)
-            out[k] = _sample(block, row % rows, shard, int(indices[k]) % len(self), self.crops)
-        return out
+    def __getitems__(self, indices: list[int]) -> SampleBatch:
+        """A batch (the DataLoader's batched fetch): grouped by shard and chunk, read whole-chunk."""
+        positions = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if positions.size and not (-len(self) <= positions.min() and positions.max() < len(self)):
+            bad = positions[(positions < -len(self)) | (positions >= len(self))][0]
+            raise IndexError(f"sample {bad} out of range for {len(self)} samples")
+        positions = positions % max(len(self), 1)
+        shards, rows = self._shard_of[positions], self._row_of[positions]
+        parts = []
+        crops_out = {"batch_size": len(positions)}
+        for shard in np.unique(shards):
+            members = np.flatnonzero(shards == shard)
+            members = members[np.argsort(rows[members], kind="stable")]
+            parts.append((members, _columns(self._reader, int(shard), rows[members],
+                                            positions[members], self.crops, crops_out, members)))
+        columns = _merge(parts, len(positions))
+        if "images" in crops_out:
+            columns.update({k: crops_out[k] for k in ("images", "has_crop", "crop_box_px")})
+        return SampleBatch(columns)
+
+
+_PACK_LIMIT_BYTES = 1 << 20  # columns smaller than this share one buffer in a batch
+
+
+def _packed(columns: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Tensors of a batch; the small columns are views into one shared byte buffer, so that a
+    DataLoader worker hands the main process one shared-memory segment per batch instead of one
+    per field (measured: per-segment costs dominated reading labels with workers)."""
+    arrays = {name: np.ascontiguousarray(value) for name, value in columns.items()}
+    small = [name for name, a in arrays.items() if a.nbytes < _PACK_LIMIT_BYTES]
+    offsets, total = {}, 0
+    for name in small:
+        offsets[name] = total
+        total += -(-max(arrays[name].nbytes, 1) // 64) * 64  # 64-byte aligned views
+    buffer = torch.empty(total, dtype=torch.uint8)
+    raw = buffer.numpy()
+    out = {}
+    for name, array in arrays.items():
+        if name not in offsets:
+            out[name] = torch.from_numpy(array)
+            continue
+        start = offsets[name]
+        raw[start:start + array.nbytes] = array.reshape(-1).view(np.uint8)
+        dtype = torch.from_numpy(np.empty(0, dtype=array.dtype)).dtype
+        out[name] = buffer[start:start + array.nbytes].view(dtype).view(array.shape)
+    return out
+
+
+def collate_samples(samples) -> dict:
+    """Stack samples of these datasets into a batch (``DataLoader(collate_fn=collate_samples)``).
+
+    The same result as torch's default collate for these dicts. A :class:`SampleBatch` (what
+    ``ShardDataset`` hands the DataLoader) is already stacked and passes as it is; a list of
+    dicts is stacked through numpy (torch's threaded ``stack`` of large uint8 crops was measured
+    10-40x slower on a busy 2-core machine, ``benchmarks/bench_labeling.py``). The label fields
+    share one buffer (one shared-memory segment per batch from a worker).
+    """
+    if isinstance(samples, SampleBatch):
+        return _packed(samples.columns)
+    return _packed({name: np.stack([np.asarray(sample[name]) for sample in samples])
+                    for name in samples[0]})
 
 
 def _distributed_defaults(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -261,7 +400,8 @@ class ShardIterableDataset(IterableDataset):
                  rdcc_nbytes: int = DEFAULT_RDCC_NBYTES):
         if buffer_size < 1:
             raise ValueError(f"buffer_size is {buffer_size}, expected >= 1")
-        self._map = ShardDataset(root, crops=crops, block_cache_size=2, rdcc_nbytes=rdcc_nbytes)
+        self._map = ShardDataset(root, crops=crops, block_cache_bytes=2 * WHOLE_SHARD_BYTES,
+                                 rdcc_nbytes=rdcc_nbytes)
         self.seed, self.epoch, self.shuffle, self.buffer_size = seed, epoch, shuffle, buffer_size
         self.rank, self.world_size = _distributed_defaults(rank, world_size)
         self.equal_per_rank = equal_per_rank
@@ -313,16 +453,13 @@ class ShardIterableDataset(IterableDataset):
             shard, chunk, first, _ = (int(x) for x in units[u])
             if keep[u] == 0:
                 continue
-            block = reader.block(shard, chunk)
-            rows = np.arange(int(keep[u]))
-            if self.shuffle:
-                rows = rng.permutation(rows)
-            for row in rows:
-                position = int(self._map._shard_offsets[shard]) + first + int(row)
-                sample = _sample(block, int(row), shard, position, self._map.crops)
-                if not self.shuffle:
-                    yield sample
-                    continue
+            rows = first + np.arange(int(keep[u]))
+            positions = int(self._map._shard_offsets[shard]) + rows
+            samples = SampleBatch(_columns(reader, shard, rows, positions, self._map.crops))
+            if not self.shuffle:
+                yield from samples
+                continue
+            for sample in (samples[int(k)] for k in rng.permutation(len(samples))):
                 if len(buffer) < self.buffer_size:
                     buffer.append(sample)
                     continue

@@ -78,6 +78,8 @@ class LabelJob:
     :func:`match_cameras` when the job is built through :meth:`create`).
     shard_size: framesets per shard. bones: (B, 2) joint indices or None (no bone check).
     provenance: calibration file + sha256, detector + weights sha256 or imported files.
+    crop_source, crop_px: a session whose frames are cropped around the subject into every
+        shard (``crop_px`` square JPEG per view), or None and 0 for labels only.
     reference_bone_lengths_m: (B, 2) take-wide (median, spread) metres; :meth:`create` fills it.
     """
 
@@ -89,8 +91,12 @@ class LabelJob:
     provenance: dict = field(default_factory=dict)
     layout: ShardLayout = field(default_factory=ShardLayout)
     reference_bone_lengths_m: np.ndarray | None = None
+    crop_source: str | None = None
+    crop_px: int = 0
 
     def __post_init__(self) -> None:
+        if (self.crop_source is None) != (self.crop_px == 0) or self.crop_px < 0:
+            raise ValueError("image crops need both a session (crop_source) and crop_px > 0")
         if self.shard_size < 1:
             raise ValueError(f"shard_size is {self.shard_size}, expected >= 1 framesets")
         if len(self.rig) != self.detections.num_views:
@@ -137,7 +143,7 @@ class LabelJob:
                "num_shards": self.num_shards, "options": self.options.to_json(),
                "layout": self.layout.__dict__.copy(), "joint_names": list(self.detections.joint_names),
                "camera_names": list(self.rig.names), "bones": bones,
-               "reference_bone_lengths_m": lengths,
+               "reference_bone_lengths_m": lengths, "crop_px": self.crop_px,
                "provenance": {**self.provenance, "detections_sha256": detections_sha256(self.detections),
                               "detections_source": self.detections.source}}
         job["job_id"] = job_id(job)
@@ -161,6 +167,8 @@ class ShardTask:
     reference_bone_lengths_m: np.ndarray | None
     layout: ShardLayout
     description: dict
+    crop_source: str | None = None
+    crop_px: int = 0
 
 
 def shard_task(job: LabelJob, shard: int) -> ShardTask:
@@ -171,7 +179,8 @@ def shard_task(job: LabelJob, shard: int) -> ShardTask:
     return ShardTask(shard=shard, first_position=start, keep=(start - lo, stop - lo), rig=job.rig,
                      detections=job.detections.frames(lo, hi), options=job.options,
                      bones=job.bones, reference_bone_lengths_m=job.reference_bone_lengths_m,
-                     layout=job.layout, description=job.description())
+                     layout=job.layout, description=job.description(),
+                     crop_source=job.crop_source, crop_px=job.crop_px)
 
 
 def run_shard_task(task: ShardTask, out_dir: str | os.PathLike) -> ShardEntry:
@@ -182,12 +191,23 @@ def run_shard_task(task: ShardTask, out_dir: str | os.PathLike) -> ShardEntry:
     labels = labels.subset(*task.keep)
     description = task.description
     name = shard_file_name(task.shard)
+    crops = {}
+    if task.crop_source is not None:
+        from .session_labeling import session_crops
+
+        # Centre the crops on the accepted labels reprojected, else on the inlier detections.
+        reprojected = np.moveaxis(task.rig.project(labels.keypoints_3d.astype(np.float64)), 0, 1)
+        centre_on = np.where(labels.valid[:, None, :, None], reprojected,
+                             np.where(labels.inliers[..., None], labels.keypoints_2d, np.nan))
+        jpeg, boxes = session_crops(task.crop_source, tuple(task.rig.names), labels.frame_index,
+                                    centre_on, crop_px=task.crop_px)
+        crops = dict(crops_jpeg=jpeg, crop_box_px=boxes, crop_size_px=task.crop_px)
     digest = write_shard(Path(out_dir) / name, labels.arrays(), rig=task.rig,
                          joint_names=task.detections.joint_names, bones=task.bones,
                          options=description["options"],
                          provenance={**description["provenance"], "job_id": description["job_id"],
                                      "shard": task.shard, "first_position": task.first_position},
-                         layout=task.layout)
+                         layout=task.layout, **crops)
     return ShardEntry(file=name, shard=task.shard, first_position=task.first_position,
                       num_samples=len(labels), sha256=digest,
                       frame_index_first=int(labels.frame_index[0]),
@@ -206,6 +226,7 @@ class LabelSummary:
 
     out_dir: Path
     num_framesets: int
+    framesets_written: int
     num_shards: int
     shards_written: int
     shards_skipped: int
@@ -215,7 +236,8 @@ class LabelSummary:
 
     @property
     def framesets_per_s(self) -> float:
-        return self.num_framesets * self.shards_written / max(self.num_shards, 1) / max(self.seconds, 1e-9)
+        """Framesets labeled (written) by this run per second of it."""
+        return self.framesets_written / max(self.seconds, 1e-9)
 
     def table(self) -> str:
         """A one-screen text summary (the CLI prints it)."""
@@ -316,7 +338,7 @@ def run_label_job(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool = F
     seconds = time.perf_counter() - started
     accepted, median = summarize_output(out_dir)
     summary = LabelSummary(out_dir=out_dir, num_framesets=job.detections.num_frames,
-                           num_shards=job.num_shards, shards_written=len(todo),
+                           framesets_written=int(total), num_shards=job.num_shards, shards_written=len(todo),
                            shards_skipped=skipped, accepted_per_joint=accepted,
                            median_reprojection_error_px=median, seconds=seconds)
     log.info("labeling done: %d framesets, %d shards written, %d skipped, %.1f s",

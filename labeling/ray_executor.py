@@ -9,9 +9,9 @@ driver resumes like a local run). Failed tasks (a worker or node lost, an except
 ``max_retries`` times. Shard bytes do not depend on where they were computed (no timestamps), so
 the shards' sha256 equal the local run's.
 
-Detection on sessions runs in :class:`DetectorActor` s: the detector is loaded once per actor,
-on a GPU when the cluster has GPUs (``num_gpus=1`` per actor), and each call detects one chunk
-of framesets.
+Detection on sessions runs in detector actors (:func:`detect_chunks_with_ray`): the detector is
+loaded once per actor, on a GPU when the cluster has GPUs (``num_gpus=1`` per actor), and each
+call detects one chunk of framesets.
 
 Ray is an optional extra (``pip install 'rigkit[ray]'``).
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 from .index import ShardEntry
 from .shards import sha256_of_file, write_atomic
 
-__all__ = ["label_shards_with_ray", "require_ray", "gpus_available"]
+__all__ = ["label_shards_with_ray", "detect_chunks_with_ray", "require_ray", "gpus_available"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,49 @@ def label_shards_with_ray(job, shards: list[int], out_dir: str | os.PathLike, *,
             if sha256_of_file(path) != entry.sha256:
                 raise OSError(f"shard {entry.file} arrived from Ray with a wrong sha256")
             yield entry
+    finally:
+        if started:
+            ray.shutdown()
+
+
+class _DetectorWorker:
+    """Ray actor body: the detector is loaded once, the session opened once, per actor."""
+
+    def __init__(self, session_path: str, detector_spec: str, device: str | None):
+        from capture import open_session
+
+        from .detector import load_detector
+
+        self.detector = load_detector(detector_spec, device=device)
+        self.session = open_session(session_path)
+
+    def detect(self, chunk: int, start: int, stop: int):
+        from .session_labeling import detect_chunk
+
+        return chunk, detect_chunk(self.session, self.detector, start, stop)
+
+
+def detect_chunks_with_ray(session_path, detector_spec: str, chunks: list[tuple[int, int, int]], *,
+                           device: str | None = None, address: str | None = None,
+                           num_actors: int | None = None, max_retries: int = 3):
+    """Detect ``chunks`` ``(chunk, start, stop)`` of a session in Ray actors; yields
+    ``(chunk, arrays)`` as they finish (any order). One actor per GPU when the cluster has GPUs
+    (each holding one), else one per CPU; a lost actor is restarted and its calls retried.
+    The session folder must be readable from every node (a shared file system)."""
+    ray = require_ray()
+    started = _connect(ray, address, None)
+    try:
+        gpus = gpus_available(ray)
+        resources = ray.cluster_resources()
+        count = num_actors or max(1, int(resources.get("GPU" if gpus else "CPU", 1)))
+        actor_class = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
+                                 max_restarts=max_retries, max_task_retries=max_retries)(_DetectorWorker)
+        actors = [actor_class.remote(str(session_path), detector_spec, device)
+                  for _ in range(min(count, max(1, len(chunks))))]
+        pending = [actors[k % len(actors)].detect.remote(*chunk) for k, chunk in enumerate(chunks)]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
     finally:
         if started:
             ray.shutdown()

@@ -31,16 +31,24 @@ Schema (version :data:`SCHEMA_VERSION`; fields may be added, never renamed)
     attributes ``schema_version``, ``joint_names``, ``camera_names``, ``bones`` (B, 2) joint
     indices, ``options_json`` (every threshold used), ``provenance_json``, ``rigkit_version``.
 
-Layout chosen by measurement (``benchmarks/bench_labeling.py --layout``; 2-core machine, shard
-of 1024 framesets x 4 views x 17 joints, labels 0.9 MB raw): reading a whole shard back costs
-4 ms uncompressed, 5 ms with gzip-1 + shuffle, 3 ms with lzf (+ shuffle), while the files shrink
-to 56% (gzip) / 62% (lzf) of raw because NaN rows and booleans compress well. Per-sample reads
-through h5py cost ~60-100 us per field whatever the compression, so chunk size matters far more
-than codec: chunks of 64 framesets (about 55 kB of labels) keep random access to one chunk cheap
-while whole-chunk reads run within 2x of a memory copy. Default: chunks of 64 framesets along N,
-lzf + shuffle for labels; crops are stored as JPEG (already compressed, so no HDF5 filter) in
-chunks of 16 framesets (JPEG crops of 256 px are ~10-20 kB, i.e. 0.25-0.5 MB per chunk).
-Deterministic: no timestamps (``track_times=False``), so an identical job writes identical bytes.
+Layout chosen by measurement (``benchmarks/bench_labeling.py --only layout``; 2 shared cores at
+load average ~9, so absolute times are inflated; shard of 1024 framesets x 4 views x 17 joints of
+real pseudo-labels, 1.46 MB raw). Noisy float32 pixels barely compress: lzf + shuffle leaves 83%
+of the bytes, gzip-1 + shuffle 76-80%, while reading the whole shard back costs 3-8 ms
+uncompressed against 19-29 ms (lzf) and 36-52 ms (gzip), and writing doubles. Each h5py read
+call costs ~0.5 ms here whatever its size, so a 64-row chunk read of every field (~8 ms) is no
+cheaper than the whole shard: readers (``labeling.dataset``) take a shard's labels in one read of
+every field, and the chunk size only sets the unit by which ``ShardIterableDataset`` deals work
+to ranks and workers and what a plain h5py slice touches. Default: no compression (labels are
+1.5 kB a frameset; disk is not the constraint, reading is), chunks of 256 framesets; lzf is not
+offered at all: the same data compressed twice in one process gave different bytes (liblzf's
+uninitialised hash table), which breaks sha256-identical output. JPEG crops
+are already compressed (a 256 px crop at quality 90 is ~21 kB against 192 kB raw, 9x smaller)
+and stored without a filter in chunks of 16 framesets; their bytes live in HDF5's global heap,
+so the chunk cache (``rdcc_nbytes``) made no measurable difference to reading them
+(600-1000 samples/s from 0 to 64 MiB, within the noise).
+Deterministic: no timestamps (``track_times=False``) and one canonical NaN bit pattern, so an
+identical job writes identical bytes in any process.
 """
 
 from __future__ import annotations
@@ -92,14 +100,16 @@ class ShardLayout:
     """HDF5 storage layout (see the module docstring for the measurements behind the defaults).
 
     chunk_framesets: rows (framesets) per chunk of every label dataset.
-    compression: ``"lzf"``, ``"gzip"`` or ``"none"`` for the label datasets.
+    compression: ``"gzip"`` or ``"none"`` for the label datasets. (Not lzf: h5py's liblzf
+        leaves its hash table uninitialised, so identical data compress to different bytes
+        and identical jobs would not write identical shards; measured in tests/test_shards.py.)
     gzip_level: 1..9 when ``compression == "gzip"``.
     shuffle: HDF5 byte-shuffle filter before compression.
     crop_chunk_framesets: rows per chunk of ``crops_jpeg``.
     """
 
-    chunk_framesets: int = 64
-    compression: str = "lzf"
+    chunk_framesets: int = 256
+    compression: str = "none"
     gzip_level: int = 1
     shuffle: bool = True
     crop_chunk_framesets: int = 16
@@ -107,8 +117,9 @@ class ShardLayout:
     def __post_init__(self) -> None:
         if self.chunk_framesets < 1 or self.crop_chunk_framesets < 1:
             raise ValueError("chunk_framesets and crop_chunk_framesets must be >= 1")
-        if self.compression not in ("lzf", "gzip", "none"):
-            raise ValueError(f"compression is {self.compression!r}, expected 'lzf', 'gzip' or 'none'")
+        if self.compression not in ("gzip", "none"):
+            raise ValueError(f"compression is {self.compression!r}, expected 'gzip' or 'none' "
+                             "(lzf output is not reproducible byte for byte)")
         if not 1 <= self.gzip_level <= 9:
             raise ValueError(f"gzip_level is {self.gzip_level}, expected 1..9")
 
@@ -225,7 +236,7 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
     try:
         with h5py.File(tmp, "w", libver=("earliest", "v110"), track_order=False) as f:
             for name, (dtype, _) in LABEL_FIELDS.items():
-                data = np.ascontiguousarray(arrays[name], dtype=dtype)
+                data = _canonical_nan(np.ascontiguousarray(arrays[name], dtype=dtype))
                 chunks = (chunk_rows,) + data.shape[1:] if N else None
                 f.create_dataset(name, data=data, chunks=chunks, track_times=False,
                                  **(filters if N else {}))
@@ -249,6 +260,18 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
         tmp.unlink(missing_ok=True)
         raise
     return digest
+
+
+def _canonical_nan(data: np.ndarray) -> np.ndarray:
+    """Every NaN as the one canonical quiet NaN. Arithmetic makes NaNs whose sign bit depends on
+    the SIMD path taken (and so on memory alignment): the same labels would compress to different
+    bytes from one process to the next, breaking sha256-verified resume."""
+    if data.dtype.kind == "f":
+        missing = np.isnan(data)
+        if missing.any():
+            data = data.copy()
+            data[missing] = np.nan
+    return data
 
 
 def _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout: ShardLayout) -> None:

@@ -89,9 +89,11 @@ def synthetic_label_arrays(num_samples: int, *, num_views: int = 4, num_joints: 
 
 
 def write_synthetic_output(root, shard_sizes: list[int], *, num_views: int = 4,
-                           num_joints: int = 9, layout=None, seed: int = 0):
+                           num_joints: int = 9, layout=None, seed: int = 0, crop_px: int = 0):
     """An output folder (shards + index.json) of :func:`synthetic_label_arrays`; returns the
-    index. Frames run on across shards: shard s starts at sum(shard_sizes[:s])."""
+    index. Frames run on across shards: shard s starts at sum(shard_sizes[:s]). With
+    ``crop_px``, view v of frame n stores a uniform JPEG crop of grey level ``(n + 40 v) % 200``
+    (none for view 0 of odd frames)."""
     from pathlib import Path
 
     from labeling.index import LabelIndex, ShardEntry, shard_file_name
@@ -108,8 +110,17 @@ def write_synthetic_output(root, shard_sizes: list[int], *, num_views: int = 4,
         arrays = synthetic_label_arrays(size, num_views=num_views, num_joints=num_joints,
                                         first_frame=first, rng=rng)
         name = shard_file_name(shard)
+        extra = {}
+        if crop_px:
+            import cv2
+
+            crops = [[b"" if (v == 0 and n % 2) else cv2.imencode(
+                ".jpg", np.full((crop_px, crop_px, 3), (n + 40 * v) % 200, np.uint8))[1].tobytes()
+                for v in range(num_views)] for n in range(first, first + size)]
+            extra = dict(crops_jpeg=crops, crop_box_px=np.zeros((size, num_views, 4)),
+                         crop_size_px=crop_px)
         digest = write_shard(Path(root) / name, arrays, rig=rig, joint_names=names,
-                             layout=layout or ShardLayout())
+                             layout=layout or ShardLayout(), **extra)
         index = index.with_shard(ShardEntry(
             file=name, shard=shard, first_position=first, num_samples=size, sha256=digest,
             frame_index_first=first, frame_index_last=first + size - 1,

@@ -75,6 +75,7 @@ def test_every_predefined_dictionary_is_accepted():
     (dict(squares=[12, 12], dictionary="DICT_4X4_50"), "needs 72 markers but DICT_4X4_50 has only 50"),
     (dict(squares=[7]), r"squares is \[7\], expected \[columns, rows\]"),
     (dict(squares=[7.5, 5]), "expected \\[columns, rows\\] as two integers"),
+    (dict(squares=["seven", 5]), "expected \\[columns, rows\\] as two integers"),
     (dict(type="circles"), "board type is 'circles'"),
     (dict(square_length_m=-0.04), "expected a positive length"),
     (dict(marker_length_m=None), "a charuco board needs marker_length_m"),
@@ -220,3 +221,28 @@ def test_render_is_exact_size_and_printable_files(tmp_path):
     inverted = Board(type="charuco", squares=(7, 5), square_length_m=0.04, marker_length_m=0.03,
                      inverted=True).render(dpi=100, label=False)
     np.testing.assert_array_equal(inverted, 255 - CHARUCO.render(dpi=100, label=False))
+
+
+# -- small boards through a real lens (capture.render ray-traces the exact lens model) ------------
+SMALL_SQUARE_RMS_PX = 0.3  # 13-15 px squares: OpenCV alone leaves 0.8 px RMS, up to 3 px
+SMALL_SQUARE_MAX_PX = 1.0
+
+
+@pytest.mark.parametrize("lens", ["distorted", "fisheye"])
+def test_small_charuco_squares_are_refined(lens):
+    from board_views import board_poses_in_view, render_board_views, true_corners_px
+    from geometry.synthetic import synthetic_camera
+    board = Board(type="charuco", squares=(9, 7), square_length_m=0.03, marker_length_m=0.022,
+                  dictionary="DICT_5X5_100")
+    camera = synthetic_camera("c", [0, 0, 0], [0, 0, 1], size=(960, 540), lens=lens,
+                              rng=np.random.default_rng(1), up=(0, -1, 0))
+    poses = board_poses_in_view(board, 4, rng=np.random.default_rng(2), distance_m=(1.2, 1.4),
+                                max_offset_m=(0.1, 0.05))
+    errors = []
+    for (R, t), image in zip(poses, render_board_views(camera, board, poses)):
+        detection = detect_board(board, image)
+        errors.append(detection.corners_px - true_corners_px(camera, board, R, t)[detection.ids])
+    error = np.linalg.norm(np.concatenate(errors), axis=-1)
+    assert len(error) >= 100
+    assert np.sqrt(np.mean(error ** 2)) < SMALL_SQUARE_RMS_PX
+    assert error.max() < SMALL_SQUARE_MAX_PX

@@ -5,7 +5,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from labeling import ShardDataset, ShardIterableDataset
+from torch.utils.data import default_collate
+
+from labeling import ShardDataset, ShardIterableDataset, collate_samples
 from labeling.shards import ShardLayout
 from tests.label_fixtures import write_synthetic_output
 
@@ -36,8 +38,9 @@ def _check_sample_content(batch):
 def test_map_dataset_with_two_workers_reads_every_sample_once(output):
     dataset = ShardDataset(output)
     assert len(dataset) == sum(SHARD_SIZES)
+    assert int(dataset[0]["frame_index"]) == 0  # opens a handle here, before the workers fork
     loader = DataLoader(dataset, batch_size=8, shuffle=True, num_workers=2,
-                        generator=torch.Generator().manual_seed(0), persistent_workers=False)
+                        generator=torch.Generator().manual_seed(0), collate_fn=collate_samples)
     seen = []
     for batch in loader:
         assert batch["keypoints_3d"].shape[1:] == (9, 3) and batch["keypoints_2d"].shape[1:] == (4, 9, 2)
@@ -49,6 +52,12 @@ def test_map_dataset_with_two_workers_reads_every_sample_once(output):
 
 def test_map_dataset_single_items_and_bounds(output):
     dataset = ShardDataset(output)
+    batch = dataset.__getitems__([90, 3, 41, 39, 3])  # across shards, unsorted, repeated
+    ours, torchs = collate_samples(batch), default_collate(list(batch))
+    assert ours.keys() == torchs.keys()
+    for name in ours:
+        assert torch.equal(ours[name], torchs[name]), name
+    assert ours["sample"].tolist() == [90, 3, 41, 39, 3]
     last = dataset[-1]
     assert int(last["frame_index"]) == sum(SHARD_SIZES) - 1 and int(last["shard"]) == 2
     assert torch.isnan(last["timestamp_s"]).item() is False
@@ -85,3 +94,22 @@ def test_iterable_without_shuffle_reads_all_in_order(output):
     assert _epoch(dataset, num_workers=0) == list(range(sum(SHARD_SIZES)))
     with pytest.raises(ValueError, match="rank"):
         ShardIterableDataset(output, rank=2, world_size=2)
+
+
+def test_crops_are_decoded_per_sample_with_two_workers(tmp_path):
+    write_synthetic_output(tmp_path, [20, 13], crop_px=32, layout=ShardLayout(chunk_framesets=8,
+                                                                              crop_chunk_framesets=4))
+    loader = DataLoader(ShardDataset(tmp_path, crops=True), batch_size=6, shuffle=True,
+                        num_workers=2, generator=torch.Generator().manual_seed(1))
+    count = 0
+    for batch in loader:
+        images, frames = batch["images"], batch["frame_index"]
+        assert images.shape[1:] == (4, 32, 32, 3) and images.dtype == torch.uint8
+        expected = (frames[:, None] + 40 * torch.arange(4)[None, :]) % 200
+        has = batch["has_crop"]
+        assert torch.equal(has[:, 0], frames % 2 == 0) and has[:, 1:].all()
+        grey = images.float().mean(dim=(2, 3, 4))
+        assert (grey - expected.float())[has].abs().max() < 3  # JPEG of a flat grey
+        assert torch.all(images[~has] == 0)
+        count += len(frames)
+    assert count == 33

@@ -93,7 +93,7 @@ def test_gradcheck_float64(lens):
     observed = torch.as_tensor(rig.project(truth) + rng.normal(0, 1.0, (4, 2, 2))).requires_grad_(True)
     weights = torch.as_tensor(rng.uniform(0.5, 1.0, (4, 2))).requires_grad_(True)
     assert torch.autograd.gradcheck(
-        lambda p, w: torch_triangulate(p, K, dist, R, t, weights=w, model=model, iterations=4),
+        lambda p, w: torch_triangulate(p, K, dist, R, t, weights=w, model=model, undistort_iterations=4),
         (observed, weights))
     assert torch.autograd.gradcheck(
         lambda X, p: reprojection_loss(X, p, K, dist, R, t, weights=weights, model=model), (points, observed))

@@ -1,6 +1,7 @@
 """``rigkit label`` and ``rigkit label report`` end to end, and bad input -> one sentence, exit 2."""
 
 import logging
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -101,3 +102,109 @@ def test_existing_output_without_resume_is_refused(take, tmp_path, capsys):
     assert _label(folder, tmp_path / "out") == 0
     assert _label(folder, tmp_path / "out") == 2
     assert "--resume" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A 1.5 s synthetic session (person from the start), its true calibration and a tiny
+    untrained COCO-17 detector checkpoint: plumbing, not accuracy."""
+    import torch
+
+    from capture import open_session
+    from geometry.skeletons import get_skeleton
+    from labeling.detector import HeatmapNet, save_checkpoint
+    from labeling.detector.interface import DetectorSettings
+
+    folder = tmp_path_factory.mktemp("session")
+    rig_text = (Path(rigkit_cli.__file__).parent / "rigs" / "synthetic-4cam.toml").read_text()
+    (folder / "rig.toml").write_text(rig_text.replace("board_s = 4.0", "board_s = 0.0"))
+    assert rigkit_cli.main(["-q", "capture", "record", "--rig", str(folder / "rig.toml"),
+                            "--out", str(folder / "sess"), "--duration", "1.0"]) == 0
+    with open_session(folder / "sess") as session:
+        save_rig(session.truth.rig, folder / "calib.toml")
+    torch.manual_seed(0)
+    names = get_skeleton("COCO_17").joint_names
+    save_checkpoint(folder / "tiny.pt", HeatmapNet(num_joints=17, width=8).eval(),
+                    architecture="rigkit_heatmap_v1",
+                    architecture_kwargs={"num_joints": 17, "width": 8},
+                    settings=DetectorSettings(joint_names=names, input_size=(48, 64),
+                                              name="tiny-untrained").to_dict())
+    return folder
+
+
+def test_session_with_detector_writes_crops_and_resumes_without_detecting_again(recorded, tmp_path):
+    import cv2
+
+    argv = ["-q", "label", "--calibration", str(recorded / "calib.toml"),
+            "--session", str(recorded / "sess"), "--detector", str(recorded / "tiny.pt"),
+            "--out", str(tmp_path / "out"), "--crops-px", "64", "--shard-size", "16",
+            # An untrained network: open the gates so that labels (and so crops) exist.
+            "--min-score", "0", "--threshold-px", "2000", "--max-reprojection-error-px", "2000",
+            "--bone-check", "off"]
+    assert rigkit_cli.main(argv) == 0
+    index = LabelIndex.read(tmp_path / "out")
+    assert index.complete and index.num_samples >= 20
+    provenance = index.job["provenance"]
+    assert len(provenance["weights_sha256"]) == 64 and "tiny-untrained" in provenance["detector"]
+    with h5py.File(tmp_path / "out" / index.shards[0].file, "r") as f:
+        assert f.attrs["crop_size_px"] == 64
+        crops, boxes, valid = f["crops_jpeg"][()], f["crop_box_px"][()], f["valid"][()]
+    present = np.array([[len(c) > 0 for c in row] for row in crops])
+    assert present[valid.any(axis=1)].any()
+    assert np.isfinite(boxes[present]).all() and np.isnan(boxes[~present]).all()
+    n, v = np.argwhere(present)[0]
+    assert cv2.imdecode(crops[n, v], cv2.IMREAD_COLOR).shape == (64, 64, 3)
+    cached = sorted((tmp_path / "out" / "detections").glob("chunk-*.npz"))
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    assert rigkit_cli.main(argv + ["--resume"]) == 0
+    assert [p.stat().st_mtime_ns for p in cached] == stamps  # detections reused, not recomputed
+    assert LabelIndex.read(tmp_path / "out").shards == index.shards
+    # The report draws on the recorded frames (found through the provenance).
+    assert rigkit_cli.main(["-q", "label", "report", str(tmp_path / "out"),
+                            "--num-overlays", "1"]) == 0
+    png = cv2.imread(str(next((tmp_path / "out" / "report").glob("overlay-*.png"))))
+    assert (png != 32).any(axis=2).mean() > 0.1  # frames under the labels, not a blank canvas
+
+
+def test_custom_skeleton_toml_drives_the_bone_check(tmp_path, capsys):
+    from tests.label_fixtures import BONES, JOINT_NAMES, synthetic_take
+
+    rig, _, detections = synthetic_take(60, seed=22)
+    save_rig(rig, tmp_path / "calib.toml")
+    save_npz_detections(tmp_path / "det.npz", detections)
+    bones = ", ".join(f'["{JOINT_NAMES[a]}", "{JOINT_NAMES[b]}"]' for a, b in BONES)
+    joints = ", ".join(f'"{n}"' for n in JOINT_NAMES)
+    (tmp_path / "stick.toml").write_text(f'name = "stick"\njoints = [{joints}]\nbones = [{bones}]\n')
+    assert rigkit_cli.main(["-q", "label", "--calibration", str(tmp_path / "calib.toml"),
+                            "--detections", f"npz:{tmp_path / 'det.npz'}", "--out",
+                            str(tmp_path / "out"), "--skeleton", str(tmp_path / "stick.toml")]) == 0
+    job = LabelIndex.read(tmp_path / "out").job
+    assert job["provenance"]["skeleton"] == "stick" and job["bones"] == BONES.tolist()
+    assert len(job["reference_bone_lengths_m"]) == len(BONES)
+
+
+def test_openpose_folders_with_a_second_person_are_labeled(tmp_path, capsys):
+    """Real-format input: Pose2Sim-layout OpenPose JSON (one folder per camera, several people
+    per file); the importer's association keeps the person the views agree on."""
+    import json
+
+    rig, truth, detections, _ = coco_take(30, seed=23)
+    save_rig(rig, tmp_path / "calib.toml")
+    rng = np.random.default_rng(0)
+    for v, camera in enumerate(rig.names):
+        folder = tmp_path / "pose" / f"{camera}_json"
+        folder.mkdir(parents=True)
+        for f in range(30):
+            subject = np.concatenate([detections.points_2d[v, f], detections.scores[v, f][:, None]], 1)
+            other = np.concatenate([rng.uniform(0, 1000, (17, 2)), rng.uniform(0.5, 1, (17, 1))], 1)
+            people = [{"pose_keypoints_2d": np.nan_to_num(p, nan=0.0).reshape(-1).tolist()}
+                      for p in ((other, subject) if f % 2 else (subject, other))]
+            (folder / f"{camera}_{f:012d}_keypoints.json").write_text(json.dumps({"people": people}))
+    assert rigkit_cli.main(["-q", "label", "--calibration", str(tmp_path / "calib.toml"),
+                            "--detections", f"openpose:{tmp_path / 'pose'}",
+                            "--out", str(tmp_path / "out")]) == 0
+    index = LabelIndex.read(tmp_path / "out")
+    with h5py.File(tmp_path / "out" / index.shards[0].file, "r") as f:
+        points, valid = f["keypoints_3d"][()], f["valid"][()]
+    error_mm = 1000 * np.linalg.norm(points - truth, axis=-1)[valid]
+    assert valid.mean() > 0.8 and np.mean(error_mm) < ACCEPTED_MPJPE_TOL_MM

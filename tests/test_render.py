@@ -5,9 +5,10 @@ import cv2
 import numpy as np
 import pytest
 
-from capture.render import SceneRenderer, joint_colors, render_scene
-from geometry import get_skeleton, rotation_from_rvec
-from geometry.synthetic import BoardSpec, person_motion, person_view_camera, random_poses, ring_rig
+from capture.render import SceneRenderer, joint_colors, render_person, render_scene
+from geometry import get_skeleton
+from geometry.synthetic import (BoardSpec, camera_board_poses, person_motion, person_view_camera, random_poses,
+                                ring_rig)
 
 CORNER_MEDIAN_TOL_PX = 0.3  # the brief: detected ChArUco corners vs camera.project, median
 CORNER_MAX_TOL_PX = 1.0  # no single corner far off (antialiasing is symmetric)
@@ -16,21 +17,10 @@ MIN_JOINTS_VISIBLE = 0.7  # self-occlusion hides some joints, most are drawn
 
 
 def _facing_pose(camera, board, rng, *, distance_m, max_tilt_deg=45.0):
-    """world_from_board of a board in front of ``camera``, tilted up to ``max_tilt_deg``."""
-    width, height = camera.size
-    pixel = np.array([rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height])
-    ray = camera.rays(pixel)
-    facing = -ray
-    axis = np.cross(facing, rng.standard_normal(3))
-    axis /= np.linalg.norm(axis)
-    facing = rotation_from_rvec(axis * np.radians(rng.uniform(0, max_tilt_deg))) @ facing
-    z = -facing
-    y = np.array([0.0, 0.0, -1.0]) - (np.array([0.0, 0.0, -1.0]) @ z) * z
-    y /= np.linalg.norm(y)
-    R = np.stack([np.cross(y, z), y, z], axis=1) @ rotation_from_rvec(
-        np.array([0.0, 0.0, np.radians(rng.uniform(-30, 30))]))
-    centre = camera.center + distance_m * ray
-    return R, centre - R @ np.array([*np.array(board.size_m) / 2, 0.0])
+    """world_from_board of a board in the middle of ``camera``'s image, tilted up to ``max_tilt_deg``."""
+    R, t = camera_board_poses(camera, 1, rng=rng, board=board, distance_m=(distance_m, distance_m),
+                              centre_range=(0.3, 0.7), max_tilt_deg=max_tilt_deg)
+    return R[0], t[0]
 
 
 def _charuco_detector(board):
@@ -166,3 +156,79 @@ def test_person_views_frame_the_person():
         frame = SceneRenderer(camera).render(joints_in_world=joints, skeleton="halpe26", noise_seed=0)
         visible_share.append(frame.joint_visible.mean())
     assert np.mean(visible_share) > MIN_JOINTS_VISIBLE
+
+
+def test_the_back_of_a_board_is_blank():
+    camera = ring_rig(4, size=(960, 540), rng=np.random.default_rng(2))[1]
+    board = BoardSpec(squares=(7, 5), square_length_m=0.06, marker_length_m=0.045)
+    R, t = _facing_pose(camera, board, np.random.default_rng(3), distance_m=1.3, max_tilt_deg=10)
+    half = np.array([*np.array(board.size_m) / 2, 0.0])
+    R_back = R @ np.diag([-1.0, 1.0, -1.0])  # turned around its vertical axis
+    t_back = t + R @ half - R_back @ half
+    front = render_scene(camera, board=board, world_from_board=(R, t))
+    back = render_scene(camera, board=board, world_from_board=(R_back, t_back))
+    detector = _charuco_detector(board)
+    assert detector.detectBoard(cv2.cvtColor(front, cv2.COLOR_BGR2GRAY))[1] is not None
+    assert detector.detectBoard(cv2.cvtColor(back, cv2.COLOR_BGR2GRAY))[1] is None
+    centre = np.round(camera.project(R_back @ half + t_back)).astype(int)
+    patch = back[centre[1] - 20:centre[1] + 20, centre[0] - 20:centre[0] + 20]
+    assert patch.std() < 2.0  # uniform cardboard, no pattern
+
+
+def test_boards_of_other_packages_render_through_their_fields():
+    """calibration.Board (type, legacy, inverted) and capture rig-file boards render directly."""
+    from calibration.boards import Board
+
+    camera = ring_rig(4, size=(960, 540), rng=np.random.default_rng(2))[1]
+    board = Board(type="charuco", squares=(6, 5), square_length_m=0.07, marker_length_m=0.05,
+                  dictionary="DICT_4X4_50", legacy=True)
+    spec = BoardSpec(squares=(6, 5), square_length_m=0.07, marker_length_m=0.05, dictionary="DICT_4X4_50",
+                     legacy_pattern=True)
+    R, t = _facing_pose(camera, spec, np.random.default_rng(4), distance_m=1.2, max_tilt_deg=20)
+    matrix = np.eye(4)
+    matrix[:3, :3], matrix[:3, 3] = R, t
+    np.testing.assert_array_equal(render_scene(camera, board=board, world_from_board=matrix),
+                                  render_scene(camera, board=spec, world_from_board=(R, t)))
+    inverted = Board(type="charuco", squares=(6, 5), square_length_m=0.07, marker_length_m=0.05,
+                     dictionary="DICT_4X4_50", legacy=True, inverted=True)
+    image = render_scene(camera, board=inverted, world_from_board=(R, t))
+    parameters = cv2.aruco.DetectorParameters()
+    parameters.detectInvertedMarker = True
+    detector = cv2.aruco.CharucoDetector(board.opencv_board, cv2.aruco.CharucoParameters(), parameters)
+    corners, ids, _, _ = detector.detectBoard(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    assert ids is not None and len(ids) >= MIN_CORNERS_FOUND * board.num_corners
+    truth = camera.project(spec.corners_in_board[ids.ravel()] @ R.T + t)
+    assert np.median(np.hypot(*(corners.reshape(-1, 2) - truth).T)) < CORNER_MEDIAN_TOL_PX
+
+
+def test_missing_joints_and_boards_are_skipped():
+    camera = ring_rig(4, size=(320, 240), rng=np.random.default_rng(6))[0]
+    joints = person_motion(1, rng=np.random.default_rng(7)).joints_in_world[0]
+    renderer = SceneRenderer(camera)
+    partial = joints.copy()
+    partial[9] = np.nan
+    frame = renderer.render(joints_in_world=partial, skeleton="coco17")
+    assert not frame.joint_visible[9] and frame.joint_visible.sum() >= 8
+    empty = renderer.render(joints_in_world=np.full((17, 3), np.nan), skeleton="coco17")
+    assert not empty.joint_visible.any()
+    np.testing.assert_array_equal(empty.image, renderer.render().image)
+    no_board = renderer.render(board=BoardSpec(), world_from_board=np.full((4, 4), np.nan))
+    np.testing.assert_array_equal(no_board.image, renderer.render().image)
+
+
+def test_render_person_draws_a_fresh_room_per_call():
+    """The one-frame entry point (detector training): the same person, different looks per rng."""
+    camera = ring_rig(4, size=(640, 480), rng=np.random.default_rng(2))[0]
+    joints = random_poses(1, rng=np.random.default_rng(3), area_radius_m=0.5).joints_in_world[0]
+    a = render_person(camera, joints, rng=np.random.default_rng(4))
+    b = render_person(camera, joints, rng=np.random.default_rng(4))
+    c = render_person(camera, joints, rng=np.random.default_rng(5))
+    assert a.shape == (480, 640, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - c.astype(int)).mean() > 2  # another room and clothing
+    # The joints are drawn where the camera projects them, as by SceneRenderer.
+    frame = SceneRenderer(camera).render(joints_in_world=joints, skeleton="coco17")
+    pixel = np.round(frame.joints_2d[frame.joint_visible]).astype(int)
+    colours = joint_colors("coco17")[frame.joint_visible].astype(int)
+    matches = [np.abs(a[y, x].astype(int) - c_).max() <= 12 for (x, y), c_ in zip(pixel, colours)]
+    assert np.mean(matches) > 0.9  # sensor noise of 2 grey levels aside

@@ -5,13 +5,14 @@ import pytest
 
 from geometry import (DEFAULT_THRESHOLD_PX, RobustTriangulationOptions, TriangulationOptions,
                       reprojection_error, triangulate, triangulate_robust)
-from geometry.synthetic import ceiling_rig, ring_rig
+from geometry.synthetic import DetectorNoise, ceiling_rig, random_poses, ring_rig, simulate_detections
 
 NOISE_PX = 1.0
 EXACT_TOL_M = 1e-9  # noise-free, no outliers: same as triangulate
 ORACLE_RATIO = 1.05  # issue 2: mean 3D error within 5% of an oracle that knows the outliers
 RECALL_MIN = 0.995  # 1 px noise vs a 15 px threshold: a true view is essentially never dropped
 OUTLIER_MIN_PX, OUTLIER_MAX_PX = 50.0, 400.0  # what a wrong-limb / other-person detection misses by
+REALISTIC_MEDIAN_TOL_MM = 8.0  # 2 px detector noise (4 px occluded), 6 views at ~4 m: ~5.7 mm
 
 
 def _scene(rng, num_points, num_views=6, lens="distorted"):
@@ -167,6 +168,36 @@ def test_batch_dimensions_and_threads():
     np.testing.assert_array_equal(batched.inliers.reshape(6, -1), flat.inliers)
 
 
+def test_realistic_detector_model():
+    """COCO-17 people, the detector model of geometry.synthetic: 2 px noise, 10% outliers (other
+    body parts, far displacements, anywhere in the image), 5% left/right swaps, occlusion,
+    confidences that are often confidently wrong."""
+    rng = np.random.default_rng(8)
+    rig = ring_rig(6, rng=rng)
+    poses = random_poses(150, rng=rng)
+    detections = simulate_detections(rig, poses.joints_in_world, skeleton=poses.skeleton,
+                                     noise=DetectorNoise(), rng=rng)
+    truth = poses.joints_in_world
+    bad = (detections.is_outlier | detections.is_swapped) & detections.visible
+    clean = detections.visible & ~bad
+    miss_px = np.linalg.norm(detections.points_2d - detections.truth_2d, axis=-1)
+    far = bad & (miss_px > 3 * DEFAULT_THRESHOLD_PX)
+    majority = clean.sum(axis=0) > bad.sum(axis=0)
+    result = triangulate_robust(rig, detections.points_2d, weights=detections.scores)
+    assert result.valid[majority].mean() > 0.999
+    # Far-off detections are rejected wherever the clean views are the majority; swaps of joints
+    # that project within a few pixels of each other (side views) may count: they are only a bit off.
+    assert (result.inliers & far)[:, majority].sum() <= 0.005 * far.sum()
+    assert (result.inliers & clean).sum() >= 0.99 * clean[:, result.valid].sum()
+    error_mm = np.linalg.norm(result.points_3d - truth, axis=-1) * 1000
+    assert np.nanmedian(error_mm[majority]) < REALISTIC_MEDIAN_TOL_MM
+    soft = triangulate_robust(rig, detections.points_2d, weights=detections.scores,
+                              options=RobustTriangulationOptions(soft_scale_px=DEFAULT_THRESHOLD_PX / 3))
+    np.testing.assert_array_equal(soft.inliers, result.inliers)  # same consensus, softer estimate
+    soft_mm = np.linalg.norm(soft.points_3d - truth, axis=-1) * 1000
+    assert np.nanpercentile(soft_mm, 99) < np.nanpercentile(error_mm, 99)
+
+
 def test_contract_violations_raise():
     rng = np.random.default_rng(7)
     rig, _, observed = _scene(rng, 5)
@@ -180,3 +211,5 @@ def test_contract_violations_raise():
         RobustTriangulationOptions(error_weight=1.0)
     with pytest.raises(ValueError, match="max_rounds"):
         RobustTriangulationOptions(max_rounds=0)
+    with pytest.raises(ValueError, match="soft_scale_px"):
+        RobustTriangulationOptions(soft_scale_px=0.0)

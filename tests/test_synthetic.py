@@ -6,9 +6,10 @@ import pytest
 
 from geometry import get_skeleton, rotation_angle_deg
 from geometry.synthetic import (BODY_JOINTS, BoardSpec, DetectorNoise, MotionOptions, arc_rig,
-                                body_joint_map, board_poses, board_trajectory, board_visibility,
-                                charuco_corners_in_board, in_image, person_motion, random_poses,
-                                ring_rig, self_occlusion, simulate_detections)
+                                as_board_spec, body_joint_map, board_observations, board_poses,
+                                board_trajectory, board_visibility, camera_board_poses,
+                                charuco_corners_in_board, in_image, person_motion,
+                                random_poses, ring_rig, self_occlusion, simulate_detections)
 
 BODY_SKELETONS = ("COCO_17", "HALPE_26", "BODY_25", "BODY_25B", "MPII_16", "H36M_17")
 BONE_LENGTH_TOL_M = 1e-9  # rigid segments: float64 round-off only
@@ -283,8 +284,12 @@ def test_board_visibility_flags_the_back_side_and_the_image_border():
     t_back = t + R @ half - R_back @ half
     seen_back = board_visibility(rig, R_back, t_back, spec.corners_in_board)
     assert not np.any(seen.any(-1) & seen_back.any(-1))
-    far = board_visibility(rig, R, t + np.array([50.0, 0, 0]), spec.corners_in_board)
-    assert not far[1:].any() or far.sum() < seen.sum()
+    # Mirrored through a camera's centre the board is behind that camera: it sees no corner.
+    for v, camera in enumerate(rig):
+        behind = board_visibility(rig, R, 2 * camera.center - t - 2 * (R @ half), spec.corners_in_board)
+        assert not behind[v].any()
+    # A 400 px margin inside the image border loses the corners near it.
+    assert board_visibility(rig, R, t, spec.corners_in_board, margin_px=400).sum() < seen.sum()
 
 
 def test_board_trajectory_is_smooth_and_holds_still():
@@ -340,3 +345,66 @@ def test_self_occlusion_hides_what_is_behind_a_limb():
         np.linalg.norm(facing, axis=-1) * np.linalg.norm(to_camera, axis=-1))
     away, toward = cos < -0.5, cos > 0.5  # camera more than 120 deg behind / within 60 deg in front
     assert occluded[:, :, nose][away].mean() > 0.8 and occluded[:, :, nose][toward].mean() < 0.1
+
+
+def test_as_board_spec_reads_other_board_descriptions():
+    from types import SimpleNamespace
+
+    rig_file_board = SimpleNamespace(squares=(5, 7), square_length_m=0.12, marker_length_m=0.09,
+                                     dictionary="DICT_4X4_50")
+    spec = as_board_spec(rig_file_board)
+    assert spec.kind == "charuco" and spec.squares == (5, 7) and spec.dictionary == "DICT_4X4_50"
+    checker = as_board_spec(SimpleNamespace(type="checkerboard", squares=(8, 6), square_length_m=0.06,
+                                            marker_length_m=None, legacy=False, inverted=True))
+    assert checker.kind == "checkerboard" and checker.inverted
+    np.testing.assert_array_equal(checker.corners_in_board, charuco_corners_in_board((8, 6), 0.06))
+    assert as_board_spec(spec) is spec
+    with pytest.raises(ValueError, match="not a board description"):
+        as_board_spec(object())
+
+
+def test_missing_joints_are_never_detected(scene):
+    rig, motion = scene
+    joints = motion.joints_in_world[:20].copy()
+    joints[:, 9] = np.nan  # a joint the scene does not have
+    joints[5] = np.nan  # a frame without the person
+    d = simulate_detections(rig, joints, skeleton="coco17", rng=np.random.default_rng(5))
+    assert not d.visible[:, :, 9].any() and not d.visible[:, 5].any()
+    assert np.isnan(d.points_2d[:, :, 9]).all() and np.isnan(d.scores[:, 5]).all()
+    assert not self_occlusion(rig, joints, skeleton="coco17")[:, :, 9].any()
+
+
+def test_camera_board_poses_cover_the_image_and_face_the_camera():
+    camera = ring_rig(4, rng=np.random.default_rng(0))[0]
+    spec = BoardSpec(squares=(9, 6), square_length_m=0.05, marker_length_m=0.035)
+    R, t = camera_board_poses(camera, 60, rng=np.random.default_rng(1), board=spec, max_tilt_deg=40)
+    points, visible = board_observations(ring_rig(4, rng=np.random.default_rng(0)).subset([0]), R, t,
+                                         spec.corners_in_board)
+    assert visible.all()  # min_visible_share = 1: every corner of every pose is seen
+    # Boards reach all four quadrants and near the image border (where distortion matters).
+    centres = points[0].mean(axis=1) / np.array(camera.size)
+    quadrants = {(bool(x > 0.5), bool(y > 0.5)) for x, y in centres}
+    assert len(quadrants) == 4
+    assert points[0, ..., 0].min() < 0.15 * camera.size[0] and points[0, ..., 0].max() > 0.85 * camera.size[0]
+    # Printed side towards the camera, within the tilt bound, and the distance range kept.
+    centre = t + R @ np.array([*np.array(spec.size_m) / 2, 0.0])
+    to_camera = camera.center - centre
+    distance = np.linalg.norm(to_camera, axis=1)
+    cos = np.einsum("pi,pi->p", to_camera / distance[:, None], -R[:, :, 2])
+    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() <= 40 + 1e-6
+    assert distance.min() >= 0.6 - 1e-9 and distance.max() <= 2.0 + 1e-9
+
+
+def test_board_observations_add_the_requested_noise():
+    rig = ring_rig(6, rng=np.random.default_rng(0))
+    spec = BoardSpec()
+    R, t = board_poses(rig, 100, board=spec, rng=np.random.default_rng(1))
+    exact, visible = board_observations(rig, R, t, spec.corners_in_board)
+    noisy, visible_again = board_observations(rig, R, t, spec.corners_in_board, pixel_sigma_px=0.5,
+                                              rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(visible, visible_again)
+    np.testing.assert_array_equal(np.isnan(exact).any(-1), ~visible)
+    error = (noisy - exact)[visible]
+    assert abs(error.std() / 0.5 - 1) < SIGMA_REL_TOL
+    with pytest.raises(ValueError, match="rng"):
+        board_observations(rig, R, t, spec.corners_in_board, pixel_sigma_px=0.5)

@@ -1,12 +1,24 @@
 """Seeded scene and rig generators with ground truth, for tests, benchmarks and the demo.
 
 Randomness only through an explicit ``rng: np.random.Generator``. Conventions in
-:mod:`geometry.camera`.
+:mod:`geometry.camera`; the synthetic world is Z-up, metres, floor at ``z = 0``, capture volume
+centred on the origin.
+
+- :mod:`.rigs`: ring, arc and ceiling rigs with plausible intrinsics and lens distortion.
+- :mod:`.body`, :mod:`.motion`: a rigid-segment human body (constant bone lengths) and its
+  motion (:func:`person_motion`) or independent poses (:func:`random_poses`), in any body
+  skeleton of :mod:`geometry.skeletons`.
+- :mod:`.detections`, :mod:`.occlusion`: what a real 2D detector reports (noise, outliers,
+  left/right swaps, misses, self-occlusion, confidences).
+- :mod:`.boards`: ChArUco / checkerboard corners in OpenCV's order and hand-held board poses.
+- :mod:`.views`: cameras framing one person (training crops for detectors).
+
+Images of these scenes are rendered by :mod:`capture.render` (OpenCV lives outside geometry).
 """
 
 from .body import BODY_JOINTS, BodyShape, body_joint_map, forward_kinematics
-from .boards import (BoardSpec, board_poses, board_trajectory, board_visibility,
-                     charuco_corners_in_board, rig_volume_center)
+from .boards import (BoardSpec, as_board_spec, board_observations, board_poses, board_trajectory,
+                     board_visibility, camera_board_poses, charuco_corners_in_board, rig_volume_center)
 from .detections import DetectorNoise, SimulatedDetections, in_image, simulate_detections
 from .motion import ACTIONS, MotionOptions, PersonMotion, PoseSample, person_motion, random_poses
 from .occlusion import self_occlusion
@@ -16,8 +28,8 @@ from .views import person_view_camera
 
 __all__ = [
     "BODY_JOINTS", "BodyShape", "body_joint_map", "forward_kinematics",
-    "BoardSpec", "board_poses", "board_trajectory", "board_visibility", "charuco_corners_in_board",
-    "rig_volume_center",
+    "BoardSpec", "as_board_spec", "board_observations", "board_poses", "board_trajectory", "board_visibility",
+    "camera_board_poses", "charuco_corners_in_board", "rig_volume_center",
     "DetectorNoise", "SimulatedDetections", "in_image", "simulate_detections",
     "ACTIONS", "MotionOptions", "PersonMotion", "PoseSample", "person_motion", "random_poses",
     "Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera",

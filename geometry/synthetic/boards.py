@@ -20,12 +20,13 @@ from typing import Literal
 import numpy as np
 
 from ..arrays import as_float_array
+from ..camera import Camera
 from ..rig import Rig
 from ..transforms import rotation_from_rvec, rvec_from_rotation
 from .detections import in_image
 
-__all__ = ["BoardSpec", "charuco_corners_in_board", "board_poses", "board_visibility",
-           "board_trajectory", "rig_volume_center"]
+__all__ = ["BoardSpec", "as_board_spec", "charuco_corners_in_board", "board_poses", "board_visibility",
+           "board_observations", "board_trajectory", "camera_board_poses", "rig_volume_center"]
 
 BoardKind = Literal["charuco", "checkerboard"]
 
@@ -40,6 +41,7 @@ class BoardSpec:
     square_length_m, marker_length_m: edge lengths in metres (markers: ChArUco only).
     dictionary: name of an OpenCV predefined ArUco dictionary, e.g. ``"DICT_5X5_100"``.
     legacy_pattern: OpenCV's pre-4.6 ChArUco layout for boards with an even number of rows.
+    inverted: printed white-on-black (squares and markers inverted; the margin stays paper white).
     margin_m: white border printed around the squares, metres.
     """
 
@@ -49,6 +51,7 @@ class BoardSpec:
     marker_length_m: float = 0.075
     dictionary: str = "DICT_5X5_100"
     legacy_pattern: bool = False
+    inverted: bool = False
     margin_m: float = 0.04
 
     def __post_init__(self) -> None:
@@ -84,6 +87,38 @@ class BoardSpec:
         w, h = self.size_m
         m = self.margin_m
         return np.array([[-m, -m, 0], [w + m, -m, 0], [w + m, h + m, 0], [-m, h + m, 0]], dtype=np.float64)
+
+
+def as_board_spec(board) -> BoardSpec:
+    """A :class:`BoardSpec` from any board description with the same fields.
+
+    Accepts a BoardSpec, or an object with ``squares``, ``square_length_m`` and, for ChArUco,
+    ``marker_length_m`` and ``dictionary``; the kind is read from ``kind`` or ``type`` (default
+    ``"charuco"``), the legacy layout from ``legacy_pattern`` or ``legacy``, and ``inverted`` and
+    ``margin_m`` when present. So the boards of ``calibration`` and of capture rig files render
+    and pose without conversion code at the call site.
+    """
+    if isinstance(board, BoardSpec):
+        return board
+    try:
+        squares = tuple(int(s) for s in board.squares)
+        square_length_m = float(board.square_length_m)
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError(f"board {board!r} is not a board description: expected squares and "
+                         "square_length_m") from None
+    kind = getattr(board, "kind", None) or getattr(board, "type", None) or "charuco"
+    marker = getattr(board, "marker_length_m", None)
+    fields = dict(kind=kind, squares=squares, square_length_m=square_length_m,
+                  marker_length_m=float(marker) if marker is not None else 0.75 * square_length_m,
+                  legacy_pattern=bool(getattr(board, "legacy_pattern", getattr(board, "legacy", False))),
+                  inverted=bool(getattr(board, "inverted", False)))
+    dictionary = getattr(board, "dictionary", None)
+    if dictionary is not None:
+        fields["dictionary"] = str(dictionary)
+    margin = getattr(board, "margin_m", None)
+    if margin is not None:
+        fields["margin_m"] = float(margin)
+    return BoardSpec(**fields)
 
 
 def charuco_corners_in_board(squares: tuple[int, int], square_length_m: float) -> np.ndarray:
@@ -139,6 +174,77 @@ def board_visibility(rig: Rig, R: np.ndarray, t: np.ndarray, corners_in_board: n
     return visible & (cos > np.cos(np.radians(max_view_angle_deg)))
 
 
+def board_observations(rig: Rig, R: np.ndarray, t: np.ndarray, corners_in_board: np.ndarray, *,
+                       pixel_sigma_px: float = 0.0, rng: np.random.Generator | None = None,
+                       max_view_angle_deg: float = 75.0, margin_px: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """What a corner detector reports: the seen corners' pixels with Gaussian noise.
+
+    R: (P, 3, 3), t: (P, 3) world_from_board. corners_in_board: (C, 3) metres.
+    pixel_sigma_px: noise per coordinate (needs ``rng`` when > 0).
+    Returns ``(points_2d (V, P, C, 2) float64 distorted pixels, NaN where not seen;
+    visible (V, P, C) bool)`` with visibility as in :func:`board_visibility`.
+    """
+    if pixel_sigma_px < 0 or (pixel_sigma_px > 0 and rng is None):
+        raise ValueError("pixel_sigma_px must be >= 0, and an rng is needed when it is > 0")
+    R = as_float_array(R, "R").reshape(-1, 3, 3)
+    t = as_float_array(t, "t").reshape(-1, 3)
+    corners = as_float_array(corners_in_board, "corners_in_board")
+    visible = board_visibility(rig, R, t, corners, max_view_angle_deg=max_view_angle_deg, margin_px=margin_px)
+    points = rig.project(np.einsum("pij,cj->pci", R, corners) + t[:, None, :])
+    if pixel_sigma_px > 0:
+        points = points + pixel_sigma_px * rng.standard_normal(points.shape)
+    points[~visible] = np.nan
+    return points, visible
+
+
+def camera_board_poses(camera: Camera, num_poses: int, *, rng: np.random.Generator,
+                       board: BoardSpec | None = None, board_size_m: tuple[float, float] | None = None,
+                       distance_m: tuple[float, float] = (0.6, 2.0),
+                       centre_range: tuple[float, float] = (0.1, 0.9),
+                       max_tilt_deg: float = 45.0, max_roll_deg: float = 30.0, min_visible_share: float = 1.0,
+                       max_attempts: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Poses of a board shown to one camera, as for an intrinsic calibration.
+
+    The board centre lies on the ray of a pixel drawn uniformly in ``centre_range`` (shares of
+    the image width and height, so boards reach into the corners of the image where distortion
+    is strongest) at a distance drawn from ``distance_m``; its printed side faces the camera,
+    tilted by up to ``max_tilt_deg`` and rolled (about its normal, relative to the image) by up
+    to ``max_roll_deg``. A pose is drawn again (up to ``max_attempts``) until at least
+    ``min_visible_share`` of its corners are seen (:func:`board_visibility`).
+
+    Returns ``(R (P, 3, 3), t (P, 3))`` world_from_board, metres.
+    """
+    if num_poses < 1:
+        raise ValueError(f"num_poses is {num_poses}, expected >= 1")
+    lo, hi = distance_m
+    if not 0 < lo <= hi:
+        raise ValueError(f"distance_m is {distance_m}, expected 0 < near <= far metres")
+    if not 0 <= max_tilt_deg < 90:
+        raise ValueError(f"max_tilt_deg is {max_tilt_deg}, expected in [0, 90)")
+    size_m, corners = _board_extent(board, board_size_m)
+    half = np.array([size_m[0] / 2, size_m[1] / 2, 0.0])
+    single = Rig([camera])
+    image_up = -camera.R[1]  # the camera's -y axis in the world
+    size = np.asarray(camera.size, dtype=np.float64)
+    Rs, ts = np.empty((num_poses, 3, 3)), np.empty((num_poses, 3))
+    for p in range(num_poses):
+        for _ in range(max_attempts):
+            pixel = rng.uniform(*centre_range, 2) * (size - 1)
+            ray = camera.rays(pixel)
+            if not np.all(np.isfinite(ray)):
+                continue
+            centre = camera.center + rng.uniform(lo, hi) * ray
+            axis = np.cross(ray, rng.standard_normal(3))
+            axis /= np.linalg.norm(axis)
+            facing = rotation_from_rvec(axis * np.radians(max_tilt_deg) * np.sqrt(rng.uniform(0, 1))) @ -ray
+            R = _board_rotation(facing, np.radians(rng.uniform(-max_roll_deg, max_roll_deg)), image_up)
+            t = centre - R @ half
+            if board_visibility(single, R[None], t[None], corners)[0, 0].mean() >= min_visible_share:
+                break
+        Rs[p], ts[p] = R, t
+    return Rs, ts
+
+
 def _board_rotation(facing: np.ndarray, roll: float, up: np.ndarray) -> np.ndarray:
     """world_from_board rotation whose printed side faces ``facing`` with ``roll`` about it."""
     z = -facing / np.linalg.norm(facing)
@@ -167,8 +273,9 @@ def board_poses(rig: Rig, num_poses: int, *, rng: np.random.Generator, board: Bo
     up to ``max_tilt_deg`` (half of it for two cameras) and rolled in its plane by up to
     ``max_roll_deg``. Poses no camera sees completely are drawn again (up to ``max_attempts``).
 
-    board: the board (default ``BoardSpec()``); or ``board_size_m = (width, height)`` of any
-        board, whose four outer corners must then be seen.
+    board: the board (default ``BoardSpec()``; any description :func:`as_board_spec` reads); or
+        ``board_size_m = (width, height)`` of any board, whose four outer corners must then be
+        seen.
 
     Returns ``(R (P, 3, 3), t (P, 3))`` world_from_board, metres.
     """
@@ -216,7 +323,7 @@ def _board_extent(board: BoardSpec | None, board_size_m) -> tuple[tuple[float, f
     if board is not None and board_size_m is not None:
         raise ValueError("give board or board_size_m, not both")
     if board_size_m is None:
-        board = BoardSpec() if board is None else board
+        board = BoardSpec() if board is None else as_board_spec(board)
         return board.size_m, board.corners_in_board
     width, height = (float(x) for x in board_size_m)
     if not (width > 0 and height > 0):

@@ -102,6 +102,8 @@ class SimulatedDetections:
         reported; ``is_occluded``: the person's own body hides the joint in that view (also
         where it was not reported).
     camera_names: V names; skeleton: the joint layout (None when not given).
+    ``is_swapped`` marks every swap, also where the two joints project close together (then the
+    detection is barely wrong): judge wrongness by ``|points_2d - truth_2d|`` where it matters.
     The ``...`` axes are those of the ``joints_in_world`` given (usually ``F``).
     """
 

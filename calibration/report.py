@@ -1,0 +1,230 @@
+"""Calibration reports: summary tables and PNG figures written next to the calibration file.
+
+Conventions in :mod:`geometry.camera`. Figures use matplotlib's Agg backend (no display needed):
+the rig in 3D with the board positions (or the keypoint cloud), and per camera the detected
+corners with their reprojection residuals drawn as magnified arrows on a canvas of the image's
+size (or on a frame of the camera when one is given). Every file is written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from geometry import Rig
+
+from .board_extrinsics import BoardExtrinsics
+from .files import write_atomic
+from .keypoint_extrinsics import KeypointExtrinsics
+
+__all__ = ["board_summary", "keypoint_summary", "write_board_report", "write_keypoint_report"]
+
+log = logging.getLogger(__name__)
+
+_MAX_BOARDS_DRAWN = 80  # board outlines in the 3D figure (evenly spread over the used frames)
+_MAX_CLOUD_POINTS = 4000  # keypoints in the 3D figure
+
+
+# -- text -------------------------------------------------------------------------------------
+def board_summary(result: BoardExtrinsics) -> str:
+    """Per camera views used and RMS, per pair shared / consistent views, and the BA totals."""
+    bundle = result.bundle
+    lines = [f"{'camera':<12} {'views used':>10} {'corners':>8} {'rms px':>7}"]
+    for v, name in enumerate(result.rig.names):
+        lines.append(f"{name:<12} {int(result.views_used[v]):>10} {int(bundle.num_observations_per_camera[v]):>8} "
+                     f"{bundle.rms_px_per_camera[v]:>7.3f}")
+    lines.append("")
+    lines.append(f"{'pair':<25} {'shared views':>12} {'consistent':>10} {'spread deg':>10}  tree")
+    for link in result.pairs:
+        spread = f"{link.rotation_spread_deg:.3f}" if np.isfinite(link.rotation_spread_deg) else "-"
+        lines.append(f"{link.a + ' - ' + link.b:<25} {link.shared_views:>12} {link.inlier_views:>10} "
+                     f"{spread:>10}  {'yes' if link.in_tree else ''}")
+    lines.append("")
+    lines.append(f"bundle adjustment: rms {bundle.rms_px:.3f} px over {bundle.num_observations} corners "
+                 f"({bundle.num_rejected} rejected as outliers), {int(result.frame_used.sum())} board poses, "
+                 f"{bundle.iterations} iterations, {bundle.solver_time_s:.2f} s")
+    return "\n".join(lines)
+
+
+def keypoint_summary(result: KeypointExtrinsics) -> str:
+    """Per camera observations and RMS, per pair inliers / parallax / agreement, and the scale."""
+    bundle = result.bundle
+    lines = [f"{'camera':<12} {'joints used':>11} {'rms px':>7}"]
+    for v, name in enumerate(result.rig.names):
+        lines.append(f"{name:<12} {int(bundle.num_observations_per_camera[v]):>11} {bundle.rms_px_per_camera[v]:>7.3f}")
+    lines.append("")
+    lines.append(f"{'pair':<25} {'shared':>7} {'inliers':>7} {'parallax deg':>12} {'disagree deg':>12}  status")
+    for pair in result.pairs:
+        parallax = f"{pair.median_triangulation_angle_deg:.1f}" if np.isfinite(pair.median_triangulation_angle_deg) else "-"
+        disagree = f"{pair.rotation_disagreement_deg:.3f}" if np.isfinite(pair.rotation_disagreement_deg) else "-"
+        status = f"WEAK: {pair.reason}" if pair.weak else "ok"
+        lines.append(f"{pair.a + ' - ' + pair.b:<25} {pair.correspondences:>7} {pair.inliers:>7} {parallax:>12} "
+                     f"{disagree:>12}  {status}")
+    lines.append("")
+    scale = ("no known length: unit = the seed pair's baseline" if not np.isfinite(result.measured_length)
+             else f"scale x{result.scale:.4f} from a known length (reconstructed as {result.measured_length:.4f})")
+    lines.append(f"bundle adjustment: rms {bundle.rms_px:.3f} px over {bundle.num_observations} observations "
+                 f"({bundle.num_rejected} rejected), {bundle.iterations} iterations, {bundle.solver_time_s:.2f} s; "
+                 f"{scale}; seed pair {' - '.join(result.initial_pair)}")
+    return "\n".join(lines)
+
+
+# -- figures ----------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> Path:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(figure)
+    write_atomic(path, buffer.getvalue())
+    return path
+
+
+def _draw_rig(ax, rig: Rig, scale_m: float) -> None:
+    """Cameras as small pyramids (apex at the centre, base towards the view) with their names."""
+    for cam in rig:
+        w, h = cam.size
+        corners_px = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+        rays = cam.rays(corners_px)
+        if not np.all(np.isfinite(rays)):
+            rays = np.array([[-1, -1, 2], [1, -1, 2], [1, 1, 2], [-1, 1, 2]]) @ cam.R
+        base = cam.center + scale_m * rays
+        for corner in base:
+            ax.plot(*np.stack([cam.center, corner]).T, color="tab:blue", linewidth=0.8)
+        ax.plot(*np.vstack([base, base[:1]]).T, color="tab:blue", linewidth=0.8)
+        ax.text(*(cam.center + 0.3 * scale_m * (cam.center - base.mean(axis=0))), cam.name, fontsize=8)
+
+
+def _set_equal_3d(ax, points: np.ndarray) -> None:
+    points = points[np.all(np.isfinite(points), axis=1)]
+    center = (points.max(axis=0) + points.min(axis=0)) / 2
+    radius = max(float((points.max(axis=0) - points.min(axis=0)).max()) / 2, 1e-3)
+    ax.set_xlim(center[0] - radius, center[0] + radius)
+    ax.set_ylim(center[1] - radius, center[1] + radius)
+    ax.set_zlim(center[2] - radius, center[2] + radius)
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_zlabel("z (m)")
+
+
+def _rig_figure(rig: Rig, title: str, draw_scene):
+    plt = _pyplot()
+    figure = plt.figure(figsize=(8, 7))
+    ax = figure.add_subplot(111, projection="3d")
+    spread = float(np.linalg.norm(rig.centers - rig.centers.mean(axis=0), axis=1).max()) if len(rig) > 1 else 1.0
+    scene_points = draw_scene(ax)
+    _draw_rig(ax, rig, 0.12 * max(spread, 0.1))
+    _set_equal_3d(ax, np.vstack([rig.centers, scene_points]))
+    ax.set_title(title, fontsize=10)
+    return figure
+
+
+def _residual_figure(camera, observed_px: np.ndarray, residual_px: np.ndarray, inliers: np.ndarray,
+                     image: np.ndarray | None, title: str):
+    plt = _pyplot()
+    w, h = camera.size
+    figure, ax = plt.subplots(figsize=(9, 9 * h / w + 0.6))
+    if image is not None:
+        ax.imshow(image[..., ::-1] if image.ndim == 3 else image, cmap="gray", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+    else:
+        ax.set_facecolor("0.93")
+    norms = np.linalg.norm(residual_px, axis=1)
+    typical = float(np.percentile(norms[inliers], 95)) if inliers.any() else 1.0
+    magnify = max(1.0, round(0.02 * w / max(typical, 1e-6)))  # the 95th percentile arrow ~2% of the width
+    good = inliers
+    scatter = ax.scatter(observed_px[good, 0], observed_px[good, 1], c=norms[good], s=4, cmap="viridis",
+                         vmin=0, vmax=max(typical, 1e-6))
+    ax.quiver(observed_px[good, 0], observed_px[good, 1], residual_px[good, 0] * magnify,
+              residual_px[good, 1] * magnify, angles="xy", scale_units="xy", scale=1, width=0.0015,
+              color="tab:orange")
+    if (~good).any():
+        ax.scatter(observed_px[~good, 0], observed_px[~good, 1], marker="x", s=18, color="tab:red",
+                   label=f"rejected ({int((~good).sum())})")
+        ax.legend(loc="upper right", fontsize=8)
+    figure.colorbar(scatter, ax=ax, fraction=0.03, pad=0.01, label="residual (px)")
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    ax.set_aspect("equal")
+    ax.set_title(f"{title}; arrows x{magnify:g}", fontsize=10)
+    return figure
+
+
+def write_board_report(result: BoardExtrinsics, corners_in_board: np.ndarray, folder, *, stem: str = "calibration",
+                       frames: dict | None = None) -> list[Path]:
+    """Write ``<stem>_summary.txt``, ``<stem>_rig.png`` and ``<stem>_residuals_<camera>.png``.
+
+    corners_in_board: (C, 3) metres. frames: optional ``{camera name: image (H, W[, 3]) uint8 BGR}``
+    drawn under that camera's residuals (a blank canvas of the image size otherwise).
+    Returns the paths written.
+    """
+    folder = Path(folder)
+    rig = result.rig
+    written = []
+    path = folder / f"{stem}_summary.txt"
+    write_atomic(path, board_summary(result) + "\n")
+    written.append(path)
+    used = np.flatnonzero(result.frame_used)
+    drawn = used[np.linspace(0, len(used) - 1, min(len(used), _MAX_BOARDS_DRAWN)).round().astype(int)] if used.size else used
+    outline = _board_outline(corners_in_board)
+
+    def draw_boards(ax):
+        points = [np.zeros((0, 3))]
+        for f in drawn:
+            in_world = outline @ result.world_from_board_R[f].T + result.world_from_board_t[f]
+            ax.plot(*np.vstack([in_world, in_world[:1]]).T, color="tab:green", linewidth=0.6, alpha=0.7)
+            points.append(in_world)
+        return np.vstack(points)
+
+    figure = _rig_figure(rig, f"{len(rig)} cameras and {len(used)} board poses "
+                              f"(rms {result.bundle.rms_px:.3f} px)", draw_boards)
+    written.append(_save(figure, folder / f"{stem}_rig.png"))
+    for v, cam in enumerate(rig):
+        mine = result.observation_camera == v
+        figure = _residual_figure(cam, result.observation_px[mine], result.bundle.residuals_px[mine],
+                                  result.bundle.inliers[mine], (frames or {}).get(cam.name),
+                                  f"{cam.name}: {int(mine.sum())} corners in {int(result.views_used[v])} views, "
+                                  f"rms {result.bundle.rms_px_per_camera[v]:.3f} px")
+        written.append(_save(figure, folder / f"{stem}_residuals_{cam.name}.png"))
+    log.info("report written: %s", ", ".join(p.name for p in written))
+    return written
+
+
+def write_keypoint_report(result: KeypointExtrinsics, folder, *, stem: str = "calibration") -> list[Path]:
+    """Write ``<stem>_summary.txt`` and ``<stem>_rig.png`` (cameras and the keypoint cloud)."""
+    folder = Path(folder)
+    written = []
+    path = folder / f"{stem}_summary.txt"
+    write_atomic(path, keypoint_summary(result) + "\n")
+    written.append(path)
+    cloud = result.points_in_world.reshape(-1, 3)
+    cloud = cloud[np.all(np.isfinite(cloud), axis=1)]
+    if len(cloud) > _MAX_CLOUD_POINTS:
+        cloud = cloud[np.linspace(0, len(cloud) - 1, _MAX_CLOUD_POINTS).round().astype(int)]
+
+    def draw_cloud(ax):
+        ax.scatter(*cloud.T, s=1, color="tab:green", alpha=0.4)
+        return cloud if len(cloud) else np.zeros((0, 3))
+
+    units = "m" if np.isfinite(result.measured_length) else "seed-baseline units"
+    figure = _rig_figure(result.rig, f"{len(result.rig)} cameras and the reconstructed keypoints ({units}); "
+                                     f"rms {result.bundle.rms_px:.2f} px, weak pairs: {len(result.weak_pairs)}",
+                         draw_cloud)
+    written.append(_save(figure, folder / f"{stem}_rig.png"))
+    return written
+
+
+def _board_outline(corners_in_board: np.ndarray) -> np.ndarray:
+    """(4, 3) the rectangle spanned by the corners, board frame."""
+    corners = np.asarray(corners_in_board, dtype=np.float64)
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    return np.array([[lo[0], lo[1], 0], [hi[0], lo[1], 0], [hi[0], hi[1], 0], [lo[0], hi[1], 0]])

@@ -1,0 +1,208 @@
+"""A recorded session + a frozen detector -> :class:`labeling.Detections`, cached for resume; and
+the JPEG crops of a shard's framesets.
+
+Detection runs in chunks of framesets (batched across views and framesets by the detector).
+Each finished chunk is written atomically to ``<out>/detections/chunk-<n>.npz`` under a
+``detections.json`` that names the session, the detector and its weights' sha256, so an
+interrupted run resumed with ``--resume`` detects only the chunks that are missing. With
+``executor="ray"`` chunks run in :class:`labeling.ray_executor` detector actors (the detector is
+loaded once per actor). Conventions in :mod:`geometry.camera`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .detections import Detections
+from .shards import write_atomic
+
+__all__ = ["detections_from_session", "detect_chunk", "crop_views", "session_crops",
+           "DETECTIONS_DIR"]
+
+log = logging.getLogger(__name__)
+DETECTIONS_DIR = "detections"
+_MINI_BATCH_FRAMESETS = 8  # framesets decoded and detected at once (bounds memory at 4K)
+
+
+def detect_chunk(session, detector, start: int, stop: int) -> dict[str, np.ndarray]:
+    """Detections of framesets ``start:stop`` of an open ``capture.Session``.
+
+    Returns ``points_2d (V, n, J, 2)`` px (NaN where a view is missing or not detected),
+    ``scores (V, n, J)``, ``frame_index (n,)`` int64 (session frameset positions) and
+    ``timestamp_s (n,)``.
+    """
+    V, J = len(session.names), len(detector.joint_names)
+    n = stop - start
+    points = np.full((V, n, J, 2), np.nan)
+    scores = np.full((V, n, J), np.nan)
+    frame_index = np.arange(start, stop, dtype=np.int64)
+    timestamp_s = np.full(n, np.nan)
+    pending: list[tuple[int, int, np.ndarray]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        found, confidence = detector.detect([image for _, _, image in pending])
+        for (k, v, _), p, s in zip(pending, found, confidence):
+            points[v, k], scores[v, k] = p, s
+        pending.clear()
+
+    for frameset in session.framesets(start, stop):
+        k = frameset.index - start
+        timestamp_s[k] = frameset.timestamp_s
+        pending.extend((k, v, image) for v, image in enumerate(frameset.images) if image is not None)
+        if len(pending) >= _MINI_BATCH_FRAMESETS * V:
+            flush()
+    flush()
+    return {"points_2d": points, "scores": scores, "frame_index": frame_index,
+            "timestamp_s": timestamp_s}
+
+
+def _chunk_path(folder: Path, chunk: int) -> Path:
+    return folder / f"chunk-{chunk:05d}.npz"
+
+
+def _save_chunk(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
+def detections_from_session(session_path: str | os.PathLike, detector_spec: str = "builtin", *,
+                            out_dir: str | os.PathLike, resume: bool = False,
+                            chunk_framesets: int = 256, executor: str = "local",
+                            progress: bool = True, device: str | None = None
+                            ) -> tuple[Detections, dict]:
+    """Run the detector over every frameset of a session (or reuse the cached chunks).
+
+    detector_spec: a weights file (TorchScript or checkpoint) or ``"builtin"``
+        (:func:`labeling.detector.load_detector`).
+    Returns the detections (cameras named as in the session) and provenance: session path,
+    detector name, weights sha256.
+    """
+    from tqdm import tqdm
+
+    from capture import open_session
+
+    from .detector import load_detector
+
+    if chunk_framesets < 1:
+        raise ValueError(f"chunk_framesets is {chunk_framesets}, expected >= 1")
+    detector = load_detector(detector_spec, device=device)
+    folder = Path(out_dir) / DETECTIONS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with open_session(session_path) as session:
+        F, names = len(session), tuple(session.names)
+        description = {"session": str(Path(session_path).resolve()), "num_framesets": F,
+                       "cameras": list(names), "detector": detector.source,
+                       "weights_sha256": detector.weights_sha256,
+                       "joint_names": list(detector.joint_names), "chunk_framesets": chunk_framesets}
+        meta_path = folder / "detections.json"
+        if meta_path.is_file():
+            previous = json.loads(meta_path.read_text())
+            if not resume:
+                raise ValueError(f"{folder} already holds detections; pass --resume to reuse "
+                                 "them or choose an empty --out folder")
+            if previous != description:
+                raise ValueError(f"{folder} holds detections of another session or detector; "
+                                 "choose another --out folder")
+        write_atomic(meta_path, (json.dumps(description, indent=1) + "\n").encode())
+        chunks = [(c, s, min(s + chunk_framesets, F)) for c, s in enumerate(range(0, F, chunk_framesets))]
+        todo = [c for c in chunks if not _chunk_path(folder, c[0]).is_file()]
+        log.info("detecting %d of %d chunks of %d framesets (%d cached)", len(todo), len(chunks),
+                 chunk_framesets, len(chunks) - len(todo))
+        bar = tqdm(total=sum(stop - start for _, start, stop in todo), unit="frameset",
+                   desc="detecting", disable=not progress, dynamic_ncols=True)
+        try:
+            if executor == "ray":
+                from .ray_executor import detect_chunks_with_ray
+
+                results = detect_chunks_with_ray(session_path, detector_spec, todo, device=device)
+            else:
+                results = ((c, detect_chunk(session, detector, start, stop))
+                           for c, start, stop in todo)
+            for (chunk, start, stop), arrays in ((next(t for t in todo if t[0] == c), a)
+                                                 for c, a in results):
+                _save_chunk(_chunk_path(folder, chunk), arrays)
+                bar.update(stop - start)
+        finally:
+            bar.close()
+    parts = []
+    for chunk, _, _ in chunks:
+        with np.load(_chunk_path(folder, chunk)) as data:
+            parts.append({k: data[k] for k in data.files})
+    detections = Detections(
+        points_2d=np.concatenate([p["points_2d"] for p in parts], axis=1),
+        scores=np.concatenate([p["scores"] for p in parts], axis=1),
+        camera_names=names, joint_names=detector.joint_names,
+        frame_index=np.concatenate([p["frame_index"] for p in parts]),
+        timestamp_s=np.concatenate([p["timestamp_s"] for p in parts]),
+        source=detector.source)
+    provenance = {"session": description["session"], "detector": detector.source,
+                  "weights_sha256": detector.weights_sha256}
+    return detections, provenance
+
+
+def crop_views(images: list[np.ndarray | None], keypoints_2d: np.ndarray, *, crop_px: int,
+               margin: float = 0.25, jpeg_quality: int = 90) -> tuple[list[bytes], np.ndarray]:
+    """Square JPEG crops of each view around the subject's keypoints.
+
+    images: V BGR images or None; keypoints_2d: (V, J, 2) px (NaN where missing).
+    Returns V JPEG byte strings (b"" where no image or fewer than two keypoints) and boxes
+    (V, 4) float32 ``(x0, y0, width, height)`` px (NaN where no crop); the crop is the box
+    resized to ``crop_px`` square (content outside the image is black).
+    """
+    import cv2
+
+    encoded, boxes = [], np.full((len(images), 4), np.nan, dtype=np.float32)
+    for v, image in enumerate(images):
+        points = keypoints_2d[v][np.isfinite(keypoints_2d[v]).all(axis=1)]
+        if image is None or len(points) < 2:
+            encoded.append(b"")
+            continue
+        low, high = points.min(axis=0), points.max(axis=0)
+        side = max(float((high - low).max()) * (1 + 2 * margin), 32.0)
+        x0, y0 = (low + high) / 2 - side / 2
+        scale = crop_px / side
+        affine = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
+        crop = cv2.warpAffine(image, affine, (crop_px, crop_px), flags=cv2.INTER_AREA,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        encoded.append(data.tobytes() if ok else b"")
+        boxes[v] = (x0, y0, side, side)
+    return encoded, boxes
+
+
+def session_crops(session_path: str | os.PathLike, camera_names: tuple[str, ...],
+                  frame_index: np.ndarray, keypoints_2d: np.ndarray, *, crop_px: int
+                  ) -> tuple[list[list[bytes]], np.ndarray]:
+    """Crops of the framesets ``frame_index`` (session positions, increasing) of a session.
+
+    keypoints_2d: (N, V, J, 2) px in ``camera_names`` order. Returns N lists of V JPEG byte
+    strings and boxes (N, V, 4) float32 for :func:`labeling.shards.write_shard`.
+    """
+    from capture import open_session
+
+    N = len(frame_index)
+    crops: list[list[bytes]] = [[] for _ in range(N)]
+    boxes = np.full((N, len(camera_names), 4), np.nan, dtype=np.float32)
+    position = {int(f): k for k, f in enumerate(frame_index)}
+    with open_session(session_path) as session:
+        order = [session.names.index(name) for name in camera_names]
+        start, stop = int(frame_index.min()), int(frame_index.max()) + 1
+        for frameset in session.framesets(start, stop):
+            k = position.get(frameset.index)
+            if k is None:
+                continue
+            images = [frameset.images[i] for i in order]
+            crops[k], boxes[k] = crop_views(images, keypoints_2d[k], crop_px=crop_px)
+    for k in range(N):
+        if not crops[k]:
+            crops[k] = [b""] * len(camera_names)
+    return crops, boxes
