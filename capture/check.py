@@ -11,8 +11,11 @@ timestamps relative to a reference camera, in seconds, to a fraction of a frame.
     otherwise: each camera's motion energy (mean absolute difference of successive frames at a
     quarter resolution) as a function of its timestamps, cross-correlated with the reference's
     over lags of +- ``max_lag_s`` on a fine grid (sub-frame by linear interpolation of the
-    signals). Needs motion that every camera sees at the same time (a person moving, not a board
-    that faces one camera at a time); ``correlation`` says how much to trust it.
+    signals). It needs an event every camera sees alike at the same instant: a flash or a change
+    of the room light, a clap in the middle of the volume. A person walking around a ring of
+    cameras or a board that faces one camera at a time looks different from each view and gives
+    no reliable peak; ``offset_quality`` (the peak correlation) says how far to trust the answer:
+    below about 0.7 treat it as unknown.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from .counter import read_timecode
+from .counter import read_timecode, timecode_cell_px
 from .session import CameraIndex, Session
 
 __all__ = ["OffsetMethod", "CheckOptions", "CameraCheck", "CheckReport", "check_session", "estimate_offsets"]
@@ -144,40 +147,62 @@ def _counter_offsets(session: Session, options: CheckOptions) -> tuple[np.ndarra
     return np.array(deltas), np.array(quality)
 
 
-def _motion_signal(session: Session, v: int, index: CameraIndex) -> tuple[np.ndarray, np.ndarray]:
-    previous, energy, times = None, [], []
+def _motion_signals(session: Session, v: int, index: CameraIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(times (F-1,), energy (F-1,), light (F-1,))`` between successive frames: motion energy is
+    the mean absolute difference (anything that moves), light the median signed difference (what
+    changes everywhere at once: a flash, the room light), both in grey levels at 1/4 resolution."""
+    cell = timecode_cell_px((int(index.width[0]), int(index.height[0]))) if index.seq.size else 8
+    previous, energy, light, times = None, [], [], []
     for seq, t in zip(index.seq, index.time_s):
         image = session.frame(v, int(seq), flags=cv2.IMREAD_REDUCED_GRAYSCALE_4).astype(np.float32)
+        # The timecode's corner (if any) changes every frame: keep it out of the signals.
+        image[: (2 * cell + 3) // 4, : (19 * cell + 3) // 4] = 0
         if previous is not None and previous.shape == image.shape:
-            energy.append(float(np.mean(np.abs(image - previous))))
+            difference = image - previous
+            energy.append(float(np.mean(np.abs(difference))))
+            light.append(float(np.median(difference)))
             times.append(t)
         previous = image
-    return np.array(times), np.array(energy)
+    return np.array(times), np.array(energy), np.array(light)
+
+
+def _peak_lag(t_ref: np.ndarray, ref: np.ndarray, t: np.ndarray, signal: np.ndarray, lags: np.ndarray) -> tuple[float, float]:
+    """``(lag, correlation)`` maximizing corr(ref(t), signal(t + lag)); (NaN, 0) without signal."""
+    scores = np.full(lags.size, -np.inf)
+    for i, lag in enumerate(lags):
+        inside = (t_ref + lag >= t[0]) & (t_ref + lag <= t[-1])
+        if inside.sum() < max(4, t_ref.size // 2):
+            continue
+        a, b = ref[inside], np.interp(t_ref[inside] + lag, t, signal)
+        if a.std() > 1e-6 and b.std() > 1e-6:
+            scores[i] = float(np.corrcoef(a, b)[0, 1])
+    if not np.isfinite(scores).any():
+        return float("nan"), 0.0
+    best = int(np.argmax(scores))
+    lag, peak = float(lags[best]), float(scores[best])
+    if 0 < best < lags.size - 1 and np.isfinite(scores[best - 1]) and np.isfinite(scores[best + 1]):
+        # Parabolic refinement of the peak between grid steps.
+        left, right = scores[best - 1], scores[best + 1]
+        curvature = left - 2 * peak + right
+        if curvature < 0:
+            lag += 0.5 * (left - right) / curvature * (lags[1] - lags[0])
+    return lag, peak
 
 
 def _motion_offsets(session: Session, options: CheckOptions) -> tuple[np.ndarray, np.ndarray]:
-    signals = [_motion_signal(session, v, index) for v, index in enumerate(session.cameras)]
-    t_ref, e_ref = signals[options.reference]
-    period = 1.0 / session.fps
+    signals = [_motion_signals(session, v, index) for v, index in enumerate(session.cameras)]
+    t_ref = signals[options.reference][0]
     offsets, quality = np.full(len(signals), np.nan), np.zeros(len(signals))
     if t_ref.size < 4:
         return offsets, quality
-    lags = np.arange(-options.max_lag_s, options.max_lag_s + 1e-12, period / 20)
-    for v, (t, e) in enumerate(signals):
+    lags = np.arange(-options.max_lag_s, options.max_lag_s + 1e-12, 1.0 / session.fps / 20)
+    for v, (t, energy, light) in enumerate(signals):
         if t.size < 4:
             continue
-        scores = np.full(lags.size, -np.inf)
-        for i, lag in enumerate(lags):
-            inside = (t_ref + lag >= t[0]) & (t_ref + lag <= t[-1])
-            if inside.sum() < max(4, t_ref.size // 2):
-                continue
-            a = e_ref[inside]
-            b = np.interp(t_ref[inside] + lag, t, e)
-            if a.std() > 0 and b.std() > 0:
-                scores[i] = float(np.corrcoef(a, b)[0, 1])
-        if np.isfinite(scores).any():
-            best = int(np.argmax(scores))
-            offsets[v], quality[v] = lags[best], scores[best]
+        # Whichever cue correlates better: global light changes, else motion energy.
+        candidates = [_peak_lag(t_ref, signals[options.reference][k], t, s, lags) for k, s in ((1, energy), (2, light))]
+        offsets[v], quality[v] = max(candidates, key=lambda c: c[1])
+    offsets[options.reference], quality[options.reference] = 0.0, 1.0
     return offsets, quality
 
 

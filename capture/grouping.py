@@ -22,6 +22,7 @@ import numpy as np
 __all__ = ["MissingViewPolicy", "GroupingOptions", "GroupedFrameset", "FramesetGrouper", "group_frames"]
 
 MissingViewPolicy = Literal["mark", "skip"]
+_EPSILON_S = 1e-6
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,7 +105,9 @@ class FramesetGrouper:
 
     def _emit(self, *, final: bool) -> list[GroupedFrameset]:
         out = []
-        width = 2 * self.options.half_window_s
+        # Half-open and 1 us short of the full width: a frame exactly one period after the anchor
+        # (a camera whose previous frame is missing) belongs to the next frameset, not this one.
+        width = 2 * self.options.half_window_s - _EPSILON_S
         wait_s = self.options.wait_s
         while True:
             heads = [q[0] if q else None for q in self.queues]

@@ -35,10 +35,10 @@ from .layout import (camera_dir, write_framesets_table, write_manifest, write_ti
                      write_truth_scene)
 from .preview import Preview
 from .rigfile import RigSpec
-from .scene import COCO17_JOINTS, scene_truth, synthetic_rig
+from .scene import SyntheticScene, synthetic_rig
 from .segments import SegmentWriter
 from .wire import unpack_header
-from .worker import WorkerConfig, run_worker
+from .worker import Control, WorkerConfig, run_worker
 
 __all__ = ["RecordOptions", "CameraStatus", "RecorderStatus", "RecordResult", "Recorder", "record"]
 
@@ -67,7 +67,9 @@ class RecordOptions:
     recorder's PULL socket binds (``tcp://127.0.0.1:*`` picks a free port; ``ipc://...`` works too).
     tolerance_s / wait_s / missing_view: see :class:`capture.grouping.GroupingOptions` (wait_s
     default: max(1 s, 10 frame periods) live, evidence-only when any camera replays "fast").
-    send_hwm / recv_hwm: queue bounds in frames per worker. restarts: how many times a dead worker
+    send_hwm / recv_hwm: queue bounds in frames per worker. catch_up_s: how far a scheduled source
+    (synthetic, realtime replay) may lag its schedule before it skips frames (see
+    :class:`capture.worker.WorkerConfig`). restarts: how many times a dead worker
     is restarted. preview: show a mosaic window (only when a display exists)."""
 
     duration_s: float | None = None
@@ -77,6 +79,7 @@ class RecordOptions:
     missing_view: MissingViewPolicy = "mark"
     send_hwm: int = 8
     recv_hwm: int = 8
+    catch_up_s: float = 0.5
     restarts: int = 1
     watch_interval_s: float = 0.2
     status_interval_s: float = 1.0
@@ -89,6 +92,8 @@ class RecordOptions:
             raise ValueError("send_hwm and recv_hwm must be >= 1 frame")
         if not 0 < self.watch_interval_s <= 1.0:
             raise ValueError(f"watch_interval_s is {self.watch_interval_s}, expected in (0, 1] s")
+        if self.catch_up_s < 0:
+            raise ValueError(f"catch_up_s is {self.catch_up_s}, expected >= 0 seconds")
         if self.restarts < 0:
             raise ValueError(f"restarts is {self.restarts}, expected >= 0")
 
@@ -179,14 +184,13 @@ class Recorder:
         if self.out.exists() and any(self.out.iterdir()):
             raise ValueError(f"output folder {self.out} exists and is not empty; choose a new session folder")
         self._stop = threading.Event()
+        self.started = threading.Event()  # set when the workers are told to go
         self.stopped_by = "duration"
         names = rig.names
         self.names = names
         self.cams = [_Camera(i) for i in range(len(names))]
         self._spawn = multiprocessing.get_context("spawn")
-        self._stop_workers = self._spawn.Event()
-        self._go = self._spawn.Event()
-        self._clock = self._spawn.Array("d", 2)  # start_mono, wall_minus_mono
+        self._control = Control.create(self._spawn)
         self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment-close")
         self._encoder: ThreadPoolExecutor | None = None
         self._encoding: deque = deque()
@@ -204,6 +208,7 @@ class Recorder:
         self._stop.set()
 
     def run(self) -> RecordResult:
+        """Record until stopped, the duration is over or every stream ended; finalize; return counts."""
         self.out.mkdir(parents=True, exist_ok=True)
         context = zmq.Context()
         sock = context.socket(zmq.PULL)
@@ -236,7 +241,7 @@ class Recorder:
     # -- setup -----------------------------------------------------------------------------
     def _prepare(self) -> None:
         rig, options = self.rig, self.options
-        fast = any(c.replay == "fast" and c.kind in ("file", "images") for c in rig.cameras)
+        fast = any(c.replay == "fast" and c.kind in ("file", "images", "synthetic") for c in rig.cameras)
         period = 1.0 / max(c.fps for c in rig.cameras)
         wait_s = options.wait_s if options.wait_s is not None else (None if fast else max(1.0, 10 * period))
         self.grouper = FramesetGrouper(len(self.names), GroupingOptions(
@@ -273,12 +278,13 @@ class Recorder:
         return WorkerConfig(camera_index=cam.index, spec=spec, endpoint=self.endpoint, synthetic=rig.synthetic,
                             synthetic_index=synthetic_index, jpeg_quality=rig.jpeg_quality,
                             encode_in_worker=rig.encode == "worker", send_hwm=self.options.send_hwm,
+                            catch_up_s=self.options.catch_up_s,
                             max_frames=max_frames, seq_start=seq_start, generation=cam.generation)
 
     def _start_worker(self, cam: _Camera, seq_start: int = 0) -> None:
         config = self._worker_config(cam, seq_start)
         cam.process = self._spawn.Process(target=run_worker, name=f"rigkit-capture-{self.names[cam.index]}",
-                                          args=(config, self._stop_workers, self._go, self._clock), daemon=True)
+                                          args=(config, self._control.array), daemon=True)
         cam.process.start()
 
     def _wait_for_hellos(self, sock) -> None:
@@ -298,13 +304,18 @@ class Recorder:
 
     def _go_now(self) -> None:
         self._start_mono = time.monotonic() + 0.25
-        self._clock[0], self._clock[1] = self._start_mono, time.time() - time.monotonic()
+        wall_minus_mono = time.time() - time.monotonic()
         self._manifest.update(status="recording", start_mono=self._start_mono,
-                              start_utc=datetime.fromtimestamp(self._start_mono + self._clock[1], timezone.utc).isoformat(),
+                              start_utc=datetime.fromtimestamp(self._start_mono + wall_minus_mono, timezone.utc).isoformat(),
                               applied={self.names[c.index]: {**c.applied, "timing": c.timing, "fps": c.fps}
                                        for c in self.cams})
         write_manifest(self.out, self._manifest)
-        self._go.set()
+        self._control.go(self._start_mono, wall_minus_mono)
+        self.started.set()
+
+    def worker_pids(self) -> dict[str, int | None]:
+        """The process id of each camera's current worker (for monitoring and fault tests)."""
+        return {self.names[c.index]: None if c.process is None else c.process.pid for c in self.cams}
 
     # -- the loop --------------------------------------------------------------------------
     def _loop(self, sock) -> None:
@@ -445,8 +456,7 @@ class Recorder:
 
     # -- stopping --------------------------------------------------------------------------
     def _shutdown(self, sock) -> None:
-        self._stop_workers.set()
-        self._go.set()  # release workers still waiting to start
+        self._control.request_stop()  # also releases workers still waiting for the go
         deadline = time.monotonic() + _DRAIN_TIMEOUT_S
         while time.monotonic() < deadline:
             alive = [c for c in self.cams if c.process is not None and c.process.is_alive() and not c.ended]
@@ -539,9 +549,10 @@ class Recorder:
             return
         fps = next(c.fps for c in self.rig.cameras if c.kind == "synthetic")
         last = max((c.last_seq for c in self.cams), default=0)
-        arrays = scene_truth(synthetic, fps, max(last, 0) / fps)
+        scene = SyntheticScene(synthetic, fps)
+        arrays = scene.truth(max(last, 0) + 1)
         synthetic_names = [c.name for c in self.rig.cameras if c.kind == "synthetic"]
-        description = {"fps": fps, "joints": list(COCO17_JOINTS),
+        description = {"fps": fps, "skeleton": scene.skeleton.name, "joints": list(scene.skeleton.joint_names),
                        "latency_s": {n: synthetic.latency_of(i) for i, n in enumerate(synthetic_names)},
                        "board": self._manifest["rig"]["synthetic"]["board"],
                        "note": "frame k (a synthetic camera's seq) shows the scene at time_s[k]"}

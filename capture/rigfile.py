@@ -26,10 +26,17 @@ Top level
     ``num_cameras`` (>= 2), ``seed`` (int), ``size = [w, h]``, ``lens`` (``"pinhole"`` |
     ``"distorted"`` | ``"fisheye"``), ``board_s`` (seconds of the ChArUco board pass, first),
     ``person_s`` (seconds of the person moving, after the board), ``counter`` (bool: burn the
-    timecode of :mod:`capture.counter` into each image, default true), ``latency_s`` (list of V
-    host-timestamp offsets, s, injected to test offset estimation; default zeros), and
-    ``[synthetic.board]``: ``squares = [columns, rows]``, ``square_length_m``,
-    ``marker_length_m``, ``dictionary`` (an OpenCV ArUco dictionary name). With a ``[synthetic]``
+    timecode of :mod:`capture.counter` into each image, default true), ``flicker`` (bool: the room
+    light varies smoothly by up to +-20 %, the same for every camera: a sync cue for the motion
+    offset estimate of ``capture check``, like a flash lab staff fire; default false), ``latency_s`` (list of V
+    host-timestamp offsets, s, injected to test offset estimation; default zeros), ``scene``
+    (``"rendered"``: :mod:`capture.render`'s room, board and person; ``"pattern"``: flat shapes,
+    much cheaper, for throughput benchmarks; see :mod:`capture.scene`), ``pace`` (``"realtime"``:
+    frames at the camera clock, late ones skipped and counted; ``"fast"``: as fast as the machine
+    renders, no frame skipped, timestamps still ``k / fps``), and ``[synthetic.board]`` (the fields
+    of :class:`geometry.synthetic.BoardSpec`): ``kind`` (``"charuco"`` | ``"checkerboard"``),
+    ``squares = [columns, rows]``, ``square_length_m``, ``marker_length_m``, ``dictionary`` (an
+    OpenCV ArUco dictionary name), ``legacy_pattern``, ``inverted``, ``margin_m``. With a ``[synthetic]``
     table the ``[[camera]]`` tables may be omitted: the cameras are then the layout's
     (``cam01`` ...), all ``source = "synthetic"``.
 """
@@ -41,7 +48,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["SourceKind", "CameraSpec", "BoardSpec", "SyntheticSpec", "RigSpec", "load_rig", "parse_rig",
+from geometry.synthetic import BoardSpec
+
+__all__ = ["SourceKind", "CameraSpec", "SyntheticSpec", "RigSpec", "load_rig", "parse_rig",
            "parse_source"]
 
 SourceKind = Literal["device", "file", "images", "stream", "synthetic"]
@@ -51,9 +60,10 @@ Layout = Literal["ring", "arc", "ceiling"]
 
 _TOP_KEYS = {"name", "fps", "segment_s", "jpeg_quality", "encode", "camera", "synthetic"}
 _CAMERA_KEYS = {"name", "source", "size", "fps", "exposure", "auto_exposure", "fourcc", "replay", "file_fps"}
-_SYNTHETIC_KEYS = {"layout", "num_cameras", "seed", "size", "lens", "board_s", "person_s", "counter",
-                   "latency_s", "board"}
-_BOARD_KEYS = {"squares", "square_length_m", "marker_length_m", "dictionary"}
+_SYNTHETIC_KEYS = {"layout", "num_cameras", "seed", "size", "lens", "board_s", "person_s", "counter", "flicker",
+                   "latency_s", "board", "scene", "pace"}
+_BOARD_KEYS = {"kind", "squares", "square_length_m", "marker_length_m", "dictionary", "legacy_pattern", "inverted",
+               "margin_m"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,22 +96,6 @@ class CameraSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BoardSpec:
-    """A ChArUco board: ``squares = (columns, rows)``, lengths in metres, an ArUco dictionary name."""
-
-    squares: tuple[int, int] = (5, 7)
-    square_length_m: float = 0.12
-    marker_length_m: float = 0.09
-    dictionary: str = "DICT_4X4_50"
-
-    def __post_init__(self) -> None:
-        if min(self.squares) < 2:
-            raise ValueError(f"board squares {self.squares} must be at least 2 x 2")
-        if not 0 < self.marker_length_m < self.square_length_m:
-            raise ValueError("board marker_length_m must be positive and below square_length_m")
-
-
-@dataclass(frozen=True, kw_only=True)
 class SyntheticSpec:
     """The scene and rig of a synthetic recording (see the module docstring)."""
 
@@ -113,10 +107,17 @@ class SyntheticSpec:
     board_s: float = 4.0
     person_s: float = 6.0
     counter: bool = True
+    flicker: bool = False
+    scene: Literal["rendered", "pattern"] = "rendered"
+    pace: ReplayMode = "realtime"
     latency_s: tuple[float, ...] = ()
     board: BoardSpec = field(default_factory=BoardSpec)
 
     def __post_init__(self) -> None:
+        if self.scene not in ("rendered", "pattern"):
+            raise ValueError(f"scene {self.scene!r} is not one of 'rendered', 'pattern'")
+        if self.pace not in ("realtime", "fast"):
+            raise ValueError(f"pace {self.pace!r} is not one of 'realtime', 'fast'")
         if self.layout not in ("ring", "arc", "ceiling"):
             raise ValueError(f"layout {self.layout!r} is not one of 'ring', 'arc', 'ceiling'")
         if self.num_cameras < 2:
@@ -161,6 +162,8 @@ class RigSpec:
             raise ValueError("a synthetic camera needs a [synthetic] table")
         if self.synthetic is not None:
             synthetic = [c for c in self.cameras if c.kind == "synthetic"]
+            if len({c.fps for c in synthetic}) > 1:
+                raise ValueError("the synthetic cameras of a rig must share one fps (they render one scene)")
             if len(synthetic) != self.synthetic.num_cameras:
                 raise ValueError(f"[synthetic] num_cameras is {self.synthetic.num_cameras} but the rig has "
                                  f"{len(synthetic)} synthetic cameras")
@@ -181,11 +184,14 @@ class RigSpec:
             s = self.synthetic
             out["synthetic"] = {"layout": s.layout, "num_cameras": s.num_cameras, "seed": s.seed,
                                 "size": list(s.size), "lens": s.lens, "board_s": s.board_s,
-                                "person_s": s.person_s, "counter": s.counter, "latency_s": list(s.latency_s),
-                                "board": {"squares": list(s.board.squares),
+                                "person_s": s.person_s, "counter": s.counter, "flicker": s.flicker,
+                                "scene": s.scene, "pace": s.pace,
+                                "latency_s": list(s.latency_s),
+                                "board": {"kind": s.board.kind, "squares": list(s.board.squares),
                                           "square_length_m": s.board.square_length_m,
                                           "marker_length_m": s.board.marker_length_m,
-                                          "dictionary": s.board.dictionary}}
+                                          "dictionary": s.board.dictionary, "legacy_pattern": s.board.legacy_pattern,
+                                          "inverted": s.board.inverted, "margin_m": s.board.margin_m}}
         return out
 
 
@@ -242,16 +248,30 @@ def parse_source(text: str, base: Path, where: str) -> tuple[SourceKind, int | s
     return "stream", target
 
 
+def _choice(r: _Reader, key: str, allowed: tuple[str, ...]) -> str:
+    value = r.get(key, str, allowed[0])
+    if value not in allowed:
+        raise r.fail(key, " or ".join(repr(a) for a in allowed))
+    return value
+
+
 def _parse_synthetic(table: dict, where: str) -> SyntheticSpec:
     r = _Reader(table, f"{where} [synthetic]", _SYNTHETIC_KEYS)
     board_table = r.get("board", dict, {})
     b = _Reader(board_table, f"{where} [synthetic.board]", _BOARD_KEYS)
-    squares = b.get("squares", list, [5, 7], expected="[columns, rows]")
+    default = BoardSpec()
+    squares = b.get("squares", list, list(default.squares), expected="[columns, rows]")
     if len(squares) != 2 or not all(isinstance(v, int) for v in squares):
         raise b.fail("squares", "[columns, rows]")
-    board = BoardSpec(squares=(squares[0], squares[1]), square_length_m=b.number("square_length_m", 0.12),
-                      marker_length_m=b.number("marker_length_m", 0.09),
-                      dictionary=b.get("dictionary", str, "DICT_4X4_50"))
+    try:
+        board = BoardSpec(kind=b.get("kind", str, default.kind), squares=(squares[0], squares[1]),
+                          square_length_m=b.number("square_length_m", default.square_length_m),
+                          marker_length_m=b.number("marker_length_m", default.marker_length_m),
+                          dictionary=b.get("dictionary", str, default.dictionary),
+                          legacy_pattern=b.get("legacy_pattern", bool, False), inverted=b.get("inverted", bool, False),
+                          margin_m=b.number("margin_m", default.margin_m))
+    except ValueError as error:
+        raise ValueError(f"{b.where}: {error}") from None
     latency = r.get("latency_s", list, [], expected="a list of seconds, one per camera")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in latency):
         raise r.fail("latency_s", "a list of seconds, one per camera")
@@ -264,6 +284,8 @@ def _parse_synthetic(table: dict, where: str) -> SyntheticSpec:
     return SyntheticSpec(layout=layout, num_cameras=r.get("num_cameras", int, 4), seed=r.get("seed", int, 0),
                          size=r.size("size", (640, 480)), lens=lens, board_s=r.number("board_s", 4.0),
                          person_s=r.number("person_s", 6.0), counter=r.get("counter", bool, True),
+                         flicker=r.get("flicker", bool, False), scene=_choice(r, "scene", ("rendered", "pattern")),
+                         pace=_choice(r, "pace", ("realtime", "fast")),
                          latency_s=tuple(float(v) for v in latency), board=board)
 
 
@@ -293,7 +315,8 @@ def parse_rig(data: dict, *, base: Path, where: str) -> RigSpec:
             fps=camera_fps, exposure=r.number("exposure"), auto_exposure=r.get("auto_exposure", bool),
             fourcc=r.get("fourcc", str), replay=replay, file_fps=r.number("file_fps")))
     if not cameras and synthetic is not None:
-        cameras = [CameraSpec(name=f"cam{i + 1:02d}", kind="synthetic", target=None, size=synthetic.size, fps=fps)
+        cameras = [CameraSpec(name=f"cam{i + 1:02d}", kind="synthetic", target=None, size=synthetic.size, fps=fps,
+                              replay=synthetic.pace)
                    for i in range(synthetic.num_cameras)]
     if not cameras:
         raise ValueError(f"{where}: no [[camera]] tables and no [synthetic] table; a rig needs cameras")

@@ -1,33 +1,35 @@
 """The synthetic scene a synthetic rig records: a ChArUco board pass, then a person moving.
 
-Everything is a pure function of the scene time ``time_s`` (s since the recording started), so
-every camera process renders the same instant without talking to the others, and the session's
-ground truth can be written once by the recorder. The script repeats with period
-``board_s + person_s``. World frame: Z-up, metres, floor at ``z = 0`` (as
-:mod:`geometry.synthetic`); board frame: OpenCV's ChArUco object frame (origin at the board's
-outer corner, x along columns, y along rows, z into the board).
+One period of the script is ``board_s`` seconds of a board carried through the volume
+(:func:`geometry.synthetic.board_trajectory`) followed by ``person_s`` seconds of a person moving
+(:func:`geometry.synthetic.person_motion`, COCO-17); the script repeats. Everything is seeded by
+the rig file's ``seed``, so every camera process builds the same scene on its own, and frame
+``k`` (a synthetic camera's sequence number) shows scene index ``k mod period`` at ``k / fps`` s.
+World frame: Z-up, metres, floor at ``z = 0``; board frame: OpenCV's ChArUco object frame.
+
+Two ways to draw it: ``"rendered"`` (:mod:`capture.render`: a lit room, the real ChArUco
+pattern, a person with coloured joints; what calibration and labeling are tested on) and
+``"pattern"`` (flat shapes, a checker quad and a stick figure, an order of magnitude cheaper: for
+throughput benchmarks and quick checks of the transport). Both apply the optional light
+flicker and leave the timecode to the source.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from geometry import Rig
-from geometry.synthetic import arc_rig, ceiling_rig, ring_rig
+from geometry import Camera, Rig, get_skeleton
+from geometry.synthetic import (MotionOptions, arc_rig, as_board_spec, board_trajectory, ceiling_rig, person_motion,
+                                rig_volume_center, ring_rig)
 
 from .rigfile import SyntheticSpec
 
-__all__ = ["COCO17_JOINTS", "COCO17_BONES", "synthetic_rig", "world_from_board_at", "joints_at", "scene_truth"]
+__all__ = ["SKELETON", "synthetic_rig", "SyntheticScene", "light_gain_at"]
 
-COCO17_JOINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
-                 "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
-                 "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
-COCO17_BONES = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
-                (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))
-
-_WALK_RADIUS_M = 1.0
-_WALK_SPEED_M_S = 0.6
-_STEP_HZ = 0.9
+SKELETON = "coco17"
+_FLICKER_HZ = (0.41, 0.97, 1.73)  # incommensurate, so the light never repeats within a recording
+_FLICKER_PHASE = (0.3, 1.9, 4.1)
 
 
 def synthetic_rig(spec: SyntheticSpec) -> Rig:
@@ -37,86 +39,118 @@ def synthetic_rig(spec: SyntheticSpec) -> Rig:
     return make(spec.num_cameras, size=spec.size, lens=spec.lens, rng=rng)
 
 
-def _local_time(time_s: float, spec: SyntheticSpec) -> float:
-    period = spec.board_s + spec.person_s
-    return time_s % period if period > 0 else 0.0
+def light_gain_at(time_s: float, spec: SyntheticSpec) -> float:
+    """Brightness factor of the room light at ``time_s``: 1 without flicker, else 1 +- 0.2, smooth."""
+    if not spec.flicker:
+        return 1.0
+    return 1.0 + 0.2 * sum(np.sin(2 * np.pi * f * time_s + p) for f, p in zip(_FLICKER_HZ, _FLICKER_PHASE)) / 3
 
 
-def world_from_board_at(time_s: float, spec: SyntheticSpec) -> np.ndarray | None:
-    """(4, 4) float64 world_from_board at ``time_s``, or None when the board is not in the scene.
+class SyntheticScene:
+    """One period of the scene script at ``fps``, and its ground truth for any frame index.
 
-    The board's centre circles 0.5 m around the volume centre while it turns a full yaw circle per
-    pass (so every camera of a ring sees its front), tilting +-25 deg and rolling +-20 deg.
+    board_frames / person_frames: frames of each part per period. Arrays (per period):
+    ``world_from_board (P, 4, 4)`` NaN where the board is absent; ``joints_in_world (P, 17, 3)``
+    metres, NaN where nobody is in the scene.
     """
-    t = _local_time(time_s, spec)
-    if t >= spec.board_s:
-        return None
-    yaw = 2 * np.pi * t / max(spec.board_s, 1e-9)
-    tilt, roll = np.radians(25) * np.sin(2 * np.pi * t / 1.7), np.radians(20) * np.sin(2 * np.pi * t / 2.3)
-    outward = np.array([np.cos(yaw) * np.cos(tilt), np.sin(yaw) * np.cos(tilt), np.sin(tilt)])
-    tangent = np.array([-np.sin(yaw), np.cos(yaw), 0.0])
-    z_b = -outward
-    x_b = np.cos(roll) * tangent + np.sin(roll) * np.cross(z_b, tangent)
-    y_b = np.cross(z_b, x_b)
-    R = np.stack([x_b, y_b, z_b], axis=1)
-    centre = np.array([0.5 * np.cos(1.3 * yaw), 0.5 * np.sin(1.3 * yaw), 1.2 + 0.25 * np.sin(2 * np.pi * t / 3.1)])
-    columns, rows = spec.board.squares
-    half = np.array([columns, rows, 0.0]) * spec.board.square_length_m / 2
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, centre - R @ half
+
+    def __init__(self, spec: SyntheticSpec, fps: float):
+        if not fps > 0:
+            raise ValueError(f"fps is {fps}, expected > 0")
+        self.spec, self.fps = spec, fps
+        self.rig = synthetic_rig(spec)
+        self.board = as_board_spec(spec.board)
+        self.skeleton = get_skeleton(SKELETON)
+        self.board_frames = int(round(spec.board_s * fps))
+        self.person_frames = int(round(spec.person_s * fps))
+        period = max(self.board_frames + self.person_frames, 1)
+        self.world_from_board = np.full((period, 4, 4), np.nan)
+        self.joints_in_world = np.full((period, self.skeleton.num_joints, 3), np.nan)
+        rng = np.random.default_rng(spec.seed + 1)
+        if self.board_frames:
+            R, t = board_trajectory(self.rig, self.board_frames, fps=fps, rng=rng, board=self.board)
+            self.world_from_board[: self.board_frames] = _homogeneous(R, t)
+        if self.person_frames:
+            center = rig_volume_center(self.rig)
+            motion = person_motion(self.person_frames, fps=fps, skeleton=self.skeleton, rng=rng,
+                                   options=MotionOptions(center_xy_m=(float(center[0]), float(center[1]))))
+            self.joints_in_world[self.board_frames:] = motion.joints_in_world
+
+    @property
+    def period(self) -> int:
+        return self.world_from_board.shape[0]
+
+    def board_at(self, k: int) -> np.ndarray | None:
+        """(4, 4) world_from_board of frame ``k``, or None when the board is not in the scene."""
+        pose = self.world_from_board[k % self.period]
+        return None if np.isnan(pose).any() else pose
+
+    def joints_at(self, k: int) -> np.ndarray | None:
+        """(17, 3) COCO-17 joints of frame ``k`` in the world (m), or None when nobody is there."""
+        joints = self.joints_in_world[k % self.period]
+        return None if np.isnan(joints).all() else joints
+
+    def truth(self, num_frames: int) -> dict[str, np.ndarray]:
+        """Frames 0 .. num_frames-1: ``time_s (F,)``, ``joints_in_world (F, 17, 3)``,
+        ``world_from_board (F, 4, 4)`` (NaN where absent), ``light_gain (F,)``."""
+        index = np.arange(num_frames) % self.period
+        times = np.arange(num_frames) / self.fps
+        return {"time_s": times, "joints_in_world": self.joints_in_world[index],
+                "world_from_board": self.world_from_board[index],
+                "light_gain": np.array([light_gain_at(t, self.spec) for t in times])}
+
+
+def _homogeneous(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    T = np.zeros((R.shape[0], 4, 4))
+    T[:, :3, :3], T[:, :3, 3], T[:, 3, 3] = R, t, 1.0
     return T
 
 
-def joints_at(time_s: float, spec: SyntheticSpec) -> np.ndarray | None:
-    """(17, 3) float64 COCO-17 joints in the world (m) at ``time_s``, or None when nobody is there.
+class PatternPainter:
+    """The cheap ``"pattern"`` drawing of the scene for one camera (flat shapes, no lens shading)."""
 
-    A 1.75 m person walks a circle of radius 1 m around the volume centre, legs and arms swinging.
-    """
-    t = _local_time(time_s, spec)
-    if t < spec.board_s:
-        return None
-    t -= spec.board_s
-    angle = _WALK_SPEED_M_S * t / _WALK_RADIUS_M
-    position = np.array([_WALK_RADIUS_M * np.cos(angle), _WALK_RADIUS_M * np.sin(angle), 0.0])
-    forward = np.array([-np.sin(angle), np.cos(angle), 0.0])
-    left = np.array([-forward[1], forward[0], 0.0])
-    up = np.array([0.0, 0.0, 1.0])
-    swing = np.radians(25) * np.sin(2 * np.pi * _STEP_HZ * t)
-    bob = 0.02 * np.cos(4 * np.pi * _STEP_HZ * t)
+    def __init__(self, camera: Camera, scene: SyntheticScene):
+        self.camera, self.scene = camera, scene
+        width, height = camera.size
+        self.background = np.empty((height, width, 3), np.uint8)
+        self.background[:] = np.linspace(60, 110, height, dtype=np.uint8)[:, None, None]
+        columns, rows = scene.board.squares
+        y, x = np.mgrid[0:rows + 1, 0:columns + 1]
+        self.grid_in_board = np.stack([x.ravel(), y.ravel(), np.zeros(x.size)], axis=1) * scene.board.square_length_m
 
-    def at(f: float, l: float, u: float) -> np.ndarray:
-        return position + f * forward + l * left + (u + bob) * up
+    def draw(self, k: int) -> np.ndarray:
+        image = self.background.copy()
+        board = self.scene.board_at(k)
+        if board is not None:
+            self._board(image, board)
+        joints = self.scene.joints_at(k)
+        if joints is not None:
+            self._person(image, joints)
+        return image
 
-    def limb(root: np.ndarray, length: float, phi: float) -> np.ndarray:
-        return root + length * (np.sin(phi) * forward - np.cos(phi) * up)
+    def _board(self, image: np.ndarray, world_from_board: np.ndarray) -> None:
+        if (self.camera.R @ world_from_board[:3, 2])[2] <= 0:
+            return  # the printed side faces away from this camera
+        columns, rows = self.scene.board.squares
+        points = self.grid_in_board @ world_from_board[:3, :3].T + world_from_board[:3, 3]
+        grid = self.camera.project(points).reshape(rows + 1, columns + 1, 2)
+        if np.isnan(grid).any():
+            return
+        outline = grid[[0, 0, -1, -1], [0, -1, -1, 0]]
+        cv2.fillConvexPoly(image, np.round(outline * 16).astype(np.int32), (235, 235, 235), cv2.LINE_AA, shift=4)
+        for r in range(rows):
+            for c in range(r % 2, columns, 2):
+                quad = np.array([grid[r, c], grid[r, c + 1], grid[r + 1, c + 1], grid[r + 1, c]])
+                cv2.fillConvexPoly(image, np.round(quad * 16).astype(np.int32), (20, 20, 20), cv2.LINE_AA, shift=4)
 
-    hips = [at(0, 0.10, 0.95), at(0, -0.10, 0.95)]
-    knees = [limb(hips[0], 0.45, swing), limb(hips[1], 0.45, -swing)]
-    ankles = [limb(knees[0], 0.45, swing - abs(swing) * 0.6), limb(knees[1], 0.45, -swing - abs(swing) * 0.6)]
-    shoulders = [at(0, 0.19, 1.45), at(0, -0.19, 1.45)]
-    elbows = [limb(shoulders[0], 0.29, -swing), limb(shoulders[1], 0.29, swing)]
-    wrists = [limb(elbows[0], 0.26, -swing + 0.4), limb(elbows[1], 0.26, swing + 0.4)]
-    head = [at(0.10, 0, 1.62), at(0.08, 0.035, 1.66), at(0.08, -0.035, 1.66), at(0.0, 0.08, 1.64),
-            at(0.0, -0.08, 1.64)]
-    # COCO-17 order: head (nose, eyes, ears), then left/right shoulders, elbows, wrists, hips, knees, ankles.
-    return np.stack(head + shoulders + elbows + wrists + hips + knees + ankles)
-
-
-def scene_truth(spec: SyntheticSpec, fps: float, duration_s: float) -> dict[str, np.ndarray]:
-    """The scene sampled at the nominal frame times ``k / fps``, k = 0 .. ceil(duration * fps).
-
-    Returns ``time_s (F,)`` s; ``joints_in_world (F, 17, 3)`` m, NaN where nobody is in the scene;
-    ``world_from_board (F, 4, 4)``, NaN where the board is not. Frame ``k`` of every synthetic
-    camera (its sequence number) shows the scene at ``time_s[k]``.
-    """
-    count = int(np.ceil(duration_s * fps)) + 1
-    times = np.arange(count) / fps
-    joints = np.full((count, len(COCO17_JOINTS), 3), np.nan)
-    boards = np.full((count, 4, 4), np.nan)
-    for k, t in enumerate(times):
-        j, b = joints_at(t, spec), world_from_board_at(t, spec)
-        if j is not None:
-            joints[k] = j
-        if b is not None:
-            boards[k] = b
-    return {"time_s": times, "joints_in_world": joints, "world_from_board": boards}
+    def _person(self, image: np.ndarray, joints: np.ndarray) -> None:
+        pixels = self.camera.project(joints)
+        fixed = np.round(np.nan_to_num(pixels, nan=-1e4) * 16).astype(np.int64)
+        ok = np.isfinite(pixels).all(axis=1)
+        for a, b in self.scene.skeleton.bones:
+            if ok[a] and ok[b]:
+                cv2.line(image, tuple(map(int, fixed[a])), tuple(map(int, fixed[b])), (60, 180, 255), 3, cv2.LINE_AA,
+                         shift=4)
+        for j in np.flatnonzero(ok):
+            cv2.circle(image, tuple(map(int, fixed[j])), 6 * 16, (40, 40, 220) if j % 2 else (220, 80, 40), -1,
+                       cv2.LINE_AA, shift=4)

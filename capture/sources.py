@@ -23,7 +23,7 @@ import numpy as np
 
 from .counter import burn_timecode
 from .rigfile import CameraSpec, SyntheticSpec
-from .scene import COCO17_BONES, joints_at, synthetic_rig, world_from_board_at
+from .scene import PatternPainter, SyntheticScene, light_gain_at
 
 __all__ = ["Timing", "Source", "open_source", "IMAGE_SUFFIXES"]
 
@@ -165,75 +165,44 @@ class _FolderSource(Source):
 
 
 class SyntheticSource(Source):
-    """One camera of a synthetic rig: the scene of :mod:`capture.scene` rendered through it.
+    """One camera of a synthetic rig: the scene of :mod:`capture.scene` drawn through it.
 
     ``index`` is the camera's position in the synthetic rig. Frame ``k`` shows the scene at
     ``k / fps``; the timecode of :mod:`capture.counter` carries that time when enabled.
     """
 
-    timing: Timing = "scheduled"
-
     def __init__(self, spec: CameraSpec, synthetic: SyntheticSpec, index: int):
         super().__init__(spec)
-        self.synthetic = synthetic
-        self.camera = synthetic_rig(synthetic)[index].replace(name=spec.name)
-        self.board_points = _board_corners(synthetic)
-        self.applied = {"size": list(self.camera.size), "fps": self.fps, "counter": synthetic.counter,
+        self.synthetic, self.index = synthetic, index
+        self.timing = "fast" if spec.replay == "fast" else "scheduled"
+        self.scene = SyntheticScene(synthetic, spec.fps)
+        self.camera = self.scene.rig[index].replace(name=spec.name)
+        if synthetic.scene == "rendered":
+            from .render import SceneRenderer
+            self.renderer = SceneRenderer(self.camera, background_seed=synthetic.seed)
+        else:
+            self.painter = PatternPainter(self.camera, self.scene)
+        self.applied = {"size": list(self.camera.size), "fps": self.fps, "scene": synthetic.scene,
+                        "counter": synthetic.counter, "flicker": synthetic.flicker, "pace": spec.replay,
                         "latency_s": synthetic.latency_of(index)}
-        width, height = self.camera.size
-        self._background = np.empty((height, width, 3), np.uint8)
-        self._background[:] = np.linspace(60, 110, height, dtype=np.uint8)[:, None, None]
 
     def read(self, k: int) -> np.ndarray:
+        if self.synthetic.scene == "rendered":
+            board = self.scene.board_at(k)
+            joints = self.scene.joints_at(k)
+            image = self.renderer.render(
+                joints_in_world=joints, skeleton=self.scene.skeleton if joints is not None else None,
+                board=self.scene.board if board is not None else None, world_from_board=board,
+                noise_seed=k * self.synthetic.num_cameras + self.index, appearance_seed=self.synthetic.seed).image
+        else:
+            image = self.painter.draw(k)
         time_s = k / self.fps
-        image = self._background.copy()
-        board = world_from_board_at(time_s, self.synthetic)
-        if board is not None:
-            self._draw_board(image, board)
-        joints = joints_at(time_s, self.synthetic)
-        if joints is not None:
-            self._draw_person(image, joints)
+        gain = light_gain_at(time_s, self.synthetic)
+        if gain != 1.0:
+            cv2.convertScaleAbs(image, image, alpha=gain)
         if self.synthetic.counter:
             burn_timecode(image, time_s)
         return image
-
-    def _draw_board(self, image: np.ndarray, world_from_board: np.ndarray) -> None:
-        points = self.board_points @ world_from_board[:3, :3].T + world_from_board[:3, 3]
-        pixels = self.camera.project(points)
-        columns, rows = self.synthetic.board.squares
-        grid = pixels.reshape(rows + 1, columns + 1, 2)
-        if np.isnan(grid).any():
-            return
-        # Draw only a board whose front faces the camera (z of the board points away from it).
-        normal_in_cam = self.camera.R @ world_from_board[:3, 2]
-        if normal_in_cam[2] <= 0:
-            return
-        cv2.fillConvexPoly(image, np.round(grid[[0, 0, -1, -1], [0, -1, -1, 0]] * 16).astype(np.int32),
-                           (235, 235, 235), cv2.LINE_AA, shift=4)
-        for r in range(rows):
-            for c in range((r % 2), columns, 2):
-                quad = np.array([grid[r, c], grid[r, c + 1], grid[r + 1, c + 1], grid[r + 1, c]])
-                cv2.fillConvexPoly(image, np.round(quad * 16).astype(np.int32), (20, 20, 20), cv2.LINE_AA, shift=4)
-
-    def _draw_person(self, image: np.ndarray, joints: np.ndarray) -> None:
-        pixels = self.camera.project(joints)
-        for a, b in COCO17_BONES:
-            if not (np.isnan(pixels[a]).any() or np.isnan(pixels[b]).any()):
-                cv2.line(image, _pt(pixels[a]), _pt(pixels[b]), (60, 180, 255), 3, cv2.LINE_AA, shift=4)
-        for j, p in enumerate(pixels):
-            if not np.isnan(p).any():
-                cv2.circle(image, _pt(p), 6 * 16, (40, 40, 220) if j % 2 else (220, 80, 40), -1, cv2.LINE_AA, shift=4)
-
-
-def _pt(p: np.ndarray) -> tuple[int, int]:
-    return int(round(p[0] * 16)), int(round(p[1] * 16))
-
-
-def _board_corners(synthetic: SyntheticSpec) -> np.ndarray:
-    """((rows+1)*(columns+1), 3) square corners of the board in its own frame, m, row-major."""
-    columns, rows = synthetic.board.squares
-    y, x = np.mgrid[0:rows + 1, 0:columns + 1]
-    return np.stack([x.ravel(), y.ravel(), np.zeros(x.size)], axis=1) * synthetic.board.square_length_m
 
 
 def open_source(spec: CameraSpec, *, synthetic: SyntheticSpec | None = None, synthetic_index: int = 0) -> Source:
