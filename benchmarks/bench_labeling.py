@@ -13,7 +13,8 @@ Tables (every figure measured in the same run, on the same machine):
    same joints (target: within 10%); and the share of joints with >= 2 correct views that we
    accept (target >= 95%); with and without the bone check and smoothing.
 2. throughput: framesets/s of ``run_label_job`` on precomputed detections (shards of 1024),
-   split into triangulation+gating and writing.
+   split into triangulation+gating and writing; and that time as a share of the built-in
+   detector's (its architecture, CPU) per frameset.
 3. reading: samples/s of ``ShardDataset`` through a DataLoader (batch 64, shuffled) with 0 and 2
    workers beside the limits measured in the same run: the same label bytes copied from memory
    (numpy fancy indexing of arrays held in RAM), a plain per-sample h5py reader, and, with JPEG
@@ -40,6 +41,7 @@ from geometry.synthetic import DetectorNoise, person_motion, ring_rig, simulate_
 from geometry.triangulation import triangulate  # noqa: E402
 from labeling import Detections, LabelJob, LabelOptions, compute_pseudo_labels, run_label_job  # noqa: E402
 from labeling.cli import bones_from_skeleton  # noqa: E402
+from labeling.detector.builtin import BUILTIN_INPUT_SIZE, BUILTIN_SEARCH_SIZE  # noqa: E402
 from labeling.shards import LABEL_FIELDS, ShardLayout, write_shard  # noqa: E402
 
 NOISE = DetectorNoise(pixel_sigma_px=2.0, outlier_rate=0.10, swap_rate=0.05, missing_rate=0.02)
@@ -122,6 +124,36 @@ def bench_throughput(args, workdir: Path) -> None:
                           ("run_label_job end to end", total_s)):
         print(row((name, f"{seconds:.3f}", f"{F / seconds:.0f}"), widths))
     shutil.rmtree(out)
+    detector_s = _builtin_detector_seconds_per_frameset(args)
+    ours_s = total_s / F
+    print(f"\nbuilt-in detector architecture (HeatmapNet width 32, {BUILTIN_INPUT_SIZE} crops with the "
+          f"{BUILTIN_SEARCH_SIZE} person search, CPU, 4 views of 640x480): "
+          f"{detector_s * 1000:.1f} ms per frameset; triangulation + writing "
+          f"{ours_s * 1000:.2f} ms per frameset = {ours_s / detector_s:.1%} of detector time "
+          "(target < 10%)")
+
+
+def _builtin_detector_seconds_per_frameset(args) -> float:
+    """Detector time per frameset of the built-in architecture (timing does not depend on the
+    weights, so untrained weights stand in when the shipped file is absent)."""
+    import torch
+
+    from labeling.detector import HeatmapNet
+    from labeling.detector.interface import DetectorSettings, FrozenDetector
+    from geometry.skeletons import get_skeleton
+
+    torch.manual_seed(0)
+    settings = DetectorSettings(joint_names=get_skeleton("COCO_17").joint_names,
+                                input_size=BUILTIN_INPUT_SIZE, search_size=BUILTIN_SEARCH_SIZE,
+                                name="builtin-architecture")
+    detector = FrozenDetector(HeatmapNet(num_joints=17), settings, device="cpu")
+    rng = np.random.default_rng(0)
+    framesets = 4 if args.quick else 16
+    images = list(rng.integers(0, 255, (4 * framesets, 480, 640, 3), dtype=np.uint8))
+    detector.detect(images[:4])  # warm-up
+    started = time.perf_counter()
+    detector.detect(images)
+    return (time.perf_counter() - started) / framesets
 
 
 # -- 3. reading ------------------------------------------------------------------------------
@@ -349,6 +381,19 @@ def bench_reading(args, workdir: Path) -> None:
 
 
 # -- 4. layout ------------------------------------------------------------------------------
+def _write_with_filter(path: Path, arrays: dict, chunk: int, codec: str) -> None:
+    """The label fields with a given chunking and codec (lzf included: measured, not offered)."""
+    import h5py
+
+    filters = {} if codec == "none" else {"compression": codec, "shuffle": True}
+    if codec == "gzip":
+        filters["compression_opts"] = 1
+    with h5py.File(path, "w") as f:
+        for name, value in arrays.items():
+            f.create_dataset(name, data=value, chunks=(min(chunk, len(value)),) + value.shape[1:],
+                             **filters)
+
+
 def bench_layout(args, workdir: Path) -> None:
     import h5py
 
@@ -363,10 +408,9 @@ def bench_layout(args, workdir: Path) -> None:
     print(row(("chunk", "codec", "size MB", "ratio", "write ms", "whole ms", "chunk read us"), widths))
     for chunk in (16, 64, 256, 1024):
         for codec in ("none", "lzf", "gzip"):
-            layout = ShardLayout(chunk_framesets=chunk, compression=codec)
             path = workdir / f"layout-{chunk}-{codec}.h5"
             started = time.perf_counter()
-            write_shard(path, arrays, rig=rig, joint_names=names, layout=layout)
+            _write_with_filter(path, arrays, chunk, codec)
             write_ms = 1000 * (time.perf_counter() - started)
             with h5py.File(path, "r") as f:
                 started = time.perf_counter()

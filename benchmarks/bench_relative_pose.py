@@ -1,7 +1,7 @@
 """Benchmark: ``geometry.relative_pose`` against OpenCV's essential-matrix pipelines.
 
     /work/venv/bin/python benchmarks/bench_relative_pose.py [--quick] [--pairs 100]
-                                                            [--threshold-px 2.0] [--seed 0]
+        [--threshold-px 2.0] [--seed 0] [--points 200] [--noise-px 1.0] [--outlier-ratio 0.3]
 
 Scene (issue 2): random camera pairs of a seeded 6-camera ring (radius 4 m, 1920x1080, 70 deg,
 distorted lenses; a new rig per pair), 200 keypoint correspondences of a person-sized volume
@@ -42,14 +42,15 @@ NOISE_PX = 1.0
 OUTLIER_RATIO = 0.3
 
 
-def make_pair(seed: int) -> dict:
+def make_pair(seed: int, *, num_points: int = NUM_POINTS, noise_px: float = NOISE_PX,
+              outlier_ratio: float = OUTLIER_RATIO) -> dict:
     """One random camera pair (a new seeded ring rig) with its scene and seed."""
     rng = np.random.default_rng(seed)
     rig = ring_rig(6, lens="distorted", rng=rng)
     index_a, index_b = rng.choice(6, 2, replace=False)
-    points = person_volume_points(NUM_POINTS, rng=rng)
-    scene = two_view_scene(rig[int(index_a)], rig[int(index_b)], points, rng=rng, noise_px=NOISE_PX,
-                           outlier_ratio=OUTLIER_RATIO)
+    points = person_volume_points(num_points, rng=rng)
+    scene = two_view_scene(rig[int(index_a)], rig[int(index_b)], points, rng=rng, noise_px=noise_px,
+                           outlier_ratio=outlier_ratio)
     return dict(scene=scene, seed=seed)
 
 
@@ -126,18 +127,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold-px", type=float, default=2.0,
                         help="inlier threshold for every method, pixels (default 2 = 2 sigma)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--points", type=int, default=NUM_POINTS, help="correspondences per pair")
+    parser.add_argument("--noise-px", type=float, default=NOISE_PX, help="keypoint noise sigma")
+    parser.add_argument("--outlier-ratio", type=float, default=OUTLIER_RATIO)
     args = parser.parse_args(argv)
     num_pairs = 20 if args.quick else args.pairs
     cv2.setNumThreads(1)
-    pairs = [make_pair(args.seed * 100_003 + i) for i in range(num_pairs)]
+    pairs = [make_pair(args.seed * 100_003 + i, num_points=args.points, noise_px=args.noise_px,
+                       outlier_ratio=args.outlier_ratio) for i in range(num_pairs)]
     methods = [("ours relative_pose", run_ours),
                ("cv2 findEssentialMat RANSAC", make_opencv(cv2.RANSAC)),
                ("cv2 findEssentialMat USAC_ACCURATE", make_opencv(cv2.USAC_ACCURATE)),
                ("reference: ours, outliers known", run_known_outliers)]
     run_ours(pairs[0], args.threshold_px)  # warm-up (imports, caches)
     load = os.getloadavg()[0]
-    print(f"relative pose: {num_pairs} pairs of a 6-camera ring, {NUM_POINTS} correspondences, "
-          f"{NOISE_PX:g} px noise, {OUTLIER_RATIO:.0%} outliers, threshold {args.threshold_px:g} px, "
+    print(f"relative pose: {num_pairs} pairs of a 6-camera ring, {args.points} correspondences, "
+          f"{args.noise_px:g} px noise, {args.outlier_ratio:.0%} outliers, threshold {args.threshold_px:g} px, "
           f"load {load:.2f}, cv2 {cv2.__version__} (1 thread)")
     rows = [(name, evaluate(run, pairs, args.threshold_px)) for name, run in methods]
     print_table(rows)

@@ -88,7 +88,10 @@ class Board:
     def __post_init__(self) -> None:
         if self.type not in ("charuco", "checkerboard"):
             raise ValueError(f"board type is {self.type!r}, expected 'charuco' or 'checkerboard'")
-        squares = tuple(np.asarray(self.squares).reshape(-1).tolist())
+        try:
+            squares = tuple(float(s) for s in np.asarray(self.squares, dtype=object).reshape(-1))
+        except (TypeError, ValueError):
+            squares = ()
         if len(squares) != 2 or any(int(s) != s for s in squares):
             raise ValueError(f"board squares is {self.squares!r}, expected [columns, rows] as two integers")
         squares = (int(squares[0]), int(squares[1]))

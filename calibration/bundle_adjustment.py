@@ -14,12 +14,15 @@ Two kinds of structure share one solver:
   and the farthest camera at its initial value, and the caller sets the metric scale afterwards.
 
 The gauge (world frame) is fixed by holding one camera's pose (``fixed_camera``) at its initial
-value. Residuals are distorted-pixel reprojection errors; ``scipy.optimize.least_squares``
-("trf", ``x_scale="jac"``, a robust loss with its scale in pixels) is given an analytic sparse
-Jacobian: per observation the 2 x (6 + 6|3 + intrinsics) blocks are computed in closed form,
-vectorized over all observations (the lens-distortion derivatives by vectorized central
-differences over the two normalized coordinates and the free coefficients only). Observations
-far above the robust spread of the residuals are rejected and the problem is solved again.
+value. Residuals are distorted-pixel reprojection errors with a robust loss whose scale is in
+pixels. The Jacobian is analytic (:mod:`calibration.reprojection_problem`): per observation the
+2 x (6 + 6|3 + intrinsics) blocks in closed form, vectorized over all observations (the lens
+distortion derivatives by vectorized central differences over the two normalized coordinates and
+the free coefficients only). Two solvers minimize the same cost: the default Levenberg-Marquardt
+with the structure eliminated by the Schur complement (:mod:`calibration.schur_lm`), and
+``scipy.optimize.least_squares`` ("trf", ``x_scale="jac"``, LSMR) given the sparse Jacobian; the
+benchmark (``benchmarks/bench_calibration.py``) runs both. Observations far above the robust
+spread of the residuals are rejected and the problem is solved again, warm-started.
 """
 
 from __future__ import annotations

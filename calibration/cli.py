@@ -7,9 +7,8 @@ that new commands (``extrinsics``, ``keypoints``) read the same way:
 - :func:`add_board_arguments` / :func:`board_from_args`: ``--board FILE`` or the board's keys as
   options (``--type``, ``--squares C R``, ``--square-length-m``, ...);
 - :func:`add_camera_arguments` / :func:`sources_from_args`: ``--camera NAME=PATH`` (repeatable; a
-  video file or an image folder per camera, frames synchronized by index), ``--stride``,
-  ``--max-frames``. Recorded sessions (``--session DIR``) will be added here once ``capture``
-  provides them;
+  video file or an image folder per camera, frames synchronized by index) or ``--session DIR``
+  (a recorded session; ``--camera NAME`` then picks cameras), ``--stride``, ``--max-frames``;
 - :func:`print_table`: the closing summary.
 
 Bad input raises ValueError / OSError with one sentence; ``rigkit_cli`` prints it and exits 2.
@@ -81,17 +80,27 @@ def board_from_args(args: argparse.Namespace) -> Board:
 
 def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
     """``--camera NAME=PATH`` (repeatable) and frame selection."""
-    group = parser.add_argument_group("input")
+    group = parser.add_argument_group("input (--camera NAME=PATH ..., or --session DIR)")
     group.add_argument("--camera", action="append", default=[], metavar="NAME=PATH",
-                       help="a camera's video file or image folder (repeatable; frames synchronized by index)")
-    group.add_argument("--stride", type=int, default=1, help="use every N-th frame at most")
+                       help="a camera's video file or image folder (repeatable; frames synchronized by "
+                            "index); with --session, just NAME to pick cameras")
+    group.add_argument("--session", metavar="DIR", help="a session recorded by 'rigkit capture record'")
+    group.add_argument("--stride", type=int, default=1,
+                       help="use every N-th frame (long videos get a larger stride, see --max-frames)")
     group.add_argument("--max-frames", type=int, default=400,
                        help="decode at most this many frames per camera (the stride grows for long videos)")
 
 
 def sources_from_args(args: argparse.Namespace):
-    """Open every ``--camera NAME=PATH``: a list of :class:`calibration.inputs.FrameSource`."""
-    from .inputs import open_source, parse_camera_args
+    """The cameras to read: a list of :class:`calibration.inputs.FrameSource`, from ``--session``
+    (all its cameras, or those named by ``--camera NAME``) or every ``--camera NAME=PATH``."""
+    from .inputs import open_session_sources, open_source, parse_camera_args
+    if args.session:
+        with_paths = [c for c in args.camera if "=" in c]
+        if with_paths:
+            raise ValueError(f"--camera {with_paths[0]} gives a path, but --session already names the "
+                             "frames; with --session, --camera takes camera names only")
+        return open_session_sources(args.session, args.camera or None)
     return [open_source(source) for source in parse_camera_args(args.camera)]
 
 
@@ -191,12 +200,15 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
                                    *result.camera.size)
         metadata["intrinsics"] = intrinsics
         rig = merge_cameras(existing.rig if existing else None, [r.camera for r in solved])
-        save_rig(rig, out, metadata=metadata)
+        save_rig(rig, out, metadata=metadata, format=existing.format if existing else "auto")  # keep its layout
     print_table(
         ["camera", "views used", "rejected", "RMS px", "coverage", "model", "frames with board"],
         [[s.name, r.views_used, r.views_rejected, f"{r.rms_px:.3f}" if r.success else "-",
           f"{r.coverage:.0%}", r.model if r.success else "failed", f"{r.frames_with_board}/{r.frames_scanned}"]
          for s, r in zip(sources, results)])
+    for result in solved:
+        for sentence in result.advice:
+            print(f"{result.camera.name}: {sentence}")
     if solved:
         print(f"wrote {len(solved)} camera{'s' if len(solved) > 1 else ''} to {out}")
     if failed:
@@ -280,12 +292,15 @@ def detect_synchronized(board, frames, *, progress: bool = True):
         for f, (index, images) in enumerate(frames):
             indices[f] = index
             for v, name in enumerate(names):
-                detection = detect_board(board, images[name])
+                image = images.get(name)  # absent: this camera's frame is missing in the frameset
+                if image is None:
+                    continue
+                detection = detect_board(board, image)
                 if detection.num_corners:
                     corners[v, f, detection.ids] = detection.corners_px
-                    samples.setdefault(name, images[name])
-                elif name not in samples and f == 0:
-                    samples[f"_first_{name}"] = images[name]
+                    samples.setdefault(name, image)
+                elif f"_first_{name}" not in samples:
+                    samples[f"_first_{name}"] = image
             if bar is not None:
                 bar.update(1)
     finally:

@@ -299,7 +299,8 @@ def _camera(table: Mapping, *, name: str, where: str, default_size=None) -> Came
     else:
         raise ValueError(f"{where} has no size = [width, height]")
     K = _array(table["matrix"], "(3, 3)", [(3, 3)], f"{where} matrix")
-    dist = _array(table.get("distortions", []), "a flat list", [(n,) for n in range(15)] + [(1, n) for n in range(15)],
+    dist = _array(table.get("distortions", []), "a flat list",
+                  [(n,) for n in range(15)] + [(1, n) for n in range(15)] + [(n, 1) for n in range(15)],
                   f"{where} distortions").reshape(-1)
     R = _rotation(table.get("rotation", [0.0, 0.0, 0.0]), f"{where} rotation")
     t = _array(table.get("translation", [0.0, 0.0, 0.0]), "[3]", [(3,), (3, 1), (1, 3)],

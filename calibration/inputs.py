@@ -2,9 +2,10 @@
 
 ``--camera NAME=PATH`` on the command line becomes a :class:`CameraSource`; :func:`open_source`
 reads one camera's frames and :class:`SynchronizedFrames` walks several cameras together
-(frameset ``i`` is frame ``i`` of every camera). Recorded sessions (``capture``) will plug in here
-as another kind of source with the same interface: ``name``, ``path``, ``num_frames``, ``size``
-and ``frames(indices)``.
+(frameset ``i`` is frame ``i`` of every camera). A recorded session (``--session DIR``, read with
+``capture.open_session``) gives one :class:`SessionCameraSource` per camera through
+:func:`open_session_sources`: frame ``i`` is the camera's image in frameset ``i``. Every source has
+the same interface: ``name``, ``path``, ``num_frames``, ``size`` and ``frames(indices)``.
 
 Frames are BGR uint8 ``(H, W, 3)`` arrays exactly as decoded (OpenCV). Skipped frames of a video are
 ``grab()``-ed, not converted, and never kept in memory.
@@ -32,6 +33,8 @@ __all__ = [
     "open_source",
     "frame_indices",
     "SynchronizedFrames",
+    "SessionCameraSource",
+    "open_session_sources",
 ]
 
 logger = logging.getLogger(__name__)
@@ -138,6 +141,10 @@ class VideoSource(FrameSource):
             if wanted[0] > 0:  # one seek to the first frame; sequential grabs from there on
                 capture.set(cv2.CAP_PROP_POS_FRAMES, float(wanted[0]))
                 position = int(capture.get(cv2.CAP_PROP_POS_FRAMES))
+                if position != wanted[0]:  # an inexact seek would mislabel frames: grab from 0
+                    capture.release()
+                    capture = self._open()
+                    position = 0
             for index in wanted:
                 while position < index:
                     if not capture.grab():
@@ -192,12 +199,54 @@ def open_source(source: CameraSource) -> FrameSource:
     return VideoSource(source.name, source.path)
 
 
+class SessionCameraSource(FrameSource):
+    """One camera of a recorded session (``capture.open_session``): frame ``i`` is its image in
+    frameset ``i``; framesets where this camera is missing are skipped (logged at debug level)."""
+
+    def __init__(self, session, name: str):
+        self.session, self.name = session, name
+        self.path = Path(session.path)
+        self._view = session.names.index(name)
+        self.num_frames = len(session)
+        index = session.camera_index(name)
+        if index.seq.size == 0:
+            raise ValueError(f"camera {name}: session {self.path} holds no frames of it")
+        self.size = (int(index.width[0]), int(index.height[0]))
+
+    def frames(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        for index in indices:
+            seq = int(self.session.sequence[int(index), self._view])
+            if seq < 0:
+                logger.debug("camera %s is missing from frameset %d", self.name, index)
+                continue
+            yield int(index), self.session.frame(self.name, seq)
+
+    def describe(self) -> str:
+        return f"{self.num_frames} framesets of session {self.path}"
+
+
+def open_session_sources(path: str | os.PathLike, cameras: Sequence[str] | None = None) -> list[SessionCameraSource]:
+    """One source per camera of the recorded session at ``path`` (all cameras, or ``cameras``)."""
+    from capture.session import open_session  # only sessions need capture
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"session folder {path} does not exist")
+    session = open_session(path)
+    names = list(session.names) if not cameras else list(cameras)
+    unknown = [n for n in names if n not in session.names]
+    if unknown:
+        raise ValueError(f"session {path} has no camera {unknown[0]!r} (cameras: {', '.join(session.names)})")
+    return [SessionCameraSource(session, name) for name in names]
+
+
 class SynchronizedFrames:
     """Framesets of several cameras, synchronized by frame index.
 
     sources: the cameras, in rig order. ``start``, ``stride``, ``limit`` select framesets; the
     count is the shortest camera's (a warning names cameras with different lengths).
-    Iterating yields ``(frame_index, {name: image})`` with every camera's frame decoded once.
+    Iterating yields ``(frame_index, {name: image})`` with every camera's frame decoded once; a
+    camera whose frame is missing or unreadable at that index is absent from the dict.
     """
 
     def __init__(self, sources: Sequence[FrameSource], *, start: int = 0, stride: int = 1,
@@ -221,9 +270,15 @@ class SynchronizedFrames:
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         iterators = [source.frames(self.indices) for source in self.sources]
-        for items in zip(*iterators):
-            indices = {index for index, _ in items}
-            if len(indices) != 1:  # a camera skipped an unreadable frame: resynchronize
-                raise ValueError(f"cameras lost synchronization at frames {sorted(indices)}; "
-                                 "a frame could not be decoded")
-            yield items[0][0], {source.name: image for source, (_, image) in zip(self.sources, items)}
+        heads: list[tuple[int, np.ndarray] | None] = [next(it, None) for it in iterators]
+        for wanted in self.indices:
+            images = {}
+            for k, (source, iterator) in enumerate(zip(self.sources, iterators)):
+                while heads[k] is not None and heads[k][0] < wanted:
+                    heads[k] = next(iterator, None)
+                if heads[k] is not None and heads[k][0] == wanted:
+                    images[source.name] = heads[k][1]
+                    heads[k] = next(iterator, None)
+            if not images and all(h is None for h in heads):
+                return
+            yield int(wanted), images

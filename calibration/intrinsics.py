@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
 
-from geometry import Camera
+from geometry import Camera, rotation_from_rvec
 
 from .boards import Board, BoardDetection, DetectionEffort, detect_board, diagnose_board
 
@@ -44,6 +44,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 LensModel = Literal["auto", "standard", "rational", "fisheye"]
+
+# When to tell the user how to record a better intrinsics video (IntrinsicsResult.advice).
+ADVICE_MIN_COVERAGE = 0.4  # fraction of image cells with a corner
+ADVICE_MIN_TILT_DEG = 20.0  # views all within this of fronto-parallel: focal length is weak
+ADVICE_MIN_VIEWS = 10
+ADVICE_MAX_RMS_PX = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +134,9 @@ class IntrinsicsResult:
     coverage: fraction of image grid cells holding a corner of a used view, in [0, 1].
     frames_scanned: frames searched for the board; frames_with_board: of those, with a usable view.
     model: the lens model solved (``"standard"``, ``"rational"``, ``"fisheye"``).
+    max_tilt_deg: the largest angle between the board's normal and the optical axis over the used
+        views (views all facing the camera leave the focal length poorly determined).
+    advice: sentences on how to get a better calibration (low coverage, no tilt, few views, high RMS).
     """
 
     camera: Camera | None
@@ -142,7 +151,8 @@ class IntrinsicsResult:
     frames_with_board: int
     model: str
     image_size: tuple[int, int]
-    extra: dict = field(default_factory=dict)
+    max_tilt_deg: float = float("nan")
+    advice: tuple[str, ...] = ()
 
     @property
     def views_used(self) -> int:
@@ -308,7 +318,7 @@ def _solve_once(board: Board, views: Sequence[BoardView], image_size, model: str
         for obj, img, rvec, tvec in zip(object_points, image_points, rvecs, tvecs):
             projected, _ = cv2.fisheye.projectPoints(obj, rvec, tvec, K, dist)
             per_view.append(np.sqrt(np.mean(np.sum((projected - img) ** 2, axis=-1))))
-        return K, np.asarray(dist).reshape(-1)[:4], np.asarray(per_view)
+        return K, np.asarray(dist).reshape(-1)[:4], np.asarray(per_view), _tilts_deg(rvecs)
     flags = 0
     if model == "rational":
         flags |= cv2.CALIB_RATIONAL_MODEL
@@ -319,7 +329,29 @@ def _solve_once(board: Board, views: Sequence[BoardView], image_size, model: str
         [o.astype(np.float32) for o in object_points], [i.astype(np.float32) for i in image_points],
         image_size, None, None, flags=flags, criteria=criteria)
     dist = np.asarray(dist).reshape(-1)[: 8 if model == "rational" else 5]
-    return K, dist, np.asarray(per_view).reshape(-1)
+    return K, dist, np.asarray(per_view).reshape(-1), _tilts_deg(rvecs)
+
+
+def _tilts_deg(rvecs) -> np.ndarray:
+    """Angle between each view's board normal and the optical axis, degrees."""
+    R = rotation_from_rvec(np.asarray(rvecs, dtype=np.float64).reshape(-1, 3))
+    return np.degrees(np.arccos(np.clip(np.abs(R[:, 2, 2]), 0.0, 1.0)))
+
+
+def _advice(result_views: int, rms: float, coverage: float, max_tilt_deg: float) -> tuple[str, ...]:
+    advice = []
+    if coverage < ADVICE_MIN_COVERAGE:
+        advice.append(f"the board covered only {coverage:.0%} of the image: show it near the corners and "
+                      "edges too, where the lens model is otherwise extrapolated")
+    if max_tilt_deg < ADVICE_MIN_TILT_DEG:
+        advice.append(f"the board was never tilted more than {max_tilt_deg:.0f} degrees: tilt it 30-45 degrees "
+                      "in some views, or the focal length is poorly determined")
+    if result_views < ADVICE_MIN_VIEWS:
+        advice.append(f"only {result_views} views: 15-40 views at different positions and tilts give a "
+                      "steadier principal point")
+    if rms > ADVICE_MAX_RMS_PX:
+        advice.append(f"RMS {rms:.2f} px is high: check focus, motion blur, a flat board and its dimensions")
+    return tuple(advice)
 
 
 def solve_intrinsics(board: Board, views: Sequence[BoardView], image_size: tuple[int, int], *,
@@ -338,7 +370,7 @@ def solve_intrinsics(board: Board, views: Sequence[BoardView], image_size: tuple
     rejected: list[int] = []
     for round_ in range(options.max_rejection_rounds + 1):
         try:
-            K, dist, per_view = _solve_once(board, views, image_size, model, options)
+            K, dist, per_view, tilts_deg = _solve_once(board, views, image_size, model, options)
         except cv2.error as error:
             return _failure(f"the solver failed ({str(error).strip().splitlines()[-1]}); the views may "
                             "be degenerate (all fronto-parallel or too few corners)", image_size, scanned, with_board)
@@ -359,11 +391,16 @@ def solve_intrinsics(board: Board, views: Sequence[BoardView], image_size: tuple
     camera = Camera(name=name, size=image_size, K=K, dist=dist, model="fisheye" if model == "fisheye" else "opencv")
     message = (f"{len(views)} views, RMS {rms:.2f} px, coverage {coverage:.0%}, {model} model"
                + (f", {len(rejected)} outlier views dropped" if rejected else ""))
+    max_tilt_deg = float(np.max(tilts_deg))
+    advice = _advice(len(views), rms, coverage, max_tilt_deg)
+    for sentence in advice:
+        logger.debug("%s: %s", name, sentence)  # the result carries it; the caller shows it
     return IntrinsicsResult(
         camera=camera, success=True, message=message, rms_px=rms, per_view_rms_px=per_view.astype(np.float64),
         view_frames=np.array([v.frame_index for v in views], dtype=np.int64),
         rejected_frames=np.array(rejected, dtype=np.int64), coverage=coverage, frames_scanned=scanned,
-        frames_with_board=with_board, model=model, image_size=tuple(image_size))
+        frames_with_board=with_board, model=model, image_size=tuple(image_size), max_tilt_deg=max_tilt_deg,
+        advice=advice)
 
 
 def _failure(message: str, image_size, scanned: int, with_board: int) -> IntrinsicsResult:

@@ -12,6 +12,7 @@ camera's offset against its host timestamps to a fraction of a frame.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 __all__ = ["TICK_S", "TIMECODE_BITS", "timecode_cell_px", "burn_timecode", "read_timecode"]
@@ -54,11 +55,9 @@ def burn_timecode(image: np.ndarray, time_s: float, *, cell_px: int | None = Non
         raise ValueError(f"cell_px is {cell}, expected a positive multiple of 8")
     if width < _COLUMNS * cell or height < _ROWS * cell:
         raise ValueError(f"image of {width}x{height} px is too small for a timecode of {cell} px cells")
-    levels = np.concatenate([[1, 0], _bits(time_s)]).reshape(_ROWS, _COLUMNS) * 255
-    block = np.kron(levels, np.ones((cell, cell))).astype(np.uint8)
-    if image.ndim == 3:
-        block = block[:, :, None]
-    image[: _ROWS * cell, : _COLUMNS * cell] = block
+    levels = (np.concatenate([[1, 0], _bits(time_s)]).reshape(_ROWS, _COLUMNS) * 255).astype(np.uint8)
+    block = cv2.resize(levels, (_COLUMNS * cell, _ROWS * cell), interpolation=cv2.INTER_NEAREST)
+    image[: _ROWS * cell, : _COLUMNS * cell] = block[:, :, None] if image.ndim == 3 else block
 
 
 def _read(gray: np.ndarray, cell: int) -> float | None:

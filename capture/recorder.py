@@ -545,8 +545,8 @@ class Recorder:
 
     def _write_scene_truth(self) -> None:
         synthetic = self.rig.synthetic
-        if synthetic is None:
-            return
+        if synthetic is None or synthetic.scene == "loop":
+            return  # a loop of a few frames does not follow the scene: no truth to keep
         fps = next(c.fps for c in self.rig.cameras if c.kind == "synthetic")
         last = max((c.last_seq for c in self.cams), default=0)
         scene = SyntheticScene(synthetic, fps)

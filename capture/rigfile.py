@@ -33,7 +33,9 @@ Top level
     offset estimate of ``capture check``, like a flash lab staff fire; default false), ``latency_s`` (list of V
     host-timestamp offsets, s, injected to test offset estimation; default zeros), ``scene``
     (``"rendered"``: :mod:`capture.render`'s room, board and person; ``"pattern"``: flat shapes,
-    much cheaper, for throughput benchmarks; see :mod:`capture.scene`), ``pace`` (``"realtime"``:
+    much cheaper; ``"loop"``: the first frames of the pattern scene replayed in a loop under the
+    live timecode, a source as cheap as a camera's DMA buffer, for throughput benchmarks, with no
+    scene truth; see :mod:`capture.scene`), ``pace`` (``"realtime"``:
     frames at the camera clock, late ones skipped and counted; ``"fast"``: as fast as the machine
     renders, no frame skipped, timestamps still ``k / fps``), and ``[synthetic.board]`` (the fields
     of :class:`geometry.synthetic.BoardSpec`): ``kind`` (``"charuco"`` | ``"checkerboard"``),
@@ -111,14 +113,14 @@ class SyntheticSpec:
     intrinsics_s: float = 0.0
     counter: bool = True
     flicker: bool = False
-    scene: Literal["rendered", "pattern"] = "rendered"
+    scene: Literal["rendered", "pattern", "loop"] = "rendered"
     pace: ReplayMode = "realtime"
     latency_s: tuple[float, ...] = ()
     board: BoardSpec = field(default_factory=BoardSpec)
 
     def __post_init__(self) -> None:
-        if self.scene not in ("rendered", "pattern"):
-            raise ValueError(f"scene {self.scene!r} is not one of 'rendered', 'pattern'")
+        if self.scene not in ("rendered", "pattern", "loop"):
+            raise ValueError(f"scene {self.scene!r} is not one of 'rendered', 'pattern', 'loop'")
         if self.pace not in ("realtime", "fast"):
             raise ValueError(f"pace {self.pace!r} is not one of 'realtime', 'fast'")
         if self.layout not in ("ring", "arc", "ceiling"):
@@ -287,7 +289,7 @@ def _parse_synthetic(table: dict, where: str) -> SyntheticSpec:
     return SyntheticSpec(layout=layout, num_cameras=r.get("num_cameras", int, 4), seed=r.get("seed", int, 0),
                          size=r.size("size", (640, 480)), lens=lens, intrinsics_s=r.number("intrinsics_s", 0.0), board_s=r.number("board_s", 4.0),
                          person_s=r.number("person_s", 6.0), counter=r.get("counter", bool, True),
-                         flicker=r.get("flicker", bool, False), scene=_choice(r, "scene", ("rendered", "pattern")),
+                         flicker=r.get("flicker", bool, False), scene=_choice(r, "scene", ("rendered", "pattern", "loop")),
                          pace=_choice(r, "pace", ("realtime", "fast")),
                          latency_s=tuple(float(v) for v in latency), board=board)
 

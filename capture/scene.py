@@ -12,8 +12,10 @@ World frame: Z-up, metres, floor at ``z = 0``; board frame: OpenCV's ChArUco obj
 Two ways to draw it: ``"rendered"`` (:mod:`capture.render`: a lit room, the real ChArUco
 pattern, a person with coloured joints; what calibration and labeling are tested on) and
 ``"pattern"`` (flat shapes, a checker quad and a stick figure, an order of magnitude cheaper: for
-throughput benchmarks and quick checks of the transport). Both apply the optional light
-flicker and leave the timecode to the source.
+quick checks of the transport), and ``"loop"`` (the first pattern frames painted once and
+replayed in a loop: as cheap a source as a camera's DMA buffer, for throughput benchmarks; its
+images do not follow the scene, so a loop session keeps no scene truth). All apply the optional
+light flicker and leave the timecode to the source.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ __all__ = ["Timing", "Source", "open_source", "IMAGE_SUFFIXES"]
 log = logging.getLogger(__name__)
 
 Timing = Literal["live", "scheduled", "fast"]
+_LOOP_FRAMES = 16  # frames of the "loop" scene, painted once
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -177,11 +178,14 @@ class SyntheticSource(Source):
         self.timing = "fast" if spec.replay == "fast" else "scheduled"
         self.scene = SyntheticScene(synthetic, spec.fps)
         self.camera = self.scene.rig[index].replace(name=spec.name)
+        self.loop: list[np.ndarray] = []
         if synthetic.scene == "rendered":
             from .render import SceneRenderer
             self.renderer = SceneRenderer(self.camera, background_seed=synthetic.seed)
         else:
             self.painter = PatternPainter(self.camera, self.scene)
+            if synthetic.scene == "loop":
+                self.loop = [self.painter.draw(k) for k in range(_LOOP_FRAMES)]
         self.applied = {"size": list(self.camera.size), "fps": self.fps, "scene": synthetic.scene,
                         "counter": synthetic.counter, "flicker": synthetic.flicker, "pace": spec.replay,
                         "latency_s": synthetic.latency_of(index)}
@@ -194,6 +198,8 @@ class SyntheticSource(Source):
                 joints_in_world=joints, skeleton=self.scene.skeleton if joints is not None else None,
                 board=self.scene.board if board is not None else None, world_from_board=board,
                 noise_seed=k * self.synthetic.num_cameras + self.index, appearance_seed=self.synthetic.seed).image
+        elif self.loop:
+            image = self.loop[k % len(self.loop)].copy()
         else:
             image = self.painter.draw(k)
         time_s = k / self.fps

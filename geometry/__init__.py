@@ -11,9 +11,12 @@ from .epipolar import (FundamentalEstimate, decompose_essential, epipolar_lines,
                        estimate_fundamental, fundamental_8point, fundamental_from_essential,
                        project_to_essential, sampson_distance, select_pose_by_cheirality,
                        triangulation_angle_deg, two_view_depths)
+from .five_point import essential_5point
 from .homography import homography_dlt, homography_transfer_error
-from .ransac import RansacOptions, RansacProblem, RansacReport, RansacResult, ransac
-from .relative_pose import RelativePose, RelativePoseOptions, relative_pose
+from .ransac import (LocalOptimization, RansacOptions, RansacProblem, RansacReport, RansacResult,
+                     ransac, required_iterations)
+from .relative_pose import (MinimalSolver, RefineLoss, RelativePose, RelativePoseOptions,
+                            relative_pose)
 from .reprojection import reprojection_error
 from .rig import Rig
 from .robust_triangulation import (DEFAULT_THRESHOLD_PX, RobustTriangulation,
@@ -38,9 +41,10 @@ __all__ = [
     "essential_8point", "essential_from_fundamental", "essential_from_pose", "estimate_fundamental",
     "fundamental_8point", "fundamental_from_essential", "project_to_essential", "sampson_distance",
     "select_pose_by_cheirality", "triangulation_angle_deg", "two_view_depths",
-    "homography_dlt", "homography_transfer_error",
-    "RansacOptions", "RansacProblem", "RansacReport", "RansacResult", "ransac",
-    "RelativePose", "RelativePoseOptions", "relative_pose",
+    "essential_5point", "homography_dlt", "homography_transfer_error",
+    "LocalOptimization", "RansacOptions", "RansacProblem", "RansacReport", "RansacResult", "ransac",
+    "required_iterations",
+    "MinimalSolver", "RefineLoss", "RelativePose", "RelativePoseOptions", "relative_pose",
     # skeletons
     "Skeleton", "get_skeleton", "SKELETONS", "COCO_17", "HALPE_26", "BODY_25", "BODY_25B",
     "MPII_16", "H36M_17", "HAND_21",

@@ -151,7 +151,9 @@ class _Group:
         """Distorted -> undistorted normalized coordinates, ``iterations`` Newton steps.
 
         Starts from one fixed-point step (OpenCV's); 2 Newton steps reach ~1e-12 over a typical
-        image (tested against :meth:`Rig.normalize`, the reference).
+        image (tested against :meth:`Rig.normalize`, the reference). Returns ``x, y`` and the
+        distortion Jacobian ``(d00, d01, d10, d11)`` there (from the last Newton step, i.e. at
+        the previous iterate, which is as good for linearising the lens at the observation).
         """
         if self.model == "fisheye":
             theta_d = np.sqrt(xd * xd + yd * yd)
@@ -162,24 +164,30 @@ class _Group:
             np.clip(theta, 0.0, np.pi / 2 - 1e-6, out=theta)
             small = theta_d < 1e-12
             scale = np.where(small, 1.0, np.tan(theta) / np.where(small, 1.0, theta_d))
-            return xd * scale, yd * scale
+            x, y = xd * scale, yd * scale
+            return x, y, self._distort_fisheye(x, y, jacobian=True)[2]
         if not (self.radial or self.tangential or self.rational):
-            return xd.copy(), yd.copy()
-        x, y = xd.copy(), yd.copy()
-        # One fixed-point step: x = (xd - tangential(x)) / radial(x), evaluated at xd.
-        px, py, _ = self._distort_opencv(x, y, jacobian=False)
-        ratio_x = np.divide(xd, px, out=np.ones_like(xd), where=px != 0)
-        ratio_y = np.divide(yd, py, out=np.ones_like(yd), where=py != 0)
-        x *= ratio_x
-        y *= ratio_y
+            x, y = xd.copy(), yd.copy()
+            return x, y, self._distort_opencv(x, y, jacobian=True)[2]  # the identity
+        x, y = self._fixed_point(xd, yd)
+        jacobian = None
         for _ in range(iterations):
-            fx, fy, (d00, d01, d10, d11) = self._distort_opencv(x, y, jacobian=True)
+            fx, fy, jacobian = self._distort_opencv(x, y, jacobian=True)
+            d00, d01, d10, d11 = jacobian
             fx -= xd
             fy -= yd
             det = d00 * d11 - d01 * d10
             x -= (d11 * fx - d01 * fy) / det
             y -= (d00 * fy - d10 * fx) / det
-        return x, y
+        if jacobian is None:
+            jacobian = self._distort_opencv(x, y, jacobian=True)[2]
+        return x, y, jacobian
+
+    def _fixed_point(self, xd, yd):
+        """One fixed-point step ``x = (xd - tangential(x)) / radial(x)``, evaluated at xd."""
+        px, py, _ = self._distort_opencv(xd, yd, jacobian=False)
+        return (xd * np.divide(xd, px, out=np.ones_like(xd), where=px != 0),
+                yd * np.divide(yd, py, out=np.ones_like(yd), where=py != 0))
 
 
 def _dlt_coefficients(R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -270,13 +278,26 @@ class Lenses:
         return xd, yd, (tuple(jac) if jacobian else None)
 
     def undistort(self, xd: np.ndarray, yd: np.ndarray, iterations: int = 2):
-        """(V, M) distorted -> undistorted normalized coordinates (Newton; see _Group.undistort)."""
+        """(V, M) distorted -> undistorted normalized ``x, y`` and the distortion Jacobian there
+        ``(d00, d01, d10, d11)`` (Newton; see _Group.undistort)."""
         if len(self.groups) == 1:
             return self.groups[0].undistort(xd, yd, iterations)
-        x, y = np.empty_like(xd), np.empty_like(yd)
+        outputs = [np.empty_like(xd) for _ in range(6)]
         for group in self.groups:
-            x[group.index], y[group.index] = group.undistort(xd[group.index], yd[group.index], iterations)
-        return x, y
+            x, y, jacobian = group.undistort(xd[group.index], yd[group.index], iterations)
+            for out, part in zip(outputs, (x, y) + tuple(jacobian)):
+                out[group.index] = part
+        return outputs[0], outputs[1], tuple(outputs[2:])
+
+    def pixel_jacobian(self, jacobian):
+        """``K2 @ D``: (V, M) entries ``(a00, a01, a10, a11)`` of d(pixel)/d(undistorted
+        normalized coordinates), from the distortion Jacobian entries ``(d00, d01, d10, d11)``."""
+        d00, d01, d10, d11 = jacobian
+        a00, a01 = self.fx * d00, self.fx * d01
+        if self.has_skew:
+            a00 += self.skew * d10
+            a01 += self.skew * d11
+        return a00, a01, self.fy * d10, self.fy * d11
 
     def to_cam(self, points: np.ndarray) -> np.ndarray:
         """(M, 3) world points -> (V, 3, M) in every camera's frame.

@@ -25,7 +25,7 @@ __all__ = ["LocalOptimization", "RansacOptions", "RansacProblem", "RansacReport"
            "ransac", "required_iterations"]
 
 LocalOptimization = Literal["none", "iterative", "inner_ransac"]
-_SAMPLING_TABLE_LIMIT = 2_000_000  # B * N above which samples are drawn by rejection
+_SAMPLING_TABLE_LIMIT = 200_000  # B * N above which samples are drawn by rejection
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +44,10 @@ class RansacOptions:
     lo_iterations: iterative re-fits; the threshold shrinks from
         ``lo_threshold_multiplier * threshold_px`` to ``threshold_px`` over them.
     lo_threshold_multiplier: >= 1.
+    preemptive_points: when the data are more than twice as many, every batch of minimal-sample
+        hypotheses is first scored on this many random data and only the best
+        ``preemptive_keep`` fraction is scored on all data (0 disables it).
+    preemptive_keep: in (0, 1].
     """
 
     threshold_px: float = 1.0
@@ -56,6 +60,8 @@ class RansacOptions:
     lo_sample_factor: int = 4
     lo_iterations: int = 4
     lo_threshold_multiplier: float = 3.0
+    preemptive_points: int = 40
+    preemptive_keep: float = 0.2
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.threshold_px) and self.threshold_px > 0):
@@ -72,6 +78,9 @@ class RansacOptions:
                              "'none', 'iterative' or 'inner_ransac'")
         if self.lo_inner_samples < 1 or self.lo_sample_factor < 1 or self.lo_iterations < 1:
             raise ValueError("lo_inner_samples, lo_sample_factor and lo_iterations must be >= 1")
+        if self.preemptive_points < 0 or not 0 < self.preemptive_keep <= 1:
+            raise ValueError(f"preemptive_points {self.preemptive_points} must be >= 0 and "
+                             f"preemptive_keep {self.preemptive_keep} in (0, 1]")
         if not self.lo_threshold_multiplier >= 1:
             raise ValueError(f"lo_threshold_multiplier is {self.lo_threshold_multiplier}, expected >= 1")
 
@@ -119,8 +128,9 @@ class RansacProblem(Protocol):
     def fit_weighted(self, weights: np.ndarray) -> np.ndarray:
         """weights (H, N) >= 0 -> models (H, ...): least-squares fits, one per row."""
 
-    def residuals(self, models: np.ndarray) -> np.ndarray:
-        """models (H, ...) -> (H, N) non-negative residuals in the threshold's unit."""
+    def residuals(self, models: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
+        """models (H, ...) -> (H, N) non-negative residuals in the threshold's unit; with
+        ``index`` (M,) int only those data: (H, M)."""
 
 
 def required_iterations(inlier_ratio: float, sample_size: int, confidence: float) -> float:
@@ -137,10 +147,13 @@ def _draw_samples(rng: np.random.Generator, num_data: int, sample_size: int, cou
                   pool: np.ndarray | None = None) -> np.ndarray:
     """(count, sample_size) indices, each row without repetition, from ``pool`` (default all)."""
     size = num_data if pool is None else len(pool)
-    if count * size <= _SAMPLING_TABLE_LIMIT or size < 4 * sample_size:
-        rows = np.argpartition(rng.random((count, size)), sample_size - 1, axis=1)[:, :sample_size] \
-            if sample_size < size else np.tile(np.arange(size), (count, 1))
+    if sample_size >= size:
+        rows = np.tile(np.arange(size), (count, 1))
+    elif count * size <= _SAMPLING_TABLE_LIMIT or size < 4 * sample_size:
+        # The first sample_size of a random permutation per row.
+        rows = np.argpartition(rng.random((count, size)), sample_size - 1, axis=1)[:, :sample_size]
     else:
+        # Far more data than a sample: draw with repetition, redraw the rare rows that repeat.
         rows = rng.integers(0, size, (count, sample_size))
         while True:
             ordered = np.sort(rows, axis=1)
@@ -191,6 +204,21 @@ def _evaluate(problem: RansacProblem, models: np.ndarray):
     return models[keep], residuals[keep]
 
 
+def _preselect(problem: RansacProblem, models: np.ndarray, options: RansacOptions,
+               rng: np.random.Generator) -> np.ndarray:
+    """Preemptive scoring: keep the hypotheses that score best on a random subset of the data."""
+    count = options.preemptive_points
+    if count == 0 or problem.num_data <= 2 * count or len(models) <= 1:
+        return models
+    models = _finite_models(models)
+    subset = np.sort(rng.choice(problem.num_data, count, replace=False))
+    cost = _msac_cost(problem.residuals(models, subset), options.threshold_px)
+    keep = max(1, int(np.ceil(options.preemptive_keep * len(models))))
+    if keep >= len(models):
+        return models
+    return models[np.argpartition(np.nan_to_num(cost, nan=np.inf), keep - 1)[:keep]]
+
+
 def _local_optimization(problem: RansacProblem, best: _Best, options: RansacOptions,
                         rng: np.random.Generator) -> None:
     threshold = options.threshold_px
@@ -232,7 +260,8 @@ def ransac(problem: RansacProblem, *, options: RansacOptions | None = None,
             count = min(options.batch_size, options.max_iterations - iterations)
             samples = _draw_samples(rng, num_data, sample_size, count)
             iterations += count
-            if not best.offer(*_evaluate(problem, problem.fit_minimal(samples)), threshold):
+            models = _preselect(problem, problem.fit_minimal(samples), options, rng)
+            if not best.offer(*_evaluate(problem, models), threshold):
                 continue
             if options.local_optimization != "none":
                 _local_optimization(problem, best, options, rng)

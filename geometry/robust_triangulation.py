@@ -175,22 +175,22 @@ class _RobustSolver:
     def __call__(self, u: np.ndarray, v: np.ndarray, w: np.ndarray):
         usable = w > 0
         num_usable = usable.sum(axis=0)
-        x, y = undistort_observations(self.lenses, u, v, self.triangulation)
-        points, ok = triangulate_chunk(self.lenses, u, v, w, self.triangulation, normalized=(x, y))
+        observations = undistort_observations(self.lenses, u, v, self.triangulation)
+        points, ok = triangulate_chunk(self.lenses, u, v, w, self.triangulation, observations=observations)
         error = self._errors(points, u, v, usable)
         inliers = usable & (error < np.sqrt(self.threshold_sq))
         # Every usable view agrees: the consensus cannot be larger.
         done = ok & (inliers.sum(axis=0) == num_usable) & (num_usable >= self.min_views)
         todo = np.flatnonzero(~done & (num_usable >= self.min_views))
         if todo.size:
-            sub = (u[:, todo], v[:, todo], w[:, todo], x[:, todo], y[:, todo])
+            sub = (u[:, todo], v[:, todo], w[:, todo], _columns(observations, todo))
             inl = self._best_hypothesis(*sub)
             p, inl, err, good = self._refine(inl, *sub)
             points[todo], inliers[:, todo], error[:, todo] = p, inl, err
             done[todo] = good
         if self.options.soft_scale_px is not None and done.any():
             keep = np.flatnonzero(done)
-            sub = (u[:, keep], v[:, keep], w[:, keep], x[:, keep], y[:, keep])
+            sub = (u[:, keep], v[:, keep], w[:, keep], _columns(observations, keep))
             points[keep], error[:, keep], done[keep] = self._soften(inliers[:, keep], error[:, keep], *sub)
         points[~done] = np.nan
         inliers[:, ~done] = False
@@ -208,7 +208,7 @@ class _RobustSolver:
         error[~(usable & finite)] = np.nan
         return error
 
-    def _best_hypothesis(self, u, v, w, x, y):
+    def _best_hypothesis(self, u, v, w, observations):
         """Inliers (V, M) of the best hypothesis, found in two stages.
 
         1. Leave-one-out: V hypotheses, each from all usable views but one. Where the best one
@@ -216,10 +216,8 @@ class _RobustSolver:
         2. The rest (two or more outliers): one hypothesis per view pair.
         """
         usable = w > 0
+        x, y, pixel = observations
         contributions = self._view_contributions(x, y, usable)
-        _, _, jacobian = self.lenses.distort(x, y, jacobian=True)
-        # Pixel Jacobian of every observation, K2 @ D: (V, M) entries a00, a01, a10, a11.
-        pixel = self._pixel_metric(jacobian)
         inliers, _ = self._score(self.leave_one_out, contributions, x, y, w, usable, pixel)
         one_outlier = inliers.sum(axis=0) >= usable.sum(axis=0) - 1
         rest = np.flatnonzero(~one_outlier)
@@ -238,15 +236,6 @@ class _RobustSolver:
         per_view = np.matmul(self.lenses.dlt_coefficients, scalars)  # (V, 9, M)
         return np.ascontiguousarray(per_view.transpose(1, 0, 2))
 
-    def _pixel_metric(self, jacobian):
-        lenses = self.lenses
-        d00, d01, d10, d11 = jacobian
-        a00, a01 = lenses.fx * d00, lenses.fx * d01
-        if lenses.has_skew:
-            a00 += lenses.skew * d10
-            a01 += lenses.skew * d11
-        return a00, a01, lenses.fy * d10, lenses.fy * d11
-
     def _score(self, members, contributions, x, y, w, usable, pixel):
         """Triangulate the hypotheses ``members`` (H, V) for every point and pick the best.
 
@@ -263,7 +252,8 @@ class _RobustSolver:
         num_members = np.matmul(members, usable.astype(np.float64))  # (H, M)
         hyp_ok = (num_members >= 2) & (ray_spread(h) >= self.min_spread) & np.isfinite(hyp).all(axis=-1)
         num_hyp, num_points = hyp_ok.shape
-        in_cam = lenses.to_cam(np.nan_to_num(hyp.reshape(-1, 3), nan=0.0))
+        hyp[~hyp_ok] = 0.0  # singular ones are NaN; any finite point keeps the arithmetic quiet
+        in_cam = lenses.to_cam(hyp.reshape(-1, 3))
         in_cam = in_cam.reshape(lenses.num_views, 3, num_hyp, num_points)
         z = in_cam[:, 2]
         in_front = z > 0
@@ -290,18 +280,19 @@ class _RobustSolver:
         columns = np.arange(num_points)
         return inlier[:, best, columns] & hyp_ok[best, columns], score[best, columns]
 
-    def _soften(self, inliers, error, u, v, w, x, y):
+    def _soften(self, inliers, error, u, v, w, observations):
         """Cauchy re-weighting of the inliers (see ``soft_scale_px``); inlier sets are kept."""
         scale_sq = self.options.soft_scale_px ** 2
         ok = np.ones(u.shape[1], dtype=bool)
         points = None
         for _ in range(self.options.soft_rounds):
             soft = np.where(inliers, w / (1.0 + np.nan_to_num(error * error, nan=0.0) / scale_sq), 0.0)
-            points, ok = triangulate_chunk(self.lenses, u, v, soft, self.triangulation, normalized=(x, y))
+            points, ok = triangulate_chunk(self.lenses, u, v, soft, self.triangulation,
+                                           observations=observations)
             error = self._errors(points, u, v, w > 0)
         return points, error, ok
 
-    def _refine(self, inliers, u, v, w, x, y):
+    def _refine(self, inliers, u, v, w, observations):
         """Re-estimate from the inliers and re-classify until stable; returns the final state.
 
         Each round is :func:`geometry.triangulate` on the inlier views (so a correct inlier set
@@ -319,7 +310,7 @@ class _RobustSolver:
             sub_u, sub_v, sub_usable = u[:, active], v[:, active], usable[:, active]
             sub_w = np.where(inliers[:, active], w[:, active], 0.0)
             refined, ok = triangulate_chunk(self.lenses, sub_u, sub_v, sub_w, self.triangulation,
-                                            normalized=(x[:, active], y[:, active]))
+                                            observations=_columns(observations, active))
             err = self._errors(refined, sub_u, sub_v, sub_usable)
             new_inliers = sub_usable & (err < threshold)
             good[active] = ok & (new_inliers.sum(axis=0) >= self.min_views)
@@ -329,3 +320,9 @@ class _RobustSolver:
             if active.size == 0:
                 break
         return points, inliers, error, good
+
+
+def _columns(observations, index: np.ndarray):
+    """The points ``index`` of ``(x, y, pixel)`` from :func:`undistort_observations`."""
+    x, y, pixel = observations
+    return x[:, index], y[:, index], tuple(p[:, index] for p in pixel)

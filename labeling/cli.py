@@ -68,21 +68,27 @@ def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None) -> 
                          f"{', '.join(IMPORT_FORMATS)}")
     if not Path(path).exists():
         raise FileNotFoundError(f"detections {path} do not exist")
+    if skeleton is not None and skeleton.lower().endswith(".toml"):
+        from .skeleton_file import read_skeleton_toml
+
+        skeleton = read_skeleton_toml(skeleton)
     return load_detections(fmt, path, rig=rig, skeleton=skeleton)
 
 
 def bones_from_skeleton(joint_names: tuple[str, ...], skeleton: str | None) -> tuple[np.ndarray | None, str]:
     """(B, 2) bones over ``joint_names`` and the skeleton's name.
 
-    skeleton: a built-in name (``geometry.skeletons.get_skeleton``), or None to pick the built-in
-    skeleton whose joint names are exactly ``joint_names`` (no bone check when none matches).
+    skeleton: a built-in name (``geometry.skeletons.get_skeleton``), a custom skeleton TOML file
+    (``labeling.read_skeleton_toml``), or None to pick the built-in skeleton whose joint names
+    are exactly ``joint_names`` (no bone check when none matches).
     """
-    try:
-        from geometry.skeletons import SKELETONS, get_skeleton
-    except ImportError:
-        log.warning("geometry.skeletons is not available: no bone-length check")
-        return None, ""
-    if skeleton is None:
+    from geometry.skeletons import SKELETONS, get_skeleton
+
+    if skeleton is not None and skeleton.lower().endswith(".toml"):
+        from .skeleton_file import read_skeleton_toml
+
+        chosen = read_skeleton_toml(skeleton)
+    elif skeleton is None:
         match = next((s for s in SKELETONS.values() if tuple(s.joint_names) == tuple(joint_names)), None)
         if match is None:
             log.warning("no built-in skeleton has these %d joint names; pass --skeleton for the "
@@ -185,32 +191,33 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted run in --out (complete shards are kept)")
     parser.add_argument("--shard-size", type=int, default=1024, metavar="N",
                         help="framesets per shard")
-    parser.add_argument("--skeleton", default=None,
-                        help="skeleton for the bone-length check (default: matched by joint names)")
-    parser.add_argument("--threshold-px", type=float, default=defaults.threshold_px,
+    parser.add_argument("--skeleton", default=None, metavar="NAME|TOML",
+                        help="skeleton for the importers and the bone-length check: a built-in "
+                             "name or a custom TOML file (default: matched by joint names)")
+    parser.add_argument("--threshold-px", type=float, metavar="PX", default=defaults.threshold_px,
                         help="inlier threshold of the robust triangulation, pixels")
-    parser.add_argument("--min-inlier-views", type=int, default=defaults.min_inlier_views)
-    parser.add_argument("--max-reprojection-error-px", type=float,
+    parser.add_argument("--min-inlier-views", type=int, metavar="N", default=defaults.min_inlier_views)
+    parser.add_argument("--max-reprojection-error-px", type=float, metavar="PX",
                         default=defaults.max_reprojection_error_px)
-    parser.add_argument("--min-score", type=float, default=defaults.min_score,
+    parser.add_argument("--min-score", type=float, metavar="SCORE", default=defaults.min_score,
                         help="detections below this confidence are not used")
     parser.add_argument("--smoothing", choices=("none", "savgol", "median"), default=defaults.smoothing,
                         help="gap-aware temporal smoothing of the 3D labels")
-    parser.add_argument("--smoothing-window-frames", type=int,
+    parser.add_argument("--smoothing-window-frames", type=int, metavar="FRAMES",
                         default=defaults.smoothing_window_frames)
-    parser.add_argument("--smoothing-polyorder", type=int, default=defaults.smoothing_polyorder)
+    parser.add_argument("--smoothing-polyorder", type=int, metavar="ORDER", default=defaults.smoothing_polyorder)
     parser.add_argument("--bone-check", choices=("off", "flag", "reject"), default=defaults.bone_check)
-    parser.add_argument("--bone-length-tolerance-fraction", type=float,
+    parser.add_argument("--bone-length-tolerance-fraction", type=float, metavar="FRACTION",
                         default=defaults.bone_length_tolerance_fraction,
                         help="a bone jumps when it differs from its median by more than this "
                              "fraction (or the minimum below)")
-    parser.add_argument("--bone-length-tolerance-min-m", type=float,
+    parser.add_argument("--bone-length-tolerance-min-m", type=float, metavar="M",
                         default=defaults.bone_length_tolerance_min_m)
-    parser.add_argument("--bone-length-tolerance-sigmas", type=float,
+    parser.add_argument("--bone-length-tolerance-sigmas", type=float, metavar="SIGMAS",
                         default=defaults.bone_length_tolerance_sigmas,
                         help="... or this many robust standard deviations of its length")
     parser.add_argument("--executor", choices=("local", "ray"), default="local")
-    parser.add_argument("--ray-address", default=None,
+    parser.add_argument("--ray-address", default=None, metavar="ADDRESS",
                         help="Ray cluster address (default: start a local Ray instance)")
     parser.add_argument("--progress", action="store_true",
                         help="show the progress bar even when stderr is not a terminal")

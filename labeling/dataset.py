@@ -192,7 +192,8 @@ def _columns(reader: _ShardReader, shard: int, rows: np.ndarray, positions: np.n
         for name, value in block.items():
             if name != "_bytes":
                 parts.setdefault(name, []).append(value.numpy()[local])
-    columns = {name: np.concatenate(value) for name, value in parts.items()}
+    columns = {name: value[0] if len(value) == 1 else np.concatenate(value)
+               for name, value in parts.items()}
     count = len(rows)
     columns["shard"] = np.full(count, shard, dtype=np.int64)
     columns["sample"] = np.asarray(positions, dtype=np.int64)
@@ -238,21 +239,26 @@ class SampleBatch(Sequence):
 
 
 def _merge(parts: list[tuple[np.ndarray, dict[str, np.ndarray]]], count: int) -> dict:
-    """Columns of several shards -> one set of columns in the requested order."""
+    """Columns of several shards -> one set of columns in the requested order (one copy)."""
     if len(parts) == 1 and np.array_equal(parts[0][0], np.arange(count)):
         return parts[0][1]
     names = [n for n in parts[0][1] if all(n in p[1] for p in parts)]
-    order = np.empty(count, dtype=np.int64)
-    order[np.concatenate([members for members, _ in parts])] = np.arange(count)
-    return {n: np.concatenate([p[1][n] for p in parts])[order] for n in names}
+    out = {}
+    for name in names:
+        first = parts[0][1][name]
+        column = np.empty((count,) + first.shape[1:], dtype=first.dtype)
+        for members, columns in parts:
+            column[members] = columns[name]
+        out[name] = column
+    return out
 
 
 class ShardDataset(Dataset):
     """Map-style dataset over every sample of a labeling output folder.
 
     root: the output folder (holding ``index.json``) or the index file itself.
-    crops: decode stored image crops into ``images`` (ValueError if ``True`` and none stored is
-        not raised: samples then simply lack ``images``).
+    crops: decode the stored JPEG crops into ``images`` (shards without crops give samples
+        without ``images``).
     only_valid: keep only samples with at least one valid joint.
     block_cache_bytes: budget of the per-process cache of decoded whole-chunk label blocks.
     rdcc_nbytes: HDF5 chunk cache per open file (used for crops), bytes.
@@ -295,17 +301,16 @@ class ShardDataset(Dataset):
     def __len__(self) -> int:
         return int(self._shard_of.size)
 
-    def _position(self, index: int) -> int:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"sample {index} out of range for {len(self)} samples")
-        return index % len(self)
-
     def __getitem__(self, index: int) -> dict:
         return self.__getitems__([index])[0]
 
     def __getitems__(self, indices: list[int]) -> SampleBatch:
         """A batch (the DataLoader's batched fetch): grouped by shard and chunk, read whole-chunk."""
-        positions = np.array([self._position(int(i)) for i in indices], dtype=np.int64)
+        positions = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if positions.size and not (-len(self) <= positions.min() and positions.max() < len(self)):
+            bad = positions[(positions < -len(self)) | (positions >= len(self))][0]
+            raise IndexError(f"sample {bad} out of range for {len(self)} samples")
+        positions = positions % max(len(self), 1)
         shards, rows = self._shard_of[positions], self._row_of[positions]
         parts = []
         crops_out = {"batch_size": len(positions)}
@@ -320,19 +325,46 @@ class ShardDataset(Dataset):
         return SampleBatch(columns)
 
 
+_PACK_LIMIT_BYTES = 1 << 20  # columns smaller than this share one buffer in a batch
+
+
+def _packed(columns: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Tensors of a batch; the small columns are views into one shared byte buffer, so that a
+    DataLoader worker hands the main process one shared-memory segment per batch instead of one
+    per field (measured: per-segment costs dominated reading labels with workers)."""
+    arrays = {name: np.ascontiguousarray(value) for name, value in columns.items()}
+    small = [name for name, a in arrays.items() if a.nbytes < _PACK_LIMIT_BYTES]
+    offsets, total = {}, 0
+    for name in small:
+        offsets[name] = total
+        total += -(-max(arrays[name].nbytes, 1) // 64) * 64  # 64-byte aligned views
+    buffer = torch.empty(total, dtype=torch.uint8)
+    raw = buffer.numpy()
+    out = {}
+    for name, array in arrays.items():
+        if name not in offsets:
+            out[name] = torch.from_numpy(array)
+            continue
+        start = offsets[name]
+        raw[start:start + array.nbytes] = array.reshape(-1).view(np.uint8)
+        dtype = torch.from_numpy(np.empty(0, dtype=array.dtype)).dtype
+        out[name] = buffer[start:start + array.nbytes].view(dtype).view(array.shape)
+    return out
+
+
 def collate_samples(samples) -> dict:
     """Stack samples of these datasets into a batch (``DataLoader(collate_fn=collate_samples)``).
 
     The same result as torch's default collate for these dicts. A :class:`SampleBatch` (what
     ``ShardDataset`` hands the DataLoader) is already stacked and passes as it is; a list of
     dicts is stacked through numpy (torch's threaded ``stack`` of large uint8 crops was measured
-    10-40x slower on a busy 2-core machine, ``benchmarks/bench_labeling.py``).
+    10-40x slower on a busy 2-core machine, ``benchmarks/bench_labeling.py``). The label fields
+    share one buffer (one shared-memory segment per batch from a worker).
     """
     if isinstance(samples, SampleBatch):
-        return {name: torch.from_numpy(np.ascontiguousarray(value))
-                for name, value in samples.columns.items()}
-    return {name: torch.from_numpy(np.stack([np.asarray(sample[name]) for sample in samples]))
-            for name in samples[0]}
+        return _packed(samples.columns)
+    return _packed({name: np.stack([np.asarray(sample[name]) for sample in samples])
+                    for name in samples[0]})
 
 
 def _distributed_defaults(rank: int | None, world_size: int | None) -> tuple[int, int]:

@@ -226,6 +226,7 @@ class LabelSummary:
 
     out_dir: Path
     num_framesets: int
+    framesets_written: int
     num_shards: int
     shards_written: int
     shards_skipped: int
@@ -235,7 +236,8 @@ class LabelSummary:
 
     @property
     def framesets_per_s(self) -> float:
-        return self.num_framesets * self.shards_written / max(self.num_shards, 1) / max(self.seconds, 1e-9)
+        """Framesets labeled (written) by this run per second of it."""
+        return self.framesets_written / max(self.seconds, 1e-9)
 
     def table(self) -> str:
         """A one-screen text summary (the CLI prints it)."""
@@ -336,7 +338,7 @@ def run_label_job(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool = F
     seconds = time.perf_counter() - started
     accepted, median = summarize_output(out_dir)
     summary = LabelSummary(out_dir=out_dir, num_framesets=job.detections.num_frames,
-                           num_shards=job.num_shards, shards_written=len(todo),
+                           framesets_written=int(total), num_shards=job.num_shards, shards_written=len(todo),
                            shards_skipped=skipped, accepted_per_joint=accepted,
                            median_reprojection_error_px=median, seconds=seconds)
     log.info("labeling done: %d framesets, %d shards written, %d skipped, %.1f s",

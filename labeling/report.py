@@ -101,7 +101,7 @@ def draw_overlay(rig, labels: dict, row: int, *, bones: np.ndarray, min_score: f
         x0, y0, side = _subject_box(np.concatenate([detected, reprojected[v]]), camera.size)
         scale = _PANEL_HEIGHT_PX / side
         size = (_PANEL_HEIGHT_PX, _PANEL_HEIGHT_PX)
-        if images is not None:
+        if images is not None and images[v] is not None:
             affine = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
             panel = cv2.warpAffine(images[v], affine, size, flags=cv2.INTER_AREA,
                                    borderValue=(32, 32, 32))
@@ -184,7 +184,14 @@ def write_report(root: str | os.PathLike, *, out_dir: str | os.PathLike | None =
     index = LabelIndex.read(root)
     min_score = float(index.job["options"]["min_score"])
     bones = np.asarray(index.job.get("bones") or np.zeros((0, 2)), dtype=np.int64).reshape(-1, 2)
-    frames = _session_frames(session)
+    recorded = index.job["provenance"].get("session")
+    if session is not None and not recorded:
+        raise ValueError("these labels were made from imported detections, whose frame numbers "
+                         "need not be the session's framesets; run the report without --session")
+    if session is None and recorded and Path(recorded).is_dir():
+        session = recorded  # labels from a session: draw on its frames when it is still there
+    opened = _open_session(session)
+    frames = None if opened is None else _frames_of(opened)
     total = index.num_samples
     picks = np.unique(np.linspace(0, max(total - 1, 0), min(num_overlays, total)).round().astype(int))
     paths = []
@@ -203,23 +210,27 @@ def write_report(root: str | os.PathLike, *, out_dir: str | os.PathLike | None =
         path = out_dir / f"overlay-{frame:08d}.png"
         write_atomic(path, encoded.tobytes())
         paths.append(path)
+    if opened is not None:
+        opened.close()
     write_atomic(out_dir / "acceptance.txt", (report.table() + "\n").encode())
     return LabelReport(**{**report.__dict__, "overlay_paths": tuple(paths)})
 
 
-def _session_frames(session):
-    """A function (frame_index, camera names) -> V BGR images, or None without a session."""
+def _open_session(session):
+    """``capture.open_session(session)``, or None without a session."""
     if session is None:
         return None
-    try:
-        from capture import open_session
-    except ImportError:
-        raise ValueError("drawing on recorded frames needs capture.open_session, which this "
-                         "build lacks; run the report without --session") from None
-    opened = open_session(session)
+    from capture import open_session
+
+    return open_session(session)
+
+
+def _frames_of(opened):
+    """A function (frame_index, camera names) -> V BGR images (None where a view is missing)."""
 
     def frames(frame_index: int, names):
-        frameset = opened.read_frameset(frame_index)
-        return [frameset[name] for name in names]
+        # The session path stores session frameset positions as frame_index.
+        frameset = opened[frame_index]
+        return [frameset.images[opened.names.index(name)] for name in names]
 
     return frames

@@ -40,7 +40,9 @@ call costs ~0.5 ms here whatever its size, so a 64-row chunk read of every field
 cheaper than the whole shard: readers (``labeling.dataset``) take a shard's labels in one read of
 every field, and the chunk size only sets the unit by which ``ShardIterableDataset`` deals work
 to ranks and workers and what a plain h5py slice touches. Default: no compression (labels are
-1.5 kB a frameset; disk is not the constraint, reading is), chunks of 256 framesets. JPEG crops
+1.5 kB a frameset; disk is not the constraint, reading is), chunks of 256 framesets; lzf is not
+offered at all: the same data compressed twice in one process gave different bytes (liblzf's
+uninitialised hash table), which breaks sha256-identical output. JPEG crops
 are already compressed (a 256 px crop at quality 90 is ~21 kB against 192 kB raw, 9x smaller)
 and stored without a filter in chunks of 16 framesets; their bytes live in HDF5's global heap,
 so the chunk cache (``rdcc_nbytes``) made no measurable difference to reading them
@@ -98,7 +100,9 @@ class ShardLayout:
     """HDF5 storage layout (see the module docstring for the measurements behind the defaults).
 
     chunk_framesets: rows (framesets) per chunk of every label dataset.
-    compression: ``"lzf"``, ``"gzip"`` or ``"none"`` for the label datasets.
+    compression: ``"gzip"`` or ``"none"`` for the label datasets. (Not lzf: h5py's liblzf
+        leaves its hash table uninitialised, so identical data compress to different bytes
+        and identical jobs would not write identical shards; measured in tests/test_shards.py.)
     gzip_level: 1..9 when ``compression == "gzip"``.
     shuffle: HDF5 byte-shuffle filter before compression.
     crop_chunk_framesets: rows per chunk of ``crops_jpeg``.
@@ -113,8 +117,9 @@ class ShardLayout:
     def __post_init__(self) -> None:
         if self.chunk_framesets < 1 or self.crop_chunk_framesets < 1:
             raise ValueError("chunk_framesets and crop_chunk_framesets must be >= 1")
-        if self.compression not in ("lzf", "gzip", "none"):
-            raise ValueError(f"compression is {self.compression!r}, expected 'lzf', 'gzip' or 'none'")
+        if self.compression not in ("gzip", "none"):
+            raise ValueError(f"compression is {self.compression!r}, expected 'gzip' or 'none' "
+                             "(lzf output is not reproducible byte for byte)")
         if not 1 <= self.gzip_level <= 9:
             raise ValueError(f"gzip_level is {self.gzip_level}, expected 1..9")
 

@@ -75,6 +75,7 @@ def test_every_predefined_dictionary_is_accepted():
     (dict(squares=[12, 12], dictionary="DICT_4X4_50"), "needs 72 markers but DICT_4X4_50 has only 50"),
     (dict(squares=[7]), r"squares is \[7\], expected \[columns, rows\]"),
     (dict(squares=[7.5, 5]), "expected \\[columns, rows\\] as two integers"),
+    (dict(squares=["seven", 5]), "expected \\[columns, rows\\] as two integers"),
     (dict(type="circles"), "board type is 'circles'"),
     (dict(square_length_m=-0.04), "expected a positive length"),
     (dict(marker_length_m=None), "a charuco board needs marker_length_m"),

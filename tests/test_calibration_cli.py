@@ -74,6 +74,8 @@ def test_intrinsics_command_updates_an_existing_calibration(tmp_path, capsys):
         assert calib.rig[name].dist.shape == (5,)
         assert calib.metadata["intrinsics"][name]["views"] >= 5
     assert calib.metadata["adjusted"] is False  # the file's own metadata survives
+    from aniposelib.cameras import CameraGroup  # the file, nested metadata and all, loads in aniposelib
+    assert CameraGroup.load(str(out_file)).get_names() == list(lab.names)
     table = out.splitlines()
     assert table[0].split()[:3] == ["camera", "views", "used"]
     assert table[2].startswith("cam01") and table[3].startswith("cam04")
@@ -139,3 +141,58 @@ def test_broken_out_file_stops_before_any_work(tmp_path, capsys):
     status, _, err = _run(capsys, "intrinsics", "--camera", f"cam01={PHOTOS / 'int_cam01_img'}", *CHECKER,
                           "--out", tmp_path / "c.toml")
     assert status == 2 and "c.toml [cam01] has no size" in _one_sentence(err)
+
+
+# -- recorded sessions -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def session_dir(tmp_path_factory) -> Path:
+    """A 1 s recording of the 4-camera synthetic rig (rigs/synthetic-4cam.toml)."""
+    out = tmp_path_factory.mktemp("session") / "s"
+    rig_file = Path(__file__).resolve().parent.parent / "rigs" / "synthetic-4cam.toml"
+    assert rigkit_cli.main(["-q", "capture", "record", "--rig", str(rig_file), "--out", str(out),
+                            "--duration", "1"]) == 0
+    return out
+
+
+def test_session_sources_read_the_recorded_frames(session_dir):
+    from calibration import SynchronizedFrames
+    from calibration.inputs import open_session_sources
+    from capture.session import open_session
+    sources = open_session_sources(session_dir)
+    assert [s.name for s in sources] == ["cam01", "cam02", "cam03", "cam04"]
+    assert all(s.size == (640, 480) for s in sources)
+    session = open_session(session_dir)
+    frames = SynchronizedFrames(sources, stride=5)
+    seen = 0
+    for index, images in frames:
+        for v, name in enumerate(session.names):
+            seq = session.sequence[index, v]
+            assert (name in images) == (seq >= 0)
+            if seq >= 0:
+                np.testing.assert_array_equal(images[name], session.frame(name, int(seq)))
+        seen += 1
+    assert seen == len(frames) >= 5
+
+
+def test_intrinsics_from_a_session_says_which_camera_failed(tmp_path, capsys, session_dir):
+    status, _, err = _run(capsys, "intrinsics", "--session", session_dir, "--camera", "cam02", *CHARUCO,
+                          "--out", tmp_path / "c.toml")
+    assert status == 2
+    line = _one_sentence(err)
+    assert "camera cam02: no board corners found in any of" in line and str(session_dir) in line
+    status, _, err = _run(capsys, "intrinsics", "--session", session_dir, "--camera", "cam02=x.mp4", *CHARUCO,
+                          "--out", tmp_path / "c.toml")
+    assert status == 2 and "with --session, --camera takes camera names only" in _one_sentence(err)
+    status, _, err = _run(capsys, "intrinsics", "--session", session_dir, "--camera", "cam09", *CHARUCO,
+                          "--out", tmp_path / "c.toml")
+    assert status == 2 and "has no camera 'cam09'" in _one_sentence(err)
+
+
+def test_updating_a_caliscope_file_keeps_its_layout(tmp_path, capsys, charuco_folder):
+    from calibration import save_rig
+    out_file = tmp_path / "camera_array.toml"
+    save_rig(load_rig(DATA / "Calib_qualisys.toml"), out_file, format="caliscope")
+    status, _, err = _run(capsys, "intrinsics", "--camera", f"cam09={charuco_folder}", *CHARUCO, "--out", out_file)
+    assert status == 0, err
+    calib = read_calibration(out_file)
+    assert calib.format == "caliscope" and calib.rig.names[-1] == "cam09" and len(calib.rig) == 5

@@ -87,7 +87,7 @@ def test_file_we_write_loads_in_aniposelib_and_projects_the_same(tmp_path, rig12
 
 def test_names_that_do_not_sort_keep_their_order_in_aniposelib(tmp_path):
     base = ring_rig(12, rng=np.random.default_rng(1))
-    names = ["left", "right", "top", "back", "front", "cam 10", "a", "z", "m", "b", "y", "metadata"]
+    names = ["left", "right", "top", "back", "front", "cam 10", "a", "z", "m", "b", "y \"quoted\" é", "metadata"]
     rig = Rig([c.replace(name=n) for c, n in zip(base, names)])
     path = save_rig(rig, tmp_path / "calib.toml")
     assert load_rig(path).names == tuple(names)

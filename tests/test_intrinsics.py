@@ -81,6 +81,7 @@ def test_synthetic_distorted_camera_is_recovered(synthetic_views, model):
     assert result.camera.model == "opencv" and np.allclose(result.camera.R, np.eye(3))
     assert result.per_view_rms_px.shape == (result.views_used,)
     assert 0.3 < result.coverage <= 1.0
+    assert result.advice == () and result.max_tilt_deg > 30  # a good recording: nothing to advise
 
 
 def test_selection_keeps_few_distinct_views_from_many_duplicates(synthetic_views):
@@ -145,6 +146,17 @@ def test_no_board_is_a_flagged_failure_with_a_reason(synthetic_views):
     assert 'dictionary = "DICT_5X5_50"' in result.message
 
 
+def test_fronto_parallel_views_get_advice():
+    camera = Camera(name="c", size=(640, 480), K=np.array([[520.0, 0, 320], [0, 520.0, 240], [0, 0, 1]]),
+                    dist=np.array([-0.2, 0.05, 0, 0, 0]))
+    poses = board_poses_in_view(BOARD, 12, rng=np.random.default_rng(4), max_tilt_rad=0.08,
+                                max_offset_m=(0.03, 0.02), distance_m=(0.55, 0.6))
+    result = calibrate_intrinsics(BOARD, _ListSource("c", render_board_views(camera, BOARD, poses)))
+    assert result.success and result.max_tilt_deg < 10
+    assert any("never tilted" in a for a in result.advice)
+    assert any("covered only" in a for a in result.advice)
+
+
 def test_too_few_views_is_flagged(synthetic_views):
     _, frames = synthetic_views
     result = calibrate_intrinsics(BOARD, _ListSource("synth", frames[:2]))
@@ -166,6 +178,7 @@ def test_real_photos_match_the_lab_calibration(cam):
     assert abs(K[0, 2] - lab.K[0, 2]) < LAB_PRINCIPAL_POINT_TOL_PX
     assert abs(K[1, 2] - lab.K[1, 2]) < LAB_PRINCIPAL_POINT_TOL_PX
     assert result.rms_px < REAL_RMS_MAX_PX
+    assert any(a.startswith(f"only {result.views_used} views") for a in result.advice)  # 5-7 photos
 
 
 def test_image_coverage():

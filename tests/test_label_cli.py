@@ -159,3 +159,25 @@ def test_session_with_detector_writes_crops_and_resumes_without_detecting_again(
     assert rigkit_cli.main(argv + ["--resume"]) == 0
     assert [p.stat().st_mtime_ns for p in cached] == stamps  # detections reused, not recomputed
     assert LabelIndex.read(tmp_path / "out").shards == index.shards
+    # The report draws on the recorded frames (found through the provenance).
+    assert rigkit_cli.main(["-q", "label", "report", str(tmp_path / "out"),
+                            "--num-overlays", "1"]) == 0
+    png = cv2.imread(str(next((tmp_path / "out" / "report").glob("overlay-*.png"))))
+    assert (png != 32).any(axis=2).mean() > 0.1  # frames under the labels, not a blank canvas
+
+
+def test_custom_skeleton_toml_drives_the_bone_check(tmp_path, capsys):
+    from tests.label_fixtures import BONES, JOINT_NAMES, synthetic_take
+
+    rig, _, detections = synthetic_take(60, seed=22)
+    save_rig(rig, tmp_path / "calib.toml")
+    save_npz_detections(tmp_path / "det.npz", detections)
+    bones = ", ".join(f'["{JOINT_NAMES[a]}", "{JOINT_NAMES[b]}"]' for a, b in BONES)
+    joints = ", ".join(f'"{n}"' for n in JOINT_NAMES)
+    (tmp_path / "stick.toml").write_text(f'name = "stick"\njoints = [{joints}]\nbones = [{bones}]\n')
+    assert rigkit_cli.main(["-q", "label", "--calibration", str(tmp_path / "calib.toml"),
+                            "--detections", f"npz:{tmp_path / 'det.npz'}", "--out",
+                            str(tmp_path / "out"), "--skeleton", str(tmp_path / "stick.toml")]) == 0
+    job = LabelIndex.read(tmp_path / "out").job
+    assert job["provenance"]["skeleton"] == "stick" and job["bones"] == BONES.tolist()
+    assert len(job["reference_bone_lengths_m"]) == len(BONES)

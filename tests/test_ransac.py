@@ -36,8 +36,9 @@ class LineProblem:
         normal = np.linalg.eigh(scatter)[1][:, :, 0]
         return np.concatenate([normal, np.sum(normal * mean, axis=1, keepdims=True)], axis=1)
 
-    def residuals(self, models):
-        return np.abs(models[:, :2] @ self.points.T - models[:, 2:])
+    def residuals(self, models, index=None):
+        points = self.points if index is None else self.points[index]
+        return np.abs(models[:, :2] @ points.T - models[:, 2:])
 
 
 def make_line_data(seed=0, num_inliers=350, num_outliers=150):
@@ -56,9 +57,11 @@ def make_line_data(seed=0, num_inliers=350, num_outliers=150):
 
 
 @pytest.mark.parametrize("local_optimization", ["none", "iterative", "inner_ransac"])
-def test_line_with_outliers(local_optimization):
+@pytest.mark.parametrize("preemptive_points", [0, 40])
+def test_line_with_outliers(local_optimization, preemptive_points):
     points, truth, normal = make_line_data()
-    options = RansacOptions(threshold_px=3 * LINE_NOISE_PX, local_optimization=local_optimization)
+    options = RansacOptions(threshold_px=3 * LINE_NOISE_PX, local_optimization=local_optimization,
+                            preemptive_points=preemptive_points)
     result = ransac(LineProblem(points), options=options, rng=np.random.default_rng(1))
     assert result.report.success
     angle_deg = np.degrees(np.arccos(min(abs(result.model[:2] @ normal), 1.0)))
@@ -105,8 +108,19 @@ def test_seeded_and_reproducible():
 
 def test_options_validate_themselves():
     for bad in (dict(threshold_px=0), dict(confidence=1.0), dict(min_iterations=10, max_iterations=5),
-                dict(batch_size=0), dict(local_optimization="lo"), dict(lo_threshold_multiplier=0.5)):
+                dict(batch_size=0), dict(local_optimization="lo"), dict(lo_threshold_multiplier=0.5),
+                dict(preemptive_keep=0.0), dict(preemptive_points=-1)):
         with pytest.raises(ValueError):
             RansacOptions(**bad)
     with pytest.raises(dataclasses.FrozenInstanceError):
         RansacOptions().threshold_px = 2.0
+
+
+@pytest.mark.parametrize("num_data", [5, 60, 100_000])
+def test_samples_never_repeat_an_index(num_data):
+    from geometry.ransac import _draw_samples
+
+    rows = _draw_samples(np.random.default_rng(0), num_data, 5, 200)
+    assert rows.shape == (200, 5)
+    assert rows.min() >= 0 and rows.max() < num_data
+    assert (np.diff(np.sort(rows, axis=1), axis=1) > 0).all()

@@ -66,7 +66,7 @@ def test_read_back_rig_and_attributes(tmp_path):
 
 
 @pytest.mark.parametrize("layout", [ShardLayout(), ShardLayout(compression="gzip", chunk_framesets=7),
-                                    ShardLayout(compression="lzf", chunk_framesets=16),
+                                    ShardLayout(compression="gzip", chunk_framesets=16, gzip_level=6),
                                     ShardLayout(compression="none", chunk_framesets=1000)])
 def test_identical_inputs_write_identical_bytes(tmp_path, layout):
     """Resume and Ray rely on it: no timestamps, same layout -> same sha256."""
@@ -119,7 +119,7 @@ def test_contract_violations_are_one_sentence(tmp_path):
     with pytest.raises(ValueError, match="3 cameras"):
         _write(tmp_path / "s.h5", arrays, ring_rig(3))
     with pytest.raises(ValueError, match="compression"):
-        ShardLayout(compression="zstd")
+        ShardLayout(compression="lzf")  # not reproducible byte for byte
     assert not list(tmp_path.iterdir())  # nothing half-written is left behind
 
 

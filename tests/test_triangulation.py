@@ -243,7 +243,7 @@ def test_lens_kernels_agree_with_the_camera_model(lens):
     observed = rig.project(points)
     normalized = rig.normalize(observed)
     xd, yd = lenses.from_pixels(observed[..., 0], observed[..., 1])
-    x, y = lenses.undistort(xd, yd, 3)
+    x, y, _ = lenses.undistort(xd, yd, 3)
     np.testing.assert_allclose(np.stack([x, y], axis=-1), normalized, atol=1e-9)
     # Jacobian against central differences
     step = 1e-6
