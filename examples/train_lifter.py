@@ -4,8 +4,8 @@ The EpipolarPose question on our own data: how close do triangulated pseudo-labe
 3D labels as training targets? A small simple-baseline lifter (Martinez et al., ICCV 2017: linear,
 residual blocks of Linear + BatchNorm + LeakyReLU + Dropout) maps one view's 2D keypoints to the
 3D joints in that camera's frame, root-relative (root: the mid-hip, or the hip the pseudo-labels
-hold most often when the detector rarely gets both; the same root for both networks). Two copies are trained with
-the same inputs (the built-in detector's 2D keypoints, read from the shards with
+hold most often when the detector rarely gets both; the same root for both networks). Two copies
+are trained with the same inputs (the built-in detector's 2D keypoints, read from the shards with
 ``labeling.ShardDataset`` through a DataLoader) and the same schedule: one on the pseudo-labels
 (in each camera through the calibration the labels were made with), one on the synthetic truth.
 Both are evaluated on the last ``--holdout`` of the take's framesets (never trained on) against the
@@ -160,13 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     index = ShardDataset(labels_dir).index
     rig = read_shard(labels_dir / index.shards[0].file, fields=("valid",))["rig"]
     names = list(index.job["joint_names"])
-    root = choose_root(data["valid"], (names.index("left_hip"), names.index("right_hip")))
+    root_joints = choose_root(data["valid"], (names.index("left_hip"), names.index("right_hip")))
     with open_session(root / "session") as session:
         truth = session.truth
         seq = session.sequence[data["frame_index"]].max(axis=1)
         truth_joints = truth.joints_in_world[seq]
         truth_rig = truth.rig.subset(list(rig.names))
-    inputs, pseudo, mask, true, frame = per_view_samples(data, rig, truth_rig, truth_joints, root)
+    inputs, pseudo, mask, true, frame = per_view_samples(data, rig, truth_rig, truth_joints, root_joints)
     rare = [n for n, share in zip(names, data["valid"].mean(axis=0)) if share < 0.2]
     split = np.quantile(np.unique(data["frame_index"]), 1 - args.holdout)
     train_rows, test_rows = frame < split, frame >= split
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"lifter: {int(train_rows.sum())} training samples (views x framesets; {int(pseudo_rows.sum())} with a "
           f"pseudo-label root), {int(test_rows.sum())} held out "
           f"(last {args.holdout:.0%} of the take), {args.epochs} epochs, {time.perf_counter() - started:.0f} s; "
-          f"root: {' + '.join(names[j] for j in root)}")
+          f"root: {' + '.join(names[j] for j in root_joints)}")
     if rare:
         print(f"joints the pseudo-labels rarely hold (< 20% of framesets; the pseudo-label network learns "
               f"little about them): {', '.join(rare)}")
