@@ -12,7 +12,7 @@ from .epipolar import (FundamentalEstimate, decompose_essential, epipolar_lines,
                        project_to_essential, sampson_distance, select_pose_by_cheirality,
                        triangulation_angle_deg, two_view_depths)
 from .five_point import essential_5point
-from .homography import homography_dlt, homography_transfer_error
+from .homography import homography_dlt, homography_sampson_distance, homography_transfer_error
 from .ransac import (LocalOptimization, RansacOptions, RansacProblem, RansacReport, RansacResult,
                      ransac, required_iterations)
 from .relative_pose import (MinimalSolver, RefineLoss, RelativePose, RelativePoseOptions,
@@ -41,7 +41,7 @@ __all__ = [
     "essential_8point", "essential_from_fundamental", "essential_from_pose", "estimate_fundamental",
     "fundamental_8point", "fundamental_from_essential", "project_to_essential", "sampson_distance",
     "select_pose_by_cheirality", "triangulation_angle_deg", "two_view_depths",
-    "essential_5point", "homography_dlt", "homography_transfer_error",
+    "essential_5point", "homography_dlt", "homography_sampson_distance", "homography_transfer_error",
     "LocalOptimization", "RansacOptions", "RansacProblem", "RansacReport", "RansacResult", "ransac",
     "required_iterations",
     "MinimalSolver", "RefineLoss", "RelativePose", "RelativePoseOptions", "relative_pose",

@@ -39,7 +39,7 @@ from .camera import DistortionModel, _apply_K, _remove_K, pad_distortion, undist
 from .epipolar import (_homogeneous, _sampson_signed, decompose_essential, essential_8point,
                        select_pose_by_cheirality, triangulation_angle_deg, two_view_depths)
 from .five_point import essential_5point
-from .homography import homography_dlt, homography_transfer_error
+from .homography import homography_dlt, homography_sampson_distance
 from .ransac import RansacOptions, ransac, required_iterations
 from .transforms import rotation_from_rvec, skew
 
@@ -56,6 +56,7 @@ _SIGMA_WINDOW = 3.0  # noise sigma is estimated from the points within 3 x thres
 _REFINE_RTOL = 1e-10  # stop when the cost decreases by less than this fraction
 _REFINE_STEP_TOL = 1e-10  # or the step is shorter (radians): 6e-9 deg
 _MIN_SCALE = 1e-3  # loss scale floor (x threshold_px) for noise-free data
+_KEPT_INLIERS = 0.9  # a refinement keeping fewer of the RANSAC inliers triggers a restart
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +67,9 @@ class RelativePoseOptions:
     minimal_solver: ``"5point"`` (Stewenius; fewest samples, the default) or ``"8point"``
         (linear; needs (1/w)^3 more samples at inlier ratio w).
     min_inliers: fewer inliers than this (>= 8) is "no consensus".
+    restarts: extra RANSAC runs allowed when the refined pose keeps fewer than 90% of the
+        RANSAC inliers (a wrong essential matrix on an ill-conditioned pair); the refined pose
+        with the most inliers wins.
     refine_loss: robust loss of the refinement rounds on the Sampson distance (Tukey's biweight
         by default: points beyond its cutoff have no influence).
     refine_cutoff_sigmas: the loss scale (Tukey's cutoff) in units of the keypoint noise sigma,
@@ -89,6 +93,7 @@ class RelativePoseOptions:
     ransac: RansacOptions = field(default_factory=RansacOptions)
     minimal_solver: MinimalSolver = "5point"
     min_inliers: int = 15
+    restarts: int = 2
     refine_loss: RefineLoss = "tukey"
     refine_cutoff_sigmas: float = 4.685
     refine_iterations: int = 30
@@ -109,6 +114,8 @@ class RelativePoseOptions:
                              "'huber' or 'squared'")
         if not self.refine_cutoff_sigmas > 0:
             raise ValueError(f"refine_cutoff_sigmas is {self.refine_cutoff_sigmas}, expected > 0")
+        if self.restarts < 0:
+            raise ValueError(f"restarts is {self.restarts}, expected >= 0")
         if self.refine_iterations < 0 or self.refine_rounds < 1:
             raise ValueError("refine_iterations must be >= 0 and refine_rounds >= 1")
         if not 0 < self.max_homography_inlier_ratio <= 1:
@@ -130,6 +137,10 @@ class RelativePose:
     num_iterations: RANSAC minimal samples drawn. num_inliers: ``inliers.sum()``.
     median_triangulation_angle_deg: median angle between the two rays of the inliers (NaN
         when no pose was found).
+    rotation_std_deg, translation_std_deg: first-order standard deviations of the rotation
+        angle and of the translation direction, degrees, from the Gauss-Newton covariance of
+        the Sampson residuals of the inliers (noise sigma estimated from them). Use them to
+        weight pairs; NaN when no pose was found.
     """
 
     R: np.ndarray
@@ -140,6 +151,8 @@ class RelativePose:
     num_inliers: int
     reason: str = ""
     median_triangulation_angle_deg: float = float("nan")
+    rotation_std_deg: float = float("nan")
+    translation_std_deg: float = float("nan")
 
 
 class _EssentialProblem:
@@ -169,7 +182,7 @@ class _EssentialProblem:
 
 
 class _HomographyProblem:
-    """RANSAC problem: homography in pixels, scored by the transfer error in image b."""
+    """RANSAC problem: homography in pixels, scored by its Sampson distance in pixels."""
 
     sample_size = _HOMOGRAPHY_SAMPLE
 
@@ -187,8 +200,8 @@ class _HomographyProblem:
 
     def residuals(self, H, index=None):
         if index is None:
-            return homography_transfer_error(H, self.px_a, self.px_b)
-        return homography_transfer_error(H, self.px_a[index], self.px_b[index])
+            return homography_sampson_distance(H, self.px_a, self.px_b)
+        return homography_sampson_distance(H, self.px_a[index], self.px_b[index])
 
 
 def _check_intrinsics(K, name: str) -> np.ndarray:
@@ -242,25 +255,53 @@ def _tangent_basis(t: np.ndarray) -> np.ndarray:
     return np.stack([u, _cross(t, u)], axis=-1)
 
 
+def _perturbed(R, t, basis, deltas, ha, hb, K_a_inv, K_b_inv_T):
+    """Signed Sampson residuals (P, N) of P perturbed poses ``deltas`` (P, 5): rotation
+    increment (3, radians, left-multiplied) and tangent step of the unit t (2, along basis)."""
+    Rs = rotation_from_rvec(deltas[:, :3]) @ R
+    ts = t + deltas[:, 3:] @ basis.T
+    ts /= np.linalg.norm(ts, axis=-1, keepdims=True)
+    return _sampson_signed(K_b_inv_T @ skew(ts) @ Rs @ K_a_inv, ha, hb), Rs, ts
+
+
+_PROBES = np.concatenate([_JACOBIAN_STEP * np.eye(5), -_JACOBIAN_STEP * np.eye(5)])
+
+
+def _jacobian(R, t, basis, ha, hb, K_a_inv, K_b_inv_T) -> np.ndarray:
+    """(N, 5) central-difference Jacobian of the Sampson residuals, one batch of 10 poses."""
+    r_probes = _perturbed(R, t, basis, _PROBES, ha, hb, K_a_inv, K_b_inv_T)[0]
+    return (r_probes[:5] - r_probes[5:]).T / (2 * _JACOBIAN_STEP)
+
+
+def _pose_std_deg(R, t, ha, hb, K_a_inv, K_b_inv_T) -> tuple[float, float]:
+    """First-order standard deviations (deg) of the rotation (angle) and of the translation
+    direction, from the Gauss-Newton covariance ``sigma^2 (J^T J)^-1`` over the inliers."""
+    basis = _tangent_basis(t)
+    J = _jacobian(R, t, basis, ha, hb, K_a_inv, K_b_inv_T)
+    r = _perturbed(R, t, basis, np.zeros((1, 5)), ha, hb, K_a_inv, K_b_inv_T)[0][0]
+    sigma2 = float(r @ r) / max(len(r) - 5, 1)
+    information = J.T @ J
+    if not np.all(np.isfinite(information)) or np.linalg.cond(information) > 1e14:
+        return float("inf"), float("inf")
+    covariance = sigma2 * np.linalg.inv(information)
+    return (float(np.degrees(np.sqrt(max(np.trace(covariance[:3, :3]), 0.0)))),
+            float(np.degrees(np.sqrt(max(np.trace(covariance[3:, 3:]), 0.0)))))
+
+
 def _refine(R, t, ha, hb, K_a_inv, K_b_inv_T, *, loss: RefineLoss, scale: float, iterations: int):
     """Levenberg-Marquardt on (rotation increment (3), tangent step of t (2)) of the robust
     Sampson cost; numeric central-difference Jacobian evaluated as one batch of 10 poses."""
 
     def residuals(deltas):
-        Rs = rotation_from_rvec(deltas[:, :3]) @ R
-        ts = t + deltas[:, 3:] @ basis.T
-        ts /= np.linalg.norm(ts, axis=-1, keepdims=True)
-        return _sampson_signed(K_b_inv_T @ skew(ts) @ Rs @ K_a_inv, ha, hb), Rs, ts
+        return _perturbed(R, t, basis, deltas, ha, hb, K_a_inv, K_b_inv_T)
 
-    probes = np.concatenate([_JACOBIAN_STEP * np.eye(5), -_JACOBIAN_STEP * np.eye(5)])
     damping = 1e-3
     basis = _tangent_basis(t)
     r = residuals(np.zeros((1, 5)))[0][0]
     cost = _robust_weights(r, loss, scale)[1].sum()
     for _ in range(iterations):
         basis = _tangent_basis(t)
-        r_probes = residuals(probes)[0]
-        J = (r_probes[:5] - r_probes[5:]).T / (2 * _JACOBIAN_STEP)
+        J = _jacobian(R, t, basis, ha, hb, K_a_inv, K_b_inv_T)
         w = _robust_weights(r, loss, scale)[0]
         A = J.T @ (w[:, None] * J)
         g = J.T @ (w * r)
@@ -326,6 +367,18 @@ def _polish(R, t, inliers, xy_a, xy_b, px_a, px_b, K_a, K_b, threshold_px: float
         if inliers.sum() < options.min_inliers:
             return f"no consensus after refinement: {int(inliers.sum())} inliers"
     return R, t, inliers
+
+
+def _pose_from_essential(found, xy_a, xy_b, px_a, px_b, K_a, K_b, threshold_px: float,
+                         options: RelativePoseOptions):
+    """Cheirality on the RANSAC inliers, then :func:`_polish`: ``(R, t, inliers)`` or a reason."""
+    inliers = found.inliers
+    R_candidates, t_candidates = decompose_essential(found.model)
+    best, in_front = select_pose_by_cheirality(R_candidates, t_candidates, xy_a[inliers], xy_b[inliers])
+    if in_front[best].sum() < max(options.min_inliers, 0.5 * inliers.sum()):
+        return "cheirality: no candidate pose puts most inliers in front of both cameras"
+    return _polish(R_candidates[best], t_candidates[best], inliers, xy_a, xy_b, px_a, px_b, K_a, K_b,
+                   threshold_px, options)
 
 
 def _failure(n: int, reason: str, *, iterations: int = 0) -> RelativePose:
@@ -412,25 +465,35 @@ def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K
         return _failure(n, f"no consensus: best essential matrix has {int(inliers.sum())} inliers, "
                            f"need {options.min_inliers}", iterations=iterations)
 
-    R_candidates, t_candidates = decompose_essential(found.model)
-    best, in_front = select_pose_by_cheirality(R_candidates, t_candidates, xy_a[inliers], xy_b[inliers])
-    if in_front[best].sum() < max(options.min_inliers, 0.5 * inliers.sum()):
-        return _failure(n, "cheirality: no candidate pose puts most inliers in front of both cameras",
-                        iterations=iterations)
-    R, t = R_candidates[best], t_candidates[best]
-
-    refined = _polish(R, t, inliers, xy_a, xy_b, px_a, px_b, K_a, K_b, threshold_px, options)
-    if isinstance(refined, str):
-        return _failure(n, refined, iterations=iterations)
-    R, t, inliers = refined
+    pose = _pose_from_essential(found, xy_a, xy_b, px_a, px_b, K_a, K_b, threshold_px, options)
+    # On ill-conditioned pairs (a small object, large noise) a wrong essential matrix can gather
+    # nearly as many inliers as the right one; its refinement then loses inliers. Restart
+    # RANSAC then and keep the refined pose with the most inliers.
+    for _ in range(options.restarts):
+        if not isinstance(pose, str) and pose[2].sum() >= _KEPT_INLIERS * found.inliers.sum():
+            break
+        found = ransac(problem, options=ransac_options, rng=rng)
+        iterations += found.report.num_iterations
+        if not found.report.success:
+            continue
+        other = _pose_from_essential(found, xy_a, xy_b, px_a, px_b, K_a, K_b, threshold_px, options)
+        if isinstance(pose, str) or (not isinstance(other, str) and other[2].sum() > pose[2].sum()):
+            pose = other
+    if isinstance(pose, str):
+        return _failure(n, pose, iterations=iterations)
+    R, t, inliers = pose
 
     angle_deg = float(np.median(triangulation_angle_deg(R, xy_a[inliers], xy_b[inliers])))
     if angle_deg < options.min_triangulation_angle_deg:
         result = _failure(n, f"no parallax: median triangulation angle {angle_deg:.3g} deg < "
                              f"{options.min_triangulation_angle_deg} deg", iterations=iterations)
         return dataclasses.replace(result, median_triangulation_angle_deg=angle_deg)
+    rotation_std_deg, translation_std_deg = _pose_std_deg(
+        R, t, _homogeneous(px_a[inliers]), _homogeneous(px_b[inliers]), np.linalg.inv(K_a),
+        np.linalg.inv(K_b).T)
     full_inliers = np.zeros(n, dtype=bool)
     full_inliers[index[inliers]] = True
     return RelativePose(R=R, t=t / np.linalg.norm(t), inliers=full_inliers, success=True,
                         num_iterations=iterations, num_inliers=int(inliers.sum()),
-                        median_triangulation_angle_deg=angle_deg)
+                        median_triangulation_angle_deg=angle_deg, rotation_std_deg=rotation_std_deg,
+                        translation_std_deg=translation_std_deg)

@@ -38,6 +38,7 @@ def _check_sample_content(batch):
 def test_map_dataset_with_two_workers_reads_every_sample_once(output):
     dataset = ShardDataset(output)
     assert len(dataset) == sum(SHARD_SIZES)
+    assert int(dataset[0]["frame_index"]) == 0  # opens a handle here, before the workers fork
     loader = DataLoader(dataset, batch_size=8, shuffle=True, num_workers=2,
                         generator=torch.Generator().manual_seed(0), collate_fn=collate_samples)
     seen = []

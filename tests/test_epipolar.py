@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from geometry import (decompose_essential, estimate_fundamental, epipolar_lines, epipolar_residual, essential_8point,
+from geometry import (decompose_essential, estimate_fundamental, homography_sampson_distance, epipolar_lines, epipolar_residual, essential_8point,
                       essential_from_fundamental, essential_from_pose, fundamental_8point,
                       fundamental_from_essential, homography_dlt, homography_transfer_error,
                       project_to_essential, rotation_angle_deg, rotation_from_rvec, sampson_distance,
@@ -195,6 +195,26 @@ def test_estimate_fundamental_with_noise_and_outliers():
     assert np.median(distance) < 1.0  # 1 px noise: median |N(0, 1)| is 0.67 px
     failed = estimate_fundamental(scene.pixels_a[:7], scene.pixels_b[:7])
     assert not failed.report.success and np.isnan(failed.F).all() and not failed.inliers.any()
+
+
+def test_homography_sampson_distance_is_first_order_geometric_distance():
+    rng = np.random.default_rng(6)
+    H = np.array([[1.2, 0.1, 30.0], [-0.05, 0.9, -10.0], [2e-4, -1e-4, 1.0]])  # strong perspective
+    px_a = rng.uniform([0, 0], [1920, 1080], (6, 2))
+    mapped = np.c_[px_a, np.ones(6)] @ H.T
+    px_b = mapped[:, :2] / mapped[:, 2:]
+    assert homography_sampson_distance(H, px_a, px_b).max() < EXACT_PIXEL_TOL_PX
+    moved_b = px_b + rng.normal(0, 1.0, px_b.shape)
+    sampson = homography_sampson_distance(np.stack([H, 3 * H]), px_a, moved_b)
+    np.testing.assert_allclose(sampson[1], sampson[0], rtol=1e-12)  # scale invariant
+    for k in range(6):
+        def constraint(d, k=k):
+            image = H @ np.r_[px_a[k] + d[:2], 1.0]
+            return image[:2] / image[2] - (moved_b[k] + d[2:])
+
+        exact = minimize(lambda d: d @ d, np.zeros(4), constraints={"type": "eq", "fun": constraint},
+                         method="SLSQP", options={"ftol": 1e-14})
+        assert sampson[0, k] == pytest.approx(np.sqrt(exact.fun), rel=SAMPSON_FIRST_ORDER_RTOL)
 
 
 def test_contract_violations():

@@ -181,3 +181,30 @@ def test_custom_skeleton_toml_drives_the_bone_check(tmp_path, capsys):
     job = LabelIndex.read(tmp_path / "out").job
     assert job["provenance"]["skeleton"] == "stick" and job["bones"] == BONES.tolist()
     assert len(job["reference_bone_lengths_m"]) == len(BONES)
+
+
+def test_openpose_folders_with_a_second_person_are_labeled(tmp_path, capsys):
+    """Real-format input: Pose2Sim-layout OpenPose JSON (one folder per camera, several people
+    per file); the importer's association keeps the person the views agree on."""
+    import json
+
+    rig, truth, detections, _ = coco_take(30, seed=23)
+    save_rig(rig, tmp_path / "calib.toml")
+    rng = np.random.default_rng(0)
+    for v, camera in enumerate(rig.names):
+        folder = tmp_path / "pose" / f"{camera}_json"
+        folder.mkdir(parents=True)
+        for f in range(30):
+            subject = np.concatenate([detections.points_2d[v, f], detections.scores[v, f][:, None]], 1)
+            other = np.concatenate([rng.uniform(0, 1000, (17, 2)), rng.uniform(0.5, 1, (17, 1))], 1)
+            people = [{"pose_keypoints_2d": np.nan_to_num(p, nan=0.0).reshape(-1).tolist()}
+                      for p in ((other, subject) if f % 2 else (subject, other))]
+            (folder / f"{camera}_{f:012d}_keypoints.json").write_text(json.dumps({"people": people}))
+    assert rigkit_cli.main(["-q", "label", "--calibration", str(tmp_path / "calib.toml"),
+                            "--detections", f"openpose:{tmp_path / 'pose'}",
+                            "--out", str(tmp_path / "out")]) == 0
+    index = LabelIndex.read(tmp_path / "out")
+    with h5py.File(tmp_path / "out" / index.shards[0].file, "r") as f:
+        points, valid = f["keypoints_3d"][()], f["valid"][()]
+    error_mm = 1000 * np.linalg.norm(points - truth, axis=-1)[valid]
+    assert valid.mean() > 0.8 and np.mean(error_mm) < ACCEPTED_MPJPE_TOL_MM
