@@ -17,6 +17,7 @@ Modules: :mod:`.config` (options, rig file, folder layout), :mod:`.record`, :mod
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from .config import MAX_CAMERAS, MIN_CAMERAS, DemoOptions, DemoPaths
@@ -57,6 +58,8 @@ def _options(args: argparse.Namespace) -> DemoOptions:
 def _run(args: argparse.Namespace) -> int:
     options = _options(args)
     show = not args.quiet
+    if not args.debug:  # the stage headings, bars and the summary say what matters; warnings still show
+        logging.getLogger().setLevel(logging.WARNING)
 
     def on_stage(text: str) -> None:
         if show:

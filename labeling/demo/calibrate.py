@@ -133,13 +133,13 @@ def board_calibration(paths: DemoPaths, board_s: float, *, progress: bool = True
                                   frames_with_board=len(views))
         if not result.success:
             raise ValueError(f"camera {name}: intrinsics from the board pass failed: {result.message}")
-        log.info("%s intrinsics: %s", name, result.message)
+        log.debug("%s intrinsics: %s", name, result.message)
         cameras.append(result.camera)
         rms.append(result.rms_px)
     extrinsics = board_extrinsics(Rig(cameras), corners, board.corners_in_board(), options=BoardExtrinsicsOptions(
         bundle_adjustment=BundleAdjustmentOptions(intrinsics="full")))
     solve_seconds = time.perf_counter() - started
-    log.info("board extrinsics:\n%s", board_summary(extrinsics))
+    log.debug("board extrinsics:\n%s", board_summary(extrinsics))
     save_rig(extrinsics.rig, target, metadata={"extrinsics": {
         "method": "board", "board": board.describe(), "rms_px": round(extrinsics.bundle.rms_px, 4),
         "source": "rigkit demo: board pass of the recorded session"}})
@@ -181,7 +181,7 @@ def keypoint_calibration(paths: DemoPaths, detections, *, scale_joints: tuple[st
         _save_stage(stage_file, stage)
         return stage
     seconds = time.perf_counter() - started
-    log.info("keypoint extrinsics:\n%s", keypoint_summary(result))
+    log.debug("keypoint extrinsics:\n%s", keypoint_summary(result))
     save_rig(result.rig, target, metadata={"extrinsics": {
         "method": "keypoints", "rms_px": round(result.bundle.rms_px, 4),
         "scale": f"{scale_joints[0]}-{scale_joints[1]} = {scale_length_m:.4f} m",

@@ -53,23 +53,23 @@ class DemoResult:
         """The closing summary: one screen, read in ten seconds."""
         o, c, b, k, d, q = self.options, self.capture, self.board, self.keypoints, self.detect, self.labels
         width, height = o.size
-        rate = lambda n, s: f"{n / s:,.0f}" if s > 0 else "cached"  # noqa: E731
+        rate = lambda n, s, unit: f"{n / s:,.0f} {unit}" if s > 0 else "done earlier"  # noqa: E731
         lines = [
             f"rigkit demo: {o.cameras} cameras {width}x{height}, {o.seconds:g} s at {o.fps:g} fps "
             f"(board {o.calibration_s:g} s, person {o.person_s:g} s), finished in {self.seconds:.0f} s",
             f"  capture      {sum(c.frames):,} frames recorded, {sum(c.dropped)} dropped, {sum(c.missing)} missing; "
             f"{c.complete_framesets}/{c.framesets} framesets complete, max skew {c.max_skew_ms:.1f} ms"
-            f"  [{rate(c.framesets, c.seconds)} framesets/s]",
+            f"  [{rate(c.framesets, c.seconds, 'framesets/s')}]",
             f"  calibration  board:     {self.board_error.text()}; RMS {b.bundle_rms_px:.2f} px"
-            f"  [{rate(b.board_framesets, b.detect_seconds)} framesets/s detecting, solve {b.solve_seconds:.1f} s]",
+            f"  [detecting {rate(b.board_framesets, b.detect_seconds, 'framesets/s')}, solve {b.solve_seconds:.1f} s]",
             (f"               keypoints: {self.keypoint_error.text()}; RMS {k.bundle_rms_px:.2f} px, "
              f"scale from {k.scale_joints[0]}-{k.scale_joints[1]} = {k.scale_length_m * 100:.1f} cm"
              f"  [solve {k.seconds:.1f} s]") if self.keypoint_error is not None else
             f"               keypoints: FAILED ({k.failure})",
             f"  labeling     {q.framesets} framesets, {q.accepted:,}/{q.joints:,} joints accepted "
             f"({q.acceptance:.1%}); MPJPE {q.mpjpe_mm:.1f} mm (median {q.median_mm:.1f}, p95 {q.p95_mm:.1f})"
-            f"  [detector {rate(d.images, d.seconds)} images/s, labels {rate(q.framesets, self.label_seconds)}"
-            " framesets/s]",
+            f"  [detector {rate(d.images, d.seconds if d.images else 0.0, 'images/s')}, labels "
+            f"{rate(q.framesets, self.label_seconds, 'framesets/s')}]",
             f"  outputs      shards: {self.paths.labels} ({self.shards} shards + index.json); "
             f"report: {self.paths.report} ({len(self.figures)} images)",
             "  (errors against the synthetic truth: calibrations in the first camera's frame, labels "
