@@ -95,3 +95,22 @@ def test_lifter_example_trains_on_the_demo_shards(demo_run):
         values = [float(v) for v in rows[name]]
         assert len(values) == 2 and all(np.isfinite(values)) and min(values) > 0
     assert float(rows["ratio pseudo / truth"][0]) > 0
+
+
+def test_close_up_board_pass_faces_each_camera_in_turn():
+    from capture.rigfile import SyntheticSpec
+    from capture.scene import SyntheticScene
+    from geometry.synthetic import BoardSpec
+
+    board = BoardSpec(squares=(7, 5), square_length_m=0.15, marker_length_m=0.1125, dictionary="DICT_4X4_50")
+    spec = SyntheticSpec(num_cameras=4, size=(640, 480), intrinsics_s=1.0, board_s=2.0, person_s=1.0, board=board)
+    scene = SyntheticScene(spec, 10.0)
+    assert scene.board_frames == 4 * 10 + 20 and scene.period == scene.board_frames + 10
+    corners = np.array([[0.15, 0.15, 0], [0.9, 0.15, 0], [0.9, 0.6, 0], [0.15, 0.6, 0]])  # outer inner corners
+    for v, camera in enumerate(scene.rig):
+        for k in range(v * 10, (v + 1) * 10):
+            pose = scene.board_at(k)
+            pixels = camera.project(corners @ pose[:3, :3].T + pose[:3, 3])
+            assert np.isfinite(pixels).all() and (pixels >= 0).all() and (pixels[:, 0] < 640).all()
+            assert (camera.R @ pose[:3, 2])[2] > 0  # the printed side faces this camera
+    assert scene.joints_at(scene.board_frames) is not None and scene.board_at(scene.board_frames) is None
