@@ -371,7 +371,10 @@ class Recorder:
     def _grace(self) -> float:
         # Scheduled sources stop by themselves after duration_s; live ones are stopped here.
         live = any(c.kind in ("device", "stream") for c in self.rig.cameras)
-        return 0.0 if live else 5.0
+        if live:
+            return 0.0
+        # Sources paced "fast" end after their last frame however long the machine takes to make it.
+        return math.inf if all(c.replay == "fast" for c in self.rig.cameras) else 5.0
 
     def _receive(self, parts) -> None:
         header = unpack_header(parts[0].buffer)

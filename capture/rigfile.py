@@ -24,7 +24,9 @@ Top level
 ``[synthetic]`` (a rig rendered from a known scene; the session keeps the ground truth)
     ``layout`` (``"ring"`` | ``"arc"`` | ``"ceiling"``, from :mod:`geometry.synthetic`),
     ``num_cameras`` (>= 2), ``seed`` (int), ``size = [w, h]``, ``lens`` (``"pinhole"`` |
-    ``"distorted"`` | ``"fisheye"``), ``board_s`` (seconds of the ChArUco board pass, first),
+    ``"distorted"`` | ``"fisheye"``), ``intrinsics_s`` (seconds per camera of the board held up
+    close to that camera alone, filling its image, for its intrinsics; cameras in turn, before
+    the board pass; default 0), ``board_s`` (seconds of the ChArUco board pass, first),
     ``person_s`` (seconds of the person moving, after the board), ``counter`` (bool: burn the
     timecode of :mod:`capture.counter` into each image, default true), ``flicker`` (bool: the room
     light varies smoothly by up to +-20 %, the same for every camera: a sync cue for the motion
@@ -62,7 +64,7 @@ Layout = Literal["ring", "arc", "ceiling"]
 
 _TOP_KEYS = {"name", "fps", "segment_s", "jpeg_quality", "encode", "camera", "synthetic"}
 _CAMERA_KEYS = {"name", "source", "size", "fps", "exposure", "auto_exposure", "fourcc", "replay", "file_fps"}
-_SYNTHETIC_KEYS = {"layout", "num_cameras", "seed", "size", "lens", "board_s", "person_s", "counter", "flicker",
+_SYNTHETIC_KEYS = {"layout", "num_cameras", "seed", "size", "lens", "intrinsics_s", "board_s", "person_s", "counter", "flicker",
                    "latency_s", "board", "scene", "pace"}
 _BOARD_KEYS = {"kind", "squares", "square_length_m", "marker_length_m", "dictionary", "legacy_pattern", "inverted",
                "margin_m"}
@@ -108,6 +110,7 @@ class SyntheticSpec:
     lens: Literal["pinhole", "distorted", "fisheye"] = "distorted"
     board_s: float = 4.0
     person_s: float = 6.0
+    intrinsics_s: float = 0.0
     counter: bool = True
     flicker: bool = False
     scene: Literal["rendered", "pattern", "loop"] = "rendered"
@@ -124,8 +127,8 @@ class SyntheticSpec:
             raise ValueError(f"layout {self.layout!r} is not one of 'ring', 'arc', 'ceiling'")
         if self.num_cameras < 2:
             raise ValueError(f"num_cameras is {self.num_cameras}, expected at least 2")
-        if self.board_s < 0 or self.person_s < 0:
-            raise ValueError("board_s and person_s must be >= 0")
+        if self.board_s < 0 or self.person_s < 0 or self.intrinsics_s < 0:
+            raise ValueError("intrinsics_s, board_s and person_s must be >= 0")
         if self.latency_s and len(self.latency_s) != self.num_cameras:
             raise ValueError(f"latency_s has {len(self.latency_s)} values, expected num_cameras = "
                              f"{self.num_cameras}")
@@ -185,7 +188,7 @@ class RigSpec:
         if self.synthetic is not None:
             s = self.synthetic
             out["synthetic"] = {"layout": s.layout, "num_cameras": s.num_cameras, "seed": s.seed,
-                                "size": list(s.size), "lens": s.lens, "board_s": s.board_s,
+                                "size": list(s.size), "lens": s.lens, "intrinsics_s": s.intrinsics_s, "board_s": s.board_s,
                                 "person_s": s.person_s, "counter": s.counter, "flicker": s.flicker,
                                 "scene": s.scene, "pace": s.pace,
                                 "latency_s": list(s.latency_s),
@@ -284,7 +287,7 @@ def _parse_synthetic(table: dict, where: str) -> SyntheticSpec:
     if lens not in ("pinhole", "distorted", "fisheye"):
         raise r.fail("lens", "'pinhole', 'distorted' or 'fisheye'")
     return SyntheticSpec(layout=layout, num_cameras=r.get("num_cameras", int, 4), seed=r.get("seed", int, 0),
-                         size=r.size("size", (640, 480)), lens=lens, board_s=r.number("board_s", 4.0),
+                         size=r.size("size", (640, 480)), lens=lens, intrinsics_s=r.number("intrinsics_s", 0.0), board_s=r.number("board_s", 4.0),
                          person_s=r.number("person_s", 6.0), counter=r.get("counter", bool, True),
                          flicker=r.get("flicker", bool, False), scene=_choice(r, "scene", ("rendered", "pattern", "loop")),
                          pace=_choice(r, "pace", ("realtime", "fast")),

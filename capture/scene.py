@@ -1,6 +1,8 @@
 """The synthetic scene a synthetic rig records: a ChArUco board pass, then a person moving.
 
-One period of the script is ``board_s`` seconds of a board carried through the volume
+One period of the script is ``intrinsics_s`` seconds per camera of a board held up close to
+each camera in turn (:func:`geometry.synthetic.camera_board_poses`, a new pose every frame; 0 by
+default), then ``board_s`` seconds of a board carried through the volume
 (:func:`geometry.synthetic.board_trajectory`) followed by ``person_s`` seconds of a person moving
 (:func:`geometry.synthetic.person_motion`, COCO-17); the script repeats. Everything is seeded by
 the rig file's ``seed``, so every camera process builds the same scene on its own, and frame
@@ -22,7 +24,8 @@ import cv2
 import numpy as np
 
 from geometry import Camera, Rig, get_skeleton
-from geometry.synthetic import (MotionOptions, arc_rig, as_board_spec, board_trajectory, ceiling_rig, person_motion,
+from geometry.synthetic import (MotionOptions, arc_rig, as_board_spec, board_trajectory, camera_board_poses,
+                                ceiling_rig, person_motion,
                                 rig_volume_center, ring_rig)
 
 from .rigfile import SyntheticSpec
@@ -63,15 +66,25 @@ class SyntheticScene:
         self.rig = synthetic_rig(spec)
         self.board = as_board_spec(spec.board)
         self.skeleton = get_skeleton(SKELETON)
-        self.board_frames = int(round(spec.board_s * fps))
+        # Close-ups (``intrinsics_s`` per camera, cameras in turn) open the board pass.
+        self.close_frames_per_camera = int(round(spec.intrinsics_s * fps))
+        close = self.close_frames_per_camera * len(self.rig)
+        self.board_frames = close + int(round(spec.board_s * fps))
         self.person_frames = int(round(spec.person_s * fps))
         period = max(self.board_frames + self.person_frames, 1)
         self.world_from_board = np.full((period, 4, 4), np.nan)
         self.joints_in_world = np.full((period, self.skeleton.num_joints, 3), np.nan)
         rng = np.random.default_rng(spec.seed + 1)
-        if self.board_frames:
-            R, t = board_trajectory(self.rig, self.board_frames, fps=fps, rng=rng, board=self.board)
-            self.world_from_board[: self.board_frames] = _homogeneous(R, t)
+        if close:
+            close_rng = np.random.default_rng(spec.seed + 2)
+            for v, camera in enumerate(self.rig):
+                R, t = camera_board_poses(camera, self.close_frames_per_camera, rng=close_rng, board=self.board,
+                                          distance_m=(1.2, 2.4))
+                start = v * self.close_frames_per_camera
+                self.world_from_board[start:start + self.close_frames_per_camera] = _homogeneous(R, t)
+        if self.board_frames > close:
+            R, t = board_trajectory(self.rig, self.board_frames - close, fps=fps, rng=rng, board=self.board)
+            self.world_from_board[close: self.board_frames] = _homogeneous(R, t)
         if self.person_frames:
             center = rig_volume_center(self.rig)
             motion = person_motion(self.person_frames, fps=fps, skeleton=self.skeleton, rng=rng,
