@@ -11,8 +11,9 @@ import pytest
 
 from calibration import (ARUCO_DICTIONARIES, Board, board_from_mapping, detect_board, diagnose_board,
                          load_board, save_board)
+from shared_data import POSE2SIM
 
-PHOTOS = Path("/work/shared/data/pose2sim-demo/calibration/intrinsics")
+PHOTOS = POSE2SIM / "calibration" / "intrinsics"
 CHARUCO_CORNER_TOL_PX = 0.15  # worst corner; anti-aliased (4x supersampled) render, perspective warp
 CHARUCO_MEAN_TOL_PX = 0.08  # mean corner error on the same renders
 CHECKER_AGREEMENT_TOL_PX = 0.6  # two OpenCV detectors on real 2 MP photos agree to this

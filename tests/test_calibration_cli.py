@@ -8,8 +8,9 @@ import pytest
 
 import rigkit_cli
 from calibration import Board, load_board, load_rig, read_calibration
+from shared_data import POSE2SIM
 
-DATA = Path("/work/shared/data/pose2sim-demo/calibration")
+DATA = POSE2SIM / "calibration"
 PHOTOS = DATA / "intrinsics"
 CHECKER = ["--type", "checkerboard", "--squares", "5", "8", "--square-length-m", "0.06"]
 CHARUCO = ["--type", "charuco", "--squares", "7", "5", "--square-length-m", "0.04",

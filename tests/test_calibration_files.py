@@ -12,8 +12,9 @@ from calibration import (CalibrationFile, detect_format, load_rig, merge_cameras
                          save_rig)
 from geometry import Camera, Rig, rotation_angle_deg
 from geometry.synthetic import ring_rig
+from shared_data import POSE2SIM
 
-QUALISYS = Path("/work/shared/data/pose2sim-demo/calibration/Calib_qualisys.toml")
+QUALISYS = POSE2SIM / "calibration" / "Calib_qualisys.toml"
 EXACT_TOL = 1e-12  # float64 written with repr() reads back exactly
 RODRIGUES_TOL = 1e-10  # R -> rvec -> R loses ~2e-12 for rotations near 180 deg (cameras facing back)
 ANIPOSE_PROJECT_TOL_PX = 1e-6  # aniposelib projects with cv2.projectPoints (float64, closed form)

@@ -12,21 +12,12 @@ from capture.check import CheckOptions, check_session
 from capture.recorder import RecordOptions, Recorder
 from capture.rigfile import load_rig
 from capture.session import open_session
+from shared_data import SHARED_DATA
 
 FRAMES = 100  # every demo video holds 100 frames at 60 fps
 
 
-def shared_data() -> Path | None:
-    """``shared/data`` beside the repository (CI) or at /work/shared/data (this machine)."""
-    root = Path(__file__).resolve().parents[1]
-    for candidate in (root.parent / "shared" / "data", *(p / "shared" / "data" for p in root.parents),
-                      Path("/work/shared/data")):
-        if (candidate / "pose2sim-demo" / "videos").is_dir():
-            return candidate
-    return None
-
-
-DATA = shared_data()
+DATA = SHARED_DATA
 pytestmark = pytest.mark.skipif(DATA is None, reason="the shared pose2sim-demo videos are not beside the repository")
 
 

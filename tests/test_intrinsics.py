@@ -14,8 +14,9 @@ from calibration.inputs import frame_indices
 from geometry import Camera
 
 from board_views import board_poses_in_view, render_board_views
+from shared_data import POSE2SIM
 
-DATA = Path("/work/shared/data/pose2sim-demo")
+DATA = POSE2SIM
 PHOTOS = DATA / "calibration" / "intrinsics"
 LAB = DATA / "calibration" / "Calib_qualisys.toml"
 
