@@ -15,7 +15,7 @@ from .export import ExportResult, export_session
 from .grouping import FramesetGrouper, GroupedFrameset, GroupingOptions, group_frames
 from .render import RenderedFrame, SceneRenderer, joint_colors, render_person, render_scene
 from .recorder import CameraStatus, RecordOptions, RecorderStatus, RecordResult, Recorder, record
-from .rigfile import CameraSpec, RigSpec, SyntheticSpec, load_rig
+from .rigfile import CameraSpec, RigSpec, SyntheticSpec, load_rig_spec
 from .session import CameraIndex, Frameset, Session, SessionTruth, open_session
 
 __all__ = [
@@ -24,6 +24,6 @@ __all__ = [
     "FramesetGrouper", "GroupedFrameset", "GroupingOptions", "group_frames",
     "RenderedFrame", "SceneRenderer", "joint_colors", "render_person", "render_scene",
     "CameraStatus", "RecordOptions", "RecorderStatus", "RecordResult", "Recorder", "record",
-    "CameraSpec", "RigSpec", "SyntheticSpec", "load_rig",
+    "CameraSpec", "RigSpec", "SyntheticSpec", "load_rig_spec",
     "CameraIndex", "Frameset", "Session", "SessionTruth", "open_session",
 ]

@@ -50,9 +50,9 @@ def _record(args) -> int:
     from tqdm import tqdm
 
     from .recorder import RecordOptions, Recorder
-    from .rigfile import load_rig
+    from .rigfile import load_rig_spec
 
-    rig = load_rig(args.rig)
+    rig = load_rig_spec(args.rig)
     options = RecordOptions(duration_s=args.duration, endpoint=args.endpoint, missing_view=args.missing_view,
                             tolerance_s=None if args.tolerance_ms is None else args.tolerance_ms / 1e3,
                             preview=args.preview)

@@ -54,7 +54,7 @@ from typing import Literal
 
 from geometry.synthetic import BoardSpec
 
-__all__ = ["SourceKind", "CameraSpec", "SyntheticSpec", "RigSpec", "load_rig", "parse_rig",
+__all__ = ["SourceKind", "CameraSpec", "SyntheticSpec", "RigSpec", "load_rig_spec", "parse_rig_spec",
            "parse_source"]
 
 SourceKind = Literal["device", "file", "images", "stream", "synthetic"]
@@ -294,7 +294,7 @@ def _parse_synthetic(table: dict, where: str) -> SyntheticSpec:
                          latency_s=tuple(float(v) for v in latency), board=board)
 
 
-def parse_rig(data: dict, *, base: Path, where: str) -> RigSpec:
+def parse_rig_spec(data: dict, *, base: Path, where: str) -> RigSpec:
     """Build a :class:`RigSpec` from the parsed TOML ``data``; ``where`` names the file in errors."""
     top = _Reader(data, where, _TOP_KEYS)
     fps = top.number("fps", 30.0)
@@ -335,7 +335,7 @@ def parse_rig(data: dict, *, base: Path, where: str) -> RigSpec:
         raise ValueError(f"{where}: {error}") from None
 
 
-def load_rig(path: str | Path) -> RigSpec:
+def load_rig_spec(path: str | Path) -> RigSpec:
     """Read a rig TOML file; ValueError with one sentence naming the file and key when it is bad."""
     path = Path(path).expanduser()
     if not path.is_file():
@@ -345,7 +345,7 @@ def load_rig(path: str | Path) -> RigSpec:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"rig file {path} is not valid TOML: {error}") from None
     try:
-        spec = parse_rig(data, base=path.resolve().parent, where=f"rig file {path}")
+        spec = parse_rig_spec(data, base=path.resolve().parent, where=f"rig file {path}")
     except ValueError as error:
         message = str(error)
         raise ValueError(message if message.startswith("rig file") else f"rig file {path}: {message}") from None

@@ -22,7 +22,7 @@ from capture.check import CheckOptions, check_session
 from capture.counter import TICK_S, read_timecode
 from capture.export import export_session
 from capture.recorder import RecordOptions, Recorder
-from capture.rigfile import load_rig
+from capture.rigfile import load_rig_spec
 from capture.session import open_session
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def recorded(tmp_path_factory):
     """A 2 s, 4-camera rendered synthetic session with injected timestamp delays and a flickering
     light, rendered as fast as the machine can (pace "fast": no frame skipped on a loaded CI box)."""
     folder = tmp_path_factory.mktemp("recorded")
-    rig = load_rig(synthetic_rig_file(folder, latency=LATENCY_S, flicker=True, scene="rendered", pace="fast"))
+    rig = load_rig_spec(synthetic_rig_file(folder, latency=LATENCY_S, flicker=True, scene="rendered", pace="fast"))
     result = Recorder(rig, folder / "session", RecordOptions(duration_s=2.0)).run()
     return result, folder / "session"
 
@@ -111,7 +111,7 @@ def test_export_writes_frame_aligned_videos(recorded, tmp_path):
 
 
 def test_sigkill_of_a_worker_leaves_a_gap_and_the_others_recording(tmp_path, caplog):
-    rig = load_rig(synthetic_rig_file(tmp_path, size=(320, 240), board_s=0.0))
+    rig = load_rig_spec(synthetic_rig_file(tmp_path, size=(320, 240), board_s=0.0))
     recorder = Recorder(rig, tmp_path / "session", RecordOptions(duration_s=3.5))
     outcome = {}
     thread = threading.Thread(target=lambda: outcome.setdefault("result", recorder.run()))

@@ -10,7 +10,7 @@ import pytest
 
 from capture.check import CheckOptions, check_session
 from capture.recorder import RecordOptions, Recorder
-from capture.rigfile import load_rig
+from capture.rigfile import load_rig_spec
 from capture.session import open_session
 from shared_data import SHARED_DATA
 
@@ -28,7 +28,7 @@ def test_replay_of_the_real_videos_gives_100_complete_framesets(tmp_path):
                       f"size = [544, 960]\n" for i in range(1, 5))
     rig_path = tmp_path / "replay.toml"
     rig_path.write_text(f'name = "pose2sim-demo"\nfps = 60\n{cameras}')
-    result = Recorder(load_rig(rig_path), tmp_path / "session", RecordOptions()).run()
+    result = Recorder(load_rig_spec(rig_path), tmp_path / "session", RecordOptions()).run()
     assert result.stopped_by == "end of streams"
     assert result.restarts == (0,) * 4  # workers that finish their file are not "dead"
     assert result.frames == (FRAMES,) * 4 and result.lost == 0
@@ -67,7 +67,7 @@ def test_image_folders_replay_frame_for_frame(tmp_path):
     rig_path.write_text('name = "folders"\nfps = 25\n'
                         '[[camera]]\nname = "left"\nsource = "images:left"\nreplay = "fast"\n'
                         '[[camera]]\nname = "right"\nsource = "images:right"\nreplay = "fast"\n')
-    result = Recorder(load_rig(rig_path), tmp_path / "session", RecordOptions()).run()
+    result = Recorder(load_rig_spec(rig_path), tmp_path / "session", RecordOptions()).run()
     assert result.frames == (12, 12) and result.complete_framesets == result.framesets == 12
     with open_session(result.path) as session:
         for frameset in session.framesets():

@@ -14,7 +14,7 @@ from capture.counter import TICK_S, burn_timecode, read_timecode
 from capture.devices import probe_devices
 from capture.grouping import FramesetGrouper, GroupingOptions, group_frames
 from capture.layout import write_manifest
-from capture.rigfile import load_rig
+from capture.rigfile import load_rig_spec
 from capture.segments import SegmentWriter, read_segment_index, segment_paths
 from capture.session import open_session
 
@@ -118,9 +118,9 @@ def test_timecode_absent_or_corrupt_reads_none():
 # -- rig files -----------------------------------------------------------------------------
 def test_shipped_rigs_load():
     for path in sorted((REPO / "rigs").glob("*.toml")):
-        rig = load_rig(path)
+        rig = load_rig_spec(path)
         assert len(rig.cameras) >= 4, path
-    rig = load_rig(REPO / "rigs" / "synthetic-4cam.toml")
+    rig = load_rig_spec(REPO / "rigs" / "synthetic-4cam.toml")
     assert rig.names == ("cam01", "cam02", "cam03", "cam04") and rig.synthetic.num_cameras == 4
 
 
@@ -129,7 +129,7 @@ def test_rig_paths_resolve_against_the_file(tmp_path):
     path = tmp_path / "sub" / "rig.toml"
     path.write_text('name = "r"\nfps = 25\n[[camera]]\nname = "a"\nsource = "file:../videos/a.mp4"\n'
                     '[[camera]]\nname = "b"\nsource = "device:2"\nsize = [1280, 720]\nexposure = 150\n')
-    rig = load_rig(path)
+    rig = load_rig_spec(path)
     assert rig.cameras[0].target == str(tmp_path / "videos" / "a.mp4")
     assert rig.cameras[1].target == 2 and rig.cameras[1].size == (1280, 720) and rig.cameras[1].fps == 25
 
@@ -147,7 +147,7 @@ def test_bad_rig_files_name_the_file_and_key(tmp_path, body, key):
     path = tmp_path / "bad.toml"
     path.write_text(body)
     with pytest.raises(ValueError) as info:
-        load_rig(path)
+        load_rig_spec(path)
     message = str(info.value)
     assert str(path) in message and key in message and "\n" not in message
 

@@ -60,7 +60,7 @@ def record_session(options: DemoOptions, paths: DemoPaths, *, progress: bool = T
     """Record (or reuse) the run's session: a board pass then a person, every camera a worker."""
     from tqdm import tqdm
 
-    from capture import RecordOptions, load_rig, open_session
+    from capture import RecordOptions, load_rig_spec, open_session
 
     if paths.session.is_dir():
         with open_session(paths.session) as session:
@@ -73,7 +73,7 @@ def record_session(options: DemoOptions, paths: DemoPaths, *, progress: bool = T
         log.info("removing %s left by an interrupted recording", paths.session_partial)
         shutil.rmtree(paths.session_partial)
     write_atomic(paths.rig, rig_toml(options).encode())
-    rig = load_rig(paths.rig)
+    rig = load_rig_spec(paths.rig)
     total = options.board_frames + options.person_frames
     bar = tqdm(total=total, unit="frameset", desc="recording", disable=not progress, dynamic_ncols=True)
 
