@@ -48,11 +48,12 @@ from calibration.keypoint_extrinsics import (KeypointExtrinsicsOptions, KnownLen
 from calibration.rig_comparison import compare_rigs  # noqa: E402
 from geometry import Rig, rotation_from_rvec  # noqa: E402
 from geometry.skeletons import get_skeleton  # noqa: E402
-from geometry.synthetic import (BoardSpec, DetectorNoise, board_poses, board_visibility,  # noqa: E402
+from geometry import Board  # noqa: E402
+from geometry.synthetic import (DetectorNoise, board_poses, board_visibility,  # noqa: E402
                                 person_motion, ring_rig, simulate_detections)
 
-BOARD = BoardSpec(kind="charuco", squares=(7, 5), square_length_m=0.1, marker_length_m=0.075,
-                  dictionary="DICT_5X5_100")  # --squares changes the number of squares
+BOARD = Board(type="charuco", squares=(7, 5), square_length_m=0.1, marker_length_m=0.075,
+              dictionary="DICT_5X5_100")  # --squares changes the number of squares
 NOISE_PX = 0.3
 
 
@@ -61,7 +62,7 @@ def board_scene(num_poses: int, seed: int):
     rig = ring_rig(6, lens="distorted", rng=rng)
     # five coefficients: the model every peer understands (ring_rig pads k4..k6 = 0)
     rig = Rig([cam.replace(dist=cam.dist[:5]) for cam in rig])
-    corners = BOARD.corners_in_board
+    corners = BOARD.corners_in_board()
     R, t = board_poses(rig, num_poses, board=BOARD, rng=rng)
     pixels = rig.project(np.einsum("fij,cj->fci", R, corners) + t[:, None]) + rng.normal(0, NOISE_PX, (6, num_poses, len(corners), 2))
     visible = board_visibility(rig, R, t, corners)  # (V, F, C)
@@ -148,12 +149,12 @@ def main() -> int:
                         help="ChArUco squares (columns rows), 0.1 m each")
     parser.add_argument("--skip-keypoints", action="store_true", help="only the board scene")
     args = parser.parse_args()
-    BOARD = BoardSpec(kind="charuco", squares=tuple(args.squares), square_length_m=0.1, marker_length_m=0.075,
-                      dictionary="DICT_5X5_100")
+    BOARD = Board(type="charuco", squares=tuple(args.squares), square_length_m=0.1, marker_length_m=0.075,
+                  dictionary="DICT_5X5_100")
     num_poses = 100 if args.quick else 300
     load = os.getloadavg()[0]
     print(f"load average {load:.2f} on {os.cpu_count()} cores; board scene: 6 cameras, {num_poses} poses of a "
-          f"{BOARD.squares[0]}x{BOARD.squares[1]} ChArUco ({len(BOARD.corners_in_board)} corners), {NOISE_PX} px noise")
+          f"{BOARD.squares[0]}x{BOARD.squares[1]} ChArUco ({len(BOARD.corners_in_board())} corners), {NOISE_PX} px noise")
     rig, corners, pixels, complete, partial = board_scene(num_poses, args.seed)
     print(f"complete board views per camera: {complete.sum(axis=1).tolist()}; with partial views: "
           f"{np.isfinite(partial[..., 0]).any(axis=-1).sum(axis=1).tolist()}")

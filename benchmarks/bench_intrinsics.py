@@ -28,12 +28,10 @@ from benchmarks.common import machine_load, print_table
 from calibration import Board, BoardView, IntrinsicsOptions, detect_board, select_views, solve_intrinsics
 from capture.render import SceneRenderer
 from geometry import Camera, rotation_from_rvec, rvec_from_rotation
-from geometry.synthetic import BoardSpec, synthetic_camera
+from geometry.synthetic import synthetic_camera
 
 BOARD = Board(type="charuco", squares=(8, 6), square_length_m=0.08, marker_length_m=0.06,
-              dictionary="DICT_5X5_100")
-SPEC = BoardSpec(kind="charuco", squares=(8, 6), square_length_m=0.08, marker_length_m=0.06,
-                 dictionary="DICT_5X5_100")
+              dictionary="DICT_5X5_100", margin_m=0.04)
 
 
 def handheld_video(camera: Camera, num_frames: int, *, rng: np.random.Generator, fps: float = 30.0,
@@ -108,7 +106,7 @@ def main() -> None:
     start = time.perf_counter()
     views = []
     for i in range(args.frames):
-        image = renderer.render(board=SPEC, world_from_board=(R[i], t[i]), noise_seed=i).image
+        image = renderer.render(board=BOARD, world_from_board=(R[i], t[i]), noise_seed=i).image
         detection = detect_board(BOARD, image)
         if detection.num_corners >= 8:
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from capture.render import SceneRenderer
-from geometry.synthetic import BoardSpec, board_trajectory, person_motion, ring_rig
+from geometry import Board
+from geometry.synthetic import board_trajectory, person_motion, ring_rig
 
 
 def _fps(render, frames: int) -> float:
@@ -39,7 +40,8 @@ def main() -> None:
         person = _fps(lambda i: renderer.render(joints_in_world=motion.joints_in_world[i % 200],
                                                 skeleton="coco17", noise_seed=i), 200)
         rows.append(("person + room + noise", size, person, 60 if size == (640, 480) else None, setup_s, ""))
-        board = BoardSpec(squares=(7, 5), square_length_m=0.12, marker_length_m=0.09)  # 0.84 x 0.6 m
+        board = Board(type="charuco", squares=(7, 5), square_length_m=0.12, marker_length_m=0.09,
+                      dictionary="DICT_5X5_100", margin_m=0.04)  # 0.84 x 0.6 m
         R, t = board_trajectory(rig, 120, board=board, rng=np.random.default_rng(2))
         # Board carried through the volume, near the camera: a large, slanted board.
         dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_5X5_100)
@@ -52,7 +54,7 @@ def main() -> None:
             image = renderer.render(board=board, world_from_board=(R[i], t[i]), noise_seed=i).image
             corners, ids, _, _ = detector.detectBoard(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
             if ids is not None:
-                truth = rig[0].project(board.corners_in_board[ids.ravel()] @ R[i].T + t[i])
+                truth = rig[0].project(board.corners_in_board()[ids.ravel()] @ R[i].T + t[i])
                 errors.append(np.hypot(*(corners.reshape(-1, 2) - truth).T))
         errors = np.concatenate(errors) if errors else np.array([np.nan])
         accuracy = f"median {np.median(errors):.3f} / max {errors.max():.3f} px ({errors.size} corners)"

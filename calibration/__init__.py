@@ -4,7 +4,8 @@ Uses :mod:`geometry`. Conventions in :mod:`geometry.camera`.
 """
 
 from .boards import (ARUCO_DICTIONARIES, Board, BoardDetection, BoardType, DetectionEffort,
-                     board_from_mapping, detect_board, diagnose_board, load_board, save_board)
+                     board_from_mapping, detect_board, diagnose_board, load_board, opencv_charuco_board,
+                     render_board, save_board, write_board_printable)
 from .inputs import (CameraSource, FrameSource, ImageFolderSource, SessionCameraSource, SynchronizedFrames,
                      VideoSource, open_session_sources, open_source, parse_camera_args)
 from .intrinsics import (BoardView, IntrinsicsOptions, IntrinsicsResult, LensModel, calibrate_intrinsics,
@@ -22,6 +23,7 @@ from .files import (CalibrationFile, CalibrationFormat, check_rig, detect_format
 __all__ = [
     "ARUCO_DICTIONARIES", "Board", "BoardDetection", "BoardType", "DetectionEffort",
     "board_from_mapping", "detect_board", "diagnose_board", "load_board", "save_board",
+    "render_board", "write_board_printable", "opencv_charuco_board",
     "CalibrationFile", "CalibrationFormat", "check_rig", "detect_format", "load_rig",
     "merge_cameras", "read_calibration", "save_rig", "write_atomic",
     "CameraSource", "FrameSource", "ImageFolderSource", "SessionCameraSource", "SynchronizedFrames",

@@ -1,12 +1,8 @@
-"""Calibration boards: ChArUco and checkerboards, their files, detection and printable images.
+"""Calibration boards with OpenCV: board files, detection, diagnosis and printable images.
 
-Conventions in :mod:`geometry.camera`. The *board frame*: origin at the board's top-left outer
-corner (as printed), x along the columns, y along the rows (down the printed page), z = x cross y
-(into the board), metres. Board corners are the inner chessboard corners, numbered row by row
-from the top-left: id ``i`` sits at ``((i % (columns - 1) + 1) * s, (i // (columns - 1) + 1) * s, 0)``
-with ``s = square_length_m``; ChArUco corner ids are exactly OpenCV's.
-
-Board file (TOML)::
+The board itself (what was printed, its validation, its corners in the board frame and the keys
+of a board file) is :class:`geometry.Board`, re-exported here; conventions and the board frame
+are in :mod:`geometry.board`. Board file (TOML; :func:`load_board`, :func:`save_board`)::
 
     type = "charuco"            # or "checkerboard"
     squares = [7, 5]            # columns, rows (squares, not inner corners)
@@ -15,6 +11,7 @@ Board file (TOML)::
     dictionary = "DICT_4X4_50"  # any predefined ArUco dictionary
     inverted = false            # white-on-black print
     legacy = false              # the pre-4.6 OpenCV ChArUco layout (even row counts differ)
+    margin_m = 0.01             # optional: paper border around the squares (printing, rendering)
 
 Checkerboards have a 180-degree ambiguity (the detector may number the corners from either end),
 which does not matter for intrinsics; prefer ChArUco for extrinsics.
@@ -27,12 +24,14 @@ import logging
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
+
+from geometry.board import ARUCO_DICTIONARY_SIZES, Board, BoardType, board_from_mapping
 
 from .toml_writer import dumps_toml
 
@@ -45,239 +44,97 @@ __all__ = [
     "load_board",
     "board_from_mapping",
     "save_board",
+    "render_board",
+    "write_board_printable",
+    "opencv_charuco_board",
     "detect_board",
     "diagnose_board",
 ]
 
 logger = logging.getLogger(__name__)
 
-BoardType = Literal["charuco", "checkerboard"]
 DetectionEffort = Literal["fast", "thorough"]
 
-# Canonical (upper-case) names of every predefined ArUco / AprilTag dictionary in OpenCV.
-ARUCO_DICTIONARIES: dict[str, int] = {
-    name.upper(): getattr(cv2.aruco, name)
-    for name in sorted(dir(cv2.aruco)) if name.startswith("DICT_") and name == name.upper()
-}
-MAX_SQUARE_LENGTH_M = 1.0  # a printed square larger than 1 m is a unit mistake, not a board
+# OpenCV's id of every predefined dictionary geometry.Board accepts; a name cv2 lacks fails here,
+# at import (tests check that the two lists agree both ways).
+ARUCO_DICTIONARIES: dict[str, int] = {name: getattr(cv2.aruco, name) for name in ARUCO_DICTIONARY_SIZES}
 _MIN_CHARUCO_CORNERS = 4  # fewer interpolated corners than this carry no usable view
-_INCH_M = 0.0254
 
 
-@dataclass(frozen=True, kw_only=True)
-class Board:
-    """A calibration board: what was printed, in metres.
+@functools.lru_cache(maxsize=32)
+def opencv_charuco_board(board: Board) -> cv2.aruco.CharucoBoard:
+    """The OpenCV ``CharucoBoard`` of a charuco ``board`` (cached per board)."""
+    if board.type != "charuco":
+        raise ValueError("opencv_charuco_board exists for charuco boards only")
+    dictionary = cv2.aruco.getPredefinedDictionary(ARUCO_DICTIONARIES[board.dictionary])
+    charuco = cv2.aruco.CharucoBoard(board.squares, board.square_length_m, board.marker_length_m, dictionary)
+    charuco.setLegacyPattern(board.legacy)
+    return charuco
 
-    type: ``"charuco"`` or ``"checkerboard"``.
-    squares: (columns, rows) of squares; the inner corners are (columns - 1, rows - 1).
-    square_length_m: side of one chessboard square, metres.
-    marker_length_m: side of one ArUco marker (charuco only), metres, < square_length_m.
-    dictionary: predefined ArUco dictionary name (charuco only), e.g. ``"DICT_4X4_1000"``.
-    inverted: white-on-black print (markers and squares inverted).
-    legacy: OpenCV's pre-4.6 ChArUco layout (matters for boards with an even number of rows).
+
+# -- printing ------------------------------------------------------------------------------------
+def render_board(board: Board, *, dpi: float = 300.0, margin_m: float | None = None,
+                 label: bool = True) -> np.ndarray:
+    """A printable image; printed at ``board.exact_dpi(dpi)`` (100% scale) it has the board's size.
+
+    margin_m: white (black when inverted) border around the squares, metres (default
+        ``board.margin_m``).
+    label: write the board description in the bottom margin (when it is >= 4 mm).
+    Returns (H, W) uint8 grayscale. Square ``(c, r)`` covers pixels
+    ``[m + c * q, m + (c + 1) * q)`` with ``q = board.square_px(dpi)`` and ``m`` the margin in pixels.
     """
-
-    type: BoardType
-    squares: tuple[int, int]
-    square_length_m: float
-    marker_length_m: float | None = None
-    dictionary: str = "DICT_4X4_50"
-    inverted: bool = False
-    legacy: bool = False
-
-    def __post_init__(self) -> None:
-        if self.type not in ("charuco", "checkerboard"):
-            raise ValueError(f"board type is {self.type!r}, expected 'charuco' or 'checkerboard'")
-        try:
-            squares = tuple(float(s) for s in np.asarray(self.squares, dtype=object).reshape(-1))
-        except (TypeError, ValueError):
-            squares = ()
-        if len(squares) != 2 or any(int(s) != s for s in squares):
-            raise ValueError(f"board squares is {self.squares!r}, expected [columns, rows] as two integers")
-        squares = (int(squares[0]), int(squares[1]))
-        if min(squares) < 3 if self.type == "checkerboard" else min(squares) < 2:
-            raise ValueError(f"board squares is {list(squares)}; a {self.type} needs at least "
-                             f"{3 if self.type == 'checkerboard' else 2} squares each way")
-        object.__setattr__(self, "squares", squares)
-        object.__setattr__(self, "square_length_m", _length(self.square_length_m, "square_length_m"))
-        dictionary = str(self.dictionary).upper()
-        if not dictionary.startswith("DICT_"):
-            dictionary = "DICT_" + dictionary
-        object.__setattr__(self, "dictionary", dictionary)
-        object.__setattr__(self, "inverted", bool(self.inverted))
-        object.__setattr__(self, "legacy", bool(self.legacy))
-        if self.type == "checkerboard":
-            object.__setattr__(self, "marker_length_m", None)
-            return
-        if self.marker_length_m is None:
-            raise ValueError("a charuco board needs marker_length_m (the side of one ArUco marker)")
-        marker = _length(self.marker_length_m, "marker_length_m")
-        object.__setattr__(self, "marker_length_m", marker)
-        if marker >= self.square_length_m:
-            raise ValueError(f"marker_length_m ({marker} m) must be smaller than square_length_m "
-                             f"({self.square_length_m} m)")
-        if dictionary not in ARUCO_DICTIONARIES:
-            raise ValueError(f"unknown ArUco dictionary {self.dictionary!r}; expected one of "
-                             f"{', '.join(ARUCO_DICTIONARIES)}")
-        available = _dictionary_size(dictionary)
-        if self.num_markers > available:
-            raise ValueError(f"a {squares[0]}x{squares[1]} charuco board needs {self.num_markers} "
-                             f"markers but {dictionary} has only {available}")
-
-    # -- geometry -------------------------------------------------------------------------------
-    @property
-    def inner_corners(self) -> tuple[int, int]:
-        """(columns, rows) of inner chessboard corners: OpenCV's ``patternSize``."""
-        return self.squares[0] - 1, self.squares[1] - 1
-
-    @property
-    def num_corners(self) -> int:
-        return self.inner_corners[0] * self.inner_corners[1]
-
-    @property
-    def num_markers(self) -> int:
-        """ArUco markers on a charuco board (0 for checkerboards)."""
-        return 0 if self.type == "checkerboard" else (self.squares[0] * self.squares[1]) // 2
-
-    @property
-    def size_m(self) -> tuple[float, float]:
-        """(width, height) of the squared area, metres."""
-        return self.squares[0] * self.square_length_m, self.squares[1] * self.square_length_m
-
-    def corners_in_board(self) -> np.ndarray:
-        """(C, 3) float64 inner corners in the board frame, metres; row ``i`` is corner id ``i``."""
-        cols, rows = self.inner_corners
-        col, row = np.meshgrid(np.arange(cols), np.arange(rows))
-        xy = np.stack([col.ravel() + 1, row.ravel() + 1], axis=-1) * self.square_length_m
-        return np.concatenate([xy, np.zeros((len(xy), 1))], axis=-1)
-
-    @functools.cached_property
-    def opencv_board(self) -> cv2.aruco.CharucoBoard:
-        """The OpenCV ``CharucoBoard`` (charuco only)."""
-        if self.type != "charuco":
-            raise ValueError("opencv_board exists for charuco boards only")
-        dictionary = cv2.aruco.getPredefinedDictionary(ARUCO_DICTIONARIES[self.dictionary])
-        board = cv2.aruco.CharucoBoard(self.squares, self.square_length_m, self.marker_length_m, dictionary)
-        board.setLegacyPattern(self.legacy)
-        return board
-
-    def describe(self) -> str:
-        """One line for logs, reports and the printed label."""
-        text = (f"{self.type} {self.squares[0]}x{self.squares[1]} squares of "
-                f"{self.square_length_m * 1000:g} mm")
-        if self.type == "charuco":
-            text += f", markers {self.marker_length_m * 1000:g} mm, {self.dictionary}"
-            text += ", legacy layout" if self.legacy else ""
-        return text + (", inverted" if self.inverted else "")
-
-    def to_mapping(self) -> dict:
-        """The board file's content (see the module docstring)."""
-        out = {"type": self.type, "squares": list(self.squares), "square_length_m": self.square_length_m}
-        if self.type == "charuco":
-            out.update(marker_length_m=self.marker_length_m, dictionary=self.dictionary)
-        out.update(inverted=self.inverted, legacy=self.legacy)
-        return out
-
-    # -- printing -------------------------------------------------------------------------------
-    def square_px(self, dpi: float) -> int:
-        """Pixels per square when rendering for ``dpi`` (squares are a whole number of pixels)."""
-        if not dpi > 0:
-            raise ValueError(f"dpi is {dpi}, expected > 0")
-        return max(8, int(round(self.square_length_m * dpi / _INCH_M)))
-
-    def exact_dpi(self, dpi: float) -> float:
-        """The DPI at which :meth:`render` for ``dpi`` prints at exactly ``square_length_m``.
-
-        Squares are rendered with a whole number of pixels, so this differs from ``dpi`` by at most
-        half a pixel per square; PNG and PDF files carry this value, so they print at exact size.
-        """
-        return self.square_px(dpi) * _INCH_M / self.square_length_m
-
-    def render(self, *, dpi: float = 300.0, margin_m: float = 0.01, label: bool = True) -> np.ndarray:
-        """A printable image; printed at :meth:`exact_dpi` (100% scale) it has the board's size.
-
-        margin_m: white (black when inverted) border around the squares, metres.
-        label: write the board description in the bottom margin (when it is >= 4 mm).
-        Returns (H, W) uint8 grayscale. Square ``(c, r)`` covers pixels
-        ``[m + c * q, m + (c + 1) * q)`` with ``q = square_px(dpi)`` and ``m`` the margin in pixels.
-        """
-        if margin_m < 0:
-            raise ValueError(f"margin_m is {margin_m}, expected >= 0")
-        square_px = self.square_px(dpi)
-        px_per_m = square_px / self.square_length_m
-        margin_px = int(round(margin_m * px_per_m))
-        width_px, height_px = self.squares[0] * square_px, self.squares[1] * square_px
-        if self.type == "charuco":
-            inner = self.opencv_board.generateImage((width_px, height_px), marginSize=0, borderBits=1)
-        else:
-            row, col = np.indices((height_px, width_px)) // square_px
-            inner = np.where((row + col) % 2 == 0, 0, 255).astype(np.uint8)
-        image = np.full((height_px + 2 * margin_px, width_px + 2 * margin_px), 255, np.uint8)
-        image[margin_px:margin_px + height_px, margin_px:margin_px + width_px] = inner
-        if label and margin_m >= 0.004:
-            text = f"rigkit {self.describe()}; print at 100%: one square = {self.square_length_m * 1000:g} mm"
-            scale = 0.35 * margin_px / 20.0
+    margin_m = board.margin_m if margin_m is None else margin_m
+    if margin_m < 0:
+        raise ValueError(f"margin_m is {margin_m}, expected >= 0")
+    square_px = board.square_px(dpi)
+    px_per_m = square_px / board.square_length_m
+    margin_px = int(round(margin_m * px_per_m))
+    width_px, height_px = board.squares[0] * square_px, board.squares[1] * square_px
+    if board.type == "charuco":
+        inner = opencv_charuco_board(board).generateImage((width_px, height_px), marginSize=0, borderBits=1)
+    else:
+        row, col = np.indices((height_px, width_px)) // square_px
+        inner = np.where((row + col) % 2 == 0, 0, 255).astype(np.uint8)
+    image = np.full((height_px + 2 * margin_px, width_px + 2 * margin_px), 255, np.uint8)
+    image[margin_px:margin_px + height_px, margin_px:margin_px + width_px] = inner
+    if label and margin_m >= 0.004:
+        text = f"rigkit {board.describe()}; print at 100%: one square = {board.square_length_m * 1000:g} mm"
+        scale = 0.35 * margin_px / 20.0
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        if tw > 0.75 * width_px:  # OpenCV's font renders wider than getTextSize says
+            scale *= 0.75 * width_px / tw
             (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-            if tw > 0.75 * width_px:  # OpenCV's font renders wider than getTextSize says
-                scale *= 0.75 * width_px / tw
-                (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-            y = margin_px + height_px + (margin_px + th) // 2
-            cv2.putText(image, text, (margin_px, y), cv2.FONT_HERSHEY_SIMPLEX, scale, 128,
-                        max(1, int(round(scale))), cv2.LINE_AA)
-        return 255 - image if self.inverted else image
-
-    def write_printable(self, path: str | os.PathLike, *, dpi: float = 300.0, margin_m: float = 0.01,
-                        pdf: bool = True) -> list[Path]:
-        """Write the rendered board as PNG (with its DPI) and, when ``pdf``, a PDF of the exact size.
-
-        path: the PNG path (``.png`` added when missing); the PDF goes next to it.
-        Both files carry :meth:`exact_dpi`, so "actual size" printing gives exact squares.
-        Returns the paths written.
-        """
-        from .files import write_atomic
-        from .printable import pdf_bytes, png_bytes
-        path = Path(path)
-        if path.suffix.lower() != ".png":
-            path = path.with_suffix(".png")
-        image = self.render(dpi=dpi, margin_m=margin_m)
-        dpi = self.exact_dpi(dpi)
-        write_atomic(path, png_bytes(image, dpi=dpi))
-        written = [path]
-        if pdf:
-            write_atomic(path.with_suffix(".pdf"), pdf_bytes(image, dpi=dpi, title=f"rigkit {self.describe()}"))
-            written.append(path.with_suffix(".pdf"))
-        return written
+        y = margin_px + height_px + (margin_px + th) // 2
+        cv2.putText(image, text, (margin_px, y), cv2.FONT_HERSHEY_SIMPLEX, scale, 128,
+                    max(1, int(round(scale))), cv2.LINE_AA)
+    return 255 - image if board.inverted else image
 
 
-def _length(value, name: str) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} is {value!r}, expected a length in metres") from None
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} is {value}, expected a positive length in metres")
-    if value > MAX_SQUARE_LENGTH_M:
-        raise ValueError(f"{name} is {value:g} m; did you give millimetres? ({value:g} mm is "
-                         f"{value / 1000:g} m)")
-    return value
+def write_board_printable(board: Board, path: str | os.PathLike, *, dpi: float = 300.0,
+                          margin_m: float | None = None, pdf: bool = True) -> list[Path]:
+    """Write the rendered board as PNG (with its DPI) and, when ``pdf``, a PDF of the exact size.
+
+    path: the PNG path (``.png`` added when missing); the PDF goes next to it.
+    margin_m: as in :func:`render_board`.
+    Both files carry ``board.exact_dpi(dpi)``, so "actual size" printing gives exact squares.
+    Returns the paths written.
+    """
+    from .files import write_atomic
+    from .printable import pdf_bytes, png_bytes
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        path = path.with_suffix(".png")
+    image = render_board(board, dpi=dpi, margin_m=margin_m)
+    dpi = board.exact_dpi(dpi)
+    write_atomic(path, png_bytes(image, dpi=dpi))
+    written = [path]
+    if pdf:
+        write_atomic(path.with_suffix(".pdf"), pdf_bytes(image, dpi=dpi, title=f"rigkit {board.describe()}"))
+        written.append(path.with_suffix(".pdf"))
+    return written
 
 
 # -- files ---------------------------------------------------------------------------------------
-def board_from_mapping(mapping: Mapping, *, where: str = "board") -> Board:
-    """A Board from the keys of a board file (see the module docstring)."""
-    known = {f.name for f in fields(Board)}
-    unknown = sorted(set(mapping) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}; board keys are {', '.join(sorted(known))}")
-    for key in ("type", "squares", "square_length_m"):
-        if key not in mapping:
-            raise ValueError(f"{where}: missing {key!r}")
-    try:
-        return Board(**mapping)
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
-
-
 def load_board(path: str | os.PathLike) -> Board:
     """Read a board TOML file. A ``[board]`` table is accepted as well as top-level keys."""
     path = Path(path)
@@ -348,7 +205,7 @@ def _charuco_detector(board: Board) -> cv2.aruco.CharucoDetector:
     params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE  # charuco refines the corners
     charuco_params = cv2.aruco.CharucoParameters()
     charuco_params.tryRefineMarkers = True
-    return cv2.aruco.CharucoDetector(board.opencv_board, charuco_params, params)
+    return cv2.aruco.CharucoDetector(opencv_charuco_board(board), charuco_params, params)
 
 
 def detect_board(board: Board, image: np.ndarray, *, effort: DetectionEffort = "fast") -> BoardDetection:
@@ -497,13 +354,13 @@ def diagnose_board(board: Board, images) -> str:
     best, best_ids = None, set()
     convincing = max(4, board.num_markers // 3)
     for members in families.values():
-        members = sorted(members, key=_dictionary_size)
+        members = sorted(members, key=ARUCO_DICTIONARY_SIZES.__getitem__)
         if board.dictionary in members and members[-1] == board.dictionary:
             continue
         ids = _markers_found(members[-1], grays, inverted=board.inverted)
         if len(ids) > len(best_ids):
             best_ids = ids
-            best = next(m for m in members if _dictionary_size(m) > max(ids))
+            best = next(m for m in members if ARUCO_DICTIONARY_SIZES[m] > max(ids))
         if len(best_ids) >= convincing:
             break
     if best is not None and len(best_ids) >= 3:
@@ -511,10 +368,6 @@ def diagnose_board(board: Board, images) -> str:
                 f"check dictionary (dictionary = \"{best}\"?)")
     return (f"no ArUco markers of {board.dictionary} are visible; check dictionary, lighting, focus "
             "and that the board is in view")
-
-
-def _dictionary_size(name: str) -> int:
-    return cv2.aruco.getPredefinedDictionary(ARUCO_DICTIONARIES[name]).bytesList.shape[0]
 
 
 def _markers_found(dictionary: str, grays, *, inverted: bool) -> set[int]:

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from .boards import ARUCO_DICTIONARIES, Board, board_from_mapping, load_board, save_board
+from .boards import ARUCO_DICTIONARIES, Board, board_from_mapping, load_board, save_board, write_board_printable
 
 __all__ = [
     "register",
@@ -131,7 +131,8 @@ def _add_board(sub) -> None:
     add_board_arguments(parser)
     add_output_argument(parser, help_text="PNG to write (a PDF of the same size goes next to it)")
     parser.add_argument("--dpi", type=float, default=300.0, help="printer resolution")
-    parser.add_argument("--margin-mm", type=float, default=10.0, help="white border around the squares")
+    parser.add_argument("--margin-mm", type=float, default=None,
+                        help="white border around the squares (default: the board's margin_m, 10 mm)")
     parser.add_argument("--no-pdf", action="store_true", help="write the PNG only")
     parser.add_argument("--save-board", metavar="FILE", help="also write the board TOML file")
     parser.set_defaults(func=_run_board)
@@ -141,14 +142,15 @@ def _run_board(args: argparse.Namespace) -> int:
     board = board_from_args(args)
     if not 10 <= args.dpi <= 2400:
         raise ValueError(f"--dpi is {args.dpi:g}, expected 10-2400")
-    if not 0 <= args.margin_mm <= 200:
-        raise ValueError(f"--margin-mm is {args.margin_mm:g}, expected 0-200 (millimetres)")
-    written = board.write_printable(args.out, dpi=args.dpi, margin_m=args.margin_mm / 1000, pdf=not args.no_pdf)
+    margin_mm = board.margin_m * 1000 if args.margin_mm is None else args.margin_mm
+    if not 0 <= margin_mm <= 200:
+        raise ValueError(f"--margin-mm is {margin_mm:g}, expected 0-200 (millimetres)")
+    written = write_board_printable(board, args.out, dpi=args.dpi, margin_m=margin_mm / 1000, pdf=not args.no_pdf)
     if args.save_board:
         written.append(save_board(board, args.save_board))
     width_m, height_m = board.size_m
     print(f"board: {board.describe()}")
-    print(f"squared area {width_m * 100:.1f} x {height_m * 100:.1f} cm (+ {args.margin_mm:g} mm margins) at "
+    print(f"squared area {width_m * 100:.1f} x {height_m * 100:.1f} cm (+ {margin_mm:g} mm margins) at "
           f"{board.exact_dpi(args.dpi):.2f} dpi; print at 100% (actual size) and measure one square")
     for path in written:
         print(f"wrote {path}")

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from geometry import Camera, Skeleton, get_skeleton
-from geometry.synthetic import BoardSpec, as_board_spec
+from geometry import Board, Camera, Skeleton, get_skeleton
 
 from .render_person import draw_person, joint_colors
 
@@ -49,22 +48,18 @@ class _MipTexture:
     origin_m: float  # board coordinate of level-0 texel edge 0 (= -margin - pad * texel_m)
 
 
-def board_texture(board, *, pixels_per_square: int = 64) -> np.ndarray:
-    """(H, W) uint8 image of the printed sheet (squares plus white margin), one square =
-    ``pixels_per_square`` pixels: OpenCV's ``CharucoBoard.generateImage`` for ChArUco boards.
-    ``board``: anything :func:`geometry.synthetic.as_board_spec` reads."""
-    board = as_board_spec(board)
+def board_texture(board: Board, *, pixels_per_square: int = 64) -> np.ndarray:
+    """(H, W) uint8 image of the printed sheet (squares plus white ``board.margin_m``), one square =
+    ``pixels_per_square`` pixels: OpenCV's ``CharucoBoard.generateImage`` for ChArUco boards."""
+    board = _checked_board(board)
     columns, rows = board.squares
     size = (columns * pixels_per_square, rows * pixels_per_square)
-    if board.kind == "charuco":
-        dictionary_id = getattr(cv2.aruco, board.dictionary, None)
-        if dictionary_id is None:
-            raise ValueError(f"unknown ArUco dictionary {board.dictionary!r}; expected a cv2.aruco "
-                             "predefined name such as 'DICT_5X5_100'")
-        dictionary = cv2.aruco.getPredefinedDictionary(dictionary_id)
+    if board.type == "charuco":
+        # geometry.Board accepts only OpenCV's predefined dictionary names (upper case).
+        dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, board.dictionary))
         charuco = cv2.aruco.CharucoBoard(board.squares, board.square_length_m, board.marker_length_m,
                                          dictionary)
-        charuco.setLegacyPattern(board.legacy_pattern)
+        charuco.setLegacyPattern(board.legacy)
         squares = charuco.generateImage(size, marginSize=0, borderBits=1)
     else:
         r, c = np.mgrid[0:rows, 0:columns]
@@ -76,8 +71,14 @@ def board_texture(board, *, pixels_per_square: int = 64) -> np.ndarray:
     return cv2.copyMakeBorder(squares, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
 
 
+def _checked_board(board) -> Board:
+    if not isinstance(board, Board):
+        raise ValueError(f"board is {type(board).__name__}, expected a geometry.Board")
+    return board
+
+
 @functools.lru_cache(maxsize=8)
-def _mip_texture(board: BoardSpec) -> _MipTexture:
+def _mip_texture(board: Board) -> _MipTexture:
     pixels_per_square = 64
     sheet = board_texture(board, pixels_per_square=pixels_per_square)
     texel_m = board.square_length_m / pixels_per_square
@@ -229,14 +230,13 @@ class SceneRenderer:
 
     # -- public ---------------------------------------------------------------------------------
     def render(self, *, joints_in_world: np.ndarray | None = None, skeleton: str | Skeleton | None = None,
-               board: BoardSpec | None = None, world_from_board: tuple[np.ndarray, np.ndarray] | None = None,
+               board: Board | None = None, world_from_board: tuple[np.ndarray, np.ndarray] | None = None,
                noise_seed: int | None = None, appearance_seed: int = 0) -> RenderedFrame:
         """Render the room with an optional board and an optional person.
 
         joints_in_world: (J, 3) world metres of one person (NaN joints are skipped).
         skeleton: the layout of ``joints_in_world`` (required with it).
-        board: a :class:`geometry.synthetic.BoardSpec` or any board :func:`as_board_spec` reads
-            (``calibration`` boards, capture rig-file boards).
+        board: a :class:`geometry.Board` (board files, rig files and ``calibration`` all use it).
         world_from_board: the board's pose, ``(R (3, 3), t (3,))`` or a (4, 4) matrix (both
             board and pose, or neither); a NaN pose means the board is not in the scene.
         noise_seed: per-frame sensor noise pattern (None: no sensor noise).
@@ -250,7 +250,7 @@ class SceneRenderer:
         layers = []
         pose = _pose(world_from_board) if board is not None else None
         if pose is not None:
-            board = as_board_spec(board)
+            board = _checked_board(board)
             R, t = pose
             board_center = R @ np.array([*np.array(board.size_m) / 2, 0.0]) + t
             depth = float((self.camera.R @ board_center + self.camera.t)[2])
@@ -280,7 +280,7 @@ class SceneRenderer:
         return RenderedFrame(image=image, joints_2d=None, joint_visible=None)
 
     # -- board ----------------------------------------------------------------------------------
-    def _draw_board(self, image: np.ndarray, board: BoardSpec, R: np.ndarray, t: np.ndarray) -> None:
+    def _draw_board(self, image: np.ndarray, board: Board, R: np.ndarray, t: np.ndarray) -> None:
         cam = self.camera
         R_cb = cam.R @ R  # cam_from_board
         t_cb = cam.R @ t + cam.t
@@ -337,9 +337,9 @@ class SceneRenderer:
         blended = region * (1 - alpha[..., None]) + (grey * 255 * alpha)[..., None]
         image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
-    def _board_roi(self, board: BoardSpec, R: np.ndarray, t: np.ndarray):
+    def _board_roi(self, board: Board, R: np.ndarray, t: np.ndarray):
         """(y0, y1, x0, x1) image window that holds the board, or None if it is not in view."""
-        outline = board.outline_in_board
+        outline = board.outline_in_board()
         edges = np.concatenate([outline[i] + np.linspace(0, 1, 24)[:, None] * (outline[(i + 1) % 4] - outline[i])
                                 for i in range(4)])
         # Pad by the transparent border so the antialiased edge is included.
@@ -438,7 +438,7 @@ def _renderer(camera: Camera, background_seed: int) -> SceneRenderer:
 
 
 def render_scene(camera: Camera, *, joints_in_world: np.ndarray | None = None,
-                 skeleton: str | Skeleton | None = None, board: BoardSpec | None = None,
+                 skeleton: str | Skeleton | None = None, board: Board | None = None,
                  world_from_board: tuple[np.ndarray, np.ndarray] | None = None, background_seed: int = 0,
                  noise_seed: int | None = None, appearance_seed: int = 0) -> np.ndarray:
     """One BGR uint8 image ``(height, width, 3)`` of the scene seen by ``camera``.

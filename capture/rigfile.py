@@ -37,10 +37,12 @@ Top level
     live timecode, a source as cheap as a camera's DMA buffer, for throughput benchmarks, with no
     scene truth; see :mod:`capture.scene`), ``pace`` (``"realtime"``:
     frames at the camera clock, late ones skipped and counted; ``"fast"``: as fast as the machine
-    renders, no frame skipped, timestamps still ``k / fps``), and ``[synthetic.board]`` (the fields
-    of :class:`geometry.synthetic.BoardSpec`): ``kind`` (``"charuco"`` | ``"checkerboard"``),
-    ``squares = [columns, rows]``, ``square_length_m``, ``marker_length_m``, ``dictionary`` (an
-    OpenCV ArUco dictionary name), ``legacy_pattern``, ``inverted``, ``margin_m``. With a ``[synthetic]``
+    renders, no frame skipped, timestamps still ``k / fps``), and ``[synthetic.board]``: the board
+    shown, with exactly the keys of a board file (:mod:`geometry.board`, read by
+    :func:`geometry.board_from_mapping`): ``type`` (``"charuco"`` | ``"checkerboard"``),
+    ``squares = [columns, rows]``, ``square_length_m`` (these three required), ``marker_length_m``,
+    ``dictionary`` (an OpenCV ArUco dictionary name), ``inverted``, ``legacy``, ``margin_m``;
+    without the table the board is :data:`geometry.synthetic.SYNTHETIC_BOARD`. With a ``[synthetic]``
     table the ``[[camera]]`` tables may be omitted: the cameras are then the layout's
     (``cam01`` ...), all ``source = "synthetic"``.
 """
@@ -48,11 +50,12 @@ Top level
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from geometry.synthetic import BoardSpec
+from geometry import Board, board_from_mapping
+from geometry.synthetic import SYNTHETIC_BOARD
 
 __all__ = ["SourceKind", "CameraSpec", "SyntheticSpec", "RigSpec", "load_rig_spec", "parse_rig_spec",
            "parse_source"]
@@ -66,8 +69,6 @@ _TOP_KEYS = {"name", "fps", "segment_s", "jpeg_quality", "encode", "camera", "sy
 _CAMERA_KEYS = {"name", "source", "size", "fps", "exposure", "auto_exposure", "fourcc", "replay", "file_fps"}
 _SYNTHETIC_KEYS = {"layout", "num_cameras", "seed", "size", "lens", "intrinsics_s", "board_s", "person_s", "counter", "flicker",
                    "latency_s", "board", "scene", "pace"}
-_BOARD_KEYS = {"kind", "squares", "square_length_m", "marker_length_m", "dictionary", "legacy_pattern", "inverted",
-               "margin_m"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,9 +117,11 @@ class SyntheticSpec:
     scene: Literal["rendered", "pattern", "loop"] = "rendered"
     pace: ReplayMode = "realtime"
     latency_s: tuple[float, ...] = ()
-    board: BoardSpec = field(default_factory=BoardSpec)
+    board: Board = SYNTHETIC_BOARD
 
     def __post_init__(self) -> None:
+        if not isinstance(self.board, Board):
+            raise ValueError(f"board is {type(self.board).__name__}, expected a geometry.Board")
         if self.scene not in ("rendered", "pattern", "loop"):
             raise ValueError(f"scene {self.scene!r} is not one of 'rendered', 'pattern', 'loop'")
         if self.pace not in ("realtime", "fast"):
@@ -192,11 +195,7 @@ class RigSpec:
                                 "person_s": s.person_s, "counter": s.counter, "flicker": s.flicker,
                                 "scene": s.scene, "pace": s.pace,
                                 "latency_s": list(s.latency_s),
-                                "board": {"kind": s.board.kind, "squares": list(s.board.squares),
-                                          "square_length_m": s.board.square_length_m,
-                                          "marker_length_m": s.board.marker_length_m,
-                                          "dictionary": s.board.dictionary, "legacy_pattern": s.board.legacy_pattern,
-                                          "inverted": s.board.inverted, "margin_m": s.board.margin_m}}
+                                "board": s.board.to_mapping()}
         return out
 
 
@@ -262,21 +261,9 @@ def _choice(r: _Reader, key: str, allowed: tuple[str, ...]) -> str:
 
 def _parse_synthetic(table: dict, where: str) -> SyntheticSpec:
     r = _Reader(table, f"{where} [synthetic]", _SYNTHETIC_KEYS)
-    board_table = r.get("board", dict, {})
-    b = _Reader(board_table, f"{where} [synthetic.board]", _BOARD_KEYS)
-    default = BoardSpec()
-    squares = b.get("squares", list, list(default.squares), expected="[columns, rows]")
-    if len(squares) != 2 or not all(isinstance(v, int) for v in squares):
-        raise b.fail("squares", "[columns, rows]")
-    try:
-        board = BoardSpec(kind=b.get("kind", str, default.kind), squares=(squares[0], squares[1]),
-                          square_length_m=b.number("square_length_m", default.square_length_m),
-                          marker_length_m=b.number("marker_length_m", default.marker_length_m),
-                          dictionary=b.get("dictionary", str, default.dictionary),
-                          legacy_pattern=b.get("legacy_pattern", bool, False), inverted=b.get("inverted", bool, False),
-                          margin_m=b.number("margin_m", default.margin_m))
-    except ValueError as error:
-        raise ValueError(f"{b.where}: {error}") from None
+    board_table = r.get("board", dict, None)
+    board = (SYNTHETIC_BOARD if board_table is None
+             else board_from_mapping(board_table, where=f"{where} [synthetic.board]"))
     latency = r.get("latency_s", list, [], expected="a list of seconds, one per camera")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in latency):
         raise r.fail("latency_s", "a list of seconds, one per camera")

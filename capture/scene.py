@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from geometry import Camera, Rig, get_skeleton
-from geometry.synthetic import (MotionOptions, arc_rig, as_board_spec, board_trajectory, camera_board_poses,
+from geometry.synthetic import (MotionOptions, arc_rig, board_trajectory, camera_board_poses,
                                 ceiling_rig, person_motion,
                                 rig_volume_center, ring_rig)
 
@@ -64,7 +64,7 @@ class SyntheticScene:
             raise ValueError(f"fps is {fps}, expected > 0")
         self.spec, self.fps = spec, fps
         self.rig = synthetic_rig(spec)
-        self.board = as_board_spec(spec.board)
+        self.board = spec.board
         self.skeleton = get_skeleton(SKELETON)
         # Close-ups (``intrinsics_s`` per camera, cameras in turn) open the board pass.
         self.close_frames_per_camera = int(round(spec.intrinsics_s * fps))

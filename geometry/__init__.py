@@ -5,6 +5,7 @@ Conventions (frames, pixels, distortion order, dimension letters, units) are sta
 imported here (torch is slow to import). Scene generators: :mod:`geometry.synthetic`.
 """
 
+from .board import ARUCO_DICTIONARY_SIZES, Board, BoardType, board_from_mapping
 from .camera import Camera, DistortionModel, distort_normalized, undistort_normalized
 from .epipolar import (FundamentalEstimate, decompose_essential, epipolar_lines, epipolar_residual,
                        essential_8point, essential_from_fundamental, essential_from_pose,
@@ -30,6 +31,8 @@ from .triangulation import TriangulationOptions, triangulate
 __all__ = [
     # cameras and rigs
     "Camera", "DistortionModel", "distort_normalized", "undistort_normalized", "Rig",
+    # calibration boards
+    "Board", "BoardType", "ARUCO_DICTIONARY_SIZES", "board_from_mapping",
     # rotations and poses
     "average_rotations", "compose", "invert", "project_to_rotation", "rotation_angle_deg",
     "rotation_from_rvec", "rvec_from_rotation", "skew",

@@ -3,12 +3,13 @@ ray-traces a mip-mapped board through the camera's exact lens model)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from calibration import Board
 from capture.render import render_scene
 from geometry import Camera, rotation_from_rvec
-from geometry.synthetic import BoardSpec
 
 
 def board_poses_in_view(board: Board, num_poses: int, *, rng: np.random.Generator,
@@ -29,11 +30,9 @@ def board_poses_in_view(board: Board, num_poses: int, *, rng: np.random.Generato
 def render_board_views(camera: Camera, board: Board, poses, *, noise_seed: int | None = 0) -> list[np.ndarray]:
     """BGR images of ``board`` at ``poses`` (cam_from_board) seen by ``camera`` (placed at the world
     origin); 2 grey levels of sensor noise unless ``noise_seed`` is None."""
-    spec = BoardSpec(kind=board.type, squares=board.squares, square_length_m=board.square_length_m,
-                     marker_length_m=board.marker_length_m or 0.0, dictionary=board.dictionary,
-                     legacy_pattern=board.legacy, margin_m=board.square_length_m / 2)
+    printed = replace(board, margin_m=board.square_length_m / 2)
     at_origin = camera.replace(R=np.eye(3), t=np.zeros(3))
-    return [render_scene(at_origin, board=spec, world_from_board=(R, t),
+    return [render_scene(at_origin, board=printed, world_from_board=(R, t),
                          noise_seed=None if noise_seed is None else noise_seed + i)
             for i, (R, t) in enumerate(poses)]
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from geometry import Rig
-from geometry.synthetic import BoardSpec, board_poses, board_visibility, ring_rig
+from geometry import Board, Rig
+from geometry.synthetic import board_poses, board_visibility, ring_rig
 
-BOARD = BoardSpec(squares=(8, 6), square_length_m=0.08, marker_length_m=0.06)
+BOARD = Board(type="charuco", squares=(8, 6), square_length_m=0.08, marker_length_m=0.06,
+              dictionary="DICT_5X5_100", margin_m=0.04)
 
 
 def board_scene(num_cameras: int = 5, num_poses: int = 40, *, noise_px: float = 0.3, seed: int = 0,
@@ -19,7 +20,7 @@ def board_scene(num_cameras: int = 5, num_poses: int = 40, *, noise_px: float = 
     """
     rng = np.random.default_rng(seed)
     rig = ring_rig(num_cameras, rng=rng) if rig is None else rig
-    corners = BOARD.corners_in_board
+    corners = BOARD.corners_in_board()
     R, t = board_poses(rig, num_poses, board=BOARD, rng=rng, **pose_options)
     pixels = rig.project(np.einsum("fij,cj->fci", R, corners) + t[:, None])
     pixels[~board_visibility(rig, R, t, corners)] = np.nan

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from calibration import (ARUCO_DICTIONARIES, Board, board_from_mapping, detect_board, diagnose_board,
-                         load_board, save_board)
+                         load_board, opencv_charuco_board, render_board, save_board, write_board_printable)
 from shared_data import POSE2SIM
 
 PHOTOS = POSE2SIM / "calibration" / "intrinsics"
@@ -29,7 +29,7 @@ WARPS = [
 def _warped(board: Board, H: np.ndarray, *, dpi: float = 300.0, margin_m: float = 0.01,
             size=(1280, 960), supersample: int = 4):
     """Render ``board``, warp it by ``H`` (render px -> image px) anti-aliased; true corners too."""
-    image = board.render(dpi=dpi, margin_m=margin_m, label=False)
+    image = render_board(board, dpi=dpi, margin_m=margin_m, label=False)
     q = board.square_px(dpi)
     margin_px = round(margin_m * q / board.square_length_m)
     s = supersample
@@ -104,7 +104,7 @@ def test_board_file_errors(tmp_path):
 
 
 def test_corners_in_board_match_opencv_ids():
-    np.testing.assert_allclose(CHARUCO.corners_in_board(), CHARUCO.opencv_board.getChessboardCorners(),
+    np.testing.assert_allclose(CHARUCO.corners_in_board(), opencv_charuco_board(CHARUCO).getChessboardCorners(),
                                atol=1e-12)
 
 
@@ -197,14 +197,14 @@ def _png_dpi(data: bytes) -> float:
 
 
 def test_render_is_exact_size_and_printable_files(tmp_path):
-    image = CHARUCO.render(dpi=300, margin_m=0.01)
+    image = render_board(CHARUCO, dpi=300, margin_m=0.01)
     q = CHARUCO.square_px(300)
     margin = round(0.01 * q / 0.04)
     assert image.shape == (5 * q + 2 * margin, 7 * q + 2 * margin)
     dpi = CHARUCO.exact_dpi(300)
     assert abs(dpi - 300) < 300 / q  # within half a pixel per square
     assert q / dpi * 0.0254 == pytest.approx(0.04, abs=1e-12)  # printed square, metres
-    png, pdf = CHARUCO.write_printable(tmp_path / "board", dpi=300)
+    png, pdf = write_board_printable(CHARUCO, tmp_path / "board", dpi=300)
     data = png.read_bytes()
     np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE), image)
     assert _png_dpi(data) == pytest.approx(dpi, abs=0.02)  # pHYs is in whole pixels per metre
@@ -219,9 +219,9 @@ def test_render_is_exact_size_and_printable_files(tmp_path):
     xref = int(text.rsplit(b"startxref", 1)[1].split()[0])
     offsets = [int(line.split()[0]) for line in text[xref:].splitlines()[3:9]]
     assert [text[o:o + 7] for o in offsets] == [f"{i} 0 obj".encode() for i in range(1, 7)]
-    inverted = Board(type="charuco", squares=(7, 5), square_length_m=0.04, marker_length_m=0.03,
-                     inverted=True).render(dpi=100, label=False)
-    np.testing.assert_array_equal(inverted, 255 - CHARUCO.render(dpi=100, label=False))
+    inverted = render_board(Board(type="charuco", squares=(7, 5), square_length_m=0.04, marker_length_m=0.03,
+                                  inverted=True), dpi=100, label=False)
+    np.testing.assert_array_equal(inverted, 255 - render_board(CHARUCO, dpi=100, label=False))
 
 
 # -- small boards through a real lens (capture.render ray-traces the exact lens model) ------------

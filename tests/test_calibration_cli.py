@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import rigkit_cli
-from calibration import Board, load_board, load_rig, read_calibration
+from calibration import Board, load_board, load_rig, read_calibration, render_board
 from shared_data import POSE2SIM
 
 DATA = POSE2SIM / "calibration"
@@ -36,7 +36,7 @@ def charuco_folder(tmp_path_factory) -> Path:
     """Six small photos of a DICT_4X4_50 ChArUco board under different perspectives."""
     folder = tmp_path_factory.mktemp("charuco")
     board = Board(type="charuco", squares=(7, 5), square_length_m=0.04, marker_length_m=0.03)
-    texture = board.render(dpi=60, margin_m=0.01, label=False)
+    texture = render_board(board, dpi=60, margin_m=0.01, label=False)
     for i in range(6):
         H = np.array([[0.9 + 0.05 * i, 0.1 - 0.03 * i, 30.0 + 10 * i], [0.02 * i, 0.95, 40.0],
                       [2e-4 * (i - 3), 1e-4 * (2 - i), 1.0]])

@@ -100,9 +100,10 @@ def test_lifter_example_trains_on_the_demo_shards(demo_run):
 def test_close_up_board_pass_faces_each_camera_in_turn():
     from capture.rigfile import SyntheticSpec
     from capture.scene import SyntheticScene
-    from geometry.synthetic import BoardSpec
+    from geometry import Board
 
-    board = BoardSpec(squares=(7, 5), square_length_m=0.15, marker_length_m=0.1125, dictionary="DICT_4X4_50")
+    board = Board(type="charuco", squares=(7, 5), square_length_m=0.15, marker_length_m=0.1125,
+                  dictionary="DICT_4X4_50", margin_m=0.04)
     spec = SyntheticSpec(num_cameras=4, size=(640, 480), intrinsics_s=1.0, board_s=2.0, person_s=1.0, board=board)
     scene = SyntheticScene(spec, 10.0)
     assert scene.board_frames == 4 * 10 + 20 and scene.period == scene.board_frames + 10

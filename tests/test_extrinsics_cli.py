@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import rigkit_cli
-from calibration import Board, load_rig, save_board, save_rig
+from calibration import Board, load_rig, render_board, save_board, save_rig
 from calibration.rig_comparison import compare_rigs
 from geometry import Rig
 from geometry.skeletons import get_skeleton
-from geometry.synthetic import BoardSpec, DetectorNoise, board_poses, person_motion, ring_rig, simulate_detections
+from geometry.synthetic import DetectorNoise, board_poses, person_motion, ring_rig, simulate_detections
 
 BOARD = Board(type="charuco", squares=(7, 5), square_length_m=0.12, marker_length_m=0.09, dictionary="DICT_4X4_50")
 SIZE = (960, 540)
@@ -25,11 +25,9 @@ HEIGHT_SCALE_TOL = 0.04  # metric scale from the person's height (segment-chain 
 def _render_scene(folder: Path, num_frames: int = 12):
     rng = np.random.default_rng(41)
     rig = ring_rig(3, lens="pinhole", size=SIZE, radius_m=3.0, rng=rng)
-    spec = BoardSpec(squares=BOARD.squares, square_length_m=BOARD.square_length_m,
-                     marker_length_m=BOARD.marker_length_m, dictionary=BOARD.dictionary)
-    R, t = board_poses(rig, num_frames, board=spec, rng=rng, two_view_share=1.0, max_tilt_deg=40.0)
+    R, t = board_poses(rig, num_frames, board=BOARD, rng=rng, two_view_share=1.0, max_tilt_deg=40.0)
     dpi = 200.0
-    image = BOARD.render(dpi=dpi, margin_m=0.02, label=False)
+    image = render_board(BOARD, dpi=dpi, margin_m=0.02, label=False)
     q = BOARD.square_px(dpi)
     margin_px = round(0.02 * q / BOARD.square_length_m)
     # render pixel -> board metres (pixel centres), then board plane -> image by K [r1 r2 t]

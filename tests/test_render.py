@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from capture.render import SceneRenderer, joint_colors, render_person, render_scene
-from geometry import get_skeleton
-from geometry.synthetic import (BoardSpec, camera_board_poses, person_motion, person_view_camera, random_poses,
+from calibration import opencv_charuco_board
+from geometry import Board, get_skeleton
+from geometry.synthetic import (SYNTHETIC_BOARD, camera_board_poses, person_motion, person_view_camera, random_poses,
                                 ring_rig)
 
 CORNER_MEDIAN_TOL_PX = 0.3  # the brief: detected ChArUco corners vs camera.project, median
@@ -26,16 +27,17 @@ def _facing_pose(camera, board, rng, *, distance_m, max_tilt_deg=45.0):
 def _charuco_detector(board):
     dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, board.dictionary))
     charuco = cv2.aruco.CharucoBoard(board.squares, board.square_length_m, board.marker_length_m, dictionary)
-    charuco.setLegacyPattern(board.legacy_pattern)
+    charuco.setLegacyPattern(board.legacy)
     parameters = cv2.aruco.DetectorParameters()
     parameters.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
     return cv2.aruco.CharucoDetector(charuco, cv2.aruco.CharucoParameters(), parameters)
 
 
 @pytest.mark.parametrize("lens,board", [
-    ("distorted", BoardSpec(squares=(7, 5), square_length_m=0.08, marker_length_m=0.06)),
-    ("fisheye", BoardSpec(squares=(6, 6), square_length_m=0.07, marker_length_m=0.05,
-                          dictionary="DICT_4X4_50", legacy_pattern=True)),
+    ("distorted", Board(type="charuco", squares=(7, 5), square_length_m=0.08, marker_length_m=0.06,
+                       dictionary="DICT_5X5_100", margin_m=0.04)),
+    ("fisheye", Board(type="charuco", squares=(6, 6), square_length_m=0.07, marker_length_m=0.05,
+                      dictionary="DICT_4X4_50", legacy=True, margin_m=0.04)),
 ])
 def test_rendered_charuco_is_detected_where_the_camera_projects_it(lens, board):
     camera = ring_rig(4, size=(1280, 720), lens=lens, rng=np.random.default_rng(0))[0]
@@ -47,8 +49,8 @@ def test_rendered_charuco_is_detected_where_the_camera_projects_it(lens, board):
         R, t = _facing_pose(camera, board, rng, distance_m=rng.uniform(1.2, 2.2))
         image = renderer.render(board=board, world_from_board=(R, t), noise_seed=i).image
         corners, ids, _, _ = detector.detectBoard(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
-        assert ids is not None and len(ids) >= MIN_CORNERS_FOUND * len(board.corners_in_board)
-        truth = camera.project(board.corners_in_board[ids.ravel()] @ R.T + t)
+        assert ids is not None and len(ids) >= MIN_CORNERS_FOUND * len(board.corners_in_board())
+        truth = camera.project(board.corners_in_board()[ids.ravel()] @ R.T + t)
         errors.append(np.hypot(*(corners.reshape(-1, 2) - truth).T))
     errors = np.concatenate(errors)
     assert np.median(errors) < CORNER_MEDIAN_TOL_PX
@@ -57,14 +59,14 @@ def test_rendered_charuco_is_detected_where_the_camera_projects_it(lens, board):
 
 def test_rendered_checkerboard_is_found_by_find_chessboard_corners():
     camera = ring_rig(4, size=(960, 540), rng=np.random.default_rng(2))[1]
-    board = BoardSpec(kind="checkerboard", squares=(8, 6), square_length_m=0.06, margin_m=0.06)
+    board = Board(type="checkerboard", squares=(8, 6), square_length_m=0.06, margin_m=0.06)
     R, t = _facing_pose(camera, board, np.random.default_rng(3), distance_m=1.3, max_tilt_deg=20)
     grey = cv2.cvtColor(render_scene(camera, board=board, world_from_board=(R, t)), cv2.COLOR_BGR2GRAY)
     found, corners = cv2.findChessboardCorners(grey, (7, 5))
     assert found
     corners = cv2.cornerSubPix(grey, corners, (5, 5), (-1, -1),
                                (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-4)).reshape(-1, 2)
-    truth = camera.project(board.corners_in_board @ R.T + t)
+    truth = camera.project(board.corners_in_board() @ R.T + t)
     # Row-major from the image's top-left corner: our order, or reversed for an upside-down board.
     error = min(np.hypot(*(corners - truth).T).max(), np.hypot(*(corners[::-1] - truth).T).max())
     assert error < CORNER_MAX_TOL_PX
@@ -132,13 +134,13 @@ def test_render_is_deterministic_and_noise_varies_per_frame():
 def test_render_rejects_incomplete_requests():
     camera = ring_rig(4, size=(320, 240), rng=np.random.default_rng(6))[0]
     with pytest.raises(ValueError, match="both board and world_from_board"):
-        render_scene(camera, board=BoardSpec())
+        render_scene(camera, board=SYNTHETIC_BOARD)
     with pytest.raises(ValueError, match="needs its skeleton"):
         render_scene(camera, joints_in_world=np.zeros((17, 3)))
     with pytest.raises(ValueError, match=r"expected \(17, 3\)"):
         render_scene(camera, joints_in_world=np.zeros((16, 3)), skeleton="coco17")
-    with pytest.raises(ValueError, match="unknown ArUco dictionary"):
-        render_scene(camera, board=BoardSpec(dictionary="DICT_NOPE"), world_from_board=(np.eye(3), np.ones(3)))
+    with pytest.raises(ValueError, match="expected a geometry.Board"):
+        render_scene(camera, board=SYNTHETIC_BOARD.to_mapping(), world_from_board=(np.eye(3), np.ones(3)))
 
 
 def test_person_views_frame_the_person():
@@ -160,7 +162,8 @@ def test_person_views_frame_the_person():
 
 def test_the_back_of_a_board_is_blank():
     camera = ring_rig(4, size=(960, 540), rng=np.random.default_rng(2))[1]
-    board = BoardSpec(squares=(7, 5), square_length_m=0.06, marker_length_m=0.045)
+    board = Board(type="charuco", squares=(7, 5), square_length_m=0.06, marker_length_m=0.045,
+                  dictionary="DICT_5X5_100", margin_m=0.04)
     R, t = _facing_pose(camera, board, np.random.default_rng(3), distance_m=1.3, max_tilt_deg=10)
     half = np.array([*np.array(board.size_m) / 2, 0.0])
     R_back = R @ np.diag([-1.0, 1.0, -1.0])  # turned around its vertical axis
@@ -175,29 +178,29 @@ def test_the_back_of_a_board_is_blank():
     assert patch.std() < 2.0  # uniform cardboard, no pattern
 
 
-def test_boards_of_other_packages_render_through_their_fields():
-    """calibration.Board (type, legacy, inverted) and capture rig-file boards render directly."""
-    from calibration.boards import Board
+def test_calibration_boards_render_with_either_pose_form_legacy_and_inverted():
+    """calibration.Board is geometry.Board: a board file's board renders directly (legacy layout,
+    inverted print), posed by (R, t) or a (4, 4) matrix alike."""
+    import calibration
 
+    assert calibration.Board is Board
     camera = ring_rig(4, size=(960, 540), rng=np.random.default_rng(2))[1]
-    board = Board(type="charuco", squares=(6, 5), square_length_m=0.07, marker_length_m=0.05,
-                  dictionary="DICT_4X4_50", legacy=True)
-    spec = BoardSpec(squares=(6, 5), square_length_m=0.07, marker_length_m=0.05, dictionary="DICT_4X4_50",
-                     legacy_pattern=True)
-    R, t = _facing_pose(camera, spec, np.random.default_rng(4), distance_m=1.2, max_tilt_deg=20)
+    board = calibration.Board(type="charuco", squares=(6, 5), square_length_m=0.07, marker_length_m=0.05,
+                              dictionary="DICT_4X4_50", legacy=True)
+    R, t = _facing_pose(camera, board, np.random.default_rng(4), distance_m=1.2, max_tilt_deg=20)
     matrix = np.eye(4)
     matrix[:3, :3], matrix[:3, 3] = R, t
     np.testing.assert_array_equal(render_scene(camera, board=board, world_from_board=matrix),
-                                  render_scene(camera, board=spec, world_from_board=(R, t)))
+                                  render_scene(camera, board=board, world_from_board=(R, t)))
     inverted = Board(type="charuco", squares=(6, 5), square_length_m=0.07, marker_length_m=0.05,
                      dictionary="DICT_4X4_50", legacy=True, inverted=True)
     image = render_scene(camera, board=inverted, world_from_board=(R, t))
     parameters = cv2.aruco.DetectorParameters()
     parameters.detectInvertedMarker = True
-    detector = cv2.aruco.CharucoDetector(board.opencv_board, cv2.aruco.CharucoParameters(), parameters)
+    detector = cv2.aruco.CharucoDetector(opencv_charuco_board(board), cv2.aruco.CharucoParameters(), parameters)
     corners, ids, _, _ = detector.detectBoard(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
     assert ids is not None and len(ids) >= MIN_CORNERS_FOUND * board.num_corners
-    truth = camera.project(spec.corners_in_board[ids.ravel()] @ R.T + t)
+    truth = camera.project(board.corners_in_board()[ids.ravel()] @ R.T + t)
     assert np.median(np.hypot(*(corners.reshape(-1, 2) - truth).T)) < CORNER_MEDIAN_TOL_PX
 
 
@@ -212,7 +215,7 @@ def test_missing_joints_and_boards_are_skipped():
     empty = renderer.render(joints_in_world=np.full((17, 3), np.nan), skeleton="coco17")
     assert not empty.joint_visible.any()
     np.testing.assert_array_equal(empty.image, renderer.render().image)
-    no_board = renderer.render(board=BoardSpec(), world_from_board=np.full((4, 4), np.nan))
+    no_board = renderer.render(board=SYNTHETIC_BOARD, world_from_board=np.full((4, 4), np.nan))
     np.testing.assert_array_equal(no_board.image, renderer.render().image)
 
 

@@ -1,14 +1,12 @@
 """Synthetic scene generators: human motion, detector noise, board poses (seeded ground truth)."""
 
-import cv2
 import numpy as np
 import pytest
 
-from geometry import get_skeleton, rotation_angle_deg
-from geometry.synthetic import (BODY_JOINTS, BoardSpec, DetectorNoise, MotionOptions, arc_rig,
-                                as_board_spec, body_joint_map, board_observations, board_poses,
-                                board_trajectory, board_visibility, camera_board_poses,
-                                charuco_corners_in_board, in_image, person_motion,
+from geometry import Board, get_skeleton, rotation_angle_deg
+from geometry.synthetic import (BODY_JOINTS, SYNTHETIC_BOARD, DetectorNoise, MotionOptions, arc_rig,
+                                body_joint_map, board_observations, board_poses,
+                                board_trajectory, board_visibility, camera_board_poses, in_image, person_motion,
                                 random_poses, ring_rig, self_occlusion, simulate_detections)
 
 BODY_SKELETONS = ("COCO_17", "HALPE_26", "BODY_25", "BODY_25B", "MPII_16", "H36M_17")
@@ -214,52 +212,18 @@ MAX_STEP_M = 0.1  # a hand-held board moves < 3 m/s at 30 fps
 MAX_STEP_DEG = 6.0  # ... and turns < 180 deg/s
 
 
-@pytest.mark.parametrize("squares,legacy", [((7, 5), False), ((5, 4), False), ((5, 4), True),
-                                            ((11, 8), False)])
-def test_charuco_corners_match_opencv(squares, legacy):
-    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_100)
-    board = cv2.aruco.CharucoBoard(squares, 0.04, 0.03, dictionary)
-    board.setLegacyPattern(legacy)
-    np.testing.assert_allclose(charuco_corners_in_board(squares, 0.04), board.getChessboardCorners(),
-                               atol=1e-7)  # OpenCV stores float32
-    spec = BoardSpec(squares=squares, square_length_m=0.04, marker_length_m=0.03, legacy_pattern=legacy)
-    np.testing.assert_array_equal(spec.corners_in_board, charuco_corners_in_board(squares, 0.04))
-
-
-@pytest.mark.parametrize("squares", [(8, 6), (7, 5)])
-def test_checkerboard_corner_order_matches_find_chessboard_corners(squares):
-    """findChessboardCorners reports row-major corners from the top-left one in the image: our
-    order for an upright board, reversed when the board is upside down (the pattern is
-    symmetric under a half turn)."""
-    px = 40
-    columns, rows = squares
-    image = np.full(((rows + 2) * px, (columns + 2) * px), 255, np.uint8)
-    for r in range(rows):
-        for c in range(columns):
-            if (r + c) % 2 == 0:
-                image[(r + 1) * px:(r + 2) * px, (c + 1) * px:(c + 2) * px] = 0
-    ours = charuco_corners_in_board(squares, 1.0)[:, :2] * px + px - 0.5  # pixel centres
-    found, corners = cv2.findChessboardCorners(image, (columns - 1, rows - 1))
-    assert found
-    np.testing.assert_allclose(corners.reshape(-1, 2), ours, atol=0.01)
-    found, corners = cv2.findChessboardCorners(cv2.rotate(image, cv2.ROTATE_180), (columns - 1, rows - 1))
-    assert found
-    unrotated = np.array(image.shape[::-1]) - 1 - corners.reshape(-1, 2)
-    np.testing.assert_allclose(unrotated[::-1], ours, atol=0.01)
-
-
 @pytest.mark.parametrize("make_rig", [ring_rig, arc_rig])
 def test_board_poses_are_seen_from_the_common_view(make_rig):
     rig = make_rig(rng=np.random.default_rng(0))
-    spec = BoardSpec()
+    spec = SYNTHETIC_BOARD
     R, t = board_poses(rig, 200, board=spec, rng=np.random.default_rng(1))
     assert R.shape == (200, 3, 3) and t.shape == (200, 3)
     np.testing.assert_allclose(R @ np.swapaxes(R, 1, 2), np.broadcast_to(np.eye(3), R.shape), atol=1e-12)
     np.testing.assert_allclose(np.linalg.det(R), 1.0, atol=1e-12)
-    seen_whole = board_visibility(rig, R, t, spec.corners_in_board).all(axis=-1)  # (V, P)
+    seen_whole = board_visibility(rig, R, t, spec.corners_in_board()).all(axis=-1)  # (V, P)
     views = seen_whole.sum(axis=0)
     assert views.min() >= 1 and (views >= 2).mean() >= TWO_VIEW_SHARE_MIN
-    corners_in_world = np.einsum("pij,cj->pci", R, spec.corners_in_board) + t[:, None]
+    corners_in_world = np.einsum("pij,cj->pci", R, spec.corners_in_board()) + t[:, None]
     assert corners_in_world[..., 2].min() > 0.2  # held above the floor
     # Every camera that sees the board sees its printed side within 75 degrees of face-on.
     centre = corners_in_world.mean(axis=1)
@@ -274,22 +238,22 @@ def test_board_poses_are_seen_from_the_common_view(make_rig):
 
 def test_board_visibility_flags_the_back_side_and_the_image_border():
     rig = ring_rig(4, rng=np.random.default_rng(0))
-    spec = BoardSpec()
+    spec = SYNTHETIC_BOARD
     R, t = board_poses(rig, 20, board=spec, rng=np.random.default_rng(2))
-    seen = board_visibility(rig, R, t, spec.corners_in_board)
+    seen = board_visibility(rig, R, t, spec.corners_in_board())
     # Flip the board around its vertical axis (printed side away): cameras that saw it now do not.
     flip = np.diag([-1.0, 1.0, -1.0])
     half = np.array([*np.array(spec.size_m) / 2, 0.0])
     R_back = R @ flip
     t_back = t + R @ half - R_back @ half
-    seen_back = board_visibility(rig, R_back, t_back, spec.corners_in_board)
+    seen_back = board_visibility(rig, R_back, t_back, spec.corners_in_board())
     assert not np.any(seen.any(-1) & seen_back.any(-1))
     # Mirrored through a camera's centre the board is behind that camera: it sees no corner.
     for v, camera in enumerate(rig):
-        behind = board_visibility(rig, R, 2 * camera.center - t - 2 * (R @ half), spec.corners_in_board)
+        behind = board_visibility(rig, R, 2 * camera.center - t - 2 * (R @ half), spec.corners_in_board())
         assert not behind[v].any()
     # A 400 px margin inside the image border loses the corners near it.
-    assert board_visibility(rig, R, t, spec.corners_in_board, margin_px=400).sum() < seen.sum()
+    assert board_visibility(rig, R, t, spec.corners_in_board(), margin_px=400).sum() < seen.sum()
 
 
 def test_board_trajectory_is_smooth_and_holds_still():
@@ -310,7 +274,7 @@ def test_board_poses_from_a_plain_size():
     outline = np.array([[0, 0, 0], [0.6, 0, 0], [0.6, 0.4, 0], [0, 0.4, 0]])
     assert board_visibility(rig, R, t, outline).all(axis=-1).any(axis=0).all()
     with pytest.raises(ValueError, match="not both"):
-        board_poses(rig, 3, board=BoardSpec(), board_size_m=(0.6, 0.4), rng=np.random.default_rng(4))
+        board_poses(rig, 3, board=SYNTHETIC_BOARD, board_size_m=(0.6, 0.4), rng=np.random.default_rng(4))
     with pytest.raises(ValueError, match="board_size_m"):
         board_poses(rig, 3, board_size_m=(0.6, -1), rng=np.random.default_rng(4))
 
@@ -347,22 +311,6 @@ def test_self_occlusion_hides_what_is_behind_a_limb():
     assert occluded[:, :, nose][away].mean() > 0.8 and occluded[:, :, nose][toward].mean() < 0.1
 
 
-def test_as_board_spec_reads_other_board_descriptions():
-    from types import SimpleNamespace
-
-    rig_file_board = SimpleNamespace(squares=(5, 7), square_length_m=0.12, marker_length_m=0.09,
-                                     dictionary="DICT_4X4_50")
-    spec = as_board_spec(rig_file_board)
-    assert spec.kind == "charuco" and spec.squares == (5, 7) and spec.dictionary == "DICT_4X4_50"
-    checker = as_board_spec(SimpleNamespace(type="checkerboard", squares=(8, 6), square_length_m=0.06,
-                                            marker_length_m=None, legacy=False, inverted=True))
-    assert checker.kind == "checkerboard" and checker.inverted
-    np.testing.assert_array_equal(checker.corners_in_board, charuco_corners_in_board((8, 6), 0.06))
-    assert as_board_spec(spec) is spec
-    with pytest.raises(ValueError, match="not a board description"):
-        as_board_spec(object())
-
-
 def test_missing_joints_are_never_detected(scene):
     rig, motion = scene
     joints = motion.joints_in_world[:20].copy()
@@ -376,10 +324,11 @@ def test_missing_joints_are_never_detected(scene):
 
 def test_camera_board_poses_cover_the_image_and_face_the_camera():
     camera = ring_rig(4, rng=np.random.default_rng(0))[0]
-    spec = BoardSpec(squares=(9, 6), square_length_m=0.05, marker_length_m=0.035)
+    spec = Board(type="charuco", squares=(9, 6), square_length_m=0.05, marker_length_m=0.035,
+                 dictionary="DICT_5X5_100", margin_m=0.04)
     R, t = camera_board_poses(camera, 60, rng=np.random.default_rng(1), board=spec, max_tilt_deg=40)
     points, visible = board_observations(ring_rig(4, rng=np.random.default_rng(0)).subset([0]), R, t,
-                                         spec.corners_in_board)
+                                         spec.corners_in_board())
     assert visible.all()  # min_visible_share = 1: every corner of every pose is seen
     # Boards reach all four quadrants and near the image border (where distortion matters).
     centres = points[0].mean(axis=1) / np.array(camera.size)
@@ -397,14 +346,14 @@ def test_camera_board_poses_cover_the_image_and_face_the_camera():
 
 def test_board_observations_add_the_requested_noise():
     rig = ring_rig(6, rng=np.random.default_rng(0))
-    spec = BoardSpec()
+    spec = SYNTHETIC_BOARD
     R, t = board_poses(rig, 100, board=spec, rng=np.random.default_rng(1))
-    exact, visible = board_observations(rig, R, t, spec.corners_in_board)
-    noisy, visible_again = board_observations(rig, R, t, spec.corners_in_board, pixel_sigma_px=0.5,
+    exact, visible = board_observations(rig, R, t, spec.corners_in_board())
+    noisy, visible_again = board_observations(rig, R, t, spec.corners_in_board(), pixel_sigma_px=0.5,
                                               rng=np.random.default_rng(2))
     np.testing.assert_array_equal(visible, visible_again)
     np.testing.assert_array_equal(np.isnan(exact).any(-1), ~visible)
     error = (noisy - exact)[visible]
     assert abs(error.std() / 0.5 - 1) < SIGMA_REL_TOL
     with pytest.raises(ValueError, match="rng"):
-        board_observations(rig, R, t, spec.corners_in_board, pixel_sigma_px=0.5)
+        board_observations(rig, R, t, spec.corners_in_board(), pixel_sigma_px=0.5)

@@ -10,15 +10,16 @@ centred on the origin.
   skeleton of :mod:`geometry.skeletons`.
 - :mod:`.detections`, :mod:`.occlusion`: what a real 2D detector reports (noise, outliers,
   left/right swaps, misses, self-occlusion, confidences).
-- :mod:`.boards`: ChArUco / checkerboard corners in OpenCV's order and hand-held board poses.
+- :mod:`.boards`: hand-held poses of a :class:`geometry.Board` (ChArUco / checkerboard) and
+  what each camera sees of its corners.
 - :mod:`.views`: cameras framing one person (training crops for detectors).
 
 Images of these scenes are rendered by :mod:`capture.render` (OpenCV lives outside geometry).
 """
 
 from .body import BODY_JOINTS, BodyShape, body_joint_map, forward_kinematics
-from .boards import (BoardSpec, as_board_spec, board_observations, board_poses, board_trajectory,
-                     board_visibility, camera_board_poses, charuco_corners_in_board, rig_volume_center)
+from .boards import (SYNTHETIC_BOARD, board_observations, board_poses, board_trajectory, board_visibility,
+                     camera_board_poses, rig_volume_center)
 from .detections import DetectorNoise, SimulatedDetections, in_image, simulate_detections
 from .motion import ACTIONS, MotionOptions, PersonMotion, PoseSample, person_motion, random_poses
 from .occlusion import self_occlusion
@@ -28,8 +29,8 @@ from .views import person_view_camera
 
 __all__ = [
     "BODY_JOINTS", "BodyShape", "body_joint_map", "forward_kinematics",
-    "BoardSpec", "as_board_spec", "board_observations", "board_poses", "board_trajectory", "board_visibility",
-    "camera_board_poses", "charuco_corners_in_board", "rig_volume_center",
+    "SYNTHETIC_BOARD", "board_observations", "board_poses", "board_trajectory", "board_visibility",
+    "camera_board_poses", "rig_volume_center",
     "DetectorNoise", "SimulatedDetections", "in_image", "simulate_detections",
     "ACTIONS", "MotionOptions", "PersonMotion", "PoseSample", "person_motion", "random_poses",
     "Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera",

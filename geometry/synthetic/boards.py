@@ -1,140 +1,28 @@
-"""Calibration boards: corner layout in the board frame and seeded hand-held board poses.
+"""Seeded hand-held calibration-board poses, and what cameras see of them.
 
-Conventions in :mod:`geometry.camera`. The board frame is OpenCV's: origin at the outer corner of
-the first (top-left) square, x along the columns, y along the rows (down the printed page), z
-into the board, so a camera looking at the printed side sees the board with ``cam_from_board``
-close to the identity; the board lies in ``z = 0``. Corner ``id = row * (columns - 1) + column``
-sits at ``((column + 1) * square_length_m, (row + 1) * square_length_m, 0)``: exactly
-``cv2.aruco.CharucoBoard(...).getChessboardCorners()`` and the object points OpenCV's
-checkerboard examples build for ``cv2.findChessboardCorners`` (row-major inner corners, offset by
-one square).
+The board is a :class:`geometry.Board`; its frame and corner order are stated in
+:mod:`geometry.board` (OpenCV's ChArUco object frame, the board in ``z = 0``).
 
 Poses are ``world_from_board``: ``X_world = R @ X_board + t``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 
 from ..arrays import as_float_array
+from ..board import Board
 from ..camera import Camera
 from ..rig import Rig
 from ..transforms import rotation_from_rvec, rvec_from_rotation
 from .detections import in_image
 
-__all__ = ["BoardSpec", "as_board_spec", "charuco_corners_in_board", "board_poses", "board_visibility",
+__all__ = ["SYNTHETIC_BOARD", "board_poses", "board_visibility",
            "board_observations", "board_trajectory", "camera_board_poses", "rig_volume_center"]
 
-BoardKind = Literal["charuco", "checkerboard"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class BoardSpec:
-    """A printed calibration board.
-
-    kind: ``"charuco"`` (ArUco markers in the white squares) or ``"checkerboard"``.
-    squares: ``(columns, rows)`` of squares (OpenCV's ``CharucoBoard`` size; a checkerboard has
-        ``(columns - 1, rows - 1)`` inner corners, its ``patternSize``).
-    square_length_m, marker_length_m: edge lengths in metres (markers: ChArUco only).
-    dictionary: name of an OpenCV predefined ArUco dictionary, e.g. ``"DICT_5X5_100"``.
-    legacy_pattern: OpenCV's pre-4.6 ChArUco layout for boards with an even number of rows.
-    inverted: printed white-on-black (squares and markers inverted; the margin stays paper white).
-    margin_m: white border printed around the squares, metres.
-    """
-
-    kind: BoardKind = "charuco"
-    squares: tuple[int, int] = (7, 5)
-    square_length_m: float = 0.1
-    marker_length_m: float = 0.075
-    dictionary: str = "DICT_5X5_100"
-    legacy_pattern: bool = False
-    inverted: bool = False
-    margin_m: float = 0.04
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("charuco", "checkerboard"):
-            raise ValueError(f"board kind is {self.kind!r}, expected 'charuco' or 'checkerboard'")
-        columns, rows = (int(s) for s in self.squares)
-        if columns < 2 or rows < 2:
-            raise ValueError(f"squares is {self.squares}, expected (columns, rows) >= 2")
-        object.__setattr__(self, "squares", (columns, rows))
-        if not self.square_length_m > 0:
-            raise ValueError(f"square_length_m is {self.square_length_m}, expected > 0")
-        if self.kind == "charuco" and not 0 < self.marker_length_m < self.square_length_m:
-            raise ValueError(f"marker_length_m is {self.marker_length_m}, expected in "
-                             f"(0, square_length_m = {self.square_length_m})")
-        if not self.margin_m >= 0:
-            raise ValueError(f"margin_m is {self.margin_m}, expected >= 0")
-        if not self.dictionary.startswith("DICT_"):
-            raise ValueError(f"dictionary is {self.dictionary!r}, expected an OpenCV name like 'DICT_5X5_100'")
-
-    @property
-    def size_m(self) -> tuple[float, float]:
-        """(width, height) of the squares, metres (without the margin)."""
-        return self.squares[0] * self.square_length_m, self.squares[1] * self.square_length_m
-
-    @property
-    def corners_in_board(self) -> np.ndarray:
-        """(C, 3) inner chessboard corners in the board frame, metres (see module docstring)."""
-        return charuco_corners_in_board(self.squares, self.square_length_m)
-
-    @property
-    def outline_in_board(self) -> np.ndarray:
-        """(4, 3) corners of the printed sheet (squares plus margin), board frame, metres."""
-        w, h = self.size_m
-        m = self.margin_m
-        return np.array([[-m, -m, 0], [w + m, -m, 0], [w + m, h + m, 0], [-m, h + m, 0]], dtype=np.float64)
-
-
-def as_board_spec(board) -> BoardSpec:
-    """A :class:`BoardSpec` from any board description with the same fields.
-
-    Accepts a BoardSpec, or an object with ``squares``, ``square_length_m`` and, for ChArUco,
-    ``marker_length_m`` and ``dictionary``; the kind is read from ``kind`` or ``type`` (default
-    ``"charuco"``), the legacy layout from ``legacy_pattern`` or ``legacy``, and ``inverted`` and
-    ``margin_m`` when present. So the boards of ``calibration`` and of capture rig files render
-    and pose without conversion code at the call site.
-    """
-    if isinstance(board, BoardSpec):
-        return board
-    try:
-        squares = tuple(int(s) for s in board.squares)
-        square_length_m = float(board.square_length_m)
-    except (AttributeError, TypeError, ValueError):
-        raise ValueError(f"board {board!r} is not a board description: expected squares and "
-                         "square_length_m") from None
-    kind = getattr(board, "kind", None) or getattr(board, "type", None) or "charuco"
-    marker = getattr(board, "marker_length_m", None)
-    fields = dict(kind=kind, squares=squares, square_length_m=square_length_m,
-                  marker_length_m=float(marker) if marker is not None else 0.75 * square_length_m,
-                  legacy_pattern=bool(getattr(board, "legacy_pattern", getattr(board, "legacy", False))),
-                  inverted=bool(getattr(board, "inverted", False)))
-    dictionary = getattr(board, "dictionary", None)
-    if dictionary is not None:
-        fields["dictionary"] = str(dictionary)
-    margin = getattr(board, "margin_m", None)
-    if margin is not None:
-        fields["margin_m"] = float(margin)
-    return BoardSpec(**fields)
-
-
-def charuco_corners_in_board(squares: tuple[int, int], square_length_m: float) -> np.ndarray:
-    """Inner chessboard corners of a board of ``squares = (columns, rows)`` squares.
-
-    Returns (C, 3) float64 board-frame metres, ``C = (columns - 1) * (rows - 1)``, in OpenCV's
-    ChArUco corner-id order (row-major, see the module docstring); z = 0.
-    """
-    columns, rows = (int(s) for s in squares)
-    if columns < 2 or rows < 2:
-        raise ValueError(f"squares is {squares}, expected (columns, rows) >= 2")
-    if not square_length_m > 0:
-        raise ValueError(f"square_length_m is {square_length_m}, expected > 0")
-    row, column = np.mgrid[1:rows, 1:columns]
-    corners = np.stack([column.ravel(), row.ravel(), np.zeros(column.size)], axis=-1)
-    return corners * float(square_length_m)
+# The board synthetic scenes hold up when none is given: a 0.7 x 0.5 m ChArUco on A1 paper.
+SYNTHETIC_BOARD = Board(type="charuco", squares=(7, 5), square_length_m=0.1, marker_length_m=0.075,
+                        dictionary="DICT_5X5_100", margin_m=0.04)
 
 
 def rig_volume_center(rig: Rig) -> np.ndarray:
@@ -198,7 +86,7 @@ def board_observations(rig: Rig, R: np.ndarray, t: np.ndarray, corners_in_board:
 
 
 def camera_board_poses(camera: Camera, num_poses: int, *, rng: np.random.Generator,
-                       board: BoardSpec | None = None, board_size_m: tuple[float, float] | None = None,
+                       board: Board | None = None, board_size_m: tuple[float, float] | None = None,
                        distance_m: tuple[float, float] = (0.6, 2.0),
                        centre_range: tuple[float, float] = (0.1, 0.9),
                        max_tilt_deg: float = 45.0, max_roll_deg: float = 30.0, min_visible_share: float = 1.0,
@@ -259,7 +147,7 @@ def _board_rotation(facing: np.ndarray, roll: float, up: np.ndarray) -> np.ndarr
     return R @ rotation_from_rvec(np.array([0.0, 0.0, roll]))
 
 
-def board_poses(rig: Rig, num_poses: int, *, rng: np.random.Generator, board: BoardSpec | None = None,
+def board_poses(rig: Rig, num_poses: int, *, rng: np.random.Generator, board: Board | None = None,
                 board_size_m: tuple[float, float] | None = None,
                 center: np.ndarray | None = None, spread_m: float | None = None,
                 max_tilt_deg: float = 60.0, max_roll_deg: float = 30.0, two_view_share: float = 0.75,
@@ -273,7 +161,7 @@ def board_poses(rig: Rig, num_poses: int, *, rng: np.random.Generator, board: Bo
     up to ``max_tilt_deg`` (half of it for two cameras) and rolled in its plane by up to
     ``max_roll_deg``. Poses no camera sees completely are drawn again (up to ``max_attempts``).
 
-    board: the board (default ``BoardSpec()``; any description :func:`as_board_spec` reads); or
+    board: the :class:`geometry.Board` (default :data:`SYNTHETIC_BOARD`); or
         ``board_size_m = (width, height)`` of any board, whose four outer corners must then be
         seen.
 
@@ -318,13 +206,15 @@ def board_poses(rig: Rig, num_poses: int, *, rng: np.random.Generator, board: Bo
     return Rs, ts
 
 
-def _board_extent(board: BoardSpec | None, board_size_m) -> tuple[tuple[float, float], np.ndarray]:
+def _board_extent(board: Board | None, board_size_m) -> tuple[tuple[float, float], np.ndarray]:
     """(width, height) metres and the (C, 3) points that must be seen, from either description."""
     if board is not None and board_size_m is not None:
         raise ValueError("give board or board_size_m, not both")
     if board_size_m is None:
-        board = BoardSpec() if board is None else as_board_spec(board)
-        return board.size_m, board.corners_in_board
+        board = SYNTHETIC_BOARD if board is None else board
+        if not isinstance(board, Board):
+            raise ValueError(f"board is {type(board).__name__}, expected a geometry.Board")
+        return board.size_m, board.corners_in_board()
     width, height = (float(x) for x in board_size_m)
     if not (width > 0 and height > 0):
         raise ValueError(f"board_size_m is {board_size_m}, expected (width, height) > 0 in metres")
@@ -332,7 +222,7 @@ def _board_extent(board: BoardSpec | None, board_size_m) -> tuple[tuple[float, f
 
 
 def board_trajectory(rig: Rig, num_frames: int, *, fps: float = 30.0, rng: np.random.Generator,
-                     board: BoardSpec | None = None, board_size_m: tuple[float, float] | None = None,
+                     board: Board | None = None, board_size_m: tuple[float, float] | None = None,
                      seconds_per_pose: float = 2.0, hold_share: float = 0.4,
                      **pose_options) -> tuple[np.ndarray, np.ndarray]:
     """A board carried smoothly through the volume from pose to pose, held still at each.

@@ -61,14 +61,11 @@ class KeypointStage:
 
 
 def demo_board(session):
-    """The printed board of the run (the rig file's ``[synthetic.board]``) as a calibration Board."""
-    from calibration import Board
+    """The printed board of the run (the rig file's ``[synthetic.board]``, board-file keys)."""
+    from geometry import board_from_mapping
 
-    spec = session.manifest["rig"]["synthetic"]["board"]
-    return Board(type=spec.get("kind", "charuco"), squares=tuple(spec["squares"]),
-                 square_length_m=spec["square_length_m"], marker_length_m=spec.get("marker_length_m"),
-                 dictionary=spec.get("dictionary", "DICT_4X4_50"), inverted=bool(spec.get("inverted", False)),
-                 legacy=bool(spec.get("legacy_pattern", False)))
+    return board_from_mapping(session.manifest["rig"]["synthetic"]["board"],
+                              where="session manifest [rig.synthetic.board]")
 
 
 def _save_stage(path, stage) -> None:

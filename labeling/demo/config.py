@@ -152,12 +152,13 @@ counter = true
 scene = "rendered"
 pace = "fast"
 
-[synthetic.board]
-kind = "charuco"
+[synthetic.board]         # the keys of a board file (geometry/board.py)
+type = "charuco"
 squares = [7, 5]
 square_length_m = 0.15    # an A0 print (1.05 x 0.75 m): 20+ px squares at 4 m on 640x480
 marker_length_m = 0.1125
 dictionary = "DICT_4X4_50"
+margin_m = 0.04
 """
 
 
