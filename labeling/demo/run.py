@@ -150,7 +150,8 @@ def run_demo(out: str | Path, options: DemoOptions = DemoOptions(), *, progress:
         board_error = calibration_error(board_rig, truth.rig)
         keypoint_error = None if keypoint_rig is None else calibration_error(keypoint_rig, truth.rig)
         labels = label_quality(paths.labels, session, board_rig)
-        figures = write_capture_figures(session, paths.report, board_frameset=_busiest_board_frameset(session, first),
+        figures = write_capture_figures(session, paths.report, board_frameset=_busiest_board_frameset(
+            session, min(options.board_frames - int(round(options.board_s * options.fps)), first - 1), first),
                                         person_frameset=first + (len(session) - first) // 2)
         estimates = {"board": board_rig} if keypoint_rig is None else {"board": board_rig, "keypoints": keypoint_rig}
         figures.append(write_camera_figure(paths.report, truth.rig, estimates))
@@ -162,15 +163,18 @@ def run_demo(out: str | Path, options: DemoOptions = DemoOptions(), *, progress:
                       seconds=time.perf_counter() - started)
 
 
-def _busiest_board_frameset(session, first: int) -> int:
-    """A board-pass frameset where the board is in front of the most cameras (from the truth
-    scene, only to pick a good picture)."""
+def _busiest_board_frameset(session, start: int, first: int) -> int:
+    """A frameset of the shared board pass (``start`` .. ``first``) where the board is in view of
+    and turned towards the most cameras (from the truth scene, only to pick a good picture)."""
     truth = session.truth
-    seq = session.sequence[:first].max(axis=1)
+    seq = session.sequence[start:first].max(axis=1)
     poses = truth.world_from_board[seq]
     present = np.isfinite(poses).all(axis=(1, 2))
     if not present.any():
         return 0
-    normals = poses[:, :3, 2]
-    facing = np.einsum("vij,fj->fvi", truth.rig.R, np.nan_to_num(normals))[..., 2] > 0.3
-    return int(np.argmax(np.where(present, facing.sum(axis=1), -1)))
+    poses = np.where(present[:, None, None], poses, np.eye(4))
+    facing = np.einsum("vij,fj->fvi", truth.rig.R, poses[:, :3, 2])[..., 2] > 0.3  # (F, V)
+    pixels = truth.rig.project(poses[:, :3, 3])  # (V, F, 2) the board's first corner
+    size = np.array([camera.size for camera in truth.rig], dtype=np.float64)[:, None, :]
+    inside = (np.isfinite(pixels).all(axis=-1) & (pixels >= 0).all(axis=-1) & (pixels < size).all(axis=-1)).T
+    return start + int(np.argmax(np.where(present, (facing & inside).sum(axis=1), -1)))
