@@ -17,10 +17,10 @@ from labeling.demo import DemoOptions, run_demo
 ROOT = Path(__file__).resolve().parents[1]
 CAMERAS = 4
 OPTIONS = DemoOptions(cameras=CAMERAS, fps=8.0, intrinsics_s=2.0, board_s=12.0, person_s=6.0, shard_size=32)
-BOARD_CENTRE_TOL_MM = 60.0  # median over cameras; 20 s board pass at 8 fps, 640x480, intrinsics solved too
-BOARD_ROTATION_TOL_DEG = 1.0  # median over cameras, same pass
-LABEL_MPJPE_TOL_MM = 250.0  # accepted labels, no alignment; the built-in detector is coarse (~15 px median)
-MIN_ACCEPTANCE = 0.25  # share of joint labels accepted by the gating with that detector
+BOARD_CENTRE_TOL_MM = 25.0  # median over cameras (8 mm measured); 20 s board pass at 8 fps, 640x480, lenses solved
+BOARD_ROTATION_TOL_DEG = 0.5  # median over cameras (0.15 deg measured), same pass
+LABEL_MPJPE_TOL_MM = 250.0  # accepted labels, no alignment (133 mm measured); the detector is coarse (~15 px)
+MIN_ACCEPTANCE = 0.25  # share of joint labels accepted by the gating with that detector (56% measured)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,9 @@ def test_demo_calibrates_from_the_board(demo_run):
     error = demo_run.board_error
     assert np.median(error.center_error_mm[1:]) < BOARD_CENTRE_TOL_MM
     assert np.median(error.rotation_error_deg[1:]) < BOARD_ROTATION_TOL_DEG
-    assert demo_run.keypoints.failure or demo_run.keypoint_error is not None  # ran, result or reason
+    keypoints = demo_run.keypoints  # the detector's keypoints: a calibration, or the reason there is none
+    assert (keypoints.failure != "") == (demo_run.keypoint_error is None)
+    assert keypoints.failure or np.isfinite(keypoints.bundle_rms_px)
 
 
 def test_demo_labels_against_the_truth(demo_run):
