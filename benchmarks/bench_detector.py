@@ -11,7 +11,7 @@ frames; ``labeling.detector.train_builtin.evaluate_on_renders``) at 640x480 and 
 and 90th percentile pixel error and the share of joints within 5 px, over all joints (occluded
 ones included; a missed joint counts as an error) and over visible joints. The same heatmaps are
 also decoded by plain argmax (the quantized decoding soft-argmax replaces: the peer column) and
-by whole-map integral soft-argmax, to show what the decoding is worth.
+by whole-map integral soft-argmax (no window), to show what the decoding is worth.
 
 Prints the machine load (``os.getloadavg``): the machine is shared, so speed varies with it.
 """
@@ -31,8 +31,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labeling.detector import DecodeOptions, FrozenDetector, builtin_detector  # noqa: E402
-from labeling.detector.decode import decode_heatmaps, input_from_heatmap  # noqa: E402
-from labeling.detector.synthetic_data import ViewSampler, pixel_errors  # noqa: E402
+from labeling.detector.decode import input_from_heatmap  # noqa: E402
+from labeling.detector.synthetic_data import ViewSampler  # noqa: E402
 from labeling.detector.train_builtin import evaluate_on_renders  # noqa: E402
 
 SIZES = ((640, 480), (1280, 720))
@@ -104,7 +104,7 @@ def main() -> int:
     variants = [
         ("soft-argmax (ours)", detector),
         ("integral", FrozenDetector(detector.module, dataclasses.replace(
-            settings, decode=DecodeOptions(mode="integral", beta=20.0)), device="cpu")),
+            settings, decode=DecodeOptions(mode="integral")), device="cpu")),
         ("argmax (peer)", _ArgmaxDetector(detector.module, settings, device="cpu")),
     ]
     for size in SIZES:

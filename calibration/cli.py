@@ -273,7 +273,8 @@ def detect_synchronized(board, frames, *, progress: bool = True):
     """Board corners of every camera at every frameset of ``frames`` (a ``SynchronizedFrames``).
 
     Returns ``(corners_px (V, F, C, 2) float64 NaN where not detected, frame_index (F,) int,
-    samples {name: one frame with the board (or the first frame)}``.
+    with_board {name: the first frame where the board was found}, first {name: the first frame}``
+    (frames for the report's backgrounds and for diagnosing a camera that never saw the board).
     """
     import numpy as np
 
@@ -283,7 +284,8 @@ def detect_synchronized(board, frames, *, progress: bool = True):
     C = board.num_corners
     corners = np.full((len(names), len(frames), C, 2), np.nan)
     indices = np.zeros(len(frames), dtype=np.int64)
-    samples: dict = {}
+    with_board: dict = {}
+    first: dict = {}
     bar = None
     if progress:
         from tqdm import tqdm
@@ -295,18 +297,17 @@ def detect_synchronized(board, frames, *, progress: bool = True):
                 image = images.get(name)  # absent: this camera's frame is missing in the frameset
                 if image is None:
                     continue
+                first.setdefault(name, image)
                 detection = detect_board(board, image)
                 if detection.num_corners:
                     corners[v, f, detection.ids] = detection.corners_px
-                    samples.setdefault(name, image)
-                elif f"_first_{name}" not in samples:
-                    samples[f"_first_{name}"] = image
+                    with_board.setdefault(name, image)
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    return corners, indices, samples
+    return corners, indices, with_board, first
 
 
 def _run_extrinsics(args: argparse.Namespace) -> int:
@@ -327,12 +328,12 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
     out = Path(args.out)
     rig, existing = _intrinsics_for(sources, board, out, args)
     frames = SynchronizedFrames(sources, stride=args.stride, limit=args.max_frames)
-    corners_px, frame_index, samples = detect_synchronized(board, frames)
+    corners_px, frame_index, with_board, first = detect_synchronized(board, frames)
     seen = np.isfinite(corners_px[..., 0]).any(axis=-1)  # (V, F)
     for v, source in enumerate(sources):
         if not seen[v].any():
-            first = samples.get(f"_first_{source.name}")
-            reason = diagnose_board(board, [first]) if first is not None else "no frames could be read"
+            sample = first.get(source.name)
+            reason = diagnose_board(board, [sample]) if sample is not None else "no frames could be read"
             raise ValueError(f"no board found in camera {source.name} ({source.path}, {len(frames)} framesets): "
                              f"{reason}")
     options = BoardExtrinsicsOptions(
@@ -347,16 +348,24 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         "corners": result.bundle.num_observations, "rejected": result.bundle.num_rejected,
         "board_poses": int(result.frame_used.sum()), "world": args.world,
         "reference_camera": args.reference_camera or result.rig.names[0], "intrinsics": args.intrinsics}
+    _warn_stale_poses(existing, result.rig.names, out)
     final = merge_cameras(existing.rig if existing else None, list(result.rig), keep_poses=False)
-    save_rig(final, out, metadata=metadata)
+    save_rig(final, out, metadata=metadata, format=existing.format if existing else "auto")  # keep its layout
     print(board_summary(result))
     print(f"wrote {len(result.rig)} cameras to {out}")
     if not args.no_report:
-        frames_by_camera = {name: image for name, image in samples.items() if not name.startswith("_first_")}
         for path in write_board_report(result, board.corners_in_board(), out.parent, stem=out.stem,
-                                       frames=frames_by_camera):
+                                       frames=with_board):
             print(f"wrote {path}")
     return 0
+
+
+def _warn_stale_poses(existing, calibrated_names, out: Path) -> None:
+    """Cameras already in the file but not calibrated now keep poses from another world frame."""
+    stale = [n for n in (existing.rig.names if existing else ()) if n not in calibrated_names]
+    if stale:
+        logger.warning("cameras %s in %s were not part of this calibration: their poses are from an earlier "
+                       "one and not in the new world frame", ", ".join(stale), out)
 
 
 def _frameset_position(frame_index, wanted: int) -> int:
@@ -462,8 +471,10 @@ def _run_keypoints(args: argparse.Namespace) -> int:
         "metric_scale": known is not None, "weak_pairs": [f"{p.a}-{p.b}" for p in result.weak_pairs]}
     if known is None:
         logger.warning("no known length given: the calibration's unit is the seed pair's baseline, not metres")
-    base = read_calibration(out).rig if out.exists() else None
-    save_rig(merge_cameras(base, list(result.rig), keep_poses=False), out, metadata=metadata)
+    base = read_calibration(out) if out.exists() else None
+    _warn_stale_poses(base, result.rig.names, out)
+    save_rig(merge_cameras(base.rig if base else None, list(result.rig), keep_poses=False), out, metadata=metadata,
+             format=base.format if base else "auto")
     print(keypoint_summary(result))
     print(f"wrote {len(result.rig)} cameras to {out}")
     if not args.no_report:

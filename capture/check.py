@@ -78,6 +78,12 @@ class CameraCheck:
     offset_s: float
     offset_quality: float
 
+    @property
+    def lost(self) -> int:
+        """Frames that never reached the disk: the sequence gaps (which include the worker's drops
+        and late skips), or the worker's own count when that is larger (a loss at the very end)."""
+        return max(self.lost_in_gaps, self.dropped + self.late)
+
 
 @dataclass(frozen=True)
 class CheckReport:
@@ -99,10 +105,9 @@ class CheckReport:
         if self.status != "complete":
             out.append(f"the recording did not finish normally (manifest status {self.status!r})")
         for c in self.cameras:
-            lost = c.dropped + c.late + c.lost_in_gaps
-            if lost:
-                out.append(f"{c.name}: {lost} frame(s) lost ({c.dropped} dropped in the worker, {c.late} late, "
-                           f"{c.lost_in_gaps} in sequence gaps)")
+            if c.lost:
+                out.append(f"{c.name}: {c.lost} frame(s) lost ({c.lost_in_gaps} in sequence gaps; the worker "
+                           f"counted {c.dropped} dropped for a full queue and {c.late} skipped late)")
             if c.missing_in_framesets:
                 out.append(f"{c.name}: missing from {c.missing_in_framesets} frameset(s)")
             if c.restarts:
@@ -118,7 +123,7 @@ class CheckReport:
                  f"{'camera':<10}{'frames':>8}{'fps':>8}{'lost':>6}{'missing':>9}{'max dt ms':>11}{'offset ms':>11}"
                  f"{'quality':>9}"]
         for c in self.cameras:
-            lines.append(f"{c.name:<10}{c.frames:>8}{c.fps:>8.2f}{c.dropped + c.late + c.lost_in_gaps:>6}"
+            lines.append(f"{c.name:<10}{c.frames:>8}{c.fps:>8.2f}{c.lost:>6}"
                          f"{c.missing_in_framesets:>9}{c.max_interval_s * 1e3:>11.1f}{c.offset_s * 1e3:>11.2f}"
                          f"{c.offset_quality:>9.2f}")
         problems = self.problems

@@ -57,12 +57,13 @@ def _record(args) -> int:
                             tolerance_s=None if args.tolerance_ms is None else args.tolerance_ms / 1e3,
                             preview=args.preview)
     bar = tqdm(total=args.duration, unit="s", file=sys.stderr, dynamic_ncols=True, leave=True,
+               disable=getattr(args, "quiet", False),
                bar_format="{l_bar}{bar:20}| {n:.0f}/{total_fmt} s {postfix}" if args.duration else
                "recording {n:.0f} s {postfix}")
 
     def on_status(status) -> None:
         bar.n = min(status.elapsed_s, args.duration) if args.duration else status.elapsed_s
-        bar.set_postfix_str(status.line().split("  ", 1)[1], refresh=True)
+        bar.set_postfix_str(status.line(with_time=False), refresh=True)
 
     recorder = Recorder(rig, args.out, options, on_status=on_status)
     previous = {s: signal.signal(s, lambda *_: recorder.stop("signal")) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -98,7 +99,7 @@ def _export(args) -> int:
     from .session import open_session
 
     with open_session(args.session) as session:
-        with tqdm(total=len(session), unit="frameset", file=sys.stderr) as bar:
+        with tqdm(total=len(session), unit="frameset", file=sys.stderr, disable=getattr(args, "quiet", False)) as bar:
             result = export_session(session, args.out, fourcc=args.fourcc, progress=bar.update)
     print(f"exported {result.frames} framesets to {len(result.videos)} videos in {args.out}")
     for video, black in zip(result.videos, result.black_frames):

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _STARTUP_TIMEOUT_S = 60.0  # every worker must have opened its source by then
 _DRAIN_TIMEOUT_S = 5.0     # after stop, how long workers get to send what they hold
+_EOS_WAIT_S = 3.0          # a cleanly exited worker's end-of-stream message must arrive by then
 
 
 def _rigkit_version() -> str:
@@ -122,12 +123,12 @@ class RecorderStatus:
     disk_mb_s: float
     cameras: tuple[CameraStatus, ...]
 
-    def line(self) -> str:
+    def line(self, *, with_time: bool = True) -> str:
         cams = "  ".join(f"{c.name} {c.fps:4.1f}fps" + (f" drop {c.dropped + c.late}" if c.dropped + c.late else "")
                          + (f" miss {c.missing}" if c.missing else "") + ("" if c.alive else " DOWN")
                          for c in self.cameras)
-        return (f"{self.elapsed_s:6.1f}s  framesets {self.framesets}  skew {self.skew_ms:.1f} ms  "
-                f"disk {self.disk_mb_s:.1f} MB/s  |  {cams}")
+        text = f"framesets {self.framesets}  skew {self.skew_ms:.1f} ms  disk {self.disk_mb_s:.1f} MB/s  |  {cams}"
+        return f"{self.elapsed_s:6.1f}s  {text}" if with_time else text
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ class _Camera:
     missing: int = 0
     rows: list = field(default_factory=list)
     interval_frames: int = 0
+    clean_exit_s: float | None = None  # when the worker was first seen gone with exit code 0
 
 
 class Recorder:
@@ -181,6 +183,8 @@ class Recorder:
                  on_status=None):
         self.rig, self.options, self.on_status = rig, options, on_status
         self.out = Path(out)
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(f"output path {self.out} exists and is not a folder; choose a new session folder")
         if self.out.exists() and any(self.out.iterdir()):
             raise ValueError(f"output folder {self.out} exists and is not empty; choose a new session folder")
         self._stop = threading.Event()
@@ -199,6 +203,7 @@ class Recorder:
         self._segments_lock = threading.Lock()
         self._manifest: dict = {}
         self._start_mono = 0.0
+        self._write_failed = False
 
     # -- public ----------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -375,6 +380,8 @@ class Recorder:
         header = unpack_header(parts[0].buffer)
         cam = self.cams[header["camera"]]
         kind = header["type"]
+        if kind == "frame" and self._write_failed:
+            return  # the disk failed: frames still in flight cannot be kept
         if kind == "frame":
             self._on_frame(cam, header, parts[1])
         elif kind == "hello":
@@ -421,7 +428,12 @@ class Recorder:
             self._write(cam, future.result(), meta)
 
     def _write(self, cam: _Camera, data, meta: dict) -> None:
-        self.writers[cam.index].add(data, **meta)
+        try:
+            self.writers[cam.index].add(data, **meta)
+        except OSError as error:
+            self._write_failed = True
+            raise OSError(f"writing camera {self.names[cam.index]!r} to {self.out} failed "
+                          f"({error.strerror or error}); the segments completed before that are intact") from error
         cam.rows.append(tuple(meta[k] for k in ("seq", "time_s", "t_mono", "t_wall", "width", "height", "generation")))
         if self.preview is not None:
             self.preview.update(cam.index, data)
@@ -432,16 +444,29 @@ class Recorder:
             self.cams[c].missing += 1
 
     def _watch(self) -> None:
+        now = time.monotonic()
         for cam in self.cams:
             if cam.ended or cam.process is None or cam.process.is_alive():
                 continue
             name = self.names[cam.index]
+            if cam.process.exitcode == 0:
+                # A clean exit follows the worker's end-of-stream message, which may still be
+                # queued behind its last frames: wait for it rather than restart.
+                if cam.clean_exit_s is None:
+                    cam.clean_exit_s = now
+                elif now - cam.clean_exit_s > _EOS_WAIT_S:
+                    log.warning("camera %s: worker exited without its end-of-stream message", name)
+                    cam.ended = True
+                    for f in self.grouper.end(cam.index):
+                        self._add_frameset(f)
+                continue
             log.error("camera %s: worker process died (exit code %s)", name, cam.process.exitcode)
             cam.process.join(timeout=0.1)
             if cam.restarts < self.options.restarts and not self._stop.is_set():
                 cam.restarts += 1
                 cam.generation += 1
                 cam.dropped_before, cam.late_before = cam.dropped, cam.late
+                cam.clean_exit_s = None
                 self._start_worker(cam, seq_start=cam.last_seq + 1)
             else:
                 cam.ended = True
@@ -466,21 +491,25 @@ class Recorder:
             if not alive and not sock.poll(0):
                 break
             if sock.poll(50):
-                try:
-                    self._receive(sock.recv_multipart(copy=False, flags=zmq.NOBLOCK))
-                except zmq.Again:
-                    pass
-                except OSError as error:
-                    log.error("%s", error)
+                for _ in range(256):
+                    try:
+                        self._receive(sock.recv_multipart(copy=False, flags=zmq.NOBLOCK))
+                    except zmq.Again:
+                        break
+                    except OSError as error:
+                        log.error("%s", error)
+                        break
             for cam in alive:
                 if not cam.process.is_alive():
                     cam.ended = True
         for cam in self.cams:
             if cam.process is None or cam.process.pid is None:
                 continue
-            cam.process.join(timeout=1.0)
+            # A worker that sent its end of stream only has to exit (which takes a while on a busy machine).
+            cam.process.join(timeout=5.0 if cam.ended else 1.0)
             if cam.process.is_alive():
-                log.warning("camera %s: worker did not stop; terminating it", self.names[cam.index])
+                (log.debug if cam.ended else log.warning)("camera %s: worker did not exit; terminating it",
+                                                          self.names[cam.index])
                 cam.process.terminate()
                 cam.process.join(timeout=2.0)
             if cam.process.is_alive():

@@ -12,6 +12,7 @@ and a worker killed at any instant must never hang the recording.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ class Control:
     def __init__(self, array):
         self.array = array
         self.local_stop = False  # set by this process's SIGTERM handler
+        self.parent_pid = os.getppid()  # a worker whose recorder died (SIGKILL, power) stops too
 
     @classmethod
     def create(cls, context) -> "Control":
@@ -56,7 +58,7 @@ class Control:
 
     @property
     def stopping(self) -> bool:
-        return self.local_stop or self.array[2] != 0
+        return self.local_stop or self.array[2] != 0 or os.getppid() != self.parent_pid
 
     def wait_go(self) -> bool:
         """Block until go (True) or stop (False)."""

@@ -21,6 +21,8 @@ from .rig import Rig
 __all__ = ["Lenses"]
 
 _FISHEYE_SMALL_R2 = 1e-12  # below this r^2 the fisheye scale uses its Taylor limit
+MIN_DEPTH_M = 1e-9  # a point closer to a camera's plane than this is not seen by it
+MAX_NORMALIZED = 1e3  # |X/Z| beyond this (89.94 deg off axis) is outside any lens: not seen
 
 
 def _one_plus_poly(s: np.ndarray, coeffs) -> np.ndarray:
@@ -310,14 +312,35 @@ class Lenses:
         in_cam += self.t
         return in_cam
 
-    def project(self, points: np.ndarray):
-        """(M, 3) world points -> pixel u, v (V, M) and depth z (V, M); u, v NaN where z <= 0."""
-        in_cam = self.to_cam(points)
+    def normalized_view(self, in_cam: np.ndarray):
+        """(V, 3, M) points in the cameras -> ``x, y, inv_z, seen`` (V, M).
+
+        ``seen``: in front of the camera (z > MIN_DEPTH_M) and within MAX_NORMALIZED of its axis
+        (89.94 deg); elsewhere ``x = y = inv_z = 0`` so that nothing downstream overflows (a
+        point in the camera plane would otherwise project to ~1e300 px).
+        """
         z = in_cam[:, 2]
-        in_front = z > 0
-        inv_z = np.divide(1.0, z, out=np.zeros_like(z), where=in_front)
-        xd, yd, _ = self.distort(in_cam[:, 0] * inv_z, in_cam[:, 1] * inv_z, jacobian=False)
+        seen = z > MIN_DEPTH_M
+        inv_z = np.divide(1.0, z, out=np.zeros_like(z), where=seen)
+        x = in_cam[:, 0] * inv_z
+        y = in_cam[:, 1] * inv_z
+        seen &= (np.abs(x) < MAX_NORMALIZED) & (np.abs(y) < MAX_NORMALIZED)  # NaN compares False
+        if not seen.all():
+            x[~seen] = 0.0
+            y[~seen] = 0.0
+            inv_z[~seen] = 0.0
+        return x, y, inv_z, seen
+
+    def project(self, points: np.ndarray):
+        """(M, 3) world points -> pixel u, v (V, M) and depth z (V, M).
+
+        u, v are NaN where the point is not seen (see :meth:`normalized_view`: behind the camera,
+        in its plane, or NaN); the reference :meth:`Rig.project` agrees everywhere else.
+        """
+        in_cam = self.to_cam(points)
+        x, y, _, seen = self.normalized_view(in_cam)
+        xd, yd, _ = self.distort(x, y, jacobian=False)
         u, v = self.to_pixels(xd, yd)
-        u[~in_front] = np.nan
-        v[~in_front] = np.nan
-        return u, v, z
+        u[~seen] = np.nan
+        v[~seen] = np.nan
+        return u, v, in_cam[:, 2]

@@ -11,10 +11,14 @@ subsets):
    equations ``(x r3 - r1) . X = t1 - x t3`` (rows scaled to pixels by the focal lengths) are
    solved as a batch of 3x3 normal equations in closed form. Exact on noise-free data.
 3. Refinement: Gauss-Newton on the weighted reprojection error in pixels of the distorted image,
-   ``sum_v w_v |project_v(X) - u_v|^2``, with the exact forward lens model and its Jacobian: the
-   nonlinear least-squares optimum that ``scipy.optimize.least_squares`` finds one point at a
-   time. Starting from the linear solution, one step lands within ~1e-3 of the optimum's own
-   error (the default), two steps on it (``TriangulationOptions.iterations``).
+   ``sum_v w_v |project_v(X) - u_v|^2``, with the exact forward lens model for the residual:
+   the nonlinear least-squares optimum that ``scipy.optimize.least_squares`` finds one point at
+   a time. Starting from the linear solution, one step lands within ~1e-3 of the optimum's own
+   error (the default), two steps on it (``TriangulationOptions.iterations``). The first step
+   takes the lens Jacobian at the observations (free from the undistortion) and the step's
+   linear algebra runs in float32; neither moves the result (see :func:`gauss_newton`).
+   Speed: ~1M points per CPU-second with 6 views on the 2-core build machine, chunks of points
+   on worker threads (``benchmarks/bench_triangulation.py``).
 4. Flags: a point comes back NaN ("not observed", like the input) when it has fewer than two
    usable views, when its rays are too close to parallel to fix the depth
    (``min_ray_angle_deg``), when the solution lies behind a camera that observed it, or when the
@@ -34,6 +38,10 @@ from .arrays import as_float_array, unflatten_leading
 from .rig import Rig
 
 __all__ = ["TriangulationOptions", "triangulate"]
+
+# Precision of the Gauss-Newton step's Jacobian and normal equations (see gauss_newton).
+JACOBIAN_DTYPE = np.float32
+_MAX_RESIDUAL_PX = 1e12
 
 # Points per chunk: keeps the ~40 (V, chunk) temporaries of one Gauss-Newton step in L2 cache
 # (8192 is ~2x slower per point with V = 6), and gives worker threads enough chunks to balance.
@@ -233,21 +241,22 @@ def gauss_newton(lenses: Lenses, points: np.ndarray, u: np.ndarray, v: np.ndarra
         raise ValueError(f"iterations is {iterations}, expected >= 1")
     pixel = pixel_at_observations
     for _ in range(iterations):
-        in_cam = lenses.to_cam(points)
-        z = in_cam[:, 2]
-        in_front = z > 0
-        inv_z = np.divide(1.0, z, out=np.zeros_like(z), where=in_front)
-        x = in_cam[:, 0] * inv_z
-        y = in_cam[:, 1] * inv_z
+        x, y, inv_z, in_front = lenses.normalized_view(lenses.to_cam(points))
         xd, yd, jacobian = lenses.distort(x, y, jacobian=pixel is None)
         if pixel is None:
             pixel = lenses.pixel_jacobian(jacobian)
-        residual = np.empty((num_views, 2, num_points))
+        # The residual is float64 (it decides where the step goes); the step's linear algebra runs
+        # in float32 (JACOBIAN_DTYPE): it scales the residual by the Jacobian, so its rounding
+        # (~1e-7 relative) moves the step by ~1e-7 of itself, and noise-free data stay exact.
+        # Clipped: a residual of 1e12 px is as wrong as any larger one, and stays finite in float32.
+        residual = np.empty((num_views, 2, num_points), dtype=JACOBIAN_DTYPE)
         pu, pv = lenses.to_pixels(xd, yd)
-        np.subtract(pu, u, out=residual[:, 0])
-        np.subtract(pv, v, out=residual[:, 1])
+        pu -= u
+        pv -= v
+        np.clip(pu, -_MAX_RESIDUAL_PX, _MAX_RESIDUAL_PX, out=residual[:, 0], casting="same_kind")
+        np.clip(pv, -_MAX_RESIDUAL_PX, _MAX_RESIDUAL_PX, out=residual[:, 1], casting="same_kind")
         rows = _pixel_jacobian_rows(lenses, x, y, inv_z, pixel)
-        weight = np.where(in_front, w, 0.0)[:, None, :]
+        weight = np.where(in_front, w, 0.0).astype(JACOBIAN_DTYPE)[:, None, :]
         step, normal, _ = normal_equations_solve(rows, weight, residual)
         points = points - step
         pixel = None
@@ -259,16 +268,18 @@ def _pixel_jacobian_rows(lenses: Lenses, x, y, inv_z, pixel) -> np.ndarray:
 
     pixel: ``K2 @ D`` as (V, M) entries ``(a00, a01, a10, a11)``.
     """
-    a00, a01, a10, a11 = pixel
+    dtype = JACOBIAN_DTYPE
+    a00, a01, a10, a11 = (a.astype(dtype) for a in pixel)
+    x, y, inv_z = x.astype(dtype), y.astype(dtype), inv_z.astype(dtype)
     num_views, num_points = x.shape
-    rows_in_cam = np.empty((num_views, 3, 2, num_points))
+    rows_in_cam = np.empty((num_views, 3, 2, num_points), dtype=dtype)
     np.multiply(a00, inv_z, out=rows_in_cam[:, 0, 0])
     np.multiply(a01, inv_z, out=rows_in_cam[:, 1, 0])
     np.multiply(a10, inv_z, out=rows_in_cam[:, 0, 1])
     np.multiply(a11, inv_z, out=rows_in_cam[:, 1, 1])
     np.negative(rows_in_cam[:, 0, 0] * x + rows_in_cam[:, 1, 0] * y, out=rows_in_cam[:, 2, 0])
     np.negative(rows_in_cam[:, 0, 1] * x + rows_in_cam[:, 1, 1] * y, out=rows_in_cam[:, 2, 1])
-    RT = np.swapaxes(lenses.R, 1, 2)
+    RT = np.swapaxes(lenses.R, 1, 2).astype(dtype)
     rows = np.matmul(RT, rows_in_cam.reshape(num_views, 3, 2 * num_points))
     return rows.reshape(num_views, 3, 2, num_points)
 
@@ -281,8 +292,9 @@ def normal_equations_solve(rows: np.ndarray, weight: np.ndarray, rhs: np.ndarray
     and its determinant (M,).
     """
     weight = np.broadcast_to(weight, rhs.shape)
-    h = symmetric_entries(np.einsum("vikm,vjkm,vkm->ijm", rows, rows, weight))
-    g = np.einsum("vikm,vkm,vkm->im", rows, rhs, weight)
+    normal = np.einsum("vikm,vjkm,vkm->ijm", rows, rows, weight).astype(np.float64)
+    g = np.einsum("vikm,vkm,vkm->im", rows, rhs, weight).astype(np.float64)
+    h = symmetric_entries(normal)
     inverse, det = symmetric_inverse(h)
     return apply_symmetric(inverse, g), h, det
 
@@ -369,7 +381,7 @@ def triangulate_chunk(lenses: Lenses, u, v, w, options: TriangulationOptions, ob
         points, normal, in_front = gauss_newton(lenses, points, u, v, w, options.iterations,
                                                 pixel_at_observations=pixel)
     else:
-        in_front = lenses.to_cam(np.nan_to_num(points))[:, 2] > 0
+        in_front = lenses.normalized_view(lenses.to_cam(points))[3]
     ok = enough & np.isfinite(points).all(axis=1)
     if options.min_ray_angle_deg > 0:
         limit = np.sin(np.radians(options.min_ray_angle_deg) / 2) ** 2

@@ -57,7 +57,7 @@ def recorded(tmp_path_factory):
 def test_every_frame_is_recorded_and_grouped(recorded):
     result, path = recorded
     expected = int(2.0 * FPS)
-    assert result.frames == (expected,) * 4 and result.lost == 0
+    assert result.frames == (expected,) * 4 and result.lost == 0 and result.restarts == (0,) * 4
     assert result.framesets == expected and result.complete_framesets == expected
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["rigkit_version"] != "unknown"
@@ -137,16 +137,24 @@ def test_sigkill_of_a_worker_leaves_a_gap_and_the_others_recording(tmp_path, cap
         assert not session.missing[:, [0, 2, 3]].any()
         report = check_session(session, CheckOptions(offset_method="none"))
         assert report.cameras[1].lost_in_gaps == gap.size and report.cameras[1].restarts == 1
+        exported = export_session(session, tmp_path / "export")  # the gap becomes black frames, not copies
+        assert exported.black_frames == (0, gap.size, 0, 0)
 
 
-def test_sigint_finalizes_the_session(tmp_path):
-    rig_path = synthetic_rig_file(tmp_path, size=(320, 240))
-    out = tmp_path / "session"
+def start_recording(folder: Path) -> tuple[subprocess.Popen, Path]:
+    """``rigkit capture record`` of a cheap 4-camera rig, until it has two segments per camera."""
+    rig_path = synthetic_rig_file(folder, size=(320, 240))
+    out = folder / "session"
     process = subprocess.Popen([sys.executable, "-m", "rigkit_cli", "-q", "capture", "record", "--rig", str(rig_path),
                                 "--out", str(out)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while len(list(out.glob("cameras/*/seg-*.tar"))) < 8 and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.05)
+    return process, out
+
+
+def test_sigint_finalizes_the_session(tmp_path):
+    process, out = start_recording(tmp_path)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr.decode()
@@ -182,3 +190,52 @@ def test_a_camera_that_cannot_be_opened_is_one_sentence_and_exit_2(tmp_path, cap
 def test_a_missing_rig_file_is_exit_2(tmp_path, capsys):
     assert rigkit_cli.main(["capture", "record", "--rig", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "s")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_full_disk_stops_with_one_sentence_and_keeps_what_was_written(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from capture import segments
+
+    original, calls = segments.SegmentWriter.add, {"n": 0}
+
+    def add(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 4 * 40:  # about 1.3 s of 4 cameras at 30 fps, 0.5 s segments
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(segments.SegmentWriter, "add", add)
+    rig_path = synthetic_rig_file(tmp_path, size=(320, 240))
+    out = tmp_path / "session"
+    assert rigkit_cli.main(["-q", "capture", "record", "--rig", str(rig_path), "--out", str(out),
+                            "--duration", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and "intact" in err[0]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and len(manifest["segments_complete"]) >= 4
+    with open_session(out) as session:
+        assert len(session) >= 30
+        first = next(session.framesets())
+        assert all(image is not None for image in first.images)
+
+
+def test_a_killed_recorder_leaves_whole_segments_and_a_readable_session(tmp_path):
+    """A power cut, as far as a test can make one: SIGKILL the recorder mid-recording."""
+    process, out = start_recording(tmp_path)
+    time.sleep(0.2)  # into the next segments
+    process.kill()
+    process.communicate(timeout=10)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "recording" and "at most 0.5 s" in manifest["crash_note"]
+    segments = sorted(out.glob("cameras/*/seg-*.tar"))
+    for segment in segments:
+        with tarfile.open(segment) as tar:
+            assert tar.getnames()[-1] == "frames.csv"
+    with open_session(out) as session:
+        assert session.regrouped and not session.complete
+        in_segments = sum(len(tarfile.open(s).getnames()) - 1 for s in segments)
+        assert sum(c.seq.size for c in session.cameras) == in_segments
+        assert len(session) >= min(c.seq.size for c in session.cameras) > 0
+        for frameset in session.framesets(0, 5):
+            assert sum(image is not None for image in frameset.images) == 4 - frameset.missing.sum()

@@ -195,3 +195,11 @@ def test_device_probe_returns_quickly_without_cameras():
     if not list(Path("/dev").glob("video*")):
         assert found == [] and hung == []
     assert time.monotonic() - start < 25  # at most 10 probes of 2 s, immediate without devices
+
+
+def test_devices_command_answers_without_cameras(capsys):
+    import rigkit_cli
+
+    assert rigkit_cli.main(["capture", "devices", "--max-index", "3", "--timeout", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "device:" in out or "no capture devices found" in out

@@ -19,6 +19,7 @@ SIZE = (960, 540)
 CENTER_TOL_M = 0.01  # 12 rendered framesets, 0.96 MP images, detector noise ~0.1-0.2 px
 ROTATION_TOL_DEG = 0.1  # same
 KEYPOINT_ROTATION_TOL_DEG = 0.3  # 3 cameras, 120 framesets, 2 px noise, 10% outliers
+HEIGHT_SCALE_TOL = 0.04  # metric scale from the person's height (segment-chain model, a few percent)
 
 
 def _render_scene(folder: Path, num_frames: int = 12):
@@ -87,17 +88,15 @@ def test_keypoints_command(tmp_path, capsys):
              camera_names=np.array(rig.names), joint_names=np.array(names))
     out = tmp_path / "rig.toml"
     save_rig(Rig([cam.replace(R=np.eye(3), t=np.zeros(3)) for cam in rig]), out)
-    forearm = np.median(np.linalg.norm(motion.joints_in_world[:, names.index("left_elbow")]
-                                       - motion.joints_in_world[:, names.index("left_wrist")], axis=-1))
     argv = ["calibrate", "keypoints", "--detections", str(npz), "--out", str(out),
-            "--known-length-m", f"{forearm:.6f}", "--length-joints", "left_elbow", "left_wrist"]
+            "--person-height-m", f"{motion.height_m:.4f}"]
     assert rigkit_cli.main(argv) == 0
     assert "seed pair" in capsys.readouterr().out
     errors = compare_rigs(load_rig(out), rig)
     assert errors.rotation_error_deg.max() < KEYPOINT_ROTATION_TOL_DEG
-    assert abs(compare_rigs(load_rig(out), rig, scale_from_reference=True).scale - 1) < 0.02
+    assert abs(compare_rigs(load_rig(out), rig, scale_from_reference=True).scale - 1) < HEIGHT_SCALE_TOL
     assert (tmp_path / "rig_rig.png").stat().st_size > 0
     # mismatched cameras: one sentence, exit 2
     np.savez(npz, points_2d=detections.points_2d, camera_names=np.array(["a", "b", "c"]))
-    assert rigkit_cli.main(argv[:-3] + ["--no-report"]) == 2
+    assert rigkit_cli.main(argv[:-2] + ["--no-report"]) == 2
     assert "cameras a, b, c of" in capsys.readouterr().err

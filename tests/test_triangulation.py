@@ -224,6 +224,10 @@ def test_reprojection_error_in_pixels():
     assert np.isnan(error[0]) and error.shape == (4,)
     with pytest.raises(ValueError, match="points_2d has shape"):
         reprojection_error(rig, truth, observed[:, :10])
+    # A point at a camera's centre, or in its plane, is not seen by it (NaN, no overflow warning).
+    in_plane = rig[1].center + 2.0 * rig[1].R[0]  # 2 m along the camera's x axis: z = 0
+    error = reprojection_error(rig, np.stack([rig[1].center, in_plane]), observed[:, :2])
+    assert np.isnan(error[1]).all() and np.isfinite(error[[0, 3]]).all()  # view 2: not observed
 
 
 @pytest.mark.parametrize("lens", ["distorted", "fisheye", "pinhole"])

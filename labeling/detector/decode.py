@@ -14,9 +14,15 @@ Two modes:
 ``"integral"``
     Softmax over the whole map (times ``beta``), then the expectation (Sun et al., "Integral
     Human Pose Regression", ECCV 2018). For networks trained end to end with an integral loss.
+``"softmax_local"``
+    Softmax over the whole map (times ``beta``), then the expectation inside the window around
+    the peak. For networks trained with a cross-entropy loss against a normalized Gaussian (the
+    built-in detector): the map is a probability distribution of the joint's position, and the
+    window keeps a far secondary mode (the other wrist) out of the mean.
 
 Confidence is the heatmap's peak value (``"local"``; a Gaussian target has peak 1) or the
-softmax mass inside the window around the peak (``"integral"``), clipped to [0, 1].
+softmax mass inside the window around the peak (``"integral"``, ``"softmax_local"``: the
+probability that the joint is there), clipped to [0, 1].
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import torch
 
 __all__ = ["DecodeOptions", "decode_heatmaps", "heatmap_from_input", "input_from_heatmap"]
 
-DecodeMode = Literal["local", "integral"]
+DecodeMode = Literal["local", "integral", "softmax_local"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,8 +52,9 @@ class DecodeOptions:
     beta: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.mode not in ("local", "integral"):
-            raise ValueError(f"decode mode is {self.mode!r}, expected 'local' or 'integral'")
+        if self.mode not in ("local", "integral", "softmax_local"):
+            raise ValueError(f"decode mode is {self.mode!r}, expected 'local', 'integral' or "
+                             "'softmax_local'")
         if self.window_radius_cells < 1:
             raise ValueError(f"window_radius_cells is {self.window_radius_cells}, expected >= 1")
         if not self.beta > 0:
@@ -84,6 +91,8 @@ def decode_heatmaps(heatmaps: torch.Tensor, options: DecodeOptions = DecodeOptio
     else:
         mass = torch.softmax(flat * options.beta, dim=-1).reshape(B, J, h, w)
         confidence = (mass * window).sum(dim=(-2, -1)).clamp(0, 1)
+        if options.mode == "softmax_local":
+            mass = mass * window
     total = mass.sum(dim=(-2, -1))
     safe = total > 0
     denom = torch.where(safe, total, torch.ones_like(total))

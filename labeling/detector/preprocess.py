@@ -12,6 +12,8 @@ pixels they touch); an input size is ``(width, height)`` in pixels.
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 
@@ -89,12 +91,22 @@ def boxes_from_points(points: np.ndarray, scores: np.ndarray, *, min_score: floa
     """Tight boxes around the confident keypoints of each image.
 
     points: (B, J, 2) pixels; scores: (B, J); fallback: (B, 4) boxes used where fewer than two
-    keypoints reach ``min_score``.
+    keypoints reach ``min_score``. A confident keypoint farther from the keypoints' median than
+    four times their median distance to it (a false detection elsewhere in the frame) is left out.
     Returns ``(boxes (B, 4) float64, found (B,) bool)``.
     """
-    confident = (scores >= min_score) & np.isfinite(points).all(axis=-1)
-    found = confident.sum(axis=1) >= 2
+    with np.errstate(invalid="ignore"):
+        confident = (scores >= min_score) & np.isfinite(points).all(axis=-1)
     masked = np.where(confident[..., None], points, np.nan)
+    if confident.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # images with no confident keypoint
+            centre = np.nanmedian(masked, axis=1, keepdims=True)
+            distance = np.linalg.norm(masked - centre, axis=-1)
+            typical = np.nanmedian(distance, axis=1, keepdims=True)
+        confident &= ~(distance > 4 * typical + 1.0)
+        masked = np.where(confident[..., None], points, np.nan)
+    found = confident.sum(axis=1) >= 2
     boxes = np.array(fallback, dtype=np.float64, copy=True)
     if found.any():
         lo = np.nanmin(masked[found], axis=1)
