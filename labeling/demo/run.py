@@ -21,14 +21,9 @@ from .detect import DetectStage, detect_person_framesets
 from .evaluate import CalibrationError, LabelQuality, calibration_error, label_quality
 from .record import CaptureStage, record_session
 
-__all__ = ["DemoResult", "run_demo", "SCALE_JOINTS"]
+__all__ = ["DemoResult", "run_demo"]
 
 log = logging.getLogger(__name__)
-
-# The metric scale of the keypoint calibration: one length measured on the subject, as lab staff
-# would with a tape (the synthetic body's segments are rigid, so the truth gives it exactly).
-SCALE_JOINTS = ("right_hip", "right_knee")
-
 
 @dataclass(frozen=True, kw_only=True)
 class DemoResult:
@@ -63,7 +58,7 @@ class DemoResult:
             f"  calibration  board:     {self.board_error.text()}; RMS {b.bundle_rms_px:.2f} px"
             f"  [detecting {rate(b.board_framesets, b.detect_seconds, 'framesets/s')}, solve {b.solve_seconds:.1f} s]",
             (f"               keypoints: {self.keypoint_error.text()}; RMS {k.bundle_rms_px:.2f} px, "
-             f"scale from {k.scale_joints[0]}-{k.scale_joints[1]} = {k.scale_length_m * 100:.1f} cm"
+             f"scale from the subject's height {k.height_m:.2f} m"
              f"  [solve {k.seconds:.1f} s]") if self.keypoint_error is not None else
             f"               keypoints: FAILED ({k.failure})",
             f"  labeling     {q.framesets} framesets, {q.accepted:,}/{q.joints:,} joints accepted "
@@ -98,12 +93,14 @@ def _label(paths: DemoPaths, detections, provenance: dict, shard_size: int, *, p
     return summary, rig
 
 
-def _measured_length_m(session, first: int, joint_names) -> float:
-    """The subject's right thigh, as measured with a tape (the synthetic body is rigid)."""
-    a, b = (list(joint_names).index(n) for n in SCALE_JOINTS)
+def _subject_height_m(session, first: int, joint_names) -> float:
+    """The subject's height as lab staff would give it: here measured on the synthetic truth the
+    way :func:`calibration.person_height_m` measures a reconstruction (ankle-knee-hip-shoulder-nose
+    chain), so the scale carries no error of the body model's proportions."""
+    from calibration import person_height_m
+
     seq = session.sequence[first:].max(axis=1)
-    joints = session.truth.joints_in_world[seq]
-    return float(np.nanmedian(np.linalg.norm(joints[:, a] - joints[:, b], axis=-1)))
+    return float(person_height_m(session.truth.joints_in_world[seq], joint_names))
 
 
 def run_demo(out: str | Path, options: DemoOptions = DemoOptions(), *, progress: bool = True,
@@ -137,9 +134,8 @@ def run_demo(out: str | Path, options: DemoOptions = DemoOptions(), *, progress:
                                           progress=progress)
         label_seconds = time.perf_counter() - label_started if label_summary.shards_written else 0.0
         say("      ... and the camera poses again, from the detector's keypoints alone")
-        length_m = _measured_length_m(session, first, detect.detections.joint_names)
-        keypoints = keypoint_calibration(paths, detect.detections, scale_joints=SCALE_JOINTS,
-                                         scale_length_m=length_m)
+        height_m = _subject_height_m(session, first, detect.detections.joint_names)
+        keypoints = keypoint_calibration(paths, detect.detections, height_m=height_m)
         if keypoints.failure:
             log.warning("keypoint calibration failed: %s", keypoints.failure)
         say("[4/4] evaluation against the synthetic truth, report pictures")
