@@ -111,8 +111,6 @@ def run_demo(out: str | Path, options: DemoOptions = DemoOptions(), *, progress:
     """
     from capture import open_session
 
-    from .figures import write_camera_figure, write_capture_figures, write_label_overlays
-
     started = time.perf_counter()
     say = on_stage or (lambda text: log.info("%s", text))
     paths = DemoPaths(Path(out))
@@ -146,17 +144,24 @@ def run_demo(out: str | Path, options: DemoOptions = DemoOptions(), *, progress:
         board_error = calibration_error(board_rig, truth.rig)
         keypoint_error = None if keypoint_rig is None else calibration_error(keypoint_rig, truth.rig)
         labels = label_quality(paths.labels, session, board_rig)
-        figures = write_capture_figures(session, paths.report, board_frameset=_busiest_board_frameset(
-            session, min(options.board_frames - int(round(options.board_s * options.fps)), first - 1), first),
-                                        person_frameset=first + (len(session) - first) // 2)
-        estimates = {"board": board_rig} if keypoint_rig is None else {"board": board_rig, "keypoints": keypoint_rig}
-        figures.append(write_camera_figure(paths.report, truth.rig, estimates))
-        figures += write_label_overlays(paths.labels, session, paths.report)
+        _write_pictures(paths, session, options, first, board_rig, keypoint_rig)
     all_figures = tuple(sorted(paths.report.glob("*.png")))
     return DemoResult(options=options, paths=paths, capture=capture, board=board, keypoints=keypoints, detect=detect,
                       board_error=board_error, keypoint_error=keypoint_error, labels=labels,
                       label_seconds=label_seconds, shards=label_summary.num_shards, figures=all_figures,
                       seconds=time.perf_counter() - started)
+
+
+def _write_pictures(paths: DemoPaths, session, options: DemoOptions, first: int, board_rig, keypoint_rig) -> None:
+    """Frames of each part, camera poses against the truth, labels on frames (see .figures)."""
+    from .figures import write_camera_figure, write_capture_figures, write_label_overlays
+
+    shared_start = min(options.close_up_frames, first - 1)
+    write_capture_figures(session, paths.report, board_frameset=_busiest_board_frameset(session, shared_start, first),
+                          person_frameset=first + (len(session) - first) // 2)
+    estimates = {"board": board_rig} if keypoint_rig is None else {"board": board_rig, "keypoints": keypoint_rig}
+    write_camera_figure(paths.report, session.truth.rig, estimates)
+    write_label_overlays(paths.labels, session, paths.report)
 
 
 def _busiest_board_frameset(session, start: int, first: int) -> int:
