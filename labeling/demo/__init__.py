@@ -36,10 +36,11 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "same folder with the same options continues where it stopped")
     parser.add_argument("--cameras", type=int, default=4, metavar="N",
                         help=f"cameras in the synthetic ring ({MIN_CAMERAS}..{MAX_CAMERAS})")
-    parser.add_argument("--seconds", type=float, default=None, metavar="S",
-                        help="seconds of the person moving (default 12, --quick 6); the board pass before it "
-                             "takes 5 s per camera (2 s close-ups, 3 s carried through the rig)")
-    parser.add_argument("--fps", type=float, default=None, help="frame rate (default 15, --quick 8)")
+    parser.add_argument("--seconds", type=float, default=argparse.SUPPRESS, metavar="S",
+                        help="seconds of the person moving (default 12, with --quick 6); the board pass "
+                             "before it takes 5 s per camera (2 s close-ups, 3 s carried through the rig)")
+    parser.add_argument("--fps", type=float, default=argparse.SUPPRESS,
+                        help="frame rate (default 15, with --quick 8)")
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run (fewer frames)")
     parser.add_argument("--detector", default="builtin", metavar="WEIGHTS",
                         help="detector weights (default: the built-in detector shipped with rigkit)")
@@ -48,9 +49,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _options(args: argparse.Namespace) -> DemoOptions:
     values = dict(QUICK) if args.quick else {}
-    if args.seconds is not None:
+    if getattr(args, "seconds", None) is not None:
         values["person_s"] = args.seconds
-    if args.fps is not None:
+    if getattr(args, "fps", None) is not None:
         values["fps"] = args.fps
     return DemoOptions(cameras=args.cameras, detector=args.detector, **values)
 

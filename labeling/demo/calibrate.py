@@ -8,7 +8,7 @@ calibration of the synthetic rig is never read here.
 
 Keypoints: the detector's 2D keypoints of the person framesets, with the board's intrinsics,
 give a second, board-free estimate of the poses (:func:`calibration.keypoint_extrinsics`), its
-metric scale from one measured length on the subject.
+metric scale from the subject's height.
 """
 
 from __future__ import annotations
@@ -47,14 +47,13 @@ class BoardStage:
 
 @dataclass(frozen=True, kw_only=True)
 class KeypointStage:
-    """framesets: person framesets used. bundle_rms_px: final reprojection RMS. scale_joints /
-    scale_length_m: the measured length that set the metric scale. weak_pairs: "a-b: reason".
+    """framesets: person framesets used. bundle_rms_px: final reprojection RMS. height_m: the
+    subject's height that set the metric scale. weak_pairs: "a-b: reason".
     failure: why the keypoints could not calibrate the rig ("" when they did)."""
 
     framesets: int
     bundle_rms_px: float
-    scale_joints: tuple[str, str]
-    scale_length_m: float
+    height_m: float
     weak_pairs: tuple[str, ...]
     seconds: float
     failure: str = ""
@@ -148,8 +147,8 @@ def board_calibration(paths: DemoPaths, board_s: float, *, progress: bool = True
     return stage
 
 
-def keypoint_calibration(paths: DemoPaths, detections, *, scale_joints: tuple[str, str],
-                         scale_length_m: float, min_score: float = 0.15) -> KeypointStage:
+def keypoint_calibration(paths: DemoPaths, detections, *, height_m: float,
+                         min_score: float = 0.15) -> KeypointStage:
     """Camera poses from the detector's keypoints alone (intrinsics from the board calibration);
     writes ``calibration/keypoints.toml`` and its report PNG. min_score: detections below this
     confidence are ignored (the built-in detector's scores are low: most correct joints score
@@ -163,17 +162,16 @@ def keypoint_calibration(paths: DemoPaths, detections, *, scale_joints: tuple[st
         log.info("reusing the keypoint calibration %s", target)
         return _load_stage(stage_file, KeypointStage)
     rig = load_rig(paths.calibration / "board.toml").subset(list(detections.camera_names))
-    joints = tuple(detections.joint_names.index(n) for n in scale_joints)
     started = time.perf_counter()
     try:
         result = keypoint_extrinsics(
             rig, detections.points_2d, scores=detections.scores, joint_names=detections.joint_names,
             options=KeypointExtrinsicsOptions(min_score=min_score, known_length=KnownLength(
-                kind="joint_distance", length_m=scale_length_m, joints=joints)),
+                kind="person_height", length_m=height_m)),
             rng=np.random.default_rng(0))
     except ValueError as error:  # the keypoints could not connect the rig: a result, not a crash
-        stage = KeypointStage(framesets=detections.num_frames, bundle_rms_px=float("nan"), scale_joints=scale_joints,
-                              scale_length_m=float(scale_length_m), weak_pairs=(),
+        stage = KeypointStage(framesets=detections.num_frames, bundle_rms_px=float("nan"), height_m=float(height_m),
+                              weak_pairs=(),
                               seconds=time.perf_counter() - started, failure=str(error))
         _save_stage(stage_file, stage)
         return stage
@@ -181,11 +179,11 @@ def keypoint_calibration(paths: DemoPaths, detections, *, scale_joints: tuple[st
     log.debug("keypoint extrinsics:\n%s", keypoint_summary(result))
     save_rig(result.rig, target, metadata={"extrinsics": {
         "method": "keypoints", "rms_px": round(result.bundle.rms_px, 4),
-        "scale": f"{scale_joints[0]}-{scale_joints[1]} = {scale_length_m:.4f} m",
+        "scale": f"the subject's height, {height_m:.3f} m",
         "source": "rigkit demo: the built-in detector's keypoints of the person framesets"}})
     write_keypoint_report(result, paths.report, stem="calibration_keypoints")
     stage = KeypointStage(framesets=detections.num_frames, bundle_rms_px=float(result.bundle.rms_px),
-                          scale_joints=scale_joints, scale_length_m=float(scale_length_m),
+                          height_m=float(height_m),
                           weak_pairs=tuple(f"{p.a}-{p.b}: {p.reason}" for p in result.weak_pairs), seconds=seconds)
     _save_stage(stage_file, stage)
     return stage

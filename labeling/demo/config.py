@@ -74,8 +74,13 @@ class DemoOptions:
         return self.calibration_s + self.person_s
 
     @property
+    def close_up_frames(self) -> int:
+        """Frames of the close-ups (every camera's), at the start of the board pass."""
+        return int(round(self.intrinsics_s * self.fps)) * self.cameras
+
+    @property
     def board_frames(self) -> int:
-        return int(round(self.intrinsics_s * self.fps)) * self.cameras + int(round(self.board_s * self.fps))
+        return self.close_up_frames + int(round(self.board_s * self.fps))
 
     @property
     def person_frames(self) -> int:

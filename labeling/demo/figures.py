@@ -80,20 +80,27 @@ def write_camera_figure(folder: Path, truth, rigs: dict) -> Path:
     styles = [("truth", truth, dict(color="black", marker="o", s=70, facecolors="none"))]
     colours = ["tab:blue", "tab:orange", "tab:green"]
     styles += [(label, rig, dict(color=c, marker="x", s=50)) for (label, rig), c in zip(rigs.items(), colours)]
+    low, high = truth.centers.min(axis=0) - 1.5, truth.centers.max(axis=0) + 1.5  # the plot: the rig + 1.5 m
     for ax, (i, j, title) in zip(axes, ((0, 1, "from above (x, y)"), (0, 2, "from the side (x, z)"))):
         for label, rig, style in styles:
             centres, view = _in_truth_world(rig, truth) if rig is not truth else (truth.centers, truth.R[:, 2, :])
+            outside = int((~((centres >= low) & (centres <= high)).all(axis=1)).sum())
+            if outside:
+                label = f"{label} ({outside} off the plot)"
             ax.scatter(centres[:, i], centres[:, j], label=label, **style)
             for c, d in zip(centres, view):
                 ax.plot([c[i], c[i] + 0.6 * d[i]], [c[j], c[j] + 0.6 * d[j]], color=style["color"], lw=1)
         for name, c in zip(truth.names, truth.centers):
             ax.annotate(name, (c[i], c[j]), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        ax.set_xlim(low[i], high[i])
+        ax.set_ylim(low[j], high[j])
         ax.set_title(title)
         ax.set_xlabel("m")
         ax.set_ylabel("m")
-        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_aspect("equal", adjustable="box")
         ax.grid(alpha=0.3)
-    axes[0].legend(loc="best", fontsize=8)
+    for ax in axes:
+        ax.legend(loc="best", fontsize=8)
     figure.suptitle("camera poses: truth and the two calibrations (lines: viewing direction)")
     figure.tight_layout()
     path = folder / "calibration_cameras.png"

@@ -21,14 +21,9 @@ from .detect import DetectStage, detect_person_framesets
 from .evaluate import CalibrationError, LabelQuality, calibration_error, label_quality
 from .record import CaptureStage, record_session
 
-__all__ = ["DemoResult", "run_demo", "SCALE_JOINTS"]
+__all__ = ["DemoResult", "run_demo"]
 
 log = logging.getLogger(__name__)
-
-# The metric scale of the keypoint calibration: one length measured on the subject, as lab staff
-# would with a tape (the synthetic body's segments are rigid, so the truth gives it exactly).
-SCALE_JOINTS = ("right_hip", "right_knee")
-
 
 @dataclass(frozen=True, kw_only=True)
 class DemoResult:
@@ -63,7 +58,7 @@ class DemoResult:
             f"  calibration  board:     {self.board_error.text()}; RMS {b.bundle_rms_px:.2f} px"
             f"  [detecting {rate(b.board_framesets, b.detect_seconds, 'framesets/s')}, solve {b.solve_seconds:.1f} s]",
             (f"               keypoints: {self.keypoint_error.text()}; RMS {k.bundle_rms_px:.2f} px, "
-             f"scale from {k.scale_joints[0]}-{k.scale_joints[1]} = {k.scale_length_m * 100:.1f} cm"
+             f"scale from the subject's height {k.height_m:.2f} m"
              f"  [solve {k.seconds:.1f} s]") if self.keypoint_error is not None else
             f"               keypoints: FAILED ({k.failure})",
             f"  labeling     {q.framesets} framesets, {q.accepted:,}/{q.joints:,} joints accepted "
@@ -98,12 +93,14 @@ def _label(paths: DemoPaths, detections, provenance: dict, shard_size: int, *, p
     return summary, rig
 
 
-def _measured_length_m(session, first: int, joint_names) -> float:
-    """The subject's right thigh, as measured with a tape (the synthetic body is rigid)."""
-    a, b = (list(joint_names).index(n) for n in SCALE_JOINTS)
+def _subject_height_m(session, first: int, joint_names) -> float:
+    """The subject's height as lab staff would give it: here measured on the synthetic truth the
+    way :func:`calibration.person_height_m` measures a reconstruction (ankle-knee-hip-shoulder-nose
+    chain), so the scale carries no error of the body model's proportions."""
+    from calibration import person_height_m
+
     seq = session.sequence[first:].max(axis=1)
-    joints = session.truth.joints_in_world[seq]
-    return float(np.nanmedian(np.linalg.norm(joints[:, a] - joints[:, b], axis=-1)))
+    return float(person_height_m(session.truth.joints_in_world[seq], joint_names))
 
 
 def run_demo(out: str | Path, options: DemoOptions = DemoOptions(), *, progress: bool = True,
@@ -113,8 +110,6 @@ def run_demo(out: str | Path, options: DemoOptions = DemoOptions(), *, progress:
     on_stage: called with a one-line heading as each stage starts (the CLI prints it).
     """
     from capture import open_session
-
-    from .figures import write_camera_figure, write_capture_figures, write_label_overlays
 
     started = time.perf_counter()
     say = on_stage or (lambda text: log.info("%s", text))
@@ -137,9 +132,8 @@ def run_demo(out: str | Path, options: DemoOptions = DemoOptions(), *, progress:
                                           progress=progress)
         label_seconds = time.perf_counter() - label_started if label_summary.shards_written else 0.0
         say("      ... and the camera poses again, from the detector's keypoints alone")
-        length_m = _measured_length_m(session, first, detect.detections.joint_names)
-        keypoints = keypoint_calibration(paths, detect.detections, scale_joints=SCALE_JOINTS,
-                                         scale_length_m=length_m)
+        height_m = _subject_height_m(session, first, detect.detections.joint_names)
+        keypoints = keypoint_calibration(paths, detect.detections, height_m=height_m)
         if keypoints.failure:
             log.warning("keypoint calibration failed: %s", keypoints.failure)
         say("[4/4] evaluation against the synthetic truth, report pictures")
@@ -150,11 +144,7 @@ def run_demo(out: str | Path, options: DemoOptions = DemoOptions(), *, progress:
         board_error = calibration_error(board_rig, truth.rig)
         keypoint_error = None if keypoint_rig is None else calibration_error(keypoint_rig, truth.rig)
         labels = label_quality(paths.labels, session, board_rig)
-        figures = write_capture_figures(session, paths.report, board_frameset=_busiest_board_frameset(session, first),
-                                        person_frameset=first + (len(session) - first) // 2)
-        estimates = {"board": board_rig} if keypoint_rig is None else {"board": board_rig, "keypoints": keypoint_rig}
-        figures.append(write_camera_figure(paths.report, truth.rig, estimates))
-        figures += write_label_overlays(paths.labels, session, paths.report)
+        _write_pictures(paths, session, options, first, board_rig, keypoint_rig)
     all_figures = tuple(sorted(paths.report.glob("*.png")))
     return DemoResult(options=options, paths=paths, capture=capture, board=board, keypoints=keypoints, detect=detect,
                       board_error=board_error, keypoint_error=keypoint_error, labels=labels,
@@ -162,15 +152,30 @@ def run_demo(out: str | Path, options: DemoOptions = DemoOptions(), *, progress:
                       seconds=time.perf_counter() - started)
 
 
-def _busiest_board_frameset(session, first: int) -> int:
-    """A board-pass frameset where the board is in front of the most cameras (from the truth
-    scene, only to pick a good picture)."""
+def _write_pictures(paths: DemoPaths, session, options: DemoOptions, first: int, board_rig, keypoint_rig) -> None:
+    """Frames of each part, camera poses against the truth, labels on frames (see .figures)."""
+    from .figures import write_camera_figure, write_capture_figures, write_label_overlays
+
+    shared_start = min(options.close_up_frames, first - 1)
+    write_capture_figures(session, paths.report, board_frameset=_busiest_board_frameset(session, shared_start, first),
+                          person_frameset=first + (len(session) - first) // 2)
+    estimates = {"board": board_rig} if keypoint_rig is None else {"board": board_rig, "keypoints": keypoint_rig}
+    write_camera_figure(paths.report, session.truth.rig, estimates)
+    write_label_overlays(paths.labels, session, paths.report)
+
+
+def _busiest_board_frameset(session, start: int, first: int) -> int:
+    """A frameset of the shared board pass (``start`` .. ``first``) where the board is in view of
+    and turned towards the most cameras (from the truth scene, only to pick a good picture)."""
     truth = session.truth
-    seq = session.sequence[:first].max(axis=1)
+    seq = session.sequence[start:first].max(axis=1)
     poses = truth.world_from_board[seq]
     present = np.isfinite(poses).all(axis=(1, 2))
     if not present.any():
         return 0
-    normals = poses[:, :3, 2]
-    facing = np.einsum("vij,fj->fvi", truth.rig.R, np.nan_to_num(normals))[..., 2] > 0.3
-    return int(np.argmax(np.where(present, facing.sum(axis=1), -1)))
+    poses = np.where(present[:, None, None], poses, np.eye(4))
+    facing = np.einsum("vij,fj->fvi", truth.rig.R, poses[:, :3, 2])[..., 2] > 0.3  # (F, V)
+    pixels = truth.rig.project(poses[:, :3, 3])  # (V, F, 2) the board's first corner
+    size = np.array([camera.size for camera in truth.rig], dtype=np.float64)[:, None, :]
+    inside = (np.isfinite(pixels).all(axis=-1) & (pixels >= 0).all(axis=-1) & (pixels < size).all(axis=-1)).T
+    return start + int(np.argmax(np.where(present, (facing & inside).sum(axis=1), -1)))
