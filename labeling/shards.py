@@ -47,8 +47,13 @@ are already compressed (a 256 px crop at quality 90 is ~21 kB against 192 kB raw
 and stored without a filter in chunks of 16 framesets; their bytes live in HDF5's global heap,
 so the chunk cache (``rdcc_nbytes``) made no measurable difference to reading them
 (600-1000 samples/s from 0 to 64 MiB, within the noise).
-Deterministic: no timestamps (``track_times=False``) and one canonical NaN bit pattern, so an
-identical job writes identical bytes in any process.
+Deterministic: identical inputs write identical bytes in any process, whatever ran before in it
+(``index.json`` and ``--resume`` verify shards by sha256; a resumed run must match an
+uninterrupted one). What it takes, each checked byte for byte (``tests/test_shards.py``): no
+timestamps (datasets ``track_times=False``; ``libver`` low bound "earliest" gives version-1
+object headers, which carry no times for groups either, whatever the h5py version's default);
+one canonical NaN bit pattern in every float array written (labels, cameras, crop boxes); no
+filter with uninitialised state (no lzf); objects and attributes created in one fixed order.
 """
 
 from __future__ import annotations
@@ -196,7 +201,8 @@ def _write_cameras(group, rig) -> None:
     for name, value in (("K", np.asarray(rig.K)), ("dist", dist), ("dist_length", dist_length),
                         ("R", np.asarray(rig.R)), ("t", np.asarray(rig.t)),
                         ("size", np.asarray(rig.sizes, dtype=np.int64))):
-        group.create_dataset(name, data=value, track_times=False)
+        group.create_dataset(name, data=_canonical_nan(np.ascontiguousarray(value)),
+                             track_times=False)
     group.create_dataset("model", data=np.array([c.model for c in rig], dtype=object),
                          dtype=strings, track_times=False)
     group.create_dataset("names", data=np.array(rig.names, dtype=object), dtype=strings,
@@ -279,7 +285,7 @@ def _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout: ShardLa
 
     if len(crops_jpeg) != N or any(len(row) != V for row in crops_jpeg):
         raise ValueError(f"crops_jpeg must be {N} lists of {V} JPEG byte strings")
-    boxes = np.asarray(crop_box_px, dtype=np.float32)
+    boxes = _canonical_nan(np.ascontiguousarray(crop_box_px, dtype=np.float32))
     if boxes.shape != (N, V, 4):
         raise ValueError(f"crop_box_px has shape {boxes.shape}, expected ({N}, {V}, 4)")
     if crop_size_px <= 0:
