@@ -114,6 +114,23 @@ def test_nan_bit_patterns_do_not_change_the_bytes(tmp_path):
             == _write(tmp_path / "b.h5", flipped, rig, **flipped_crops))
 
 
+def test_process_wide_h5py_config_does_not_change_the_bytes(tmp_path):
+    """``h5py.get_config().track_order`` is process-wide (a trainer's script or another library may
+    set it); a shard written in such a process must still match one written elsewhere."""
+    rig = ring_rig(4)
+    arrays = synthetic_label_arrays(20, rng=np.random.default_rng(10))
+    crops = _crops(20, 4, np.random.default_rng(11))
+    plain = _write(tmp_path / "a.h5", arrays, rig, **crops)
+    config = h5py.get_config()
+    before = config.track_order
+    config.track_order = True
+    try:
+        tracked = _write(tmp_path / "b.h5", arrays, rig, **crops)
+    finally:
+        config.track_order = before
+    assert tracked == plain
+
+
 WRITE_IN_FRESH_PROCESS = """
 import sys
 import numpy as np
