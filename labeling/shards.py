@@ -47,8 +47,14 @@ are already compressed (a 256 px crop at quality 90 is ~21 kB against 192 kB raw
 and stored without a filter in chunks of 16 framesets; their bytes live in HDF5's global heap,
 so the chunk cache (``rdcc_nbytes``) made no measurable difference to reading them
 (600-1000 samples/s from 0 to 64 MiB, within the noise).
-Deterministic: no timestamps (``track_times=False``) and one canonical NaN bit pattern, so an
-identical job writes identical bytes in any process.
+Deterministic: identical inputs write identical bytes in any process, whatever ran before in it
+(``index.json`` and ``--resume`` verify shards by sha256; a resumed run must match an
+uninterrupted one). What it takes, each checked byte for byte (``tests/test_shards.py``): no
+timestamps (datasets ``track_times=False``; ``libver`` low bound "earliest" gives version-1
+object headers, which carry no times for groups either, whatever the h5py version's default);
+creation-order tracking off everywhere, not left to the process-wide ``h5py.get_config()``;
+one canonical NaN bit pattern in every float array written (labels, cameras, crop boxes); no
+filter with uninitialised state (no lzf); objects and attributes created in one fixed order.
 """
 
 from __future__ import annotations
@@ -196,11 +202,17 @@ def _write_cameras(group, rig) -> None:
     for name, value in (("K", np.asarray(rig.K)), ("dist", dist), ("dist_length", dist_length),
                         ("R", np.asarray(rig.R)), ("t", np.asarray(rig.t)),
                         ("size", np.asarray(rig.sizes, dtype=np.int64))):
-        group.create_dataset(name, data=value, track_times=False)
-    group.create_dataset("model", data=np.array([c.model for c in rig], dtype=object),
-                         dtype=strings, track_times=False)
-    group.create_dataset("names", data=np.array(rig.names, dtype=object), dtype=strings,
-                         track_times=False)
+        _create_dataset(group, name, data=_canonical_nan(np.ascontiguousarray(value)))
+    _create_dataset(group, "model", data=np.array([c.model for c in rig], dtype=object),
+                    dtype=strings)
+    _create_dataset(group, "names", data=np.array(rig.names, dtype=object), dtype=strings)
+
+
+def _create_dataset(group, name: str, **kwargs):
+    """``group.create_dataset`` with every byte-affecting default pinned: no timestamps, and no
+    creation-order tracking whatever ``h5py.get_config().track_order`` says in this process
+    (set to True, it adds an attribute-info message to every dataset header: other bytes)."""
+    return group.create_dataset(name, track_times=False, track_order=False, **kwargs)
 
 
 def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, rig,
@@ -238,8 +250,8 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
             for name, (dtype, _) in LABEL_FIELDS.items():
                 data = _canonical_nan(np.ascontiguousarray(arrays[name], dtype=dtype))
                 chunks = (chunk_rows,) + data.shape[1:] if N else None
-                f.create_dataset(name, data=data, chunks=chunks, track_times=False,
-                                 **(filters if N else {}))
+                _create_dataset(f, name, data=data, chunks=chunks,
+                                **(filters if N else {}))
             _write_cameras(f.create_group("cameras", track_order=False), rig)
             if crops_jpeg is not None:
                 _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout)
@@ -279,7 +291,7 @@ def _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout: ShardLa
 
     if len(crops_jpeg) != N or any(len(row) != V for row in crops_jpeg):
         raise ValueError(f"crops_jpeg must be {N} lists of {V} JPEG byte strings")
-    boxes = np.asarray(crop_box_px, dtype=np.float32)
+    boxes = _canonical_nan(np.ascontiguousarray(crop_box_px, dtype=np.float32))
     if boxes.shape != (N, V, 4):
         raise ValueError(f"crop_box_px has shape {boxes.shape}, expected ({N}, {V}, 4)")
     if crop_size_px <= 0:
@@ -289,10 +301,9 @@ def _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout: ShardLa
         for v in range(V):
             data[n, v] = np.frombuffer(crops_jpeg[n][v], dtype=np.uint8)
     rows = max(1, min(layout.crop_chunk_framesets, N))
-    f.create_dataset("crops_jpeg", data=data, dtype=h5py.vlen_dtype(np.uint8),
-                     chunks=(rows, V) if N else None, track_times=False)
-    f.create_dataset("crop_box_px", data=boxes, chunks=(rows, V, 4) if N else None,
-                     track_times=False)
+    _create_dataset(f, "crops_jpeg", data=data, dtype=h5py.vlen_dtype(np.uint8),
+                    chunks=(rows, V) if N else None)
+    _create_dataset(f, "crop_box_px", data=boxes, chunks=(rows, V, 4) if N else None)
     f.attrs["crop_size_px"] = int(crop_size_px)
 
 

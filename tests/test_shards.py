@@ -78,16 +78,92 @@ def test_identical_inputs_write_identical_bytes(tmp_path, layout):
     assert first == second == sha256_of_file(tmp_path / "b.h5")
 
 
+def _negative_nans(array):
+    """``array`` with every NaN as a negative NaN with a payload (what arithmetic can produce)."""
+    array = np.array(array)
+    bits = array.view(np.uint32 if array.itemsize == 4 else np.uint64)
+    sign_and_payload = 0x80000001 if array.itemsize == 4 else 0x8000000000000001
+    bits[np.isnan(array)] |= bits.dtype.type(sign_and_payload)
+    return array
+
+
+def _crops(num_samples, num_views, rng):
+    """Random JPEG-like byte strings of random lengths (some empty) and boxes, NaN where empty."""
+    crops = [[rng.integers(0, 256, int(rng.integers(0, 3000)), dtype=np.uint8).tobytes()
+              if (n + v) % 5 else b"" for v in range(num_views)] for n in range(num_samples)]
+    boxes = rng.uniform(0, 500, (num_samples, num_views, 4)).astype(np.float32)
+    boxes[np.array([[len(c) == 0 for c in row] for row in crops])] = np.nan
+    return dict(crops_jpeg=crops, crop_box_px=boxes, crop_size_px=64)
+
+
 def test_nan_bit_patterns_do_not_change_the_bytes(tmp_path):
     """NaNs from arithmetic carry a sign bit that depends on the SIMD path (alignment): a shard
-    must not depend on it, or a resumed run would not match an uninterrupted one."""
+    must not depend on it, or a resumed run would not match an uninterrupted one. Every float
+    array written (labels in float32 and float64, crop boxes) goes through the same canonical NaN."""
     rig = ring_rig(4)
     arrays = synthetic_label_arrays(30, rng=np.random.default_rng(6))
-    flipped = dict(arrays)
-    bits = arrays["keypoints_3d"].view(np.uint32).copy()
-    bits[np.isnan(arrays["keypoints_3d"])] |= np.uint32(0x80000000)  # -nan
-    flipped["keypoints_3d"] = bits.view(np.float32)
-    assert _write(tmp_path / "a.h5", arrays, rig) == _write(tmp_path / "b.h5", flipped, rig)
+    crops = _crops(30, 4, np.random.default_rng(7))
+    floats = [name for name, (dtype, _) in LABEL_FIELDS.items() if dtype.startswith("float")]
+    for name in floats:  # NaN where the schema allows it (the fixture has some already)
+        arrays[name] = np.array(arrays[name], dtype=LABEL_FIELDS[name][0])
+        arrays[name].reshape(-1)[::7] = np.nan
+    flipped = {name: _negative_nans(value) if name in floats else value
+               for name, value in arrays.items()}
+    flipped_crops = {**crops, "crop_box_px": _negative_nans(crops["crop_box_px"])}
+    assert (_write(tmp_path / "a.h5", arrays, rig, **crops)
+            == _write(tmp_path / "b.h5", flipped, rig, **flipped_crops))
+
+
+def test_process_wide_h5py_config_does_not_change_the_bytes(tmp_path):
+    """``h5py.get_config().track_order`` is process-wide (a trainer's script or another library may
+    set it); a shard written in such a process must still match one written elsewhere."""
+    rig = ring_rig(4)
+    arrays = synthetic_label_arrays(20, rng=np.random.default_rng(10))
+    crops = _crops(20, 4, np.random.default_rng(11))
+    plain = _write(tmp_path / "a.h5", arrays, rig, **crops)
+    config = h5py.get_config()
+    before = config.track_order
+    config.track_order = True
+    try:
+        tracked = _write(tmp_path / "b.h5", arrays, rig, **crops)
+    finally:
+        config.track_order = before
+    assert tracked == plain
+
+
+WRITE_IN_FRESH_PROCESS = """
+import sys
+import numpy as np
+junk = [bytearray(int(n)) for n in np.random.default_rng(int(sys.argv[2])).integers(1, 70000, 300)]
+del junk[::2]  # a heap in a different state from the test's process
+from tests.test_shards import _crops, _write
+from tests.label_fixtures import synthetic_label_arrays
+from geometry.synthetic import ring_rig
+print(_write(sys.argv[1], synthetic_label_arrays(40, rng=np.random.default_rng(8)), ring_rig(4),
+             bones=np.array([[0, 1], [1, 2]]), options={"min_score": 0.3},
+             provenance={"job_id": "ab", "shard": 3}, **_crops(40, 4, np.random.default_rng(9))))
+"""
+
+
+def test_a_fresh_process_writes_the_same_bytes(tmp_path):
+    """What --resume relies on: a shard written by another process (with other memory contents:
+    glibc fills fresh and freed blocks with MALLOC_PERTURB_, the heap is fragmented differently,
+    and other shards were written before in this one) has the same sha256, crops included."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for n in (5, 90):  # other shards first, so HDF5's free lists hold other data
+        _write(tmp_path / f"other{n}.h5", synthetic_label_arrays(n, rng=np.random.default_rng(n)),
+               ring_rig(4), **_crops(n, 4, np.random.default_rng(n)))
+    here = _write(tmp_path / "here.h5", synthetic_label_arrays(40, rng=np.random.default_rng(8)),
+                  ring_rig(4), bones=np.array([[0, 1], [1, 2]]), options={"min_score": 0.3},
+                  provenance={"job_id": "ab", "shard": 3}, **_crops(40, 4, np.random.default_rng(9)))
+    env = {**os.environ, "PYTHONPATH": str(root), "MALLOC_PERTURB_": "165"}
+    result = subprocess.run([sys.executable, "-c", WRITE_IN_FRESH_PROCESS, str(tmp_path / "there.h5"),
+                             "1"], cwd=root, env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == here == sha256_of_file(tmp_path / "there.h5")
 
 
 def test_crops_round_trip_as_jpeg(tmp_path):
