@@ -49,6 +49,7 @@ import cv2
 import numpy as np
 
 from geometry import Camera, Rig, rotation_from_rvec, rvec_from_rotation
+from rigkit_version import rigkit_version
 
 from .toml_writer import dumps_toml
 
@@ -242,19 +243,6 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
             os.close(dir_fd)
     except OSError:
         pass
-
-
-def rigkit_version() -> str:
-    """The installed rigkit version, or the one in pyproject.toml when run from a source tree."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-        return version("rigkit")
-    except PackageNotFoundError:
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-        try:
-            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
-        except (OSError, KeyError, tomllib.TOMLDecodeError):
-            return "unknown"
 
 
 # -- parsing helpers -----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import numpy as np
 import zmq
 
 from geometry import Rig
+from rigkit_version import rigkit_version
 
 from .grouping import FramesetGrouper, GroupedFrameset, GroupingOptions, MissingViewPolicy
 from .layout import (camera_dir, write_framesets_table, write_manifest, write_timestamps, write_truth_cameras,
@@ -47,19 +48,6 @@ log = logging.getLogger(__name__)
 _STARTUP_TIMEOUT_S = 60.0  # every worker must have opened its source by then
 _DRAIN_TIMEOUT_S = 5.0     # after stop, how long workers get to send what they hold
 _EOS_WAIT_S = 3.0          # a cleanly exited worker's end-of-stream message must arrive by then
-
-
-def _rigkit_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("rigkit")
-    except Exception:  # not installed (running from a checkout): read pyproject
-        import tomllib
-        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
-        try:
-            return tomllib.loads(pyproject.read_text())["project"]["version"]
-        except (OSError, KeyError, tomllib.TOMLDecodeError):
-            return "unknown"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -263,7 +251,7 @@ class Recorder:
             write_truth_cameras(self.out, Rig([cam.replace(name=n) for cam, n in zip(truth, synthetic_names)]))
         self._manifest = {
             "status": "starting", "rig": rig.to_dict(), "cameras": list(self.names),
-            "rigkit_version": _rigkit_version(), "created_utc": datetime.now(timezone.utc).isoformat(),
+            "rigkit_version": rigkit_version(), "created_utc": datetime.now(timezone.utc).isoformat(),
             "options": {"duration_s": options.duration_s, "tolerance_s": self.grouper.options.half_window_s,
                         "wait_s": wait_s, "missing_view": options.missing_view, "endpoint": self.endpoint},
             "segment_s": rig.segment_s, "encoding": "jpeg", "jpeg_quality": rig.jpeg_quality,

@@ -24,23 +24,15 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from rigkit_version import rigkit_version
+
 from .shards import SCHEMA_VERSION, sha256_of_file, write_atomic
 
-__all__ = ["INDEX_NAME", "ShardEntry", "LabelIndex", "job_id", "rigkit_version", "shard_file_name"]
+__all__ = ["INDEX_NAME", "ShardEntry", "LabelIndex", "job_id", "shard_file_name"]
 
 INDEX_NAME = "index.json"
 _FORMAT = "rigkit-label-index"
 log = logging.getLogger(__name__)
-
-
-def rigkit_version() -> str:
-    """The installed rigkit version, or the source tree's version when not installed."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("rigkit")
-    except metadata.PackageNotFoundError:
-        return "0.1.0+source"
 
 
 def shard_file_name(shard: int) -> str:

@@ -233,7 +233,7 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
     """
     import h5py
 
-    from .index import rigkit_version
+    from rigkit_version import rigkit_version
 
     sizes = validate_label_arrays(arrays)
     N, V, J = sizes["N"], sizes["V"], sizes["J"]
