@@ -265,10 +265,15 @@ def _refine_small_charuco(board: Board, gray: np.ndarray, ids: np.ndarray, corne
     square_px = float(np.median(steps))
     if square_px >= _SMALL_SQUARE_PX:
         return ids, corners
-    half = 2 if square_px >= 17 else 3
+    # OpenCV's marker-interpolated guesses are off by up to ~3 px: a 7x7 window brings them in,
+    # then a 5x5 one settles them. The markers' edges sit ~1/8 square from the corner (1.4-3 px
+    # here) and the wider window alone is pulled towards them (0.26 px RMS at 15 px squares,
+    # 0.14 px after the second pass).
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3)
-    refined = cv2.cornerSubPix(gray, corners.astype(np.float32).reshape(-1, 1, 2), (half, half), (-1, -1),
-                               criteria).reshape(-1, 2).astype(np.float64)
+    refined = corners.astype(np.float32).reshape(-1, 1, 2)
+    for half in (3, 2):
+        refined = cv2.cornerSubPix(gray, refined, (half, half), (-1, -1), criteria)
+    refined = refined.reshape(-1, 2).astype(np.float64)
     if len(ids) < 6:
         return ids, refined
     # A small board is nearly projective in the image: corners off its homography are wrong.

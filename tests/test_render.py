@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from capture.render import SceneRenderer, joint_colors, render_person, render_scene
-from calibration import opencv_charuco_board
+from calibration import detect_board, opencv_charuco_board
 from geometry import Board, get_skeleton
 from geometry.synthetic import (SYNTHETIC_BOARD, camera_board_poses, person_motion, person_view_camera, random_poses,
                                 ring_rig)
@@ -15,6 +15,10 @@ CORNER_MEDIAN_TOL_PX = 0.3  # the brief: detected ChArUco corners vs camera.proj
 CORNER_MAX_TOL_PX = 1.0  # no single corner far off (antialiasing is symmetric)
 MIN_CORNERS_FOUND = 0.9  # share of the board's corners OpenCV finds on a face-on-ish board
 MIN_JOINTS_VISIBLE = 0.7  # self-occlusion hides some joints, most are drawn
+# Mean detected-minus-projected corner over ~300 corners of small (~14 px) squares: the detector's
+# own scatter (~0.25 px RMS) leaves ~0.015 px of chance in the mean; a renderer that puts the
+# squares off by a tenth of a pixel (as a mip level misaligned with the squares did) fails it.
+CORNER_BIAS_TOL_PX = 0.04
 
 
 def _facing_pose(camera, board, rng, *, distance_m, max_tilt_deg=45.0):
@@ -55,6 +59,27 @@ def test_rendered_charuco_is_detected_where_the_camera_projects_it(lens, board):
     errors = np.concatenate(errors)
     assert np.median(errors) < CORNER_MEDIAN_TOL_PX
     assert errors.max() < CORNER_MAX_TOL_PX
+
+
+def test_small_rendered_squares_are_not_biased():
+    # The demo's A0 board at ~14 px squares (coarse mip levels; its 0.04 m margin is 17 texels,
+    # off the mip grid), through a lens-free camera so only the texture sampling is tested.
+    board = Board(type="charuco", squares=(7, 5), square_length_m=0.15, marker_length_m=0.1125,
+                  dictionary="DICT_4X4_50", margin_m=0.04)
+    camera = ring_rig(4, size=(640, 480), lens="pinhole", rng=np.random.default_rng(0))[0]
+    renderer = SceneRenderer(camera)
+    distance_m = board.square_length_m * camera.K[0, 0] / 14.0
+    rng = np.random.default_rng(3)
+    errors = []
+    for i in range(14):
+        R, t = _facing_pose(camera, board, rng, distance_m=distance_m * rng.uniform(0.9, 1.1), max_tilt_deg=35)
+        image = renderer.render(board=board, world_from_board=(R, t), noise_seed=i).image
+        detection = detect_board(board, image)
+        truth = camera.project(board.corners_in_board()[detection.ids] @ R.T + t)
+        errors.append(detection.corners_px - truth)
+    errors = np.concatenate(errors)
+    assert len(errors) >= 200  # enough corners for the mean to mean something
+    assert np.all(np.abs(errors.mean(axis=0)) < CORNER_BIAS_TOL_PX), errors.mean(axis=0)
 
 
 def test_rendered_checkerboard_is_found_by_find_chessboard_corners():
