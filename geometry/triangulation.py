@@ -65,14 +65,17 @@ class TriangulationOptions:
     undistort_iterations: Newton steps (after one fixed-point step) of the undistortion used
         for the linear solution; two reach ~1e-12 over a typical image, which keeps the linear
         solution exact on noise-free data. The refinement always uses the exact forward model.
-    threads: worker threads over chunks of points (numpy releases the GIL in its kernels).
-        None: one per CPU core, at most 4. Results do not depend on it.
+    threads: worker threads over chunks of points (numpy releases the GIL in its kernels);
+        None: one per CPU core, at most 4. Default 1: on the 2-core reference machine one
+        thread beat two in every measurement (20,000 points, 6 views: 0.77-1.10M against
+        0.53-0.65M points/s; ``benchmarks/bench_triangulation.py`` prints both); try None where
+        idle cores are many. Results do not depend on it.
     """
 
     iterations: int = 1
     min_ray_angle_deg: float = 1.0
     undistort_iterations: int = 2
-    threads: int | None = None
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         if not (isinstance(self.iterations, (int, np.integer)) and self.iterations >= 0):
