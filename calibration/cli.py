@@ -188,8 +188,7 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
     solved = [r for r in results if r.success]
     failed = [(s, r) for s, r in zip(sources, results) if not r.success]
     if solved:
-        metadata = {k: v for k, v in (existing.metadata if existing else {}).items()
-                    if k not in ("units", "rigkit_version", "created")}
+        metadata = dict(existing.metadata) if existing else {}
         intrinsics = dict(metadata.get("intrinsics", {}))
         for result in solved:
             intrinsics[result.camera.name] = {
@@ -343,8 +342,7 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         world_board_frame=None if args.world_frame is None else _frameset_position(frame_index, args.world_frame),
         bundle_adjustment=BundleAdjustmentOptions(intrinsics=args.intrinsics))
     result = board_extrinsics(rig, corners_px, board.corners_in_board(), options=options)
-    metadata = {k: v for k, v in (existing.metadata if existing else {}).items()
-                if k not in ("units", "rigkit_version", "created")}
+    metadata = dict(existing.metadata) if existing else {}
     metadata["extrinsics"] = {
         "method": "board", "board": board.describe(), "rms_px": round(result.bundle.rms_px, 4),
         "corners": result.bundle.num_observations, "rejected": result.bundle.num_rejected,
@@ -466,7 +464,7 @@ def _run_keypoints(args: argparse.Namespace) -> int:
     options = KeypointExtrinsicsOptions(known_length=known, min_score=args.min_score,
                                         pair_threshold_px=args.threshold_px)
     result = keypoint_extrinsics(rig, points, scores=scores, joint_names=joint_names, options=options)
-    metadata = {k: v for k, v in existing.metadata.items() if k not in ("units", "rigkit_version", "created")}
+    metadata = dict(existing.metadata)
     metadata["extrinsics"] = {
         "method": "keypoints", "detections": str(args.detections), "rms_px": round(result.bundle.rms_px, 4),
         "observations": result.bundle.num_observations, "rejected": result.bundle.num_rejected,

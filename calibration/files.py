@@ -64,7 +64,6 @@ __all__ = [
     "check_rig",
     "merge_cameras",
     "write_atomic",
-    "rigkit_version",
 ]
 
 logger = logging.getLogger(__name__)
@@ -87,7 +86,8 @@ class CalibrationFile:
     """What a calibration file holds.
 
     rig: the cameras in file order (poses world -> camera, metres).
-    metadata: the file's ``[metadata]`` (or FileStorage top-level scalars), as read.
+    metadata: the file's ``[metadata]`` (or FileStorage top-level scalars), as read, except
+        ``units``, which describes ``rig`` (metres; a file in mm is converted on reading).
     format: which layout the file used.
     path: where it was read from.
     """
@@ -121,6 +121,8 @@ def read_calibration(path: str | os.PathLike, *, max_distance_m: float = MAX_DIS
     else:
         cameras, metadata = _cameras_from_filestorage(path)
     cameras = _apply_units(cameras, metadata, path)
+    if "units" in metadata:
+        metadata = {**metadata, "units": "metres"}
     rig = _make_rig(cameras, path)
     check_rig(rig, max_distance_m=max_distance_m, where=str(path))
     return CalibrationFile(rig=rig, metadata=metadata, format=fmt, path=path)
@@ -436,10 +438,10 @@ def _metadata_for_writing(metadata: Mapping | None) -> dict:
     units = str(extra.pop("units", "metres")).lower()
     if units not in _M_UNITS:
         raise ValueError(f"metadata units is {units!r}; rigkit writes calibration files in metres")
-    meta = {"units": "metres", "rigkit_version": rigkit_version(),
-            "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    meta.update(extra)
-    return meta
+    # The stamps describe this write, so they replace any carried over from the file being updated.
+    extra.update({"units": "metres", "rigkit_version": rigkit_version(),
+                  "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    return extra
 
 
 def _table_keys(names: Sequence[str]) -> list[str]:
