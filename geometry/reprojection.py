@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import Lenses
+from ._kernels import pack_rig, project_points
 from .arrays import as_float_array, require_shape
 from .rig import Rig
 
@@ -33,6 +33,6 @@ def reprojection_error(rig: Rig, points_3d: np.ndarray, points_2d: np.ndarray) -
         raise ValueError(f"points_2d has shape {points_2d.shape}, expected {expected} "
                          "(V views, the leading shape of points_3d, 2)")
     flat_2d = points_2d.reshape(len(rig), -1, 2)
-    u, v, _ = Lenses(rig).project(points_3d.reshape(-1, 3))
+    u, v = project_points(pack_rig(rig), points_3d.reshape(-1, 3))
     error = np.hypot(u - flat_2d[..., 0], v - flat_2d[..., 1])
     return error.reshape(expected[:-1])

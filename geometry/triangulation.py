@@ -3,22 +3,22 @@
 Conventions (frames, pixels, distortion, dimension letters, NaN for missing) are in
 :mod:`geometry.camera`.
 
-Method, per point and fully vectorized over points (no Python loop over points, views or
-subsets):
+Method, per point; compiled per-point kernels (:mod:`geometry._kernels`) walk ranges of points
+on worker threads, so there is no Python loop over points, views or subsets:
 
 1. Usable observations: finite pixels with a positive weight (NaN weights count as 0).
 2. Linear solution: the observations are undistorted (Newton, to ~1e-12) and the weighted DLT
    equations ``(x r3 - r1) . X = t1 - x t3`` (rows scaled to pixels by the focal lengths) are
-   solved as a batch of 3x3 normal equations in closed form. Exact on noise-free data.
+   solved as 3x3 normal equations in closed form. Exact on noise-free data.
 3. Refinement: Gauss-Newton on the weighted reprojection error in pixels of the distorted image,
    ``sum_v w_v |project_v(X) - u_v|^2``, with the exact forward lens model for the residual:
    the nonlinear least-squares optimum that ``scipy.optimize.least_squares`` finds one point at
    a time. Starting from the linear solution, one step lands within ~1e-3 of the optimum's own
    error (the default), two steps on it (``TriangulationOptions.iterations``). The first step
-   takes the lens Jacobian at the observations (free from the undistortion) and the step's
-   linear algebra runs in float32; neither moves the result (see :func:`gauss_newton`).
-   Speed: ~1M points per CPU-second with 6 views on the 2-core build machine, chunks of points
-   on worker threads (``benchmarks/bench_triangulation.py``).
+   takes the lens Jacobian at the observations (free from the undistortion; ~1 px from the
+   projection, so the step lands within ~1e-4 of the noise-induced error of where the exact
+   Jacobian would; exact on noise-free data); later steps take it at the projection.
+   Speed: see ``benchmarks/bench_triangulation.py`` (6 views, 20,000 points).
 4. Flags: a point comes back NaN ("not observed", like the input) when it has fewer than two
    usable views, when its rays are too close to parallel to fix the depth
    (``min_ray_angle_deg``), when the solution lies behind a camera that observed it, or when the
@@ -33,18 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import Lenses
+from ._kernels import pack_rig, triangulate_range
 from .arrays import as_float_array, unflatten_leading
 from .rig import Rig
 
 __all__ = ["TriangulationOptions", "triangulate"]
 
-# Precision of the Gauss-Newton step's Jacobian and normal equations (see gauss_newton).
-JACOBIAN_DTYPE = np.float32
-_MAX_RESIDUAL_PX = 1e12
-
-# Points per chunk: keeps the ~40 (V, chunk) temporaries of one Gauss-Newton step in L2 cache
-# (8192 is ~2x slower per point with V = 6), and gives worker threads enough chunks to balance.
+# Points per range handed to a worker thread: small enough to balance the threads (the robust
+# solver's work per point varies), large enough that the per-call cost (~10 us) is noise.
 _CHUNK = 2048
 
 
@@ -52,7 +48,7 @@ _CHUNK = 2048
 class TriangulationOptions:
     """Options of :func:`triangulate`.
 
-    iterations: Gauss-Newton steps after the linear solution (see :func:`gauss_newton`). The
+    iterations: Gauss-Newton steps after the linear solution (module docstring, step 3). The
         linear solution is exact for noise-free data and within a fraction of the noise of the
         optimum otherwise, so one step (quadratic convergence) lands within ~1e-3 of the
         noise-induced error of the pixel-space optimum (~6 um at 1 px noise, 4 m; measured
@@ -65,17 +61,16 @@ class TriangulationOptions:
     undistort_iterations: Newton steps (after one fixed-point step) of the undistortion used
         for the linear solution; two reach ~1e-12 over a typical image, which keeps the linear
         solution exact on noise-free data. The refinement always uses the exact forward model.
-    threads: worker threads over chunks of points (numpy releases the GIL in its kernels);
-        None: one per CPU core, at most 4. Default 1: on the 2-core reference machine one
-        thread beat two in every measurement (20,000 points, 6 views: 0.77-1.10M against
-        0.53-0.65M points/s; ``benchmarks/bench_triangulation.py`` prints both); try None where
-        idle cores are many. Results do not depend on it.
+    threads: worker threads over ranges of points (the compiled kernels release the GIL);
+        None (default): one per CPU core, at most 4. On the 2-core reference machine two threads
+        gave 4.7M points/s against 3.5M for one (20,000 points, 6 views;
+        ``benchmarks/bench_triangulation.py`` prints both). Results do not depend on it.
     """
 
     iterations: int = 1
     min_ray_angle_deg: float = 1.0
     undistort_iterations: int = 2
-    threads: int | None = 1
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.iterations, (int, np.integer)) and self.iterations >= 0):
@@ -104,9 +99,8 @@ def triangulate(rig: Rig, points_2d: np.ndarray, *, weights: np.ndarray | None =
     docstring). Raises ValueError on contract violations (shapes, negative weights).
     """
     options = TriangulationOptions() if options is None else options
-    lenses = Lenses(rig)
     u, v, w, leading = prepare_observations(rig, points_2d, weights)
-    points, _ = triangulate_flat(lenses, u, v, w, options)
+    points, _ = triangulate_flat(pack_rig(rig), u, v, w, options)
     return unflatten_leading(points, leading)
 
 
@@ -150,27 +144,29 @@ def prepare_observations(rig: Rig, points_2d: np.ndarray, weights: np.ndarray | 
     return u, v, w, leading
 
 
-def triangulate_flat(lenses: Lenses, u: np.ndarray, v: np.ndarray, w: np.ndarray,
-                     options: TriangulationOptions):
-    """Triangulate in the kernel layout, in cache-sized chunks of points.
+def min_spread(options: TriangulationOptions) -> float:
+    """The ray-spread limit of ``options.min_ray_angle_deg`` (see ``_kernels.ray_spread``)."""
+    return float(np.sin(np.radians(options.min_ray_angle_deg) / 2) ** 2)
 
-    u, v, w: (V, M) as from :func:`prepare_observations`.
+
+def triangulate_flat(params: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
+                     options: TriangulationOptions):
+    """Triangulate in the kernel layout, ranges of points on worker threads.
+
+    params: ``pack_rig(rig)``; u, v, w: (V, M) as from :func:`prepare_observations`.
     Returns ``points (M, 3)`` (NaN where not triangulated) and ``ok (M,)`` bool.
     """
     num_points = u.shape[1]
     points = np.empty((num_points, 3))
     ok = np.empty(num_points, dtype=bool)
+    spread = min_spread(options)
 
     def run(part: slice) -> None:
-        points[part], ok[part] = triangulate_chunk(lenses, *contiguous_chunk(part, u, v, w), options)
+        triangulate_range(params, u, v, w, part.start, part.stop, options.iterations,
+                          options.undistort_iterations, spread, points, ok)
 
     map_chunks(run, num_points, options.threads)
     return points, ok
-
-
-def contiguous_chunk(part: slice, *arrays: np.ndarray) -> list[np.ndarray]:
-    """Contiguous copies of ``array[:, part]`` (strided views make every kernel ~2x slower)."""
-    return [np.ascontiguousarray(array[:, part]) for array in arrays]
 
 
 def _available_cores() -> int:
@@ -193,202 +189,3 @@ def map_chunks(fn, num_points: int, threads: int | None, chunk: int = _CHUNK) ->
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for _ in pool.map(fn, parts):
             pass
-
-
-def linear_solution(lenses: Lenses, x: np.ndarray, y: np.ndarray, w: np.ndarray):
-    """Weighted DLT from undistorted normalized coordinates x, y (V, M); weights w (V, M).
-
-    Each view contributes the rows ``(x r3 - r1)`` and ``(y r3 - r2)`` (r = rows of R) scaled to
-    pixels by fx, fy. Returns ``points (M, 3)``, the 3x3 normal matrix as its 6 entries and its
-    determinant (M,).
-    """
-    # One (9, 6) @ (6, M) product per view (small: see Lenses.to_cam), summed over the views.
-    normal_and_rhs = np.matmul(lenses.dlt_coefficients, dlt_scalars(lenses, x, y, w)).sum(axis=0)
-    h, g = list(normal_and_rhs[:6]), list(normal_and_rhs[6:])
-    inverse, det = symmetric_inverse(h)
-    return apply_symmetric(inverse, g), h, det
-
-
-def dlt_scalars(lenses: Lenses, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """(V, 6, M) the per-observation scalars the DLT normal equations are linear in.
-
-    ``(wa x^2, wb y^2, wa x, wb y, wa, wb)`` with ``wa = w fx^2``, ``wb = w fy^2``; the equations
-    are these times the per-view constants :attr:`Lenses.dlt_coefficients` (the rows
-    ``x r3 - r1`` expand into constants times 1, x and x^2).
-    """
-    out = np.empty((x.shape[0], 6, x.shape[1]))
-    np.multiply(w, lenses.fx * lenses.fx, out=out[:, 4])
-    np.multiply(w, lenses.fy * lenses.fy, out=out[:, 5])
-    np.multiply(out[:, 4], x, out=out[:, 2])
-    np.multiply(out[:, 5], y, out=out[:, 3])
-    np.multiply(out[:, 2], x, out=out[:, 0])
-    np.multiply(out[:, 3], y, out=out[:, 1])
-    return out
-
-
-def gauss_newton(lenses: Lenses, points: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
-                 iterations: int, *, pixel_at_observations=None):
-    """Gauss-Newton on ``sum_v w |project_v(X) - (u, v)|^2`` in pixels, from points (M, 3).
-
-    The residual always uses the exact lens model at the projection. The Jacobian of the first
-    step may take the lens linearised at the observations (``pixel_at_observations``, from
-    :func:`undistort_observations`: free, and ~1 px from the projection, so the step lands within
-    ~1e-4 of the noise-induced error of where the exact Jacobian would; exact on noise-free
-    data); later steps evaluate it at the projection, so two steps reach the optimum itself.
-    Returns the refined ``points (M, 3)``, the normal matrix of the last step (6 entries,
-    pixel^2 / m^2) and ``in_front (V, M)``: the point was in front of each camera at the last
-    evaluation.
-    """
-    num_views, num_points = u.shape
-    if iterations < 1:
-        raise ValueError(f"iterations is {iterations}, expected >= 1")
-    pixel = pixel_at_observations
-    for _ in range(iterations):
-        x, y, inv_z, in_front = lenses.normalized_view(lenses.to_cam(points))
-        xd, yd, jacobian = lenses.distort(x, y, jacobian=pixel is None)
-        if pixel is None:
-            pixel = lenses.pixel_jacobian(jacobian)
-        # The residual is float64 (it decides where the step goes); the step's linear algebra runs
-        # in float32 (JACOBIAN_DTYPE): it scales the residual by the Jacobian, so its rounding
-        # (~1e-7 relative) moves the step by ~1e-7 of itself, and noise-free data stay exact.
-        # Clipped: a residual of 1e12 px is as wrong as any larger one, and stays finite in float32.
-        residual = np.empty((num_views, 2, num_points), dtype=JACOBIAN_DTYPE)
-        pu, pv = lenses.to_pixels(xd, yd)
-        pu -= u
-        pv -= v
-        np.clip(pu, -_MAX_RESIDUAL_PX, _MAX_RESIDUAL_PX, out=residual[:, 0], casting="same_kind")
-        np.clip(pv, -_MAX_RESIDUAL_PX, _MAX_RESIDUAL_PX, out=residual[:, 1], casting="same_kind")
-        rows = _pixel_jacobian_rows(lenses, x, y, inv_z, pixel)
-        weight = np.where(in_front, w, 0.0).astype(JACOBIAN_DTYPE)[:, None, :]
-        step, normal, _ = normal_equations_solve(rows, weight, residual)
-        points = points - step
-        pixel = None
-    return points, normal, in_front
-
-
-def _pixel_jacobian_rows(lenses: Lenses, x, y, inv_z, pixel) -> np.ndarray:
-    """(V, 3, 2, M) world-frame rows of d(pixel u, v)/dX: ``K2 @ D @ pinhole(1/z) @ R``.
-
-    pixel: ``K2 @ D`` as (V, M) entries ``(a00, a01, a10, a11)``.
-    """
-    dtype = JACOBIAN_DTYPE
-    a00, a01, a10, a11 = (a.astype(dtype) for a in pixel)
-    x, y, inv_z = x.astype(dtype), y.astype(dtype), inv_z.astype(dtype)
-    num_views, num_points = x.shape
-    rows_in_cam = np.empty((num_views, 3, 2, num_points), dtype=dtype)
-    np.multiply(a00, inv_z, out=rows_in_cam[:, 0, 0])
-    np.multiply(a01, inv_z, out=rows_in_cam[:, 1, 0])
-    np.multiply(a10, inv_z, out=rows_in_cam[:, 0, 1])
-    np.multiply(a11, inv_z, out=rows_in_cam[:, 1, 1])
-    np.negative(rows_in_cam[:, 0, 0] * x + rows_in_cam[:, 1, 0] * y, out=rows_in_cam[:, 2, 0])
-    np.negative(rows_in_cam[:, 0, 1] * x + rows_in_cam[:, 1, 1] * y, out=rows_in_cam[:, 2, 1])
-    RT = np.swapaxes(lenses.R, 1, 2).astype(dtype)
-    rows = np.matmul(RT, rows_in_cam.reshape(num_views, 3, 2 * num_points))
-    return rows.reshape(num_views, 3, 2, num_points)
-
-
-def normal_equations_solve(rows: np.ndarray, weight: np.ndarray, rhs: np.ndarray):
-    """Solve ``sum_vk weight J J^T X = sum_vk weight J rhs`` for every point.
-
-    rows: (V, 3, 2, M) the two rows of every view; weight: (V, 2 or 1, M); rhs: (V, 2, M).
-    Returns ``solution (M, 3)``, the normal matrix as 6 entries (h00, h01, h02, h11, h12, h22)
-    and its determinant (M,).
-    """
-    weight = np.broadcast_to(weight, rhs.shape)
-    normal = np.einsum("vikm,vjkm,vkm->ijm", rows, rows, weight).astype(np.float64)
-    g = np.einsum("vikm,vkm,vkm->im", rows, rhs, weight).astype(np.float64)
-    h = symmetric_entries(normal)
-    inverse, det = symmetric_inverse(h)
-    return apply_symmetric(inverse, g), h, det
-
-
-def symmetric_entries(matrix: np.ndarray) -> list[np.ndarray]:
-    """(3, 3, ...) symmetric -> its 6 entries ``(h00, h01, h02, h11, h12, h22)``."""
-    return [matrix[0, 0], matrix[0, 1], matrix[0, 2], matrix[1, 1], matrix[1, 2], matrix[2, 2]]
-
-
-def symmetric_inverse(h):
-    """Closed-form inverse of symmetric 3x3 matrices given as 6 entry arrays (...,).
-
-    Returns the inverse as 6 entries (NaN where singular) and the determinant (...,).
-    """
-    h00, h01, h02, h11, h12, h22 = h
-    c00 = h11 * h22 - h12 * h12
-    c01 = h02 * h12 - h01 * h22
-    c02 = h01 * h12 - h02 * h11
-    det = h00 * c00 + h01 * c01 + h02 * c02
-    singular = ~(np.abs(det) > 0)
-    inv_det = 1.0 / np.where(singular, 1.0, det)
-    inv_det[singular] = np.nan
-    c11 = h00 * h22 - h02 * h02
-    c12 = h01 * h02 - h00 * h12
-    c22 = h00 * h11 - h01 * h01
-    return [c * inv_det for c in (c00, c01, c02, c11, c12, c22)], det
-
-
-def apply_symmetric(inverse, g) -> np.ndarray:
-    """``inverse @ g`` for 6-entry symmetric matrices and 3 arrays g (...,) -> (..., 3)."""
-    i00, i01, i02, i11, i12, i22 = inverse
-    g0, g1, g2 = g
-    x = np.empty(np.shape(g0) + (3,))
-    x[..., 0] = i00 * g0 + i01 * g1 + i02 * g2
-    x[..., 1] = i01 * g0 + i11 * g1 + i12 * g2
-    x[..., 2] = i02 * g0 + i12 * g1 + i22 * g2
-    return x
-
-
-def solve_symmetric_3x3(h, g):
-    """Closed-form solve of symmetric 3x3 systems.
-
-    h: 6 arrays (...,) ``(h00, h01, h02, h11, h12, h22)``; g: 3 arrays (...,).
-    Returns ``x (..., 3)`` (NaN where singular) and the determinant (...,).
-    """
-    inverse, det = symmetric_inverse(h)
-    return apply_symmetric(inverse, g), det
-
-
-def ray_spread(h) -> np.ndarray:
-    """Elongation measure of a 3x3 normal matrix: ~ smallest / largest eigenvalue.
-
-    ``det / (sum of principal 2x2 minors)`` estimates the smallest eigenvalue (within a factor 3,
-    exact as it goes to 0); divided by ``trace / 2``. Two equally weighted rays at angle ``a``
-    give ``sin^2(a / 2)``.
-    """
-    h00, h01, h02, h11, h12, h22 = h
-    minors = (h11 * h22 - h12 * h12) + (h00 * h22 - h02 * h02) + (h00 * h11 - h01 * h01)
-    det = h00 * (h11 * h22 - h12 * h12) - h01 * (h01 * h22 - h02 * h12) + h02 * (h01 * h12 - h02 * h11)
-    trace = h00 + h11 + h22
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((minors > 0) & (trace > 0), det / minors / (trace / 2), 0.0)
-
-
-def undistort_observations(lenses: Lenses, u, v, options: TriangulationOptions):
-    """(V, M) pixels -> ``(x, y, pixel)``: undistorted normalized coordinates (V, M) as the linear
-    solution uses them, and the lens linearised there, ``pixel`` = :meth:`Lenses.pixel_jacobian`."""
-    xd, yd = lenses.from_pixels(u, v)
-    x, y, jacobian = lenses.undistort(xd, yd, options.undistort_iterations)
-    return x, y, lenses.pixel_jacobian(jacobian)
-
-
-def triangulate_chunk(lenses: Lenses, u, v, w, options: TriangulationOptions, observations=None):
-    """One chunk of :func:`triangulate_flat` (single thread): ``points (M, 3)``, ``ok (M,)``.
-
-    observations: optional ``(x, y, pixel)`` of ``u, v`` from :func:`undistort_observations` when
-    the caller has them already.
-    """
-    usable = w > 0
-    enough = np.count_nonzero(usable, axis=0) >= 2
-    x, y, pixel = undistort_observations(lenses, u, v, options) if observations is None else observations
-    points, normal, _ = linear_solution(lenses, x, y, w)
-    if options.iterations:
-        points, normal, in_front = gauss_newton(lenses, points, u, v, w, options.iterations,
-                                                pixel_at_observations=pixel)
-    else:
-        in_front = lenses.normalized_view(lenses.to_cam(points))[3]
-    ok = enough & np.isfinite(points).all(axis=1)
-    if options.min_ray_angle_deg > 0:
-        limit = np.sin(np.radians(options.min_ray_angle_deg) / 2) ** 2
-        ok &= ray_spread(normal) >= limit
-    ok &= np.all(in_front | (w <= 0), axis=0)  # in front of every camera that observed it
-    points[~ok] = np.nan
-    return points, ok
