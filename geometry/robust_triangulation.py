@@ -27,7 +27,11 @@ worker threads: no Python loop over points, views or subsets):
    recomputed with the exact reprojection error, and this repeats until the inlier sets stop
    changing (at most ``max_rounds``).
 4. A point with fewer than ``min_views`` inliers, or whose inliers do not fix it (parallel rays),
-   comes back ``valid = False`` with a NaN position and no inliers.
+   comes back ``valid = False`` with a NaN position and no inliers. So does a point whose best
+   hypothesis is a pair of views outvoted by the rest: two views always agree when one is off
+   along the epipolar line of the other, so a two-view consensus is kept only while it holds
+   more than a third of the usable views' weight (unweighted: among at most five usable views).
+   Better no label than a wrong one; with 10% outliers and 6 views this costs ~0.1% of points.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from geometry import (DEFAULT_THRESHOLD_PX, RobustTriangulationOptions, TriangulationOptions,
+from geometry import (DEFAULT_THRESHOLD_PX, Rig, RobustTriangulationOptions, TriangulationOptions,
                       reprojection_error, triangulate, triangulate_robust)
 from geometry.synthetic import DetectorNoise, ceiling_rig, random_poses, ring_rig, simulate_detections
 
@@ -50,11 +50,14 @@ def test_gross_outliers_are_rejected_and_accuracy_matches_the_oracle(lens):
     corrupted, outlier = _add_gross_outliers(rng, observed, 0.10)
     result = triangulate_robust(rig, corrupted)
     observed_true = ~outlier
-    enough = observed_true.sum(axis=0) >= 2
-    assert result.valid[enough].mean() > 0.999
     # Where the clean views outnumber the outliers, consensus must find them; where 3-4 of 6
     # views are outliers (rare at 10%) a chance-consistent outlier set can win, as for anyone.
     majority = observed_true.sum(axis=0) > outlier.sum(axis=0)
+    assert result.valid[majority].mean() > 0.999
+    # two clean views against four outliers: an unsupported pair, never kept as a pair
+    two_against_more = (observed_true.sum(axis=0) == 2) & (outlier.sum(axis=0) >= 2)
+    assert two_against_more.sum() >= 3
+    assert not (result.valid & two_against_more & (result.num_inliers == 2)).any()
     assert (result.inliers & outlier)[:, majority].sum() == 0
     assert (result.inliers & outlier).sum() <= 0.005 * outlier.sum()
     recall = (result.inliers & observed_true).sum() / observed_true[:, result.valid].sum()
@@ -95,6 +98,33 @@ def test_left_right_swaps_are_rejected():
     assert (result.inliers == ~swapped).mean() > 0.99
     error_mm = np.linalg.norm(result.points_3d - left, axis=1) * 1000
     assert np.percentile(error_mm, 99) < 10.0  # 1 px noise, >= 4 clean views: a few mm
+
+
+def test_a_pair_outvoted_by_four_views_is_not_valid():
+    """Two views agree whenever one is off along the other's epipolar line, so a two-view
+    consensus is kept only while it holds more than a third of the usable views' weight."""
+    rng = np.random.default_rng(5)
+    rig, truth, observed = _scene(rng, 200)
+    corrupted = observed.copy()
+    corrupted[2:] += rng.choice([-1.0, 1.0], (4, 200, 2)) * rng.uniform(80, 300, (4, 200, 2))
+    # views 0, 1 clean, 2..5 gross outliers: a pair against four, never valid
+    result = triangulate_robust(rig, corrupted)
+    assert not result.valid.any() and not result.inliers.any()
+    # a pair against three (view 5 unused) is kept; nearly always the clean pair (an outlier
+    # that lies along a clean view's epipolar line can agree with it more tightly)
+    weights = np.ones((6, 200))
+    weights[5] = 0.0
+    result = triangulate_robust(rig, corrupted, weights=weights)
+    assert result.valid.mean() > 0.95
+    assert (result.inliers[:2].all(axis=0) & ~result.inliers[2:].any(axis=0)).mean() > 0.9
+    # confidences count: a confident pair against four near-zero-confidence views is kept
+    weights = np.full((6, 200), 0.05)
+    weights[:2] = 1.0
+    result = triangulate_robust(rig, corrupted, weights=weights)
+    assert result.valid.mean() > 0.95 and not result.inliers[2:].any()
+    pair = Rig(list(rig)[:2])
+    np.testing.assert_allclose(result.points_3d[result.valid],
+                               triangulate(pair, observed[:2])[result.valid], atol=1e-9)
 
 
 def test_a_detection_only_a_bit_off_still_counts():
