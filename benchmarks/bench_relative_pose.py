@@ -2,13 +2,15 @@
 
     /work/venv/bin/python benchmarks/bench_relative_pose.py [--quick] [--pairs 100]
         [--threshold-px 2.0] [--seed 0] [--points 200] [--noise-px 1.0] [--outlier-ratio 0.3]
+        [--scene person|volume]
 
 Scene (issue 2): random camera pairs of a seeded 6-camera ring (radius 4 m, 1920x1080, 70 deg,
 distorted lenses; a new rig per pair), 200 keypoint correspondences of a person-sized volume
 (0.5 x 0.5 x 1.8 m) walking through the central 2 x 2 m (``geometry.synthetic.
 person_volume_points``), 1 px Gaussian noise on the distorted pixels of both views, 30% outliers
 in view b (half the observation of another point of the person, half anywhere in the image;
-``geometry.synthetic.two_view_scene``).
+``geometry.synthetic.two_view_scene``). ``--scene volume``: the points fill the capture volume
+instead (normal around (0, 0, 1) m, sigmas (0.5, 0.5, 0.4) m, as in ``bench_triangulation.py``).
 
 Methods, all given the same pixel threshold and the same points:
 - ours: ``relative_pose`` (undistortion included);
@@ -17,8 +19,10 @@ Methods, all given the same pixel threshold and the same points:
   then ``cv2.recoverPose`` (undistortion included in the time).
 
 Prints one table: rotation error (median, 90th percentile), translation direction error
-(median), success rate, milliseconds per pair and ratios against ours. The last row is a
-reference, not a peer: ours with the true outliers removed, i.e. what the noise allows.
+(median), success rate, milliseconds per pair and ratios against ours. The last two rows are
+references, not peers: ours with the true outliers removed, and the bound: a two-view bundle
+adjustment on the true inliers started at the true pose (the maximum-likelihood estimate, what
+the noise allows any estimator; its time is not comparable).
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy.optimize import least_squares
+from scipy.sparse import lil_matrix
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geometry import relative_pose, rotation_angle_deg  # noqa: E402
+from geometry import relative_pose, rotation_angle_deg, rotation_from_rvec, rvec_from_rotation  # noqa: E402
 from geometry.synthetic import person_volume_points, ring_rig, two_view_scene  # noqa: E402
 
 NUM_POINTS = 200
@@ -42,13 +48,22 @@ NOISE_PX = 1.0
 OUTLIER_RATIO = 0.3
 
 
+def volume_points(num_points: int, *, rng: np.random.Generator) -> np.ndarray:
+    """Points throughout the capture volume, as in ``bench_triangulation.py``: normal around
+    (0, 0, 1) m with sigmas (0.5, 0.5, 0.4) m (several people, or a wand waved around)."""
+    return rng.normal([0.0, 0.0, 1.0], [0.5, 0.5, 0.4], (num_points, 3))
+
+
+SCENES = {"person": person_volume_points, "volume": volume_points}
+
+
 def make_pair(seed: int, *, num_points: int = NUM_POINTS, noise_px: float = NOISE_PX,
-              outlier_ratio: float = OUTLIER_RATIO) -> dict:
+              outlier_ratio: float = OUTLIER_RATIO, scene: str = "person") -> dict:
     """One random camera pair (a new seeded ring rig) with its scene and seed."""
     rng = np.random.default_rng(seed)
     rig = ring_rig(6, lens="distorted", rng=rng)
     index_a, index_b = rng.choice(6, 2, replace=False)
-    points = person_volume_points(num_points, rng=rng)
+    points = SCENES[scene](num_points, rng=rng)
     scene = two_view_scene(rig[int(index_a)], rig[int(index_b)], points, rng=rng, noise_px=noise_px,
                            outlier_ratio=outlier_ratio)
     return dict(scene=scene, seed=seed)
@@ -72,6 +87,38 @@ def run_known_outliers(pair: dict, threshold_px: float):
                            dist_a=scene.camera_a.dist, dist_b=scene.camera_b.dist,
                            threshold_px=threshold_px, rng=np.random.default_rng(pair["seed"]))
     return result.success, result.R, result.t
+
+
+def run_bound(pair: dict, threshold_px: float):
+    """Bound, not a method: two-view bundle adjustment (R, t, every point; reprojection error in
+    undistorted pixels, scipy least_squares) on the true inliers, started at the true pose: the
+    maximum-likelihood estimate, i.e. what the noise allows any estimator on this pair."""
+    scene = pair["scene"]
+    cam_a, cam_b = scene.camera_a, scene.camera_b
+    keep = ~scene.outliers & np.isfinite(scene.pixels_a[:, 0]) & np.isfinite(scene.pixels_b[:, 0])
+    xy_a = cv2.undistortPoints(scene.pixels_a[keep].reshape(-1, 1, 2), cam_a.K, cam_a.dist).reshape(-1, 2)
+    xy_b = cv2.undistortPoints(scene.pixels_b[keep].reshape(-1, 1, 2), cam_b.K, cam_b.dist).reshape(-1, 2)
+    t_true = scene.t / np.linalg.norm(scene.t)
+    points = cv2.triangulatePoints(np.eye(3, 4), np.hstack([scene.R, t_true[:, None]]), xy_a.T, xy_b.T)
+    points = (points[:3] / points[3]).T
+    f_a, f_b, n = cam_a.K[0, 0], cam_b.K[0, 0], len(points)
+
+    def residuals(p):
+        R, t, X = rotation_from_rvec(p[:3]), p[3:6], p[6:].reshape(-1, 3)
+        in_b = X @ R.T + t
+        return np.concatenate([((X[:, :2] / X[:, 2:]) - xy_a).ravel() * f_a,
+                               ((in_b[:, :2] / in_b[:, 2:]) - xy_b).ravel() * f_b,
+                               [1e3 * (t @ t - 1.0)]])  # the scale gauge: |t| = 1
+
+    sparsity = lil_matrix((4 * n + 1, 6 + 3 * n), dtype=int)
+    for k in range(n):
+        sparsity[2 * k:2 * k + 2, 6 + 3 * k:9 + 3 * k] = 1
+        sparsity[2 * n + 2 * k:2 * n + 2 * k + 2, :6] = 1
+        sparsity[2 * n + 2 * k:2 * n + 2 * k + 2, 6 + 3 * k:9 + 3 * k] = 1
+    sparsity[4 * n, 3:6] = 1
+    start = np.concatenate([rvec_from_rotation(scene.R), t_true, points.ravel()])
+    fit = least_squares(residuals, start, jac_sparsity=sparsity, method="trf", x_scale="jac")
+    return fit.success, rotation_from_rvec(fit.x[:3]), fit.x[3:6] / np.linalg.norm(fit.x[3:6])
 
 
 def make_opencv(method: int):
@@ -130,18 +177,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=int, default=NUM_POINTS, help="correspondences per pair")
     parser.add_argument("--noise-px", type=float, default=NOISE_PX, help="keypoint noise sigma")
     parser.add_argument("--outlier-ratio", type=float, default=OUTLIER_RATIO)
+    parser.add_argument("--scene", choices=sorted(SCENES), default="person",
+                        help="person: keypoints of one person walking (default); volume: points "
+                             "throughout the capture volume")
     args = parser.parse_args(argv)
     num_pairs = 20 if args.quick else args.pairs
     cv2.setNumThreads(1)
     pairs = [make_pair(args.seed * 100_003 + i, num_points=args.points, noise_px=args.noise_px,
-                       outlier_ratio=args.outlier_ratio) for i in range(num_pairs)]
+                       outlier_ratio=args.outlier_ratio, scene=args.scene) for i in range(num_pairs)]
     methods = [("ours relative_pose", run_ours),
                ("cv2 findEssentialMat RANSAC", make_opencv(cv2.RANSAC)),
                ("cv2 findEssentialMat USAC_ACCURATE", make_opencv(cv2.USAC_ACCURATE)),
-               ("reference: ours, outliers known", run_known_outliers)]
+               ("reference: ours, outliers known", run_known_outliers),
+               ("bound: BA on true inliers (MLE)", run_bound)]
     run_ours(pairs[0], args.threshold_px)  # warm-up (imports, caches)
     load = os.getloadavg()[0]
-    print(f"relative pose: {num_pairs} pairs of a 6-camera ring, {args.points} correspondences, "
+    print(f"relative pose: {num_pairs} pairs of a 6-camera ring, {args.scene} scene, {args.points} correspondences, "
           f"{args.noise_px:g} px noise, {args.outlier_ratio:.0%} outliers, threshold {args.threshold_px:g} px, "
           f"load {load:.2f}, cv2 {cv2.__version__} (1 thread)")
     rows = [(name, evaluate(run, pairs, args.threshold_px)) for name, run in methods]
