@@ -7,15 +7,17 @@ range of points and do the whole per-point work of :func:`geometry.triangulate` 
 :func:`geometry.triangulate_robust` (methods in those modules' docstrings) without leaving machine
 code: undistortion of the observations, the weighted linear (DLT) solution as 3x3 normal
 equations, Gauss-Newton on the pixel reprojection error with the exact forward lens model, the
-checks, and for the robust solver the hypotheses, their scores and the refinement rounds. No
-(V, M) temporaries; a few (V, 9) scratch rows per call.
+checks, and for the robust solver the hypotheses, their scores and the refinement rounds. The
+undistortion runs view by view over blocks of _BLOCK points in branch-free loops that the
+compiler vectorizes; the per-point solves keep their sums in registers. Scratch per call: one
+(V, 6, _BLOCK) block, a few (V,) rows.
 
-Compiled with numba (the reason it is a dependency: 6 views x 20,000 points triangulate ~3x faster
-than the best numpy formulation, which was memory-bound on its ~40 (V, M) temporaries; see
-``benchmarks/bench_triangulation.py``). ``nogil``: the callers run ranges of points on worker
+Compiled with numba (the reason it is a dependency: 6 views x 20,000 points triangulate ~2.9x
+faster on one thread than the best numpy formulation, which was memory-bound on its ~40 (V, M)
+temporaries, and the robust solver ~2.5x; see ``benchmarks/bench_triangulation.py``). ``nogil``: the callers run ranges of points on worker
 threads. ``cache=True``: numba keeps the machine code beside this file (``__pycache__``, like
 Python's bytecode; a user cache directory where that is read-only), so only the first call after
-an install compiles (~15 s); every kernel that a Python caller uses lives in this one file because
+an install compiles (~22 s on the 2-core build machine, ~11 s of it for triangulate); every kernel that a Python caller uses lives in this one file because
 numba's cache does not notice edits to other modules.
 
 Layout: a rig is packed into one (V, NUM_PARAMS) float64 array by :func:`pack_rig` (columns in
@@ -288,7 +290,7 @@ def ray_spread(h00, h01, h02, h11, h12, h22) -> float:
     return 0.0
 
 
-@_inline
+@_jit
 def _opencv_pass(k1, k2, p1, p2, k3, k4, k5, k6, rational, obs, i, count, first, last):
     """One Newton pass of the OpenCV undistortion over obs[i, :, :count] (rows 0, 1: the iterate,
     rows 2, 3: the distorted target); ``last`` leaves K2 D in rows 2..5 instead. A separate loop
@@ -308,7 +310,7 @@ def _opencv_pass(k1, k2, p1, p2, k3, k4, k5, k6, rational, obs, i, count, first,
             obs[i, 4, b], obs[i, 5, b] = fy * d01, fy * d11
 
 
-@_inline
+@_jit
 def _observe_opencv(params, u, v, start, count, iterations, obs, i, rational):
     """:func:`_observe` for an OpenCV view with distortion: the fixed-point step, then one
     vectorized pass per Newton step (see :func:`_undistort_opencv`, which this computes)."""
@@ -369,7 +371,7 @@ def _dlt_rows(params, i, x, y):
             a2 * ra + b2 * rb)
 
 
-@_inline
+@_jit
 def _gauss_newton_step(params, u, v, n, w, obs, b, X0, X1, X2, at_observations, in_front):
     """One Gauss-Newton step on ``sum w |project(X) - (u, v)|^2`` for point n from X.
 
