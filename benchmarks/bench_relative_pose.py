@@ -192,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                ("bound: BA on true inliers (MLE)", run_bound)]
     run_ours(pairs[0], args.threshold_px)  # warm-up (imports, caches)
     load = os.getloadavg()[0]
-    print(f"relative pose: {num_pairs} pairs of a 6-camera ring, {args.scene} scene, {args.points} correspondences, "
-          f"{args.noise_px:g} px noise, {args.outlier_ratio:.0%} outliers, threshold {args.threshold_px:g} px, "
-          f"load {load:.2f}, cv2 {cv2.__version__} (1 thread)")
+    print(f"relative pose: {num_pairs} pairs of a 6-camera ring, {args.scene} scene, "
+          f"{args.points} correspondences, {args.noise_px:g} px noise, {args.outlier_ratio:.0%} outliers, "
+          f"threshold {args.threshold_px:g} px, load {load:.2f}, cv2 {cv2.__version__} (1 thread)")
     rows = [(name, evaluate(run, pairs, args.threshold_px)) for name, run in methods]
     print_table(rows)
     return 0

@@ -14,11 +14,12 @@ compiler vectorizes; the per-point solves keep their sums in registers. Scratch 
 
 Compiled with numba (the reason it is a dependency: 6 views x 20,000 points triangulate ~2.9x
 faster on one thread than the best numpy formulation, which was memory-bound on its ~40 (V, M)
-temporaries, and the robust solver ~2.5x; see ``benchmarks/bench_triangulation.py``). ``nogil``: the callers run ranges of points on worker
-threads. ``cache=True``: numba keeps the machine code beside this file (``__pycache__``, like
-Python's bytecode; a user cache directory where that is read-only), so only the first call after
-an install compiles (~22 s on the 2-core build machine, ~11 s of it for triangulate); every kernel that a Python caller uses lives in this one file because
-numba's cache does not notice edits to other modules.
+temporaries, and the robust solver ~2.5x; see ``benchmarks/bench_triangulation.py``).
+``nogil``: the callers run ranges of points on worker threads. ``cache=True``: numba keeps the
+machine code beside this file (``__pycache__``, like Python's bytecode; a user cache directory
+where that is read-only), so only the first call after an install compiles (~22 s on the 2-core
+build machine, ~11 s of it for triangulate). Every kernel that a Python caller uses lives in
+this one file because numba's cache does not notice edits to other modules.
 
 Layout: a rig is packed into one (V, NUM_PARAMS) float64 array by :func:`pack_rig` (columns in
 the constants below); ``u, v, w`` are (V, M) float64 with w = 0 where an observation is not usable
@@ -54,8 +55,12 @@ OPENCV, FISHEYE = 0.0, 1.0
 NONE, RADIAL, RATIONAL = 0.0, 1.0, 2.0
 
 _BLOCK = 256  # points undistorted together (the (V, 6, _BLOCK) scratch stays in L1/L2 cache)
-_jit = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract", "arcp", "nsz", "reassoc"})
-_inline = numba.njit(nogil=True, cache=True, error_model="numpy", inline="always", fastmath={"contract", "arcp", "nsz", "reassoc"})
+# Floating point: fused multiply-adds, reciprocals and reassociation allowed (last-bit differences
+# from numpy, results stay deterministic on one machine); NaN and inf keep their IEEE meaning,
+# which the NaN-for-missing convention relies on (so no "fast" flags nnan / ninf).
+_FASTMATH = {"contract", "arcp", "nsz", "reassoc"}
+_jit = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+_inline = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 
 
 def pack_rig(rig: Rig) -> np.ndarray:
@@ -404,8 +409,10 @@ def _gauss_newton_step(params, u, v, n, w, obs, b, X0, X1, X2, at_observations, 
         R0, R1, R2 = params[i, ROT], params[i, ROT + 1], params[i, ROT + 2]
         R3, R4, R5 = params[i, ROT + 3], params[i, ROT + 4], params[i, ROT + 5]
         R6, R7, R8 = params[i, ROT + 6], params[i, ROT + 7], params[i, ROT + 8]
-        ju0, ju1, ju2 = cu0 * R0 + cu1 * R3 + cu2 * R6, cu0 * R1 + cu1 * R4 + cu2 * R7, cu0 * R2 + cu1 * R5 + cu2 * R8
-        jv0, jv1, jv2 = cv0 * R0 + cv1 * R3 + cv2 * R6, cv0 * R1 + cv1 * R4 + cv2 * R7, cv0 * R2 + cv1 * R5 + cv2 * R8
+        ju0, ju1, ju2 = (cu0 * R0 + cu1 * R3 + cu2 * R6, cu0 * R1 + cu1 * R4 + cu2 * R7,
+                         cu0 * R2 + cu1 * R5 + cu2 * R8)
+        jv0, jv1, jv2 = (cv0 * R0 + cv1 * R3 + cv2 * R6, cv0 * R1 + cv1 * R4 + cv2 * R7,
+                         cv0 * R2 + cv1 * R5 + cv2 * R8)
         wu0, wu1, wu2, wv0, wv1, wv2 = wi * ju0, wi * ju1, wi * ju2, wi * jv0, wi * jv1, wi * jv2
         h00 += wu0 * ju0 + wv0 * jv0
         h01 += wu0 * ju1 + wv0 * jv1
