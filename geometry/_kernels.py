@@ -55,10 +55,12 @@ OPENCV, FISHEYE = 0.0, 1.0
 NONE, RADIAL, RATIONAL = 0.0, 1.0, 2.0
 
 _BLOCK = 256  # points undistorted together (the (V, 6, _BLOCK) scratch stays in L1/L2 cache)
-# Floating point: fused multiply-adds, reciprocals and reassociation allowed (last-bit differences
-# from numpy, results stay deterministic on one machine); NaN and inf keep their IEEE meaning,
-# which the NaN-for-missing convention relies on (so no "fast" flags nnan / ninf).
-_FASTMATH = {"contract", "arcp", "nsz", "reassoc"}
+# Floating point: strict IEEE (no fastmath). The loops over points are vectorized with a scalar
+# remainder whose extent depends on memory alignment; with fused multiply-adds or reassociation
+# allowed the two paths round differently, and a point's last bits would depend on where its
+# block happened to be allocated. Strict, every point gives the same bits whatever the threads,
+# ranges or blocks (tested), which byte-identical shards on resume rely on.
+_FASTMATH = False
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
 _inline = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
 
@@ -102,27 +104,6 @@ def _opencv(k1, k2, p1, p2, k3, k4, k5, k6, rational, x, y):
     d01 = xy * two_d + 2.0 * p1 * x + 2.0 * p2 * y
     d11 = radial + yy * two_d + 6.0 * p1 * y + 2.0 * p2 * x
     return xd, yd, d00, d01, d11
-
-
-@_inline
-def _undistort_opencv(k1, k2, p1, p2, k3, k4, k5, k6, rational, xd, yd, iterations):
-    """Inverse of :func:`_opencv`: ``(x, y, d00, d01, d11)``. One fixed-point step (OpenCV's),
-    then ``iterations`` Newton steps (2 reach ~1e-12 over a typical image); the Jacobian comes
-    from the last step, i.e. the previous iterate, which linearises the lens at the observation
-    as well. Branch-free, so that a loop over observations vectorizes."""
-    px, py, d00, d01, d11 = _opencv(k1, k2, p1, p2, k3, k4, k5, k6, rational, xd, yd)
-    x = xd * (xd / px) if px != 0.0 else xd
-    y = yd * (yd / py) if py != 0.0 else yd
-    if iterations == 0:
-        _, _, d00, d01, d11 = _opencv(k1, k2, p1, p2, k3, k4, k5, k6, rational, x, y)
-    for _ in range(iterations):
-        fx, fy, d00, d01, d11 = _opencv(k1, k2, p1, p2, k3, k4, k5, k6, rational, x, y)
-        fx -= xd
-        fy -= yd
-        inv_det = 1.0 / (d00 * d11 - d01 * d01)
-        x -= (d11 * fx - d01 * fy) * inv_det
-        y -= (d00 * fy - d01 * fx) * inv_det
-    return x, y, d00, d01, d11
 
 
 @_inline
@@ -176,27 +157,19 @@ def distort(params, i, x, y):
 
 
 @_inline
-def undistort(params, i, xd, yd, iterations):
-    """Distorted -> undistorted normalized coordinates of one view, and the distortion Jacobian
-    there ``(x, y, d00, d01, d11)``.
-
-    OpenCV model: see :func:`_undistort_opencv`. Fisheye: Newton on the angle.
-    """
-    if params[i, MODEL] == FISHEYE:
-        theta_d = math.sqrt(xd * xd + yd * yd)
-        theta = theta_d
-        for _ in range(iterations + 1):
-            f, df = _fisheye_theta_d(params, i, theta)
-            theta -= (f - theta_d) / df
-        theta = min(max(theta, 0.0), math.pi / 2 - 1e-6)
-        scale = 1.0 if theta_d < 1e-12 else math.tan(theta) / theta_d
-        x, y = xd * scale, yd * scale
-        _, _, d00, d01, d11 = _distort_fisheye(params, i, x, y)
-        return x, y, d00, d01, d11
-    if params[i, KIND] == NONE:
-        return xd, yd, 1.0, 0.0, 1.0
-    k1, k2, p1, p2, k3, k4, k5, k6, rational = _opencv_coefficients(params, i)
-    return _undistort_opencv(k1, k2, p1, p2, k3, k4, k5, k6, rational, xd, yd, iterations)
+def _undistort_fisheye(params, i, xd, yd, iterations):
+    """Distorted -> undistorted normalized coordinates of a fisheye view (Newton on the angle,
+    ``iterations + 1`` steps) and the distortion Jacobian there ``(x, y, d00, d01, d11)``."""
+    theta_d = math.sqrt(xd * xd + yd * yd)
+    theta = theta_d
+    for _ in range(iterations + 1):
+        f, df = _fisheye_theta_d(params, i, theta)
+        theta -= (f - theta_d) / df
+    theta = min(max(theta, 0.0), math.pi / 2 - 1e-6)
+    scale = 1.0 if theta_d < 1e-12 else math.tan(theta) / theta_d
+    x, y = xd * scale, yd * scale
+    _, _, d00, d01, d11 = _distort_fisheye(params, i, x, y)
+    return x, y, d00, d01, d11
 
 
 @_inline
@@ -318,7 +291,9 @@ def _opencv_pass(k1, k2, p1, p2, k3, k4, k5, k6, rational, obs, i, count, first,
 @_jit
 def _observe_opencv(params, u, v, start, count, iterations, obs, i, rational):
     """:func:`_observe` for an OpenCV view with distortion: the fixed-point step, then one
-    vectorized pass per Newton step (see :func:`_undistort_opencv`, which this computes)."""
+    vectorized pass per Newton step (2 steps reach ~1e-12 over a typical image). The Jacobian
+    comes from the last step, i.e. the previous iterate, which linearises the lens at the
+    observation as well."""
     k1, k2, p1, p2, k3, k4, k5, k6, _ = _opencv_coefficients(params, i)
     first = (params[i, FX], params[i, FY], params[i, SKEW])
     for b in range(count):
@@ -347,11 +322,14 @@ def _observe(params, u, v, start, count, iterations, obs):
             _observe_opencv(params, u, v, start, count, iterations, obs, i, False)
         elif params[i, MODEL] == OPENCV and params[i, KIND] == RATIONAL:
             _observe_opencv(params, u, v, start, count, iterations, obs, i, True)
-        else:  # fisheye, or no distortion: one observation at a time
+        else:  # fisheye (one observation at a time), or no distortion
             fx, fy, skew = params[i, FX], params[i, FY], params[i, SKEW]
+            fisheye = params[i, MODEL] == FISHEYE
             for b in range(count):
                 xd, yd = from_pixel(params, i, u[i, start + b], v[i, start + b])
-                x, y, d00, d01, d11 = undistort(params, i, xd, yd, iterations)
+                x, y, d00, d01, d11 = xd, yd, 1.0, 0.0, 1.0
+                if fisheye:
+                    x, y, d00, d01, d11 = _undistort_fisheye(params, i, xd, yd, iterations)
                 obs[i, 0, b], obs[i, 1, b] = x, y
                 obs[i, 2, b], obs[i, 3, b] = fx * d00 + skew * d01, fx * d01 + skew * d11
                 obs[i, 4, b], obs[i, 5, b] = fy * d01, fy * d11
@@ -377,109 +355,161 @@ def _dlt_rows(params, i, x, y):
 
 
 @_jit
-def _gauss_newton_step(params, u, v, n, w, obs, b, X0, X1, X2, at_observations, in_front):
-    """One Gauss-Newton step on ``sum w |project(X) - (u, v)|^2`` for point n from X.
-
-    The Jacobian takes the lens linearised at the observations (obs, when ``at_observations``)
-    or at the projection. Writes in_front (V,) for the views with w > 0 and returns the new X
-    and the step's normal matrix (6 entries).
-    """
-    h00 = h01 = h02 = h11 = h12 = h22 = g0 = g1 = g2 = 0.0
+def _linear_block(params, start, count, w, obs, obs_start, acc):
+    """The weighted DLT normal equations of points ``start:start + count`` into acc (9, count)
+    (6 entries, right-hand side): one vectorized loop per view. w[i, b] > 0 marks a used view."""
+    for k in range(9):
+        for b in range(count):
+            acc[k, b] = 0.0
     for i in range(params.shape[0]):
-        wi = w[i]
-        if not wi > 0.0:
-            continue
-        xc, yc, zc = to_camera(params, i, X0, X1, X2)
-        in_front[i] = seen_by(xc, yc, zc)
-        if not in_front[i]:
-            continue
-        inv_z = 1.0 / zc
-        x, y = xc * inv_z, yc * inv_z
-        xd, yd, d00, d01, d11 = distort(params, i, x, y)
-        pu, pv = to_pixel(params, i, xd, yd)
-        ru, rv = pu - u[i, n], pv - v[i, n]
-        if at_observations:
-            a00, a01, a10, a11 = obs[i, 2, b], obs[i, 3, b], obs[i, 4, b], obs[i, 5, b]
-        else:
-            fx, fy, skew = params[i, FX], params[i, FY], params[i, SKEW]
-            a00, a01, a10, a11 = fx * d00 + skew * d01, fx * d01 + skew * d11, fy * d01, fy * d11
-        # d(pixel)/d(camera frame), then times R: world-frame rows of the Jacobian
-        cu0, cu1, cu2 = a00 * inv_z, a01 * inv_z, -(a00 * x + a01 * y) * inv_z
-        cv0, cv1, cv2 = a10 * inv_z, a11 * inv_z, -(a10 * x + a11 * y) * inv_z
-        R0, R1, R2 = params[i, ROT], params[i, ROT + 1], params[i, ROT + 2]
-        R3, R4, R5 = params[i, ROT + 3], params[i, ROT + 4], params[i, ROT + 5]
-        R6, R7, R8 = params[i, ROT + 6], params[i, ROT + 7], params[i, ROT + 8]
-        ju0, ju1, ju2 = (cu0 * R0 + cu1 * R3 + cu2 * R6, cu0 * R1 + cu1 * R4 + cu2 * R7,
-                         cu0 * R2 + cu1 * R5 + cu2 * R8)
-        jv0, jv1, jv2 = (cv0 * R0 + cv1 * R3 + cv2 * R6, cv0 * R1 + cv1 * R4 + cv2 * R7,
-                         cv0 * R2 + cv1 * R5 + cv2 * R8)
-        wu0, wu1, wu2, wv0, wv1, wv2 = wi * ju0, wi * ju1, wi * ju2, wi * jv0, wi * jv1, wi * jv2
-        h00 += wu0 * ju0 + wv0 * jv0
-        h01 += wu0 * ju1 + wv0 * jv1
-        h02 += wu0 * ju2 + wv0 * jv2
-        h11 += wu1 * ju1 + wv1 * jv1
-        h12 += wu1 * ju2 + wv1 * jv2
-        h22 += wu2 * ju2 + wv2 * jv2
-        g0 += wu0 * ru + wv0 * rv
-        g1 += wu1 * ru + wv1 * rv
-        g2 += wu2 * ru + wv2 * rv
-    s0, s1, s2 = _solve_symmetric(h00, h01, h02, h11, h12, h22, g0, g1, g2)
-    return X0 - s0, X1 - s1, X2 - s2, h00, h01, h02, h11, h12, h22
+        for b in range(count):
+            # an unused view weighs 0 and its (maybe non-finite) coordinates are replaced by 0,
+            # so that it adds exact zeros without a branch (the loop vectorizes)
+            use = w[i, b] > 0.0
+            wi = w[i, b] if use else 0.0
+            x = obs[i, 0, obs_start + b] if use else 0.0
+            y = obs[i, 1, obs_start + b] if use else 0.0
+            e00, e01, e02, e11, e12, e22, f0, f1, f2 = _dlt_rows(params, i, x, y)
+            acc[0, b] += wi * e00
+            acc[1, b] += wi * e01
+            acc[2, b] += wi * e02
+            acc[3, b] += wi * e11
+            acc[4, b] += wi * e12
+            acc[5, b] += wi * e22
+            acc[6, b] += wi * f0
+            acc[7, b] += wi * f1
+            acc[8, b] += wi * f2
+
+
+@_inline
+def _gauss_newton_project(pose, X, w, i, b, front):
+    """Point b of X (3, count) in view i (pose: R row-major, t): ``(x, y, inv_z, weight)``;
+    writes front[i, b]. A view that is unused or does not see the point weighs 0 and computes
+    with x = y = inv_z = 0, so it adds exact zeros without a branch (the loops vectorize); a
+    NaN point stays NaN, as it should."""
+    R0, R1, R2, R3, R4, R5, R6, R7, R8, T0, T1, T2 = pose
+    X0, X1, X2 = X[0, b], X[1, b], X[2, b]
+    xc = R0 * X0 + R1 * X1 + R2 * X2 + T0
+    yc = R3 * X0 + R4 * X1 + R5 * X2 + T1
+    zc = R6 * X0 + R7 * X1 + R8 * X2 + T2
+    seen = (zc > MIN_DEPTH_M) & (abs(xc) < MAX_NORMALIZED * zc) & (abs(yc) < MAX_NORMALIZED * zc)
+    front[i, b] = seen
+    weight = w[i, b] if seen & (w[i, b] > 0.0) else 0.0
+    inv_z = 1.0 / zc if seen else 0.0
+    return xc * inv_z, yc * inv_z, inv_z, weight
+
+
+@_inline
+def _gauss_newton_add(intrinsics, pose, u, v, n, i, b, obs, c, at_observations, x, y, inv_z, weight,
+                      distorted, acc):
+    """Add point b's weighted J^T J and J^T r in view i to acc (9, count), from its undistorted
+    (x, y), the distortion ``(xd, yd, d00, d01, d11)`` there and the observation (u, v)[i, n];
+    the Jacobian takes the lens at the observation obs[i, 2:6, c] when ``at_observations``."""
+    fx, fy, skew, cx, cy = intrinsics
+    R0, R1, R2, R3, R4, R5, R6, R7, R8, _, _, _ = pose
+    xd, yd, d00, d01, d11 = distorted
+    ru = fx * xd + skew * yd + cx - u[i, n]
+    rv = fy * yd + cy - v[i, n]
+    a00 = obs[i, 2, c] if at_observations else fx * d00 + skew * d01
+    a01 = obs[i, 3, c] if at_observations else fx * d01 + skew * d11
+    a10 = obs[i, 4, c] if at_observations else fy * d01
+    a11 = obs[i, 5, c] if at_observations else fy * d11
+    # d(pixel)/d(camera frame), then times R: world-frame rows of the Jacobian
+    cu0, cu1, cu2 = a00 * inv_z, a01 * inv_z, -(a00 * x + a01 * y) * inv_z
+    cv0, cv1, cv2 = a10 * inv_z, a11 * inv_z, -(a10 * x + a11 * y) * inv_z
+    ju0, ju1, ju2 = (cu0 * R0 + cu1 * R3 + cu2 * R6, cu0 * R1 + cu1 * R4 + cu2 * R7,
+                     cu0 * R2 + cu1 * R5 + cu2 * R8)
+    jv0, jv1, jv2 = (cv0 * R0 + cv1 * R3 + cv2 * R6, cv0 * R1 + cv1 * R4 + cv2 * R7,
+                     cv0 * R2 + cv1 * R5 + cv2 * R8)
+    wu0, wu1, wu2 = weight * ju0, weight * ju1, weight * ju2
+    wv0, wv1, wv2 = weight * jv0, weight * jv1, weight * jv2
+    acc[0, b] += wu0 * ju0 + wv0 * jv0
+    acc[1, b] += wu0 * ju1 + wv0 * jv1
+    acc[2, b] += wu0 * ju2 + wv0 * jv2
+    acc[3, b] += wu1 * ju1 + wv1 * jv1
+    acc[4, b] += wu1 * ju2 + wv1 * jv2
+    acc[5, b] += wu2 * ju2 + wv2 * jv2
+    acc[6, b] += wu0 * ru + wv0 * rv
+    acc[7, b] += wu1 * ru + wv1 * rv
+    acc[8, b] += wu2 * ru + wv2 * rv
 
 
 @_jit
-def _solve_point(params, u, v, n, w, obs, b, iterations, min_spread, in_front, out, row):
-    """Triangulate point n from its views weighted by w (V,) (0 = not used); obs[:, :, b] its
-    observations from _observe.
+def _gauss_newton_view(params, i, u, v, start, count, w, obs, obs_start, X, acc, front,
+                       at_observations):
+    """View i's part of one Gauss-Newton step on ``sum w |project(X) - (u, v)|^2`` for points
+    ``start:start + count`` at X (3, count): adds its weighted J^T J and J^T r to acc (9, count)
+    and writes front[i] (seen from view i). The Jacobian takes the lens linearised at the
+    observations (obs, when ``at_observations``) or at the projection. One branch-free loop per
+    lens model, so that it vectorizes (the OpenCV loop computes every term: unused ones are 0)."""
+    intrinsics = (params[i, FX], params[i, FY], params[i, SKEW], params[i, CX], params[i, CY])
+    pose = (params[i, ROT], params[i, ROT + 1], params[i, ROT + 2], params[i, ROT + 3],
+            params[i, ROT + 4], params[i, ROT + 5], params[i, ROT + 6], params[i, ROT + 7],
+            params[i, ROT + 8], params[i, TRANS], params[i, TRANS + 1], params[i, TRANS + 2])
+    k1, k2, p1, p2, k3, k4, k5, k6, _ = _opencv_coefficients(params, i)
+    if params[i, MODEL] == FISHEYE:
+        for b in range(count):
+            x, y, inv_z, weight = _gauss_newton_project(pose, X, w, i, b, front)
+            _gauss_newton_add(intrinsics, pose, u, v, start + b, i, b, obs, obs_start + b,
+                              at_observations, x, y, inv_z, weight,
+                              _distort_fisheye(params, i, x, y), acc)
+    else:
+        for b in range(count):
+            x, y, inv_z, weight = _gauss_newton_project(pose, X, w, i, b, front)
+            _gauss_newton_add(intrinsics, pose, u, v, start + b, i, b, obs, obs_start + b,
+                              at_observations, x, y, inv_z, weight,
+                              _opencv(k1, k2, p1, p2, k3, k4, k5, k6, True, x, y), acc)
+
+
+@_jit
+def _solve_block(params, u, v, start, count, w, obs, obs_start, iterations, min_spread, acc, front,
+                 X, ok):
+    """Triangulate points ``start:start + count`` with the weights w (V, >= count) (0 = not
+    used) from their observations obs[:, :, obs_start:obs_start + count] (from _observe).
 
     Linear solution, then ``iterations`` Gauss-Newton steps (the first takes the lens Jacobian at
-    the observations, later ones at the projection). Writes the point X to out[row] (NaN where
-    not valid); returns whether it is a valid triangulation: >= 2 views, finite, rays not closer
-    to parallel than ``min_spread`` (see ray_spread), in front of every camera used at the last
-    evaluation. in_front (V,): scratch.
+    the observations, later ones at the projection). Writes X (3, >= count) and ok (>= count):
+    a valid triangulation has >= 2 views, is finite, its rays are not closer to parallel than
+    ``min_spread`` (see ray_spread), and it is in front of every camera used, at the last
+    evaluation; X is NaN where not ok. acc (9, >= count), front (V, >= count): scratch.
     """
     num_views = params.shape[0]
-    h00 = h01 = h02 = h11 = h12 = h22 = g0 = g1 = g2 = 0.0
-    count = 0
-    for i in range(num_views):
-        wi = w[i]
-        if not wi > 0.0:
-            continue
-        count += 1
-        e00, e01, e02, e11, e12, e22, f0, f1, f2 = _dlt_rows(params, i, obs[i, 0, b], obs[i, 1, b])
-        h00 += wi * e00
-        h01 += wi * e01
-        h02 += wi * e02
-        h11 += wi * e11
-        h12 += wi * e12
-        h22 += wi * e22
-        g0 += wi * f0
-        g1 += wi * f1
-        g2 += wi * f2
-    out[row, 0], out[row, 1], out[row, 2] = np.nan, np.nan, np.nan
-    if count < 2:
-        return False
-    X0, X1, X2 = _solve_symmetric(h00, h01, h02, h11, h12, h22, g0, g1, g2)
+    _linear_block(params, start, count, w, obs, obs_start, acc)
+    for b in range(count):
+        X[0, b], X[1, b], X[2, b] = _solve_symmetric(acc[0, b], acc[1, b], acc[2, b], acc[3, b],
+                                                     acc[4, b], acc[5, b], acc[6, b], acc[7, b], acc[8, b])
+    for step in range(iterations):
+        for k in range(9):
+            for b in range(count):
+                acc[k, b] = 0.0
+        for i in range(num_views):
+            _gauss_newton_view(params, i, u, v, start, count, w, obs, obs_start, X, acc, front,
+                               step == 0)
+        for b in range(count):
+            s0, s1, s2 = _solve_symmetric(acc[0, b], acc[1, b], acc[2, b], acc[3, b], acc[4, b],
+                                          acc[5, b], acc[6, b], acc[7, b], acc[8, b])
+            X[0, b] -= s0
+            X[1, b] -= s1
+            X[2, b] -= s2
     if iterations == 0:
         for i in range(num_views):
-            if w[i] > 0.0:
-                xc, yc, zc = to_camera(params, i, X0, X1, X2)
-                in_front[i] = seen_by(xc, yc, zc)
-    else:
-        X0, X1, X2, h00, h01, h02, h11, h12, h22 = _gauss_newton_step(
-            params, u, v, n, w, obs, b, X0, X1, X2, True, in_front)
-        for _ in range(iterations - 1):
-            X0, X1, X2, h00, h01, h02, h11, h12, h22 = _gauss_newton_step(
-                params, u, v, n, w, obs, b, X0, X1, X2, False, in_front)
-    if not (math.isfinite(X0) and math.isfinite(X1) and math.isfinite(X2)):
-        return False
-    if min_spread > 0.0 and not ray_spread(h00, h01, h02, h11, h12, h22) >= min_spread:
-        return False
-    for i in range(num_views):
-        if w[i] > 0.0 and not in_front[i]:
-            return False
-    out[row, 0], out[row, 1], out[row, 2] = X0, X1, X2
-    return True
+            for b in range(count):
+                xc, yc, zc = to_camera(params, i, X[0, b], X[1, b], X[2, b])
+                front[i, b] = seen_by(xc, yc, zc)
+    for b in range(count):
+        valid = math.isfinite(X[0, b]) and math.isfinite(X[1, b]) and math.isfinite(X[2, b])
+        num_used = 0
+        for i in range(num_views):
+            if w[i, b] > 0.0:
+                num_used += 1
+                valid = valid and front[i, b]
+        valid = valid and num_used >= 2
+        if min_spread > 0.0:
+            valid = valid and ray_spread(acc[0, b], acc[1, b], acc[2, b], acc[3, b], acc[4, b],
+                                         acc[5, b]) >= min_spread
+        ok[b] = valid
+        if not valid:
+            X[0, b], X[1, b], X[2, b] = np.nan, np.nan, np.nan
 
 
 @_jit
@@ -489,29 +519,32 @@ def triangulate_range(params, u, v, w, start, stop, iterations, undistort_iterat
     not triangulated) and ok (M,)."""
     num_views = params.shape[0]
     obs = np.empty((num_views, 6, _BLOCK))
-    weight = np.empty(num_views)
-    in_front = np.empty(num_views, dtype=np.bool_)
+    weight = np.empty((num_views, _BLOCK))
+    acc = np.empty((9, _BLOCK))
+    front = np.empty((num_views, _BLOCK), dtype=np.bool_)
+    X = np.empty((3, _BLOCK))
     for block in range(start, stop, _BLOCK):
         count = min(_BLOCK, stop - block)
+        for i in range(num_views):
+            for b in range(count):
+                weight[i, b] = w[i, block + b]
         _observe(params, u, v, block, count, undistort_iterations, obs)
+        _solve_block(params, u, v, block, count, weight, obs, 0, iterations, min_spread, acc, front,
+                     X, ok[block:block + count])
         for b in range(count):
-            n = block + b
-            for i in range(num_views):
-                weight[i] = w[i, n]
-            ok[n] = _solve_point(params, u, v, n, weight, obs, b, iterations, min_spread, in_front,
-                                 points, n)
+            points[block + b, 0], points[block + b, 1], points[block + b, 2] = X[0, b], X[1, b], X[2, b]
 
 
 # -- robust ---------------------------------------------------------------------------------------
 
 @_jit
-def _errors(params, u, v, n, usable, X, row, error):
-    """Pixel reprojection error of X[row] in every usable view of point n; NaN where not usable,
-    not seen, or X[row] is NaN."""
+def _errors(params, u, v, n, usable, X, col, error):
+    """Pixel reprojection error of the point X[:, col] in every usable view of point n; NaN
+    where not usable, not seen, or the point is NaN."""
     for i in range(params.shape[0]):
         error[i] = np.nan
         if usable[i]:
-            pu, pv, seen = project_one(params, i, X[row, 0], X[row, 1], X[row, 2])
+            pu, pv, seen = project_one(params, i, X[0, col], X[1, col], X[2, col])
             if seen:
                 error[i] = math.hypot(pu - u[i, n], pv - v[i, n])
 
@@ -632,6 +665,16 @@ def _best_hypothesis(params, obs, b, contributions, usable, w, threshold_sq, err
         _fill(best, False)
 
 
+@_inline
+def _solve_one(params, u, v, n, weights, obs, b, iterations, min_spread, w1, acc1, front1, X1, ok1):
+    """:func:`_solve_block` for the single point n (observations obs[:, :, b]) with the weights
+    (V,): writes X1 (3, 1), returns whether it is valid. w1, acc1, front1, ok1: scratch."""
+    for i in range(params.shape[0]):
+        w1[i, 0] = weights[i]
+    _solve_block(params, u, v, n, 1, w1, obs, b, iterations, min_spread, acc1, front1, X1, ok1)
+    return ok1[0]
+
+
 @_jit
 def robust_range(params, u, v, w, start, stop, threshold_px, min_views, max_rounds, error_weight,
                  soft_scale_px, soft_rounds, iterations, undistort_iterations, min_spread,
@@ -650,12 +693,22 @@ def robust_range(params, u, v, w, start, stop, threshold_px, min_views, max_roun
     new_inliers = np.empty(num_views, dtype=np.bool_)
     members = np.empty(num_views, dtype=np.bool_)
     candidate = np.empty(num_views, dtype=np.bool_)
-    in_front = np.empty(num_views, dtype=np.bool_)
     error, new_error = np.empty(num_views), np.empty(num_views)
-    X = np.empty((2, 3))  # the point, the point of the next refinement round
+    # the block's first solve (all usable views) and the one-point solves after it
+    block_w, block_acc = np.empty((num_views, _BLOCK)), np.empty((9, _BLOCK))
+    block_front, block_X = np.empty((num_views, _BLOCK), dtype=np.bool_), np.empty((3, _BLOCK))
+    block_ok = np.empty(_BLOCK, dtype=np.bool_)
+    w1, acc1 = np.empty((num_views, 1)), np.empty((9, 1))
+    front1, ok1 = np.empty((num_views, 1), dtype=np.bool_), np.empty(1, dtype=np.bool_)
+    X, new_X = np.empty((3, 1)), np.empty((3, 1))
     for block in range(start, stop, _BLOCK):
         count = min(_BLOCK, stop - block)
         _observe(params, u, v, block, count, undistort_iterations, obs)
+        for i in range(num_views):
+            for b in range(count):
+                block_w[i, b] = w[i, block + b]
+        _solve_block(params, u, v, block, count, block_w, obs, 0, iterations, min_spread, block_acc,
+                     block_front, block_X, block_ok)
         for b in range(count):
             n = block + b
             num_usable = 0
@@ -664,7 +717,8 @@ def robust_range(params, u, v, w, start, stop, threshold_px, min_views, max_roun
                 usable[i] = w[i, n] > 0.0
                 num_usable += usable[i]
             # 1. all usable views together; done where every one of them is an inlier
-            ok = _solve_point(params, u, v, n, weight, obs, b, iterations, min_spread, in_front, X, 0)
+            ok = block_ok[b]
+            X[0, 0], X[1, 0], X[2, 0] = block_X[0, b], block_X[1, b], block_X[2, b]
             _errors(params, u, v, n, usable, X, 0, error)
             num_inliers = 0
             for i in range(num_views):
@@ -684,9 +738,9 @@ def robust_range(params, u, v, w, start, stop, threshold_px, min_views, max_roun
                 for _ in range(max_rounds):
                     for i in range(num_views):
                         solve_w[i] = weight[i] if inliers[i] else 0.0
-                    ok = _solve_point(params, u, v, n, solve_w, obs, b, iterations, min_spread,
-                                      in_front, X, 1)
-                    _errors(params, u, v, n, usable, X, 1, new_error)
+                    ok = _solve_one(params, u, v, n, solve_w, obs, b, iterations, min_spread, w1,
+                                    acc1, front1, new_X, ok1)
+                    _errors(params, u, v, n, usable, new_X, 0, new_error)
                     changed = False
                     num_inliers = 0
                     for i in range(num_views):
@@ -695,7 +749,7 @@ def robust_range(params, u, v, w, start, stop, threshold_px, min_views, max_roun
                         changed |= new_inliers[i] != inliers[i]
                     good = ok and num_inliers >= min_views
                     for k in range(3):
-                        X[0, k] = X[1, k]
+                        X[k, 0] = new_X[k, 0]
                     _copy(inliers, new_inliers)
                     _copy(error, new_error)
                     if not (changed and good):
@@ -708,11 +762,11 @@ def robust_range(params, u, v, w, start, stop, threshold_px, min_views, max_roun
                     for i in range(num_views):
                         e = error[i] if math.isfinite(error[i]) else 0.0
                         solve_w[i] = weight[i] / (1.0 + e * e / scale_sq) if inliers[i] else 0.0
-                    done = _solve_point(params, u, v, n, solve_w, obs, b, iterations, min_spread,
-                                        in_front, X, 0)
+                    done = _solve_one(params, u, v, n, solve_w, obs, b, iterations, min_spread, w1,
+                                      acc1, front1, X, ok1)
                     _errors(params, u, v, n, usable, X, 0, error)
             if done:
-                points[n, 0], points[n, 1], points[n, 2] = X[0, 0], X[0, 1], X[0, 2]
+                points[n, 0], points[n, 1], points[n, 2] = X[0, 0], X[1, 0], X[2, 0]
                 for i in range(num_views):
                     inliers_out[i, n] = inliers[i]
                     error_out[i, n] = error[i]
@@ -744,20 +798,23 @@ def project_points(params: np.ndarray, points: np.ndarray):
 
 @_jit
 def _undistort_pixels(params, u, v, iterations, out):
-    for i in range(params.shape[0]):
-        for n in range(u.shape[1]):
-            xd, yd = from_pixel(params, i, u[i, n], v[i, n])
-            x, y, d00, d01, d11 = undistort(params, i, xd, yd, iterations)
-            out[0, i, n], out[1, i, n], out[2, i, n], out[3, i, n], out[4, i, n] = x, y, d00, d01, d11
+    obs = np.empty((params.shape[0], 6, _BLOCK))
+    for block in range(0, u.shape[1], _BLOCK):
+        count = min(_BLOCK, u.shape[1] - block)
+        _observe(params, u, v, block, count, iterations, obs)
+        for k in range(6):
+            for i in range(params.shape[0]):
+                for b in range(count):
+                    out[k, i, block + b] = obs[i, k, b]
 
 
 def undistort_pixels(params: np.ndarray, u: np.ndarray, v: np.ndarray, iterations: int = 2):
-    """(V, M) pixels -> undistorted normalized ``x, y`` (V, M) and the distortion Jacobian there
-    ``(d00, d01, d11)`` (each (V, M))."""
-    out = np.empty((5,) + u.shape)
+    """(V, M) pixels -> undistorted normalized ``x, y`` (V, M) and the lens linearised there,
+    ``(a00, a01, a10, a11)`` = K2 D, d(pixel) / d(x, y) (each (V, M)): the triangulators' path."""
+    out = np.empty((6,) + np.shape(u))
     _undistort_pixels(params, np.ascontiguousarray(u, dtype=np.float64),
                       np.ascontiguousarray(v, dtype=np.float64), int(iterations), out)
-    return out[0], out[1], (out[2], out[3], out[4])
+    return out[0], out[1], (out[2], out[3], out[4], out[5])
 
 
 @_jit
