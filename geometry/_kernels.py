@@ -12,14 +12,14 @@ undistortion runs view by view over blocks of _BLOCK points in branch-free loops
 compiler vectorizes; the per-point solves keep their sums in registers. Scratch per call: one
 (V, 6, _BLOCK) block, a few (V,) rows.
 
-Compiled with numba (the reason it is a dependency: 6 views x 20,000 points triangulate ~2.9x
+Compiled with numba (the reason it is a dependency: 6 views x 20,000 points triangulate 2-3x
 faster on one thread than the best numpy formulation, which was memory-bound on its ~40 (V, M)
-temporaries, and the robust solver ~2.5x; see ``benchmarks/bench_triangulation.py``).
+temporaries, and the robust solver ~2x; see ``benchmarks/bench_triangulation.py``).
 ``nogil``: the callers run ranges of points on worker threads. ``cache=True``: numba keeps the
 machine code beside this file (``__pycache__``, like Python's bytecode; a user cache directory
-where that is read-only), so only the first call after an install compiles (~22 s on the 2-core
-build machine, ~11 s of it for triangulate). Every kernel that a Python caller uses lives in
-this one file because numba's cache does not notice edits to other modules.
+where that is read-only), so only the first call after an install compiles (~27 s on the 2-core
+build machine). Every kernel that a Python caller uses lives in this one file because numba's
+cache does not notice edits to other modules.
 
 Layout: a rig is packed into one (V, NUM_PARAMS) float64 array by :func:`pack_rig` (columns in
 the constants below); ``u, v, w`` are (V, M) float64 with w = 0 where an observation is not usable
