@@ -7,6 +7,7 @@ from scipy.optimize import least_squares
 from geometry import (Camera, Rig, TriangulationOptions, reprojection_error, rotation_from_rvec,
                       triangulate, triangulate_robust)
 from geometry._kernels import distort_normalized, pack_rig, project_points, undistort_pixels
+from geometry.triangulation import map_chunks
 from geometry.synthetic import arc_rig, ceiling_rig, ring_rig
 
 EXACT_TOL_M = 1e-9  # noise-free float64: the Gauss-Newton refinement converges to ~1e-12 m
@@ -149,6 +150,25 @@ def test_threads_do_not_change_the_result():
         np.testing.assert_array_equal(triangulate(rig, observed[:, skip:]), one[skip:])
     robust = triangulate_robust(rig, observed).points_3d
     np.testing.assert_array_equal(triangulate_robust(rig, observed[:, 5:]).points_3d, robust[5:])
+
+
+def test_worker_ranges_cover_every_point_once_and_errors_surface():
+    for num_points in (0, 1, 8193, 20000):
+        for threads in (1, 2, 3):
+            seen = np.zeros(num_points, dtype=int)
+
+            def mark(part, seen=seen):
+                seen[part] += 1
+
+            map_chunks(mark, num_points, threads, chunk=1000)
+            assert (seen == 1).all()
+
+    def fail(part):
+        if part.start > 0:
+            raise ValueError("a worker failed")
+
+    with pytest.raises(ValueError, match="a worker failed"):
+        map_chunks(fail, 5000, 2, chunk=1000)
 
 
 def test_degenerate_points_come_back_nan():
