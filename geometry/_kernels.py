@@ -382,9 +382,11 @@ def _linear_block(params, start, count, w, obs, obs_start, acc):
 
 
 @_inline
-def _gauss_newton_project(pose, X, w, i, b, front):
+def _gauss_newton_project(pose, X, w, i, b, acc):
     """Point b of X (3, count) in view i (pose: R row-major, t): ``(x, y, inv_z, weight)``;
-    writes front[i, b]. A view that is unused or does not see the point weighs 0 and computes
+    counts a used view that does not see the point in acc[9, b] (a row of the same scratch,
+    not an array of its own: one array fewer for the compiler to check for overlaps, which lets
+    the loop vectorize). A view that is unused or does not see the point weighs 0 and computes
     with x = y = inv_z = 0, so it adds exact zeros without a branch (the loops vectorize); a
     NaN point stays NaN, as it should."""
     R0, R1, R2, R3, R4, R5, R6, R7, R8, T0, T1, T2 = pose
@@ -393,8 +395,9 @@ def _gauss_newton_project(pose, X, w, i, b, front):
     yc = R3 * X0 + R4 * X1 + R5 * X2 + T1
     zc = R6 * X0 + R7 * X1 + R8 * X2 + T2
     seen = (zc > MIN_DEPTH_M) & (abs(xc) < MAX_NORMALIZED * zc) & (abs(yc) < MAX_NORMALIZED * zc)
-    front[i, b] = seen
-    weight = w[i, b] if seen & (w[i, b] > 0.0) else 0.0
+    used = w[i, b] > 0.0
+    acc[9, b] += 1.0 if used and not seen else 0.0
+    weight = w[i, b] if seen & used else 0.0
     inv_z = 1.0 / zc if seen else 0.0
     return xc * inv_z, yc * inv_z, inv_z, weight
 
@@ -435,11 +438,10 @@ def _gauss_newton_add(intrinsics, pose, u, v, n, i, b, obs, c, at_observations, 
 
 
 @_jit
-def _gauss_newton_view(params, i, u, v, start, count, w, obs, obs_start, X, acc, front,
-                       at_observations):
+def _gauss_newton_view(params, i, u, v, start, count, w, obs, obs_start, X, acc, at_observations):
     """View i's part of one Gauss-Newton step on ``sum w |project(X) - (u, v)|^2`` for points
-    ``start:start + count`` at X (3, count): adds its weighted J^T J and J^T r to acc (9, count)
-    and writes front[i] (seen from view i). The Jacobian takes the lens linearised at the
+    ``start:start + count`` at X (3, count): adds its weighted J^T J and J^T r to acc[:9] and
+    counts in acc[9] whether view i was used but did not see the point. The Jacobian takes the lens linearised at the
     observations (obs, when ``at_observations``) or at the projection. One branch-free loop per
     lens model, so that it vectorizes (the OpenCV loop computes every term: unused ones are 0)."""
     intrinsics = (params[i, FX], params[i, FY], params[i, SKEW], params[i, CX], params[i, CY])
@@ -449,21 +451,20 @@ def _gauss_newton_view(params, i, u, v, start, count, w, obs, obs_start, X, acc,
     k1, k2, p1, p2, k3, k4, k5, k6, _ = _opencv_coefficients(params, i)
     if params[i, MODEL] == FISHEYE:
         for b in range(count):
-            x, y, inv_z, weight = _gauss_newton_project(pose, X, w, i, b, front)
+            x, y, inv_z, weight = _gauss_newton_project(pose, X, w, i, b, acc)
             _gauss_newton_add(intrinsics, pose, u, v, start + b, i, b, obs, obs_start + b,
                               at_observations, x, y, inv_z, weight,
                               _distort_fisheye(params, i, x, y), acc)
     else:
         for b in range(count):
-            x, y, inv_z, weight = _gauss_newton_project(pose, X, w, i, b, front)
+            x, y, inv_z, weight = _gauss_newton_project(pose, X, w, i, b, acc)
             _gauss_newton_add(intrinsics, pose, u, v, start + b, i, b, obs, obs_start + b,
                               at_observations, x, y, inv_z, weight,
                               _opencv(k1, k2, p1, p2, k3, k4, k5, k6, True, x, y), acc)
 
 
 @_jit
-def _solve_block(params, u, v, start, count, w, obs, obs_start, iterations, min_spread, acc, front,
-                 X, ok):
+def _solve_block(params, u, v, start, count, w, obs, obs_start, iterations, min_spread, acc, X, ok):
     """Triangulate points ``start:start + count`` with the weights w (V, >= count) (0 = not
     used) from their observations obs[:, :, obs_start:obs_start + count] (from _observe).
 
@@ -471,7 +472,7 @@ def _solve_block(params, u, v, start, count, w, obs, obs_start, iterations, min_
     the observations, later ones at the projection). Writes X (3, >= count) and ok (>= count):
     a valid triangulation has >= 2 views, is finite, its rays are not closer to parallel than
     ``min_spread`` (see ray_spread), and it is in front of every camera used, at the last
-    evaluation; X is NaN where not ok. acc (9, >= count), front (V, >= count): scratch.
+    evaluation; X is NaN where not ok. acc (10, >= count): scratch.
     """
     num_views = params.shape[0]
     _linear_block(params, start, count, w, obs, obs_start, acc)
@@ -479,12 +480,11 @@ def _solve_block(params, u, v, start, count, w, obs, obs_start, iterations, min_
         X[0, b], X[1, b], X[2, b] = _solve_symmetric(acc[0, b], acc[1, b], acc[2, b], acc[3, b],
                                                      acc[4, b], acc[5, b], acc[6, b], acc[7, b], acc[8, b])
     for step in range(iterations):
-        for k in range(9):
+        for k in range(10):
             for b in range(count):
                 acc[k, b] = 0.0
         for i in range(num_views):
-            _gauss_newton_view(params, i, u, v, start, count, w, obs, obs_start, X, acc, front,
-                               step == 0)
+            _gauss_newton_view(params, i, u, v, start, count, w, obs, obs_start, X, acc, step == 0)
         for b in range(count):
             s0, s1, s2 = _solve_symmetric(acc[0, b], acc[1, b], acc[2, b], acc[3, b], acc[4, b],
                                           acc[5, b], acc[6, b], acc[7, b], acc[8, b])
@@ -492,18 +492,17 @@ def _solve_block(params, u, v, start, count, w, obs, obs_start, iterations, min_
             X[1, b] -= s1
             X[2, b] -= s2
     if iterations == 0:
-        for i in range(num_views):
-            for b in range(count):
+        for b in range(count):
+            acc[9, b] = 0.0
+            for i in range(num_views):
                 xc, yc, zc = to_camera(params, i, X[0, b], X[1, b], X[2, b])
-                front[i, b] = seen_by(xc, yc, zc)
+                acc[9, b] += 1.0 if w[i, b] > 0.0 and not seen_by(xc, yc, zc) else 0.0
     for b in range(count):
         valid = math.isfinite(X[0, b]) and math.isfinite(X[1, b]) and math.isfinite(X[2, b])
         num_used = 0
         for i in range(num_views):
-            if w[i, b] > 0.0:
-                num_used += 1
-                valid = valid and front[i, b]
-        valid = valid and num_used >= 2
+            num_used += w[i, b] > 0.0
+        valid = valid and num_used >= 2 and acc[9, b] == 0.0
         if min_spread > 0.0:
             valid = valid and ray_spread(acc[0, b], acc[1, b], acc[2, b], acc[3, b], acc[4, b],
                                          acc[5, b]) >= min_spread
@@ -520,8 +519,7 @@ def triangulate_range(params, u, v, w, start, stop, iterations, undistort_iterat
     num_views = params.shape[0]
     obs = np.empty((num_views, 6, _BLOCK))
     weight = np.empty((num_views, _BLOCK))
-    acc = np.empty((9, _BLOCK))
-    front = np.empty((num_views, _BLOCK), dtype=np.bool_)
+    acc = np.empty((10, _BLOCK))
     X = np.empty((3, _BLOCK))
     for block in range(start, stop, _BLOCK):
         count = min(_BLOCK, stop - block)
@@ -529,8 +527,8 @@ def triangulate_range(params, u, v, w, start, stop, iterations, undistort_iterat
             for b in range(count):
                 weight[i, b] = w[i, block + b]
         _observe(params, u, v, block, count, undistort_iterations, obs)
-        _solve_block(params, u, v, block, count, weight, obs, 0, iterations, min_spread, acc, front,
-                     X, ok[block:block + count])
+        _solve_block(params, u, v, block, count, weight, obs, 0, iterations, min_spread, acc, X,
+                     ok[block:block + count])
         for b in range(count):
             points[block + b, 0], points[block + b, 1], points[block + b, 2] = X[0, b], X[1, b], X[2, b]
 
@@ -666,12 +664,12 @@ def _best_hypothesis(params, obs, b, contributions, usable, w, threshold_sq, err
 
 
 @_inline
-def _solve_one(params, u, v, n, weights, obs, b, iterations, min_spread, w1, acc1, front1, X1, ok1):
+def _solve_one(params, u, v, n, weights, obs, b, iterations, min_spread, w1, acc1, X1, ok1):
     """:func:`_solve_block` for the single point n (observations obs[:, :, b]) with the weights
-    (V,): writes X1 (3, 1), returns whether it is valid. w1, acc1, front1, ok1: scratch."""
+    (V,): writes X1 (3, 1), returns whether it is valid. w1, acc1, ok1: scratch."""
     for i in range(params.shape[0]):
         w1[i, 0] = weights[i]
-    _solve_block(params, u, v, n, 1, w1, obs, b, iterations, min_spread, acc1, front1, X1, ok1)
+    _solve_block(params, u, v, n, 1, w1, obs, b, iterations, min_spread, acc1, X1, ok1)
     return ok1[0]
 
 
@@ -695,11 +693,9 @@ def robust_range(params, u, v, w, start, stop, threshold_px, min_views, max_roun
     candidate = np.empty(num_views, dtype=np.bool_)
     error, new_error = np.empty(num_views), np.empty(num_views)
     # the block's first solve (all usable views) and the one-point solves after it
-    block_w, block_acc = np.empty((num_views, _BLOCK)), np.empty((9, _BLOCK))
-    block_front, block_X = np.empty((num_views, _BLOCK), dtype=np.bool_), np.empty((3, _BLOCK))
-    block_ok = np.empty(_BLOCK, dtype=np.bool_)
-    w1, acc1 = np.empty((num_views, 1)), np.empty((9, 1))
-    front1, ok1 = np.empty((num_views, 1), dtype=np.bool_), np.empty(1, dtype=np.bool_)
+    block_w, block_acc = np.empty((num_views, _BLOCK)), np.empty((10, _BLOCK))
+    block_X, block_ok = np.empty((3, _BLOCK)), np.empty(_BLOCK, dtype=np.bool_)
+    w1, acc1, ok1 = np.empty((num_views, 1)), np.empty((10, 1)), np.empty(1, dtype=np.bool_)
     X, new_X = np.empty((3, 1)), np.empty((3, 1))
     for block in range(start, stop, _BLOCK):
         count = min(_BLOCK, stop - block)
@@ -708,7 +704,7 @@ def robust_range(params, u, v, w, start, stop, threshold_px, min_views, max_roun
             for b in range(count):
                 block_w[i, b] = w[i, block + b]
         _solve_block(params, u, v, block, count, block_w, obs, 0, iterations, min_spread, block_acc,
-                     block_front, block_X, block_ok)
+                     block_X, block_ok)
         for b in range(count):
             n = block + b
             num_usable = 0
@@ -739,7 +735,7 @@ def robust_range(params, u, v, w, start, stop, threshold_px, min_views, max_roun
                     for i in range(num_views):
                         solve_w[i] = weight[i] if inliers[i] else 0.0
                     ok = _solve_one(params, u, v, n, solve_w, obs, b, iterations, min_spread, w1,
-                                    acc1, front1, new_X, ok1)
+                                    acc1, new_X, ok1)
                     _errors(params, u, v, n, usable, new_X, 0, new_error)
                     changed = False
                     num_inliers = 0
@@ -763,7 +759,7 @@ def robust_range(params, u, v, w, start, stop, threshold_px, min_views, max_roun
                         e = error[i] if math.isfinite(error[i]) else 0.0
                         solve_w[i] = weight[i] / (1.0 + e * e / scale_sq) if inliers[i] else 0.0
                     done = _solve_one(params, u, v, n, solve_w, obs, b, iterations, min_spread, w1,
-                                      acc1, front1, X, ok1)
+                                      acc1, X, ok1)
                     _errors(params, u, v, n, usable, X, 0, error)
             if done:
                 points[n, 0], points[n, 1], points[n, 2] = X[0, 0], X[1, 0], X[2, 0]
