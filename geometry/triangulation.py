@@ -64,7 +64,7 @@ class TriangulationOptions:
         solution exact on noise-free data. The refinement always uses the exact forward model.
     threads: worker threads over ranges of points (the compiled kernels release the GIL);
         None (default): one per CPU core, at most 4. On the 2-core reference machine two threads
-        gave 3.3-4.1M points/s against 2.3-3.4M for one (20,000 points, 6 views;
+        gave 3.3-5.7M points/s against 2.3-3.6M for one (20,000 points, 6 views;
         ``benchmarks/bench_triangulation.py`` prints both). Results do not depend on it, to the
         bit.
     """
