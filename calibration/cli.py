@@ -400,7 +400,7 @@ def _add_keypoints(sub) -> None:
     parser.add_argument("--min-score", type=float, default=0.3, help="ignore detections below this confidence")
     parser.add_argument("--threshold-px", type=float, default=4.0, help="pair RANSAC threshold (2-3 x noise)")
     parser.add_argument("--no-report", action="store_true", help="do not write the PNG report")
-    parser.set_defaults(func=_run_keypoints)
+    parser.set_defaults(func=_run_keypoints, needs_kernels=True)
 
 
 def load_keypoints_npz(path: Path):

@@ -1,4 +1,5 @@
-"""rigkit's geometry core: pure numpy (plus a torch mirror), no I/O, no global state.
+"""rigkit's geometry core: numpy (the triangulators' kernels compiled with numba, see
+:mod:`geometry._kernels`; plus a torch mirror), no I/O of its own, no global state.
 
 Conventions (frames, pixels, distortion order, dimension letters, units) are stated once in
 :mod:`geometry.camera`. The torch mirror lives in :mod:`geometry.differentiable` and is not
@@ -13,6 +14,7 @@ from .epipolar import (FundamentalEstimate, decompose_essential, epipolar_lines,
                        project_to_essential, sampson_distance, select_pose_by_cheirality,
                        triangulation_angle_deg, two_view_depths)
 from .five_point import essential_5point
+from .kernel_warmup import compile_kernels
 from .homography import homography_dlt, homography_sampson_distance, homography_transfer_error
 from .ransac import (LocalOptimization, RansacOptions, RansacProblem, RansacReport, RansacResult,
                      ransac, required_iterations)
@@ -39,6 +41,7 @@ __all__ = [
     # triangulation and reprojection
     "TriangulationOptions", "triangulate", "reprojection_error",
     "DEFAULT_THRESHOLD_PX", "RobustTriangulation", "RobustTriangulationOptions", "triangulate_robust",
+    "compile_kernels",
     # epipolar geometry and relative pose
     "FundamentalEstimate", "decompose_essential", "epipolar_lines", "epipolar_residual",
     "essential_8point", "essential_from_fundamental", "essential_from_pose", "estimate_fundamental",

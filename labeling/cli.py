@@ -221,7 +221,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="Ray cluster address (default: start a local Ray instance)")
     parser.add_argument("--progress", action="store_true",
                         help="show the progress bar even when stderr is not a terminal")
-    parser.set_defaults(func=_run_label)
+    parser.set_defaults(func=_run_label, needs_kernels=True)
     sub = parser.add_subparsers(dest="label_command", metavar="COMMAND")
     report = sub.add_parser("report", help="per-joint acceptance table and overlay PNGs",
                             description="per-joint acceptance table and overlay PNGs of a "
@@ -233,4 +233,4 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="framesets drawn as overlays")
     report.add_argument("--session", default=None, metavar="DIR",
                         help="session with the images, to draw onto real frames")
-    report.set_defaults(func=_run_report)
+    report.set_defaults(func=_run_report, needs_kernels=False)

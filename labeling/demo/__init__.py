@@ -44,7 +44,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run (fewer frames)")
     parser.add_argument("--detector", default="builtin", metavar="WEIGHTS",
                         help="detector weights (default: the built-in detector shipped with rigkit)")
-    parser.set_defaults(func=_run)
+    parser.set_defaults(func=_run, needs_kernels=True)
 
 
 def _options(args: argparse.Namespace) -> DemoOptions:

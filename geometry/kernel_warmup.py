@@ -1,0 +1,35 @@
+"""Compile the triangulation kernels ahead of the first real call.
+
+:mod:`geometry._kernels` is compiled by numba on first use and cached beside it, so the first
+triangulation after an install pauses (~27 s on 2 cores) and later processes load the machine
+code in well under a second. :func:`compile_kernels` makes that pause happen when a caller
+chooses (the ``rigkit`` command does it before the commands that triangulate, with a notice
+when it takes long) by running every kernel once on a tiny two-camera scene, with the same
+argument types as the real calls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .camera import Camera
+from .reprojection import reprojection_error
+from .rig import Rig
+from .robust_triangulation import triangulate_robust
+from .triangulation import triangulate
+
+__all__ = ["compile_kernels"]
+
+
+def compile_kernels() -> None:
+    """Run triangulate, triangulate_robust and reprojection_error once on a tiny scene (two
+    cameras 1 m apart looking at a point 3 m away), compiling or loading their kernels."""
+    K = np.array([[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.0]])
+    dist = np.array([-0.1, 0.01, 0.0, 0.0, 0.0])
+    rig = Rig([Camera("a", (1280, 720), K, dist, np.eye(3), np.zeros(3)),
+               Camera("b", (1280, 720), K, dist, np.eye(3), np.array([-1.0, 0.0, 0.0]))])
+    points = np.array([[0.5, 0.2, 3.0], [0.4, -0.1, 3.5]])
+    observed = rig.project(points)
+    triangulate(rig, observed)
+    triangulate_robust(rig, observed)
+    reprojection_error(rig, points, observed)
