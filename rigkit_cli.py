@@ -2,9 +2,8 @@
 
 Each package owns its commands in its own ``cli`` module, which exposes
 ``register(parser: argparse.ArgumentParser) -> None``: it adds its sub-commands to ``parser`` and
-sets ``func(args) -> int`` on each (and ``needs_kernels=True`` on those that triangulate).
-Groups are imported only when used, so ``rigkit capture`` never imports torch. This module only
-dispatches, prepares the triangulation kernels, and turns bad input into one sentence.
+sets ``func(args) -> int`` on each. Groups are imported only when used, so ``rigkit capture``
+never imports torch. This module only dispatches and turns bad input into one sentence.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ import argparse
 import importlib
 import logging
 import sys
-import threading
-import time
 
 __all__ = ["main", "GROUPS"]
 
@@ -25,38 +22,6 @@ GROUPS: dict[str, tuple[str, str]] = {
     "label": ("labeling.cli", "triangulate 2D detections into 3D pseudo-labels in HDF5 shards"),
     "demo": ("labeling.demo", "run the whole pipeline on a built-in synthetic rig"),
 }
-
-
-# Commands that triangulate set ``needs_kernels=True`` on their parser: the kernels are compiled
-# (first run after an install) or loaded before the command starts, with a notice when that
-# takes longer than this.
-_NOTICE_AFTER_S = 1.0
-
-
-def prepare_kernels(compile_kernels=None, stream=None) -> None:
-    """Compile or load the triangulation kernels; says so on ``stream`` (stderr) if it is slow."""
-    if compile_kernels is None:
-        from geometry import compile_kernels
-    stream = sys.stderr if stream is None else stream
-    done = threading.Event()
-    noticed = threading.Event()
-
-    def notice() -> None:
-        if not done.wait(_NOTICE_AFTER_S):
-            noticed.set()
-            print("rigkit: compiling the triangulation kernels (once per install, about half a "
-                  "minute) ...", file=stream, flush=True)
-
-    start = time.perf_counter()
-    watcher = threading.Thread(target=notice, daemon=True)
-    watcher.start()
-    try:
-        compile_kernels()
-    finally:
-        done.set()
-        watcher.join()
-    if noticed.is_set():
-        print(f"rigkit: kernels ready ({time.perf_counter() - start:.0f} s)", file=stream, flush=True)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -102,8 +67,6 @@ def main(argv: list[str] | None = None) -> int:
         (parser if args.group is None else groups[args.group]).print_help()
         return 2
     try:
-        if getattr(args, "needs_kernels", False):
-            prepare_kernels()
         return int(func(args) or 0)
     except KeyboardInterrupt:
         print("rigkit: interrupted", file=sys.stderr)

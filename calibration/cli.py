@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -400,7 +401,7 @@ def _add_keypoints(sub) -> None:
     parser.add_argument("--min-score", type=float, default=0.3, help="ignore detections below this confidence")
     parser.add_argument("--threshold-px", type=float, default=4.0, help="pair RANSAC threshold (2-3 x noise)")
     parser.add_argument("--no-report", action="store_true", help="do not write the PNG report")
-    parser.set_defaults(func=_run_keypoints, needs_kernels=True)
+    parser.set_defaults(func=_run_keypoints)
 
 
 def load_keypoints_npz(path: Path):
@@ -436,6 +437,10 @@ def _joint_index(value: str, joint_names) -> int:
     return list(joint_names).index(value)
 
 
+def _notice(message: str) -> None:
+    print(f"rigkit: {message}", file=sys.stderr, flush=True)
+
+
 def _run_keypoints(args: argparse.Namespace) -> int:
     from .files import merge_cameras, read_calibration, save_rig
     from .keypoint_extrinsics import KeypointExtrinsicsOptions, KnownLength, keypoint_extrinsics
@@ -463,6 +468,9 @@ def _run_keypoints(args: argparse.Namespace) -> int:
         known = KnownLength(kind="person_height", length_m=args.person_height_m)
     options = KeypointExtrinsicsOptions(known_length=known, min_score=args.min_score,
                                         pair_threshold_px=args.threshold_px)
+    from geometry import compile_kernels
+
+    compile_kernels(notify=None if args.quiet else _notice)
     result = keypoint_extrinsics(rig, points, scores=scores, joint_names=joint_names, options=options)
     metadata = dict(existing.metadata)
     metadata["extrinsics"] = {

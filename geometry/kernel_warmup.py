@@ -3,12 +3,16 @@
 :mod:`geometry._kernels` is compiled by numba on first use and cached beside it, so the first
 triangulation after an install pauses (~27 s on 2 cores) and later processes load the machine
 code in well under a second. :func:`compile_kernels` makes that pause happen when a caller
-chooses (the ``rigkit`` command does it before the commands that triangulate, with a notice
-when it takes long) by running every kernel once on a tiny two-camera scene, with the same
-argument types as the real calls.
+chooses (the ``rigkit`` commands that triangulate do it once their input is validated, and
+say so when it takes long) by running every kernel once on a tiny two-camera scene, with the
+same argument types as the real calls.
 """
 
 from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -21,9 +25,41 @@ from .triangulation import triangulate
 __all__ = ["compile_kernels"]
 
 
-def compile_kernels() -> None:
+def compile_kernels(*, notify: Callable[[str], None] | None = None,
+                    notify_after_s: float = 5.0) -> float:
     """Run triangulate, triangulate_robust and reprojection_error once on a tiny scene (two
-    cameras 1 m apart looking at a point 3 m away), compiling or loading their kernels."""
+    cameras 1 m apart looking at points 3 m away), compiling or loading their kernels.
+
+    notify: called with a sentence when this takes longer than ``notify_after_s`` (from a helper
+        thread: the work is still running) and again when it is done; never otherwise.
+    Returns the seconds it took.
+    """
+    done = threading.Event()
+    late = threading.Event()
+
+    def watch() -> None:
+        if not done.wait(notify_after_s):
+            late.set()
+            notify("preparing the triangulation kernels (compiled once per install, about half "
+                   "a minute) ...")
+
+    start = time.perf_counter()
+    watcher = threading.Thread(target=watch, daemon=True) if notify is not None else None
+    if watcher is not None:
+        watcher.start()
+    try:
+        _run_every_kernel()
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
+    seconds = time.perf_counter() - start
+    if late.is_set():
+        notify(f"triangulation kernels ready ({seconds:.0f} s)")
+    return seconds
+
+
+def _run_every_kernel() -> None:
     K = np.array([[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.0]])
     dist = np.array([-0.1, 0.01, 0.0, 0.0, 0.0])
     rig = Rig([Camera("a", (1280, 720), K, dist, np.eye(3), np.zeros(3)),

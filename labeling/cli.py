@@ -121,6 +121,10 @@ def _show_progress(args) -> bool:
     return args.progress or (not args.quiet and sys.stderr.isatty())
 
 
+def _notice(message: str) -> None:
+    print(f"rigkit: {message}", file=sys.stderr, flush=True)
+
+
 def _run_label(args) -> int:
     from .pipeline import LabelJob, run_label_job
     from .shards import sha256_of_file
@@ -153,6 +157,9 @@ def _run_label(args) -> int:
                           crop_source=str(Path(args.session).resolve()) if args.crops_px else None,
                           crop_px=args.crops_px)
     ray_options = {"address": args.ray_address} if args.ray_address else {}
+    from geometry import compile_kernels
+
+    compile_kernels(notify=None if args.quiet else _notice)
     summary = run_label_job(job, args.out, resume=args.resume, executor=args.executor,
                             progress=_show_progress(args),
                             ray_options=ray_options)
@@ -221,7 +228,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="Ray cluster address (default: start a local Ray instance)")
     parser.add_argument("--progress", action="store_true",
                         help="show the progress bar even when stderr is not a terminal")
-    parser.set_defaults(func=_run_label, needs_kernels=True)
+    parser.set_defaults(func=_run_label)
     sub = parser.add_subparsers(dest="label_command", metavar="COMMAND")
     report = sub.add_parser("report", help="per-joint acceptance table and overlay PNGs",
                             description="per-joint acceptance table and overlay PNGs of a "
@@ -233,4 +240,4 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="framesets drawn as overlays")
     report.add_argument("--session", default=None, metavar="DIR",
                         help="session with the images, to draw onto real frames")
-    report.set_defaults(func=_run_report, needs_kernels=False)
+    report.set_defaults(func=_run_report)

@@ -20,6 +20,8 @@ import argparse
 import logging
 import sys
 
+from geometry import compile_kernels
+
 from .config import MAX_CAMERAS, MIN_CAMERAS, DemoOptions, DemoPaths
 from .run import DemoResult, run_demo
 
@@ -44,7 +46,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run (fewer frames)")
     parser.add_argument("--detector", default="builtin", metavar="WEIGHTS",
                         help="detector weights (default: the built-in detector shipped with rigkit)")
-    parser.set_defaults(func=_run, needs_kernels=True)
+    parser.set_defaults(func=_run)
 
 
 def _options(args: argparse.Namespace) -> DemoOptions:
@@ -66,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
         if show:
             print(text, file=sys.stderr, flush=True)
 
+    compile_kernels(notify=(lambda message: on_stage(f"rigkit: {message}")) if show else None)
     result = run_demo(args.out, options, progress=show and sys.stderr.isatty() or args.debug, on_stage=on_stage)
     print(result.summary())
     return 0
