@@ -269,11 +269,12 @@ def ray_spread(h00, h01, h02, h11, h12, h22) -> float:
 
 
 @_jit
-def _opencv_pass(k1, k2, p1, p2, k3, k4, k5, k6, rational, obs, i, count, first, last):
+def _opencv_pass(k1, k2, p1, p2, k3, k4, k5, k6, rational, obs, i, count, focal_skew, last):
     """One Newton pass of the OpenCV undistortion over obs[i, :, :count] (rows 0, 1: the iterate,
-    rows 2, 3: the distorted target); ``last`` leaves K2 D in rows 2..5 instead. A separate loop
-    per pass keeps each loop innermost and branch-free, so it vectorizes."""
-    fx, fy, skew = first
+    rows 2, 3: the distorted target). ``last``: 0 a Newton step, 1 a Newton step that also leaves
+    K2 D (focal_skew = fx, fy, skew) of the iterate in rows 2..5, 2 only that. A separate loop per
+    pass keeps each loop innermost and branch-free, so it vectorizes."""
+    fx, fy, skew = focal_skew
     for b in range(count):
         x, y, xd, yd = obs[i, 0, b], obs[i, 1, b], obs[i, 2, b], obs[i, 3, b]
         px, py, d00, d01, d11 = _opencv(k1, k2, p1, p2, k3, k4, k5, k6, rational, x, y)
@@ -295,7 +296,7 @@ def _observe_opencv(params, u, v, start, count, iterations, obs, i, rational):
     comes from the last step, i.e. the previous iterate, which linearises the lens at the
     observation as well."""
     k1, k2, p1, p2, k3, k4, k5, k6, _ = _opencv_coefficients(params, i)
-    first = (params[i, FX], params[i, FY], params[i, SKEW])
+    focal_skew = (params[i, FX], params[i, FY], params[i, SKEW])
     for b in range(count):
         xd, yd = from_pixel(params, i, u[i, start + b], v[i, start + b])
         px, py, _, _, _ = _opencv(k1, k2, p1, p2, k3, k4, k5, k6, rational, xd, yd)
@@ -303,13 +304,13 @@ def _observe_opencv(params, u, v, start, count, iterations, obs, i, rational):
         obs[i, 1, b] = yd * (yd / py) if py != 0.0 else yd
         obs[i, 2, b], obs[i, 3, b] = xd, yd
     if iterations == 0:
-        _opencv_pass(k1, k2, p1, p2, k3, k4, k5, k6, rational, obs, i, count, first, 2)
+        _opencv_pass(k1, k2, p1, p2, k3, k4, k5, k6, rational, obs, i, count, focal_skew, 2)
     for step in range(iterations):
         last = 1 if step == iterations - 1 else 0
         if last:
-            _opencv_pass(k1, k2, p1, p2, k3, k4, k5, k6, rational, obs, i, count, first, 1)
+            _opencv_pass(k1, k2, p1, p2, k3, k4, k5, k6, rational, obs, i, count, focal_skew, 1)
         else:
-            _opencv_pass(k1, k2, p1, p2, k3, k4, k5, k6, rational, obs, i, count, first, 0)
+            _opencv_pass(k1, k2, p1, p2, k3, k4, k5, k6, rational, obs, i, count, focal_skew, 0)
 
 
 @_jit
