@@ -14,8 +14,8 @@ from .epipolar import (FundamentalEstimate, decompose_essential, epipolar_lines,
                        project_to_essential, sampson_distance, select_pose_by_cheirality,
                        triangulation_angle_deg, two_view_depths)
 from .five_point import essential_5point
-from .kernel_warmup import compile_kernels
 from .homography import homography_dlt, homography_sampson_distance, homography_transfer_error
+from .kernel_warmup import compile_kernels
 from .ransac import (LocalOptimization, RansacOptions, RansacProblem, RansacReport, RansacResult,
                      ransac, required_iterations)
 from .relative_pose import (MinimalSolver, RefineLoss, RelativePose, RelativePoseOptions,

@@ -3,8 +3,8 @@
 Conventions (frames, pixels, distortion, dimension letters, NaN for missing) are in
 :mod:`geometry.camera`.
 
-Method, per point; compiled per-point kernels (:mod:`geometry._kernels`) walk ranges of points
-on worker threads, so there is no Python loop over points, views or subsets:
+Method, per point; compiled kernels (:mod:`geometry._kernels`) walk blocks of points on worker
+threads, so there is no Python loop over points, views or subsets:
 
 1. Usable observations: finite pixels with a positive weight (NaN weights count as 0).
 2. Linear solution: the observations are undistorted (Newton, to ~1e-12) and the weighted DLT
