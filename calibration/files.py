@@ -38,7 +38,6 @@ import datetime as _dt
 import logging
 import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ import cv2
 import numpy as np
 
 from geometry import Camera, Rig, rotation_from_rvec, rvec_from_rotation
+import rigkit_files
 from rigkit_version import rigkit_version
 
 from .toml_writer import dumps_toml
@@ -223,28 +223,8 @@ def merge_cameras(rig: Rig | None, cameras: Sequence[Camera], *, keep_poses: boo
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all: temp file in the same folder, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    """:func:`rigkit_files.write_atomic`, creating the missing folders (outputs often name new ones)."""
+    rigkit_files.write_atomic(path, data, make_parents=True)
 
 
 # -- parsing helpers -----------------------------------------------------------------------------

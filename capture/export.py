@@ -9,14 +9,17 @@ timestamps. Each file is written under a temporary name and renamed when complet
 from __future__ import annotations
 
 import csv
+import io
 import logging
-import os
 import shutil
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from rigkit_files import atomic_path, write_atomic
 
 from .session import Session
 
@@ -47,34 +50,36 @@ def export_session(session: Session, out: str | Path, *, fourcc: str = "mp4v", f
         if not index.seq.size:
             raise ValueError(f"camera {index.name!r} recorded no frames; nothing to export for it")
         sizes.append((int(index.width[0]), int(index.height[0])))
-    temps = [out / f".{name}.part.mp4" for name in session.names]
     finals = [out / f"{name}.mp4" for name in session.names]
-    writers = [cv2.VideoWriter(str(t), cv2.VideoWriter_fourcc(*fourcc), fps, size) for t, size in zip(temps, sizes)]
-    for writer, path in zip(writers, finals):
-        if not writer.isOpened():
-            raise OSError(f"OpenCV cannot write {path} with codec {fourcc!r}")
     black = [np.zeros((h, w, 3), np.uint8) for w, h in sizes]
     black_rows: list[list[int]] = [[] for _ in session.names]
-    try:
-        for frameset in session.framesets():
-            for v, (writer, image) in enumerate(zip(writers, frameset.images)):
-                if image is None:
-                    black_rows[v].append(frameset.index)
-                    image = black[v]
-                elif (image.shape[1], image.shape[0]) != sizes[v]:
-                    image = cv2.resize(image, sizes[v])
-                writer.write(image)
-            if progress is not None:
-                progress(1)
-    finally:
-        for writer in writers:
-            writer.release()
-    for temp, final, name, rows in zip(temps, finals, session.names, black_rows):
-        os.replace(temp, final)
-        with open(out / f"{name}.missing.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["frame"])
-            writer.writerows([r] for r in rows)
+    with ExitStack() as stack:  # each video renamed into place when all are complete
+        temps = [stack.enter_context(atomic_path(final, suffix=".mp4")) for final in finals]
+        writers = [cv2.VideoWriter(str(t), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+                   for t, size in zip(temps, sizes)]
+        try:
+            for writer, path in zip(writers, finals):
+                if not writer.isOpened():
+                    raise OSError(f"OpenCV cannot write {path} with codec {fourcc!r}")
+            for frameset in session.framesets():
+                for v, (writer, image) in enumerate(zip(writers, frameset.images)):
+                    if image is None:
+                        black_rows[v].append(frameset.index)
+                        image = black[v]
+                    elif (image.shape[1], image.shape[0]) != sizes[v]:
+                        image = cv2.resize(image, sizes[v])
+                    writer.write(image)
+                if progress is not None:
+                    progress(1)
+        finally:
+            for writer in writers:
+                writer.release()
+    for name, rows in zip(session.names, black_rows):
+        table = io.StringIO()
+        writer = csv.writer(table)
+        writer.writerow(["frame"])
+        writer.writerows([r] for r in rows)
+        write_atomic(out / f"{name}.missing.csv", table.getvalue())
         if rows:
             log.warning("camera %s: %d frameset(s) without this view exported as black frames", name, len(rows))
     table = session.path / "framesets.csv"

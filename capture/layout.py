@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from geometry import Camera, Rig
+from rigkit_files import write_atomic, write_json_atomic
 
 from .grouping import GroupedFrameset
-from .segments import FRAME_COLUMNS, write_atomic, write_json_atomic
+from .segments import FRAME_COLUMNS
 
 __all__ = ["MANIFEST", "FRAMESETS", "CAMERAS_DIR", "TRUTH_DIR", "camera_dir", "write_framesets_table",
            "read_framesets_table", "write_timestamps", "write_truth_cameras", "read_truth_cameras",

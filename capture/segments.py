@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 import tarfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,45 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FRAME_COLUMNS", "SegmentWriter", "SegmentIndex", "read_segment_index", "write_atomic",
-           "segment_paths", "fsync_dir"]
+from rigkit_files import replace_durably
+
+__all__ = ["FRAME_COLUMNS", "SegmentWriter", "SegmentIndex", "read_segment_index", "segment_paths"]
 
 FRAME_COLUMNS = ("seq", "time_s", "t_mono", "t_wall", "width", "height", "generation")
 _BLOCK = 512
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` whole or not at all (temp file, flush, fsync, rename)."""
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.part")
-    with open(temp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
-    fsync_dir(path.parent)
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 def _member_header(name: str, size: int, mtime: float) -> bytes:
@@ -142,11 +107,8 @@ class SegmentWriter:
         f.write(_member_header("frames.csv", len(data), segment.rows[-1][3]))
         f.write(data + _padding(len(data)))
         f.write(b"\0" * (2 * _BLOCK))
-        f.flush()
-        os.fsync(f.fileno())
         f.close()
-        os.replace(segment.temp, segment.final)
-        fsync_dir(self.dir)
+        replace_durably(segment.temp, segment.final)
         if self.on_complete is not None:
             self.on_complete(segment.final, segment.rows)
 

@@ -127,7 +127,7 @@ def _notice(message: str) -> None:
 
 def _run_label(args) -> int:
     from .pipeline import LabelJob, run_label_job
-    from .shards import sha256_of_file
+    from rigkit_files import sha256_of_file
 
     if not args.calibration or not args.out or (args.session is None) == (args.detections is None):
         raise ValueError("rigkit label needs --calibration, --out and exactly one of --session "

@@ -24,9 +24,10 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from rigkit_files import sha256_of_file, write_json_atomic
 from rigkit_version import rigkit_version
 
-from .shards import SCHEMA_VERSION, sha256_of_file, write_atomic
+from .shards import SCHEMA_VERSION
 
 __all__ = ["INDEX_NAME", "ShardEntry", "LabelIndex", "job_id", "shard_file_name"]
 
@@ -94,8 +95,7 @@ class LabelIndex:
 
     def write(self, root: str | os.PathLike) -> None:
         """Atomically replace ``root/index.json``."""
-        text = json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n"
-        write_atomic(Path(root) / INDEX_NAME, text.encode())
+        write_json_atomic(Path(root) / INDEX_NAME, self.to_json(), indent=1, sort_keys=True)
 
     @classmethod
     def from_json(cls, data: dict) -> "LabelIndex":

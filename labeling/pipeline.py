@@ -21,11 +21,13 @@ from typing import Literal
 
 import numpy as np
 
+from rigkit_files import sha256_of_file, temp_glob
+
 from .detections import Detections
 from .index import INDEX_NAME, LabelIndex, ShardEntry, job_id, shard_file_name
 from .pseudo_labels import (LabelOptions, compute_pseudo_labels, context_framesets,
                             reference_bone_lengths)
-from .shards import ShardLayout, sha256_of_file, write_shard
+from .shards import ShardLayout, write_shard
 
 __all__ = ["LabelJob", "LabelSummary", "ShardTask", "match_cameras", "run_label_job", "label_shard",
            "shard_task", "run_shard_task", "prepare_output",
@@ -274,7 +276,7 @@ def summarize_output(out_dir: str | os.PathLike) -> tuple[dict[str, tuple[int, i
 
 
 def _clean_temporaries(out_dir: Path) -> None:
-    for stray in [*out_dir.glob(".shard-*.h5.tmp-*"), *out_dir.glob(f".{INDEX_NAME}.tmp-*")]:
+    for stray in [*out_dir.glob(temp_glob("shard-*.h5")), *out_dir.glob(temp_glob(INDEX_NAME))]:
         log.info("removing %s left by an interrupted run", stray.name)
         stray.unlink(missing_ok=True)
 

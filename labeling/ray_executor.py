@@ -24,8 +24,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from rigkit_files import sha256_of_file, write_atomic
+
 from .index import ShardEntry
-from .shards import sha256_of_file, write_atomic
 
 __all__ = ["label_shards_with_ray", "detect_chunks_with_ray", "require_ray", "gpus_available"]
 

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rigkit_files import write_atomic
+
 from .index import LabelIndex
-from .shards import RejectReason, read_shard, write_atomic
+from .shards import RejectReason, read_shard
 
 __all__ = ["LabelReport", "acceptance_table", "draw_overlay", "write_report"]
 

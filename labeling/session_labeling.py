@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rigkit_files import write_atomic, write_json_atomic
+
 from .detections import Detections
-from .shards import write_atomic
 
 __all__ = ["detections_from_session", "detect_chunk", "crop_views", "session_crops",
            "DETECTIONS_DIR"]
@@ -112,7 +113,7 @@ def detections_from_session(session_path: str | os.PathLike, detector_spec: str 
             if previous != description:
                 raise ValueError(f"{folder} holds detections of another session or detector; "
                                  "choose another --out folder")
-        write_atomic(meta_path, (json.dumps(description, indent=1) + "\n").encode())
+        write_json_atomic(meta_path, description, indent=1)
         chunks = [(c, s, min(s + chunk_framesets, F)) for c, s in enumerate(range(0, F, chunk_framesets))]
         todo = [c for c in chunks if not _chunk_path(folder, c[0]).is_file()]
         log.info("detecting %d of %d chunks of %d framesets (%d cached)", len(todo), len(chunks),

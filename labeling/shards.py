@@ -60,7 +60,6 @@ filter with uninitialised state (no lzf); objects and attributes created in one 
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -69,9 +68,11 @@ from pathlib import Path
 
 import numpy as np
 
+from rigkit_files import atomic_path, sha256_of_file
+
 __all__ = [
     "SCHEMA_VERSION", "LABEL_FIELDS", "RejectReason", "ShardLayout", "write_shard",
-    "read_shard", "read_shard_attributes", "rig_from_shard", "sha256_of_file", "write_atomic",
+    "read_shard", "read_shard_attributes", "rig_from_shard", "sha256_of_file",
 ]
 
 SCHEMA_VERSION = 1
@@ -160,35 +161,6 @@ def validate_label_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, int]:
     return sizes
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (temp name, fsync, rename, fsync folder)."""
-    path = Path(path)
-    tmp = _temp_name(path)
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 def _write_cameras(group, rig) -> None:
     import h5py
 
@@ -241,11 +213,9 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
         raise ValueError(f"the rig has {len(rig)} cameras but the labels have {V} views")
     if len(joint_names) != J:
         raise ValueError(f"{len(joint_names)} joint names for {J} joints")
-    path = Path(path)
-    tmp = _temp_name(path)
     filters = layout.filters()
     chunk_rows = max(1, min(layout.chunk_framesets, N))
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", libver=("earliest", "v110"), track_order=False) as f:
             for name, (dtype, _) in LABEL_FIELDS.items():
                 data = _canonical_nan(np.ascontiguousarray(arrays[name], dtype=dtype))
@@ -263,14 +233,7 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
             f.attrs["options_json"] = json.dumps(dict(options or {}), sort_keys=True)
             f.attrs["provenance_json"] = json.dumps(dict(provenance or {}), sort_keys=True)
             f.attrs["rigkit_version"] = rigkit_version()
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
         digest = sha256_of_file(tmp)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return digest
 
 
@@ -305,15 +268,6 @@ def _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout: ShardLa
                     chunks=(rows, V) if N else None)
     _create_dataset(f, "crop_box_px", data=boxes, chunks=(rows, V, 4) if N else None)
     f.attrs["crop_size_px"] = int(crop_size_px)
-
-
-def sha256_of_file(path: str | os.PathLike, *, block_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(block_bytes), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_shard_attributes(f) -> dict:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from labeling.shards import write_atomic
+from rigkit_files import write_json_atomic
 
 from .config import DemoPaths
 
@@ -69,7 +69,7 @@ def demo_board(session):
 
 def _save_stage(path, stage) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, (json.dumps(asdict(stage), indent=1) + "\n").encode())
+    write_json_atomic(path, asdict(stage), indent=1)
 
 
 def _load_stage(path, kind):

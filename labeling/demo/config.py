@@ -173,7 +173,7 @@ def check_output_folder(root: Path, options: DemoOptions) -> bool:
     A folder holding a run with other options, or files that are not a demo run, is refused with
     one sentence (nothing in it is touched).
     """
-    from labeling.shards import write_atomic
+    from rigkit_files import write_json_atomic
 
     marker = root / _OPTIONS_FILE
     if marker.is_file():
@@ -192,5 +192,5 @@ def check_output_folder(root: Path, options: DemoOptions) -> bool:
     if root.is_dir() and any(root.iterdir()):
         raise ValueError(f"--out {root} is not empty and holds no demo run; choose an empty or new folder")
     root.mkdir(parents=True, exist_ok=True)
-    write_atomic(marker, (json.dumps(options.to_json(), indent=1) + "\n").encode())
+    write_json_atomic(marker, options.to_json(), indent=1)
     return False

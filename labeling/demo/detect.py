@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labeling.detections import Detections
-from labeling.shards import write_atomic
+from rigkit_files import write_atomic, write_json_atomic
 
 from .config import DemoPaths
 
@@ -62,7 +62,7 @@ def detect_person_framesets(paths: DemoPaths, first: int, *, detector_spec: str 
             log.info("the cached detections are of another detector or range: detecting again")
             for stale in folder.glob("chunk-*.npz"):
                 stale.unlink()
-        write_atomic(meta, (json.dumps(description, indent=1) + "\n").encode())
+        write_json_atomic(meta, description, indent=1)
         chunks = [(c, s, min(s + _CHUNK_FRAMESETS, total)) for c, s in enumerate(range(first, total, _CHUNK_FRAMESETS))]
         todo = [c for c in chunks if not (folder / f"chunk-{c[0]:05d}.npz").is_file()]
         bar = tqdm(total=sum(stop - start for _, start, stop in todo), unit="frameset", desc="detecting",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labeling.shards import write_atomic
+from rigkit_files import write_atomic
 
 __all__ = ["frameset_mosaic", "write_capture_figures", "write_camera_figure", "write_label_overlays"]
 

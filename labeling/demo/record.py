@@ -12,7 +12,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from labeling.shards import write_atomic
+from rigkit_files import write_atomic
 
 from .config import DemoOptions, DemoPaths, rig_toml
 

@@ -81,7 +81,7 @@ def _label(paths: DemoPaths, detections, provenance: dict, shard_size: int, *, p
     from calibration import load_rig
     from labeling import LabelJob, LabelOptions, run_label_job
     from labeling.cli import bones_from_skeleton
-    from labeling.shards import sha256_of_file
+    from rigkit_files import sha256_of_file
 
     calibration = paths.calibration / "board.toml"
     rig = load_rig(calibration)

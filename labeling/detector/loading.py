@@ -18,10 +18,8 @@ label made from it. Nothing is ever downloaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -30,6 +28,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from rigkit_files import sha256_of_file as file_sha256
+from rigkit_files import write_atomic_with
 
 __all__ = ["register_architecture", "registered_architectures", "LoadedModel", "load_model",
            "save_checkpoint", "export_torchscript", "file_sha256"]
@@ -81,15 +82,6 @@ class LoadedModel:
     weights_sha256: str = ""
     path: Path = Path()
     kind: str = "checkpoint"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -153,24 +145,6 @@ def load_model(path: str | os.PathLike, **overrides) -> LoadedModel:
     return LoadedModel(module, settings, sha256, path, "checkpoint")
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a weights file is for everyone
-    try:
-        write(Path(temporary))
-        with open(temporary, "rb+") as stream:
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: str | os.PathLike, module: nn.Module, *, architecture: str,
                     architecture_kwargs: dict, settings: dict) -> str:
     """Write a weights-only checkpoint atomically; returns its sha256.
@@ -184,7 +158,7 @@ def save_checkpoint(path: str | os.PathLike, module: nn.Module, *, architecture:
                "state_dict": {k: v.detach().cpu().clone() for k, v in module.state_dict().items()},
                "settings": json.loads(json.dumps(settings))}
     path = Path(path)
-    _write_atomically(path, lambda temporary: torch.save(payload, temporary))
+    write_atomic_with(path, lambda temporary: torch.save(payload, temporary), make_parents=True)
     return file_sha256(path)
 
 
@@ -195,6 +169,6 @@ def export_torchscript(path: str | os.PathLike, module: nn.Module, *, settings: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = torch.jit.script(module.eval())
-        _write_atomically(path, lambda temporary: torch.jit.save(scripted, str(temporary),
-                                                                  _extra_files=extra))
+        write_atomic_with(path, lambda temporary: torch.jit.save(scripted, str(temporary), _extra_files=extra),
+                          make_parents=True)
     return file_sha256(path)
