@@ -16,11 +16,11 @@ import numpy as np
 import scipy.sparse
 
 from geometry import Rig, rotation_from_rvec, skew
-from geometry.camera import OPENCV_DISTORTION_LENGTHS, distort_normalized
+from geometry.lens import (OPENCV_DISTORTION_LENGTHS, distort_jacobian, distort_normalized,
+                           distortion_coefficient_jacobian)
 
 __all__ = ["BoardStructure", "PointStructure", "Intrinsics", "ReprojectionProblem", "Linearization"]
 
-_DIFF_STEP = 1e-6  # normalized units / coefficient units for the distortion derivatives
 _MIN_DEPTH_M = 1e-6  # points at or behind a camera are projected from this depth (finite residual)
 _SCALE_GAUGE_WEIGHT = 100.0  # px-equivalent per unit relative change of the gauge distance
 
@@ -266,24 +266,15 @@ class ReprojectionProblem:
             slot[cams] = np.arange(len(cams))
             D = np.stack([dist[v] for v in cams])[slot[obs.camera[sel]]]  # (m, 8|4)
             p = xy[sel]
-            xd[sel] = distort_normalized(p, D, model)
-            if jacobian:
-                for j in range(2):
-                    step = np.zeros(2)
-                    step[j] = _DIFF_STEP
-                    d_xd_d_xy[sel, :, j] = (distort_normalized(p + step, D, model)
-                                            - distort_normalized(p - step, D, model)) / (2 * _DIFF_STEP)
-                n_free = self.intr.num_dist_free[obs.camera[sel]]
-                for j in range(d_xd_d_dist.shape[2]):
-                    active = n_free > j
-                    if not np.any(active):
-                        continue
-                    Dp, Dm = D[active].copy(), D[active].copy()
-                    Dp[:, j] += _DIFF_STEP
-                    Dm[:, j] -= _DIFF_STEP
-                    idx = np.flatnonzero(sel)[active]
-                    d_xd_d_dist[idx, :, j] = (distort_normalized(p[active], Dp, model)
-                                              - distort_normalized(p[active], Dm, model)) / (2 * _DIFF_STEP)
+            if not jacobian:
+                xd[sel] = distort_normalized(p, D, model)
+                continue
+            xd[sel], d_xd_d_xy[sel] = distort_jacobian(p, D, model)  # analytic (geometry.lens)
+            width = min(d_xd_d_dist.shape[2], D.shape[1])
+            if width:
+                free = np.arange(width) < self.intr.num_dist_free[obs.camera[sel]][:, None]  # (m, width)
+                d_dist = distortion_coefficient_jacobian(p, D, model)[:, :, :width]
+                d_xd_d_dist[sel, :, :width] = d_dist * free[:, None, :]
         u = Kv[:, 0, 0] * xd[:, 0] + Kv[:, 0, 1] * xd[:, 1] + Kv[:, 0, 2]
         v = Kv[:, 1, 1] * xd[:, 1] + Kv[:, 1, 2]
         residuals = np.stack([u, v], axis=1) - obs.pixels

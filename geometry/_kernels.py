@@ -1,8 +1,8 @@
 """Compiled kernels behind the triangulators and the reprojection error (private to ``geometry``).
 
-The public camera model lives in :mod:`geometry.camera` and is the reference; the lens kernels
-here compute the same projection, its inverse and its Jacobian one observation at a time (tested
-against :meth:`Rig.project` / :meth:`Rig.normalize` and central differences). The solvers walk a
+The lens model lives in :mod:`geometry.lens` and is the reference (constants and the "in front"
+rule come from there); the lens kernels here compute the same projection, its inverse and its
+Jacobian one observation at a time (tested against :mod:`geometry.lens` over the whole image). The solvers walk a
 range of points and do the whole per-point work of :func:`geometry.triangulate` and
 :func:`geometry.triangulate_robust` (methods in those modules' docstrings) without leaving machine
 code: undistortion of the observations, the weighted linear (DLT) solution as 3x3 normal
@@ -34,14 +34,16 @@ import math
 import numba
 import numpy as np
 
+from .lens import FISHEYE_SMALL_R2, MAX_NORMALIZED, MIN_DEPTH_M
 from .rig import Rig
 
 __all__ = ["MIN_DEPTH_M", "MAX_NORMALIZED", "NUM_PARAMS", "pack_rig", "project_points",
-           "undistort_pixels", "distort_normalized", "triangulate_range", "robust_range"]
+           "undistort_pixels", "distort_packed", "compiled_lens_constants", "triangulate_range",
+           "robust_range"]
 
-MIN_DEPTH_M = 1e-9  # a point closer to a camera's plane than this is not seen by it
-MAX_NORMALIZED = 1e3  # |X/Z| beyond this (89.94 deg off axis) is outside any lens: not seen
-_FISHEYE_SMALL_R2 = 1e-12  # below this r^2 the fisheye scale uses its Taylor limit
+# The lens rule's constants come from geometry.lens (the reference). numba compiles them in as
+# literals and its cache only watches this file: compiled_lens_constants() reports the values in
+# the machine code, and a test compares them with geometry.lens's.
 
 # Packed per-view parameters: column indices of pack_rig's (V, NUM_PARAMS) array.
 FX, FY, SKEW, CX, CY = 0, 1, 2, 3, 4
@@ -137,7 +139,7 @@ def _fisheye_theta_d(params, i, theta):
 def _distort_fisheye(params, i, x, y):
     """Undistorted -> distorted normalized (fisheye model) and the symmetric Jacobian."""
     r2 = x * x + y * y
-    if r2 < _FISHEYE_SMALL_R2:  # the limits at the axis: scale 1, g = 2 (k1 - 1/3)
+    if r2 < FISHEYE_SMALL_R2:  # the limits at the axis: scale 1, g = 2 (k1 - 1/3)
         g = 2.0 * (params[i, DIST] - 1.0 / 3.0)
         return x, y, 1.0 + g * x * x, g * x * y, 1.0 + g * y * y
     r = math.sqrt(r2)
@@ -583,8 +585,7 @@ def _score(params, obs, b, contributions, usable, w, members, threshold_sq, erro
     score = 0.0
     for i in range(num_views):
         xc, yc, zc = to_camera(params, i, X, Y, Z)
-        in_front = zc > MIN_DEPTH_M
-        if not in_front:
+        if not seen_by(xc, yc, zc):
             if members[i] and usable[i]:
                 _fill(inliers, False)
                 return -np.inf
@@ -815,17 +816,23 @@ def undistort_pixels(params: np.ndarray, u: np.ndarray, v: np.ndarray, iteration
 
 
 @_jit
-def _distort_normalized(params, x, y, out):
+def compiled_lens_constants():
+    """The lens constants as compiled into the kernels: (MIN_DEPTH_M, MAX_NORMALIZED, FISHEYE_SMALL_R2)."""
+    return MIN_DEPTH_M, MAX_NORMALIZED, FISHEYE_SMALL_R2
+
+
+@_jit
+def _distort_packed(params, x, y, out):
     for i in range(params.shape[0]):
         for n in range(x.shape[1]):
             xd, yd, d00, d01, d11 = distort(params, i, x[i, n], y[i, n])
             out[0, i, n], out[1, i, n], out[2, i, n], out[3, i, n], out[4, i, n] = xd, yd, d00, d01, d11
 
 
-def distort_normalized(params: np.ndarray, x: np.ndarray, y: np.ndarray):
+def distort_packed(params: np.ndarray, x: np.ndarray, y: np.ndarray):
     """(V, M) undistorted normalized -> distorted ``xd, yd`` (V, M) and the Jacobian
-    ``(d00, d01, d11)`` (each (V, M))."""
+    ``(d00, d01, d11)`` (each (V, M)), for the packed rig (the kernels' lens, for tests)."""
     out = np.empty((5,) + x.shape)
-    _distort_normalized(params, np.ascontiguousarray(x, dtype=np.float64),
+    _distort_packed(params, np.ascontiguousarray(x, dtype=np.float64),
                         np.ascontiguousarray(y, dtype=np.float64), out)
     return out[0], out[1], (out[2], out[3], out[4])

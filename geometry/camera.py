@@ -28,18 +28,22 @@ Units
     angles are radians; names carry other units (``threshold_px``, ``rotation_error_deg``).
 
 Missing data
-    Missing observations are NaN, everywhere. A point that is not in front of a camera
-    (``z <= 0`` in that camera's frame) projects to NaN.
+    Missing observations are NaN, everywhere. A point that is not in front of a camera (the one
+    rule, :func:`geometry.lens.in_front`: ``z > 1e-9`` m and within 89.94 deg of the axis in that
+    camera's frame) projects to NaN.
+
+The lens model itself (distortion, its inverse and Jacobians, ``K``) lives in :mod:`geometry.lens`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
 from .arrays import as_float_array, flatten_leading, require_shape, unflatten_leading
+from .lens import (OPENCV_DISTORTION_LENGTHS, DistortionModel, apply_K, distort_normalized, pad_distortion,
+                   project_from_cam, remove_K, undistort_normalized)
 
 __all__ = [
     "DistortionModel",
@@ -49,152 +53,6 @@ __all__ = [
     "pad_distortion",
     "OPENCV_DISTORTION_LENGTHS",
 ]
-
-DistortionModel = Literal["opencv", "fisheye"]
-OPENCV_DISTORTION_LENGTHS = (0, 4, 5, 8)
-_UNDISTORT_ITERATIONS = 30
-_UNDISTORT_TOLERANCE = 1e-14  # normalized units; ~1e-11 px at f = 1000 px
-
-
-def pad_distortion(dist: np.ndarray, model: DistortionModel) -> np.ndarray:
-    """Validate ``dist`` and return the padded working vector.
-
-    dist: (D,) coefficients in OpenCV order (see module docstring).
-    Returns (8,) for ``"opencv"`` as ``(k1, k2, p1, p2, k3, k4, k5, k6)``, (4,) for ``"fisheye"``.
-    """
-    dist = as_float_array(dist, "dist").reshape(-1)
-    if model == "opencv":
-        if dist.size not in OPENCV_DISTORTION_LENGTHS:
-            raise ValueError(
-                f"dist has {dist.size} coefficients, expected one of {OPENCV_DISTORTION_LENGTHS} "
-                "for the opencv model (k1, k2, p1, p2[, k3[, k4, k5, k6]])")
-        padded = np.zeros(8)
-        padded[: dist.size] = dist
-        return padded
-    if model == "fisheye":
-        if dist.size not in (0, 4):
-            raise ValueError(f"dist has {dist.size} coefficients, expected 4 for the fisheye model "
-                             "(k1, k2, k3, k4)")
-        padded = np.zeros(4)
-        padded[: dist.size] = dist
-        return padded
-    raise ValueError(f"unknown distortion model {model!r}, expected 'opencv' or 'fisheye'")
-
-
-def _opencv_distort(x: np.ndarray, y: np.ndarray, d: np.ndarray, *, jacobian: bool):
-    """Rational OpenCV distortion on normalized coordinates; d: (..., 8) broadcasting with x."""
-    k1, k2, p1, p2, k3, k4, k5, k6 = (d[..., i] for i in range(8))
-    r2 = x * x + y * y
-    num = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    den = 1 + r2 * (k4 + r2 * (k5 + r2 * k6))
-    radial = num / den
-    xy = x * y
-    xd = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * xy
-    if not jacobian:
-        return xd, yd, None
-    dnum = k1 + r2 * (2 * k2 + 3 * k3 * r2)
-    dden = k4 + r2 * (2 * k5 + 3 * k6 * r2)
-    drad = (dnum * den - num * dden) / (den * den)
-    j00 = radial + 2 * x * x * drad + 2 * p1 * y + 6 * p2 * x
-    j01 = 2 * xy * drad + 2 * p1 * x + 2 * p2 * y
-    j10 = 2 * xy * drad + 2 * p1 * x + 2 * p2 * y
-    j11 = radial + 2 * y * y * drad + 6 * p1 * y + 2 * p2 * x
-    return xd, yd, (j00, j01, j10, j11)
-
-
-def _fisheye_theta_d(theta: np.ndarray, d: np.ndarray):
-    k1, k2, k3, k4 = (d[..., i] for i in range(4))
-    t2 = theta * theta
-    theta_d = theta * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
-    dtheta_d = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + t2 * 9 * k4)))
-    return theta_d, dtheta_d
-
-
-def distort_normalized(xy: np.ndarray, dist: np.ndarray, model: DistortionModel = "opencv") -> np.ndarray:
-    """Apply lens distortion to normalized image coordinates.
-
-    xy: (..., 2) float64, undistorted normalized coordinates ``(X/Z, Y/Z)`` in the camera frame.
-    dist: padded coefficients from :func:`pad_distortion`, (8,) / (4,), or any shape
-        ``(..., 8)`` / ``(..., 4)`` that broadcasts against ``xy[..., 0]`` (one row per camera).
-    Returns (..., 2) float64 distorted normalized coordinates (apply ``K`` to get pixels).
-    """
-    x, y = xy[..., 0], xy[..., 1]
-    if model == "opencv":
-        xd, yd, _ = _opencv_distort(x, y, dist, jacobian=False)
-        return np.stack([xd, yd], axis=-1)
-    r = np.hypot(x, y)
-    theta = np.arctan(r)
-    theta_d, _ = _fisheye_theta_d(theta, dist)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.where(r > 1e-12, theta_d / np.where(r > 1e-12, r, 1.0), 1.0)
-    return np.stack([x * scale, y * scale], axis=-1)
-
-
-def undistort_normalized(xy_distorted: np.ndarray, dist: np.ndarray,
-                         model: DistortionModel = "opencv") -> np.ndarray:
-    """Invert :func:`distort_normalized` by Newton's method (vectorized, to ~1e-14).
-
-    xy_distorted: (..., 2) float64 distorted normalized coordinates.
-    dist: as in :func:`distort_normalized`.
-    Returns (..., 2) undistorted normalized coordinates. Where the lens model cannot be inverted
-    (a point outside the range where the polynomial is monotonic) the result is NaN, which every
-    caller treats as "not observed".
-    """
-    xd, yd = xy_distorted[..., 0], xy_distorted[..., 1]
-    if model == "fisheye":
-        theta_d = np.hypot(xd, yd)
-        theta = theta_d.copy()
-        for _ in range(_UNDISTORT_ITERATIONS):
-            f, df = _fisheye_theta_d(theta, dist)
-            step = (f - theta_d) / df
-            theta = theta - step
-            if np.all(~(np.abs(step) > _UNDISTORT_TOLERANCE)):
-                break
-        f, df = _fisheye_theta_d(theta, dist)
-        ok = (np.abs(f - theta_d) < 1e-9) & (df > 0) & (theta >= 0) & (theta < np.pi / 2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scale = np.where(theta_d > 1e-12, np.tan(theta) / np.where(theta_d > 1e-12, theta_d, 1.0), 1.0)
-        out = np.stack([xd * scale, yd * scale], axis=-1)
-        out[~ok] = np.nan
-        return out
-    x, y = xd.copy(), yd.copy()
-    for _ in range(_UNDISTORT_ITERATIONS):
-        fx, fy, (j00, j01, j10, j11) = _opencv_distort(x, y, dist, jacobian=True)
-        ex, ey = fx - xd, fy - yd
-        det = j00 * j11 - j01 * j10
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dx = (j11 * ex - j01 * ey) / det
-            dy = (-j10 * ex + j00 * ey) / det
-        # Damp steps that would jump far (outside the model's valid range): keeps Newton stable.
-        step = np.hypot(dx, dy)
-        limit = 0.5 * (1 + np.hypot(x, y))
-        damp = np.where(step > limit, limit / np.where(step > 0, step, 1), 1.0)
-        x = x - damp * dx
-        y = y - damp * dy
-        if np.all(~(step > _UNDISTORT_TOLERANCE)):
-            break
-    fx, fy, (j00, j01, j10, j11) = _opencv_distort(x, y, dist, jacobian=True)
-    residual = np.hypot(fx - xd, fy - yd)
-    ok = (residual < 1e-9) & (j00 * j11 - j01 * j10 > 0)
-    out = np.stack([x, y], axis=-1)
-    out[~ok] = np.nan
-    return out
-
-
-def _apply_K(xy: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(..., 2) normalized -> pixels; K (3, 3) or (..., 3, 3) broadcasting with xy[..., 0]."""
-    u = K[..., 0, 0] * xy[..., 0] + K[..., 0, 1] * xy[..., 1] + K[..., 0, 2]
-    v = K[..., 1, 1] * xy[..., 1] + K[..., 1, 2]
-    return np.stack([u, v], axis=-1)
-
-
-def _remove_K(pixels: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(..., 2) pixels -> normalized (distorted) coordinates; inverse of :func:`_apply_K`."""
-    y = (pixels[..., 1] - K[..., 1, 2]) / K[..., 1, 1]
-    x = (pixels[..., 0] - K[..., 0, 2] - K[..., 0, 1] * y) / K[..., 0, 0]
-    return np.stack([x, y], axis=-1)
-
 
 @dataclass(frozen=True, eq=False)
 class Camera:
@@ -281,13 +139,7 @@ class Camera:
 
     def project_from_cam(self, points_in_cam: np.ndarray) -> np.ndarray:
         """Project points already in this camera's frame: (..., 3) -> (..., 2) pixels."""
-        z = points_in_cam[..., 2]
-        in_front = z > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            xy = points_in_cam[..., :2] / np.where(in_front, z, 1.0)[..., None]
-        pixels = _apply_K(distort_normalized(xy, self.dist_padded, self.model), self.K)
-        pixels[~in_front] = np.nan
-        return pixels
+        return project_from_cam(points_in_cam, self.K, self.dist_padded, self.model)
 
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
         """Distorted pixels -> undistorted normalized coordinates ``(X/Z, Y/Z)``.
@@ -297,7 +149,7 @@ class Camera:
         """
         pixels = as_float_array(pixels, "pixels")
         require_shape(pixels, "pixels", "(..., 2)", trailing=(2,))
-        return undistort_normalized(_remove_K(pixels, self.K), self.dist_padded, self.model)
+        return undistort_normalized(remove_K(pixels, self.K), self.dist_padded, self.model)
 
     def undistort_points(self, pixels: np.ndarray) -> np.ndarray:
         """Distorted pixels -> undistorted pixels (same ``K``, no lens distortion).
@@ -305,7 +157,7 @@ class Camera:
         Agrees with ``cv2.undistortPoints(pixels, K, dist, P=K)`` run to convergence.
         pixels: (..., 2) float64. Returns (..., 2) float64.
         """
-        return _apply_K(self.normalize(pixels), self.K)
+        return apply_K(self.normalize(pixels), self.K)
 
     def rays(self, pixels: np.ndarray) -> np.ndarray:
         """Unit viewing directions in the world frame through distorted pixels.

@@ -23,6 +23,9 @@ from typing import Literal
 import numpy as np
 import torch
 
+from .lens import (FISHEYE_DISTORTION_LENGTHS, FISHEYE_SMALL_R2, MAX_NORMALIZED, MIN_DEPTH_M,
+                   OPENCV_DISTORTION_LENGTHS, PADDED_LENGTHS, fisheye_theta_d, normalized_from_pixel,
+                   opencv_distortion, pixel_from_normalized)
 from .rig import Rig
 
 __all__ = ["rig_tensors", "project", "undistort_points", "triangulate", "reprojection_loss"]
@@ -30,7 +33,6 @@ __all__ = ["rig_tensors", "project", "undistort_points", "triangulate", "reproje
 Model = Literal["opencv", "fisheye"]
 Reduction = Literal["mean", "sum", "none"]
 
-_OPENCV_LENGTHS = (0, 4, 5, 8)
 _UNDISTORT_ITERATIONS = 8  # Newton steps (unrolled, so gradients flow through them); ~1e-12
 
 
@@ -54,8 +56,8 @@ def rig_tensors(rig: Rig, *, dtype: torch.dtype = torch.float64, device: torch.d
 def project(points_in_world: torch.Tensor, K, dist, R, t, *, model: Model = "opencv") -> torch.Tensor:
     """Project world points into every camera: (..., 3) metres -> (V, ..., 2) distorted pixels.
 
-    NaN where a point is not in front of a camera (``z <= 0``), as :meth:`geometry.Rig.project`;
-    the gradient there is zero, not NaN.
+    NaN where a point is not seen by a camera (the one rule of :func:`geometry.lens.in_front`), as
+    :meth:`geometry.Rig.project`; the gradient there is zero, not NaN.
     """
     points = _as_points(points_in_world, "points_in_world", 3)
     K, dist, R, t = _cameras(points, K, dist, R, t, model)
@@ -63,7 +65,8 @@ def project(points_in_world: torch.Tensor, K, dist, R, t, *, model: Model = "ope
     flat = points.reshape(-1, 3)
     in_cam = torch.einsum("vij,nj->vni", R, flat) + t[:, None, :]
     z = in_cam[..., 2]
-    in_front = z > 0
+    in_front = ((z > MIN_DEPTH_M) & (in_cam[..., 0].abs() < MAX_NORMALIZED * z)
+                & (in_cam[..., 1].abs() < MAX_NORMALIZED * z))
     safe_z = torch.where(in_front, z, torch.ones_like(z))
     xy = in_cam[..., :2] / safe_z[..., None]
     pixels = _apply_K(_distort(xy, dist[:, None, :], model), K[:, None])
@@ -185,13 +188,12 @@ def _cameras(like: torch.Tensor, K, dist, R, t, model: str):
         dist = dist.reshape(num_views if num_views else 0, 0)
     if dist.ndim != 2 or dist.shape[0] != num_views:
         raise ValueError(f"dist has shape {tuple(dist.shape)}, expected ({num_views}, D)")
-    if model == "opencv":
-        if dist.shape[1] not in _OPENCV_LENGTHS:
-            raise ValueError(f"dist has {dist.shape[1]} coefficients, expected one of {_OPENCV_LENGTHS} "
-                             "for the opencv model (k1, k2, p1, p2[, k3[, k4, k5, k6]])")
-        dist = torch.nn.functional.pad(dist, (0, 8 - dist.shape[1]))
-    elif dist.shape[1] != 4:
+    if model == "opencv" and dist.shape[1] not in OPENCV_DISTORTION_LENGTHS:
+        raise ValueError(f"dist has {dist.shape[1]} coefficients, expected one of {OPENCV_DISTORTION_LENGTHS} "
+                         "for the opencv model (k1, k2, p1, p2[, k3[, k4, k5, k6]])")
+    if model == "fisheye" and dist.shape[1] not in FISHEYE_DISTORTION_LENGTHS:
         raise ValueError(f"dist has {dist.shape[1]} coefficients, expected 4 for the fisheye model")
+    dist = torch.nn.functional.pad(dist, (0, PADDED_LENGTHS[model] - dist.shape[1]))
     if R is not None:
         R = torch.as_tensor(R).to(like)
         t = torch.as_tensor(t).to(like)
@@ -221,40 +223,22 @@ def _weights(weights, points_2d: torch.Tensor, like: torch.Tensor) -> torch.Tens
 
 
 def _apply_K(xy: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    u = K[..., 0, 0] * xy[..., 0] + K[..., 0, 1] * xy[..., 1] + K[..., 0, 2]
-    v = K[..., 1, 1] * xy[..., 1] + K[..., 1, 2]
-    return torch.stack([u, v], dim=-1)
+    return torch.stack(pixel_from_normalized(xy[..., 0], xy[..., 1], K), dim=-1)
 
 
 def _remove_K(pixels: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    y = (pixels[..., 1] - K[..., 1, 2]) / K[..., 1, 1]
-    x = (pixels[..., 0] - K[..., 0, 2] - K[..., 0, 1] * y) / K[..., 0, 0]
-    return torch.stack([x, y], dim=-1)
-
-
-def _opencv(x, y, d):
-    k1, k2, p1, p2, k3, k4, k5, k6 = d.unbind(-1)
-    r2 = x * x + y * y
-    radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    return xd, yd
-
-
-def _theta_d(theta, d):
-    k1, k2, k3, k4 = d.unbind(-1)
-    t2 = theta * theta
-    return theta * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
+    return torch.stack(normalized_from_pixel(pixels[..., 0], pixels[..., 1], K), dim=-1)
 
 
 def _distort(xy: torch.Tensor, d: torch.Tensor, model: str) -> torch.Tensor:
     x, y = xy[..., 0], xy[..., 1]
     if model == "opencv":
-        return torch.stack(_opencv(x, y, d), dim=-1)
+        xd, yd, _ = opencv_distortion(x, y, d, jacobian=False)
+        return torch.stack([xd, yd], dim=-1)
     r2 = x * x + y * y
-    small = r2 < 1e-20
+    small = r2 < FISHEYE_SMALL_R2
     r = torch.sqrt(torch.where(small, torch.ones_like(r2), r2))
-    scale = torch.where(small, torch.ones_like(r), _theta_d(torch.atan(r), d) / r)
+    scale = torch.where(small, torch.ones_like(r), fisheye_theta_d(torch.atan(r), d)[0] / r)
     return xy * scale[..., None]
 
 
@@ -264,36 +248,17 @@ def _undistort(xy_d: torch.Tensor, d: torch.Tensor, model: str, iterations: int)
         theta_d = torch.sqrt((xy_d * xy_d).sum(-1).clamp_min(1e-30))
         theta = theta_d
         for _ in range(iterations):
-            f = _theta_d(theta, d) - theta_d
-            k1, k2, k3, k4 = d.unbind(-1)
-            t2 = theta * theta
-            df = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + 9 * k4 * t2)))
-            theta = theta - f / df
+            f, df = fisheye_theta_d(theta, d)
+            theta = theta - (f - theta_d) / df
         scale = torch.tan(theta) / theta_d
         return xy_d * scale[..., None]
     x, y = xy_d[..., 0], xy_d[..., 1]
     xd, yd = x, y
     for _ in range(iterations):
-        # Jacobian of the distortion by forward differentiation of the closed form.
-        fx, fy = _opencv(x, y, d)
-        j00, j01, j10, j11 = _opencv_jacobian(x, y, d)
+        # the closed-form Jacobian of geometry.lens (differentiable: the steps are unrolled)
+        fx, fy, (j00, j01, j11) = opencv_distortion(x, y, d, jacobian=True)
         ex, ey = fx - xd, fy - yd
-        det = j00 * j11 - j01 * j10
+        det = j00 * j11 - j01 * j01
         x = x - (j11 * ex - j01 * ey) / det
-        y = y - (j00 * ey - j10 * ex) / det
+        y = y - (j00 * ey - j01 * ex) / det
     return torch.stack([x, y], dim=-1)
-
-
-def _opencv_jacobian(x, y, d):
-    k1, k2, p1, p2, k3, k4, k5, k6 = d.unbind(-1)
-    r2 = x * x + y * y
-    num = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    den = 1 + r2 * (k4 + r2 * (k5 + r2 * k6))
-    dnum = k1 + r2 * (2 * k2 + 3 * k3 * r2)
-    dden = k4 + r2 * (2 * k5 + 3 * k6 * r2)
-    radial = num / den
-    drad = (dnum * den - num * dden) / (den * den)
-    j00 = radial + 2 * x * x * drad + 2 * p1 * y + 6 * p2 * x
-    j01 = 2 * x * y * drad + 2 * p1 * x + 2 * p2 * y
-    j11 = radial + 2 * y * y * drad + 6 * p1 * y + 2 * p2 * x
-    return j00, j01, j01, j11

@@ -35,11 +35,11 @@ from typing import Literal
 import numpy as np
 
 from .arrays import as_float_array, require_shape
-from .camera import DistortionModel, _apply_K, _remove_K, pad_distortion, undistort_normalized
 from .epipolar import (_homogeneous, _sampson_signed, decompose_essential, essential_8point,
                        select_pose_by_cheirality, triangulation_angle_deg, two_view_depths)
 from .five_point import essential_5point
 from .homography import homography_dlt, homography_sampson_distance
+from .lens import DistortionModel, apply_K, pad_distortion, remove_K, undistort_normalized
 from .ransac import RansacOptions, ransac, required_iterations
 from .transforms import rotation_from_rvec, skew
 
@@ -161,7 +161,7 @@ class _EssentialProblem:
     def __init__(self, xy_a, xy_b, K_a, K_b, solver: MinimalSolver):
         self.solver, self.sample_size = solver, _SAMPLE_SIZE[solver]
         self.xy_a, self.xy_b = xy_a, xy_b
-        self.ha, self.hb = _homogeneous(_apply_K(xy_a, K_a)), _homogeneous(_apply_K(xy_b, K_b))
+        self.ha, self.hb = _homogeneous(apply_K(xy_a, K_a)), _homogeneous(apply_K(xy_b, K_b))
         self.K_a_inv, self.K_b_inv_T = np.linalg.inv(K_a), np.linalg.inv(K_b).T
         self.num_data = len(xy_a)
 
@@ -217,7 +217,7 @@ def _check_intrinsics(K, name: str) -> np.ndarray:
 def _normalize(points, K, dist, model: DistortionModel) -> np.ndarray:
     """(N, 2) distorted pixels -> (N, 2) undistorted normalized coordinates (NaN kept)."""
     dist = np.zeros(0) if dist is None else dist
-    return undistort_normalized(_remove_K(points, K), pad_distortion(dist, model), model)
+    return undistort_normalized(remove_K(points, K), pad_distortion(dist, model), model)
 
 
 def _line_rms_px(points: np.ndarray) -> float:
@@ -431,7 +431,7 @@ def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K
         return _failure(n, f"too few points: {len(index)} valid correspondences (finite and within "
                            f"the lens model's range in both views), need {options.min_inliers}")
     xy_a, xy_b = xy_a[index], xy_b[index]
-    px_a, px_b = _apply_K(xy_a, K_a), _apply_K(xy_b, K_b)
+    px_a, px_b = apply_K(xy_a, K_a), apply_K(xy_b, K_b)
     line_tolerance_px = options.collinearity_factor * threshold_px
 
     def collinear(mask) -> bool:

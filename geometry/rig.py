@@ -10,7 +10,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from .arrays import as_float_array, flatten_leading, require_shape
-from .camera import Camera, _apply_K, _remove_K, distort_normalized, undistort_normalized
+from .camera import Camera
+from .lens import apply_K, distort_normalized, normalized_from_cam, remove_K, undistort_normalized
 
 __all__ = ["Rig"]
 
@@ -107,14 +108,11 @@ class Rig:
         in_cam = self.to_cam(points_in_world)
         flat = in_cam.reshape(len(self), -1, 3)
         pixels = np.empty(flat.shape[:2] + (2,))
-        z = flat[..., 2]
-        in_front = z > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            xy = flat[..., :2] / np.where(in_front, z, 1.0)[..., None]
+        xy, seen = normalized_from_cam(flat)
         for model, index, dist in self._groups:
             distorted = distort_normalized(xy[index], dist[:, None, :], model)
-            pixels[index] = _apply_K(distorted, self.K[index][:, None])
-        pixels[~in_front] = np.nan
+            pixels[index] = apply_K(distorted, self.K[index][:, None])
+        pixels[~seen] = np.nan
         return pixels.reshape(in_cam.shape[:-1] + (2,))
 
     def normalize(self, points_2d: np.ndarray) -> np.ndarray:
@@ -130,7 +128,7 @@ class Rig:
         flat = points_2d.reshape(len(self), -1, 2)
         out = np.empty_like(flat)
         for model, index, dist in self._groups:
-            distorted = _remove_K(flat[index], self.K[index][:, None])
+            distorted = remove_K(flat[index], self.K[index][:, None])
             out[index] = undistort_normalized(distorted, dist[:, None, :], model)
         return out.reshape(points_2d.shape)
 
@@ -138,7 +136,7 @@ class Rig:
         """Distorted pixels -> undistorted pixels per camera: (V, ..., 2) -> (V, ..., 2)."""
         normalized = self.normalize(points_2d)
         flat = normalized.reshape(len(self), -1, 2)
-        return _apply_K(flat, self.K[:, None]).reshape(normalized.shape)
+        return apply_K(flat, self.K[:, None]).reshape(normalized.shape)
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:

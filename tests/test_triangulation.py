@@ -6,7 +6,7 @@ from scipy.optimize import least_squares
 
 from geometry import (Camera, Rig, TriangulationOptions, reprojection_error, rotation_from_rvec,
                       triangulate, triangulate_robust)
-from geometry._kernels import distort_normalized, pack_rig, project_points, undistort_pixels
+from geometry._kernels import distort_packed, pack_rig, project_points, undistort_pixels
 from geometry.triangulation import map_chunks
 from geometry.synthetic import arc_rig, ceiling_rig, ring_rig
 
@@ -275,20 +275,20 @@ def test_lens_kernels_agree_with_the_camera_model(lens):
         x, y, jacobian = undistort_pixels(params, observed[..., 0], observed[..., 1], iterations)
         np.testing.assert_allclose(np.stack([x, y], axis=-1), normalized, atol=1e-9)
     # the pixel Jacobian returned by the undistortion linearises the lens there: K2 D
-    d00, d01, d11 = distort_normalized(params, x, y)[2]
+    d00, d01, d11 = distort_packed(params, x, y)[2]
     K = np.stack([cam.K for cam in rig])
     fx, fy, skew = K[:, 0, 0, None], K[:, 1, 1, None], K[:, 0, 1, None]
     expected = np.stack([fx * d00 + skew * d01, fx * d01 + skew * d11, fy * d01, fy * d11])
     np.testing.assert_allclose(np.stack(jacobian), expected, rtol=1e-9, atol=1e-6)
     # distortion Jacobian against central differences
     step = 1e-6
-    _, _, (d00, d01, d11) = distort_normalized(params, x, y)
-    px, py, _ = distort_normalized(params, x + step, y)
-    mx, my, _ = distort_normalized(params, x - step, y)
+    _, _, (d00, d01, d11) = distort_packed(params, x, y)
+    px, py, _ = distort_packed(params, x + step, y)
+    mx, my, _ = distort_packed(params, x - step, y)
     np.testing.assert_allclose(d00, (px - mx) / (2 * step), atol=1e-7)
     np.testing.assert_allclose(d01, (py - my) / (2 * step), atol=1e-7)  # symmetric: d10 == d01
-    px, py, _ = distort_normalized(params, x, y + step)
-    mx, my, _ = distort_normalized(params, x, y - step)
+    px, py, _ = distort_packed(params, x, y + step)
+    mx, my, _ = distort_packed(params, x, y - step)
     np.testing.assert_allclose(d01, (px - mx) / (2 * step), atol=1e-7)
     np.testing.assert_allclose(d11, (py - my) / (2 * step), atol=1e-7)
     # and the triangulation on that mixed rig is exact
