@@ -3,38 +3,37 @@
 Uses :mod:`geometry`. Conventions in :mod:`geometry.camera`.
 """
 
-from .boards import (ARUCO_DICTIONARIES, Board, BoardDetection, BoardType, DetectionEffort,
-                     board_from_mapping, detect_board, diagnose_board, load_board, opencv_charuco_board,
-                     render_board, save_board, write_board_printable)
-from .inputs import (CameraSource, FrameSource, ImageFolderSource, SessionCameraSource, SynchronizedFrames,
-                     VideoSource, open_session_sources, open_source, parse_camera_args)
-from .intrinsics import (BoardView, IntrinsicsOptions, IntrinsicsResult, LensModel, calibrate_intrinsics,
-                         detect_views, image_coverage, select_views, solve_intrinsics)
-from .board_extrinsics import (BoardExtrinsics, BoardExtrinsicsOptions, CameraPairLink, WorldFrame,
-                               board_extrinsics, board_poses_by_pnp, robust_average_pose)
-from .bundle_adjustment import (BundleAdjustmentOptions, BundleAdjustmentResult, IntrinsicsMode, RobustLoss,
-                                Solver, bundle_adjust_board, bundle_adjust_points)
-from .keypoint_extrinsics import (KeypointExtrinsics, KeypointExtrinsicsOptions, KeypointPair, KnownLength,
-                                  keypoint_extrinsics, person_height_m)
-from .rig_comparison import RigComparison, compare_rigs, rig_in_camera_frame
-from .files import (CalibrationFile, CalibrationFormat, check_rig, detect_format, load_rig,
-                    merge_cameras, read_calibration, save_rig, write_atomic)
+from __future__ import annotations
 
-__all__ = [
-    "ARUCO_DICTIONARIES", "Board", "BoardDetection", "BoardType", "DetectionEffort",
-    "board_from_mapping", "detect_board", "diagnose_board", "load_board", "save_board",
-    "render_board", "write_board_printable", "opencv_charuco_board",
-    "CalibrationFile", "CalibrationFormat", "check_rig", "detect_format", "load_rig",
-    "merge_cameras", "read_calibration", "save_rig", "write_atomic",
-    "CameraSource", "FrameSource", "ImageFolderSource", "SessionCameraSource", "SynchronizedFrames",
-    "VideoSource", "open_session_sources", "open_source", "parse_camera_args",
-    "BoardView", "IntrinsicsOptions", "IntrinsicsResult", "LensModel", "calibrate_intrinsics",
-    "detect_views", "image_coverage", "select_views", "solve_intrinsics",
-    "BoardExtrinsics", "BoardExtrinsicsOptions", "CameraPairLink", "WorldFrame", "board_extrinsics",
-    "board_poses_by_pnp", "robust_average_pose",
-    "BundleAdjustmentOptions", "BundleAdjustmentResult", "IntrinsicsMode", "RobustLoss", "Solver",
-    "bundle_adjust_board", "bundle_adjust_points",
-    "KeypointExtrinsics", "KeypointExtrinsicsOptions", "KeypointPair", "KnownLength", "keypoint_extrinsics",
-    "person_height_m",
-    "RigComparison", "compare_rigs", "rig_in_camera_frame",
-]
+from rigkit_lazy import lazy_attributes
+
+# public name -> the submodule that defines it; imported on first use (see rigkit_lazy)
+_SUBMODULES = {
+    "ARUCO_DICTIONARIES": "boards", "Board": "boards", "BoardDetection": "boards", "BoardType": "boards",
+    "DetectionEffort": "boards", "board_from_mapping": "boards", "detect_board": "boards",
+    "diagnose_board": "boards", "load_board": "boards", "save_board": "boards", "render_board": "boards",
+    "write_board_printable": "boards", "opencv_charuco_board": "boards",
+    "CalibrationFile": "files", "CalibrationFormat": "files", "check_rig": "files", "detect_format": "files",
+    "load_rig": "files", "merge_cameras": "files", "read_calibration": "files", "save_rig": "files",
+    "write_atomic": "files",
+    "CameraSource": "inputs", "FrameSource": "inputs", "ImageFolderSource": "inputs",
+    "SessionCameraSource": "inputs", "SynchronizedFrames": "inputs", "VideoSource": "inputs",
+    "open_session_sources": "inputs", "open_source": "inputs", "parse_camera_args": "inputs",
+    "BoardView": "intrinsics", "IntrinsicsOptions": "intrinsics", "IntrinsicsResult": "intrinsics",
+    "LensModel": "intrinsics", "calibrate_intrinsics": "intrinsics", "detect_views": "intrinsics",
+    "image_coverage": "intrinsics", "select_views": "intrinsics", "solve_intrinsics": "intrinsics",
+    "BoardExtrinsics": "board_extrinsics", "BoardExtrinsicsOptions": "board_extrinsics",
+    "CameraPairLink": "board_extrinsics", "WorldFrame": "board_extrinsics",
+    "board_extrinsics": "board_extrinsics", "board_poses_by_pnp": "board_extrinsics",
+    "robust_average_pose": "board_extrinsics",
+    "BundleAdjustmentOptions": "bundle_adjustment", "BundleAdjustmentResult": "bundle_adjustment",
+    "IntrinsicsMode": "bundle_adjustment", "RobustLoss": "bundle_adjustment", "Solver": "bundle_adjustment",
+    "bundle_adjust_board": "bundle_adjustment", "bundle_adjust_points": "bundle_adjustment",
+    "KeypointExtrinsics": "keypoint_extrinsics", "KeypointExtrinsicsOptions": "keypoint_extrinsics",
+    "KeypointPair": "keypoint_extrinsics", "KnownLength": "keypoint_extrinsics",
+    "keypoint_extrinsics": "keypoint_extrinsics", "person_height_m": "keypoint_extrinsics",
+    "RigComparison": "rig_comparison", "compare_rigs": "rig_comparison",
+    "rig_in_camera_frame": "rig_comparison",
+}
+__all__ = list(_SUBMODULES)
+__getattr__, __dir__ = lazy_attributes(__name__, _SUBMODULES)

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .boards import ARUCO_DICTIONARIES, Board, board_from_mapping, load_board, save_board, write_board_printable
+from geometry.board import ARUCO_DICTIONARY_SIZES, Board, board_from_mapping  # no cv2: --help stays fast
 
 __all__ = [
     "register",
@@ -57,13 +57,15 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--square-length-m", type=float, metavar="M", help="square side, metres")
     group.add_argument("--marker-length-m", type=float, metavar="M", help="ArUco marker side, metres (charuco)")
     group.add_argument("--dictionary", metavar="NAME",
-                       help=f"ArUco dictionary (charuco), e.g. DICT_4X4_50; one of {', '.join(ARUCO_DICTIONARIES)}")
+                       help=f"ArUco dictionary (charuco), e.g. DICT_4X4_50; one of {', '.join(ARUCO_DICTIONARY_SIZES)}")
     group.add_argument("--inverted", action="store_true", default=None, help="white-on-black print")
     group.add_argument("--legacy", action="store_true", default=None, help="OpenCV's pre-4.6 ChArUco layout")
 
 
 def board_from_args(args: argparse.Namespace) -> Board:
     """The board of ``--board FILE`` (options override its keys) or of the options alone."""
+    from .boards import load_board
+
     overrides = {key: value for key, value in (
         ("type", args.board_type), ("squares", args.squares), ("square_length_m", args.square_length_m),
         ("marker_length_m", args.marker_length_m), ("dictionary", args.dictionary),
@@ -140,6 +142,8 @@ def _add_board(sub) -> None:
 
 
 def _run_board(args: argparse.Namespace) -> int:
+    from .boards import save_board, write_board_printable
+
     board = board_from_args(args)
     if not 10 <= args.dpi <= 2400:
         raise ValueError(f"--dpi is {args.dpi:g}, expected 10-2400")

@@ -9,21 +9,25 @@ Knows nothing of labeling or calibration. Conventions in :mod:`geometry.camera`.
 - :mod:`.scene`, :mod:`.render`, :mod:`.counter`: the synthetic scene, its renderer, the timecode.
 """
 
-from .check import CameraCheck, CheckOptions, CheckReport, check_session, estimate_offsets
-from .counter import burn_timecode, read_timecode
-from .export import ExportResult, export_session
-from .grouping import FramesetGrouper, GroupedFrameset, GroupingOptions, group_frames
-from .render import RenderedFrame, SceneRenderer, joint_colors, render_person, render_scene
-from .recorder import CameraStatus, RecordOptions, RecorderStatus, RecordResult, Recorder, record
-from .rigfile import CameraSpec, RigSpec, SyntheticSpec, load_rig_spec
-from .session import CameraIndex, Frameset, Session, SessionTruth, open_session
+from __future__ import annotations
 
-__all__ = [
-    "CameraCheck", "CheckOptions", "CheckReport", "check_session", "estimate_offsets",
-    "burn_timecode", "read_timecode", "ExportResult", "export_session",
-    "FramesetGrouper", "GroupedFrameset", "GroupingOptions", "group_frames",
-    "RenderedFrame", "SceneRenderer", "joint_colors", "render_person", "render_scene",
-    "CameraStatus", "RecordOptions", "RecorderStatus", "RecordResult", "Recorder", "record",
-    "CameraSpec", "RigSpec", "SyntheticSpec", "load_rig_spec",
-    "CameraIndex", "Frameset", "Session", "SessionTruth", "open_session",
-]
+from rigkit_lazy import lazy_attributes
+
+# public name -> the submodule that defines it; imported on first use (see rigkit_lazy)
+_SUBMODULES = {
+    "CameraCheck": "check", "CheckOptions": "check", "CheckReport": "check", "check_session": "check",
+    "estimate_offsets": "check",
+    "burn_timecode": "counter", "read_timecode": "counter",
+    "ExportResult": "export", "export_session": "export",
+    "FramesetGrouper": "grouping", "GroupedFrameset": "grouping", "GroupingOptions": "grouping",
+    "group_frames": "grouping",
+    "RenderedFrame": "render", "SceneRenderer": "render", "joint_colors": "render", "render_person": "render",
+    "render_scene": "render",
+    "CameraStatus": "recorder", "RecordOptions": "recorder", "RecorderStatus": "recorder",
+    "RecordResult": "recorder", "Recorder": "recorder", "record": "recorder",
+    "CameraSpec": "rigfile", "RigSpec": "rigfile", "SyntheticSpec": "rigfile", "load_rig_spec": "rigfile",
+    "CameraIndex": "session", "Frameset": "session", "Session": "session", "SessionTruth": "session",
+    "open_session": "session",
+}
+__all__ = list(_SUBMODULES)
+__getattr__, __dir__ = lazy_attributes(__name__, _SUBMODULES)

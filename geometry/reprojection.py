@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import pack_rig, project_points
 from .arrays import as_float_array, require_shape
 from .rig import Rig
 
@@ -32,6 +31,8 @@ def reprojection_error(rig: Rig, points_3d: np.ndarray, points_2d: np.ndarray) -
     if points_2d.shape != expected:
         raise ValueError(f"points_2d has shape {points_2d.shape}, expected {expected} "
                          "(V views, the leading shape of points_3d, 2)")
+    from ._kernels import pack_rig, project_points  # numba loads with the first call
+
     flat_2d = points_2d.reshape(len(rig), -1, 2)
     u, v = project_points(pack_rig(rig), points_3d.reshape(-1, 3))
     error = np.hypot(u - flat_2d[..., 0], v - flat_2d[..., 1])

@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._kernels import pack_rig, robust_range
 from .arrays import unflatten_leading
 from .rig import Rig
 from .triangulation import TriangulationOptions, map_chunks, min_spread, prepare_observations
@@ -136,6 +135,8 @@ def triangulate_robust(rig: Rig, points_2d: np.ndarray, *, weights: np.ndarray |
         raise ValueError(f"threshold_px is {threshold_px!r}, expected a positive number of pixels")
     if not (isinstance(min_views, (int, np.integer)) and 2 <= min_views):
         raise ValueError(f"min_views is {min_views!r}, expected an integer >= 2")
+    from ._kernels import pack_rig, robust_range  # numba loads with the first call, not with geometry
+
     params = pack_rig(rig)
     u, v, w, leading = prepare_observations(rig, points_2d, weights)
     num_views, num_points = u.shape

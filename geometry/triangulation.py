@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import pack_rig, triangulate_range
 from .arrays import as_float_array, unflatten_leading
 from .rig import Rig
 
@@ -100,6 +99,8 @@ def triangulate(rig: Rig, points_2d: np.ndarray, *, weights: np.ndarray | None =
     ``options.min_ray_angle_deg``, or a solution behind a camera that observed it (see the module
     docstring). Raises ValueError on contract violations (shapes, negative weights).
     """
+    from ._kernels import pack_rig  # numba loads with the first triangulation, not with geometry
+
     options = TriangulationOptions() if options is None else options
     u, v, w, leading = prepare_observations(rig, points_2d, weights)
     points, _ = triangulate_flat(pack_rig(rig), u, v, w, options)
@@ -158,6 +159,8 @@ def triangulate_flat(params: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nda
     params: ``pack_rig(rig)``; u, v, w: (V, M) as from :func:`prepare_observations`.
     Returns ``points (M, 3)`` (NaN where not triangulated) and ``ok (M,)`` bool.
     """
+    from ._kernels import triangulate_range
+
     num_points = u.shape[1]
     points = np.empty((num_points, 3))
     ok = np.empty(num_points, dtype=bool)

@@ -4,36 +4,26 @@ Uses :mod:`geometry` (and reads sessions through :mod:`capture`, calibrations th
 :mod:`calibration`). Conventions in :mod:`geometry.camera`.
 """
 
-from .association import AssociationOptions, AssociationResult, PersonCandidates, associate
-from .detections import Detections
-from .importers import IMPORT_FORMATS, load_candidates, load_detections
-from .index import LabelIndex, ShardEntry
-from .pipeline import LabelJob, LabelSummary, match_cameras, run_label_job
-from .pseudo_labels import LabelOptions, PseudoLabels, compute_pseudo_labels
-from .shards import SCHEMA_VERSION, RejectReason, ShardLayout, read_shard, write_shard
-from .skeleton_file import read_skeleton_toml
+from __future__ import annotations
 
-__all__ = [
-    "Detections",
-    "LabelIndex", "ShardEntry", "LabelJob", "LabelSummary", "match_cameras", "run_label_job",
-    "LabelOptions", "PseudoLabels", "compute_pseudo_labels",
-    "SCHEMA_VERSION", "RejectReason", "ShardLayout", "read_shard", "write_shard",
-    "ShardDataset", "ShardIterableDataset", "collate_samples",
-    "AssociationOptions", "AssociationResult", "PersonCandidates", "associate",
-    "IMPORT_FORMATS", "load_candidates", "load_detections", "read_skeleton_toml",
-    "FrozenDetector", "load_detector", "builtin_detector",
-]
-_DETECTOR_NAMES = ("FrozenDetector", "load_detector", "builtin_detector")
+from rigkit_lazy import lazy_attributes
 
-
-def __getattr__(name: str):
-    # The datasets import torch: only when a trainer asks for them.
-    if name in ("ShardDataset", "ShardIterableDataset", "collate_samples"):
-        from . import dataset
-
-        return getattr(dataset, name)
-    if name in _DETECTOR_NAMES:  # torch too
-        from . import detector
-
-        return getattr(detector, name)
-    raise AttributeError(f"module 'labeling' has no attribute {name!r}")
+# public name -> the submodule that defines it. Nothing is imported until a name is asked for, so
+# that a trainer's DataLoader worker importing ShardDataset loads numpy, h5py and torch and
+# nothing else heavy (no numba, scipy, cv2, importers or pipeline).
+_SUBMODULES = {
+    "AssociationOptions": "association", "AssociationResult": "association",
+    "PersonCandidates": "association", "associate": "association",
+    "Detections": "detections",
+    "IMPORT_FORMATS": "importers", "load_candidates": "importers", "load_detections": "importers",
+    "LabelIndex": "index", "ShardEntry": "index",
+    "LabelJob": "pipeline", "LabelSummary": "pipeline", "match_cameras": "pipeline", "run_label_job": "pipeline",
+    "LabelOptions": "pseudo_labels", "PseudoLabels": "pseudo_labels", "compute_pseudo_labels": "pseudo_labels",
+    "SCHEMA_VERSION": "shards", "RejectReason": "shards", "ShardLayout": "shards", "read_shard": "shards",
+    "write_shard": "shards",
+    "read_skeleton_toml": "skeleton_file",
+    "ShardDataset": "dataset", "ShardIterableDataset": "dataset", "collate_samples": "dataset",
+    "FrozenDetector": "detector", "load_detector": "detector", "builtin_detector": "detector",
+}
+__all__ = list(_SUBMODULES)
+__getattr__, __dir__ = lazy_attributes(__name__, _SUBMODULES)
