@@ -18,13 +18,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from .frames import FrameSource
 
-__all__ = ["FramePairing", "pair_frames", "parse_frame_offsets", "iter_framesets"]
+__all__ = ["FramePairing", "pair_frames", "parse_frame_offsets", "iter_framesets", "RecordingSpec",
+           "Recording"]
 
 log = logging.getLogger(__name__)
 
@@ -171,3 +173,91 @@ def iter_framesets(sources: Mapping[str, FrameSource], pairing: FramePairing, st
             else:
                 images.append(None)
         yield position, images
+
+
+@dataclass(frozen=True)
+class RecordingSpec:
+    """Where a multi-camera recording's frames come from, picklable (for Ray workers): a rigkit
+    session folder, or one video file / image folder per camera; plus frame offsets.
+
+    session: session folder, or None. cameras: ``((name, path), ...)`` for files and folders
+        (with a session: camera names to keep, paths empty). offsets: ``((name, frames), ...)``.
+    """
+
+    session: str | None = None
+    cameras: tuple[tuple[str, str], ...] = ()
+    offsets: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.session is None) == (not self.cameras):
+            raise ValueError("a recording is a session folder or NAME=PATH cameras, not both or neither")
+
+    @classmethod
+    def from_args(cls, *, session: str | None = None, videos: Sequence[str] = (),
+                  frame_offsets: Sequence[str] = ()) -> "RecordingSpec":
+        """From the command line: ``--session DIR`` or ``--videos NAME=PATH ...``, and
+        ``--frame-offset NAME=N ...`` (checked: paths exist, names unique, offsets whole)."""
+        from .frames import parse_camera_args
+
+        offsets = parse_frame_offsets(frame_offsets)
+        if session is not None:
+            if not Path(session).is_dir():
+                raise ValueError(f"session folder {session} does not exist")
+            return cls(session=str(Path(session).resolve()), offsets=tuple(offsets.items()))
+        cameras = parse_camera_args(videos, flag="--videos")
+        return cls(cameras=tuple((c.name, str(c.path.resolve())) for c in cameras),
+                   offsets=tuple(offsets.items()))
+
+    def describe(self) -> dict:
+        """JSON-ready provenance."""
+        out: dict = {"session": self.session} if self.session else {"videos": dict(self.cameras)}
+        if self.offsets:
+            out["frame_offsets"] = dict(self.offsets)
+        return out
+
+    def open(self, *, mismatch: Literal["common", "refuse"] = "common") -> "Recording":
+        """Open every camera and pair the frames (:func:`pair_frames`)."""
+        from .frames import CameraSource, open_session_sources, open_source
+
+        if self.session is not None:
+            names = [n for n, _ in self.cameras] or None
+            opened = open_session_sources(self.session, names)
+        else:
+            opened = [open_source(CameraSource(name, Path(path))) for name, path in self.cameras]
+        sources = {s.name: s for s in opened}
+        return Recording(self, sources, pair_frames(sources, dict(self.offsets), mismatch=mismatch))
+
+
+class Recording:
+    """An open recording: ``sources`` (``{name: FrameSource}``), their ``pairing``, and
+    :meth:`framesets` to read paired images."""
+
+    def __init__(self, spec: RecordingSpec, sources: dict[str, FrameSource], pairing: FramePairing):
+        self.spec, self.sources, self.pairing = spec, sources, pairing
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.pairing.names
+
+    @property
+    def sizes(self) -> dict[str, tuple[int, int]]:
+        """``{name: (width, height)}`` pixels of the decoded frames."""
+        return {n: tuple(self.sources[n].size) for n in self.names}
+
+    def __len__(self) -> int:
+        return len(self.pairing)
+
+    def framesets(self, start: int = 0, stop: int | None = None):
+        """:func:`iter_framesets` over positions ``start:stop``."""
+        return iter_framesets(self.sources, self.pairing, start, stop)
+
+    def close(self) -> None:
+        session = next((getattr(s, "session", None) for s in self.sources.values()), None)
+        if session is not None:
+            session.close()
+
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
