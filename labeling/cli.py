@@ -172,9 +172,12 @@ def _run_label(args) -> int:
                              "detected")
         detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton)
         provenance["detections"] = args.detections
-        for key in ("weights_sha256",):
-            if key in detections.metadata:
-                provenance[key] = detections.metadata[key]
+        if "weights_sha256" in detections.metadata:
+            provenance["weights_sha256"] = detections.metadata["weights_sha256"]
+        recorded = detections.metadata.get("recording", {})
+        for key in ("videos", "frame_offsets", "session"):  # where the frames are, for the report
+            if key in recorded:
+                provenance[key] = recorded[key]
     from .frame_fit import fit_detections
 
     detections, fits = fit_detections(detections, rig, detections.metadata.get("frame_sizes", {}))
@@ -220,6 +223,7 @@ def _run_detect(args) -> int:
         recording, args.detector or "builtin", out_dir=work, resume=True, executor=args.executor,
         progress=_show_progress(args),
         ray_options={"address": args.ray_address} if args.ray_address else None)
+    detections.metadata["recording"] = recording.describe()
     write_npz_detections(out, detections)
     shutil.rmtree(work, ignore_errors=True)
     if not args.quiet:

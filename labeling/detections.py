@@ -19,12 +19,14 @@ key                shape, dtype       meaning
 ``frame_sizes``    (V, 2) i8          decoded (width, height) px, -1 unknown (optional)
 ``source``         () str             provenance: detector and model sha256 (optional)
 ``weights_sha256`` () str             the detector model's sha256 (optional)
+``recording``      () str             JSON: the session or videos detected (optional)
 =================  =================  =================================================
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,8 +125,8 @@ class Detections:
 
 def write_npz_detections(path: str | os.PathLike, detections: Detections) -> Path:
     """Write the detections npz (layout in the module docstring) atomically: a crash leaves no
-    file that looks complete. ``detections.metadata["frame_sizes"]`` (``{camera: [w, h]}``) and
-    ``["weights_sha256"]`` are stored when present."""
+    file that looks complete. ``detections.metadata["frame_sizes"]`` (``{camera: [w, h]}``),
+    ``["weights_sha256"]`` and ``["recording"]`` (a dict) are stored when present."""
     from .shards import write_atomic
 
     sizes = detections.metadata.get("frame_sizes", {})
@@ -135,7 +137,8 @@ def write_npz_detections(path: str | os.PathLike, detections: Detections) -> Pat
                         joint_names=np.array(detections.joint_names),
                         frame_index=detections.frame_index, timestamp_s=detections.timestamp_s,
                         frame_sizes=frame_sizes.reshape(-1, 2), source=np.array(detections.source),
-                        weights_sha256=np.array(str(detections.metadata.get("weights_sha256", ""))))
+                        weights_sha256=np.array(str(detections.metadata.get("weights_sha256", ""))),
+                        recording=np.array(json.dumps(detections.metadata.get("recording", {}))))
     path = Path(path)
     write_atomic(path, buffer.getvalue())
     return path
@@ -173,6 +176,13 @@ def read_npz_detections(path: str | os.PathLike) -> Detections:
         metadata["frame_sizes"] = {n: [int(w), int(h)] for n, (w, h) in zip(names, sizes) if w > 0 and h > 0}
     if "weights_sha256" in fields and str(fields["weights_sha256"]):
         metadata["weights_sha256"] = str(fields["weights_sha256"])
+    if "recording" in fields:
+        try:
+            recording = json.loads(str(fields["recording"]))
+        except json.JSONDecodeError:
+            recording = {}
+        if isinstance(recording, dict) and recording:
+            metadata["recording"] = recording
     source = str(fields["source"]) if "source" in fields else ""
     try:
         return Detections(points_2d=points, scores=scores, camera_names=names,
