@@ -1,6 +1,19 @@
-"""Benchmark: the built-in frozen detector's speed and accuracy (issue 5).
+"""Benchmark: the detector backends' speed on real 1080p frames, ``rigkit label`` end to end on the
+real demo videos (issue 11), and the built-in frozen detector's speed and accuracy (issue 5).
 
-    /work/venv/bin/python benchmarks/bench_detector.py [--quick] [--images 60] [--seed 7]
+    python benchmarks/bench_detector.py [--quick] [--part all|backends|demo|builtin]
+                                        [--images 60] [--seed 7]
+
+Backends (``--part backends``): images per second of each ``--detector`` backend on the Pose2Sim
+demo's real 1080x1920 frames (2 cores, shared): ``builtin`` (person search + crop), ``onnx:`` (an
+ONNX export of the built-in network: the whole frame, then each camera's box from its previous
+frame, as labeling feeds it), ``mediapipe`` (BlazePose full, its own person detector). A backend
+whose extra is missing is reported as skipped with the reason.
+
+Demo (``--part demo``): ``rigkit label --videos`` on the four demo videos (100 framesets) with
+``mediapipe``, timed in two parts: detection (decoding + detector) and everything after it
+(frame fit, robust triangulation, gating, shards); framesets/s end to end, and the ratio, which
+must be >= 100 (everything after detection at least 100x faster than detection).
 
 Speed: images per second through ``FrozenDetector.detect`` at 640x480 on the CPU, batch sizes
 1, 8 and 32, for the whole pipeline (whole-frame person search + person crop) and for the crop
@@ -66,14 +79,129 @@ def throughput(detector: FrozenDetector, images: list[np.ndarray], boxes: np.nda
     return batch_size / best
 
 
+DEMO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pose2sim-demo"
+if not DEMO.is_dir():
+    DEMO = Path("/work/shared/data/pose2sim-demo")
+DEMO_CAMERAS = ("cam01", "cam02", "cam03", "cam04")
+
+
+def _demo_frames(count: int) -> list[np.ndarray]:
+    """``count`` consecutive real frames of each demo camera, interleaved (1080/1088 x 1920)."""
+    import cv2
+
+    per_camera = []
+    for name in DEMO_CAMERAS:
+        capture = cv2.VideoCapture(str(DEMO / "videos" / f"{name}.mp4"))
+        per_camera.append([capture.read()[1] for _ in range(count)])
+        capture.release()
+    return [frames[k] for k in range(count) for frames in per_camera]
+
+
+def backends(quick: bool) -> None:
+    """Images/s per ``--detector`` backend on real 1080p frames."""
+    import tempfile
+
+    from labeling.detector import open_detector
+    from labeling.session_labeling import detect_chunk
+
+    count = 3 if quick else 10  # framesets of 4 views
+    images = _demo_frames(count)
+    print(f"\nbackends on real frames (Pose2Sim demo, 1080x1920 portrait, {len(images)} images, "
+          f"{count} framesets of 4 views; load {os.getloadavg()[0]:.1f} / 2 cores)")
+    print(f"{'backend':<12} {'images/s':>9}  person boxes")
+
+    class _Frames:  # a recording of the images above, as detect_chunk reads it
+        names = DEMO_CAMERAS
+
+        def framesets(self, start, stop):
+            from types import SimpleNamespace
+
+            for k in range(start, stop):
+                yield SimpleNamespace(index=k, timestamp_s=k / 60, images=images[4 * k:4 * k + 4])
+
+    with tempfile.TemporaryDirectory() as folder:
+        specs = ["builtin", "onnx", "mediapipe"]
+        for spec in specs:
+            try:
+                if spec == "onnx":
+                    from labeling.detector import builtin_detector
+                    from labeling.detector.onnx_model import export_onnx
+
+                    path = Path(folder) / "builtin.onnx"
+                    export_onnx(path, builtin_detector(device="cpu"))
+                    detector = open_detector(f"onnx:{path}")
+                else:
+                    detector = open_detector(spec, device="cpu")
+            except ValueError as error:
+                print(f"{spec:<12} {'skipped':>9}  {error}")
+                continue
+            detect_chunk(_Frames(), detector, 0, 1)  # warm-up (graph/session init)
+            start = time.perf_counter()
+            detect_chunk(_Frames(), detector, 0, count)
+            rate = len(images) / (time.perf_counter() - start)
+            print(f"{spec:<12} {rate:>9.1f}  {detector.person_boxes}")
+
+
+def demo_end_to_end() -> None:
+    """``rigkit label --videos`` on the four demo videos with mediapipe: framesets/s, split."""
+    import tempfile
+
+    from calibration import load_rig
+    from capture.pairing import RecordingSpec
+    from geometry import compile_kernels
+    from labeling import LabelJob, LabelOptions, run_label_job
+    from labeling.cli import _match_to_rig, bones_from_skeleton
+    from labeling.frame_fit import fit_detections
+    from labeling.session_labeling import detections_from_recording
+
+    compile_kernels()
+    spec = RecordingSpec.from_args(videos=[f"{n}={DEMO / 'videos' / f'{n}.mp4'}" for n in DEMO_CAMERAS])
+    rig = load_rig(DEMO / "calibration" / "Calib_qualisys.toml")
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            start = time.perf_counter()
+            cpu = time.process_time()
+            detections, _ = detections_from_recording(spec, "mediapipe", out_dir=folder, progress=False)
+        except ValueError as error:
+            print(f"\ndemo end to end: skipped ({error})")
+            return
+        detect_s, detect_cpu_s = time.perf_counter() - start, time.process_time() - cpu
+        start, cpu = time.perf_counter(), time.process_time()
+        detections, _ = _match_to_rig(detections, rig)
+        detections, _ = fit_detections(detections, rig, detections.metadata["frame_sizes"])
+        bones, _ = bones_from_skeleton(detections.joint_names, None)
+        job = LabelJob.create(rig, detections, options=LabelOptions(), bones=bones)
+        summary = run_label_job(job, Path(folder) / "labels", progress=False)
+        label_s, label_cpu_s = time.perf_counter() - start, time.process_time() - cpu
+    F = detections.num_frames
+    print(f"\nrigkit label --videos on the 4 demo videos, --detector mediapipe ({F} framesets, "
+          f"load {os.getloadavg()[0]:.1f} / 2 cores)")
+    print(f"{'part':<28} {'wall s':>7} {'cpu s':>7} {'framesets/s':>12}")
+    print(f"{'detection (decode+detect)':<28} {detect_s:>7.2f} {detect_cpu_s:>7.2f} {F / detect_s:>12.1f}")
+    print(f"{'after detection':<28} {label_s:>7.3f} {label_cpu_s:>7.3f} {F / label_s:>12.0f}")
+    print(f"{'end to end':<28} {detect_s + label_s:>7.2f} {detect_cpu_s + label_cpu_s:>7.2f} "
+          f"{F / (detect_s + label_s):>12.1f}")
+    ratio = detect_s / label_s
+    print(f"after detection is {ratio:.0f}x faster than detection (wall; cpu "
+          f"{detect_cpu_s / label_cpu_s:.0f}x): {'PASS' if ratio >= 100 else 'FAIL'} (>= 100x)")
+    print(summary.table())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer images and repeats")
+    parser.add_argument("--part", choices=("all", "backends", "demo", "builtin"), default="all")
     parser.add_argument("--images", type=int, default=60, help="held-out renders per size")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.part in ("all", "backends"):
+        backends(args.quick)
+    if args.part in ("all", "demo"):
+        demo_end_to_end()
+    if args.part not in ("all", "builtin"):
+        return 0
     num_images = 20 if args.quick else args.images
     repeats = 2 if args.quick else 4
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores, shared); torch threads "

@@ -390,9 +390,13 @@ def _add_keypoints(sub) -> None:
                      "the rig (no board): pairwise essential matrices, incremental registration, bundle "
                      "adjustment. The intrinsics come from --intrinsics (default: the --out file). Give one "
                      "known length for metres.")
-    parser.add_argument("--detections", required=True, metavar="FILE",
-                        help="npz with points_2d (V, F, J, 2) pixels (NaN = missing), camera_names (V,), and "
-                             "optionally scores (V, F, J) and joint_names (J,)")
+    parser.add_argument("--detections", required=True, metavar="FORMAT:PATH",
+                        help="2D detections as for 'rigkit label': npz:FILE (the npz 'rigkit label detect' "
+                             "writes: points_2d (V, F, J, 2) px, camera_names (V,), optionally scores, "
+                             "joint_names), openpose:DIR, dlc:FILE.h5, sleap:FILE.h5, coco:FILE.json; a bare "
+                             "path is an npz")
+    parser.add_argument("--skeleton", default=None, metavar="NAME|TOML",
+                        help="skeleton of the imported detections (importers), as for 'rigkit label'")
     parser.add_argument("--intrinsics", metavar="FILE", help="calibration file with the cameras' intrinsics "
                                                              "(default: --out)")
     add_output_argument(parser, help_text="calibration file to write or update")
@@ -409,27 +413,23 @@ def _add_keypoints(sub) -> None:
 
 
 def load_keypoints_npz(path: Path):
-    """``(points_2d (V, F, J, 2), scores (V, F, J) or None, camera_names, joint_names or None)``."""
-    import numpy as np
+    """``(points_2d (V, F, J, 2), scores (V, F, J), camera_names, joint_names)`` of the one
+    detections npz (:func:`labeling.detections.read_npz_detections`)."""
+    detections = _detections(str(path), None, None)
+    return (detections.points_2d, detections.scores, list(detections.camera_names),
+            list(detections.joint_names))
 
-    if not path.is_file():
-        raise FileNotFoundError(f"detections file {path} does not exist")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path} is not a readable npz file ({error})") from None
-    for key in ("points_2d", "camera_names"):
-        if key not in data:
-            raise ValueError(f"{path} has no '{key}' array (it has {', '.join(data.files)})")
-    points = np.asarray(data["points_2d"], dtype=np.float64)
-    if points.ndim != 4 or points.shape[-1] != 2:
-        raise ValueError(f"{path}: points_2d has shape {points.shape}, expected (V, F, J, 2)")
-    names = [str(n) for n in data["camera_names"]]
-    if len(names) != points.shape[0]:
-        raise ValueError(f"{path}: {len(names)} camera_names for {points.shape[0]} views in points_2d")
-    scores = np.asarray(data["scores"], dtype=np.float64) if "scores" in data else None
-    joints = [str(n) for n in data["joint_names"]] if "joint_names" in data else None
-    return points, scores, names, joints
+
+def _detections(spec: str, rig, skeleton):
+    """``--detections FORMAT:PATH`` (a bare path: npz) through labeling's one reader and its
+    importers (camera names matched to ``rig`` as they match them)."""
+    from labeling.cli import load_detections_arg
+    from labeling.detections import read_npz_detections
+
+    fmt, sep, rest = spec.partition(":")
+    if not sep or len(fmt) <= 1 or Path(spec).exists():
+        return read_npz_detections(spec)
+    return load_detections_arg(spec, rig=rig, skeleton=skeleton)
 
 
 def _joint_index(value: str, joint_names) -> int:
@@ -451,17 +451,24 @@ def _run_keypoints(args: argparse.Namespace) -> int:
     from .report import keypoint_summary, write_keypoint_report
 
     out = Path(args.out)
-    points, scores, names, joint_names = load_keypoints_npz(Path(args.detections))
     source = Path(args.intrinsics) if args.intrinsics else out
     if not source.exists():
         raise ValueError(f"no intrinsics: {source} does not exist; calibrate the intrinsics first "
                          "(rigkit calibrate intrinsics) or give --intrinsics FILE")
     existing = read_calibration(source)
+    detections = _detections(args.detections, existing.rig, args.skeleton)
+    names = list(detections.camera_names)
     missing = [n for n in names if n not in existing.rig.names]
     if missing:
         raise ValueError(f"cameras {', '.join(missing)} of {args.detections} are not in {source} "
                          f"(it has {', '.join(existing.rig.names)})")
     rig = existing.rig.subset(names)
+    from labeling.frame_fit import fit_detections
+
+    detections, fits = fit_detections(detections, rig, detections.metadata.get("frame_sizes", {}))
+    for fit in fits:
+        _notice(fit.sentence())
+    points, scores, joint_names = detections.points_2d, detections.scores, list(detections.joint_names)
     known = None
     if args.known_length_m is not None:
         if not args.length_joints:

@@ -1,4 +1,6 @@
-"""Frame sources: OpenCV devices and streams, video files, image folders, a synthetic rig camera.
+"""The recorder's camera sources: OpenCV devices and streams, video files, image folders replayed
+as cameras, a synthetic rig camera. (Reading files and folders offline, for calibration and
+labeling, is :mod:`capture.frames`; the folder replay here reads through it.)
 
 A source is opened inside its camera's worker process (never at import time) and read there.
 Three kinds of timing:
@@ -22,16 +24,16 @@ import cv2
 import numpy as np
 
 from .counter import burn_timecode
+from .frames import IMAGE_SUFFIXES, ImageFolderSource
 from .rigfile import CameraSpec, SyntheticSpec
 from .scene import PatternPainter, SyntheticScene, light_gain_at
 
-__all__ = ["Timing", "Source", "open_source", "IMAGE_SUFFIXES"]
+__all__ = ["Timing", "Source", "open_camera", "IMAGE_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
 Timing = Literal["live", "scheduled", "fast"]
 _LOOP_FRAMES = 16  # frames of the "loop" scene, painted once
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class Source:
@@ -138,16 +140,19 @@ def _fourcc_text(value: float) -> str | None:
 
 
 class _FolderSource(Source):
-    """Images in a folder, replayed in name order at ``file_fps`` (default the camera fps)."""
+    """Images in a folder (:class:`capture.frames.ImageFolderSource`, the one folder reader),
+    replayed in name order at ``file_fps`` (default the camera fps)."""
 
     def __init__(self, spec: CameraSpec):
         super().__init__(spec)
         folder = Path(str(spec.target))
         if not folder.is_dir():
             raise OSError(f"camera {spec.name!r}: image folder {folder} does not exist")
-        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not self.files:
-            raise OSError(f"camera {spec.name!r}: image folder {folder} holds no images")
+        try:
+            self.folder = ImageFolderSource(spec.name, folder)
+        except ValueError as error:
+            raise OSError(str(error)) from None
+        self.files = self.folder.files
         self.timing = "fast" if spec.replay == "fast" else "scheduled"
         self.fps = spec.file_fps or spec.fps
         self.applied = {"frame_count": len(self.files), "fps": self.fps,
@@ -211,8 +216,9 @@ class SyntheticSource(Source):
         return image
 
 
-def open_source(spec: CameraSpec, *, synthetic: SyntheticSpec | None = None, synthetic_index: int = 0) -> Source:
-    """Open the source of ``spec``; OSError with one sentence when it cannot be opened."""
+def open_camera(spec: CameraSpec, *, synthetic: SyntheticSpec | None = None, synthetic_index: int = 0) -> Source:
+    """Open the recorder's source of ``spec`` (inside its worker); OSError with one sentence when it
+    cannot be opened. Offline reading of video files and image folders is :func:`capture.frames.open_source`."""
     if spec.kind == "synthetic":
         if synthetic is None:
             raise ValueError(f"camera {spec.name!r} is synthetic but the rig has no [synthetic] table")

@@ -21,7 +21,7 @@ import cv2
 import zmq
 
 from .rigfile import CameraSpec, SyntheticSpec
-from .sources import Source, open_source
+from .sources import Source, open_camera
 from .wire import pack_header
 
 __all__ = ["WorkerConfig", "Control", "run_worker"]
@@ -121,7 +121,7 @@ def run_worker(config: WorkerConfig, control_array) -> None:
     camera = config.camera_index
     try:
         try:
-            source = open_source(config.spec, synthetic=config.synthetic, synthetic_index=config.synthetic_index)
+            source = open_camera(config.spec, synthetic=config.synthetic, synthetic_index=config.synthetic_index)
         except (OSError, ValueError) as error:
             sock.send(pack_header({"type": "error", "camera": camera, "message": str(error)}))
             return

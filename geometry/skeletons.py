@@ -14,6 +14,9 @@ index:
 - ``H36M_17``: Human3.6M's 17 joints in the order used by VideoPose3D and most lifters.
 - ``HAND_21``: OpenPose / MediaPipe hand (wrist, then thumb, index, middle, ring, little finger,
   each from the base to the tip).
+- ``BLAZEPOSE_33``: MediaPipe BlazePose's 33 pose landmarks (``mediapipe.solutions.pose.PoseLandmark``
+  order and names, bones of its ``POSE_CONNECTIONS``); its COCO-17 joints carry COCO's names, and
+  :data:`BLAZEPOSE_33_TO_COCO_17` / :func:`joint_mapping` map one onto the other.
 
 Bones follow the format's reference drawing order. ``symmetric_pairs`` are ``(left, right)``
 pairs: what a left/right swap of a detector exchanges, and what a horizontal image flip permutes.
@@ -32,8 +35,11 @@ __all__ = [
     "MPII_16",
     "H36M_17",
     "HAND_21",
+    "BLAZEPOSE_33",
+    "BLAZEPOSE_33_TO_COCO_17",
     "SKELETONS",
     "get_skeleton",
+    "joint_mapping",
 ]
 
 
@@ -203,8 +209,43 @@ HAND_21 = Skeleton(
     bones=tuple((0 if k == 0 else 1 + 4 * f + k - 1, 1 + 4 * f + k) for f in range(5) for k in range(4)),
 )
 
+BLAZEPOSE_33 = Skeleton(
+    name="BLAZEPOSE_33",
+    joint_names=("nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner",
+                 "right_eye", "right_eye_outer", "left_ear", "right_ear", "mouth_left",
+                 "mouth_right", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+                 "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index",
+                 "right_index", "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee",
+                 "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel",
+                 "left_foot_index", "right_foot_index"),
+    bones=((0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12),
+           (11, 13), (13, 15), (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16),
+           (16, 18), (16, 20), (16, 22), (18, 20), (11, 23), (12, 24), (23, 24), (23, 25),
+           (24, 26), (25, 27), (26, 28), (27, 29), (28, 30), (29, 31), (30, 32), (27, 31),
+           (28, 32)),
+    symmetric_pairs=((1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16),
+                     (17, 18), (19, 20), (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32)),
+)
+
+# COCO-17 joint j is BlazePose landmark BLAZEPOSE_33_TO_COCO_17[j] (same names).
+BLAZEPOSE_33_TO_COCO_17 = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+
 SKELETONS: dict[str, Skeleton] = {s.name: s for s in
-                                  (COCO_17, HALPE_26, BODY_25, BODY_25B, MPII_16, H36M_17, HAND_21)}
+                                  (COCO_17, HALPE_26, BODY_25, BODY_25B, MPII_16, H36M_17, HAND_21,
+                                   BLAZEPOSE_33)}
+
+
+def joint_mapping(source: str | Skeleton, target: str | Skeleton) -> tuple[int, ...]:
+    """Indices into ``source``'s joints giving ``target``'s joints, matched by joint name:
+    ``points_target = points_source[..., mapping, :]``. ValueError naming the target joints that
+    ``source`` lacks (e.g. ``joint_mapping("BLAZEPOSE_33", "COCO_17")`` is
+    :data:`BLAZEPOSE_33_TO_COCO_17`)."""
+    source, target = get_skeleton(source), get_skeleton(target)
+    lookup = {n: i for i, n in enumerate(source.joint_names)}
+    missing = [n for n in target.joint_names if n not in lookup]
+    if missing:
+        raise ValueError(f"skeleton {source.name} lacks {', '.join(missing)} of {target.name}")
+    return tuple(lookup[n] for n in target.joint_names)
 
 _ALIASES = {
     "coco": "COCO_17", "coco17": "COCO_17", "cocobody": "COCO_17",
@@ -214,6 +255,8 @@ _ALIASES = {
     "mpii": "MPII_16", "mpii16": "MPII_16",
     "h36m": "H36M_17", "h36m17": "H36M_17", "human36m": "H36M_17", "human36m17": "H36M_17",
     "hand": "HAND_21", "hand21": "HAND_21",
+    "blazepose": "BLAZEPOSE_33", "blazepose33": "BLAZEPOSE_33", "mediapipe": "BLAZEPOSE_33",
+    "mediapipepose": "BLAZEPOSE_33",
 }
 
 

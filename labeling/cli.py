@@ -1,8 +1,14 @@
 """``rigkit label``: detections -> pseudo-label shards, and ``rigkit label report DIR``.
 
-    rigkit label --calibration CALIB.toml (--session DIR | --detections FORMAT:PATH) --out DIR
+    rigkit label --calibration CALIB.toml (--session DIR | --videos NAME=PATH ... |
+                 --detections FORMAT:PATH) [--detector SPEC] [--frame-offset NAME=N] --out DIR
                  [--resume] [--shard-size N] [thresholds with units] [--executor local|ray]
+    rigkit label detect (--session DIR | --videos NAME=PATH ...) --detector SPEC --out FILE.npz
     rigkit label report DIR [--out PNG_DIR] [--num-overlays K]
+
+Which detector: ``builtin`` (the default) is trained on synthetic renders and is the demo's; it
+does not see real people. For real footage use ``mediapipe`` (rigkit[mediapipe]) or an
+``onnx:`` export of RTMPose/ViTPose (rigkit[onnx]).
 
 Bad input raises ValueError/OSError with one sentence; ``rigkit_cli`` prints it and exits 2.
 """
@@ -16,36 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .detections import Detections
+from .detections import Detections, read_npz_detections, write_npz_detections
 from .pseudo_labels import LabelOptions
 
 __all__ = ["register", "read_npz_detections", "load_detections_arg", "bones_from_skeleton"]
 
 log = logging.getLogger(__name__)
-_NPZ_KEYS = ("points_2d", "scores", "camera_names", "joint_names", "frame_index", "timestamp_s")
-
-
-def read_npz_detections(path: str | Path) -> Detections:
-    """Detections from an ``.npz`` holding the fields of :class:`labeling.Detections`:
-    ``points_2d (V, F, J, 2)`` px, ``scores (V, F, J)``, ``camera_names (V,)``,
-    ``joint_names (J,)``, ``frame_index (F,)``, ``timestamp_s (F,)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"detections file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            fields = {k: data[k] for k in _NPZ_KEYS if k in data}
-    except (OSError, EOFError, ValueError):
-        raise ValueError(f"{path} is not a readable .npz file of detections") from None
-    missing = [k for k in _NPZ_KEYS if k not in fields]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)} (an npz of detections needs "
-                         f"{', '.join(_NPZ_KEYS)})")
-    return Detections(points_2d=fields["points_2d"], scores=fields["scores"],
-                      camera_names=tuple(str(n) for n in fields["camera_names"]),
-                      joint_names=tuple(str(n) for n in fields["joint_names"]),
-                      frame_index=fields["frame_index"], timestamp_s=fields["timestamp_s"],
-                      source=f"npz:{path.resolve()}")
 
 
 _FORMAT_ALIASES = {"dlc": "deeplabcut", "pose2sim": "openpose", "json": "coco"}
@@ -125,29 +107,83 @@ def _notice(message: str) -> None:
     print(f"rigkit: {message}", file=sys.stderr, flush=True)
 
 
+def _recording(args):
+    """The ``capture.pairing.RecordingSpec`` of ``--session`` / ``--videos`` (None without)."""
+    from capture.pairing import RecordingSpec
+
+    if args.session is None and not args.videos:
+        if args.frame_offset:
+            raise ValueError("--frame-offset needs --session or --videos")
+        return None
+    return RecordingSpec.from_args(session=args.session, videos=args.videos or (),
+                                   frame_offsets=args.frame_offset or ())
+
+
+def _match_to_rig(detections: Detections, rig) -> tuple[Detections, dict]:
+    """Rename the recording's cameras to the calibration's, as the importers match them (exact
+    name, the calibration's name inside the file's, else sorted order with a warning); returns
+    the detections and ``{calibration name: recording name}``."""
+    names = list(detections.camera_names)
+    if set(names) <= set(rig.names):
+        return detections, {n: n for n in names}
+    from .importers.common import match_cameras
+
+    pairs = match_cameras(names, list(rig.names), source="--videos")
+    ordered = detections.select_cameras([found for found, _ in pairs])
+    renamed = Detections(points_2d=ordered.points_2d, scores=ordered.scores,
+                         camera_names=tuple(name for _, name in pairs),
+                         joint_names=ordered.joint_names, frame_index=ordered.frame_index,
+                         timestamp_s=ordered.timestamp_s, source=ordered.source,
+                         metadata={**ordered.metadata, "frame_sizes": {
+                             name: ordered.metadata.get("frame_sizes", {}).get(found)
+                             for found, name in pairs if found in ordered.metadata.get("frame_sizes", {})}})
+    return renamed, {name: found for found, name in pairs}
+
+
 def _run_label(args) -> int:
     from .pipeline import LabelJob, run_label_job
     from rigkit_files import sha256_of_file
 
-    if not args.calibration or not args.out or (args.session is None) == (args.detections is None):
-        raise ValueError("rigkit label needs --calibration, --out and exactly one of --session "
-                         "or --detections (or the 'report' command)")
+    given = sum(x is not None and x != [] for x in (args.session, args.videos, args.detections))
+    if not args.calibration or not args.out or given != 1:
+        raise ValueError("rigkit label needs --calibration, --out and exactly one of --session, "
+                         "--videos or --detections (or the 'report' / 'detect' command)")
     options = _options(args)
     from calibration import load_rig
 
+    recording = _recording(args)
     rig = load_rig(args.calibration)
     provenance = {"calibration": str(Path(args.calibration).resolve()),
                   "calibration_sha256": sha256_of_file(args.calibration)}
-    if args.session is not None:
-        from .session_labeling import detections_from_session
+    if recording is not None:
+        from .session_labeling import detections_from_recording
 
-        detections, detector_provenance = detections_from_session(
-            args.session, args.detector or "builtin", out_dir=Path(args.out), resume=args.resume,
-            executor=args.executor, progress=_show_progress(args))
+        detections, detector_provenance = detections_from_recording(
+            recording, args.detector or "builtin", out_dir=Path(args.out), resume=args.resume,
+            executor=args.executor, progress=_show_progress(args),
+            ray_options={"address": args.ray_address} if args.ray_address else None)
         provenance.update(detector_provenance)
+        detections, camera_map = _match_to_rig(detections, rig)
+        if any(k != v for k, v in camera_map.items()):
+            provenance["camera_map"] = camera_map
     else:
+        if args.detector:
+            raise ValueError("--detector runs on --session or --videos; --detections are already "
+                             "detected")
         detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton)
         provenance["detections"] = args.detections
+        if "weights_sha256" in detections.metadata:
+            provenance["weights_sha256"] = detections.metadata["weights_sha256"]
+        recorded = detections.metadata.get("recording", {})
+        for key in ("videos", "frame_offsets", "session"):  # where the frames are, for the report
+            if key in recorded:
+                provenance[key] = recorded[key]
+    from .frame_fit import fit_detections
+
+    detections, fits = fit_detections(detections, rig, detections.metadata.get("frame_sizes", {}))
+    for fit in fits:
+        _notice(fit.sentence())
+        provenance.setdefault("frame_fits", {})[fit.camera] = fit.mode
     bones, skeleton = bones_from_skeleton(detections.joint_names, args.skeleton)
     provenance["skeleton"] = skeleton
     if args.crops_px and args.session is None:
@@ -168,6 +204,40 @@ def _run_label(args) -> int:
     return 0
 
 
+def _run_detect(args) -> int:
+    """``rigkit label detect``: the detector only, into the one detections npz."""
+    import shutil
+
+    from .session_labeling import detections_from_recording
+
+    recording = _recording(args)
+    if recording is None or (args.session is not None and args.videos):
+        raise ValueError("rigkit label detect needs exactly one of --session or --videos")
+    out = Path(args.out)
+    if out.suffix.lower() != ".npz":
+        raise ValueError(f"--out {out} must name an .npz file")
+    if out.exists() and not args.resume and not args.force:
+        raise ValueError(f"{out} exists; pass --force to replace it")
+    work = out.with_name(f".{out.name}.chunks")  # per-chunk cache until the npz is whole
+    detections, provenance = detections_from_recording(
+        recording, args.detector or "builtin", out_dir=work, resume=True, executor=args.executor,
+        progress=_show_progress(args),
+        ray_options={"address": args.ray_address} if args.ray_address else None)
+    detections.metadata["recording"] = recording.describe()
+    write_npz_detections(out, detections)
+    shutil.rmtree(work, ignore_errors=True)
+    if not args.quiet:
+        V, F, J = detections.points_2d.shape[:3]
+        found = np.isfinite(detections.scores)
+        print(f"wrote {out}: {V} cameras x {F} framesets x {J} joints ({detections.metadata.get('detector')}, "
+              f"model sha256 {provenance['weights_sha256'][:12]}...); frames paired by "
+              f"{provenance['paired_by']}; person boxes from {provenance['person_boxes']}; "
+              f"{found.mean():.0%} of the joints detected")
+        for note in provenance.get("notes", []):
+            print(f"note: {note}")
+    return 0
+
+
 def _run_report(args) -> int:
     from .report import write_report
 
@@ -179,17 +249,48 @@ def _run_report(args) -> int:
     return 0
 
 
+def _add_recording_arguments(group, parser: argparse.ArgumentParser) -> None:
+    group.add_argument("--session", metavar="DIR", help="recorded session: run the detector on it")
+    group.add_argument("--videos", nargs="+", action="extend", metavar="NAME=PATH",
+                       help="one video file or image folder per camera: run the detector on them "
+                            "(names matched to the calibration as the importers do)")
+    parser.add_argument("--frame-offset", action="append", default=[], metavar="NAME=N",
+                        help="camera NAME's frame k+N pairs with frame k of the others "
+                             "(repeatable; frames are paired by index for videos, by the "
+                             "recording's timestamps for a session)")
+
+
+def _add_detector_argument(parser: argparse.ArgumentParser) -> None:
+    from .detector.spec import DETECTOR_HELP
+
+    parser.add_argument("--detector", metavar="SPEC", default=None,
+                        help=f"detector for --session / --videos: {DETECTOR_HELP}")
+
+
+def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where detection and labeling run: this process, or Ray detector "
+                             "actors and tasks (rigkit[ray])")
+    parser.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                        help="Ray cluster address (default: start a local Ray instance)")
+    parser.add_argument("--progress", action="store_true",
+                        help="show the progress bar even when stderr is not a terminal")
+
+
 def register(parser: argparse.ArgumentParser) -> None:
-    """Add ``rigkit label`` (and its ``report`` command) to ``parser``."""
+    """Add ``rigkit label`` (and its ``detect`` and ``report`` commands) to ``parser``."""
     defaults = LabelOptions()
+    parser.epilog = ("Which detector: 'builtin' (the default) is trained on synthetic renders and "
+                     "labels the demo; it does not see real people. For real footage use "
+                     "'--detector mediapipe' (pip install 'rigkit[mediapipe]') or an RTMPose/ViTPose "
+                     "ONNX export, '--detector onnx:MODEL.onnx' (pip install 'rigkit[onnx]').")
     parser.add_argument("--calibration", metavar="CALIB", help="calibration file (TOML, ...)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--session", metavar="DIR", help="recorded session: run the detector on it")
+    _add_recording_arguments(source, parser)
     source.add_argument("--detections", metavar="FORMAT:PATH",
-                        help="precomputed 2D detections, e.g. npz:take.npz, openpose:DIR, "
-                             "dlc:FILE.h5, sleap:FILE.h5, coco:FILE.json")
-    parser.add_argument("--detector", metavar="WEIGHTS", default=None,
-                        help="detector weights for --session (default: the built-in detector)")
+                        help="precomputed 2D detections, e.g. npz:take.npz (from 'rigkit label "
+                             "detect'), openpose:DIR, dlc:FILE.h5, sleap:FILE.h5, coco:FILE.json")
+    _add_detector_argument(parser)
     parser.add_argument("--crops-px", type=int, default=0, metavar="S",
                         help="with --session: store an S x S JPEG crop of each view around the "
                              "subject in the shards (0: labels only)")
@@ -223,13 +324,23 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bone-length-tolerance-sigmas", type=float, metavar="SIGMAS",
                         default=defaults.bone_length_tolerance_sigmas,
                         help="... or this many robust standard deviations of its length")
-    parser.add_argument("--executor", choices=("local", "ray"), default="local")
-    parser.add_argument("--ray-address", default=None, metavar="ADDRESS",
-                        help="Ray cluster address (default: start a local Ray instance)")
-    parser.add_argument("--progress", action="store_true",
-                        help="show the progress bar even when stderr is not a terminal")
+    _add_executor_arguments(parser)
     parser.set_defaults(func=_run_label)
     sub = parser.add_subparsers(dest="label_command", metavar="COMMAND")
+    detect = sub.add_parser("detect", help="run only the detector; write the detections npz",
+                            description="Run the detector over a session or videos and write the "
+                                        "one detections npz that 'rigkit label --detections "
+                                        "npz:FILE' and 'rigkit calibrate keypoints --detections "
+                                        "npz:FILE' read.")
+    group = detect.add_mutually_exclusive_group()
+    _add_recording_arguments(group, detect)
+    _add_detector_argument(detect)
+    detect.add_argument("--out", required=True, metavar="FILE.npz", help="detections file to write")
+    detect.add_argument("--resume", action="store_true",
+                        help="reuse the chunks an interrupted run left next to --out")
+    detect.add_argument("--force", action="store_true", help="replace an existing --out file")
+    _add_executor_arguments(detect)
+    detect.set_defaults(func=_run_detect)
     report = sub.add_parser("report", help="per-joint acceptance table and overlay PNGs",
                             description="per-joint acceptance table and overlay PNGs of a "
                                         "labeling output folder")

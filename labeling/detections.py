@@ -1,16 +1,41 @@
-"""The 2D detections of one recording: what every detector and importer produces.
+"""The 2D detections of one recording: what every detector and importer produces, and the one
+npz layout that carries them between commands.
 
 Conventions in :mod:`geometry.camera` (V views, F frames/framesets, J joints; pixels are distorted
 image coordinates of the original frames; NaN where not observed).
+
+The detections npz (written by ``rigkit label detect``, read by ``rigkit label --detections
+npz:FILE`` and ``rigkit calibrate keypoints --detections npz:FILE``), one array per field:
+
+=================  =================  =================================================
+key                shape, dtype       meaning
+=================  =================  =================================================
+``points_2d``      (V, F, J, 2) f8    pixels, NaN where not detected (required)
+``camera_names``   (V,) str           matched to the calibration by name (required)
+``scores``         (V, F, J) f8       confidence in [0, 1] (default: 1 where detected)
+``joint_names``    (J,) str           (default: ``joint0``, ``joint1``, ...)
+``frame_index``    (F,) i8            frameset numbers (default: 0..F-1)
+``timestamp_s``    (F,) f8            seconds (default: NaN)
+``frame_sizes``    (V, 2) i8          decoded (width, height) px, -1 unknown (optional)
+``source``         () str             provenance: detector and model sha256 (optional)
+``weights_sha256`` () str             the detector model's sha256 (optional)
+``recording``      () str             JSON: the session or videos detected (optional)
+=================  =================  =================================================
 """
 
 from __future__ import annotations
 
+import io
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Detections"]
+__all__ = ["Detections", "write_npz_detections", "read_npz_detections", "NPZ_REQUIRED_KEYS"]
+
+NPZ_REQUIRED_KEYS = ("points_2d", "camera_names")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,3 +121,75 @@ class Detections:
                           frame_index=self.frame_index[start:stop],
                           timestamp_s=self.timestamp_s[start:stop], source=self.source,
                           metadata=dict(self.metadata))
+
+
+def write_npz_detections(path: str | os.PathLike, detections: Detections) -> Path:
+    """Write the detections npz (layout in the module docstring) atomically: a crash leaves no
+    file that looks complete. ``detections.metadata["frame_sizes"]`` (``{camera: [w, h]}``),
+    ``["weights_sha256"]`` and ``["recording"]`` (a dict) are stored when present."""
+    from .shards import write_atomic
+
+    sizes = detections.metadata.get("frame_sizes", {})
+    frame_sizes = np.array([sizes.get(n, (-1, -1)) for n in detections.camera_names], dtype=np.int64)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, points_2d=detections.points_2d, scores=detections.scores,
+                        camera_names=np.array(detections.camera_names),
+                        joint_names=np.array(detections.joint_names),
+                        frame_index=detections.frame_index, timestamp_s=detections.timestamp_s,
+                        frame_sizes=frame_sizes.reshape(-1, 2), source=np.array(detections.source),
+                        weights_sha256=np.array(str(detections.metadata.get("weights_sha256", ""))),
+                        recording=np.array(json.dumps(detections.metadata.get("recording", {}))))
+    path = Path(path)
+    write_atomic(path, buffer.getvalue())
+    return path
+
+
+def read_npz_detections(path: str | os.PathLike) -> Detections:
+    """Detections from the npz layout of the module docstring (missing optional keys get their
+    defaults). ``metadata["frame_sizes"]`` holds the decoded sizes where the file has them.
+    Raises ValueError / FileNotFoundError with one sentence naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"detections file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            fields = {k: data[k] for k in data.files}
+    except Exception as error:  # OSError, ValueError, zipfile.BadZipFile, zlib.error (truncated)
+        raise ValueError(f"{path} is not a readable .npz file of detections "
+                         f"({type(error).__name__})") from None
+    missing = [k for k in NPZ_REQUIRED_KEYS if k not in fields]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)} (an npz of detections needs "
+                         f"{', '.join(NPZ_REQUIRED_KEYS)}; it has {', '.join(fields) or 'nothing'})")
+    points = np.asarray(fields["points_2d"], dtype=np.float64)
+    if points.ndim != 4 or points.shape[-1] != 2:
+        raise ValueError(f"{path}: points_2d has shape {points.shape}, expected (V, F, J, 2)")
+    V, F, J, _ = points.shape
+    scores = fields.get("scores")
+    if scores is None:
+        scores = np.where(np.isfinite(points).all(axis=-1), 1.0, np.nan)
+    joint_names = fields.get("joint_names", np.array([f"joint{j}" for j in range(J)]))
+    metadata: dict = {}
+    sizes = fields.get("frame_sizes")
+    names = tuple(str(n) for n in fields["camera_names"].reshape(-1))
+    if sizes is not None and sizes.shape == (V, 2):
+        metadata["frame_sizes"] = {n: [int(w), int(h)] for n, (w, h) in zip(names, sizes) if w > 0 and h > 0}
+    if "weights_sha256" in fields and str(fields["weights_sha256"]):
+        metadata["weights_sha256"] = str(fields["weights_sha256"])
+    if "recording" in fields:
+        try:
+            recording = json.loads(str(fields["recording"]))
+        except json.JSONDecodeError:
+            recording = {}
+        if isinstance(recording, dict) and recording:
+            metadata["recording"] = recording
+    source = str(fields["source"]) if "source" in fields else ""
+    try:
+        return Detections(points_2d=points, scores=scores, camera_names=names,
+                          joint_names=tuple(str(n) for n in joint_names.reshape(-1)),
+                          frame_index=fields.get("frame_index", np.arange(F)),
+                          timestamp_s=fields.get("timestamp_s", np.full(F, np.nan)),
+                          source=f"npz:{path.resolve()}" + (f" ({source})" if source else ""),
+                          metadata=metadata)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None

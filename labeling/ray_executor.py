@@ -9,7 +9,7 @@ driver resumes like a local run). Failed tasks (a worker or node lost, an except
 ``max_retries`` times. Shard bytes do not depend on where they were computed (no timestamps), so
 the shards' sha256 equal the local run's.
 
-Detection on sessions runs in detector actors (:func:`detect_chunks_with_ray`): the detector is
+Detection on recordings (sessions, video files, image folders) runs in detector actors (:func:`detect_chunks_with_ray`): the detector is
 loaded once per actor, on a GPU when the cluster has GPUs (``num_gpus=1`` per actor), and each
 call detects one chunk of framesets.
 
@@ -106,29 +106,29 @@ def label_shards_with_ray(job, shards: list[int], out_dir: str | os.PathLike, *,
 
 
 class _DetectorWorker:
-    """Ray actor body: the detector is loaded once, the session opened once, per actor."""
+    """Ray actor body: the detector is loaded once, the recording opened once, per actor."""
 
-    def __init__(self, session_path: str, detector_spec: str, device: str | None):
-        from capture import open_session
+    def __init__(self, recording, detector_spec: str, device: str | None):
+        from .detector import open_detector
 
-        from .detector import load_detector
-
-        self.detector = load_detector(detector_spec, device=device)
-        self.session = open_session(session_path)
+        self.detector = open_detector(detector_spec, device=device)
+        self.recording = recording.open()
 
     def detect(self, chunk: int, start: int, stop: int):
         from .session_labeling import detect_chunk
 
-        return chunk, detect_chunk(self.session, self.detector, start, stop)
+        return chunk, detect_chunk(self.recording, self.detector, start, stop)
 
 
-def detect_chunks_with_ray(session_path, detector_spec: str, chunks: list[tuple[int, int, int]], *,
+def detect_chunks_with_ray(recording, detector_spec: str, chunks: list[tuple[int, int, int]], *,
                            device: str | None = None, address: str | None = None,
                            num_actors: int | None = None, max_retries: int = 3):
-    """Detect ``chunks`` ``(chunk, start, stop)`` of a session in Ray actors; yields
+    """Detect ``chunks`` ``(chunk, start, stop)`` of a recording (a ``capture.pairing.
+    RecordingSpec``: a session or video files / image folders) in Ray detector actors; yields
     ``(chunk, arrays)`` as they finish (any order). One actor per GPU when the cluster has GPUs
     (each holding one), else one per CPU; a lost actor is restarted and its calls retried.
-    The session folder must be readable from every node (a shared file system)."""
+    The recording's files must be readable from every node (a shared file system). Chunks are
+    detected exactly as :func:`labeling.session_labeling.detect_chunk` does locally."""
     ray = require_ray()
     started = _connect(ray, address, None)
     try:
@@ -137,7 +137,7 @@ def detect_chunks_with_ray(session_path, detector_spec: str, chunks: list[tuple[
         count = num_actors or max(1, int(resources.get("GPU" if gpus else "CPU", 1)))
         actor_class = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
                                  max_restarts=max_retries, max_task_retries=max_retries)(_DetectorWorker)
-        actors = [actor_class.remote(str(session_path), detector_spec, device)
+        actors = [actor_class.remote(recording, detector_spec, device)
                   for _ in range(min(count, max(1, len(chunks))))]
         pending = [actors[k % len(actors)].detect.remote(*chunk) for k, chunk in enumerate(chunks)]
         while pending:

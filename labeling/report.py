@@ -4,8 +4,10 @@ Overlays draw, for a few framesets spread over the take, every view side by side
 detections as circles (green: inlier view of an accepted label, orange: inlier of a rejected
 label, red: outlier view, grey: not used because of a low score) and the accepted 3D labels
 reprojected into each view as blue crosses joined by the skeleton's bones. The background is the
-recorded frame when the session's images are available, otherwise a blank canvas of the camera's
-size. Conventions in :mod:`geometry.camera`.
+recorded frame when the frames are at hand (the session, or the videos / image folders the labels
+were detected on, read with the same frame pairing and offsets, padded or cropped to the
+calibrated size as :mod:`labeling.frame_fit` says), otherwise a blank canvas of the camera's size.
+Conventions in :mod:`geometry.camera`.
 """
 
 from __future__ import annotations
@@ -186,14 +188,15 @@ def write_report(root: str | os.PathLike, *, out_dir: str | os.PathLike | None =
     index = LabelIndex.read(root)
     min_score = float(index.job["options"]["min_score"])
     bones = np.asarray(index.job.get("bones") or np.zeros((0, 2)), dtype=np.int64).reshape(-1, 2)
-    recorded = index.job["provenance"].get("session")
+    provenance = index.job["provenance"]
+    recorded = provenance.get("session")
     if session is not None and not recorded:
-        raise ValueError("these labels were made from imported detections, whose frame numbers "
-                         "need not be the session's framesets; run the report without --session")
+        raise ValueError("these labels were not made from a session (their frame numbers need not "
+                         "be its framesets); run the report without --session")
     if session is None and recorded and Path(recorded).is_dir():
         session = recorded  # labels from a session: draw on its frames when it is still there
-    opened = _open_session(session)
-    frames = None if opened is None else _frames_of(opened)
+    opened = _open_recording(session, provenance)
+    frames = None if opened is None else _frames_of(opened, provenance.get("camera_map", {}))
     total = index.num_samples
     picks = np.unique(np.linspace(0, max(total - 1, 0), min(num_overlays, total)).round().astype(int))
     paths = []
@@ -204,6 +207,11 @@ def write_report(root: str | os.PathLike, *, out_dir: str | os.PathLike | None =
         row = int(position - offsets[shard])
         frame = int(data["frame_index"][row])
         images = frames(frame, data["rig"].names) if frames else None
+        if images is not None:
+            from .frame_fit import fit_image
+
+            images = [None if image is None else fit_image(image, camera.size)
+                      for image, camera in zip(images, data["rig"])]
         canvas = draw_overlay(data["rig"], data, row, bones=bones, min_score=min_score,
                               images=images)
         ok, encoded = cv2.imencode(".png", canvas)
@@ -218,21 +226,32 @@ def write_report(root: str | os.PathLike, *, out_dir: str | os.PathLike | None =
     return LabelReport(**{**report.__dict__, "overlay_paths": tuple(paths)})
 
 
-def _open_session(session):
-    """``capture.open_session(session)``, or None without a session."""
-    if session is None:
-        return None
-    from capture import open_session
+def _open_recording(session, provenance: dict):
+    """The ``capture.pairing.Recording`` the labels were detected on (a session, or the videos of
+    ``provenance`` when their files are still there), or None."""
+    from capture.pairing import RecordingSpec
 
-    return open_session(session)
+    offsets = tuple((provenance.get("frame_offsets") or {}).items())
+    if session is not None:
+        return RecordingSpec(session=str(session), offsets=offsets).open()
+    videos = provenance.get("videos")
+    if videos and all(Path(p).exists() for p in videos.values()):
+        return RecordingSpec(cameras=tuple(videos.items()), offsets=offsets).open()
+    return None
 
 
-def _frames_of(opened):
-    """A function (frame_index, camera names) -> V BGR images (None where a view is missing)."""
+def _frames_of(opened, camera_map: dict):
+    """A function (frame_index, camera names) -> V BGR images (None where a view is missing),
+    padded/cropped to each camera's calibrated size by the caller's rig."""
+    pairing = opened.pairing
+    position_of = {int(f): k for k, f in enumerate(pairing.frameset_index)}
 
     def frames(frame_index: int, names):
-        # The session path stores session frameset positions as frame_index.
-        frameset = opened[frame_index]
-        return [frameset.images[opened.names.index(name)] for name in names]
+        k = position_of.get(int(frame_index))
+        if k is None:
+            return None
+        images = next(iter(opened.framesets(k, k + 1)))[1]
+        return [images[pairing.names.index(camera_map.get(name, name))]
+                if camera_map.get(name, name) in pairing.names else None for name in names]
 
     return frames

@@ -1,12 +1,15 @@
-"""A recorded session + a frozen detector -> :class:`labeling.Detections`, cached for resume; and
-the JPEG crops of a shard's framesets.
+"""A recording (a session, or video files / image folders) + a detector -> :class:`labeling.Detections`,
+cached for resume; and the JPEG crops of a shard's framesets.
 
-Detection runs in chunks of framesets (batched across views and framesets by the detector).
-Each finished chunk is written atomically to ``<out>/detections/chunk-<n>.npz`` under a
-``detections.json`` that names the session, the detector and its weights' sha256, so an
-interrupted run resumed with ``--resume`` detects only the chunks that are missing. With
-``executor="ray"`` chunks run in :class:`labeling.ray_executor` detector actors (the detector is
-loaded once per actor). Conventions in :mod:`geometry.camera`.
+The recording's frames are paired into framesets by :mod:`capture.pairing` (timestamps for a
+session, index plus ``--frame-offset`` for files). Detection runs in chunks of framesets (batched
+across views and framesets by the detector; a detector that tracks its person box through a
+camera's frames is fed one frameset at a time and starts each chunk from the whole frame, so a
+chunk's result does not depend on where it runs). Each finished chunk is written atomically to
+``<out>/detections/chunk-<n>.npz`` under a ``detections.json`` that names the recording, the
+detector and its model's sha256, so an interrupted run resumed with ``--resume`` detects only the
+chunks that are missing. With ``executor="ray"`` chunks run in :class:`labeling.ray_executor`
+detector actors (the detector is loaded once per actor). Conventions in :mod:`geometry.camera`.
 """
 
 from __future__ import annotations
@@ -23,42 +26,68 @@ from rigkit_files import write_atomic, write_json_atomic
 
 from .detections import Detections
 
-__all__ = ["detections_from_session", "detect_chunk", "crop_views", "session_crops",
-           "DETECTIONS_DIR"]
+__all__ = ["detections_from_recording", "detections_from_session", "detect_chunk", "crop_views",
+           "session_crops", "DETECTIONS_DIR"]
 
 log = logging.getLogger(__name__)
 DETECTIONS_DIR = "detections"
 _MINI_BATCH_FRAMESETS = 8  # framesets decoded and detected at once (bounds memory at 4K)
+_TRACK_MIN_SCORE = 0.3  # joints at least this confident define the next frame's person box
 
 
-def detect_chunk(session, detector, start: int, stop: int) -> dict[str, np.ndarray]:
-    """Detections of framesets ``start:stop`` of an open ``capture.Session``.
+def _framesets(source, start: int, stop: int):
+    """``(position, frameset_index, timestamp_s, images)`` of a ``capture.Recording`` or an open
+    ``capture.Session`` (positions ``start:stop``)."""
+    if hasattr(source, "pairing"):
+        pairing = source.pairing
+        for position, images in source.framesets(start, stop):
+            yield (position, int(pairing.frameset_index[position]),
+                   float(pairing.timestamp_s[position]), images)
+    else:
+        for frameset in source.framesets(start, stop):
+            yield frameset.index, frameset.index, frameset.timestamp_s, frameset.images
+
+
+def detect_chunk(source, detector, start: int, stop: int) -> dict[str, np.ndarray]:
+    """Detections of framesets ``start:stop`` of an open ``capture.Recording`` (or ``capture.Session``).
 
     Returns ``points_2d (V, n, J, 2)`` px (NaN where a view is missing or not detected),
-    ``scores (V, n, J)``, ``frame_index (n,)`` int64 (session frameset positions) and
+    ``scores (V, n, J)``, ``frame_index (n,)`` int64 (the framesets' numbers) and
     ``timestamp_s (n,)``.
     """
-    V, J = len(session.names), len(detector.joint_names)
+    from .detector.preprocess import boxes_from_points
+
+    V, J = len(source.names), len(detector.joint_names)
     n = stop - start
     points = np.full((V, n, J, 2), np.nan)
     scores = np.full((V, n, J), np.nan)
     frame_index = np.arange(start, stop, dtype=np.int64)
     timestamp_s = np.full(n, np.nan)
+    tracking = bool(getattr(detector, "tracks_boxes", False))
+    previous = np.full((V, 4), np.nan)  # each camera's box from its last frame (tracking only)
     pending: list[tuple[int, int, np.ndarray]] = []
 
     def flush() -> None:
         if not pending:
             return
-        found, confidence = detector.detect([image for _, _, image in pending])
+        boxes = np.array([previous[v] for _, v, _ in pending]) if tracking else None
+        found, confidence = detector.detect([image for _, _, image in pending], boxes)
         for (k, v, _), p, s in zip(pending, found, confidence):
             points[v, k], scores[v, k] = p, s
+        if tracking:
+            views = [v for _, v, _ in pending]
+            new_boxes, ok = boxes_from_points(found, np.nan_to_num(confidence),
+                                              min_score=_TRACK_MIN_SCORE,
+                                              fallback=np.full((len(views), 4), np.nan))
+            previous[views] = np.where(ok[:, None], new_boxes, np.nan)
         pending.clear()
 
-    for frameset in session.framesets(start, stop):
-        k = frameset.index - start
-        timestamp_s[k] = frameset.timestamp_s
-        pending.extend((k, v, image) for v, image in enumerate(frameset.images) if image is not None)
-        if len(pending) >= _MINI_BATCH_FRAMESETS * V:
+    for position, number, time_s, images in _framesets(source, start, stop):
+        k = position - start
+        frame_index[k] = number
+        timestamp_s[k] = time_s
+        pending.extend((k, v, image) for v, image in enumerate(images) if image is not None)
+        if tracking or len(pending) >= _MINI_BATCH_FRAMESETS * V:
             flush()
     flush()
     return {"points_2d": points, "scores": scores, "frame_index": frame_index,
@@ -75,65 +104,82 @@ def _save_chunk(path: Path, arrays: dict[str, np.ndarray]) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def detections_from_session(session_path: str | os.PathLike, detector_spec: str = "builtin", *,
-                            out_dir: str | os.PathLike, resume: bool = False,
-                            chunk_framesets: int = 256, executor: str = "local",
-                            progress: bool = True, device: str | None = None
+def detections_from_session(session_path: str | os.PathLike, detector_spec: str = "builtin", **kwargs
                             ) -> tuple[Detections, dict]:
-    """Run the detector over every frameset of a session (or reuse the cached chunks).
+    """:func:`detections_from_recording` of a session folder."""
+    from capture.pairing import RecordingSpec
 
-    detector_spec: a weights file (TorchScript or checkpoint) or ``"builtin"``
-        (:func:`labeling.detector.load_detector`).
-    Returns the detections (cameras named as in the session) and provenance: session path,
-    detector name, weights sha256.
+    return detections_from_recording(RecordingSpec(session=str(Path(session_path).resolve())),
+                                     detector_spec, **kwargs)
+
+
+def detections_from_recording(recording, detector_spec: str = "builtin", *,
+                              out_dir: str | os.PathLike, resume: bool = False,
+                              chunk_framesets: int = 256, executor: str = "local",
+                              progress: bool = True, device: str | None = None,
+                              ray_options: dict | None = None) -> tuple[Detections, dict]:
+    """Run the detector over every frameset of a recording (or reuse the cached chunks).
+
+    recording: a ``capture.pairing.RecordingSpec`` (session folder, or NAME=PATH cameras, and
+        frame offsets).
+    detector_spec: a ``--detector`` value (:func:`labeling.detector.open_detector`).
+    Returns the detections (cameras named as in the recording) and provenance: the recording,
+    detector name, model sha256, how frames were paired, where person boxes come from, the
+    decoded frame sizes.
     """
     from tqdm import tqdm
 
-    from capture import open_session
-
-    from .detector import load_detector
+    from .detector import open_detector
 
     if chunk_framesets < 1:
         raise ValueError(f"chunk_framesets is {chunk_framesets}, expected >= 1")
-    detector = load_detector(detector_spec, device=device)
+    with recording.open() as opened:
+        names, F = tuple(opened.names), len(opened)
+        pairing, sizes = opened.pairing, opened.sizes
+    detector = open_detector(detector_spec, device=device) if executor != "ray" else None
+    if detector is None:  # the driver only needs the names and the hash: actors load the model
+        detector = open_detector(detector_spec, device="cpu")
     folder = Path(out_dir) / DETECTIONS_DIR
+    description = {**recording.describe(), "num_framesets": F, "cameras": list(names),
+                   "detector": detector.source, "weights_sha256": detector.weights_sha256,
+                   "joint_names": list(detector.joint_names), "chunk_framesets": chunk_framesets}
+    if "session" in description:
+        description["session"] = str(Path(description["session"]).resolve())
+    meta_path = folder / "detections.json"
+    if meta_path.is_file():
+        previous = json.loads(meta_path.read_text())
+        if not resume:
+            raise ValueError(f"{folder} already holds detections; pass --resume to reuse "
+                             "them or choose an empty --out folder")
+        if previous != description:
+            raise ValueError(f"{folder} holds detections of another recording or detector; "
+                             "choose another --out folder")
     folder.mkdir(parents=True, exist_ok=True)
-    with open_session(session_path) as session:
-        F, names = len(session), tuple(session.names)
-        description = {"session": str(Path(session_path).resolve()), "num_framesets": F,
-                       "cameras": list(names), "detector": detector.source,
-                       "weights_sha256": detector.weights_sha256,
-                       "joint_names": list(detector.joint_names), "chunk_framesets": chunk_framesets}
-        meta_path = folder / "detections.json"
-        if meta_path.is_file():
-            previous = json.loads(meta_path.read_text())
-            if not resume:
-                raise ValueError(f"{folder} already holds detections; pass --resume to reuse "
-                                 "them or choose an empty --out folder")
-            if previous != description:
-                raise ValueError(f"{folder} holds detections of another session or detector; "
-                                 "choose another --out folder")
-        write_json_atomic(meta_path, description, indent=1)
-        chunks = [(c, s, min(s + chunk_framesets, F)) for c, s in enumerate(range(0, F, chunk_framesets))]
-        todo = [c for c in chunks if not _chunk_path(folder, c[0]).is_file()]
-        log.info("detecting %d of %d chunks of %d framesets (%d cached)", len(todo), len(chunks),
-                 chunk_framesets, len(chunks) - len(todo))
-        bar = tqdm(total=sum(stop - start for _, start, stop in todo), unit="frameset",
-                   desc="detecting", disable=not progress, dynamic_ncols=True)
-        try:
-            if executor == "ray":
-                from .ray_executor import detect_chunks_with_ray
+    write_json_atomic(meta_path, description, indent=1)
+    chunks = [(c, s, min(s + chunk_framesets, F)) for c, s in enumerate(range(0, F, chunk_framesets))]
+    todo = [c for c in chunks if not _chunk_path(folder, c[0]).is_file()]
+    log.info("detecting %d of %d chunks of %d framesets (%d cached) with %s; person boxes from %s",
+             len(todo), len(chunks), chunk_framesets, len(chunks) - len(todo), detector.name,
+             detector.person_boxes)
+    bar = tqdm(total=sum(stop - start for _, start, stop in todo), unit="frameset",
+               desc="detecting", disable=not progress, dynamic_ncols=True)
+    try:
+        if executor == "ray" and todo:
+            from .ray_executor import detect_chunks_with_ray
 
-                results = detect_chunks_with_ray(session_path, detector_spec, todo, device=device)
-            else:
-                results = ((c, detect_chunk(session, detector, start, stop))
-                           for c, start, stop in todo)
-            for (chunk, start, stop), arrays in ((next(t for t in todo if t[0] == c), a)
-                                                 for c, a in results):
+            results = detect_chunks_with_ray(recording, str(detector_spec), todo, device=device,
+                                             **(ray_options or {}))
+            for chunk, arrays in results:
+                _, start, stop = next(t for t in todo if t[0] == chunk)
                 _save_chunk(_chunk_path(folder, chunk), arrays)
                 bar.update(stop - start)
-        finally:
-            bar.close()
+        elif todo:
+            with recording.open() as opened:
+                for chunk, start, stop in todo:
+                    _save_chunk(_chunk_path(folder, chunk), detect_chunk(opened, detector, start, stop))
+                    bar.update(stop - start)
+    finally:
+        bar.close()
     parts = []
     for chunk, _, _ in chunks:
         with np.load(_chunk_path(folder, chunk)) as data:
@@ -144,9 +190,16 @@ def detections_from_session(session_path: str | os.PathLike, detector_spec: str 
         camera_names=names, joint_names=detector.joint_names,
         frame_index=np.concatenate([p["frame_index"] for p in parts]),
         timestamp_s=np.concatenate([p["timestamp_s"] for p in parts]),
-        source=detector.source)
-    provenance = {"session": description["session"], "detector": detector.source,
-                  "weights_sha256": detector.weights_sha256}
+        source=detector.source,
+        metadata={"detector": detector.name, "weights_sha256": detector.weights_sha256,
+                  "frame_sizes": {n: list(sizes[n]) for n in names}})
+    provenance = {**recording.describe(), "detector": detector.source,
+                  "weights_sha256": detector.weights_sha256, "paired_by": pairing.paired_by,
+                  "person_boxes": detector.person_boxes}
+    if "session" in provenance:
+        provenance["session"] = description["session"]
+    for note in pairing.notes:
+        provenance.setdefault("notes", []).append(note)
     return detections, provenance
 
 

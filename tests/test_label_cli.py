@@ -84,7 +84,7 @@ def test_camera_names_that_differ_pair_in_sorted_order_with_a_warning(take, tmp_
     (["--detections", "{folder}/det.npz"], "FORMAT:PATH"),
     (["--detections", "tiff:{folder}/det.npz"], "unknown detections format"),
     (["--detections", "npz:{folder}/calib.toml"], "not a readable .npz"),
-    ([], "exactly one of --session or --detections"),
+    ([], "exactly one of --session, --videos or --detections"),
     (["--detections", "npz:{folder}/det.npz", "--min-inlier-views", "1"], "min_inlier_views"),
 ])
 def test_bad_input_is_one_sentence_and_exit_2(take, tmp_path, capsys, argv, message):

@@ -7,7 +7,7 @@ from geometry import (BODY_25, BODY_25B, COCO_17, H36M_17, HALPE_26, HAND_21, MP
                       Skeleton, get_skeleton)
 
 EXPECTED_COUNTS = {"COCO_17": 17, "HALPE_26": 26, "BODY_25": 25, "BODY_25B": 25, "MPII_16": 16,
-                   "H36M_17": 17, "HAND_21": 21}
+                   "H36M_17": 17, "HAND_21": 21, "BLAZEPOSE_33": 33}
 
 
 def _side_free(name: str) -> str:
@@ -15,15 +15,18 @@ def _side_free(name: str) -> str:
     for token in ("left_", "right_", "l_", "r_"):
         if name.startswith(token):
             return name[len(token):]
+    for token in ("_left", "_right"):  # BlazePose's mouth_left / mouth_right
+        if name.endswith(token):
+            return name[:-len(token)]
     if name[:1] in "LR" and name[1:2].isupper():
         return name[1:]
     return name
 
 
 def _side(name: str) -> str:
-    if name.startswith(("left_", "l_")) or (name[:1] == "L" and name[1:2].isupper()):
+    if name.startswith(("left_", "l_")) or name.endswith("_left") or (name[:1] == "L" and name[1:2].isupper()):
         return "left"
-    if name.startswith(("right_", "r_")) or (name[:1] == "R" and name[1:2].isupper()):
+    if name.startswith(("right_", "r_")) or name.endswith("_right") or (name[:1] == "R" and name[1:2].isupper()):
         return "right"
     return "centre"
 
@@ -108,3 +111,17 @@ def test_custom_skeleton_from_names():
         Skeleton.from_names("mouse", ["a"], [("a", "b")])
     with pytest.raises(ValueError, match="no joint"):
         s.index("whisker")
+
+
+def test_blazepose_maps_onto_coco17_by_name():
+    from geometry.skeletons import BLAZEPOSE_33, BLAZEPOSE_33_TO_COCO_17, joint_mapping
+
+    assert joint_mapping(BLAZEPOSE_33, COCO_17) == BLAZEPOSE_33_TO_COCO_17
+    assert [BLAZEPOSE_33.joint_names[m] for m in BLAZEPOSE_33_TO_COCO_17] == list(COCO_17.joint_names)
+    # every COCO bone is a path of BlazePose bones between the mapped joints (limbs are bones)
+    for limb in ((5, 7), (7, 9), (6, 8), (8, 10), (11, 13), (13, 15), (12, 14), (14, 16), (5, 6), (11, 12)):
+        a, b = (BLAZEPOSE_33_TO_COCO_17[j] for j in limb)
+        assert (a, b) in BLAZEPOSE_33.bones or (b, a) in BLAZEPOSE_33.bones
+    assert get_skeleton("mediapipe") is BLAZEPOSE_33
+    with pytest.raises(ValueError, match="lacks"):
+        joint_mapping(COCO_17, BLAZEPOSE_33)

@@ -2,7 +2,9 @@
 
 ``builtin_detector()`` is rigkit's own small heatmap network (trained on synthetic renders, weights
 shipped in the package); ``load_detector(path)`` freezes any TorchScript file or state dict of a
-registered architecture. Nothing is downloaded at run time.
+registered architecture; ``open_detector(spec)`` takes the one ``--detector`` grammar
+(:mod:`.spec`: ``builtin``, ``mediapipe``, ``onnx:PATH``, ``torchscript:PATH``, a bare path) and
+returns any backend behind :class:`KeypointDetector`. Nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import os
 
 from .builtin import BUILTIN_ARCHITECTURE, BUILTIN_WEIGHTS, HeatmapNet
 from .decode import DecodeOptions, decode_heatmaps
-from .interface import DetectorSettings, FrozenDetector
+from .interface import DetectorSettings, FrozenDetector, KeypointDetector
 from .loading import (LoadedModel, export_torchscript, load_model, register_architecture,
                       registered_architectures, save_checkpoint)
 
+from .spec import DETECTOR_HELP, DetectorSpec, open_detector, parse_detector_spec
+
 __all__ = [
+    "open_detector", "parse_detector_spec", "DetectorSpec", "DETECTOR_HELP", "KeypointDetector",
     "FrozenDetector", "DetectorSettings", "load_detector", "builtin_detector",
     "DecodeOptions", "decode_heatmaps",
     "register_architecture", "registered_architectures", "load_model", "LoadedModel",

@@ -33,7 +33,7 @@ from .loading import LoadedModel
 from .preprocess import (boxes_from_points, full_image_boxes, image_from_input,
                          input_from_image_transforms, warp_to_input)
 
-__all__ = ["DetectorSettings", "FrozenDetector"]
+__all__ = ["DetectorSettings", "KeypointDetector", "FrozenDetector"]
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,69 @@ def _size(value, name: str) -> tuple[int, int]:
     return size
 
 
-class FrozenDetector:
+class KeypointDetector:
+    """What every detector backend offers (``builtin``, ``torchscript:``, ``onnx:``,
+    ``mediapipe``; :func:`labeling.detector.open_detector`): single-person keypoints per image,
+    with provenance.
+
+    Subclasses set ``joint_names``, ``weights_sha256`` (hex sha256 of the model file(s)), ``name``
+    and ``person_boxes`` (one phrase: where the person box comes from) and implement
+    :meth:`detect`. ``tracks_boxes``: the backend wants each camera's previous-frame box
+    (``boxes`` of :meth:`detect` from the last frame's keypoints), so its callers feed a camera's
+    frames in order.
+    """
+
+    joint_names: tuple[str, ...]
+    name: str = "detector"
+    person_boxes: str = "the whole frame"
+    tracks_boxes: bool = False
+    batch_size: int = 32
+
+    @property
+    def weights_sha256(self) -> str:
+        return self._weights_sha256
+
+    @property
+    def source(self) -> str:
+        """Provenance text for :attr:`labeling.Detections.source`."""
+        return f"{self.name} (weights sha256 {self.weights_sha256 or 'in-memory'})"
+
+    def detect(self, images, boxes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(points_px (B, J, 2), scores (B, J))`` of B BGR uint8 images (see
+        :meth:`FrozenDetector.detect`); NaN where a joint is not found."""
+        raise NotImplementedError
+
+    def detect_framesets(self, framesets: Sequence[Sequence[np.ndarray]], *,
+                         camera_names: Sequence[str], frame_index: np.ndarray | None = None,
+                         timestamp_s: np.ndarray | None = None) -> Detections:
+        """Detections of F framesets of V views each (batched across both).
+
+        framesets: F sequences of V BGR uint8 images, in the order of ``camera_names``.
+        frame_index: (F,) frameset indices (default 0..F-1); timestamp_s: (F,) seconds (NaN).
+        """
+        F = len(framesets)
+        V = len(camera_names)
+        images = []
+        for f, frameset in enumerate(framesets):
+            if len(frameset) != V:
+                raise ValueError(f"frameset {f} has {len(frameset)} images, expected {V} "
+                                 f"(cameras {', '.join(camera_names)})")
+            images.extend(frameset)
+        points, scores = self.detect(images)  # (a tracking backend gets no boxes: full frames)
+        J = len(self.joint_names)
+        points = points.reshape(F, V, J, 2).transpose(1, 0, 2, 3)
+        scores = scores.reshape(F, V, J).transpose(1, 0, 2)
+        return Detections(points_2d=points, scores=scores, camera_names=tuple(camera_names),
+                          joint_names=self.joint_names,
+                          frame_index=np.arange(F) if frame_index is None else frame_index,
+                          timestamp_s=np.full(F, np.nan) if timestamp_s is None else timestamp_s,
+                          source=self.source,
+                          metadata={"detector": self.name,
+                                    "weights_sha256": self._weights_sha256})
+
+
+
+class FrozenDetector(KeypointDetector):
     """A heatmap network frozen for inference.
 
     module: the torch module (it is put in eval mode, its parameters get
@@ -154,18 +216,18 @@ class FrozenDetector:
 
     # -- provenance --------------------------------------------------------------------------
     @property
-    def weights_sha256(self) -> str:
-        """Hex sha256 of the weights file, recorded with every label made by this detector."""
-        return self._weights_sha256
-
-    @property
     def joint_names(self) -> tuple[str, ...]:
         return self.settings.joint_names
 
     @property
-    def source(self) -> str:
-        """Provenance text for :attr:`labeling.Detections.source`."""
-        return f"{self.settings.name} (weights sha256 {self._weights_sha256 or 'in-memory'})"
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def person_boxes(self) -> str:
+        if self.settings.search_size is not None:
+            return "a low-resolution person-search pass over each whole frame"
+        return "the whole frame"
 
     def __repr__(self) -> str:
         return (f"FrozenDetector({self.settings.name!r}, {len(self.joint_names)} joints, "
@@ -214,34 +276,6 @@ class FrozenDetector:
                 boxes[missing] = whole[missing]
                 margin[missing] = 1.0
         return self._run(images, boxes, self.settings.input_size, margin=margin)
-
-    def detect_framesets(self, framesets: Sequence[Sequence[np.ndarray]], *,
-                         camera_names: Sequence[str], frame_index: np.ndarray | None = None,
-                         timestamp_s: np.ndarray | None = None) -> Detections:
-        """Detections of F framesets of V views each (batched across both).
-
-        framesets: F sequences of V BGR uint8 images, in the order of ``camera_names``.
-        frame_index: (F,) frameset indices (default 0..F-1); timestamp_s: (F,) seconds (NaN).
-        """
-        F = len(framesets)
-        V = len(camera_names)
-        images = []
-        for f, frameset in enumerate(framesets):
-            if len(frameset) != V:
-                raise ValueError(f"frameset {f} has {len(frameset)} images, expected {V} "
-                                 f"(cameras {', '.join(camera_names)})")
-            images.extend(frameset)
-        points, scores = self.detect(images)
-        J = len(self.joint_names)
-        points = points.reshape(F, V, J, 2).transpose(1, 0, 2, 3)
-        scores = scores.reshape(F, V, J).transpose(1, 0, 2)
-        return Detections(points_2d=points, scores=scores, camera_names=tuple(camera_names),
-                          joint_names=self.joint_names,
-                          frame_index=np.arange(F) if frame_index is None else frame_index,
-                          timestamp_s=np.full(F, np.nan) if timestamp_s is None else timestamp_s,
-                          source=self.source,
-                          metadata={"detector": self.settings.name,
-                                    "weights_sha256": self._weights_sha256})
 
     def _run(self, images: list[np.ndarray], boxes: np.ndarray, input_size: tuple[int, int], *,
              margin) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,263 @@
+"""Pairing the frames of several cameras into framesets: the one mechanism of every command that
+reads several cameras (``rigkit label``, ``rigkit label detect``, ``rigkit calibrate ...``).
+
+- By the recording's timestamps where every camera has them (a rigkit session: the recorder
+  grouped its framesets by timestamp, so frameset ``i`` of every camera is one instant).
+- By index otherwise (video files, image folders: frame ``k`` of every camera), each camera
+  shifted by its ``--frame-offset NAME=N`` (camera NAME's frame ``k + N`` pairs with frame ``k``
+  of a camera without offset).
+- Cameras with different frame counts: the framesets every camera has (the common range) are
+  used and :attr:`FramePairing.notes` says which cameras had how many; ``mismatch="refuse"``
+  raises ValueError instead.
+
+Conventions (dimension letters V cameras, F framesets) in :mod:`geometry.camera`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .frames import FrameSource
+
+__all__ = ["FramePairing", "pair_frames", "parse_frame_offsets", "iter_framesets", "RecordingSpec",
+           "Recording"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FramePairing:
+    """Which frame of each camera belongs to each frameset.
+
+    names: the V camera names, in the order given.
+    frame_indices: (F, V) int64, frame of camera v in frameset f (an index into that camera's
+        source: a video frame, an image of the folder, a session frameset).
+    frameset_index: (F,) int64, the frameset's number: the frame index of a camera without offset.
+    timestamp_s: (F,) float64 seconds from the recording's start (the session's frameset times,
+        else frame / fps where the files say their fps, else NaN).
+    paired_by: ``"timestamps"`` (a recorded session) or ``"index"``.
+    notes: sentences for the user (different frame counts and the range used).
+    """
+
+    names: tuple[str, ...]
+    frame_indices: np.ndarray
+    frameset_index: np.ndarray
+    timestamp_s: np.ndarray
+    paired_by: Literal["timestamps", "index"]
+    notes: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return int(self.frame_indices.shape[0])
+
+    def frames_of(self, name: str) -> np.ndarray:
+        """(F,) frame indices of camera ``name``."""
+        return self.frame_indices[:, self.names.index(name)]
+
+
+def parse_frame_offsets(values: Sequence[str] | None, *, names: Sequence[str] | None = None
+                        ) -> dict[str, int]:
+    """``["cam02=3", "cam04=-1"]`` (``--frame-offset NAME=N``, repeatable) -> ``{name: frames}``.
+
+    names: the known cameras; an offset naming another camera is a ValueError.
+    """
+    offsets: dict[str, int] = {}
+    for value in values or ():
+        name, sep, number = str(value).partition("=")
+        name, number = name.strip(), number.strip()
+        try:
+            frames = int(number)
+        except ValueError:
+            frames = None
+        if not sep or not name or frames is None:
+            raise ValueError(f"--frame-offset {value!r} is not NAME=N with N a whole number of "
+                             "frames (e.g. cam02=3)")
+        if name in offsets:
+            raise ValueError(f"--frame-offset {name} is given twice")
+        if names is not None and name not in names:
+            raise ValueError(f"--frame-offset names camera {name!r}, which is not one of "
+                             f"{', '.join(names)}")
+        offsets[name] = frames
+    return offsets
+
+
+def pair_frames(sources: Mapping[str, FrameSource], offsets: Mapping[str, int] | None = None, *,
+                mismatch: Literal["common", "refuse"] = "common") -> FramePairing:
+    """Pair the frames of several cameras into framesets.
+
+    sources: ``{name: source}`` in rig order; a source has ``num_frames``, and optionally ``fps``
+        and ``timestamps_s`` (:class:`capture.frames.FrameSource`: video file, image folder or a
+        session's camera).
+    offsets: ``{name: N}`` frames (``--frame-offset``, :func:`parse_frame_offsets`): camera
+        ``name``'s frame ``k + N`` pairs with frame ``k`` of a camera without offset. Cameras not
+        named have offset 0.
+    mismatch: cameras with different frame counts: ``"common"`` uses the framesets all cameras
+        have and says so in ``notes`` (logged as a warning); ``"refuse"`` raises ValueError.
+    Returns a :class:`FramePairing`; ``pairing.frame_indices[f]`` are the frames of frameset f.
+    Raises ValueError when no frameset has a frame of every camera.
+    """
+    if not sources:
+        raise ValueError("pairing frames needs at least one camera")
+    names = tuple(sources)
+    offsets = dict(offsets or {})
+    unknown = [n for n in offsets if n not in sources]
+    if unknown:
+        raise ValueError(f"--frame-offset names camera {unknown[0]!r}, which is not one of "
+                         f"{', '.join(names)}")
+    counts = np.array([int(sources[n].num_frames) for n in names], dtype=np.int64)
+    shift = np.array([int(offsets.get(n, 0)) for n in names], dtype=np.int64)
+    stamped = all(getattr(sources[n], "timestamps_s", None) is not None for n in names)
+    paired_by: Literal["timestamps", "index"] = "timestamps" if stamped else "index"
+    notes: list[str] = []
+    # frameset k holds frame k + shift[v] of camera v; every camera must have that frame
+    first = int(max(0, (-shift).max()))
+    stop = int((counts - shift).min())
+    if len(set(counts.tolist())) > 1:
+        text = ", ".join(f"{n}: {c}" for n, c in zip(names, counts))
+        unit = "framesets" if stamped else "frames"
+        if mismatch == "refuse":
+            raise ValueError(f"the cameras have different numbers of {unit} ({text})")
+        notes.append(f"the cameras have different numbers of {unit} ({text}); using the "
+                     f"{max(stop - first, 0)} framesets every camera has")
+    if shift.any():
+        notes.append("frame offsets " + ", ".join(f"{n}={o:+d}" for n, o in zip(names, shift) if o))
+    if stop <= first:
+        raise ValueError("no frameset has a frame of every camera (frame counts "
+                         + ", ".join(f"{n}: {c}" for n, c in zip(names, counts))
+                         + (", offsets " + ", ".join(f"{n}={o}" for n, o in offsets.items())
+                            if offsets else "") + ")")
+    frameset_index = np.arange(first, stop, dtype=np.int64)
+    frame_indices = frameset_index[:, None] + shift[None, :]
+    if stamped:
+        reference = int(np.argmin(np.abs(shift)))
+        times = np.asarray(sources[names[reference]].timestamps_s, dtype=np.float64)
+        timestamp_s = times[frame_indices[:, reference]]
+    else:
+        fps = getattr(sources[names[0]], "fps", None)
+        timestamp_s = (frameset_index / fps if fps and np.isfinite(fps) and fps > 0
+                       else np.full(frameset_index.size, np.nan))
+    for note in notes:
+        log.warning("%s", note)
+    return FramePairing(names=names, frame_indices=frame_indices, frameset_index=frameset_index,
+                        timestamp_s=np.asarray(timestamp_s, dtype=np.float64), paired_by=paired_by,
+                        notes=tuple(notes))
+
+
+def iter_framesets(sources: Mapping[str, FrameSource], pairing: FramePairing, start: int = 0,
+                   stop: int | None = None) -> Iterator[tuple[int, list[np.ndarray | None]]]:
+    """Yield ``(position, images)`` for framesets ``start:stop`` of ``pairing`` (positions along
+    F): V BGR images in ``pairing.names`` order, None where a camera's frame cannot be decoded.
+    Each camera is decoded sequentially, once."""
+    stop = len(pairing) if stop is None else min(stop, len(pairing))
+    if start >= stop:
+        return
+    iterators, heads = [], []
+    for v, name in enumerate(pairing.names):
+        iterator = sources[name].frames(pairing.frame_indices[start:stop, v])
+        iterators.append(iterator)
+        heads.append(next(iterator, None))
+    for position in range(start, stop):
+        images: list[np.ndarray | None] = []
+        for v in range(len(pairing.names)):
+            wanted = int(pairing.frame_indices[position, v])
+            while heads[v] is not None and heads[v][0] < wanted:
+                heads[v] = next(iterators[v], None)
+            if heads[v] is not None and heads[v][0] == wanted:
+                images.append(heads[v][1])
+                heads[v] = next(iterators[v], None)
+            else:
+                images.append(None)
+        yield position, images
+
+
+@dataclass(frozen=True)
+class RecordingSpec:
+    """Where a multi-camera recording's frames come from, picklable (for Ray workers): a rigkit
+    session folder, or one video file / image folder per camera; plus frame offsets.
+
+    session: session folder, or None. cameras: ``((name, path), ...)`` for files and folders
+        (with a session: camera names to keep, paths empty). offsets: ``((name, frames), ...)``.
+    """
+
+    session: str | None = None
+    cameras: tuple[tuple[str, str], ...] = ()
+    offsets: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.session is None) == (not self.cameras):
+            raise ValueError("a recording is a session folder or NAME=PATH cameras, not both or neither")
+
+    @classmethod
+    def from_args(cls, *, session: str | None = None, videos: Sequence[str] = (),
+                  frame_offsets: Sequence[str] = ()) -> "RecordingSpec":
+        """From the command line: ``--session DIR`` or ``--videos NAME=PATH ...``, and
+        ``--frame-offset NAME=N ...`` (checked: paths exist, names unique, offsets whole)."""
+        from .frames import parse_camera_args
+
+        offsets = parse_frame_offsets(frame_offsets)
+        if session is not None:
+            if not Path(session).is_dir():
+                raise ValueError(f"session folder {session} does not exist")
+            return cls(session=str(Path(session).resolve()), offsets=tuple(offsets.items()))
+        cameras = parse_camera_args(videos, flag="--videos")
+        return cls(cameras=tuple((c.name, str(c.path.resolve())) for c in cameras),
+                   offsets=tuple(offsets.items()))
+
+    def describe(self) -> dict:
+        """JSON-ready provenance."""
+        out: dict = {"session": self.session} if self.session else {"videos": dict(self.cameras)}
+        if self.offsets:
+            out["frame_offsets"] = dict(self.offsets)
+        return out
+
+    def open(self, *, mismatch: Literal["common", "refuse"] = "common") -> "Recording":
+        """Open every camera and pair the frames (:func:`pair_frames`)."""
+        from .frames import CameraSource, open_session_sources, open_source
+
+        if self.session is not None:
+            names = [n for n, _ in self.cameras] or None
+            opened = open_session_sources(self.session, names)
+        else:
+            opened = [open_source(CameraSource(name, Path(path))) for name, path in self.cameras]
+        sources = {s.name: s for s in opened}
+        return Recording(self, sources, pair_frames(sources, dict(self.offsets), mismatch=mismatch))
+
+
+class Recording:
+    """An open recording: ``sources`` (``{name: FrameSource}``), their ``pairing``, and
+    :meth:`framesets` to read paired images."""
+
+    def __init__(self, spec: RecordingSpec, sources: dict[str, FrameSource], pairing: FramePairing):
+        self.spec, self.sources, self.pairing = spec, sources, pairing
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.pairing.names
+
+    @property
+    def sizes(self) -> dict[str, tuple[int, int]]:
+        """``{name: (width, height)}`` pixels of the decoded frames."""
+        return {n: tuple(self.sources[n].size) for n in self.names}
+
+    def __len__(self) -> int:
+        return len(self.pairing)
+
+    def framesets(self, start: int = 0, stop: int | None = None):
+        """:func:`iter_framesets` over positions ``start:stop``."""
+        return iter_framesets(self.sources, self.pairing, start, stop)
+
+    def close(self) -> None:
+        session = next((getattr(s, "session", None) for s in self.sources.values()), None)
+        if session is not None:
+            session.close()
+
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
