@@ -127,7 +127,7 @@ def write_npz_detections(path: str | os.PathLike, detections: Detections) -> Pat
     """Write the detections npz (layout in the module docstring) atomically: a crash leaves no
     file that looks complete. ``detections.metadata["frame_sizes"]`` (``{camera: [w, h]}``),
     ``["weights_sha256"]`` and ``["recording"]`` (a dict) are stored when present."""
-    from .shards import write_atomic
+    from rigkit_files import write_atomic
 
     sizes = detections.metadata.get("frame_sizes", {})
     frame_sizes = np.array([sizes.get(n, (-1, -1)) for n in detections.camera_names], dtype=np.int64)

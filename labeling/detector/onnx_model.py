@@ -206,7 +206,7 @@ def export_onnx(path: str | os.PathLike, detector: FrozenDetector) -> str:
         import onnx
     except ImportError:
         raise ValueError("exporting to ONNX needs the onnx package: install rigkit[onnx]") from None
-    from ..shards import write_atomic
+    from rigkit_files import write_atomic
 
     width, height = detector.settings.input_size
     example = torch.zeros(1, 3, height, width)
