@@ -31,7 +31,7 @@ views; they have low confidence (median 0.32 against 0.82 on the real person in 
 of issue 15). A frameset shows the person when the median confidence of the detections its
 triangulated joints use, taken as a running median over ``presence_window_frames`` consecutive
 framesets, is at least ``presence_min_score``; labels of other framesets are rejected
-(``RejectReason.NO_PERSON``).
+(``RejectReason.NO_PERSON``). A frameset where nothing triangulates counts as 0 in the median.
 """
 
 from __future__ import annotations
@@ -173,12 +173,38 @@ def triangulate_gated(rig, points_2d: np.ndarray, weights: np.ndarray, threshold
     return points, inliers, error, valid
 
 
-def _residual_sigma(error, inliers, num_inliers, joint_group, num_groups, min_samples):
+def _leverage(rig, points_3d: np.ndarray, inliers: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(V, F, J) leverage of each inlier view on its point: ``tr(H_vv)`` of the hat matrix of the
+    weighted least-squares fit (pinhole Jacobians; the lens barely changes them), in [0, 2].
+    ``E|residual_v|^2 = sigma^2 (2 - h_v)``: a view that pins the point alone keeps no residual."""
+    V = len(rig)
+    K = np.asarray(rig.K)  # (V, 3, 3)
+    R, t = np.asarray(rig.R), np.asarray(rig.t)
+    X = np.nan_to_num(points_3d)  # (F, J, 3)
+    in_cam = np.einsum("vab,fjb->vfja", R, X) + t[:, None, None, :]  # (V, F, J, 3)
+    z = np.where(np.abs(in_cam[..., 2]) > 1e-9, in_cam[..., 2], 1e-9)
+    A = np.zeros(in_cam.shape[:-1] + (2, 3))  # d pixel / d camera coordinates
+    A[..., 0, 0] = K[:, None, None, 0, 0] / z
+    A[..., 0, 1] = K[:, None, None, 0, 1] / z
+    A[..., 0, 2] = -(K[:, None, None, 0, 0] * in_cam[..., 0] + K[:, None, None, 0, 1] * in_cam[..., 1]) / z ** 2
+    A[..., 1, 1] = K[:, None, None, 1, 1] / z
+    A[..., 1, 2] = -K[:, None, None, 1, 1] * in_cam[..., 1] / z ** 2
+    A = np.einsum("vfjab,vbc->vfjac", A, R)  # d pixel / d world point
+    w = np.where(inliers, weights, 0.0)[..., None, None]
+    normal = (w * np.einsum("vfjab,vfjac->vfjbc", A, A)).sum(axis=0)  # (F, J, 3, 3)
+    det = np.linalg.det(normal)
+    ok = np.abs(det) > 1e-12 * np.maximum(1.0, np.abs(normal).max(axis=(-2, -1))) ** 3
+    inverse = np.linalg.inv(np.where(ok[..., None, None], normal, np.eye(3)))
+    h = np.einsum("vfjab,fjbc,vfjac->vfj", A, inverse, A) * w[..., 0, 0]
+    return np.where(inliers & ok[None], np.clip(h, 0.0, 1.999), np.nan)
+
+
+def _residual_sigma(error, leverage, inliers, num_inliers, joint_group, num_groups, min_samples):
     """Robust sigma per (V, G), pooled fallbacks, and the sample counts (see module docstring)."""
     V = error.shape[0]
     n = np.broadcast_to(num_inliers[None], error.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
-        corrected = error * np.sqrt(2.0 * n / np.maximum(2.0 * n - 3.0, 1.0))
+        corrected = error * np.sqrt(2.0 / (2.0 - leverage))
     use = inliers & np.isfinite(corrected)
     use3 = use & (n >= 3)
     groups = np.broadcast_to(joint_group, error.shape)
@@ -227,12 +253,14 @@ def estimate_noise(rig, detections, options, *, max_framesets: int = 2000) -> No
         diagonal = _diagonals_px(rig)[:, None]
         thresholds = np.broadcast_to(options.threshold_max_fraction * diagonal, (V, G))
         for _ in range(2):  # at the ceiling, then at the thresholds the first pass gives
-            _, inliers, error, valid = triangulate_gated(rig, points_2d, weights,
-                                                         thresholds[:, joint_group])
+            per_joint = thresholds[:, joint_group]  # (V, J)
+            points_3d, inliers, error, valid = triangulate_gated(rig, points_2d, weights, per_joint)
             present = person_present(scores, inliers, detections.frame_index[pick], options)
             inliers = inliers & valid[None] & present[None, :, None]
-            sigma, count = _residual_sigma(error, inliers, inliers.sum(axis=0), joint_group, G,
-                                           options.min_noise_samples)
+            # The fit weighs each view by its score / threshold^2 (triangulate_gated).
+            leverage = _leverage(rig, points_3d, inliers, weights / per_joint[:, None, :] ** 2)
+            sigma, count = _residual_sigma(error, leverage, inliers, inliers.sum(axis=0),
+                                           joint_group, G, options.min_noise_samples)
             thresholds = thresholds_from_sigma(sigma, rig, options)
     if options.gating == "fixed":
         return fixed_noise_estimate(rig, detections.joint_names, options, sigma, count)
@@ -261,10 +289,11 @@ def person_present(scores: np.ndarray, inliers: np.ndarray, frame_index: np.ndar
     if options.presence_min_score <= 0 or F == 0:
         return np.ones(F, dtype=bool)
     used = np.where(inliers, scores, np.nan).transpose(1, 0, 2).reshape(F, V * J)
-    with np.errstate(all="ignore"):
-        per_frameset = np.full(F, np.nan)
-        any_used = np.isfinite(used).any(axis=1)
-        per_frameset[any_used] = np.nanmedian(used[any_used], axis=1)
+    # A frameset where nothing triangulates holds no evidence of a person: 0, not unknown (as
+    # unknown, a stretch of empty framesets would take its presence from its neighbours).
+    per_frameset = np.zeros(F)
+    any_used = np.isfinite(used).any(axis=1)
+    per_frameset[any_used] = np.nanmedian(used[any_used], axis=1)
     half = options.presence_window_frames // 2
     segment = _segments(frame_index)
     padded = np.pad(per_frameset, half, constant_values=np.nan)

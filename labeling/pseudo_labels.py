@@ -14,8 +14,8 @@ Steps, all vectorized over framesets x joints (no per-frame Python loop):
 4. optional gap-aware temporal smoothing of the accepted points (never across a missing or
    rejected frame, nor across a jump in ``frame_index``);
 5. bone-length consistency: each bone's length against its robust (median) length over the take;
-   where a bone deviates, the joint that explains most deviating bones is flagged (iteratively).
-   Long bones (rigid limb segments) get no extra tolerance for a spread over the take: a spread
+   where a bone deviates, the joint that explains most deviating bones is flagged (iteratively),
+   and so is a joint on a deviating bone that no good bone vouches for. Long bones (rigid limb segments) get no extra tolerance for a spread over the take: a spread
    there comes from errors (left/right swaps that two views agree on), not from the body.
 Every rejection is recorded as bits of ``shards.RejectReason``.
 """
@@ -92,7 +92,7 @@ class LabelOptions:
     bone_length_tolerance_fraction: float = 0.2
     bone_length_tolerance_min_m: float = 0.03
     bone_length_tolerance_sigmas: float = 4.0
-    long_bone_tolerance_fraction: float = 0.1
+    long_bone_tolerance_fraction: float = 0.12
     min_bone_samples: int = 10
 
     def __post_init__(self) -> None:
@@ -379,6 +379,9 @@ def _bone_flags(points: np.ndarray, valid: np.ndarray, bones: np.ndarray,
     incidence = np.zeros((len(bones), J), dtype=np.int64)
     incidence[np.arange(len(bones)), bones[:, 0]] = 1
     incidence[np.arange(len(bones)), bones[:, 1]] = 1
+    # A joint on a deviating bone that no good bone vouches for is not trusted either: a wrist
+    # swapped to the other arm is not saved by its elbow being the one blamed (or missing).
+    unvouched = ((bad.astype(np.int64) @ incidence) > 0) & (((checked & ~bad).astype(np.int64) @ incidence) == 0)
     rows = np.arange(F)
     for _ in range(len(bones)):
         if not bad.any():
@@ -394,7 +397,7 @@ def _bone_flags(points: np.ndarray, valid: np.ndarray, bones: np.ndarray,
         touched = incidence[:, joint].T.astype(bool) & active[:, None]  # (F, B)
         bad &= ~touched
         checked &= ~touched
-    return flagged
+    return flagged | unvouched
 
 
 def compute_pseudo_labels(rig, detections: Detections, *, options: LabelOptions,
