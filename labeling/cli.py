@@ -89,7 +89,13 @@ def bones_from_skeleton(joint_names: tuple[str, ...], skeleton: str | None) -> t
 
 
 def _options(args) -> LabelOptions:
-    return LabelOptions(threshold_px=args.threshold_px, min_inlier_views=args.min_inlier_views,
+    return LabelOptions(gating=args.gating, threshold_sigmas=args.threshold_sigmas,
+                        threshold_min_fraction=args.threshold_min_fraction,
+                        threshold_max_fraction=args.threshold_max_fraction,
+                        presence_min_score=args.presence_min_score,
+                        presence_window_frames=args.presence_window_frames,
+                        long_bone_tolerance_fraction=args.long_bone_tolerance_fraction,
+                        threshold_px=args.threshold_px, min_inlier_views=args.min_inlier_views,
                         max_reprojection_error_px=args.max_reprojection_error_px,
                         min_score=args.min_score, smoothing=args.smoothing,
                         smoothing_window_frames=args.smoothing_window_frames,
@@ -302,8 +308,30 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skeleton", default=None, metavar="NAME|TOML",
                         help="skeleton for the importers and the bone-length check: a built-in "
                              "name or a custom TOML file (default: matched by joint names)")
+    parser.add_argument("--gating", choices=("adaptive", "fixed"), default=defaults.gating,
+                        help="adaptive: inlier threshold and label gate of each camera and joint "
+                             "group = --threshold-sigmas x the detection noise estimated from the "
+                             "take, within fractions of the image diagonal; fixed: --threshold-px "
+                             "and --max-reprojection-error-px everywhere")
+    parser.add_argument("--threshold-sigmas", type=float, metavar="K", default=defaults.threshold_sigmas,
+                        help="adaptive gating: threshold = K x the estimated noise (pixels per "
+                             "coordinate)")
+    parser.add_argument("--threshold-min-fraction", type=float, metavar="FRACTION",
+                        default=defaults.threshold_min_fraction,
+                        help="adaptive gating: threshold floor, as a fraction of the image diagonal")
+    parser.add_argument("--threshold-max-fraction", type=float, metavar="FRACTION",
+                        default=defaults.threshold_max_fraction,
+                        help="adaptive gating: threshold ceiling, as a fraction of the image diagonal")
+    parser.add_argument("--presence-min-score", type=float, metavar="SCORE",
+                        default=defaults.presence_min_score,
+                        help="labels only in framesets whose triangulated joints' detections have "
+                             "this median confidence (running median over "
+                             "--presence-window-frames; 0: off)")
+    parser.add_argument("--presence-window-frames", type=int, metavar="FRAMES",
+                        default=defaults.presence_window_frames,
+                        help="framesets of the presence test's running median (odd)")
     parser.add_argument("--threshold-px", type=float, metavar="PX", default=defaults.threshold_px,
-                        help="inlier threshold of the robust triangulation, pixels")
+                        help="fixed gating: inlier threshold of the robust triangulation, pixels")
     parser.add_argument("--min-inlier-views", type=int, metavar="N", default=defaults.min_inlier_views)
     parser.add_argument("--max-reprojection-error-px", type=float, metavar="PX",
                         default=defaults.max_reprojection_error_px)
@@ -319,6 +347,10 @@ def register(parser: argparse.ArgumentParser) -> None:
                         default=defaults.bone_length_tolerance_fraction,
                         help="a bone jumps when it differs from its median by more than this "
                              "fraction (or the minimum below)")
+    parser.add_argument("--long-bone-tolerance-fraction", type=float, metavar="FRACTION",
+                        default=defaults.long_bone_tolerance_fraction,
+                        help="upper arms, forearms, thighs and shanks jump when their length "
+                             "differs from its median by more than this fraction")
     parser.add_argument("--bone-length-tolerance-min-m", type=float, metavar="M",
                         default=defaults.bone_length_tolerance_min_m)
     parser.add_argument("--bone-length-tolerance-sigmas", type=float, metavar="SIGMAS",

@@ -24,8 +24,9 @@ import numpy as np
 from rigkit_files import sha256_of_file, temp_glob
 
 from .detections import Detections
+from .gating import NoiseEstimate
 from .index import INDEX_NAME, LabelIndex, ShardEntry, job_id, shard_file_name
-from .pseudo_labels import (LabelOptions, compute_pseudo_labels, context_framesets,
+from .pseudo_labels import (LabelOptions, compute_pseudo_labels, context_framesets, noise_for,
                             reference_bone_lengths)
 from .shards import ShardLayout, write_shard
 
@@ -83,6 +84,8 @@ class LabelJob:
     crop_source, crop_px: a session whose frames are cropped around the subject into every
         shard (``crop_px`` square JPEG per view), or None and 0 for labels only.
     reference_bone_lengths_m: (B, 2) take-wide (median, spread) metres; :meth:`create` fills it.
+    noise: the take's noise and thresholds (:class:`labeling.gating.NoiseEstimate`), fixed before
+        any shard; estimated from the whole take when None.
     """
 
     rig: object
@@ -95,6 +98,7 @@ class LabelJob:
     reference_bone_lengths_m: np.ndarray | None = None
     crop_source: str | None = None
     crop_px: int = 0
+    noise: NoiseEstimate | None = None
 
     def __post_init__(self) -> None:
         if (self.crop_source is None) != (self.crop_px == 0) or self.crop_px < 0:
@@ -107,17 +111,22 @@ class LabelJob:
         if tuple(self.rig.names) != self.detections.camera_names:
             raise ValueError("the detections' cameras must be the rig's, in order; "
                              "build the job with LabelJob.create")
+        if self.noise is None:  # fixed once for the take, so no shard depends on another's cut
+            object.__setattr__(self, "noise", noise_for(self.rig, self.detections, self.options))
 
     @classmethod
     def create(cls, rig, detections: Detections, **kwargs) -> "LabelJob":
-        """Match cameras, then fix the take-wide bone lengths once (before any shard)."""
+        """Match cameras, then fix the take-wide noise estimate and bone lengths once (before any
+        shard)."""
         rig, detections = match_cameras(rig, detections)
         job = cls(rig=rig, detections=detections, **kwargs)
         if job.bones is None or not len(job.bones) or job.options.bone_check == "off" \
                 or job.reference_bone_lengths_m is not None:
             return job
-        lengths = reference_bone_lengths(rig, detections, job.bones, options=job.options)
-        return cls(rig=rig, detections=detections, **{**kwargs, "reference_bone_lengths_m": lengths})
+        lengths = reference_bone_lengths(rig, detections, job.bones, options=job.options,
+                                         noise=job.noise)
+        return cls(rig=rig, detections=detections,
+                   **{**kwargs, "noise": job.noise, "reference_bone_lengths_m": lengths})
 
     @property
     def num_shards(self) -> int:
@@ -146,6 +155,7 @@ class LabelJob:
                "layout": self.layout.__dict__.copy(), "joint_names": list(self.detections.joint_names),
                "camera_names": list(self.rig.names), "bones": bones,
                "reference_bone_lengths_m": lengths, "crop_px": self.crop_px,
+               "noise": self.noise.to_json(),
                "provenance": {**self.provenance, "detections_sha256": detections_sha256(self.detections),
                               "detections_source": self.detections.source}}
         job["job_id"] = job_id(job)
@@ -171,6 +181,7 @@ class ShardTask:
     description: dict
     crop_source: str | None = None
     crop_px: int = 0
+    noise: NoiseEstimate | None = None
 
 
 def shard_task(job: LabelJob, shard: int) -> ShardTask:
@@ -182,14 +193,15 @@ def shard_task(job: LabelJob, shard: int) -> ShardTask:
                      detections=job.detections.frames(lo, hi), options=job.options,
                      bones=job.bones, reference_bone_lengths_m=job.reference_bone_lengths_m,
                      layout=job.layout, description=job.description(),
-                     crop_source=job.crop_source, crop_px=job.crop_px)
+                     crop_source=job.crop_source, crop_px=job.crop_px, noise=job.noise)
 
 
 def run_shard_task(task: ShardTask, out_dir: str | os.PathLike) -> ShardEntry:
     """Compute and write one shard (atomically). The unit of work of every executor."""
     labels = compute_pseudo_labels(task.rig, task.detections, options=task.options,
                                    bones=task.bones,
-                                   reference_bone_lengths_m=task.reference_bone_lengths_m)
+                                   reference_bone_lengths_m=task.reference_bone_lengths_m,
+                                   noise=task.noise)
     labels = labels.subset(*task.keep)
     description = task.description
     name = shard_file_name(task.shard)
@@ -206,7 +218,7 @@ def run_shard_task(task: ShardTask, out_dir: str | os.PathLike) -> ShardEntry:
         crops = dict(crops_jpeg=jpeg, crop_box_px=boxes, crop_size_px=task.crop_px)
     digest = write_shard(Path(out_dir) / name, labels.arrays(), rig=task.rig,
                          joint_names=task.detections.joint_names, bones=task.bones,
-                         options=description["options"],
+                         options=description["options"], noise=description["noise"],
                          provenance={**description["provenance"], "job_id": description["job_id"],
                                      "shard": task.shard, "first_position": task.first_position},
                          layout=task.layout, **crops)

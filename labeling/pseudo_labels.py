@@ -5,13 +5,18 @@ missing). The arrays produced are in the shard layout of :mod:`labeling.shards` 
 
 Steps, all vectorized over framesets x joints (no per-frame Python loop):
 1. detections with a score below ``min_score`` are not used (they stay in ``keypoints_2d``);
-2. ``geometry.robust_triangulation.triangulate_robust`` on all F*J points at once;
-3. gating: at least ``min_inlier_views`` inlier views, and no inlier view further than
-   ``max_reprojection_error_px`` from the reprojected point;
+2. ``geometry.robust_triangulation.triangulate_robust`` on all F*J points at once, with the
+   inlier threshold of each camera and joint group (:mod:`labeling.gating`: ``k`` sigma of the
+   noise estimated from the take, or the fixed ``threshold_px``);
+3. gating (the same rule): at least ``min_inlier_views`` inlier views, no inlier view further
+   than its gate from the reprojected point, and a person present in the frameset (score-aware,
+   over time: :func:`labeling.gating.person_present`);
 4. optional gap-aware temporal smoothing of the accepted points (never across a missing or
    rejected frame, nor across a jump in ``frame_index``);
 5. bone-length consistency: each bone's length against its robust (median) length over the take;
-   where a bone deviates, the joint that explains most deviating bones is flagged (iteratively).
+   where a bone deviates, the joint that explains most deviating bones is flagged (iteratively),
+   and so is a joint on a deviating bone that no good bone vouches for. Long bones (rigid limb segments) get no extra tolerance for a spread over the take: a spread
+   there comes from errors (left/right swaps that two views agree on), not from the body.
 Every rejection is recorded as bits of ``shards.RejectReason``.
 """
 
@@ -23,10 +28,11 @@ from typing import Literal
 import numpy as np
 
 from .detections import Detections
+from .gating import GatingMode, NoiseEstimate, estimate_noise, person_present, triangulate_gated
 from .shards import LABEL_FIELDS, RejectReason
 
 __all__ = ["Smoothing", "BoneCheck", "LabelOptions", "PseudoLabels", "compute_pseudo_labels",
-           "reference_bone_lengths", "bone_lengths_m", "context_framesets"]
+           "reference_bone_lengths", "bone_lengths_m", "context_framesets", "noise_for", "long_bone_mask"]
 
 Smoothing = Literal["none", "savgol", "median"]
 BoneCheck = Literal["off", "flag", "reject"]
@@ -36,11 +42,22 @@ BoneCheck = Literal["off", "flag", "reject"]
 class LabelOptions:
     """Every threshold of pseudo-labeling; all are recorded in each shard.
 
-    threshold_px: inlier threshold of the robust triangulation (distance of a detection from the
-        reprojected point), pixels.
+    gating: ``"adaptive"`` (default): the inlier threshold and the label gate of each camera and
+        joint group are ``clip(threshold_sigmas * sigma, threshold_min_fraction * diagonal,
+        threshold_max_fraction * diagonal)``, sigma the detection noise estimated from the take
+        (:mod:`labeling.gating`; groups with fewer than ``min_noise_samples`` residuals use the
+        camera's or the take's pooled estimate), diagonal the camera's image diagonal in pixels.
+        ``"fixed"``: ``threshold_px`` and ``max_reprojection_error_px`` in every camera.
+    threshold_px: fixed mode: inlier threshold of the robust triangulation (distance of a
+        detection from the reprojected point), pixels.
     min_inlier_views: a label needs at least this many agreeing views (>= 2).
-    max_reprojection_error_px: reject a label when any inlier view is further than this, pixels.
+    max_reprojection_error_px: fixed mode: reject a label when any inlier view is further than
+        this, pixels.
     min_score: detections below this detector confidence are not used for triangulation.
+    presence_min_score, presence_window_frames: labels are kept only in framesets that show a
+        person: the median confidence of the detections used by the frameset's triangulated
+        joints, as a running median over ``presence_window_frames`` framesets, is at least
+        ``presence_min_score`` (0 turns the test off). Both gating modes apply it.
     smoothing: ``"none"``, ``"savgol"`` (Savitzky-Golay, polynomial ``smoothing_polyorder``) or
         ``"median"`` (running median), over ``smoothing_window_frames`` consecutive framesets;
         gap-aware: stretches shorter than the window are left as they are.
@@ -50,13 +67,24 @@ class LabelOptions:
         ``max(fraction * median, min_m, sigmas * spread)``, spread being the robust standard
         deviation (1.4826 MAD) of its length over the take: "bones" that are not rigid (a
         skeleton's ear-shoulder line) vary a lot and so tolerate more.
+    long_bone_tolerance_fraction: the long bones (upper arm, forearm, thigh, shank, found by
+        joint names: :func:`long_bone_mask`) are rigid, so they jump when they differ from their
+        median by more than this fraction, whatever their spread: a large spread of a rigid
+        segment's length comes from gross 3D errors (left/right swaps that two views agree on).
     min_bone_samples: a bone is checked only when at least this many framesets give its length.
     """
 
+    gating: GatingMode = "adaptive"
+    threshold_sigmas: float = 4.0
+    threshold_min_fraction: float = 0.002
+    threshold_max_fraction: float = 0.03
+    min_noise_samples: int = 30
     threshold_px: float = 15.0
     min_inlier_views: int = 2
     max_reprojection_error_px: float = 10.0
     min_score: float = 0.2
+    presence_min_score: float = 0.5
+    presence_window_frames: int = 15
     smoothing: Smoothing = "none"
     smoothing_window_frames: int = 9
     smoothing_polyorder: int = 2
@@ -64,6 +92,7 @@ class LabelOptions:
     bone_length_tolerance_fraction: float = 0.2
     bone_length_tolerance_min_m: float = 0.03
     bone_length_tolerance_sigmas: float = 4.0
+    long_bone_tolerance_fraction: float = 0.12
     min_bone_samples: int = 10
 
     def __post_init__(self) -> None:
@@ -74,6 +103,21 @@ class LabelOptions:
                              "(one view cannot triangulate)")
         if not 0 <= self.min_score <= 1:
             raise ValueError(f"min_score is {self.min_score}, expected a confidence in [0, 1]")
+        if self.gating not in ("adaptive", "fixed"):
+            raise ValueError(f"gating is {self.gating!r}, expected 'adaptive' or 'fixed'")
+        if not self.threshold_sigmas > 0:
+            raise ValueError(f"threshold_sigmas is {self.threshold_sigmas}, expected > 0")
+        if not 0 < self.threshold_min_fraction <= self.threshold_max_fraction < 1:
+            raise ValueError("expected 0 < threshold_min_fraction <= threshold_max_fraction < 1 "
+                             "(fractions of the image diagonal)")
+        if self.min_noise_samples < 1:
+            raise ValueError(f"min_noise_samples is {self.min_noise_samples}, expected >= 1")
+        if not 0 <= self.presence_min_score <= 1:
+            raise ValueError(f"presence_min_score is {self.presence_min_score}, expected a "
+                             "confidence in [0, 1] (0: no presence test)")
+        if self.presence_window_frames < 1 or self.presence_window_frames % 2 == 0:
+            raise ValueError(f"presence_window_frames is {self.presence_window_frames}, "
+                             "expected an odd number >= 1")
         if self.smoothing not in ("none", "savgol", "median"):
             raise ValueError(f"smoothing is {self.smoothing!r}, expected 'none', 'savgol' or 'median'")
         if self.smoothing != "none":
@@ -89,6 +133,9 @@ class LabelOptions:
                 or self.bone_length_tolerance_sigmas < 0:
             raise ValueError("bone_length_tolerance_fraction must be > 0, "
                              "bone_length_tolerance_min_m and bone_length_tolerance_sigmas >= 0")
+        if not 0 < self.long_bone_tolerance_fraction < 1:
+            raise ValueError(f"long_bone_tolerance_fraction is {self.long_bone_tolerance_fraction}, "
+                             "expected a fraction in (0, 1)")
         if self.min_bone_samples < 1:
             raise ValueError(f"min_bone_samples is {self.min_bone_samples}, expected >= 1")
 
@@ -98,8 +145,10 @@ class LabelOptions:
 
 def context_framesets(options: LabelOptions) -> int:
     """Framesets of context a block needs on each side so its labels do not depend on where the
-    take is cut into blocks (smoothing reaches at most one window minus one frame away)."""
-    return 0 if options.smoothing == "none" else options.smoothing_window_frames - 1
+    take is cut into blocks (the presence test reaches half its window away, and smoothing, on
+    top, at most one window minus one frame)."""
+    presence = options.presence_window_frames // 2 if options.presence_min_score > 0 else 0
+    return presence + (0 if options.smoothing == "none" else options.smoothing_window_frames - 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,19 +187,34 @@ class PseudoLabels:
         return PseudoLabels(**{name: getattr(self, name)[start:stop] for name in LABEL_FIELDS})
 
 
-def _triangulate(rig, detections: Detections, options: LabelOptions):
-    """Robust triangulation of every (frameset, joint) at once. Returns the result and (F, J)."""
-    from geometry.robust_triangulation import triangulate_robust
+def noise_for(rig, detections: Detections, options: LabelOptions) -> NoiseEstimate:
+    """The thresholds of ``options.gating`` for these detections (:func:`labeling.gating.estimate_noise`)."""
+    V = detections.num_views
+    if len(rig) != V:
+        raise ValueError(f"the rig has {len(rig)} cameras but the detections have {V} views")
+    return estimate_noise(rig, detections, options)
 
+
+def _check_noise(noise: NoiseEstimate, rig, J: int) -> None:
+    if tuple(noise.camera_names) != tuple(rig.names) or noise.joint_group.shape != (J,):
+        raise ValueError(f"the noise estimate is for cameras {', '.join(noise.camera_names)} and "
+                         f"{noise.joint_group.size} joints, not for these {len(rig)} cameras and "
+                         f"{J} joints")
+
+
+def _triangulate(rig, detections: Detections, options: LabelOptions, noise: NoiseEstimate):
+    """Robust triangulation of every (frameset, joint) at once with the noise's thresholds.
+
+    Returns ``(points (F, J, 3), inliers (V, F, J), error_px (V, F, J), triangulated (F, J))``.
+    """
     V, F, J, _ = detections.points_2d.shape
     if len(rig) != V:
         raise ValueError(f"the rig has {len(rig)} cameras but the detections have {V} views")
+    _check_noise(noise, rig, J)
     usable = detections.scores >= options.min_score  # NaN scores compare False
-    points = np.where(usable[..., None], detections.points_2d, np.nan).reshape(V, F * J, 2)
-    weights = np.where(usable, detections.scores, 0.0).reshape(V, F * J)
-    result = triangulate_robust(rig, points, weights=weights, threshold_px=options.threshold_px,
-                                min_views=2)
-    return result, (F, J)
+    points = np.where(usable[..., None], detections.points_2d, np.nan)
+    weights = np.where(usable, detections.scores, 0.0)
+    return triangulate_gated(rig, points, weights, noise.per_joint(noise.threshold_px))
 
 
 def bone_lengths_m(points_3d: np.ndarray, bones: np.ndarray) -> np.ndarray:
@@ -159,24 +223,29 @@ def bone_lengths_m(points_3d: np.ndarray, bones: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points_3d[..., bones[:, 0], :] - points_3d[..., bones[:, 1], :], axis=-1)
 
 
-def _gate(result, F: int, J: int, V: int, options: LabelOptions):
-    points = result.points_3d.reshape(F, J, 3)
-    inliers = result.inliers.reshape(V, F, J) & result.valid.reshape(1, F, J)
+def _gate(triangulated, detections: Detections, options: LabelOptions, noise: NoiseEstimate):
+    """Inlier views, their count and the reject reasons (F, J) of a triangulation."""
+    points, inliers, error, valid = triangulated
+    inliers = inliers & valid[None]
     num_inliers = inliers.sum(axis=0)
-    error = result.reprojection_error_px.reshape(V, F, J)
-    worst = np.max(np.where(inliers, np.nan_to_num(error, nan=np.inf), 0.0), axis=0)
-    reason = np.zeros((F, J), dtype=np.uint8)
-    reason[~result.valid.reshape(F, J)] |= np.uint8(RejectReason.NOT_TRIANGULATED)
+    gate = noise.per_joint(noise.gate_px)[:, None, :]  # (V, 1, J)
+    too_far = (inliers & (np.nan_to_num(error, nan=np.inf) > gate)).any(axis=0)
+    present = person_present(detections.scores, inliers, detections.frame_index, options)
+    reason = np.zeros(valid.shape, dtype=np.uint8)
+    reason[~valid] |= np.uint8(RejectReason.NOT_TRIANGULATED)
     reason[num_inliers < options.min_inlier_views] |= np.uint8(RejectReason.TOO_FEW_INLIER_VIEWS)
-    reason[worst > options.max_reprojection_error_px] |= np.uint8(RejectReason.REPROJECTION_ERROR)
+    reason[too_far] |= np.uint8(RejectReason.REPROJECTION_ERROR)
+    reason[~present & valid.any(axis=1)] |= np.uint8(RejectReason.NO_PERSON)
     return points, inliers, num_inliers, reason
 
 
 def reference_bone_lengths(rig, detections: Detections, bones: np.ndarray, *,
-                           options: LabelOptions, max_framesets: int = 2000) -> np.ndarray:
+                           options: LabelOptions, noise: NoiseEstimate | None = None,
+                           max_framesets: int = 2000) -> np.ndarray:
     """Take-wide robust length of each bone from gated, unsmoothed labels.
 
     Uses at most ``max_framesets`` framesets spread evenly over the take (a median needs no more).
+    noise: the take's thresholds (:func:`noise_for` when None).
     Returns (B, 2) float64 metres: the median length and its robust spread (1.4826 * median
     absolute deviation); NaN rows for bones with fewer than ``min_bone_samples`` lengths.
     """
@@ -185,13 +254,13 @@ def reference_bone_lengths(rig, detections: Detections, bones: np.ndarray, *,
     out = np.full((len(bones), 2), np.nan)
     if F == 0 or bones.size == 0:
         return out
+    noise = noise_for(rig, detections, options) if noise is None else noise
     pick = np.unique(np.linspace(0, F - 1, min(F, max_framesets)).round().astype(np.int64))
     subset = Detections(points_2d=detections.points_2d[:, pick], scores=detections.scores[:, pick],
                         camera_names=detections.camera_names, joint_names=detections.joint_names,
                         frame_index=detections.frame_index[pick],
                         timestamp_s=detections.timestamp_s[pick])
-    result, (Fs, J) = _triangulate(rig, subset, options)
-    points, _, _, reason = _gate(result, Fs, J, len(rig), options)
+    points, _, _, reason = _gate(_triangulate(rig, subset, options, noise), subset, options, noise)
     points = np.where((reason == 0)[..., None], points, np.nan)
     lengths = bone_lengths_m(points, bones)
     enough = np.isfinite(lengths).sum(axis=0) >= options.min_bone_samples
@@ -264,12 +333,39 @@ def _smooth(points: np.ndarray, ok: np.ndarray, frame_index: np.ndarray,
     return out
 
 
+_LONG_BONES = (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle"))
+
+
+def long_bone_mask(joint_names, bones: np.ndarray) -> np.ndarray:
+    """(B,) bool: the bones that are an upper arm, forearm, thigh or shank, by their joints'
+    names (e.g. ``left_elbow``-``left_wrist``, ``RKnee``-``RAnkle``; both ends on one side)."""
+    names = [str(n).lower() for n in joint_names]
+
+    def part(name):
+        return next((p for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle") if p in name), None)
+
+    def side(name):
+        rest = name
+        for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle"):
+            rest = rest.replace(p, "")
+        rest = rest.strip("_ -.")
+        return rest if rest in ("l", "r", "left", "right") else None
+
+    out = []
+    for a, b in np.asarray(bones, dtype=np.int64).reshape(-1, 2):
+        pa, pb = part(names[a]), part(names[b])
+        sa, sb = side(names[a]), side(names[b])
+        out.append(sa is not None and sa == sb and ((pa, pb) in _LONG_BONES or (pb, pa) in _LONG_BONES))
+    return np.array(out, dtype=bool)
+
+
 def _bone_flags(points: np.ndarray, valid: np.ndarray, bones: np.ndarray,
-                reference_m: np.ndarray, options: LabelOptions) -> np.ndarray:
+                reference_m: np.ndarray, options: LabelOptions, long_bones: np.ndarray) -> np.ndarray:
     """(F, J) bool: joints blamed for bones whose length jumps from the reference."""
     F, J = valid.shape
     known = np.isfinite(reference_m).all(axis=1)
     bones, median, spread = bones[known], reference_m[known, 0], reference_m[known, 1]
+    long_bones = long_bones[known]
     flagged = np.zeros((F, J), dtype=bool)
     if bones.size == 0:
         return flagged
@@ -278,10 +374,14 @@ def _bone_flags(points: np.ndarray, valid: np.ndarray, bones: np.ndarray,
     tolerance = np.maximum.reduce([options.bone_length_tolerance_fraction * median,
                                    np.full_like(median, options.bone_length_tolerance_min_m),
                                    options.bone_length_tolerance_sigmas * spread])
+    tolerance = np.where(long_bones, options.long_bone_tolerance_fraction * median, tolerance)
     bad = checked & (np.abs(np.nan_to_num(lengths) - median) > tolerance)
     incidence = np.zeros((len(bones), J), dtype=np.int64)
     incidence[np.arange(len(bones)), bones[:, 0]] = 1
     incidence[np.arange(len(bones)), bones[:, 1]] = 1
+    # A joint on a deviating bone that no good bone vouches for is not trusted either: a wrist
+    # swapped to the other arm is not saved by its elbow being the one blamed (or missing).
+    unvouched = ((bad.astype(np.int64) @ incidence) > 0) & (((checked & ~bad).astype(np.int64) @ incidence) == 0)
     rows = np.arange(F)
     for _ in range(len(bones)):
         if not bad.any():
@@ -297,12 +397,13 @@ def _bone_flags(points: np.ndarray, valid: np.ndarray, bones: np.ndarray,
         touched = incidence[:, joint].T.astype(bool) & active[:, None]  # (F, B)
         bad &= ~touched
         checked &= ~touched
-    return flagged
+    return flagged | unvouched
 
 
 def compute_pseudo_labels(rig, detections: Detections, *, options: LabelOptions,
                           bones: np.ndarray | None = None,
-                          reference_bone_lengths_m: np.ndarray | None = None) -> PseudoLabels:
+                          reference_bone_lengths_m: np.ndarray | None = None,
+                          noise: NoiseEstimate | None = None) -> PseudoLabels:
     """Pseudo-labels of a block of framesets.
 
     rig: ``geometry.Rig`` whose cameras are the detections' views, in the same order.
@@ -310,11 +411,14 @@ def compute_pseudo_labels(rig, detections: Detections, *, options: LabelOptions,
     bones: (B, 2) joint indices for the bone check (None: no check).
     reference_bone_lengths_m: (B, 2) take-wide lengths from :func:`reference_bone_lengths`; when
         None they are computed from this block.
+    noise: the take's :class:`labeling.gating.NoiseEstimate` (thresholds per camera and joint
+        group, :func:`noise_for`); when None it is estimated from this block.
     Returns a :class:`PseudoLabels` of the F framesets.
     """
-    V, F, J = detections.num_views, detections.num_frames, detections.num_joints
-    result, _ = _triangulate(rig, detections, options)
-    points, inliers, num_inliers, reason = _gate(result, F, J, V, options)
+    J = detections.num_joints
+    noise = noise_for(rig, detections, options) if noise is None else noise
+    points, inliers, num_inliers, reason = _gate(_triangulate(rig, detections, options, noise),
+                                                 detections, options, noise)
     ok = reason == 0
     if options.smoothing != "none":
         points = _smooth(points, ok, detections.frame_index, options)
@@ -323,12 +427,14 @@ def compute_pseudo_labels(rig, detections: Detections, *, options: LabelOptions,
         if bones.min() < 0 or bones.max() >= J:
             raise ValueError(f"bones index joints outside 0..{J - 1}")
         if reference_bone_lengths_m is None:
-            reference_bone_lengths_m = reference_bone_lengths(rig, detections, bones, options=options)
+            reference_bone_lengths_m = reference_bone_lengths(rig, detections, bones,
+                                                              options=options, noise=noise)
         reference = np.asarray(reference_bone_lengths_m, dtype=np.float64)
         if reference.shape != (len(bones), 2):
             raise ValueError(f"reference_bone_lengths_m has shape {reference.shape}, "
                              f"expected ({len(bones)}, 2) (median, spread)")
-        flagged = _bone_flags(points, ok, bones, reference, options)
+        flagged = _bone_flags(points, ok, bones, reference, options,
+                              long_bone_mask(detections.joint_names, bones))
         reason[flagged] |= np.uint8(RejectReason.BONE_LENGTH)
     blocking = np.uint8(0xFF if options.bone_check == "reject" else ~np.uint8(RejectReason.BONE_LENGTH))
     valid = (reason & blocking) == 0

@@ -23,11 +23,11 @@ from rigkit_files import write_atomic
 from .index import LabelIndex
 from .shards import RejectReason, read_shard
 
-__all__ = ["LabelReport", "acceptance_table", "draw_overlay", "write_report"]
+__all__ = ["LabelReport", "acceptance_table", "draw_overlay", "write_report", "noise_table"]
 
 _PANEL_HEIGHT_PX = 480
 _SHORT = {"NOT_TRIANGULATED": "no_3d", "TOO_FEW_INLIER_VIEWS": "few_views",
-          "REPROJECTION_ERROR": "reproj_px", "BONE_LENGTH": "bone_len"}
+          "REPROJECTION_ERROR": "reproj_px", "BONE_LENGTH": "bone_len", "NO_PERSON": "no_person"}
 _BGR = {"inlier": (60, 180, 60), "rejected": (0, 150, 255), "outlier": (40, 40, 220),
         "unused": (150, 150, 150), "reprojection": (230, 120, 20), "bone": (200, 160, 90)}
 
@@ -42,6 +42,7 @@ class LabelReport:
     reasons: dict[str, np.ndarray]  # reason name -> (J,) int64
     median_reprojection_error_px: np.ndarray  # (J,) float64 over inlier views of accepted labels
     overlay_paths: tuple[Path, ...] = ()
+    noise: dict | None = None  # index.json's job.noise (schema >= 2): NoiseEstimate.to_json()
 
     def table(self) -> str:
         names = list(self.reasons)
@@ -49,13 +50,39 @@ class LabelReport:
             f"{_SHORT.get(n, n.lower()):>10}" for n in names)
         lines = [f"{self.num_framesets} framesets; rejections by reason (a label may have "
                  "several): no_3d = not triangulated, few_views = too few inlier views, "
-                 "reproj_px = reprojection error, bone_len = bone length jump", header]
+                 "reproj_px = reprojection error, bone_len = bone length jump, no_person = no "
+                 "person in the frameset", header]
         for j, joint in enumerate(self.joint_names):
             share = self.accepted[j] / max(self.num_framesets, 1)
             lines.append(f"{joint:<18} {self.accepted[j]:>9} {share:>7.1%} "
                          f"{self.median_reprojection_error_px[j]:>7.2f} "
                          + " ".join(f"{self.reasons[n][j]:>10}" for n in names))
-        return "\n".join(lines)
+        return "\n".join(lines + noise_table(self.noise))
+
+
+def noise_table(noise: dict | None) -> list[str]:
+    """Lines of the per-camera noise and thresholds (``NoiseEstimate.to_json()``); none for
+    labels written before schema 2."""
+    if not noise:
+        return []
+    groups = noise["group_names"]
+    fixed = noise["mode"] == "fixed"
+    lines = ["", f"gating: {noise['mode']}; per camera and joint group: estimated noise sigma "
+                 "(px per coordinate, from the take's inlier residuals; n = residuals) -> inlier "
+                 "threshold / label gate (px)" + (" (fixed thresholds)" if fixed else ""),
+             f"{'camera':<12} " + " ".join(f"{g:>24}" for g in groups)]
+
+    def px(value):
+        return "  -" if value is None else f"{value:.1f}"
+
+    for v, camera in enumerate(noise["camera_names"]):
+        cells = []
+        for g in range(len(groups)):
+            sigma, count = noise["sigma_px"][v][g], noise["num_samples"][v][g]
+            cells.append(f"{px(sigma)} (n={count}) -> {px(noise['threshold_px'][v][g])}/"
+                         f"{px(noise['gate_px'][v][g])}")
+        lines.append(f"{camera:<12} " + " ".join(f"{c:>24}" for c in cells))
+    return lines
 
 
 def acceptance_table(root: str | os.PathLike) -> LabelReport:
@@ -83,7 +110,8 @@ def acceptance_table(root: str | os.PathLike) -> LabelReport:
     medians = np.array([np.median(np.concatenate(e)) if sum(x.size for x in e) else np.nan
                         for e in errors])
     return LabelReport(joint_names=joint_names, accepted=accepted, num_framesets=total,
-                       reasons=reasons, median_reprojection_error_px=medians)
+                       reasons=reasons, median_reprojection_error_px=medians,
+                       noise=index.job.get("noise"))
 
 
 def draw_overlay(rig, labels: dict, row: int, *, bones: np.ndarray, min_score: float,

@@ -29,7 +29,8 @@ Schema (version :data:`SCHEMA_VERSION`; fields may be added, never renamed)
                                         resized to ``crop_size_px`` square:
                                         ``u_crop = (u - x0) * crop_size_px / width``.
     attributes ``schema_version``, ``joint_names``, ``camera_names``, ``bones`` (B, 2) joint
-    indices, ``options_json`` (every threshold used), ``provenance_json``, ``rigkit_version``.
+    indices, ``options_json`` (every threshold used), ``provenance_json``, ``rigkit_version``,
+    ``noise_json`` (schema 2: detection noise and the thresholds used, per camera and joint group).
 
 Layout chosen by measurement (``benchmarks/bench_labeling.py --only layout``; 2 shared cores at
 load average ~9, so absolute times are inflated; shard of 1024 framesets x 4 views x 17 joints of
@@ -75,7 +76,11 @@ __all__ = [
     "read_shard", "read_shard_attributes", "rig_from_shard", "sha256_of_file",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version history (readers read every version up to SCHEMA_VERSION):
+# 1: the fields and attributes above without ``noise_json``.
+# 2: attribute ``noise_json`` (the noise estimate and thresholds per camera and joint group,
+#    :class:`labeling.gating.NoiseEstimate`); reject bit ``NO_PERSON``; index.json ``job.noise``.
 
 # name -> (dtype, shape letters). Every shard holds all of these.
 LABEL_FIELDS: dict[str, tuple[str, tuple[str | int, ...]]] = {
@@ -100,6 +105,7 @@ class RejectReason(enum.IntFlag):
     TOO_FEW_INLIER_VIEWS = 2  # fewer than ``min_inlier_views`` views agreed
     REPROJECTION_ERROR = 4    # an inlier view is further than ``max_reprojection_error_px``
     BONE_LENGTH = 8           # a bone to this joint jumps away from its take-wide median length
+    NO_PERSON = 16            # (schema 2) the frameset shows no person (labeling.gating presence test)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +196,8 @@ def _create_dataset(group, name: str, **kwargs):
 def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, rig,
                 joint_names: tuple[str, ...], bones: np.ndarray | None = None,
                 options: Mapping | None = None, provenance: Mapping | None = None,
-                crops_jpeg: list[list[bytes]] | None = None, crop_box_px: np.ndarray | None = None,
+                noise: Mapping | None = None, crops_jpeg: list[list[bytes]] | None = None,
+                crop_box_px: np.ndarray | None = None,
                 crop_size_px: int = 0, layout: ShardLayout = ShardLayout()) -> str:
     """Write one shard atomically and return its sha256 (hex).
 
@@ -198,6 +205,8 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
     rig: the ``geometry.Rig`` the labels were triangulated with (its V cameras in view order).
     joint_names: J names. bones: (B, 2) int joint indices or None.
     options, provenance: JSON-serialisable mappings recorded as attributes.
+    noise: the noise estimate and thresholds (``NoiseEstimate.to_json()``), recorded as
+        ``noise_json`` ("null" when None).
     crops_jpeg: optional N lists of V JPEG byte strings (b"" where no crop); with
         ``crop_box_px (N, V, 4)`` and ``crop_size_px``.
     The file is written under a temporary name in the same folder, fsync'd, then renamed, so a
@@ -232,6 +241,7 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
                                 else np.asarray(bones, dtype=np.int64).reshape(-1, 2))
             f.attrs["options_json"] = json.dumps(dict(options or {}), sort_keys=True)
             f.attrs["provenance_json"] = json.dumps(dict(provenance or {}), sort_keys=True)
+            f.attrs["noise_json"] = json.dumps(None if noise is None else dict(noise), sort_keys=True)
             f.attrs["rigkit_version"] = rigkit_version()
         digest = sha256_of_file(tmp)
     return digest
@@ -288,6 +298,7 @@ def read_shard_attributes(f) -> dict:
         "provenance": json.loads(f.attrs["provenance_json"]),
         "rigkit_version": str(f.attrs["rigkit_version"]),
         "crop_size_px": int(f.attrs.get("crop_size_px", 0)),
+        "noise": json.loads(f.attrs["noise_json"]) if "noise_json" in f.attrs else None,  # schema >= 2
     }
 
 

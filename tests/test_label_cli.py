@@ -139,8 +139,8 @@ def test_session_with_detector_writes_crops_and_resumes_without_detecting_again(
             "--session", str(recorded / "sess"), "--detector", str(recorded / "tiny.pt"),
             "--out", str(tmp_path / "out"), "--crops-px", "64", "--shard-size", "16",
             # An untrained network: open the gates so that labels (and so crops) exist.
-            "--min-score", "0", "--threshold-px", "2000", "--max-reprojection-error-px", "2000",
-            "--bone-check", "off"]
+            "--min-score", "0", "--gating", "fixed", "--threshold-px", "2000",
+            "--max-reprojection-error-px", "2000", "--presence-min-score", "0", "--bone-check", "off"]
     assert rigkit_cli.main(argv) == 0
     index = LabelIndex.read(tmp_path / "out")
     assert index.complete and index.num_samples >= 20

@@ -60,7 +60,7 @@ def test_gates_reject_with_their_reason():
     assert (labels.reject_reason[:, 1] & RejectReason.NOT_TRIANGULATED).all()
     assert labels.valid[:, 2:].mean() > 0.95
     strict = compute_pseudo_labels(rig, detections,
-                                   options=LabelOptions(max_reprojection_error_px=0.05))
+                                   options=LabelOptions(gating="fixed", max_reprojection_error_px=0.05))
     assert (strict.reject_reason[:, 2:] & RejectReason.REPROJECTION_ERROR).any(axis=0).all()
     assert not strict.valid[:, 2:].all()
 

@@ -10,6 +10,7 @@ centred on the origin.
   skeleton of :mod:`geometry.skeletons`.
 - :mod:`.detections`, :mod:`.occlusion`: what a real 2D detector reports (noise, outliers,
   left/right swaps, misses, self-occlusion, confidences).
+- :mod:`.clutter`: false detections of an empty scene (a static structure, low confidences).
 - :mod:`.boards`: hand-held poses of a :class:`geometry.Board` (ChArUco / checkerboard) and
   what each camera sees of its corners.
 - :mod:`.views`: cameras framing one person (training crops for detectors).
@@ -20,6 +21,7 @@ Images of these scenes are rendered by :mod:`capture.render` (OpenCV lives outsi
 from .body import BODY_JOINTS, BodyShape, body_joint_map, forward_kinematics
 from .boards import (SYNTHETIC_BOARD, board_observations, board_poses, board_trajectory, board_visibility,
                      camera_board_poses, rig_volume_center)
+from .clutter import ClutterNoise, clutter_detections
 from .detections import DetectorNoise, SimulatedDetections, in_image, simulate_detections
 from .motion import ACTIONS, MotionOptions, PersonMotion, PoseSample, person_motion, random_poses
 from .occlusion import self_occlusion
@@ -31,6 +33,7 @@ __all__ = [
     "BODY_JOINTS", "BodyShape", "body_joint_map", "forward_kinematics",
     "SYNTHETIC_BOARD", "board_observations", "board_poses", "board_trajectory", "board_visibility",
     "camera_board_poses", "rig_volume_center",
+    "ClutterNoise", "clutter_detections",
     "DetectorNoise", "SimulatedDetections", "in_image", "simulate_detections",
     "ACTIONS", "MotionOptions", "PersonMotion", "PoseSample", "person_motion", "random_poses",
     "Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera",

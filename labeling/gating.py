@@ -1,0 +1,308 @@
+"""The one gating rule of pseudo-labeling: thresholds from the data's own noise, and presence.
+
+Conventions in :mod:`geometry.camera` (V views, F framesets, J joints, pixels). ``G`` is the
+number of joint groups (:func:`joint_groups`).
+
+Noise. A detector's pixel noise differs by camera (resolution, distance, blur, a calibration
+that fits one camera less well) and by body part (a nose is sharper than a hip). Each camera's
+noise per joint group is estimated from the take itself: the robust triangulation is run on (at
+most ``max_framesets`` of) its framesets, and the residuals of the inlier views of points with
+``n >= 3`` inlier views, scaled by ``sqrt(2n / (2n - 3))`` (a point fitted to ``n`` views uses 3
+of their ``2n`` degrees of freedom), give a robust standard deviation per coordinate,
+``sigma = median(residual) / sqrt(2 ln 2)`` (the median of a 2D Gaussian error's length). The
+first pass runs at the ceiling threshold, the second at the threshold the first one gives.
+Where a camera and group have fewer than ``min_noise_samples`` residuals, the camera's pooled
+estimate stands in, then the take's.
+
+Thresholds, one rule: ``threshold = clip(threshold_sigmas * sigma, floor, ceiling)`` with the
+floor and the ceiling fractions of the camera's image diagonal. The same number is the robust
+triangulation's inlier threshold and the label gate (the largest reprojection error an inlier
+view of an accepted label may have), so a view that is an inlier never gets its label rejected
+for its error. ``gating="fixed"`` keeps the fixed pixel thresholds instead (``threshold_px``
+for the inliers, ``max_reprojection_error_px`` for the gate, in every camera).
+
+Per-camera thresholds in one robust triangulation: each camera's pixels are expressed in units
+of its own threshold (its ``K`` and its detections scaled by ``t_ref / t_v``, which moves no
+ray), so one threshold ``t_ref`` is every camera's own; the least-squares refinement then weighs
+each view by the inverse square of its threshold, i.e. of its noise, as maximum likelihood does.
+
+Presence. False detections where nobody is (a board, a timecode, a poster) can agree in two
+views; they have low confidence (median 0.32 against 0.82 on the real person in the recording
+of issue 15). A frameset shows the person when the median confidence of the detections its
+triangulated joints use, taken as a running median over ``presence_window_frames`` consecutive
+framesets, is at least ``presence_min_score``; labels of other framesets are rejected
+(``RejectReason.NO_PERSON``). A frameset where nothing triangulates counts as 0 in the median.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+__all__ = ["GatingMode", "JOINT_GROUPS", "joint_groups", "NoiseEstimate", "estimate_noise",
+           "thresholds_from_sigma", "triangulate_gated", "person_present", "fixed_noise_estimate"]
+
+GatingMode = Literal["adaptive", "fixed"]
+
+# Joint groups by (a word in) the joint's name; first match wins, the rest is "other".
+JOINT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("head", ("nose", "eye", "ear", "head", "mouth", "chin")),
+    ("torso", ("shoulder", "hip", "pelvis", "neck", "thorax", "spine", "chest", "sternum")),
+    ("arms", ("elbow", "wrist", "hand", "finger", "thumb", "pinky", "palm")),
+    ("legs", ("knee", "ankle", "foot", "toe", "heel")),
+)
+_RAYLEIGH_MEDIAN = math.sqrt(2.0 * math.log(2.0))  # median of |e| for a 2D N(0, sigma^2 I) error
+
+
+def joint_groups(joint_names) -> tuple[tuple[str, ...], np.ndarray]:
+    """``(group names (G,), group of each joint (J,) int64)``: only the groups that occur."""
+    labels = []
+    for name in joint_names:
+        key = str(name).lower()
+        labels.append(next((g for g, words in JOINT_GROUPS if any(w in key for w in words)), "other"))
+    names = tuple(dict.fromkeys(g for g, _ in JOINT_GROUPS + (("other", ()),) if g in labels))
+    return names, np.array([names.index(g) for g in labels], dtype=np.int64)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoiseEstimate:
+    """Noise and thresholds per camera and joint group (recorded in index.json and every shard).
+
+    mode: the gating mode they come from. camera_names (V,), group_names (G,),
+    joint_group (J,) int64: each joint's group.
+    sigma_px (V, G) float64: robust noise per pixel coordinate (NaN where not estimable).
+    num_samples (V, G) int64: residuals behind each estimate (below ``min_noise_samples`` the
+        camera's or the take's pooled estimate was used).
+    threshold_px (V, G) float64: the robust triangulation's inlier threshold.
+    gate_px (V, G) float64: the largest reprojection error an inlier view of a label may have.
+    """
+
+    mode: str
+    camera_names: tuple[str, ...]
+    group_names: tuple[str, ...]
+    joint_group: np.ndarray
+    sigma_px: np.ndarray
+    num_samples: np.ndarray
+    threshold_px: np.ndarray
+    gate_px: np.ndarray
+
+    def per_joint(self, values: np.ndarray) -> np.ndarray:
+        """(V, G) -> (V, J)."""
+        return np.asarray(values)[:, self.joint_group]
+
+    def to_json(self) -> dict:
+        def rounded(a):
+            return [[None if not np.isfinite(x) else round(float(x), 4) for x in row] for row in a]
+
+        return {"mode": self.mode, "camera_names": list(self.camera_names),
+                "group_names": list(self.group_names), "joint_group": self.joint_group.tolist(),
+                "sigma_px": rounded(self.sigma_px), "num_samples": self.num_samples.tolist(),
+                "threshold_px": rounded(self.threshold_px), "gate_px": rounded(self.gate_px)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "NoiseEstimate":
+        def array(rows):
+            return np.array([[np.nan if x is None else x for x in row] for row in rows], dtype=np.float64)
+
+        return cls(mode=str(data["mode"]), camera_names=tuple(data["camera_names"]),
+                   group_names=tuple(data["group_names"]),
+                   joint_group=np.asarray(data["joint_group"], dtype=np.int64),
+                   sigma_px=array(data["sigma_px"]),
+                   num_samples=np.asarray(data["num_samples"], dtype=np.int64),
+                   threshold_px=array(data["threshold_px"]), gate_px=array(data["gate_px"]))
+
+
+def _diagonals_px(rig) -> np.ndarray:
+    sizes = np.asarray(rig.sizes, dtype=np.float64)
+    return np.hypot(sizes[:, 0], sizes[:, 1])
+
+
+def thresholds_from_sigma(sigma_px: np.ndarray, rig, options) -> np.ndarray:
+    """The one rule: ``clip(threshold_sigmas * sigma, floor, ceiling)`` per camera, (V, G) px.
+    NaN sigmas give the ceiling."""
+    diagonal = _diagonals_px(rig)[:, None]
+    floor = options.threshold_min_fraction * diagonal
+    ceiling = options.threshold_max_fraction * diagonal
+    raw = options.threshold_sigmas * np.asarray(sigma_px, dtype=np.float64)
+    return np.clip(np.where(np.isfinite(raw), raw, ceiling), floor, ceiling)
+
+
+def fixed_noise_estimate(rig, joint_names, options, sigma_px=None, num_samples=None) -> NoiseEstimate:
+    """The fixed pixel thresholds of ``options`` in the :class:`NoiseEstimate` layout."""
+    groups, joint_group = joint_groups(joint_names)
+    shape = (len(rig), len(groups))
+    return NoiseEstimate(
+        mode="fixed", camera_names=tuple(rig.names), group_names=groups, joint_group=joint_group,
+        sigma_px=np.full(shape, np.nan) if sigma_px is None else sigma_px,
+        num_samples=np.zeros(shape, np.int64) if num_samples is None else num_samples,
+        threshold_px=np.full(shape, float(options.threshold_px)),
+        gate_px=np.full(shape, float(options.max_reprojection_error_px)))
+
+
+def triangulate_gated(rig, points_2d: np.ndarray, weights: np.ndarray, threshold_px: np.ndarray):
+    """Robust triangulation of (V, F, J, 2) detections with a threshold per camera and joint.
+
+    weights: (V, F, J), 0 where a detection is not used. threshold_px: (V, J) pixels.
+    Returns ``(points_3d (F, J, 3), inliers (V, F, J), reprojection_error_px (V, F, J),
+    triangulated (F, J))``; errors in each camera's own pixels.
+    """
+    from geometry.robust_triangulation import triangulate_robust
+
+    V, F, J, _ = points_2d.shape
+    threshold_px = np.asarray(threshold_px, dtype=np.float64)
+    points = np.full((F, J, 3), np.nan)
+    inliers = np.zeros((V, F, J), dtype=bool)
+    error = np.full((V, F, J), np.nan)
+    valid = np.zeros((F, J), dtype=bool)
+    patterns, which = np.unique(threshold_px.T, axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):  # one call per distinct set of camera thresholds
+        joints = np.flatnonzero(which.reshape(-1) == k)
+        reference = float(np.median(pattern))
+        scale = reference / pattern  # (V,) camera pixels -> units where every threshold is `reference`
+        scaled = rig if np.allclose(scale, 1.0) else type(rig)(
+            [cam.replace(K=np.diag([s, s, 1.0]) @ cam.K) for cam, s in zip(rig, scale)])
+        result = triangulate_robust(scaled, points_2d[:, :, joints] * scale[:, None, None, None],
+                                    weights=weights[:, :, joints], threshold_px=reference, min_views=2)
+        points[:, joints] = result.points_3d
+        inliers[:, :, joints] = result.inliers
+        error[:, :, joints] = result.reprojection_error_px / scale[:, None, None]
+        valid[:, joints] = result.valid
+    return points, inliers, error, valid
+
+
+def _leverage(rig, points_3d: np.ndarray, inliers: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(V, F, J) leverage of each inlier view on its point: ``tr(H_vv)`` of the hat matrix of the
+    weighted least-squares fit (pinhole Jacobians; the lens barely changes them), in [0, 2].
+    ``E|residual_v|^2 = sigma^2 (2 - h_v)``: a view that pins the point alone keeps no residual."""
+    V = len(rig)
+    K = np.asarray(rig.K)  # (V, 3, 3)
+    R, t = np.asarray(rig.R), np.asarray(rig.t)
+    X = np.nan_to_num(points_3d)  # (F, J, 3)
+    in_cam = np.einsum("vab,fjb->vfja", R, X) + t[:, None, None, :]  # (V, F, J, 3)
+    z = np.where(np.abs(in_cam[..., 2]) > 1e-9, in_cam[..., 2], 1e-9)
+    A = np.zeros(in_cam.shape[:-1] + (2, 3))  # d pixel / d camera coordinates
+    A[..., 0, 0] = K[:, None, None, 0, 0] / z
+    A[..., 0, 1] = K[:, None, None, 0, 1] / z
+    A[..., 0, 2] = -(K[:, None, None, 0, 0] * in_cam[..., 0] + K[:, None, None, 0, 1] * in_cam[..., 1]) / z ** 2
+    A[..., 1, 1] = K[:, None, None, 1, 1] / z
+    A[..., 1, 2] = -K[:, None, None, 1, 1] * in_cam[..., 1] / z ** 2
+    A = np.einsum("vfjab,vbc->vfjac", A, R)  # d pixel / d world point
+    w = np.where(inliers, weights, 0.0)[..., None, None]
+    normal = (w * np.einsum("vfjab,vfjac->vfjbc", A, A)).sum(axis=0)  # (F, J, 3, 3)
+    det = np.linalg.det(normal)
+    ok = np.abs(det) > 1e-12 * np.maximum(1.0, np.abs(normal).max(axis=(-2, -1))) ** 3
+    inverse = np.linalg.inv(np.where(ok[..., None, None], normal, np.eye(3)))
+    h = np.einsum("vfjab,fjbc,vfjac->vfj", A, inverse, A) * w[..., 0, 0]
+    return np.where(inliers & ok[None], np.clip(h, 0.0, 1.999), np.nan)
+
+
+def _residual_sigma(error, leverage, inliers, num_inliers, joint_group, num_groups, min_samples):
+    """Robust sigma per (V, G), pooled fallbacks, and the sample counts (see module docstring)."""
+    V = error.shape[0]
+    n = np.broadcast_to(num_inliers[None], error.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corrected = error * np.sqrt(2.0 / (2.0 - leverage))
+    use = inliers & np.isfinite(corrected)
+    use3 = use & (n >= 3)
+    groups = np.broadcast_to(joint_group, error.shape)
+
+    def sigma_of(mask):
+        values = corrected[mask]
+        return (float(np.median(values)) / _RAYLEIGH_MEDIAN if values.size else np.nan), int(values.size)
+
+    def pick(mask):  # residuals of n >= 3 points where there are enough of them, else every inlier
+        narrow = mask & use3
+        return narrow if narrow.sum() >= min_samples else mask & use
+
+    sigma = np.full((V, num_groups), np.nan)
+    count = np.zeros((V, num_groups), dtype=np.int64)
+    take_sigma, take_count = sigma_of(pick(np.ones_like(use)))
+    for v in range(V):
+        in_view = np.zeros_like(use)
+        in_view[v] = True
+        camera_sigma, camera_count = sigma_of(pick(in_view))
+        for g in range(num_groups):
+            s, c = sigma_of(pick(in_view & (groups == g)))
+            count[v, g] = c
+            sigma[v, g] = (s if c >= min_samples else camera_sigma if camera_count >= min_samples
+                           else take_sigma if take_count >= min_samples else np.nan)
+    return sigma, count
+
+
+def estimate_noise(rig, detections, options, *, max_framesets: int = 2000) -> NoiseEstimate:
+    """Noise per camera and joint group and the thresholds of ``options.gating`` (module docstring).
+
+    rig: the detections' cameras in order; detections: ``labeling.Detections``; options:
+    ``labeling.LabelOptions``. Uses at most ``max_framesets`` framesets spread over the take.
+    """
+    V, F, J = detections.num_views, detections.num_frames, detections.num_joints
+    groups, joint_group = joint_groups(detections.joint_names)
+    G = len(groups)
+    if F == 0:
+        sigma, count = np.full((V, G), np.nan), np.zeros((V, G), np.int64)
+    else:
+        pick = np.unique(np.linspace(0, F - 1, min(F, max_framesets)).round().astype(np.int64))
+        points_2d = detections.points_2d[:, pick]
+        scores = detections.scores[:, pick]
+        usable = scores >= options.min_score
+        points_2d = np.where(usable[..., None], points_2d, np.nan)
+        weights = np.where(usable, scores, 0.0)
+        diagonal = _diagonals_px(rig)[:, None]
+        thresholds = np.broadcast_to(options.threshold_max_fraction * diagonal, (V, G))
+        for _ in range(2):  # at the ceiling, then at the thresholds the first pass gives
+            per_joint = thresholds[:, joint_group]  # (V, J)
+            points_3d, inliers, error, valid = triangulate_gated(rig, points_2d, weights, per_joint)
+            present = person_present(scores, inliers, detections.frame_index[pick], options)
+            inliers = inliers & valid[None] & present[None, :, None]
+            # The fit weighs each view by its score / threshold^2 (triangulate_gated).
+            leverage = _leverage(rig, points_3d, inliers, weights / per_joint[:, None, :] ** 2)
+            sigma, count = _residual_sigma(error, leverage, inliers, inliers.sum(axis=0),
+                                           joint_group, G, options.min_noise_samples)
+            thresholds = thresholds_from_sigma(sigma, rig, options)
+    if options.gating == "fixed":
+        return fixed_noise_estimate(rig, detections.joint_names, options, sigma, count)
+    thresholds = thresholds_from_sigma(sigma, rig, options)
+    return NoiseEstimate(mode="adaptive", camera_names=tuple(rig.names), group_names=groups,
+                         joint_group=joint_group, sigma_px=sigma, num_samples=count,
+                         threshold_px=thresholds, gate_px=thresholds.copy())
+
+
+def _segments(frame_index: np.ndarray) -> np.ndarray:
+    """(F,) int64 id of each frameset's run of consecutive frame indices."""
+    F = len(frame_index)
+    breaks = np.ones(F, dtype=bool)
+    breaks[1:] = np.diff(np.asarray(frame_index)) != 1
+    return np.cumsum(breaks) - 1
+
+
+def person_present(scores: np.ndarray, inliers: np.ndarray, frame_index: np.ndarray,
+                   options) -> np.ndarray:
+    """(F,) bool: the framesets that show the person (module docstring).
+
+    scores: (V, F, J) detector confidences; inliers: (V, F, J) the views each triangulated joint
+    uses; frame_index: (F,) (the running median never crosses a jump in it).
+    """
+    V, F, J = scores.shape
+    if options.presence_min_score <= 0 or F == 0:
+        return np.ones(F, dtype=bool)
+    used = np.where(inliers, scores, np.nan).transpose(1, 0, 2).reshape(F, V * J)
+    # A frameset where nothing triangulates holds no evidence of a person: 0, not unknown (as
+    # unknown, a stretch of empty framesets would take its presence from its neighbours).
+    per_frameset = np.zeros(F)
+    any_used = np.isfinite(used).any(axis=1)
+    per_frameset[any_used] = np.nanmedian(used[any_used], axis=1)
+    half = options.presence_window_frames // 2
+    segment = _segments(frame_index)
+    padded = np.pad(per_frameset, half, constant_values=np.nan)
+    padded_segment = np.pad(segment, half, constant_values=-1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    same = np.lib.stride_tricks.sliding_window_view(padded_segment, 2 * half + 1) == segment[:, None]
+    windows = np.where(same, windows, np.nan)
+    finite = np.isfinite(windows).any(axis=1)
+    running = np.full(F, np.nan)
+    with np.errstate(all="ignore"):
+        running[finite] = np.nanmedian(windows[finite], axis=1)
+    return running >= options.presence_min_score
