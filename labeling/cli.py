@@ -51,9 +51,29 @@ def read_npz_detections(path: str | Path) -> Detections:
 _FORMAT_ALIASES = {"dlc": "deeplabcut", "pose2sim": "openpose", "json": "coco"}
 
 
-def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None) -> Detections:
+def parse_detections_options(pairs) -> dict:
+    """``["images=coco.json", "fps=30"]`` -> ``{"images": "coco.json", "fps": 30}`` (reader options
+    of :mod:`labeling.importers`; numbers become int/float, the rest stays text)."""
+    options = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--detections-option {pair!r} must be KEY=VALUE, e.g. images=coco.json")
+        for kind in (int, float):
+            try:
+                value = kind(value)
+                break
+            except ValueError:
+                continue
+        options[key.strip()] = value
+    return options
+
+
+def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None,
+                        options: dict | None = None) -> Detections:
     """``FORMAT:PATH`` -> Detections: ``npz`` here, every other format through
-    :func:`labeling.importers.load_detections` (with the calibration, for the association)."""
+    :func:`labeling.importers.load_detections` (with the calibration, for the association).
+    options: reader options (``--detections-option KEY=VALUE``)."""
     fmt, sep, path = spec.partition(":")
     if not sep or not fmt or not path:
         raise ValueError(f"--detections {spec!r} must be FORMAT:PATH, e.g. npz:take.npz or "
@@ -72,7 +92,7 @@ def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None) -> 
         from .skeleton_file import read_skeleton_toml
 
         skeleton = read_skeleton_toml(skeleton)
-    return load_detections(fmt, path, rig=rig, skeleton=skeleton)
+    return load_detections(fmt, path, rig=rig, skeleton=skeleton, **(options or {}))
 
 
 def bones_from_skeleton(joint_names: tuple[str, ...], skeleton: str | None) -> tuple[np.ndarray | None, str]:
@@ -146,7 +166,9 @@ def _run_label(args) -> int:
             executor=args.executor, progress=_show_progress(args))
         provenance.update(detector_provenance)
     else:
-        detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton)
+        detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton,
+                                         options=parse_detections_options(
+                                             getattr(args, "detections_option", None)))
         provenance["detections"] = args.detections
     bones, skeleton = bones_from_skeleton(detections.joint_names, args.skeleton)
     provenance["skeleton"] = skeleton
@@ -188,6 +210,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--detections", metavar="FORMAT:PATH",
                         help="precomputed 2D detections, e.g. npz:take.npz, openpose:DIR, "
                              "dlc:FILE.h5, sleap:FILE.h5, coco:FILE.json")
+    parser.add_argument("--detections-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the detections reader, e.g. images=coco.json (COCO "
+                             "results lists), layout=standard (SLEAP), name_pattern=REGEX, fps=30")
     parser.add_argument("--detector", metavar="WEIGHTS", default=None,
                         help="detector weights for --session (default: the built-in detector)")
     parser.add_argument("--crops-px", type=int, default=0, metavar="S",
