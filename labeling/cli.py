@@ -155,7 +155,7 @@ def _run_label(args) -> int:
     options = _options(args)
     from calibration import load_rig
 
-    rig = load_rig(args.calibration)
+    rig = load_rig(args.calibration, units=args.calibration_units)
     provenance = {"calibration": str(Path(args.calibration).resolve()),
                   "calibration_sha256": sha256_of_file(args.calibration)}
     if args.session is not None:
@@ -205,6 +205,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Add ``rigkit label`` (and its ``report`` command) to ``parser``."""
     defaults = LabelOptions()
     parser.add_argument("--calibration", metavar="CALIB", help="calibration file (TOML, ...)")
+    from calibration.convert import add_units_argument
+
+    add_units_argument(parser)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--session", metavar="DIR", help="recorded session: run the detector on it")
     source.add_argument("--detections", metavar="FORMAT:PATH",
