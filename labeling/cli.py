@@ -269,3 +269,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     report.add_argument("--session", default=None, metavar="DIR",
                         help="session with the images, to draw onto real frames")
     report.set_defaults(func=_run_report)
+    from .export import register_export
+
+    register_export(sub)
