@@ -446,8 +446,9 @@ def _node_text(node) -> str:
 def _cameras_from_filestorage(path: Path, decisions: list[str]) -> tuple[list[Camera], dict, list[str]]:
     try:
         storage = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-    except cv2.error as error:
-        raise ValueError(f"{path} is not readable OpenCV FileStorage ({str(error).strip()[:200]})") from None
+    except (cv2.error, SystemError) as error:  # OpenCV's parse errors come through as either
+        raise ValueError(f"{path} is not readable OpenCV FileStorage: "
+                         f"{_opencv_message(error)}") from None
     try:
         names_node = storage.getNode("names")
         if names_node.empty() or not names_node.isSeq():
@@ -475,7 +476,11 @@ def _cameras_from_filestorage(path: Path, decisions: list[str]) -> tuple[list[Ca
         if not all(has_pose(storage, n) for n in names):
             sibling = path.with_name(path.name.replace("intri", "extri"))
             if sibling != path and sibling.is_file():  # EasyMocap keeps poses in extri.yml
-                extrinsics = cv2.FileStorage(str(sibling), cv2.FILE_STORAGE_READ)
+                try:
+                    extrinsics = cv2.FileStorage(str(sibling), cv2.FILE_STORAGE_READ)
+                except (cv2.error, SystemError) as error:
+                    raise ValueError(f"{sibling} is not readable OpenCV FileStorage: "
+                                     f"{_opencv_message(error)}") from None
         cameras, unposed = [], []
         try:
             for name in names:
@@ -488,10 +493,17 @@ def _cameras_from_filestorage(path: Path, decisions: list[str]) -> tuple[list[Ca
             if extrinsics is not None:
                 extrinsics.release()
         return cameras, metadata, unposed
-    except cv2.error as error:
-        raise ValueError(f"{path} is damaged OpenCV FileStorage ({str(error).strip()[:200]})") from None
+    except (cv2.error, SystemError) as error:
+        raise ValueError(f"{path} is damaged OpenCV FileStorage: {_opencv_message(error)}") from None
     finally:
         storage.release()
+
+
+def _opencv_message(error: BaseException) -> str:
+    """The one informative line of an OpenCV error (``... error: (-212:Parsing error) ...``)."""
+    cause = error.__cause__ or error.__context__ or error
+    text = " ".join(str(cause).split())
+    return text[text.find("error:"):][:200] if "error:" in text else text[:200]
 
 
 def _size_from_principal_point(K: np.ndarray) -> tuple[tuple[int, int], str]:
