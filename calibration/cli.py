@@ -44,6 +44,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     _add_intrinsics(sub)
     _add_extrinsics(sub)
     _add_keypoints(sub)
+    from .convert import add_units_argument, register_convert
+
+    for name in ("intrinsics", "extrinsics", "keypoints"):  # every command that reads a calibration
+        add_units_argument(sub.choices[name])
+    register_convert(sub)
 
 
 # -- shared options ------------------------------------------------------------------------------
@@ -185,7 +190,8 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
     options = IntrinsicsOptions(model=args.model, max_views=args.max_views, stride=args.stride,
                                 max_scanned_frames=args.max_frames)
     out = Path(args.out)
-    existing = read_calibration(out) if out.exists() else None  # a broken --out stops us before work
+    existing = (read_calibration(out, units=args.calibration_units)  # a broken --out stops us before work
+                if out.exists() else None)
     results = []
     for source in sources:
         logger.info("camera %s: %s", source.name, source.describe())
@@ -255,7 +261,7 @@ def _intrinsics_for(sources, board, out: Path, args):
     from .files import read_calibration
     from .intrinsics import IntrinsicsOptions, calibrate_intrinsics
 
-    existing = read_calibration(out) if out.exists() else None
+    existing = read_calibration(out, units=args.calibration_units) if out.exists() else None
     known = existing.rig.names if existing else ()
     cameras = []
     for source in sources:
@@ -455,7 +461,7 @@ def _run_keypoints(args: argparse.Namespace) -> int:
     if not source.exists():
         raise ValueError(f"no intrinsics: {source} does not exist; calibrate the intrinsics first "
                          "(rigkit calibrate intrinsics) or give --intrinsics FILE")
-    existing = read_calibration(source)
+    existing = read_calibration(source, units=args.calibration_units)
     detections = _detections(args.detections, existing.rig, args.skeleton)
     names = list(detections.camera_names)
     missing = [n for n in names if n not in existing.rig.names]
@@ -490,7 +496,7 @@ def _run_keypoints(args: argparse.Namespace) -> int:
         "metric_scale": known is not None, "weak_pairs": [f"{p.a}-{p.b}" for p in result.weak_pairs]}
     if known is None:
         logger.warning("no known length given: the calibration's unit is the seed pair's baseline, not metres")
-    base = read_calibration(out) if out.exists() else None
+    base = read_calibration(out, units=args.calibration_units) if out.exists() else None
     _warn_stale_poses(base, result.rig.names, out)
     save_rig(merge_cameras(base.rig if base else None, list(result.rig), keep_poses=False), out, metadata=metadata,
              format=base.format if base else "auto")

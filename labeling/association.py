@@ -44,6 +44,13 @@ class PersonCandidates:
         is missing. P is the largest number of people in any view and frameset.
     scores: (V, F, P, J) float64 in [0, 1]; NaN where ``points_2d`` is NaN.
     camera_names, joint_names, frame_index, timestamp_s, source: as in :class:`Detections`.
+    track_hint: (V, F, P) int64, the source's own track / individual id of each candidate slot
+        (SLEAP track index, DeepLabCut individual index, OpenPose ``person_id``, COCO/PoseTrack
+        ``track_id``), -1 where the source has none or the slot is empty. Only a hint: ids are
+        the source's, per view, and are not checked across views or over time. The names of the
+        ids, when the source has names, are in ``metadata["track_names"]`` (id -> name).
+        None on construction means "no hints" (all -1).
+    metadata: provenance of the import (each decision a reader had to take, as text).
     """
 
     points_2d: np.ndarray
@@ -54,6 +61,7 @@ class PersonCandidates:
     timestamp_s: np.ndarray
     source: str = ""
     metadata: dict = field(default_factory=dict)
+    track_hint: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         points = np.asarray(self.points_2d, dtype=np.float64)
@@ -67,6 +75,13 @@ class PersonCandidates:
         scores = np.where(missing, np.nan, scores)
         object.__setattr__(self, "points_2d", points)
         object.__setattr__(self, "scores", scores)
+        hint = (np.full(points.shape[:3], -1, dtype=np.int64) if self.track_hint is None
+                else np.asarray(self.track_hint))
+        if hint.shape != points.shape[:3] or not np.issubdtype(hint.dtype, np.integer):
+            raise ValueError(f"track_hint has shape {hint.shape} and dtype {hint.dtype}, expected "
+                             f"{points.shape[:3]} integers")
+        object.__setattr__(self, "track_hint", np.where(
+            np.isfinite(points[..., 0]).any(axis=-1), hint, -1).astype(np.int64))
         object.__setattr__(self, "camera_names", tuple(self.camera_names))
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
 

@@ -33,9 +33,29 @@ log = logging.getLogger(__name__)
 _FORMAT_ALIASES = {"dlc": "deeplabcut", "pose2sim": "openpose", "json": "coco"}
 
 
-def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None) -> Detections:
+def parse_detections_options(pairs) -> dict:
+    """``["images=coco.json", "fps=30"]`` -> ``{"images": "coco.json", "fps": 30}`` (reader options
+    of :mod:`labeling.importers`; numbers become int/float, the rest stays text)."""
+    options = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--detections-option {pair!r} must be KEY=VALUE, e.g. images=coco.json")
+        for kind in (int, float):
+            try:
+                value = kind(value)
+                break
+            except ValueError:
+                continue
+        options[key.strip()] = value
+    return options
+
+
+def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None,
+                        options: dict | None = None) -> Detections:
     """``FORMAT:PATH`` -> Detections: ``npz`` here, every other format through
-    :func:`labeling.importers.load_detections` (with the calibration, for the association)."""
+    :func:`labeling.importers.load_detections` (with the calibration, for the association).
+    options: reader options (``--detections-option KEY=VALUE``)."""
     fmt, sep, path = spec.partition(":")
     if not sep or not fmt or not path:
         raise ValueError(f"--detections {spec!r} must be FORMAT:PATH, e.g. npz:take.npz or "
@@ -54,7 +74,7 @@ def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None) -> 
         from .skeleton_file import read_skeleton_toml
 
         skeleton = read_skeleton_toml(skeleton)
-    return load_detections(fmt, path, rig=rig, skeleton=skeleton)
+    return load_detections(fmt, path, rig=rig, skeleton=skeleton, **(options or {}))
 
 
 def bones_from_skeleton(joint_names: tuple[str, ...], skeleton: str | None) -> tuple[np.ndarray | None, str]:
@@ -158,7 +178,7 @@ def _run_label(args) -> int:
     from calibration import load_rig
 
     recording = _recording(args)
-    rig = load_rig(args.calibration)
+    rig = load_rig(args.calibration, units=args.calibration_units)
     provenance = {"calibration": str(Path(args.calibration).resolve()),
                   "calibration_sha256": sha256_of_file(args.calibration)}
     if recording is not None:
@@ -176,7 +196,9 @@ def _run_label(args) -> int:
         if args.detector:
             raise ValueError("--detector runs on --session or --videos; --detections are already "
                              "detected")
-        detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton)
+        detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton,
+                                         options=parse_detections_options(
+                                             getattr(args, "detections_option", None)))
         provenance["detections"] = args.detections
         if "weights_sha256" in detections.metadata:
             provenance["weights_sha256"] = detections.metadata["weights_sha256"]
@@ -291,12 +313,18 @@ def register(parser: argparse.ArgumentParser) -> None:
                      "'--detector mediapipe' (pip install 'rigkit[mediapipe]') or an RTMPose/ViTPose "
                      "ONNX export, '--detector onnx:MODEL.onnx' (pip install 'rigkit[onnx]').")
     parser.add_argument("--calibration", metavar="CALIB", help="calibration file (TOML, ...)")
+    from calibration.convert import add_units_argument
+
+    add_units_argument(parser)
     source = parser.add_mutually_exclusive_group()
     _add_recording_arguments(source, parser)
     source.add_argument("--detections", metavar="FORMAT:PATH",
                         help="precomputed 2D detections, e.g. npz:take.npz (from 'rigkit label "
                              "detect'), openpose:DIR, dlc:FILE.h5, sleap:FILE.h5, coco:FILE.json")
     _add_detector_argument(parser)
+    parser.add_argument("--detections-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the detections reader, e.g. images=coco.json (COCO "
+                             "results lists), layout=standard (SLEAP), name_pattern=REGEX, fps=30")
     parser.add_argument("--crops-px", type=int, default=0, metavar="S",
                         help="with --session: store an S x S JPEG crop of each view around the "
                              "subject in the shards (0: labels only)")
@@ -384,3 +412,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     report.add_argument("--session", default=None, metavar="DIR",
                         help="session with the images, to draw onto real frames")
     report.set_defaults(func=_run_report)
+    from .export import register_export
+
+    register_export(sub)

@@ -10,6 +10,7 @@ number across cameras (NaN where a camera lacks a frame).
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import Literal
@@ -42,7 +43,13 @@ def load_candidates(format: ImportFormat, path: str | Path, *, camera_names=None
     if format not in _READERS:
         raise ValueError(f"unknown detections format {format!r}, expected one of "
                          f"{', '.join(IMPORT_FORMATS)}")
-    return _READERS[format](path, camera_names=camera_names, **options)
+    reader = _READERS[format]
+    accepted = [n for n in inspect.signature(reader).parameters if n not in ("path", "camera_names")]
+    unknown = [n for n in options if n not in accepted]
+    if unknown:
+        raise ValueError(f"the {format} reader has no option {', '.join(unknown)} (it takes "
+                         f"{', '.join(accepted)})")
+    return reader(path, camera_names=camera_names, **options)
 
 
 def load_detections(format: ImportFormat, path: str | Path, *, skeleton=None, camera_names=None,

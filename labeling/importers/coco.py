@@ -14,7 +14,10 @@ MMPose (``format="mmpose"``)
     output ``{"meta_info": ..., "instance_info": [{"frame_id", "instances": [...]}]}`` or the
     inferencer's list of ``{"frame_id", "instances"}``), or one sub-folder per camera of
     per-image prediction files (a list of instances; the frame is the last number in the file
-    name). An instance has ``keypoints [[x, y], ...]`` and ``keypoint_scores [...]``.
+    name), each a list of instances or MMPose's single-image output ``{"meta_info",
+    "instance_info": [instance, ...]}``; single-image files may also lie in ``path`` itself,
+    named ``[results_]<camera>_<frame>.json`` (``name_pattern``). An instance has
+    ``keypoints [[x, y], ...]`` and ``keypoint_scores [...]``.
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ def read_coco(path: str | Path, *, images: str | Path | None = None, camera_name
     if isinstance(payload, list):
         annotations, results = payload, True
         if images is None:
-            raise ValueError(f"{path} is a COCO results list; pass images= a COCO file with the "
-                             "'images' (id, file_name) it refers to")
+            raise ValueError(f"{path} is a COCO results list (no 'images' block); name the COCO file "
+                             "with the images it refers to: --detections-option images=FILE.json "
+                             "(images= in Python)")
         catalogue = _load_json(Path(images))
     elif isinstance(payload, dict) and "annotations" in payload:
         annotations, results, catalogue = payload["annotations"], False, payload
@@ -65,18 +69,28 @@ def read_coco(path: str | Path, *, images: str | Path | None = None, camera_name
     pattern = re.compile(name_pattern)
     where = {}
     for image in catalogue["images"]:
+        if not isinstance(image, dict) or not isinstance(image.get("id"), (int, str)):
+            raise bad_file(images or path, "has an image entry without an id")
         match = pattern.search(str(image.get("file_name", "")))
         if match is None:
-            raise bad_file(images or path, f"has image file name {image.get('file_name')!r} that "
-                                           f"name_pattern {name_pattern!r} does not match")
+            raise bad_file(images or path, f"has image file name {image.get('file_name')!r}, which "
+                                           f"name_pattern {name_pattern!r} does not split into a "
+                                           "camera and a frame; pass one that does "
+                                           "(--detections-option name_pattern=REGEX with groups "
+                                           "camera and frame)")
         where[image["id"]] = (match.group("camera"), int(match.group("frame")))
-    count, people = None, {}
+    count, people, hints = None, {}, {}
     for annotation in annotations:
         flat = annotation.get("keypoints") if isinstance(annotation, dict) else None
-        if not isinstance(flat, list) or len(flat) % 3 or annotation.get("image_id") not in where:
+        image_id = annotation.get("image_id") if isinstance(annotation, dict) else None
+        if (not isinstance(flat, list) or len(flat) % 3 or not isinstance(image_id, (int, str))
+                or image_id not in where):
             raise bad_file(path, "has an annotation without flat keypoints [x, y, v] * J or with an "
                                  "image_id not among the images")
-        person = np.asarray(flat, dtype=np.float64).reshape(-1, 3)
+        try:
+            person = np.asarray(flat, dtype=np.float64).reshape(-1, 3)
+        except (TypeError, ValueError) as error:
+            raise bad_file(path, f"has keypoints that are not numbers ({error})") from error
         if count is not None and person.shape[0] != count:
             raise bad_file(path, f"has people with {person.shape[0]} and {count} keypoints")
         count = person.shape[0]
@@ -86,6 +100,9 @@ def read_coco(path: str | Path, *, images: str | Path | None = None, camera_name
         person[missing] = np.nan
         camera, frame = where[annotation["image_id"]]
         people.setdefault(camera, {}).setdefault(frame, []).append(person)
+        track = annotation.get("track_id", -1)
+        hints.setdefault(camera, {}).setdefault(frame, []).append(
+            int(track) if isinstance(track, int) and not isinstance(track, bool) and track >= 0 else -1)
     if count is None:
         raise bad_file(path, "has no keypoint annotations")
     if skeleton is None and isinstance(catalogue.get("categories"), list):
@@ -101,7 +118,9 @@ def read_coco(path: str | Path, *, images: str | Path | None = None, camera_name
                   for camera, frames in people.items()}
     pairs = match_cameras(list(per_camera), camera_names, source=str(path))
     return candidates_from_frames(per_camera, camera_pairs=pairs, joint_names=joint_names,
-                                  source=f"COCO keypoints {path}", fps=fps)
+                                  source=f"COCO keypoints {path}", fps=fps,
+                                  hints={c: {f: np.asarray(h, dtype=np.int64) for f, h in fr.items()}
+                                         for c, fr in hints.items()})
 
 
 def _instances(instances, source: Path) -> np.ndarray:
@@ -112,7 +131,7 @@ def _instances(instances, source: Path) -> np.ndarray:
             xy = np.asarray(instance["keypoints"], dtype=np.float64).reshape(-1, 2)
             score = np.asarray(instance.get("keypoint_scores", np.ones(len(xy))),
                                dtype=np.float64).reshape(-1)
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise bad_file(source, f"has an instance without keypoints [[x, y], ...] ({error})") from error
         if score.shape[0] != xy.shape[0]:
             raise bad_file(source, "has keypoint_scores of a different length than keypoints")
@@ -136,31 +155,65 @@ def _mmpose_video(path: Path) -> tuple[dict[int, np.ndarray], list[str] | None]:
     if not isinstance(payload, list) or not all(isinstance(e, dict) and "instances" in e
                                                 for e in payload):
         raise bad_file(path, "is not MMPose predictions (a list of {frame_id, instances})")
-    frames = {int(e.get("frame_id", i)): _instances(e["instances"], path) for i, e in enumerate(payload)}
+    try:
+        frames = {int(e.get("frame_id", i)): _instances(e["instances"], path)
+                  for i, e in enumerate(payload)}
+    except (TypeError, ValueError) as error:
+        raise bad_file(path, f"has a frame_id that is not a number ({error})") from error
     return frames, names
 
 
-def read_mmpose(path: str | Path, *, camera_names=None, skeleton=None, fps: float | None = None
-                ) -> PersonCandidates:
+def _single_image(payload) -> tuple[list | None, list[str] | None]:
+    """MMPose's output for ONE image: ``{"meta_info", "instance_info": [instance, ...]}`` (the
+    demo's ``--save-predictions`` on an image) or a bare list of instances; else (None, None)."""
+    names = None
+    if isinstance(payload, dict) and "instance_info" in payload:
+        id2name = (payload.get("meta_info") or {}).get("keypoint_id2name")
+        if isinstance(id2name, dict):
+            try:
+                names = [id2name[k] for k in sorted(id2name, key=int)]
+            except (TypeError, ValueError):
+                names = None
+        payload = payload["instance_info"]
+    elif isinstance(payload, dict):
+        payload = payload.get("instances", payload.get("predictions"))
+    if isinstance(payload, list) and all(isinstance(e, dict) and "keypoints" in e for e in payload):
+        return payload, names
+    return None, None
+
+
+def read_mmpose(path: str | Path, *, camera_names=None, skeleton=None, fps: float | None = None,
+                name_pattern: str = DEFAULT_NAME_PATTERN) -> PersonCandidates:
     """Candidates from MMPose prediction JSON (see the module docstring)."""
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"{path} is not a folder of per-camera MMPose prediction files")
     per_camera, names = {}, None
+    pattern = re.compile(name_pattern)
     for entry in sorted(path.iterdir()):
         if entry.is_file() and entry.suffix == ".json":
-            per_camera[entry.stem], found = _mmpose_video(entry)
+            payload = _load_json(entry)
+            single, found = _single_image(payload)
+            if single is None:
+                per_camera[entry.stem], found = _mmpose_video(entry)
+            else:  # one image: camera and frame from the file name (results_cam01_000012.json)
+                match = pattern.search(entry.name.removeprefix("results_"))
+                if match is None:
+                    raise bad_file(entry, f"is one image's MMPose output whose name name_pattern "
+                                          f"{name_pattern!r} does not split into camera and frame")
+                per_camera.setdefault(match.group("camera"), {})[int(match.group("frame"))] = \
+                    _instances(single, entry)
             names = names or found
         elif entry.is_dir() and any(entry.glob("*.json")):
             frames = {}
             for position, file in enumerate(sorted(entry.glob("*.json"))):
-                payload = _load_json(file)
-                if isinstance(payload, dict):
-                    payload = payload.get("instances", payload.get("predictions"))
-                if not isinstance(payload, list):
-                    raise bad_file(file, "is not an MMPose per-image prediction (a list of instances)")
+                single, found = _single_image(_load_json(file))
+                if single is None:
+                    raise bad_file(file, "is not an MMPose per-image prediction (a list of instances "
+                                         "or {meta_info, instance_info})")
+                names = names or found
                 number = frame_number(file.name)
-                frames[position if number is None else number] = _instances(payload, file)
+                frames[position if number is None else number] = _instances(single, file)
             per_camera[entry.name] = frames
     if not per_camera:
         raise ValueError(f"{path} has no MMPose prediction files")

@@ -17,7 +17,7 @@ import numpy as np
 from ..association import PersonCandidates
 
 __all__ = ["match_cameras", "candidates_from_frames", "resolve_joint_names", "frame_number",
-           "bad_file"]
+           "bad_file", "Decisions"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,22 @@ def bad_file(path: Path | str, why: str) -> ValueError:
     return ValueError(f"{path}: {why}")
 
 
+class Decisions:
+    """The guesses one import had to make: each is logged as ONE warning line and kept as
+    provenance (``metadata["import_decisions"]`` and the ``source`` text of the result).
+
+    Every entry states the evidence it was decided by; where evidence does not decide, the
+    reader raises instead (one sentence naming the option that settles it).
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def note(self, line: str) -> None:
+        log.warning("%s", line)
+        self.lines.append(line)
+
+
 def frame_number(name: str) -> int | None:
     """The last integer in a file name (``cam01_000000000012_keypoints.json`` -> 12), else None."""
     match = _LAST_NUMBER.search(Path(name).stem)
@@ -36,7 +52,7 @@ def frame_number(name: str) -> int | None:
 
 
 def match_cameras(found: Sequence[str], camera_names: Sequence[str] | None, *,
-                  source: str) -> list[tuple[str, str]]:
+                  source: str, decisions: "Decisions | None" = None) -> list[tuple[str, str]]:
     """Pair the cameras found in files with the calibration's camera names.
 
     found: names the files give their cameras (folder names, file stems, ...).
@@ -66,16 +82,23 @@ def match_cameras(found: Sequence[str], camera_names: Sequence[str] | None, *,
         raise ValueError(f"{source}: cameras {', '.join(found)} do not match the calibration's "
                          f"{', '.join(camera_names)} by name and their counts differ")
     ordered = sorted(camera_names)
-    log.warning("%s: camera names %s do not match the calibration's %s; matching them in sorted "
-                "order: %s", source, ", ".join(found), ", ".join(camera_names),
-                ", ".join(f"{f} -> {c}" for f, c in zip(found, ordered)))
+    line = (f"{source}: camera names {', '.join(found)} do not match the calibration's "
+            f"{', '.join(camera_names)}; matching them in sorted order: "
+            + ", ".join(f"{f} -> {c}" for f, c in zip(found, ordered)))
+    if decisions is not None:
+        decisions.note(line)
+    else:
+        log.warning("%s", line)
     by_camera = dict(zip(ordered, found))
     return [(by_camera[name], name) for name in camera_names]
 
 
 def candidates_from_frames(per_camera: Mapping[str, Mapping[int, np.ndarray]], *,
                            camera_pairs: Sequence[tuple[str, str]], joint_names: Sequence[str],
-                           source: str, fps: float | None = None) -> PersonCandidates:
+                           source: str, fps: float | None = None,
+                           hints: Mapping[str, Mapping[int, np.ndarray]] | None = None,
+                           track_names: Sequence[str] | None = None,
+                           decisions: "Decisions | None" = None) -> PersonCandidates:
     """Assemble per-camera, per-frame people into aligned candidates.
 
     per_camera: found camera name -> {frame number: (P_f, J, 3) float array of x, y, score}
@@ -83,6 +106,9 @@ def candidates_from_frames(per_camera: Mapping[str, Mapping[int, np.ndarray]], *
     camera_pairs: from :func:`match_cameras`.
     Frames are aligned by frame number across cameras (their union); a frame a camera lacks is NaN.
     fps: when given, ``timestamp_s = frame / fps``; else NaN.
+    hints: found camera name -> {frame: (P_f,) int64 the source's track id per person, -1 none}
+        (see ``PersonCandidates.track_hint``); track_names: the ids' names, when the source has them.
+    decisions: the guesses the reader made (kept in ``metadata`` and appended to ``source``).
     """
     J = len(joint_names)
     frames = sorted(set().union(*(per_camera[found].keys() for found, _ in camera_pairs)))
@@ -93,6 +119,7 @@ def candidates_from_frames(per_camera: Mapping[str, Mapping[int, np.ndarray]], *
     V, F = len(camera_pairs), len(frames)
     points = np.full((V, F, P, J, 2), np.nan)
     scores = np.full((V, F, P, J), np.nan)
+    track_hint = np.full((V, F, P), -1, dtype=np.int64)
     position = {frame: i for i, frame in enumerate(frames)}
     for v, (found, _) in enumerate(camera_pairs):
         for frame, people in per_camera[found].items():
@@ -102,12 +129,22 @@ def candidates_from_frames(per_camera: Mapping[str, Mapping[int, np.ndarray]], *
             f = position[frame]
             points[v, f, : len(people)] = people[..., :2]
             scores[v, f, : len(people)] = people[..., 2]
+            hint = (hints or {}).get(found, {}).get(frame)
+            if hint is not None:
+                track_hint[v, f, : len(people)] = np.asarray(hint, dtype=np.int64).reshape(-1)
     frame_index = np.asarray(frames, dtype=np.int64)
     timestamp_s = frame_index / fps if fps else np.full(F, np.nan)
+    metadata: dict = {}
+    if track_names is not None:
+        metadata["track_names"] = [str(n) for n in track_names]
+    if decisions is not None and decisions.lines:
+        metadata["import_decisions"] = list(decisions.lines)
+        source = f"{source} (decided: {'; '.join(decisions.lines)})"
     return PersonCandidates(points_2d=points, scores=scores,
                             camera_names=tuple(name for _, name in camera_pairs),
                             joint_names=tuple(joint_names), frame_index=frame_index,
-                            timestamp_s=timestamp_s, source=source)
+                            timestamp_s=timestamp_s, source=source, metadata=metadata,
+                            track_hint=track_hint)
 
 
 def resolve_joint_names(skeleton, count: int, *, source: str,

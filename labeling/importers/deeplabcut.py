@@ -1,20 +1,27 @@
-"""DeepLabCut output: ``.csv`` (3 or 4 header rows) and ``.h5`` (pandas "table" layout), one file per camera.
+"""DeepLabCut output and labelled data: ``.csv`` and ``.h5`` (pandas "table" and "fixed" layouts).
 
 DeepLabCut writes one file per analysed video, named after it
-(``cam01DLC_resnet50_projectMay1shuffle1_100000.h5``); the camera name is the file name up to
-``DLC_``. Columns are a MultiIndex ``scorer / [individuals /] bodyparts / coords`` with coords
-``x, y, likelihood``; rows are frames (an integer index, or image paths for labelled data, whose
-last number is the frame). Multi-animal files give one candidate per individual.
+(``cam01DLC_resnet50_projectMay1shuffle1_100000.h5``, and ``..._filtered.h5`` after
+``filterpredictions``); the camera name is the file name up to ``DLC_``. Labelled data lives in
+``labeled-data/<video>/CollectedData_<scorer>.h5`` (camera = the video folder). Columns are a
+MultiIndex ``scorer / [individuals /] bodyparts / coords`` with coords ``x, y[, likelihood]``;
+rows are frames: an integer index (predictions), the image path (labelled data < 2.3: one index
+column), or ``labeled-data / video / image`` (labelled data >= 2.3: three index columns); the
+frame is the last number of the image name. Multi-animal files give one candidate per
+individual (its index is the candidate's ``track_hint``, the names ``metadata["track_names"]``).
 
-The ``.h5`` file is read with h5py alone (no pandas/PyTables): pandas' table layout keeps the
-values in ``/<key>/table`` (fields ``index`` and ``values_block_<k>``) and the column labels as a
-protocol-0 pickle of plain tuples of strings in the ``values_block_<k>_kind`` attribute, which is
-read by an unpickler that refuses every global (so no code in a file can run).
+The ``.h5`` file is read with h5py alone (no pandas/PyTables): pandas' "table" layout (DeepLabCut's
+predictions, ``format="table"``) keeps the values in ``/<key>/table`` (fields ``index`` and
+``values_block_<k>``) and the column labels as a protocol-0 pickle of plain tuples of strings in
+the ``values_block_<k>_kind`` attribute, read by an unpickler that refuses every global (so no
+code in a file can run); the "fixed" layout (``df.to_hdf(path, key)``, DeepLabCut >= 2.3's
+labelled data under ``/keypoints``) keeps plain arrays (see :func:`_read_fixed`).
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import pickle
 from pathlib import Path
@@ -23,11 +30,12 @@ import h5py
 import numpy as np
 
 from ..association import PersonCandidates
-from .common import bad_file, candidates_from_frames, frame_number, match_cameras
+from .common import Decisions, bad_file, candidates_from_frames, frame_number, match_cameras
 
 __all__ = ["read_deeplabcut", "read_deeplabcut_table"]
 
 _LEVELS = ("scorer", "individuals", "bodyparts", "coords")
+_SUFFIXES = (".h5", ".csv")
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -59,11 +67,14 @@ def _frame_numbers(index: list, path: Path) -> list[int]:
 
 
 def _assemble(columns: list[tuple[str, ...]], values: np.ndarray, frames: list[int], path: Path
-              ) -> tuple[dict[int, np.ndarray], tuple[str, ...]]:
-    """Column labels (scorer, [individual,] bodypart, coord) + values (F, C) -> per-frame people."""
+              ) -> tuple[dict[int, np.ndarray], tuple[str, ...], tuple[str, ...]]:
+    """Column labels (scorer, [individual,] bodypart, coord) + values (F, C) -> per-frame people,
+    bodypart names and individual names (``("",)`` for a single-animal file)."""
     depth = len(columns[0]) if columns else 0
     if depth not in (3, 4) or any(len(c) != depth for c in columns):
         raise bad_file(path, "does not have DeepLabCut's scorer/[individuals/]bodyparts/coords columns")
+    if values.ndim != 2 or values.shape != (len(frames), len(columns)):
+        raise bad_file(path, f"has {values.shape} values for {len(frames)} rows and {len(columns)} columns")
     individuals, bodyparts = [], []
     for column in columns:
         individual = column[1] if depth == 4 else ""
@@ -84,10 +95,15 @@ def _assemble(columns: list[tuple[str, ...]], values: np.ndarray, frames: list[i
         people[..., 2] = np.where(np.isfinite(people[..., 0]), 1.0, np.nan)
     missing = ~np.isfinite(people[..., :2]).all(axis=-1)
     people[missing] = np.nan
-    return {frame: people[i] for i, frame in enumerate(frames)}, tuple(bodyparts)
+    people[..., 2] = np.clip(people[..., 2], 0, 1)
+    return ({frame: people[i] for i, frame in enumerate(frames)}, tuple(bodyparts),
+            tuple(individuals))
 
 
 def _read_csv(path: Path):
+    """DeepLabCut CSV: header rows scorer/[individuals/]bodyparts/coords, then one row per frame
+    with 1 index column (predictions, labelled data < 2.3: the image path) or 3 (labelled data
+    >= 2.3: ``labeled-data, video, image``)."""
     try:
         rows = list(csv.reader(io.StringIO(path.read_text())))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
@@ -99,15 +115,76 @@ def _read_csv(path: Path):
         raise bad_file(path, "does not start with DeepLabCut's scorer/[individuals/]bodyparts/coords "
                              "header rows")
     width = len(rows[0])
-    columns = [tuple(rows[h][c] for h in range(header)) for c in range(1, width)]
+    n_index = 1
+    while n_index < width and not rows[0][n_index].strip():
+        n_index += 1
+    if n_index not in (1, 3) or n_index >= width:
+        raise bad_file(path, f"has {n_index} index columns, expected 1 or 3 (DeepLabCut >= 2.3 "
+                             "labelled data)")
+    if any(len(rows[h]) != width for h in range(header)):
+        raise bad_file(path, "has header rows of different lengths")
+    columns = [tuple(rows[h][c] for h in range(header)) for c in range(n_index, width)]
     body = [r for r in rows[header:] if r]
     if any(len(r) != width for r in body):
         raise bad_file(path, f"has rows whose length differs from the header's {width} columns")
     try:
-        values = np.array([[float(v) if v.strip() else np.nan for v in r[1:]] for r in body])
+        values = np.array([v.strip() or "nan" for r in body for v in r[n_index:]], dtype=np.float64)
     except ValueError as error:
         raise bad_file(path, f"has a non-numeric value ({error})") from error
-    return columns, values.reshape(len(body), width - 1), [r[0] for r in body]
+    labels = [r[0] if n_index == 1 else "/".join(r[:n_index]) for r in body]
+    return columns, values.reshape(len(body), width - n_index), labels
+
+
+def _strings(values) -> list[str]:
+    return [v.decode("utf-8", errors="replace") if isinstance(v, (bytes, np.bytes_)) else str(v)
+            for v in np.asarray(values).reshape(-1)]
+
+
+def _fixed_axis(group, name: str) -> list:
+    """A pandas 'fixed'-format axis (an Index or a MultiIndex) as a list of labels / tuples."""
+    if f"{name}_nlevels" in group.attrs or f"{name}_level0" in group:
+        levels = int(group.attrs.get(f"{name}_nlevels", 0)) or \
+            sum(1 for k in group if k.startswith(f"{name}_level"))
+        per_level = []
+        for level in range(levels):
+            names = group[f"{name}_level{level}"][()]
+            codes = np.asarray(group[f"{name}_label{level}"][()], dtype=np.int64)
+            if codes.size and (codes.max() >= len(names) or codes.min() < -1):
+                raise ValueError(f"{name} level {level} has codes outside its {len(names)} labels")
+            decoded = _strings(names) if names.dtype.kind in "SUO" else list(np.asarray(names))
+            per_level.append([decoded[c] if c >= 0 else "" for c in codes])
+        return list(zip(*per_level))
+    values = group[name][()]
+    return _strings(values) if np.asarray(values).dtype.kind in "SUO" else list(np.asarray(values))
+
+
+def _read_fixed(group, path: Path):
+    """pandas' 'fixed' HDF5 layout (``df.to_hdf(path, key)`` without ``format="table"``, as
+    DeepLabCut >= 2.3 and napari-deeplabcut write labelled data): ``axis0*`` the columns,
+    ``axis1*`` the rows, ``block<k>_items*`` + ``block<k>_values (rows, items)`` the values."""
+    try:
+        columns_all = _fixed_axis(group, "axis0")
+        index = _fixed_axis(group, "axis1")
+        blocks = int(group.attrs.get("nblocks", 0))
+        by_label, values = {}, np.full((len(index), len(columns_all)), np.nan)
+        for c, label in enumerate(columns_all):
+            by_label[tuple(str(level) for level in label)] = c
+        for b in range(blocks):
+            items = _fixed_axis(group, f"block{b}_items")
+            block = np.asarray(group[f"block{b}_values"][()], dtype=np.float64)
+            if block.shape != (len(index), len(items)):
+                raise ValueError(f"block{b}_values has shape {block.shape}, expected "
+                                 f"({len(index)}, {len(items)})")
+            for i, item in enumerate(items):
+                values[:, by_label[tuple(str(level) for level in item)]] = block[:, i]
+    except (KeyError, ValueError, TypeError, IndexError, OSError) as error:
+        raise bad_file(path, f"has a pandas 'fixed' table rigkit cannot read ({error})") from error
+    if not blocks:
+        raise bad_file(path, "has a pandas table without value columns")
+    columns = [tuple(str(level) for level in label) if isinstance(label, tuple) else (str(label),)
+               for label in columns_all]
+    labels = ["/".join(str(x) for x in label) if isinstance(label, tuple) else label for label in index]
+    return columns, values, labels
 
 
 def _read_h5(path: Path, key: str | None):
@@ -116,34 +193,47 @@ def _read_h5(path: Path, key: str | None):
     except OSError as error:
         raise bad_file(path, f"is not a readable HDF5 file ({error})") from error
     with handle:
-        keys = [key] if key else (["df_with_missing"] if "df_with_missing" in handle else list(handle))
+        if key:
+            keys = [key]
+        else:
+            keys = [k for k in ("df_with_missing", "keypoints") if k in handle] or list(handle)
         group = handle.get(keys[0]) if len(keys) == 1 else None
-        if not isinstance(group, h5py.Group) or "table" not in group:
-            raise bad_file(path, "has no pandas table (expected /df_with_missing/table as "
-                                 "DeepLabCut writes it; a 'fixed'-format file must be exported "
-                                 "to .csv first)")
-        table = group["table"][:]
-        attrs = group["table"].attrs
-        blocks = sorted(n for n in table.dtype.names if n.startswith("values_block_"))
+        if not isinstance(group, h5py.Group):
+            raise bad_file(path, "has no single pandas table (DeepLabCut writes /df_with_missing or "
+                                 f"/keypoints; this file has {', '.join(handle) or 'nothing'}; pass "
+                                 "key=NAME)")
+        if "table" not in group:
+            if "block0_values" in group or "axis0" in group or "axis0_level0" in group:
+                return _read_fixed(group, path)
+            raise bad_file(path, f"/{keys[0]} is neither a pandas 'table' nor a 'fixed' frame")
+        try:
+            table = group["table"][()]
+            attrs = group["table"].attrs
+            blocks = sorted(n for n in (table.dtype.names or ()) if n.startswith("values_block_"))
+        except (OSError, KeyError, TypeError) as error:
+            raise bad_file(path, f"has a damaged pandas table ({error})") from error
         columns, values = [], []
         for name in blocks:
             try:
                 labels = _PlainUnpickler(io.BytesIO(bytes(attrs[f"{name}_kind"]))).load()
-            except (KeyError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
+                labels = [tuple(str(level) for level in label) for label in labels]
+            except (KeyError, pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError,
+                    AttributeError, MemoryError, RecursionError) as error:
                 raise bad_file(path, f"has unreadable column labels for {name} ({error})") from error
             block = np.asarray(table[name], dtype=np.float64).reshape(len(table), -1)
             if block.shape[1] != len(labels):
                 raise bad_file(path, f"{name} has {block.shape[1]} columns for {len(labels)} labels")
-            columns.extend(tuple(str(level) for level in label) for label in labels)
+            columns.extend(labels)
             values.append(block)
-        if not blocks:
-            raise bad_file(path, "has a pandas table without value columns")
+        if not blocks or "index" not in (table.dtype.names or ()):
+            raise bad_file(path, "has a pandas table without an index and value columns")
         return columns, np.concatenate(values, axis=1), list(table["index"])
 
 
 def read_deeplabcut_table(path: str | Path, *, key: str | None = None
-                          ) -> tuple[dict[int, np.ndarray], tuple[str, ...]]:
-    """One DeepLabCut file -> ({frame: (P, J, 3) x, y, likelihood}, bodypart names)."""
+                          ) -> tuple[dict[int, np.ndarray], tuple[str, ...], tuple[str, ...]]:
+    """One DeepLabCut file -> ({frame: (P, J, 3) x, y, likelihood}, bodypart names, individual
+    names (``("",)`` for single-animal files))."""
     path = Path(path)
     if path.suffix.lower() == ".csv":
         columns, values, index = _read_csv(path)
@@ -154,34 +244,83 @@ def read_deeplabcut_table(path: str | Path, *, key: str | None = None
     return _assemble(columns, values, _frame_numbers(index, path), path)
 
 
-def read_deeplabcut(path: str | Path, *, camera_names=None, skeleton=None, fps: float | None = None,
-                    key: str | None = None) -> PersonCandidates:
-    """Candidates from DeepLabCut files: a folder of one ``.h5`` (or ``.csv``) per camera, or one file.
-
-    skeleton: optional joint names (or skeleton) to reorder/subset the bodyparts to; by default the
-        file's bodyparts in their order.
-    When a folder holds both ``.h5`` and ``.csv`` of one video, the ``.h5`` is read.
-    """
-    path = Path(path)
-    if path.is_dir():
-        files = {}
-        for file in sorted(path.iterdir()):
-            if file.suffix.lower() in (".h5", ".csv"):
-                name = _camera_name(file)
-                if name not in files or file.suffix.lower() == ".h5":
-                    files[name] = file
+def _files(path: Path, decisions: Decisions) -> dict[str, Path]:
+    """camera name -> the one file to read (see :func:`read_deeplabcut`)."""
+    if any(c in str(path) for c in "*?["):
+        listed = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+        if not listed:
+            raise ValueError(f"{path} matches no files")
+        by_folder = len({f.parent for f in listed}) == len(listed) > 1 and \
+            len({_camera_name(f) for f in listed}) < len(listed)
+        candidates = [(f.parent.name if by_folder else _camera_name(f), f) for f in listed]
     elif path.is_file():
-        files = {_camera_name(path): path}
+        return {_camera_name(path): path}
+    elif path.is_dir():
+        direct = [p for p in sorted(path.iterdir()) if p.is_file() and p.suffix.lower() in _SUFFIXES]
+        if direct:
+            candidates = [(_camera_name(f), f) for f in direct]
+        else:  # labelled data: labeled-data/<video>/CollectedData_<scorer>.h5, one folder per camera
+            candidates = [(folder.name, f) for folder in sorted(p for p in path.iterdir() if p.is_dir())
+                          for f in sorted(folder.iterdir())
+                          if f.is_file() and f.suffix.lower() in _SUFFIXES]
     else:
         raise ValueError(f"{path} is neither a DeepLabCut file nor a folder of them")
-    if not files:
+    if not candidates:
         raise ValueError(f"{path} has no DeepLabCut .h5 or .csv files")
-    per_camera, bodyparts = {}, None
+    grouped: dict[str, list[Path]] = {}
+    for name, file in candidates:
+        grouped.setdefault(name, []).append(file)
+    files, twins = {}, []
+    for name, group in grouped.items():
+        stems = sorted({f.with_suffix("").name for f in group})
+        if len(stems) > 1:
+            raise ValueError(
+                f"{path}: camera {name} has several DeepLabCut files ({', '.join(f.name for f in group)}); "
+                f"name the ones to read in the detections argument, e.g. "
+                f"deeplabcut:{path / ('*' + _tail(stems))}")
+        h5 = [f for f in group if f.suffix.lower() != ".csv"]
+        files[name] = h5[0] if h5 else group[0]
+        if len(group) > 1:
+            twins.append(name)
+    if twins:
+        decisions.note(f"{path}: cameras {', '.join(twins)} have both a .csv and an .h5 of the same "
+                       "name (DeepLabCut writes both from one table); reading the .h5")
+    return files
+
+
+def _tail(stems: list[str]) -> str:
+    """The part after the shortest name that the longer names add (``_filtered.h5``), for a hint."""
+    shortest = min(stems, key=len)
+    longer = next((s for s in stems if s != shortest and s.startswith(shortest)), None)
+    return (longer[len(shortest):] if longer else "") + ".h5"
+
+
+def read_deeplabcut(path: str | Path, *, camera_names=None, skeleton=None, fps: float | None = None,
+                    key: str | None = None) -> PersonCandidates:
+    """Candidates from DeepLabCut files (see the module docstring).
+
+    path: one file; a folder of one ``.h5``/``.csv`` per camera (camera = the name up to
+        ``DLC_``); a folder of labelled-data folders (camera = the folder name); or a glob pattern
+        naming the files, which is how to choose between e.g. ``*.h5`` and ``*_filtered.h5``
+        (a camera with two different files is refused, naming them).
+    skeleton: optional joint names (or skeleton) to reorder/subset the bodyparts to; by default the
+        file's bodyparts in their order.
+    key: the HDF5 key of the pandas frame (default ``df_with_missing`` or ``keypoints``).
+    When a folder holds both ``.h5`` and ``.csv`` of one video, the ``.h5`` is read (said once).
+    """
+    path = Path(path)
+    decisions = Decisions()
+    files = _files(path, decisions)
+    per_camera, hints, bodyparts, individuals = {}, {}, None, None
     for name, file in files.items():
-        frames, parts = read_deeplabcut_table(file, key=key)
+        frames, parts, animals = read_deeplabcut_table(file, key=key)
         if bodyparts is not None and parts != bodyparts:
             raise bad_file(file, f"has bodyparts {parts}, other cameras have {bodyparts}")
-        per_camera[name], bodyparts = frames, parts
+        if individuals is not None and animals != individuals:
+            raise bad_file(file, f"has individuals {animals}, other cameras have {individuals}")
+        per_camera[name], bodyparts, individuals = frames, parts, animals
+        ids = np.arange(len(animals)) if animals != ("",) else np.full(1, -1)
+        hints[name] = {frame: ids for frame in frames}
     if skeleton is not None:
         wanted = tuple(getattr(skeleton, "joint_names", skeleton))
         absent = [n for n in wanted if n not in bodyparts]
@@ -191,6 +330,8 @@ def read_deeplabcut(path: str | Path, *, camera_names=None, skeleton=None, fps: 
         order = [bodyparts.index(n) for n in wanted]
         per_camera = {c: {f: p[:, order] for f, p in frames.items()} for c, frames in per_camera.items()}
         bodyparts = wanted
-    pairs = match_cameras(list(per_camera), camera_names, source=str(path))
+    pairs = match_cameras(list(per_camera), camera_names, source=str(path), decisions=decisions)
     return candidates_from_frames(per_camera, camera_pairs=pairs, joint_names=bodyparts,
-                                  source=f"DeepLabCut {path}", fps=fps)
+                                  source=f"DeepLabCut {path}", fps=fps, hints=hints,
+                                  track_names=individuals if individuals != ("",) else None,
+                                  decisions=decisions)
