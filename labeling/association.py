@@ -1,28 +1,19 @@
-"""Single-subject association: in each view, pick the person the other views agree on.
+"""Candidates of several people per view, the association's options, and the single subject.
 
-When a view holds several people (an experimenter walking by, a second subject in the corner),
-the importer returns every candidate; this module picks, per frameset, one candidate per view so
-that the picks are the same physical person:
-
-1. cross-view consistency: for every pair of views and every pair of candidates, the median over
-   joints of the symmetric epipolar distance (pixels, undistorted) with the calibrated rig;
-2. hypotheses: each candidate (view v, person p) proposes a group -- in every other view the
-   candidate closest to it epipolarly, if within ``epipolar_threshold_px`` -- so a frameset has at
-   most V*P hypotheses; a hypothesis costs less the more views support it and the tighter they
-   agree;
-3. continuity over time: a Viterbi pass over framesets chooses one hypothesis per frameset,
-   adding the 2D motion (median joint displacement in pixels, per view) between consecutive picks,
-   so the subject stays the same person when two people are equally consistent.
-
-Views with no consistent candidate are left empty (NaN) rather than guessed. Conventions in
-:mod:`geometry.camera`.
+Importers and detectors return every person they find in each view as :class:`PersonCandidates`.
+:func:`labeling.people.associate_people` matches them across views and links them over time into
+one track per person (the algorithm is described there); :func:`associate` is the single-subject
+mode on top of it: the most-seen (or largest) track. :func:`epipolar_costs` is the cross-view
+affinity of every pair of candidates. Views with no consistent candidate are left empty (NaN)
+rather than guessed. Conventions in :mod:`geometry.camera`.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 
@@ -129,32 +120,72 @@ def _mean_score(scores: np.ndarray) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), -np.inf)
 
 
+Subject = Literal["most_seen", "largest"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class AssociationOptions:
-    """Thresholds and weights of :func:`associate`.
+    """Thresholds of the association (:mod:`labeling.people` explains each step).
 
-    epipolar_threshold_px: two candidates in two views are the same person when the median
+    epipolar_threshold_px: two candidates in two views can be the same person when the median
         symmetric epipolar distance of their joints is below this (undistorted pixels).
-    min_common_joints: joints both candidates must have for the distance to count.
-    motion_scale_px: 2D motion between consecutive framesets (per view, median joint
-        displacement) that costs as much as one view losing support; larger motion costs no more.
-    continuity_weight: weight of the motion term against the cross-view term (0 ignores time).
-    frame_chunk: framesets processed at once (bounds memory: V^2 P^2 J floats per frameset).
+    min_common_joints: joints two candidates (or a candidate and a projection) must share.
+    min_views: views a person needs in a frameset to be triangulated and to start a track.
+    track_gate_m: a track takes a candidate whose joints lie within this of its predicted
+        skeleton (median over joints, measured at the person's depth), metres;
+        ``max_speed_m_per_frame`` widens it per frameset the track was not seen.
+    ambiguity_m: a match is ambiguous when another candidate or track is within this of it.
+    joint_reject_px, view_reject_px: after triangulating a person, joints reprojecting further
+        than ``joint_reject_px`` are dropped and views whose candidate lies further than
+        ``view_reject_px`` (median over joints) are released (the wrong candidate).
+    min_track_frames: triangulated framesets before a new track counts as a person.
+    max_gap_frames: framesets a person may go unseen and keep their identity.
+    stitch_gap_frames: after the pass, a track that ends and one that starts within this many
+        framesets, close enough for the gap, are joined (0: never).
+    max_people: at most this many people at once and in the output (0: as many as found).
+    subject: the single-subject mode's pick: the ``"most_seen"`` track (views x framesets) or the
+        ``"largest"`` (mean 2D size of its detections).
+    continuity_weight: 0 links nothing over time (every frameset on its own; the single subject
+        is then the best-supported person of each frameset); > 0 tracks people over time.
+    frame_chunk: framesets prepared at once (bounds memory: V P J floats per frameset).
     """
 
     epipolar_threshold_px: float = 15.0
     min_common_joints: int = 3
-    motion_scale_px: float = 50.0
+    min_views: int = 2
+    track_gate_m: float = 0.4
+    max_speed_m_per_frame: float = 0.1
+    ambiguity_m: float = 0.1
+    joint_reject_px: float = 30.0
+    view_reject_px: float = 20.0
+    min_track_frames: int = 5
+    max_gap_frames: int = 15
+    stitch_gap_frames: int = 60
+    max_people: int = 0
+    subject: Subject = "most_seen"
     continuity_weight: float = 1.0
     frame_chunk: int = 256
 
     def __post_init__(self) -> None:
-        if not self.epipolar_threshold_px > 0 or not self.motion_scale_px > 0:
-            raise ValueError("epipolar_threshold_px and motion_scale_px must be > 0")
-        if self.min_common_joints < 1 or self.frame_chunk < 1:
-            raise ValueError("min_common_joints and frame_chunk must be >= 1")
+        for name in ("epipolar_threshold_px", "track_gate_m", "joint_reject_px", "view_reject_px"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} is {getattr(self, name)}, expected > 0")
+        if self.min_common_joints < 1 or self.frame_chunk < 1 or self.min_track_frames < 1:
+            raise ValueError("min_common_joints, min_track_frames and frame_chunk must be >= 1")
+        if self.min_views < 2:
+            raise ValueError(f"min_views is {self.min_views}, expected >= 2 (one view cannot "
+                             "triangulate)")
+        if self.max_speed_m_per_frame < 0 or self.ambiguity_m < 0:
+            raise ValueError("max_speed_m_per_frame and ambiguity_m must be >= 0")
+        if self.max_gap_frames < 0 or self.stitch_gap_frames < 0 or self.max_people < 0:
+            raise ValueError("max_gap_frames, stitch_gap_frames and max_people must be >= 0")
+        if self.subject not in ("most_seen", "largest"):
+            raise ValueError(f"subject is {self.subject!r}, expected 'most_seen' or 'largest'")
         if self.continuity_weight < 0:
             raise ValueError(f"continuity_weight is {self.continuity_weight}, expected >= 0")
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -162,14 +193,16 @@ class AssociationResult:
     """detections: (V, F, J) the chosen person per view.
     chosen: (V, F) int64 candidate index per view, -1 where no candidate was consistent.
     support: (F,) int64 number of views in the chosen group.
-    epipolar_px: (F,) float64 mean pairwise median epipolar distance inside the chosen group
-        (NaN where fewer than two views support it).
+    epipolar_px: (F,) float64 median reprojection distance (pixels) of the chosen candidates to
+        the subject's triangulated skeleton, mean over views (NaN where not triangulated).
+    person: which track of the multi-person association is the subject (-1: per frameset).
     """
 
     detections: Detections
     chosen: np.ndarray
     support: np.ndarray
     epipolar_px: np.ndarray
+    person: int = -1
 
 
 def _essentials(rig: Rig) -> np.ndarray:
@@ -208,105 +241,52 @@ def epipolar_costs(normalized: np.ndarray, essentials: np.ndarray, focal_px: np.
 
 def associate(candidates: PersonCandidates, rig: Rig,
               options: AssociationOptions = AssociationOptions()) -> AssociationResult:
-    """Pick in each view the candidate consistent with the other views and over time.
+    """The single subject: one of the people :func:`labeling.people.associate_people` finds.
 
     candidates: (V, F, P, J) people; their camera names must be in ``rig`` (reordered by name).
     rig: the calibration (intrinsics, distortion and poses).
+    With ``options.continuity_weight > 0`` the subject is the track picked by ``options.subject``;
+    with 0, each frameset on its own picks its best-supported person (most views, then the
+    closest agreement).
     """
-    rig = rig.subset(list(candidates.camera_names))
-    V, F, P, J, _ = candidates.points_2d.shape
-    essentials = _essentials(rig)
-    focal_px = (rig.K[:, 0, 0] + rig.K[:, 1, 1]) / 2
-    present = candidates.present()  # (V, F, P)
-    mean_score = np.where(present, _mean_score(candidates.scores), 0.0)
-    S = V * P
-    group_choice = np.full((F, S, V), -1, dtype=np.int64)  # hypothesis -> chosen candidate per view
-    emission = np.full((F, S), np.inf)
-    group_epipolar = np.full((F, S), np.nan)
-    threshold = options.epipolar_threshold_px
-    for start in range(0, F, options.frame_chunk):
-        stop = min(start + options.frame_chunk, F)
-        normalized = rig.normalize(candidates.points_2d[:, start:stop])
-        cost = epipolar_costs(normalized, essentials, focal_px,
-                              min_common_joints=options.min_common_joints)  # (f, V, V, P, P)
-        best_q = np.argmin(cost, axis=-1)  # (f, a, b, p)
-        best_cost = np.min(cost, axis=-1)
-        supported = best_cost < threshold  # (f, a, b, p)
-        f_count = stop - start
-        # Hypothesis (a, p): itself in view a, best_q in every supporting view b.
-        choice = np.where(supported, best_q, -1).transpose(0, 1, 3, 2)  # (f, a, p, b)
-        a_index = np.arange(V)
-        choice[:, a_index, :, a_index] = np.arange(P)[None, None, :]
-        exists = present[:, start:stop].transpose(1, 0, 2)  # (f, a, p)
-        support = supported.sum(axis=2) + 1  # (f, a, p): views including itself
-        support = np.where(exists, support, 0)
-        with np.errstate(invalid="ignore"):
-            agreement = np.where(supported, best_cost, 0.0).sum(axis=2) / np.maximum(
-                supported.sum(axis=2), 1)
-        scores_here = mean_score[:, start:stop].transpose(1, 0, 2)  # (f, a, p)
-        e = (V - support) + agreement / threshold + 0.1 * (1.0 - np.clip(scores_here, 0, 1))
-        e = np.where(exists, e, np.inf)
-        group_choice[start:stop] = choice.reshape(f_count, S, V)
-        emission[start:stop] = e.reshape(f_count, S)
-        group_epipolar[start:stop] = np.where(support > 1, agreement, np.nan).reshape(f_count, S)
-    path = _viterbi(emission, group_choice, candidates.points_2d, options)
-    frames = np.arange(F)
-    chosen = group_choice[frames, path].T.copy()  # (V, F)
-    valid = np.isfinite(emission[frames, path])
-    chosen[:, ~valid] = -1
+    from .people import associate_people
+
+    V, F = candidates.points_2d.shape[:2]
+    if options.continuity_weight == 0:
+        per_frame = replace(options, min_track_frames=1, max_gap_frames=0, stitch_gap_frames=0,
+                            max_people=0)
+        people = associate_people(candidates, rig, per_frame)
+        support = (people.chosen >= 0).sum(axis=1)  # (T, F)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            agreement = np.nanmean(people.affinity_px, axis=1)  # (T, F)
+        key = support * 1e6 - np.nan_to_num(agreement, nan=1e5)
+        if people.num_people:
+            best = np.argmax(np.where(support > 0, key, -np.inf), axis=0)  # (F,)
+            chosen = people.chosen[best, :, np.arange(F)].T
+            chosen[:, support.max(axis=0) == 0] = -1
+            epipolar = agreement[best, np.arange(F)]
+        else:
+            chosen, epipolar = np.full((V, F), -1, dtype=np.int64), np.full(F, np.nan)
+        person = -1
+    else:
+        people = associate_people(candidates, rig, options)
+        if people.num_people == 0:
+            chosen, epipolar, person = np.full((V, F), -1, dtype=np.int64), np.full(F, np.nan), -1
+        else:
+            if options.subject == "largest":
+                person = int(np.argmax([t.mean_size_px for t in people.tracks]))
+            else:
+                person = int(np.argmax([t.view_framesets for t in people.tracks]))
+            chosen = people.chosen[person]
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                epipolar = np.nanmean(people.affinity_px[person], axis=0)
     support = (chosen >= 0).sum(axis=0).astype(np.int64)
-    epipolar_px = np.where(valid, group_epipolar[frames, path], np.nan)
-    crowded = int((present.sum(axis=-1) > 1).sum())
-    log.info("association: %d view-framesets held several people; %.1f views per frameset agree "
-             "on the subject", crowded, float(support.mean()) if F else 0.0)
+    epipolar = np.where(support > 1, epipolar, np.nan)
+    crowded = int((candidates.present().sum(axis=-1) > 1).sum())
+    log.info("association: %d view-framesets held several people, %d people found; %.1f views "
+             "per frameset see the subject", crowded, people.num_people,
+             float(support.mean()) if F else 0.0)
     detections = candidates.select(chosen, source_note="single-subject association")
-    return AssociationResult(detections, chosen, support, epipolar_px)
-
-
-def _viterbi(emission: np.ndarray, group_choice: np.ndarray, points: np.ndarray,
-             options: AssociationOptions) -> np.ndarray:
-    """(F,) hypothesis index per frameset minimizing emission + continuity_weight * motion.
-
-    A frameset after one with no hypothesis at all starts a new chain.
-    """
-    F, S = emission.shape
-    V = points.shape[0]
-    if options.continuity_weight == 0 or F == 1:
-        return np.argmin(emission, axis=1)
-    views = np.arange(V)[None, :]
-
-    def skeletons(f: int) -> np.ndarray:
-        """(S, V, J, 2) each hypothesis' 2D skeleton per view at frameset f (NaN: empty view)."""
-        choice = group_choice[f]
-        picked = points[views, f, np.clip(choice, 0, None)]
-        return np.where((choice >= 0)[..., None, None], picked, np.nan)
-
-    totals = np.empty((F, S))
-    totals[0] = emission[0]
-    back = np.zeros((F, S), dtype=np.int64)
-    restart = np.zeros(F, dtype=bool)
-    previous = skeletons(0)
-    for f in range(1, F):
-        current = skeletons(f)
-        if not np.isfinite(totals[f - 1]).any():
-            restart[f] = True
-            totals[f] = emission[f]
-            previous = current
-            continue
-        diff = current[None, :] - previous[:, None]  # (S_prev, S, V, J, 2)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN views: no motion evidence
-            per_view = np.nanmedian(np.hypot(diff[..., 0], diff[..., 1]), axis=-1)
-            # Capped: a jump beyond the scale is "another person", no worse than a lost view.
-            per_view = np.minimum(per_view / options.motion_scale_px, 1.0)
-            motion = np.nanmean(per_view, axis=-1)  # (S_prev, S)
-        motion = np.where(np.isfinite(motion), motion, 0.0)
-        step = totals[f - 1][:, None] + options.continuity_weight * motion
-        back[f] = np.argmin(step, axis=0)
-        totals[f] = step[back[f], np.arange(S)] + emission[f]
-        previous = current
-    path = np.empty(F, dtype=np.int64)
-    path[-1] = int(np.argmin(totals[-1]))
-    for f in range(F - 1, 0, -1):
-        path[f - 1] = int(np.argmin(totals[f - 1])) if restart[f] else back[f, path[f]]
-    return path
+    return AssociationResult(detections, chosen, support, epipolar, person)

@@ -8,6 +8,8 @@ centred on the origin.
 - :mod:`.body`, :mod:`.motion`: a rigid-segment human body (constant bone lengths) and its
   motion (:func:`person_motion`) or independent poses (:func:`random_poses`), in any body
   skeleton of :mod:`geometry.skeletons`.
+- :mod:`.crowd`: several people walking, crossing and hiding each other, and the candidate
+  lists of a multi-person detector (false detections, per-view tracker swaps).
 - :mod:`.detections`, :mod:`.occlusion`: what a real 2D detector reports (noise, outliers,
   left/right swaps, misses, self-occlusion, confidences).
 - :mod:`.clutter`: false detections of an empty scene (a static structure, low confidences).
@@ -22,6 +24,8 @@ from .body import BODY_JOINTS, BodyShape, body_joint_map, forward_kinematics
 from .boards import (SYNTHETIC_BOARD, board_observations, board_poses, board_trajectory, board_visibility,
                      camera_board_poses, rig_volume_center)
 from .clutter import ClutterNoise, clutter_detections
+from .crowd import (CrowdDetections, CrowdMotion, CrowdNoise, CrowdOptions, crowd_motion,
+                    occlusion_by_others, simulate_crowd_detections)
 from .detections import DetectorNoise, SimulatedDetections, in_image, simulate_detections
 from .motion import ACTIONS, MotionOptions, PersonMotion, PoseSample, person_motion, random_poses
 from .occlusion import self_occlusion
@@ -34,6 +38,8 @@ __all__ = [
     "SYNTHETIC_BOARD", "board_observations", "board_poses", "board_trajectory", "board_visibility",
     "camera_board_poses", "rig_volume_center",
     "ClutterNoise", "clutter_detections",
+    "CrowdDetections", "CrowdMotion", "CrowdNoise", "CrowdOptions", "crowd_motion",
+    "occlusion_by_others", "simulate_crowd_detections",
     "DetectorNoise", "SimulatedDetections", "in_image", "simulate_detections",
     "ACTIONS", "MotionOptions", "PersonMotion", "PoseSample", "person_motion", "random_poses",
     "Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera",

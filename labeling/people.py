@@ -1,0 +1,633 @@
+"""Every person in the rig: candidates of V views matched into people per frameset, linked into tracks.
+
+This is the one association of rigkit; the single-subject mode (:func:`labeling.associate`) picks
+one of the tracks it finds. Conventions in :mod:`geometry.camera` (V views, F framesets, P
+candidate slots per view, J joints, T tracks; distorted pixels, metres, NaN where missing).
+
+Per frameset, in take order:
+
+1. **Tracks claim their people.** Each live track predicts its skeleton (last 3D joints plus the
+   centroid velocity times the frames since it was last seen) and projects it into every view.
+   The cost of a candidate for a track is the median over joints of the distance between the
+   candidate's joints and the projection (pixels), turned into metres at the track's depth, so one
+   gate (``track_gate_m``) serves near and far people. In each view, tracks and candidates are
+   matched by the Hungarian method (one candidate per track, one track per candidate). The
+   tracks' views together form one assignment across all views: every candidate is used at
+   most once and every view of a person points at the same 3D skeleton (consistent around every
+   cycle of views by construction, unlike pairwise greedy matching).
+2. **Each person is triangulated** from its views (weighted rays, least squares, joints that
+   reproject far dropped, once); a view whose candidate reprojects far from the result (median over
+   joints above ``view_reject_px``) was the wrong candidate and is released.
+3. **Candidates no track took are partitioned into new people**: symmetric epipolar distance
+   (median over joints) between every two of them in different views, then agglomeration of
+   the closest pairs into groups with at most one candidate per view, a pair of groups merging
+   only when all their cross pairs agree on average (average linkage) -- a partition of the
+   candidates, not a chain of pairwise matches. A group of at least ``min_views`` views either
+   re-acquires a track that lost its views (3D distance within its gate) or starts a tentative
+   track. A false detection (one view) or a person seen by a single view forms no group.
+4. **Births, deaths, gaps.** A tentative track becomes a person after ``min_track_frames``
+   triangulated framesets and is dropped if it misses two framesets before that; a person
+   whose track misses more than ``max_gap_frames`` framesets in a row has left (short gaps are
+   bridged: the identity carries over). After the pass, tracks that end and start again nearby
+   (within ``stitch_gap_frames``) are joined; ``max_people`` caps how many people are alive at
+   once and how many tracks are kept (the most-seen ones).
+
+Identity is *uncertain* at a frameset when fewer than two of the person's views are unambiguous
+(another candidate, or another track, within ``ambiguity_m`` of the chosen match) -- the
+frames where two people overlap in most views.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from geometry._kernels import pack_rig, undistort_pixels
+
+from .detections import Detections
+
+__all__ = ["Track", "PeopleAssociation", "PeopleSamples", "associate_people", "pair_epipolar_px"]
+
+log = logging.getLogger(__name__)
+
+_FAR = 1e6  # cost of a forbidden match in the Hungarian method
+
+
+@dataclass(frozen=True, kw_only=True)
+class Track:
+    """One person over the take (positions index the take's framesets, not frame numbers).
+
+    person_id: stable id (tracks ordered by first frameset). num_framesets: framesets with at least
+    one view of the person; view_framesets: views summed over them; uncertain_framesets: see the
+    module docstring; mean_size_px: mean 2D size (bounding box diagonal) of the chosen candidates.
+    """
+
+    person_id: int
+    first_position: int
+    last_position: int
+    num_framesets: int
+    view_framesets: int
+    uncertain_framesets: int
+    mean_size_px: float
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeopleSamples:
+    """One sample per person per frameset, sorted by (frameset, person).
+
+    detections: (V, N, J) the person's chosen candidate per view (``frame_index`` repeats when
+        several people share a frameset).
+    person_id: (N,) int64. position: (N,) int64 frameset position in the take.
+    candidate: (V, N) int64 which candidate of each view was used (-1: none).
+    affinity_px: (V, N) float64 median distance over joints between that candidate and the
+        person's triangulated skeleton reprojected (NaN: no candidate, or no skeleton).
+    uncertain: (N,) bool identity uncertain at that frameset.
+    tracks: the tracks the samples belong to.
+    """
+
+    detections: Detections
+    person_id: np.ndarray
+    position: np.ndarray
+    candidate: np.ndarray
+    affinity_px: np.ndarray
+    uncertain: np.ndarray
+    tracks: tuple[Track, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeopleAssociation:
+    """The people found in a take.
+
+    chosen: (T, V, F) int64 candidate per track, view and frameset (-1: none).
+    affinity_px: (T, V, F) float64 (see :class:`PeopleSamples`).
+    uncertain: (T, F) bool. tracks: T :class:`Track` (index = person_id).
+    candidates: the input (``labeling.association.PersonCandidates``).
+    """
+
+    chosen: np.ndarray
+    affinity_px: np.ndarray
+    uncertain: np.ndarray
+    tracks: tuple[Track, ...]
+    candidates: object = field(repr=False)
+
+    @property
+    def num_people(self) -> int:
+        return len(self.tracks)
+
+    def detections(self, person: int) -> Detections:
+        """(V, F, J) the person's chosen candidate over the whole take (NaN where not seen)."""
+        return self.candidates.select(self.chosen[person],
+                                      source_note=f"person {person} of {self.num_people}")
+
+    def samples(self) -> PeopleSamples:
+        """Every (person, frameset) where the person has at least one view, as label inputs."""
+        T, V, F = self.chosen.shape
+        seen = (self.chosen >= 0).any(axis=1)  # (T, F)
+        position, person = np.nonzero(seen.T)  # sorted by frameset, then person
+        chosen = self.chosen[person, :, position].T  # (V, N)
+        c = self.candidates
+        N = position.size
+        views = np.arange(V)[:, None]
+        index = np.clip(chosen, 0, None)
+        points = c.points_2d[views, position[None], index]  # (V, N, J, 2)
+        scores = c.scores[views, position[None], index]
+        points = np.where((chosen >= 0)[..., None, None], points, np.nan)
+        scores = np.where(chosen >= 0, scores, np.nan) if N else scores
+        scores = np.where((chosen >= 0)[..., None], scores, np.nan)
+        detections = Detections(points_2d=points.reshape(V, N, -1, 2),
+                                scores=scores.reshape(V, N, -1), camera_names=c.camera_names,
+                                joint_names=c.joint_names, frame_index=c.frame_index[position],
+                                timestamp_s=c.timestamp_s[position],
+                                source=f"{c.source}; {self.num_people} people by association",
+                                metadata=dict(c.metadata))
+        return PeopleSamples(detections=detections, person_id=person.astype(np.int64),
+                             position=position.astype(np.int64), candidate=chosen.astype(np.int64),
+                             affinity_px=self.affinity_px[person, :, position].T,
+                             uncertain=self.uncertain[person, position], tracks=self.tracks)
+
+
+def pair_epipolar_px(x_a: np.ndarray, x_b: np.ndarray, E_ab: np.ndarray, focal_a: np.ndarray,
+                     focal_b: np.ndarray, *, min_common_joints: int) -> np.ndarray:
+    """Median symmetric epipolar distance of K candidate pairs (pixels).
+
+    x_a, x_b: (K, J, 2) undistorted normalized coordinates in views a and b (NaN missing).
+    E_ab: (K, 3, 3) with ``x_b^T E_ab x_a = 0``. focal_a, focal_b: (K,) focal lengths, pixels.
+    Returns (K,) float64; inf where fewer than ``min_common_joints`` joints are in both.
+    """
+    ha = np.concatenate([x_a, np.ones(x_a.shape[:-1] + (1,))], axis=-1)
+    hb = np.concatenate([x_b, np.ones(x_b.shape[:-1] + (1,))], axis=-1)
+    line_b = np.einsum("kij,kmj->kmi", E_ab, ha)  # lines in b
+    line_a = np.einsum("kji,kmj->kmi", E_ab, hb)  # lines in a (E^T x_b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d_b = np.abs((hb * line_b).sum(-1)) / np.hypot(line_b[..., 0], line_b[..., 1]) * focal_b[:, None]
+        d_a = np.abs((ha * line_a).sum(-1)) / np.hypot(line_a[..., 0], line_a[..., 1]) * focal_a[:, None]
+    return _lower_median((d_a + d_b) / 2, min_common_joints)
+
+
+def _lower_median(values: np.ndarray, min_count: int) -> np.ndarray:
+    """Lower median over the last axis ignoring NaN; inf where fewer than ``min_count`` values."""
+    count = np.isfinite(values).sum(axis=-1)
+    ordered = np.sort(np.where(np.isfinite(values), values, np.inf), axis=-1)
+    pick = np.clip((count - 1) // 2, 0, None)[..., None]
+    median = np.take_along_axis(ordered, pick, axis=-1)[..., 0]
+    return np.where(count >= max(min_count, 1), median, np.inf)
+
+
+class _Geometry:
+    """The rig as the association needs it: poses, focal lengths, essential matrices."""
+
+    def __init__(self, rig):
+        from .association import _essentials
+
+        self.R = np.asarray(rig.R, dtype=np.float64)
+        self.t = np.asarray(rig.t, dtype=np.float64)
+        self.centres = -np.einsum("vji,vj->vi", self.R, self.t)  # (V, 3) world
+        self.focal = (rig.K[:, 0, 0] + rig.K[:, 1, 1]) / 2
+        self.essential = _essentials(rig)
+        self.params = pack_rig(rig)
+
+    def normalize(self, points_2d: np.ndarray) -> np.ndarray:
+        """(V, ..., 2) distorted pixels -> undistorted normalized (V, ..., 2) (the triangulators'
+        compiled lens inverse, to 1e-12 px with 5 Newton steps; NaN stays NaN)."""
+        V = points_2d.shape[0]
+        flat = points_2d.reshape(V, -1, 2)
+        x, y, _ = undistort_pixels(self.params, flat[..., 0], flat[..., 1], 5)
+        out = np.stack([x, y], axis=-1).reshape(points_2d.shape)
+        out[np.isnan(points_2d).any(axis=-1)] = np.nan
+        return out
+
+    def rays(self, normalized: np.ndarray) -> np.ndarray:
+        """(V, ..., 2) normalized -> (V, ..., 3) unit ray directions in the world."""
+        h = np.concatenate([normalized, np.ones(normalized.shape[:-1] + (1,))], axis=-1)
+        V = h.shape[0]
+        d = np.einsum("vji,vnj->vni", self.R, h.reshape(V, -1, 3)).reshape(h.shape)
+        return d / np.linalg.norm(d, axis=-1, keepdims=True)
+
+    def to_normalized(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(..., 3) world -> ((V, ..., 2) normalized, (V, ...) depth); NaN behind a camera."""
+        V = len(self.R)
+        flat = points.reshape(-1, 3)
+        cam = self.R @ flat.T + self.t[:, :, None]  # (V, 3, N)
+        z = cam[:, 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xy = (cam[:, :2] / z[:, None]).transpose(0, 2, 1)
+        xy[~(z > 1e-6)] = np.nan
+        return xy.reshape((V,) + points.shape[:-1] + (2,)), z.reshape((V,) + points.shape[:-1])
+
+    def triangulate(self, rays: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Weighted least-squares intersection of rays. rays: (V, N, 3) unit (any value where the
+        weight is 0, not NaN), weights: (V, N) (0: unused). Returns (N, 3); NaN where fewer than
+        two views have weight or the rays are parallel."""
+        weighted = weights[..., None] * rays  # (V, N, 3)
+        A = -(weighted.transpose(1, 2, 0) @ rays.transpose(1, 0, 2))  # (N, 3, 3)
+        A[:, [0, 1, 2], [0, 1, 2]] += weights.sum(axis=0)[:, None]
+        along = (rays * self.centres[:, None, :]).sum(axis=-1)  # (V, N): d . C
+        b = weights.T @ self.centres - (weighted * along[..., None]).sum(axis=0)
+        X = _solve3(A, b)
+        X[(weights > 0).sum(axis=0) < 2] = np.nan
+        return X
+
+
+def _solve3(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve N symmetric 3x3 systems by cofactors: (N, 3, 3), (N, 3) -> (N, 3); NaN where
+    singular (cheaper than ``np.linalg.solve`` for small N)."""
+    a, bb, c = A[:, 0, 0], A[:, 0, 1], A[:, 0, 2]
+    d, e, f = A[:, 1, 1], A[:, 1, 2], A[:, 2, 2]
+    c00, c01, c02 = d * f - e * e, c * e - bb * f, bb * e - c * d
+    c11, c12, c22 = a * f - c * c, bb * c - a * e, a * d - bb * bb
+    det = a * c00 + bb * c01 + c * c02
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = np.where(np.abs(det) > 1e-12, 1.0 / det, np.nan)
+    x = (c00 * b[:, 0] + c01 * b[:, 1] + c02 * b[:, 2]) * inv
+    y = (c01 * b[:, 0] + c11 * b[:, 1] + c12 * b[:, 2]) * inv
+    z = (c02 * b[:, 0] + c12 * b[:, 1] + c22 * b[:, 2]) * inv
+    return np.stack([x, y, z], axis=-1)
+
+
+@dataclass
+class _TrackState:
+    """A finished track: what the output and the stitching need."""
+
+    ident: int
+    skeleton: np.ndarray  # (J, 3) last known joints
+    first_skeleton: np.ndarray  # (J, 3) at birth
+    hits: int
+    records: dict  # position -> (chosen (V,), affinity_px (V,), uncertain)
+
+
+class _Live:
+    """The live tracks as arrays (one row per track) and their per-frameset records."""
+
+    def __init__(self, V: int, J: int):
+        self.skeleton = np.zeros((0, J, 3))  # last known joints (NaN: never triangulated)
+        self.first = np.zeros((0, J, 3))
+        self.velocity = np.zeros((0, 3))  # centroid, metres per frameset
+        self.last = np.zeros(0, dtype=np.int64)  # position last triangulated
+        self.hits = np.zeros(0, dtype=np.int64)
+        self.misses = np.zeros(0, dtype=np.int64)
+        self.ident = np.zeros(0, dtype=np.int64)
+        self.records: list[dict] = []
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def predict(self, position: int) -> np.ndarray:
+        """(T, J, 3) every track's skeleton moved by its velocity to ``position``."""
+        return self.skeleton + (self.velocity * (position - self.last)[:, None])[:, None, :]
+
+    def add(self, skeleton: np.ndarray, position: int, ident: int) -> None:
+        self.skeleton = np.concatenate([self.skeleton, skeleton[None]])
+        self.first = np.concatenate([self.first, skeleton[None]])
+        self.velocity = np.concatenate([self.velocity, np.zeros((1, 3))])
+        self.last = np.append(self.last, position)
+        self.hits = np.append(self.hits, 0)
+        self.misses = np.append(self.misses, 0)
+        self.ident = np.append(self.ident, ident)
+        self.records.append({})
+
+    def keep(self, rows: np.ndarray) -> None:
+        for name in ("skeleton", "first", "velocity", "last", "hits", "misses", "ident"):
+            setattr(self, name, getattr(self, name)[rows])
+        self.records = [self.records[k] for k in np.flatnonzero(rows)]
+
+    def finished(self, rows: np.ndarray) -> list[_TrackState]:
+        return [_TrackState(ident=int(self.ident[k]), skeleton=self.skeleton[k],
+                            first_skeleton=self.first[k], hits=int(self.hits[k]),
+                            records=self.records[k]) for k in np.flatnonzero(rows)]
+
+
+def associate_people(candidates, rig, options=None) -> PeopleAssociation:
+    """Find every person in ``candidates`` (``labeling.association.PersonCandidates``).
+
+    rig: the calibration; cameras matched by name (the rig is reduced to the candidates' views).
+    options: ``labeling.association.AssociationOptions``.
+    """
+    from .association import AssociationOptions
+
+    options = AssociationOptions() if options is None else options
+    rig = rig.subset(list(candidates.camera_names))
+    geometry = _Geometry(rig)
+    V, F, P, J, _ = candidates.points_2d.shape
+    live = _Live(V, J)
+    idents = itertools.count()
+    finished: list[_TrackState] = []
+    chunk = max(1, min(options.frame_chunk, F))
+    for start in range(0, F, chunk):
+        stop = min(start + chunk, F)
+        normalized = geometry.normalize(candidates.points_2d[:, start:stop])  # (V, f, P, J, 2)
+        rays = np.nan_to_num(geometry.rays(normalized))  # 0 where missing (weight 0 there)
+        weights = np.nan_to_num(np.clip(candidates.scores[:, start:stop], 0, 1))
+        weights = np.where(np.isfinite(normalized[..., 0]), np.maximum(weights, 1e-3), 0.0)
+        present = (weights > 0).sum(axis=-1) >= options.min_common_joints  # (V, f, P)
+        for f in range(stop - start):
+            finished += _step(start + f, normalized[:, f], rays[:, f], weights[:, f],
+                              present[:, f], live, geometry, options, idents)
+    finished += live.finished(np.ones(len(live), dtype=bool))
+    needed = min(options.min_track_frames, F)  # a take shorter than that keeps what it has
+    kept = [s for s in finished if s.hits >= needed and s.records]
+    kept = _stitch(kept, options)
+    if options.max_people and len(kept) > options.max_people:
+        seen = [sum(int((r[0] >= 0).sum()) for r in s.records.values()) for s in kept]
+        order = np.argsort(seen, kind="stable")[::-1][: options.max_people]
+        log.info("association: %d tracks, keeping the %d most seen (--max-people)", len(kept),
+                 options.max_people)
+        kept = [kept[i] for i in sorted(order)]
+    kept.sort(key=lambda s: (min(s.records), s.ident))
+    T = len(kept)
+    chosen = np.full((T, V, F), -1, dtype=np.int64)
+    affinity = np.full((T, V, F), np.nan)
+    uncertain = np.zeros((T, F), dtype=bool)
+    for k, state in enumerate(kept):
+        positions = np.array(sorted(state.records), dtype=np.int64)
+        chosen[k][:, positions] = np.stack([state.records[p][0] for p in positions], axis=1)
+        affinity[k][:, positions] = np.stack([state.records[p][1] for p in positions], axis=1)
+        uncertain[k, positions] = [state.records[p][2] for p in positions]
+    tracks = tuple(_summary(k, chosen[k], uncertain[k], candidates) for k in range(T))
+    log.info("association: %d people in %d framesets (%s)", T, F,
+             ", ".join(f"person {t.person_id}: {t.num_framesets} framesets" for t in tracks))
+    return PeopleAssociation(chosen=chosen, affinity_px=affinity, uncertain=uncertain,
+                             tracks=tracks, candidates=candidates)
+
+
+def _summary(person: int, chosen: np.ndarray, uncertain: np.ndarray, candidates) -> Track:
+    seen = (chosen >= 0).any(axis=0)
+    positions = np.flatnonzero(seen)
+    V = chosen.shape[0]
+    views, frames = np.nonzero(chosen >= 0)
+    sizes = np.zeros(0)
+    if views.size:
+        pts = candidates.points_2d[views, frames, chosen[views, frames]]  # (K, J, 2)
+        with np.errstate(invalid="ignore"), _quiet():
+            sizes = np.hypot(*(np.nanmax(pts, axis=1) - np.nanmin(pts, axis=1)).T)
+    del V
+    return Track(person_id=person, first_position=int(positions[0]) if positions.size else -1,
+                 last_position=int(positions[-1]) if positions.size else -1,
+                 num_framesets=int(positions.size), view_framesets=int((chosen >= 0).sum()),
+                 uncertain_framesets=int((uncertain & seen).sum()),
+                 mean_size_px=float(np.nanmean(sizes)) if np.isfinite(sizes).any() else 0.0)
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._catch.__exit__(*exc)
+
+
+def _step(position: int, normalized: np.ndarray, rays: np.ndarray, weights: np.ndarray,
+          present: np.ndarray, live: _Live, geometry: _Geometry, options,
+          idents) -> list[_TrackState]:
+    """One frameset: tracks claim candidates, people are triangulated, new people from the rest.
+    Returns the tracks that ended (the live set is updated in place)."""
+    V, P, J, _ = normalized.shape
+    T = len(live)
+    assigned = np.full((T, V), -1, dtype=np.int64)
+    ambiguous = np.zeros((T, V), dtype=bool)
+    predicted = live.predict(position)  # (T, J, 3)
+    gate = options.track_gate_m + options.max_speed_m_per_frame * np.maximum(
+        position - live.last - 1, 0)  # (T,)
+    linking = options.continuity_weight > 0
+    outliers = None
+    if T and linking:
+        xy, _ = geometry.to_normalized(predicted)  # (V, T, J, 2)
+        _, depth = geometry.to_normalized(_centroid(predicted))  # (V, T)
+        diff = xy[:, :, None] - normalized[:, None]  # (V, T, P, J, 2)
+        distance = np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2)
+        distance[~(weights[:, None] > 0) | np.isnan(distance)] = np.nan
+        cost_m = _lower_median(distance, options.min_common_joints) * \
+            np.where(depth > 0, depth, np.inf)[..., None]  # (V, T, P) metres at the track's depth
+        cost_m[~present[:, None].repeat(T, axis=1) | np.isnan(cost_m)] = np.inf
+        allowed = cost_m < gate[None, :, None]
+        for v in np.flatnonzero(allowed.any(axis=(1, 2))):
+            if allowed[v].sum(axis=1).max() <= 1 and allowed[v].sum(axis=0).max() <= 1:
+                rows, cols = np.nonzero(allowed[v])  # no conflict: nothing to optimise
+            else:
+                rows, cols = linear_sum_assignment(np.where(allowed[v], cost_m[v], _FAR))
+                keep = allowed[v, rows, cols]
+                rows, cols = rows[keep], cols[keep]
+            assigned[rows, v] = cols
+        # Ambiguous: another candidate (for the track) or another track (for the candidate)
+        # within ambiguity_m of the chosen match.
+        t_idx, v_idx = np.nonzero(assigned >= 0)
+        if t_idx.size:
+            p_idx = assigned[t_idx, v_idx]
+            best = cost_m[v_idx, t_idx, p_idx]
+            rows = cost_m[v_idx, t_idx].copy()  # (K, P)
+            rows[np.arange(t_idx.size), p_idx] = np.inf
+            columns = cost_m[v_idx, :, p_idx].copy()  # (K, T)
+            columns[np.arange(t_idx.size), t_idx] = np.inf
+            runner_up = np.minimum(rows.min(axis=1), columns.min(axis=1))
+            ambiguous[t_idx, v_idx] = runner_up < best + options.ambiguity_m
+            # Joints far from the prediction are gross errors: out before triangulating.
+            outliers = np.zeros((T, V, J), dtype=bool)
+            outliers[t_idx, v_idx] = ~(distance[v_idx, t_idx, p_idx] * geometry.focal[v_idx, None]
+                                       < 2 * options.joint_reject_px)
+    points, assigned = _triangulate_groups(assigned, rays, weights, normalized, geometry, options,
+                                           outliers)
+    taken = np.zeros((V, P), dtype=bool)
+    t_idx, v_idx = np.nonzero(assigned >= 0)
+    taken[v_idx, assigned[t_idx, v_idx]] = True
+    groups = _partition(present & ~taken, normalized, geometry, options)
+    if groups:
+        group_assign = np.full((len(groups), V), -1, dtype=np.int64)
+        for g, members in enumerate(groups):
+            for v, p in members:
+                group_assign[g, v] = p
+        new_points, group_assign = _triangulate_groups(group_assign, rays, weights, normalized,
+                                                       geometry, options)
+        centres = _centroid(new_points)  # (G, 3)
+        lost = (assigned >= 0).sum(axis=1) < 2
+        if linking:
+            lost &= np.isfinite(live.skeleton).any(axis=(1, 2))
+        else:
+            lost[:] = False
+        track_centres = _centroid(predicted)
+        for g in np.argsort(-(group_assign >= 0).sum(axis=1), kind="stable"):
+            if (group_assign[g] >= 0).sum() < options.min_views or not np.isfinite(centres[g]).all():
+                continue
+            # Re-acquire a track that lost (most of) its views, if one is near enough.
+            d = np.where(lost, np.linalg.norm(track_centres - centres[g], axis=-1), np.inf)
+            d[~(d < 1.5 * gate)] = np.inf
+            if d.size and np.isfinite(d.min()):
+                t = int(np.argmin(d))
+                assigned[t], points[t], ambiguous[t], lost[t] = group_assign[g], new_points[g], False, False
+                continue
+            if options.max_people and len(live) >= options.max_people:
+                continue
+            live.add(new_points[g], position, next(idents))
+            assigned = np.vstack([assigned, group_assign[g][None]])
+            ambiguous = np.vstack([ambiguous, np.zeros((1, V), dtype=bool)])
+            points = np.concatenate([points, new_points[g][None]])
+            predicted = np.concatenate([predicted, new_points[g][None]])
+            gate = np.append(gate, options.track_gate_m)
+            lost = np.append(lost, False)
+            track_centres = np.concatenate([track_centres, centres[g][None]])
+    T = len(live)
+    if T == 0:
+        return []
+    # Evidence: each chosen candidate's distance to the person's skeleton (or prediction).
+    seen = assigned >= 0  # (T, V)
+    reference = np.where(np.isfinite(points), points, predicted)
+    xy, _ = geometry.to_normalized(reference)  # (V, T, J, 2)
+    chosen_xy = normalized[np.arange(V)[:, None], np.clip(assigned, 0, None).T]  # (V, T, J, 2)
+    distance = np.linalg.norm(chosen_xy - xy, axis=-1) * geometry.focal[:, None, None]
+    affinity = np.where(seen.T, _lower_median(distance, 1), np.nan).T  # (T, V)
+    affinity[~np.isfinite(affinity)] = np.nan
+    uncertain = (seen & ~ambiguous).sum(axis=1) < 2
+    for t in np.flatnonzero(seen.any(axis=1)):
+        live.records[t][position] = (assigned[t].copy(), affinity[t], bool(uncertain[t]))
+    # State: skeletons, velocities, hits and misses.
+    triangulated = (seen.sum(axis=1) >= 2) & np.isfinite(points).all(axis=-1).any(axis=-1)
+    ok = np.isfinite(points).all(axis=-1) & triangulated[:, None]  # (T, J)
+    before = _centroid(np.where(ok[..., None], live.skeleton, np.nan))
+    after = _centroid(np.where(ok[..., None], points, np.nan))
+    live.skeleton = np.where(ok[..., None], points, live.skeleton)
+    step = np.maximum(position - live.last, 1)[:, None]
+    moved = triangulated & (live.hits > 0) & np.isfinite(before).all(axis=-1) & \
+        np.isfinite(after).all(axis=-1)
+    live.velocity = np.where(moved[:, None], 0.5 * live.velocity + 0.5 * (after - before) / step,
+                             live.velocity)
+    live.last = np.where(triangulated, position, live.last)
+    live.hits = live.hits + triangulated
+    live.misses = np.where(triangulated, 0, live.misses + 1)
+    live.velocity = live.velocity * np.where(live.misses > 0, 0.8, 1.0)[:, None]
+    tentative_lost = (live.hits < options.min_track_frames) & (live.misses >= 2)
+    dead = ~tentative_lost & (live.misses > options.max_gap_frames)
+    if not linking:
+        dead = ~tentative_lost & np.ones(T, dtype=bool)
+    ended = live.finished(dead)
+    if (tentative_lost | dead).any():
+        live.keep(~(tentative_lost | dead))
+    return ended
+
+
+def _centroid(points: np.ndarray) -> np.ndarray:
+    """(..., J, 3) -> (..., 3) mean of the finite joints (NaN where none)."""
+    ok = np.isfinite(points).all(axis=-1)
+    count = ok.sum(axis=-1)[..., None]
+    total = np.where(ok[..., None], points, 0.0).sum(axis=-2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def _triangulate_groups(assign: np.ndarray, rays: np.ndarray, weights: np.ndarray,
+                        normalized: np.ndarray, geometry: _Geometry, options,
+                        outliers: np.ndarray | None = None):
+    """Triangulate G groups (assign (G, V) candidate per view) -> ((G, J, 3), assign without the
+    views whose candidate disagrees with the result). outliers: (G, V, J) joints known to be
+    wrong beforehand (far from the track's prediction), left out from the start."""
+    G, V = assign.shape
+    J = rays.shape[2]
+    if G == 0:
+        return np.zeros((0, J, 3)), assign
+    assign = assign.copy()
+    for _ in range(2):
+        index = np.clip(assign, 0, None)
+        views = np.arange(V)[None]
+        r = rays[views, index].transpose(1, 0, 2, 3).reshape(V, G * J, 3)
+        w = weights[views, index] * (assign >= 0)[..., None]
+        if outliers is not None:
+            w[outliers] = 0.0
+        w = w.transpose(1, 0, 2)  # (V, G, J)
+        x = normalized[views, index].transpose(1, 0, 2, 3)  # (V, G, J, 2)
+        X = geometry.triangulate(r, w.reshape(V, -1)).reshape(G, J, 3)
+        xy, _ = geometry.to_normalized(X)  # (V, G, J, 2)
+        error = np.linalg.norm(xy - x, axis=-1) * geometry.focal[:, None, None]
+        far = ~(error < options.joint_reject_px) & (w > 0)  # NaN counts as far
+        if far.any():
+            w = np.where(far, 0.0, w)
+            X = geometry.triangulate(r, w.reshape(V, -1)).reshape(G, J, 3)
+            xy, _ = geometry.to_normalized(X)
+            error = np.linalg.norm(xy - x, axis=-1) * geometry.focal[:, None, None]
+        error[~(w > 0)] = np.nan
+        per_view = _lower_median(error, options.min_common_joints).T  # (G, V)
+        bad = (assign >= 0) & ~(per_view < options.view_reject_px)
+        if not bad.any():
+            break
+        assign[bad] = -1
+    return X, assign
+
+
+def _partition(free: np.ndarray, normalized: np.ndarray, geometry: _Geometry,
+               options) -> list[list[tuple[int, int]]]:
+    """Groups (lists of (view, candidate)) of the free candidates, at most one per view."""
+    views, slots = np.nonzero(free)
+    n = views.size
+    if n < 2 or np.unique(views).size < options.min_views:
+        return []
+    a, b = np.triu_indices(n, 1)
+    cross = views[a] != views[b]
+    a, b = a[cross], b[cross]
+    if a.size == 0:
+        return []
+    cost = pair_epipolar_px(normalized[views[a], slots[a]], normalized[views[b], slots[b]],
+                            geometry.essential[views[a], views[b]], geometry.focal[views[a]],
+                            geometry.focal[views[b]], min_common_joints=options.min_common_joints)
+    threshold = options.epipolar_threshold_px
+    matrix = np.full((n, n), np.inf)
+    matrix[a, b] = cost
+    matrix[b, a] = cost
+    edges = np.flatnonzero(cost < threshold)
+    if edges.size == 0:
+        return []
+    edges = edges[np.argsort(cost[edges], kind="stable")]
+    cluster = list(range(n))
+    members = {i: [i] for i in range(n)}
+    for e in edges:
+        ca, cb = cluster[a[e]], cluster[b[e]]
+        if ca == cb:
+            continue
+        ma, mb = members[ca], members[cb]
+        if set(views[ma]) & set(views[mb]):
+            continue
+        link = np.minimum(matrix[np.ix_(ma, mb)], 2 * threshold)
+        if link.mean() >= threshold:
+            continue
+        for i in mb:
+            cluster[i] = ca
+        members[ca] = ma + mb
+        del members[cb]
+    return [[(int(views[i]), int(slots[i])) for i in group] for group in members.values()
+            if len(group) >= options.min_views]
+
+
+def _stitch(tracks: list[_TrackState], options) -> list[_TrackState]:
+    """Join a track that ends with one that starts nearby soon after (the same person)."""
+    if len(tracks) < 2 or options.stitch_gap_frames <= 0:
+        return tracks
+    tracks = sorted(tracks, key=lambda s: min(s.records))
+    merged = True
+    while merged:
+        merged = False
+        best = None
+        for i, first in enumerate(tracks):
+            end = max(first.records)
+            for j, second in enumerate(tracks):
+                begin = min(second.records)
+                gap = begin - end
+                if i == j or gap <= 0 or gap > options.stitch_gap_frames:
+                    continue
+                d = float(np.linalg.norm(_centroid(first.skeleton) - _centroid(second.first_skeleton)))
+                allowed = options.track_gate_m + options.max_speed_m_per_frame * gap
+                if d < allowed and (best is None or d < best[0]):
+                    best = (d, i, j)
+        if best is not None:
+            _, i, j = best
+            tracks[i].records.update(tracks[j].records)
+            tracks[i].skeleton = tracks[j].skeleton
+            tracks[i].hits += tracks[j].hits
+            del tracks[j]
+            merged = True
+    return tracks
