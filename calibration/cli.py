@@ -51,7 +51,9 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
     """``--board FILE`` or the board described by options (used when no file is given)."""
     group = parser.add_argument_group("board (a board TOML file, or these options)")
     group.add_argument("--board", metavar="FILE", help="board TOML file (type, squares, square_length_m, ...)")
-    group.add_argument("--type", dest="board_type", choices=("charuco", "checkerboard"), help="board type")
+    group.add_argument("--type", dest="board_type", choices=("charuco", "checkerboard"),
+                       help="board type (default: charuco when --marker-length-m or --dictionary is given, "
+                            "else checkerboard)")
     group.add_argument("--squares", nargs=2, type=int, metavar=("COLUMNS", "ROWS"),
                        help="number of squares (not inner corners)")
     group.add_argument("--square-length-m", type=float, metavar="M", help="square side, metres")
@@ -76,6 +78,9 @@ def board_from_args(args: argparse.Namespace) -> Board:
     if not overrides:
         raise ValueError("no board given; use --board FILE or --type, --squares, --square-length-m "
                          "(and --marker-length-m, --dictionary for charuco)")
+    if "type" not in overrides:  # markers make it a ChArUco board; squares alone a checkerboard
+        charuco = "marker_length_m" in overrides or "dictionary" in overrides
+        overrides["type"] = "charuco" if charuco else "checkerboard"
     return board_from_mapping(overrides, where="board options")
 
 
@@ -127,7 +132,7 @@ def _parser(sub, name: str, help_text: str, description: str) -> argparse.Argume
 # -- board ---------------------------------------------------------------------------------------
 def _add_board(sub) -> None:
     parser = _parser(sub, "board", "write a printable image (PNG + PDF) of a board",
-                     "Render a board at exact physical size: print it at 100%% (actual size) and check "
+                     "Render a board at exact physical size: print it at 100% (actual size) and check "
                      "that one square measures square_length_m.")
     add_board_arguments(parser)
     add_output_argument(parser, help_text="PNG to write (a PDF of the same size goes next to it)")
@@ -410,13 +415,17 @@ def load_keypoints_npz(path: Path):
 
     if not path.is_file():
         raise FileNotFoundError(f"detections file {path} does not exist")
+    import zipfile
+    import zlib
+
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path} is not a readable npz file ({error})") from None
+        with np.load(path, allow_pickle=False) as archive:
+            data = {key: archive[key] for key in archive.files}
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error):  # truncated, damaged
+        raise ValueError(f"{path} is not a readable npz file (truncated or damaged)") from None
     for key in ("points_2d", "camera_names"):
         if key not in data:
-            raise ValueError(f"{path} has no '{key}' array (it has {', '.join(data.files)})")
+            raise ValueError(f"{path} has no '{key}' array (it has {', '.join(data)})")
     points = np.asarray(data["points_2d"], dtype=np.float64)
     if points.ndim != 4 or points.shape[-1] != 2:
         raise ValueError(f"{path}: points_2d has shape {points.shape}, expected (V, F, J, 2)")

@@ -64,8 +64,12 @@ def _record(args) -> int:
                bar_format="{l_bar}{bar:20}| {n:.0f}/{total_fmt} s {postfix}" if args.duration else
                "recording {n:.0f} s {postfix}")
 
+    fps = max(c.fps for c in rig.cameras)
+
     def on_status(status) -> None:
-        bar.n = min(status.elapsed_s, args.duration) if args.duration else status.elapsed_s
+        # Seconds of recording on disk (a "fast" replay runs ahead of the clock, a loaded machine behind it).
+        seconds = min(c.frames for c in status.cameras) / fps
+        bar.n = round(min(seconds, args.duration) if args.duration else seconds, 1)
         bar.set_postfix_str(status.line(with_time=False), refresh=True)
 
     recorder = Recorder(rig, args.out, options, on_status=on_status)

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import io
 import json
 import os
 from collections.abc import Mapping
@@ -74,7 +75,7 @@ __all__ = [
     "read_shard", "read_shard_attributes", "rig_from_shard", "sha256_of_file", "write_atomic",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: index.json says whether the run is complete ("complete"); 1 is read too
 
 # name -> (dtype, shape letters). Every shard holds all of these.
 LABEL_FIELDS: dict[str, tuple[str, tuple[str | int, ...]]] = {
@@ -181,11 +182,15 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all (temp name, fsync, rename, fsync folder)."""
     path = Path(path)
     tmp = _temp_name(path)
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no half-written temp file stays behind
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
 
 
@@ -242,35 +247,31 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
     if len(joint_names) != J:
         raise ValueError(f"{len(joint_names)} joint names for {J} joints")
     path = Path(path)
-    tmp = _temp_name(path)
     filters = layout.filters()
     chunk_rows = max(1, min(layout.chunk_framesets, N))
-    try:
-        with h5py.File(tmp, "w", libver=("earliest", "v110"), track_order=False) as f:
-            for name, (dtype, _) in LABEL_FIELDS.items():
-                data = _canonical_nan(np.ascontiguousarray(arrays[name], dtype=dtype))
-                chunks = (chunk_rows,) + data.shape[1:] if N else None
-                _create_dataset(f, name, data=data, chunks=chunks,
-                                **(filters if N else {}))
-            _write_cameras(f.create_group("cameras", track_order=False), rig)
-            if crops_jpeg is not None:
-                _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout)
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            f.attrs["joint_names"] = list(joint_names)
-            f.attrs["camera_names"] = list(rig.names)
-            f.attrs["bones"] = (np.zeros((0, 2), np.int64) if bones is None
-                                else np.asarray(bones, dtype=np.int64).reshape(-1, 2))
-            f.attrs["options_json"] = json.dumps(dict(options or {}), sort_keys=True)
-            f.attrs["provenance_json"] = json.dumps(dict(provenance or {}), sort_keys=True)
-            f.attrs["rigkit_version"] = rigkit_version()
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        digest = sha256_of_file(tmp)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # The HDF5 file is built in memory and written with plain file I/O: libhdf5 crashes the
+    # process on a full disk (segmentation fault), Python's write raises OSError (ENOSPC).
+    image = io.BytesIO()
+    with h5py.File(image, "w", libver=("earliest", "v110"), track_order=False) as f:
+        for name, (dtype, _) in LABEL_FIELDS.items():
+            data = _canonical_nan(np.ascontiguousarray(arrays[name], dtype=dtype))
+            chunks = (chunk_rows,) + data.shape[1:] if N else None
+            _create_dataset(f, name, data=data, chunks=chunks,
+                            **(filters if N else {}))
+        _write_cameras(f.create_group("cameras", track_order=False), rig)
+        if crops_jpeg is not None:
+            _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout)
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        f.attrs["joint_names"] = list(joint_names)
+        f.attrs["camera_names"] = list(rig.names)
+        f.attrs["bones"] = (np.zeros((0, 2), np.int64) if bones is None
+                            else np.asarray(bones, dtype=np.int64).reshape(-1, 2))
+        f.attrs["options_json"] = json.dumps(dict(options or {}), sort_keys=True)
+        f.attrs["provenance_json"] = json.dumps(dict(provenance or {}), sort_keys=True)
+        f.attrs["rigkit_version"] = rigkit_version()
+    data = image.getbuffer()
+    digest = hashlib.sha256(data).hexdigest()
+    write_atomic(path, data)
     return digest
 
 
@@ -341,10 +342,16 @@ def read_shard(path: str | os.PathLike, *, fields: tuple[str, ...] | None = None
     """All label arrays of one shard (or ``fields``) plus ``"attributes"`` and ``"rig"``."""
     import h5py
 
-    with h5py.File(path, "r") as f:
-        out = {name: f[name][()] for name in (fields or LABEL_FIELDS) if name in f}
-        out["attributes"] = read_shard_attributes(f)
-        out["rig"] = rig_from_shard(f)
+    try:
+        with h5py.File(path, "r") as f:
+            out = {name: f[name][()] for name in (fields or LABEL_FIELDS) if name in f}
+            out["attributes"] = read_shard_attributes(f)
+            out["rig"] = rig_from_shard(f)
+    except (OSError, KeyError, RuntimeError, TypeError, json.JSONDecodeError) as error:  # h5py on damaged bytes
+        if isinstance(error, FileNotFoundError):
+            raise ValueError(f"shard {path} does not exist") from None
+        raise ValueError(f"shard {path} is damaged ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                         "run 'rigkit label ... --resume' to rewrite it") from None
     return out
 
 
