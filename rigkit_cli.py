@@ -25,13 +25,32 @@ GROUPS: dict[str, tuple[str, str]] = {
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Descriptions as written; "(default: X)" after an option's help only when there is a
+    default to say (not None, not False) and the help text does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default" in text or action.default is None or action.default is False:
+            return text
+        return super()._get_help_string(action)
+
+
+def _use_formatter(parser: argparse.ArgumentParser) -> None:
+    """Every (sub-)parser of a group formats its help the same way (see :class:`_Formatter`)."""
+    parser.formatter_class = _Formatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _use_formatter(child)
 
 
 def _root_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog="rigkit", formatter_class=_Formatter,
         description="rigkit: multi-camera capture, calibration and 3D pseudo-labeling.")
+    from rigkit_version import rigkit_version
+
+    parser.add_argument("--version", action="version", version=f"rigkit {rigkit_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="group", metavar="COMMAND")
@@ -52,6 +71,7 @@ def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, dict[str, ar
             except ImportError as error:
                 raise SystemExit(f"rigkit: the '{name}' commands are not available: {error}") from None
             module.register(group)
+            _use_formatter(group)
     return parser, groups
 
 

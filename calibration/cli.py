@@ -56,7 +56,9 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
     """``--board FILE`` or the board described by options (used when no file is given)."""
     group = parser.add_argument_group("board (a board TOML file, or these options)")
     group.add_argument("--board", metavar="FILE", help="board TOML file (type, squares, square_length_m, ...)")
-    group.add_argument("--type", dest="board_type", choices=("charuco", "checkerboard"), help="board type")
+    group.add_argument("--type", dest="board_type", choices=("charuco", "checkerboard"),
+                       help="board type (default: charuco when --marker-length-m or --dictionary is given, "
+                            "else checkerboard)")
     group.add_argument("--squares", nargs=2, type=int, metavar=("COLUMNS", "ROWS"),
                        help="number of squares (not inner corners)")
     group.add_argument("--square-length-m", type=float, metavar="M", help="square side, metres")
@@ -83,6 +85,9 @@ def board_from_args(args: argparse.Namespace) -> Board:
     if not overrides:
         raise ValueError("no board given; use --board FILE or --type, --squares, --square-length-m "
                          "(and --marker-length-m, --dictionary for charuco)")
+    if "type" not in overrides:  # markers make it a ChArUco board; squares alone a checkerboard
+        charuco = "marker_length_m" in overrides or "dictionary" in overrides
+        overrides["type"] = "charuco" if charuco else "checkerboard"
     return board_from_mapping(overrides, where="board options")
 
 
@@ -134,7 +139,7 @@ def _parser(sub, name: str, help_text: str, description: str) -> argparse.Argume
 # -- board ---------------------------------------------------------------------------------------
 def _add_board(sub) -> None:
     parser = _parser(sub, "board", "write a printable image (PNG + PDF) of a board",
-                     "Render a board at exact physical size: print it at 100%% (actual size) and check "
+                     "Render a board at exact physical size: print it at 100% (actual size) and check "
                      "that one square measures square_length_m.")
     add_board_arguments(parser)
     add_output_argument(parser, help_text="PNG to write (a PDF of the same size goes next to it)")

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from .counter import read_timecode, timecode_cell_px
+from .layout import CAMERAS_DIR
 from .session import CameraIndex, Session
 
 __all__ = ["OffsetMethod", "CheckOptions", "CameraCheck", "CheckReport", "check_session", "estimate_offsets"]
@@ -98,12 +99,14 @@ class CheckReport:
     offset_method: str
     reference: str
     cameras: tuple[CameraCheck, ...]
+    consistency: tuple[str, ...] = ()
 
     @property
     def problems(self) -> list[str]:
         out = []
         if self.status != "complete":
             out.append(f"the recording did not finish normally (manifest status {self.status!r})")
+        out += list(self.consistency)
         for c in self.cameras:
             if c.lost:
                 out.append(f"{c.name}: {c.lost} frame(s) lost ({c.lost_in_gaps} in sequence gaps; the worker "
@@ -254,8 +257,43 @@ def check_session(session: Session, options: CheckOptions = CheckOptions()) -> C
             timestamp_gaps=int((intervals > options.gap_factor * period).sum()),
             offset_s=float(offsets[v]), offset_quality=float(quality[v])))
     complete = ~missing.any(axis=1)
+    consistency = tuple(_consistency(session))
     skews = session.skew_s[complete] * 1e3
     skew = (float(np.median(skews)), float(np.percentile(skews, 95)), float(skews.max())) if skews.size else (0.0, 0.0, 0.0)
     return CheckReport(path=str(session.path), status=str(session.manifest.get("status")), regrouped=session.regrouped,
                        framesets=len(session), complete_framesets=int(complete.sum()), skew_ms=skew,
-                       offset_method=method, reference=session.names[options.reference], cameras=tuple(cameras))
+                       offset_method=method, reference=session.names[options.reference], cameras=tuple(cameras),
+                       consistency=consistency)
+
+
+def _consistency(session: Session) -> list[str]:
+    """The frameset table against the segments, and both against the manifest: one sentence per
+    disagreement (a camera without frames, frames the table leaves out, frames or framesets the
+    recorder counted that are not on disk, a camera folder the manifest does not name)."""
+    out, manifest = [], session.manifest
+    counts = manifest.get("counts", {})
+    skip_policy = manifest.get("options", {}).get("missing_view") == "skip"
+    for v, index in enumerate(session.cameras):
+        folder = session.path / CAMERAS_DIR / index.name
+        if not index.seq.size:
+            out.append(f"{index.name}: no frames on disk ({folder} is missing or holds no complete segment)")
+            continue
+        in_table = int((session.sequence[:, v] >= 0).sum())
+        if in_table < index.seq.size and not skip_policy:
+            out.append(f"{index.name}: the frameset table accounts for {in_table} of the {index.seq.size} frames "
+                       "in its segments (framesets.csv is truncated or damaged)")
+        counted = counts.get(index.name, {}).get("frames")
+        if counted is not None and counted > index.seq.size:
+            out.append(f"{index.name}: the recorder counted {counted} frames, its segments hold "
+                       f"{index.seq.size} (segment files missing)")
+    expected = manifest.get("framesets")
+    if expected is not None and not session.regrouped and len(session) < expected:
+        out.append(f"framesets.csv has {len(session)} framesets, the manifest counted {expected} "
+                   "(the table is truncated)")
+    on_disk = session.path / CAMERAS_DIR
+    extra = sorted(p.name for p in on_disk.iterdir() if p.is_dir() and p.name not in session.names) \
+        if on_disk.is_dir() else []
+    if extra:
+        out.append(f"camera folder(s) {', '.join(extra)} in {on_disk} are not in the manifest's cameras "
+                   f"({', '.join(session.names)})")
+    return out

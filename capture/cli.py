@@ -15,7 +15,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("record", help="record a rig into a new session folder",
                        description="Record every camera of a rig until --duration or Ctrl-C / SIGTERM, "
-                                   "which flush and finalize the session.")
+                                   "which flush and finalize the session. Ends with the frames lost per camera; exit status 0 "
+                                   "when none was lost, 1 when some were (the session is kept), 2 on bad input.")
     p.add_argument("--rig", required=True, type=Path, help="rig description TOML (see rigs/)")
     p.add_argument("--out", required=True, type=Path, help="new session folder")
     p.add_argument("--duration", type=float, default=None, help="seconds to record (default: until Ctrl-C)")
@@ -28,15 +29,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_record)
 
     p = sub.add_parser("check", help="verify a session: counts, gaps, skew, camera offsets",
-                       description="Exit status 0 when no frame was lost, 1 when something was.")
-    p.add_argument("session", type=Path)
+                       description="Verify the frameset table against the segments and the manifest: every camera "
+                                   "present, every frame in the table, no sequence gap. Exit status 0 when no "
+                                   "frame was lost, 1 when something was.")
+    p.add_argument("session", type=Path, help="session folder written by 'rigkit capture record'")
     p.add_argument("--offsets", choices=("auto", "counter", "motion", "none"), default="auto",
                    help="how to estimate each camera's time offset")
     p.set_defaults(func=_check)
 
     p = sub.add_parser("export", help="write one mp4 per camera, frame-aligned on the framesets")
-    p.add_argument("session", type=Path)
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("session", type=Path, help="session folder written by 'rigkit capture record'")
+    p.add_argument("--out", required=True, type=Path, help="folder for the videos (one <camera>.mp4 each)")
     p.add_argument("--fourcc", default="mp4v", help="OpenCV codec (mp4v is available everywhere)")
     p.set_defaults(func=_export)
 
@@ -61,14 +64,21 @@ def _record(args) -> int:
                bar_format="{l_bar}{bar:20}| {n:.0f}/{total_fmt} s {postfix}" if args.duration else
                "recording {n:.0f} s {postfix}")
 
+    fps = max(c.fps for c in rig.cameras)
+
     def on_status(status) -> None:
-        bar.n = min(status.elapsed_s, args.duration) if args.duration else status.elapsed_s
+        # Seconds of recording on disk (a "fast" replay runs ahead of the clock, a loaded machine behind it).
+        seconds = min(c.frames for c in status.cameras) / fps
+        bar.n = round(min(seconds, args.duration) if args.duration else seconds, 1)
         bar.set_postfix_str(status.line(with_time=False), refresh=True)
 
     recorder = Recorder(rig, args.out, options, on_status=on_status)
     previous = {s: signal.signal(s, lambda *_: recorder.stop("signal")) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = recorder.run()
+        if args.duration and result.stopped_by in ("duration", "end of streams"):
+            bar.n = bar.total  # the last status comes up to a second before the end
+            bar.refresh()
     finally:
         bar.close()
         for s, handler in previous.items():
@@ -76,10 +86,15 @@ def _record(args) -> int:
     print(f"recorded {result.framesets} framesets ({result.complete_framesets} complete) in {result.duration_s:.1f} s "
           f"into {result.path} (stopped by {result.stopped_by}); max skew {result.max_skew_ms:.1f} ms")
     for i, name in enumerate(result.names):
-        print(f"  {name}: {result.frames[i]} frames, {result.dropped[i]} dropped, {result.late[i]} late, "
-              f"missing from {result.missing[i]} framesets, {result.restarts[i]} restarts")
-    print("lost frames: none" if not result.lost else f"lost frames: {result.lost} (see rigkit capture check)")
-    return 0
+        print(f"  {name}: {result.frames[i]} frames, {result.lost_per_camera[i]} lost ({result.dropped[i]} dropped, "
+              f"{result.late[i]} late, {result.gaps[i]} in sequence gaps), missing from {result.missing[i]} framesets, "
+              f"{result.restarts[i]} restarts")
+    if not result.lost:
+        print("lost frames: none")
+        return 0
+    losers = ", ".join(f"{n} {k}" for n, k in zip(result.names, result.lost_per_camera) if k)
+    print(f"lost frames: {result.lost} ({losers}); the session is kept, see rigkit capture check {result.path}")
+    return 1
 
 
 def _check(args) -> int:

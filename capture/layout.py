@@ -79,12 +79,17 @@ def read_framesets_table(session: Path, names: tuple[str, ...]) -> tuple[np.ndar
         return None
     rows = list(csv.reader(path.read_text().splitlines()))
     header = rows[0] if rows else []
-    if header[3:] != list(names):
+    if header[:3] != ["index", "time_s", "skew_s"] or header[3:] != list(names):
         raise ValueError(f"{path} has camera columns {header[3:]}, expected {list(names)}")
     body = rows[1:]
-    time_s = np.array([r[1] for r in body], dtype=np.float64)
-    skew_s = np.array([r[2] for r in body], dtype=np.float64)
-    seq = np.array([[int(v) if v else -1 for v in r[3:]] for r in body], dtype=np.int64).reshape(len(body), len(names))
+    try:
+        if any(len(r) != 3 + len(names) for r in body):
+            raise ValueError("a row has the wrong number of columns")
+        time_s = np.array([r[1] for r in body], dtype=np.float64)
+        skew_s = np.array([r[2] for r in body], dtype=np.float64)
+        seq = np.array([[int(v) if v else -1 for v in r[3:]] for r in body], dtype=np.int64).reshape(len(body), len(names))
+    except ValueError as error:
+        raise ValueError(f"{path} is damaged ({error}); delete it and the session is regrouped from its segments") from None
     return time_s, seq, skew_s
 
 

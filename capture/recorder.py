@@ -1,45 +1,49 @@
-"""The recorder: starts one worker process per camera, receives, writes, groups and watches.
+"""The recorder: wires the parts of a recording together and runs its loop.
 
-Frames arrive on one ZeroMQ PULL socket (bound to 127.0.0.1 or ipc unless the caller names
-another address) with a bounded receive queue per worker. Each frame is appended to its camera's
-segment as it arrives (:mod:`capture.segments`), and its timestamp goes to the grouper
-(:mod:`capture.grouping`). A worker that dies is noticed within ``watch_interval_s``, reported,
-restarted once (``restarts``), and the framesets it missed record it as missing. ``stop()`` (from
-a signal handler, another thread, or the end of ``duration_s``) stops the workers, drains what
-they already sent, closes every segment and writes the tables and the final manifest. A failure
-(a camera that cannot be opened, a full disk) stops the same way, then raises with one sentence.
+The parts, each in its own module and tested on its own:
+
+- :mod:`capture.supervisor`: one worker process per camera; a dead one is noticed within
+  ``watch_interval_s``, reported and restarted once (``restarts``);
+- :mod:`capture.receiver`: the ZeroMQ PULL socket the workers send to (127.0.0.1 or ipc unless the
+  caller names another address), bounded per worker;
+- :mod:`capture.encode_pool`: JPEG encoding when the rig has the recorder encode;
+- :mod:`capture.session_writer`: each frame appended to its camera's segment as it arrives;
+- :mod:`capture.grouping`: timestamps grouped into framesets (a view that never came is marked
+  missing);
+- :mod:`capture.record_status`: the per-camera account and the status line;
+- :mod:`capture.finalize`: the manifest, the tables and the truth files.
+
+``stop()`` (from a signal handler, another thread, or the end of ``duration_s``) stops the
+workers, drains what they already sent, closes every segment and writes the tables and the final
+manifest. A failure (a camera that cannot be opened, a full disk) stops the same way, then raises
+with one sentence. Frames lost on the way (a worker's full queue, a scheduled frame skipped late,
+a sequence gap after a worker died) are counted per camera in :class:`RecordResult`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import os
 import threading
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import cv2
 import numpy as np
-import zmq
 
-from geometry import Rig
-from rigkit_version import rigkit_version
-
+from .encode_pool import EncodePool
+from .finalize import finalize_session, initial_manifest
 from .grouping import FramesetGrouper, GroupedFrameset, GroupingOptions, MissingViewPolicy
-from .layout import (camera_dir, write_framesets_table, write_manifest, write_timestamps, write_truth_cameras,
-                     write_truth_scene)
+from .layout import write_manifest, write_truth_cameras
 from .preview import Preview
+from .receiver import FrameReceiver, Message
+from .record_status import CameraCounts, CameraStatus, RecorderStatus, StatusMeter
 from .rigfile import RigSpec
-from .scene import SyntheticScene, synthetic_rig
-from .segments import SegmentWriter
-from .wire import unpack_header
-from .worker import Control, WorkerConfig, run_worker
+from .session_writer import SessionWriter
+from .supervisor import WorkerSupervisor
+from .worker import WorkerConfig
 
 __all__ = ["RecordOptions", "CameraStatus", "RecorderStatus", "RecordResult", "Recorder", "record"]
 
@@ -47,7 +51,6 @@ log = logging.getLogger(__name__)
 
 _STARTUP_TIMEOUT_S = 60.0  # every worker must have opened its source by then
 _DRAIN_TIMEOUT_S = 5.0     # after stop, how long workers get to send what they hold
-_EOS_WAIT_S = 3.0          # a cleanly exited worker's end-of-stream message must arrive by then
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,40 +91,9 @@ class RecordOptions:
 
 
 @dataclass(frozen=True)
-class CameraStatus:
-    """One camera during a recording: fps over the last interval, cumulative counts."""
-
-    name: str
-    fps: float
-    frames: int
-    dropped: int
-    late: int
-    missing: int
-    restarts: int
-    alive: bool
-
-
-@dataclass(frozen=True)
-class RecorderStatus:
-    """A snapshot for the status line. skew_ms: largest frameset skew over the last interval."""
-
-    elapsed_s: float
-    framesets: int
-    skew_ms: float
-    disk_mb_s: float
-    cameras: tuple[CameraStatus, ...]
-
-    def line(self, *, with_time: bool = True) -> str:
-        cams = "  ".join(f"{c.name} {c.fps:4.1f}fps" + (f" drop {c.dropped + c.late}" if c.dropped + c.late else "")
-                         + (f" miss {c.missing}" if c.missing else "") + ("" if c.alive else " DOWN")
-                         for c in self.cameras)
-        text = f"framesets {self.framesets}  skew {self.skew_ms:.1f} ms  disk {self.disk_mb_s:.1f} MB/s  |  {cams}"
-        return f"{self.elapsed_s:6.1f}s  {text}" if with_time else text
-
-
-@dataclass(frozen=True)
 class RecordResult:
-    """What a recording produced. Per-camera tuples are in rig order."""
+    """What a recording produced. Per-camera tuples are in rig order. ``gaps``: frames missing
+    between two received sequence numbers (a worker that died and was restarted leaves one)."""
 
     path: Path
     names: tuple[str, ...]
@@ -135,33 +107,18 @@ class RecordResult:
     duration_s: float
     stopped_by: str
     max_skew_ms: float
+    gaps: tuple[int, ...] = ()
+
+    @property
+    def lost_per_camera(self) -> tuple[int, ...]:
+        """Frames of each camera that never reached the disk: its sequence gaps (which include the
+        worker's drops and late skips), or the worker's own count when larger (a loss at the end)."""
+        gaps = self.gaps or (0,) * len(self.names)
+        return tuple(max(g, d + l) for g, d, l in zip(gaps, self.dropped, self.late))
 
     @property
     def lost(self) -> int:
-        return sum(self.dropped) + sum(self.late)
-
-
-@dataclass
-class _Camera:
-    index: int
-    process: multiprocessing.Process | None = None
-    generation: int = 0
-    restarts: int = 0
-    started: bool = False
-    ended: bool = False
-    applied: dict = field(default_factory=dict)
-    timing: str = ""
-    fps: float = 0.0
-    frames: int = 0
-    last_seq: int = -1
-    dropped: int = 0
-    late: int = 0
-    dropped_before: int = 0  # cumulative counts of earlier generations
-    late_before: int = 0
-    missing: int = 0
-    rows: list = field(default_factory=list)
-    interval_frames: int = 0
-    clean_exit_s: float | None = None  # when the worker was first seen gone with exit code 0
+        return sum(self.lost_per_camera)
 
 
 class Recorder:
@@ -178,20 +135,19 @@ class Recorder:
         self._stop = threading.Event()
         self.started = threading.Event()  # set when the workers are told to go
         self.stopped_by = "duration"
-        names = rig.names
-        self.names = names
-        self.cams = [_Camera(i) for i in range(len(names))]
-        self._spawn = multiprocessing.get_context("spawn")
-        self._control = Control.create(self._spawn)
-        self._closer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment-close")
-        self._encoder: ThreadPoolExecutor | None = None
-        self._encoding: deque = deque()
+        self.names = rig.names
+        self.cams = [CameraCounts(name) for name in self.names]
+        self.gaps = [0] * len(self.names)
+        self.supervisor = WorkerSupervisor(self.names, self._worker_config, restarts=options.restarts)
+        self._hello = [False] * len(self.names)
+        self._applied: dict[str, dict] = {}
         self._framesets: list[GroupedFrameset] = []
-        self._segments_done: list[str] = []
-        self._segments_lock = threading.Lock()
         self._manifest: dict = {}
         self._start_mono = 0.0
-        self._write_failed = False
+        self.writer: SessionWriter | None = None
+        self.grouper: FramesetGrouper | None = None
+        self.encoder: EncodePool | None = None
+        self.preview: Preview | None = None
 
     # -- public ----------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -200,32 +156,34 @@ class Recorder:
             self.stopped_by = reason
         self._stop.set()
 
+    def worker_pids(self) -> dict[str, int | None]:
+        """The process id of each camera's current worker (for monitoring and fault tests)."""
+        return self.supervisor.pids()
+
     def run(self) -> RecordResult:
         """Record until stopped, the duration is over or every stream ended; finalize; return counts."""
         self.out.mkdir(parents=True, exist_ok=True)
-        context = zmq.Context()
-        sock = context.socket(zmq.PULL)
-        sock.setsockopt(zmq.RCVHWM, self.options.recv_hwm)
-        sock.setsockopt(zmq.LINGER, 0)
         error: BaseException | None = None
+        receiver = None
         try:
-            sock.bind(self.options.endpoint)
-            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+            receiver = FrameReceiver(self.options.endpoint, recv_hwm=self.options.recv_hwm)
+            self.endpoint = receiver.endpoint
             self._prepare()
-            for cam in self.cams:
-                self._start_worker(cam)
-            self._wait_for_hellos(sock)
+            self.supervisor.start_all()
+            self._wait_for_hellos(receiver)
             self._go_now()
-            self._loop(sock)
+            self._loop(receiver)
         except BaseException as caught:  # finalize whatever was recorded, then re-raise
             error = caught
             self.stopped_by = "error"
         finally:
             try:
-                self._shutdown(sock)
+                if receiver is not None:
+                    self._drain(receiver)
+                self.supervisor.shutdown()
             finally:
-                sock.close()
-                context.term()
+                if receiver is not None:
+                    receiver.close()
         result = self._finalize(error)
         if error is not None:
             raise error
@@ -239,100 +197,76 @@ class Recorder:
         wait_s = options.wait_s if options.wait_s is not None else (None if fast else max(1.0, 10 * period))
         self.grouper = FramesetGrouper(len(self.names), GroupingOptions(
             period_s=period, tolerance_s=options.tolerance_s, wait_s=wait_s, missing_view=options.missing_view))
-        self.writers = [SegmentWriter(camera_dir(self.out, name), segment_s=rig.segment_s, closer=self._closer,
-                                      on_complete=self._segment_complete) for name in self.names]
+        self.writer = SessionWriter(self.out, self.names, segment_s=rig.segment_s)
         if rig.encode == "recorder":
-            self._encoder = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
-                                               thread_name_prefix="encode")
+            self.encoder = EncodePool(quality=rig.jpeg_quality, workers=max(1, min(4, os.cpu_count() or 1)))
         self.preview = Preview(self.names) if options.preview else None
         if rig.synthetic is not None:
+            from geometry import Rig
+
+            from .scene import synthetic_rig  # the synthetic scene loads only for synthetic rigs
             synthetic_names = [c.name for c in rig.cameras if c.kind == "synthetic"]
             truth = synthetic_rig(rig.synthetic)
             write_truth_cameras(self.out, Rig([cam.replace(name=n) for cam, n in zip(truth, synthetic_names)]))
-        self._manifest = {
-            "status": "starting", "rig": rig.to_dict(), "cameras": list(self.names),
-            "rigkit_version": rigkit_version(), "created_utc": datetime.now(timezone.utc).isoformat(),
-            "options": {"duration_s": options.duration_s, "tolerance_s": self.grouper.options.half_window_s,
-                        "wait_s": wait_s, "missing_view": options.missing_view, "endpoint": self.endpoint},
-            "segment_s": rig.segment_s, "encoding": "jpeg", "jpeg_quality": rig.jpeg_quality,
-            "crash_note": (f"segments are written whole: after a crash or power cut only each camera's segment "
-                           f"in progress (at most {rig.segment_s:g} s) can be lost, and framesets.csv is "
-                           "rebuilt from the segments when it is missing"),
-            "segments_complete": [],
-        }
+        self._manifest = initial_manifest(rig, self.names, {
+            "duration_s": options.duration_s, "tolerance_s": self.grouper.options.half_window_s,
+            "wait_s": wait_s, "missing_view": options.missing_view, "endpoint": self.endpoint})
         write_manifest(self.out, self._manifest)
 
-    def _worker_config(self, cam: _Camera, seq_start: int) -> WorkerConfig:
-        rig, spec = self.rig, self.rig.cameras[cam.index]
+    def _worker_config(self, camera: int, seq_start: int, generation: int) -> WorkerConfig:
+        rig, spec = self.rig, self.rig.cameras[camera]
         max_frames = None
         if self.options.duration_s is not None and spec.kind in ("synthetic", "file", "images"):
             max_frames = math.ceil(self.options.duration_s * spec.fps - 1e-9)
-        synthetic_index = sum(1 for c in rig.cameras[:cam.index] if c.kind == "synthetic")
-        return WorkerConfig(camera_index=cam.index, spec=spec, endpoint=self.endpoint, synthetic=rig.synthetic,
+        synthetic_index = sum(1 for c in rig.cameras[:camera] if c.kind == "synthetic")
+        return WorkerConfig(camera_index=camera, spec=spec, endpoint=self.endpoint, synthetic=rig.synthetic,
                             synthetic_index=synthetic_index, jpeg_quality=rig.jpeg_quality,
                             encode_in_worker=rig.encode == "worker", send_hwm=self.options.send_hwm,
                             catch_up_s=self.options.catch_up_s,
-                            max_frames=max_frames, seq_start=seq_start, generation=cam.generation)
+                            max_frames=max_frames, seq_start=seq_start, generation=generation)
 
-    def _start_worker(self, cam: _Camera, seq_start: int = 0) -> None:
-        config = self._worker_config(cam, seq_start)
-        cam.process = self._spawn.Process(target=run_worker, name=f"rigkit-capture-{self.names[cam.index]}",
-                                          args=(config, self._control.array), daemon=True)
-        cam.process.start()
-
-    def _wait_for_hellos(self, sock) -> None:
+    def _wait_for_hellos(self, receiver: FrameReceiver) -> None:
         deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-        while not all(c.started for c in self.cams):
+        while not all(self._hello):
             if self._stop.is_set():
                 return
             if time.monotonic() > deadline:
-                late = [self.names[c.index] for c in self.cams if not c.started]
+                late = [name for name, hello in zip(self.names, self._hello) if not hello]
                 raise OSError(f"camera(s) {', '.join(late)} did not open within {_STARTUP_TIMEOUT_S:.0f} s")
-            if sock.poll(100):
-                self._receive(sock.recv_multipart(copy=False))
-            for cam in self.cams:
-                if not cam.started and not cam.process.is_alive():
-                    raise OSError(f"the worker of camera {self.names[cam.index]!r} exited while opening its source "
-                                  f"(exit code {cam.process.exitcode})")
+            for message in receiver.receive(timeout_ms=100):
+                self._on_message(message)
+            for camera, name in enumerate(self.names):
+                if not self._hello[camera] and not self.supervisor.alive(camera):
+                    raise OSError(f"the worker of camera {name!r} exited while opening its source "
+                                  f"(exit code {self.supervisor.processes[camera].exitcode})")
 
     def _go_now(self) -> None:
         self._start_mono = time.monotonic() + 0.25
         wall_minus_mono = time.time() - time.monotonic()
         self._manifest.update(status="recording", start_mono=self._start_mono,
                               start_utc=datetime.fromtimestamp(self._start_mono + wall_minus_mono, timezone.utc).isoformat(),
-                              applied={self.names[c.index]: {**c.applied, "timing": c.timing, "fps": c.fps}
-                                       for c in self.cams})
+                              applied=self._applied)
         write_manifest(self.out, self._manifest)
-        self._control.go(self._start_mono, wall_minus_mono)
+        self.supervisor.go(self._start_mono, wall_minus_mono)
         self.started.set()
 
-    def worker_pids(self) -> dict[str, int | None]:
-        """The process id of each camera's current worker (for monitoring and fault tests)."""
-        return {self.names[c.index]: None if c.process is None else c.process.pid for c in self.cams}
-
     # -- the loop --------------------------------------------------------------------------
-    def _loop(self, sock) -> None:
+    def _loop(self, receiver: FrameReceiver) -> None:
         options = self.options
         next_watch = time.monotonic()
         next_status = self._start_mono + options.status_interval_s
-        last_status_t, last_bytes = self._start_mono, 0
-        interval_skew = 0.0
+        meter = StatusMeter(self._start_mono)
         while True:
             now = time.monotonic()
             if options.duration_s is not None and now >= self._start_mono + options.duration_s + self._grace():
                 self.stop("duration")
-            if self._stop.is_set() or all(c.ended for c in self.cams):
+            if self._stop.is_set() or all(self.supervisor.ended):
                 if not self._stop.is_set():
                     self.stopped_by = "end of streams"
                 return
-            if sock.poll(50):
-                for _ in range(64):
-                    try:
-                        parts = sock.recv_multipart(copy=False, flags=zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    self._receive(parts)
-            self._drain_encoder(block=False)
+            for message in receiver.receive(timeout_ms=50):
+                self._on_message(message)
+            self._write_encoded(block=False)
             for f in self.grouper.poll():
                 self._add_frameset(f)
             now = time.monotonic()
@@ -342,14 +276,12 @@ class Recorder:
             if self.preview is not None:
                 self.preview.show()
             if self._framesets:
-                interval_skew = max(interval_skew, self._framesets[-1].skew_s)
+                meter.skew(self._framesets[-1].skew_s)
             if now >= next_status:
                 next_status = now + options.status_interval_s
-                written = sum(w.bytes_written for w in self.writers)
-                dt = max(now - last_status_t, 1e-6)
-                status = self._status(now, dt, interval_skew, (written - last_bytes) / dt / 1e6)
-                last_status_t, last_bytes, interval_skew = now, written, 0.0
-                self._manifest["segments_complete"] = self._segments_snapshot()
+                status = meter.snapshot(now, self.cams, [self.supervisor.alive(c) for c in range(len(self.cams))],
+                                        len(self._framesets), self.writer.bytes_written)
+                self._manifest["segments_complete"] = self.writer.segments_complete()
                 write_manifest(self.out, self._manifest)
                 if self.on_status is not None:
                     self.on_status(status)
@@ -358,73 +290,60 @@ class Recorder:
 
     def _grace(self) -> float:
         # Scheduled sources stop by themselves after duration_s; live ones are stopped here.
-        live = any(c.kind in ("device", "stream") for c in self.rig.cameras)
-        if live:
+        if any(c.kind in ("device", "stream") for c in self.rig.cameras):
             return 0.0
         # Sources paced "fast" end after their last frame however long the machine takes to make it.
         return math.inf if all(c.replay == "fast" for c in self.rig.cameras) else 5.0
 
-    def _receive(self, parts) -> None:
-        header = unpack_header(parts[0].buffer)
-        cam = self.cams[header["camera"]]
-        kind = header["type"]
-        if kind == "frame" and self._write_failed:
-            return  # the disk failed: frames still in flight cannot be kept
+    def _on_message(self, message: Message) -> None:
+        header, camera = message.header, message.camera
+        kind, name = message.kind, self.names[camera]
         if kind == "frame":
-            self._on_frame(cam, header, parts[1])
+            if self.writer is not None and not self.writer.failed:  # after a disk failure frames cannot be kept
+                self._on_frame(camera, header, message.payload)
         elif kind == "hello":
-            cam.started, cam.applied, cam.timing, cam.fps = True, header["applied"], header["timing"], header["fps"]
+            self._hello[camera] = True
+            self._applied[name] = {**header["applied"], "timing": header["timing"], "fps": header["fps"]}
             if header["generation"] > 0:
-                log.warning("camera %s: worker restarted (generation %d)", self.names[cam.index], header["generation"])
+                log.warning("camera %s: worker restarted (generation %d)", name, header["generation"])
         elif kind == "error":
-            name = self.names[cam.index]
-            if not cam.started:
+            if not self._hello[camera]:
                 raise OSError(header["message"] if name in header["message"] else f"camera {name!r}: {header['message']}")
             log.error("camera %s: worker failed: %s", name, header["message"])
         elif kind == "eos":
-            cam.dropped, cam.late = cam.dropped_before + header["dropped"], cam.late_before + header["late"]
-            cam.ended = True
-            for f in self.grouper.end(cam.index):
+            self.cams[camera].worker_counts(header["dropped"], header["late"])
+            self.supervisor.end(camera)
+            for f in self.grouper.end(camera):
                 self._add_frameset(f)
 
-    def _on_frame(self, cam: _Camera, header: dict, frame) -> None:
-        time_s = header["t_mono"] - self._start_mono
-        cam.dropped = cam.dropped_before + header["dropped"]
-        cam.late = cam.late_before + header["late"]
-        seq = header["seq"]
-        if seq <= cam.last_seq:
-            log.warning("camera %s: sequence %d after %d; frame ignored", self.names[cam.index], seq, cam.last_seq)
+    def _on_frame(self, camera: int, header: dict, frame) -> None:
+        cam = self.cams[camera]
+        cam.worker_counts(header["dropped"], header["late"])
+        seq, previous = header["seq"], cam.last_seq
+        if not cam.accept(seq):
+            log.warning("camera %s: sequence %d after %d; frame ignored", cam.name, seq, previous)
             return
-        cam.last_seq = seq
-        cam.frames += 1
-        cam.interval_frames += 1
+        self.gaps[camera] += seq - previous - 1 if previous >= 0 else 0
         height, width = header["shape"][:2]
-        meta = dict(seq=seq, time_s=time_s, t_mono=header["t_mono"], t_wall=header["t_wall"], width=width,
-                    height=height, generation=header["generation"])
+        meta = dict(seq=seq, time_s=header["t_mono"] - self._start_mono, t_mono=header["t_mono"],
+                    t_wall=header["t_wall"], width=width, height=height, generation=header["generation"])
         if header["encoding"] == "jpeg":
-            self._write(cam, frame.buffer, meta)
+            self._write(camera, frame.buffer, meta)
         else:
-            image = np.frombuffer(frame.buffer, np.uint8).reshape(header["shape"])
-            params = [cv2.IMWRITE_JPEG_QUALITY, self.rig.jpeg_quality]
-            self._encoding.append((cam, meta, self._encoder.submit(lambda im=image: cv2.imencode(".jpg", im, params)[1])))
-        for f in self.grouper.add(cam.index, seq, time_s):
+            self.encoder.submit((camera, meta), np.frombuffer(frame.buffer, np.uint8).reshape(header["shape"]))
+        for f in self.grouper.add(camera, seq, meta["time_s"]):
             self._add_frameset(f)
 
-    def _drain_encoder(self, *, block: bool) -> None:
-        while self._encoding and (block or self._encoding[0][2].done()):
-            cam, meta, future = self._encoding.popleft()
-            self._write(cam, future.result(), meta)
+    def _write_encoded(self, *, block: bool) -> None:
+        if self.encoder is None:
+            return
+        for (camera, meta), data in self.encoder.ready(block=block):
+            self._write(camera, data, meta)
 
-    def _write(self, cam: _Camera, data, meta: dict) -> None:
-        try:
-            self.writers[cam.index].add(data, **meta)
-        except OSError as error:
-            self._write_failed = True
-            raise OSError(f"writing camera {self.names[cam.index]!r} to {self.out} failed "
-                          f"({error.strerror or error}); the segments completed before that are intact") from error
-        cam.rows.append(tuple(meta[k] for k in ("seq", "time_s", "t_mono", "t_wall", "width", "height", "generation")))
+    def _write(self, camera: int, data, meta: dict) -> None:
+        self.writer.write(camera, data, meta)
         if self.preview is not None:
-            self.preview.update(cam.index, data)
+            self.preview.update(camera, data)
 
     def _add_frameset(self, frameset: GroupedFrameset) -> None:
         self._framesets.append(frameset)
@@ -432,151 +351,72 @@ class Recorder:
             self.cams[c].missing += 1
 
     def _watch(self) -> None:
-        now = time.monotonic()
-        for cam in self.cams:
-            if cam.ended or cam.process is None or cam.process.is_alive():
-                continue
-            name = self.names[cam.index]
-            if cam.process.exitcode == 0:
-                # A clean exit follows the worker's end-of-stream message, which may still be
-                # queued behind its last frames: wait for it rather than restart.
-                if cam.clean_exit_s is None:
-                    cam.clean_exit_s = now
-                elif now - cam.clean_exit_s > _EOS_WAIT_S:
-                    log.warning("camera %s: worker exited without its end-of-stream message", name)
-                    cam.ended = True
-                    for f in self.grouper.end(cam.index):
-                        self._add_frameset(f)
-                continue
-            log.error("camera %s: worker process died (exit code %s)", name, cam.process.exitcode)
-            cam.process.join(timeout=0.1)
-            if cam.restarts < self.options.restarts and not self._stop.is_set():
-                cam.restarts += 1
-                cam.generation += 1
-                cam.dropped_before, cam.late_before = cam.dropped, cam.late
-                cam.clean_exit_s = None
-                self._start_worker(cam, seq_start=cam.last_seq + 1)
+        events = self.supervisor.watch(may_restart=not self._stop.is_set(),
+                                       next_seq=lambda camera: self.cams[camera].last_seq + 1)
+        for event in events:
+            if event.kind == "restarted":
+                self.cams[event.camera].restarted()
             else:
-                cam.ended = True
-                for f in self.grouper.end(cam.index):
+                for f in self.grouper.end(event.camera):
                     self._add_frameset(f)
 
-    def _status(self, now: float, dt: float, skew_s: float, disk_mb_s: float) -> RecorderStatus:
-        cameras = []
-        for cam in self.cams:
-            cameras.append(CameraStatus(self.names[cam.index], cam.interval_frames / dt, cam.frames, cam.dropped,
-                                        cam.late, cam.missing, cam.restarts,
-                                        cam.process is not None and cam.process.is_alive()))
-            cam.interval_frames = 0
-        return RecorderStatus(now - self._start_mono, len(self._framesets), skew_s * 1e3, disk_mb_s, tuple(cameras))
-
     # -- stopping --------------------------------------------------------------------------
-    def _shutdown(self, sock) -> None:
-        self._control.request_stop()  # also releases workers still waiting for the go
+    def _drain(self, receiver: FrameReceiver) -> None:
+        """Stop the workers and take what they already sent (up to ``_DRAIN_TIMEOUT_S``)."""
+        self.supervisor.request_stop()
         deadline = time.monotonic() + _DRAIN_TIMEOUT_S
         while time.monotonic() < deadline:
-            alive = [c for c in self.cams if c.process is not None and c.process.is_alive() and not c.ended]
-            if not alive and not sock.poll(0):
+            running = self.supervisor.running()
+            if not running and not receiver.pending():
                 break
-            if sock.poll(50):
-                for _ in range(256):
-                    try:
-                        self._receive(sock.recv_multipart(copy=False, flags=zmq.NOBLOCK))
-                    except zmq.Again:
-                        break
-                    except OSError as error:
-                        log.error("%s", error)
-                        break
-            for cam in alive:
-                if not cam.process.is_alive():
-                    cam.ended = True
-        for cam in self.cams:
-            if cam.process is None or cam.process.pid is None:
-                continue
-            # A worker that sent its end of stream only has to exit (which takes a while on a busy machine).
-            cam.process.join(timeout=5.0 if cam.ended else 1.0)
-            if cam.process.is_alive():
-                (log.debug if cam.ended else log.warning)("camera %s: worker did not exit; terminating it",
-                                                          self.names[cam.index])
-                cam.process.terminate()
-                cam.process.join(timeout=2.0)
-            if cam.process.is_alive():
-                cam.process.kill()
-                cam.process.join()
-
-    def _segment_complete(self, path: Path, rows: list) -> None:
-        with self._segments_lock:
-            self._segments_done.append(str(path.relative_to(self.out)))
-
-    def _segments_snapshot(self) -> list[str]:
-        with self._segments_lock:
-            return sorted(self._segments_done)
+            try:
+                for message in receiver.receive(timeout_ms=50, max_messages=256):
+                    self._on_message(message)
+            except OSError as error:
+                log.error("%s", error)
+            for camera in running:
+                if not self.supervisor.alive(camera):
+                    self.supervisor.end(camera)
 
     def _finalize(self, error: BaseException | None) -> RecordResult:
         close_error = None
-        if self._encoder is not None:
+        if self.encoder is not None:
             try:
-                self._drain_encoder(block=True)
+                self._write_encoded(block=True)
             except OSError as caught:
                 close_error = caught
-            self._encoder.shutdown()
-        for writer in self.writers if hasattr(self, "writers") else []:
-            try:
-                writer.close()
-            except OSError as caught:  # a full disk: the segments closed before are intact
-                close_error = close_error or caught
-        self._closer.shutdown(wait=True)
-        if hasattr(self, "grouper"):
+            self.encoder.shutdown()
+        if self.writer is not None:
+            close_error = close_error or self.writer.close()
+        if self.grouper is not None:
             for f in self.grouper.flush():
                 self._add_frameset(f)
-        for cam in self.cams:
-            cam.rows.sort()
         duration = max((time.monotonic() - self._start_mono) if self._start_mono else 0.0, 0.0)
+        for camera, restarts in enumerate(self.supervisor.restarts):
+            self.cams[camera].restarts = restarts
         result = RecordResult(
             path=self.out, names=self.names, framesets=len(self._framesets),
             complete_framesets=sum(1 for f in self._framesets if not f.missing.any()),
             frames=tuple(c.frames for c in self.cams), dropped=tuple(c.dropped for c in self.cams),
             late=tuple(c.late for c in self.cams), missing=tuple(c.missing for c in self.cams),
             restarts=tuple(c.restarts for c in self.cams), duration_s=duration, stopped_by=self.stopped_by,
-            max_skew_ms=max((f.skew_s for f in self._framesets), default=0.0) * 1e3)
-        try:
-            if self._start_mono:
-                write_framesets_table(self.out, self.names, self._framesets)
-                for cam in self.cams:
-                    if cam.rows:
-                        write_timestamps(self.out, self.names[cam.index], cam.rows)
-                self._write_scene_truth()
-            self._manifest.update(
-                status="complete" if error is None and close_error is None else "failed",
-                stopped_by=self.stopped_by, error=None if error is None else str(error),
-                segments_complete=self._segments_snapshot(), duration_s=duration,
-                counts={name: {"frames": result.frames[i], "dropped": result.dropped[i], "late": result.late[i],
-                               "missing": result.missing[i], "restarts": result.restarts[i]}
-                        for i, name in enumerate(self.names)},
-                framesets=result.framesets, complete_framesets=result.complete_framesets,
-                grouping_skipped=self.grouper.skipped if hasattr(self, "grouper") else 0)
-            write_manifest(self.out, self._manifest)
-        except OSError as caught:
-            close_error = close_error or caught
+            max_skew_ms=max((f.skew_s for f in self._framesets), default=0.0) * 1e3, gaps=tuple(self.gaps))
+        if self._manifest:
+            try:
+                finalize_session(
+                    self.out, self._manifest, rig=self.rig, names=self.names, started=bool(self._start_mono),
+                    framesets=self._framesets, cameras=self.cams,
+                    rows=self.writer.rows if self.writer is not None else [[] for _ in self.names],
+                    status="complete" if error is None and close_error is None else "failed",
+                    stopped_by=self.stopped_by, error=None if error is None else str(error),
+                    segments_complete=self.writer.segments_complete() if self.writer is not None else [],
+                    duration_s=duration, grouping_skipped=self.grouper.skipped if self.grouper is not None else 0)
+            except OSError as caught:
+                close_error = close_error or caught
         if close_error is not None and error is None:
             raise OSError(f"writing the session {self.out} failed: {close_error.strerror or close_error}; "
                           "the segments completed before that are intact") from close_error
         return result
-
-    def _write_scene_truth(self) -> None:
-        synthetic = self.rig.synthetic
-        if synthetic is None or synthetic.scene == "loop":
-            return  # a loop of a few frames does not follow the scene: no truth to keep
-        fps = next(c.fps for c in self.rig.cameras if c.kind == "synthetic")
-        last = max((c.last_seq for c in self.cams), default=0)
-        scene = SyntheticScene(synthetic, fps)
-        arrays = scene.truth(max(last, 0) + 1)
-        synthetic_names = [c.name for c in self.rig.cameras if c.kind == "synthetic"]
-        description = {"fps": fps, "skeleton": scene.skeleton.name, "joints": list(scene.skeleton.joint_names),
-                       "latency_s": {n: synthetic.latency_of(i) for i, n in enumerate(synthetic_names)},
-                       "board": self._manifest["rig"]["synthetic"]["board"],
-                       "note": "frame k (a synthetic camera's seq) shows the scene at time_s[k]"}
-        write_truth_scene(self.out, arrays, description)
 
 
 def record(rig: RigSpec, out: str | Path, options: RecordOptions = RecordOptions(), *, on_status=None) -> RecordResult:

@@ -204,6 +204,11 @@ class Session:
         for v, index in enumerate(self.cameras):
             seq = self.sequence[:, v]
             present = seq >= 0
+            if not index.seq.size and present.any():
+                folder = camera_dir(self.path, index.name)
+                state = "is missing" if not folder.is_dir() else "holds no complete segment"
+                raise ValueError(f"{folder} {state}, but the frameset table of {self.path} names "
+                                 f"{int(present.sum())} frames of camera {index.name!r}")
             rows = np.searchsorted(index.seq, seq[present])
             rows = np.minimum(rows, max(index.seq.size - 1, 0))
             found = index.seq[rows] == seq[present] if index.seq.size else np.zeros(0, bool)

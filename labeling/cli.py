@@ -18,6 +18,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
+import zipfile
+import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +178,13 @@ def _run_label(args) -> int:
     if not args.calibration or not args.out or given != 1:
         raise ValueError("rigkit label needs --calibration, --out and exactly one of --session, "
                          "--videos or --detections (or the 'report' / 'detect' command)")
+    started = time.perf_counter()
     options = _options(args)
+    if args.executor == "ray":
+        from .pipeline import require_ray
+
+        require_ray()  # before any file is written
+    _refuse_out_inside_input(Path(args.out), args.session, args.detections)
     from calibration import load_rig
 
     recording = _recording(args)
@@ -212,6 +222,9 @@ def _run_label(args) -> int:
     for fit in fits:
         _notice(fit.sentence())
         provenance.setdefault("frame_fits", {})[fit.camera] = fit.mode
+    if not np.isfinite(detections.points_2d).any():
+        raise ValueError(f"the detections of {args.session or args.videos or args.detections} hold no detected point "
+                         "(all NaN): nothing to label")
     bones, skeleton = bones_from_skeleton(detections.joint_names, args.skeleton)
     provenance["skeleton"] = skeleton
     if args.crops_px and args.session is None:
@@ -227,8 +240,8 @@ def _run_label(args) -> int:
     summary = run_label_job(job, args.out, resume=args.resume, executor=args.executor,
                             progress=_show_progress(args),
                             ray_options=ray_options)
-    if not args.quiet:
-        print(summary.table())
+    if not args.quiet:  # the time of the whole command, detection included
+        print(replace(summary, seconds=time.perf_counter() - started).table())
     return 0
 
 
@@ -266,6 +279,21 @@ def _run_detect(args) -> int:
     return 0
 
 
+def _refuse_out_inside_input(out: Path, session: str | None, detections: str | None) -> None:
+    """ValueError when --out is (inside) the input folder: labels would land among the inputs."""
+    inputs = [("--session", Path(session))] if session else []
+    if detections and ":" in detections:
+        path = Path(detections.partition(":")[2])
+        if path.is_dir():
+            inputs.append(("--detections", path))
+    resolved = out.resolve()
+    for flag, folder in inputs:
+        folder = folder.resolve()
+        if resolved == folder or folder in resolved.parents:
+            raise ValueError(f"--out {out} is inside the {flag} folder {folder}; write the labels to a "
+                             "folder outside the inputs")
+
+
 def _run_report(args) -> int:
     from .report import write_report
 
@@ -274,6 +302,13 @@ def _run_report(args) -> int:
     if not args.quiet:
         print(report.table())
         print(f"overlays: {', '.join(str(p) for p in report.overlay_paths) or 'none'}")
+    from .index import LabelIndex
+
+    index = LabelIndex.read(args.dir)
+    if not index.complete:
+        print(f"rigkit: warning: {index.incomplete_note(args.dir)}; this report covers only that part",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -360,17 +395,23 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="framesets of the presence test's running median (odd)")
     parser.add_argument("--threshold-px", type=float, metavar="PX", default=defaults.threshold_px,
                         help="fixed gating: inlier threshold of the robust triangulation, pixels")
-    parser.add_argument("--min-inlier-views", type=int, metavar="N", default=defaults.min_inlier_views)
+    parser.add_argument("--min-inlier-views", type=int, metavar="N", default=defaults.min_inlier_views,
+                        help="a label needs at least this many views that agree on it")
     parser.add_argument("--max-reprojection-error-px", type=float, metavar="PX",
-                        default=defaults.max_reprojection_error_px)
+                        default=defaults.max_reprojection_error_px,
+                        help="a label is rejected when any inlier view is further than this from "
+                             "its reprojection, pixels")
     parser.add_argument("--min-score", type=float, metavar="SCORE", default=defaults.min_score,
                         help="detections below this confidence are not used")
     parser.add_argument("--smoothing", choices=("none", "savgol", "median"), default=defaults.smoothing,
                         help="gap-aware temporal smoothing of the 3D labels")
     parser.add_argument("--smoothing-window-frames", type=int, metavar="FRAMES",
-                        default=defaults.smoothing_window_frames)
-    parser.add_argument("--smoothing-polyorder", type=int, metavar="ORDER", default=defaults.smoothing_polyorder)
-    parser.add_argument("--bone-check", choices=("off", "flag", "reject"), default=defaults.bone_check)
+                        default=defaults.smoothing_window_frames,
+                        help="length of the smoothing window, framesets (odd)")
+    parser.add_argument("--smoothing-polyorder", type=int, metavar="ORDER", default=defaults.smoothing_polyorder,
+                        help="polynomial order of the savgol smoothing")
+    parser.add_argument("--bone-check", choices=("off", "flag", "reject"), default=defaults.bone_check,
+                        help="bones whose length jumps: ignore, flag in reject_reason, or reject the labels")
     parser.add_argument("--bone-length-tolerance-fraction", type=float, metavar="FRACTION",
                         default=defaults.bone_length_tolerance_fraction,
                         help="a bone jumps when it differs from its median by more than this "
@@ -380,7 +421,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="upper arms, forearms, thighs and shanks jump when their length "
                              "differs from its median by more than this fraction")
     parser.add_argument("--bone-length-tolerance-min-m", type=float, metavar="M",
-                        default=defaults.bone_length_tolerance_min_m)
+                        default=defaults.bone_length_tolerance_min_m,
+                        help="... but at least this much, metres")
     parser.add_argument("--bone-length-tolerance-sigmas", type=float, metavar="SIGMAS",
                         default=defaults.bone_length_tolerance_sigmas,
                         help="... or this many robust standard deviations of its length")
@@ -403,7 +445,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     detect.set_defaults(func=_run_detect)
     report = sub.add_parser("report", help="per-joint acceptance table and overlay PNGs",
                             description="per-joint acceptance table and overlay PNGs of a "
-                                        "labeling output folder")
+                                        "labeling output folder; exit status 1 (with a warning) when "
+                                        "the run in it is incomplete")
     report.add_argument("dir", metavar="DIR", help="labeling output folder (with index.json)")
     report.add_argument("--out", default=None, metavar="PNG_DIR",
                         help="where to write the PNGs (default: DIR/report)")

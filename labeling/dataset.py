@@ -25,6 +25,7 @@ once per chunk rather than once per sample and field.
 from __future__ import annotations
 
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -262,13 +263,19 @@ class ShardDataset(Dataset):
     only_valid: keep only samples with at least one valid joint.
     block_cache_bytes: budget of the per-process cache of decoded whole-chunk label blocks.
     rdcc_nbytes: HDF5 chunk cache per open file (used for crops), bytes.
+    allow_incomplete: read the shards of an interrupted run (with a warning); by default such a
+        folder is refused (ValueError), so that a trainer never takes part of a take for all of it.
     """
 
     def __init__(self, root: str | os.PathLike, *, crops: bool = False, only_valid: bool = False,
                  block_cache_bytes: int = DEFAULT_BLOCK_CACHE_BYTES,
-                 rdcc_nbytes: int = DEFAULT_RDCC_NBYTES):
+                 rdcc_nbytes: int = DEFAULT_RDCC_NBYTES, allow_incomplete: bool = False):
         root = Path(root)
         self.index = LabelIndex.read(root)
+        if not self.index.complete:
+            if not allow_incomplete:
+                raise ValueError(self.index.incomplete_note(root) + " (or pass allow_incomplete=True)")
+            warnings.warn(self.index.incomplete_note(root), stacklevel=2)
         self.root = root if root.is_dir() else root.parent
         self.crops = crops
         self._reader = _ShardReader(self.root, self.index, crops=crops,
@@ -397,11 +404,11 @@ class ShardIterableDataset(IterableDataset):
     def __init__(self, root: str | os.PathLike, *, seed: int = 0, epoch: int = 0,
                  shuffle: bool = True, buffer_size: int = 1024, rank: int | None = None,
                  world_size: int | None = None, equal_per_rank: bool = True, crops: bool = False,
-                 rdcc_nbytes: int = DEFAULT_RDCC_NBYTES):
+                 rdcc_nbytes: int = DEFAULT_RDCC_NBYTES, allow_incomplete: bool = False):
         if buffer_size < 1:
             raise ValueError(f"buffer_size is {buffer_size}, expected >= 1")
         self._map = ShardDataset(root, crops=crops, block_cache_bytes=2 * WHOLE_SHARD_BYTES,
-                                 rdcc_nbytes=rdcc_nbytes)
+                                 rdcc_nbytes=rdcc_nbytes, allow_incomplete=allow_incomplete)
         self.seed, self.epoch, self.shuffle, self.buffer_size = seed, epoch, shuffle, buffer_size
         self.rank, self.world_size = _distributed_defaults(rank, world_size)
         self.equal_per_rank = equal_per_rank

@@ -40,7 +40,9 @@ from typing import Literal
 import numpy as np
 
 from .index import LabelIndex
-from .shards import read_shard, write_atomic
+from rigkit_files import write_atomic
+
+from .shards import read_shard
 
 __all__ = ["ExportFormat", "Labels", "LabelFilter", "read_labels", "export_labels",
            "write_trc", "write_anipose_csv", "write_npz", "register_export"]

@@ -6,7 +6,7 @@ their sha256 and skips them.
 
 Layout::
 
-    {"format": "rigkit-label-index", "schema_version": 1, "rigkit_version": "...",
+    {"format": "rigkit-label-index", "schema_version": 2, "rigkit_version": "...", "complete": true,
      "job": {"job_id": <sha256 of the job>, "num_framesets": F, "shard_size": S,
              "num_shards": ..., "provenance": {"calibration": path, "calibration_sha256": ...,
              "detections": ..., "detector": ..., "weights_sha256": ...}, "options": {...}},
@@ -81,7 +81,15 @@ class LabelIndex:
 
     @property
     def complete(self) -> bool:
+        """True when every shard of the job is written (``index.json`` records it as ``"complete"``;
+        an interrupted run's index lists only the shards that are whole)."""
         return len(self.shards) == self.job.get("num_shards", -1)
+
+    def incomplete_note(self, root: str | os.PathLike) -> str:
+        """One sentence saying how much of an incomplete run ``root`` holds and how to finish it."""
+        return (f"{root} is an incomplete labeling run: {len(self.shards)} of {self.job.get('num_shards', '?')} "
+                f"shards, {self.num_samples} of {self.job.get('num_framesets', '?')} framesets; finish it with "
+                "'rigkit label ... --resume'")
 
     def with_shard(self, entry: ShardEntry) -> "LabelIndex":
         """A copy with ``entry`` added (replacing an entry of the same shard number), sorted."""
@@ -90,7 +98,7 @@ class LabelIndex:
 
     def to_json(self) -> dict:
         return {"format": _FORMAT, "schema_version": self.schema_version,
-                "rigkit_version": self.rigkit_version, "job": self.job,
+                "rigkit_version": self.rigkit_version, "complete": self.complete, "job": self.job,
                 "shards": [s.to_json() for s in self.shards]}
 
     def write(self, root: str | os.PathLike) -> None:

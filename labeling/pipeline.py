@@ -50,8 +50,9 @@ def match_cameras(rig, detections: Detections):
         names = [n for n in rig_names if n in det_names]
         return rig.subset(names), detections.select_cameras(names)
     if len(det_names) != len(rig_names):
-        raise ValueError(f"the detections' cameras ({', '.join(det_names)}) do not match the "
-                         f"calibration's ({', '.join(rig_names)}) by name and their numbers differ")
+        unknown = [n for n in det_names if n not in rig_names]
+        raise ValueError(f"the detections have camera(s) {', '.join(unknown)} that the calibration "
+                         f"({', '.join(rig_names)}) lacks; calibrate them or leave their detections out")
     pairs = list(zip(sorted(det_names), sorted(rig_names)))
     log.warning("camera names of the detections do not match the calibration; pairing them in "
                 "sorted order: %s", ", ".join(f"{d} -> {r}" for d, r in pairs))
@@ -259,7 +260,8 @@ class LabelSummary:
                  f"({self.shards_written} written, {self.shards_skipped} already complete) in "
                  f"{self.seconds:.1f} s ({self.framesets_per_s:.0f} framesets/s)",
                  f"median reprojection error of accepted labels (inlier views): "
-                 f"{self.median_reprojection_error_px:.2f} px",
+                 + (f"{self.median_reprojection_error_px:.2f} px" if np.isfinite(self.median_reprojection_error_px)
+                    else "none (no label was accepted)"),
                  f"{'joint':<20} {'accepted':>9} {'of':>9} {'share':>7}"]
         for name, (accepted, total) in self.accepted_per_joint.items():
             lines.append(f"{name:<20} {accepted:>9} {total:>9} {accepted / max(total, 1):>7.1%}")
@@ -316,6 +318,15 @@ def prepare_output(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool) -
     return index, [s for s in range(job.num_shards) if s not in done]
 
 
+def require_ray() -> None:
+    """ValueError (one sentence) unless Ray can be imported."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise ValueError("--executor ray needs Ray, which is not installed: pip install 'rigkit[ray]' "
+                         "(or use --executor local)")
+
+
 def run_label_job(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool = False,
                   executor: Executor = "local", progress: bool = True,
                   ray_options: dict | None = None) -> LabelSummary:
@@ -329,6 +340,10 @@ def run_label_job(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool = F
 
     out_dir = Path(out_dir)
     started = time.perf_counter()
+    if executor not in ("local", "ray"):
+        raise ValueError(f"executor is {executor!r}, expected 'local' or 'ray'")
+    if executor == "ray":
+        require_ray()  # before anything is written: a run that cannot start leaves no index
     index, todo = prepare_output(job, out_dir, resume=resume)
     skipped = job.num_shards - len(todo)
     total = sum(np.subtract(*job.shard_range(s)[::-1]) for s in todo)
@@ -341,12 +356,15 @@ def run_label_job(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool = F
             from .ray_executor import label_shards_with_ray
 
             entries = label_shards_with_ray(job, todo, out_dir, **(ray_options or {}))
-        else:
-            raise ValueError(f"executor is {executor!r}, expected 'local' or 'ray'")
-        for entry in entries:
-            index = index.with_shard(entry)
-            index.write(out_dir)
-            bar.update(entry.num_samples)
+        try:
+            for entry in entries:
+                index = index.with_shard(entry)
+                index.write(out_dir)
+                bar.update(entry.num_samples)
+        except OSError as error:  # a full disk, a folder gone: the shards listed in the index are whole
+            raise OSError(f"writing the labels to {out_dir} failed ({error.strerror or error}); the "
+                          f"{len(index.shards)} of {job.num_shards} shards finished before are intact: free "
+                          "space and run the same command with --resume") from error
     finally:
         bar.close()
     seconds = time.perf_counter() - started

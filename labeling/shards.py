@@ -61,6 +61,8 @@ filter with uninitialised state (no lzf); objects and attributes created in one 
 from __future__ import annotations
 
 import enum
+import hashlib
+import io
 import json
 import os
 from collections.abc import Mapping
@@ -69,7 +71,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rigkit_files import atomic_path, sha256_of_file
+from rigkit_files import sha256_of_file, write_atomic
 
 __all__ = [
     "SCHEMA_VERSION", "LABEL_FIELDS", "RejectReason", "ShardLayout", "write_shard",
@@ -81,6 +83,7 @@ SCHEMA_VERSION = 2
 # 1: the fields and attributes above without ``noise_json``.
 # 2: attribute ``noise_json`` (the noise estimate and thresholds per camera and joint group,
 #    :class:`labeling.gating.NoiseEstimate`); reject bit ``NO_PERSON``; index.json ``job.noise``.
+# 2 also: index.json says whether the run is complete ("complete").
 
 # name -> (dtype, shape letters). Every shard holds all of these.
 LABEL_FIELDS: dict[str, tuple[str, tuple[str | int, ...]]] = {
@@ -222,28 +225,33 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
         raise ValueError(f"the rig has {len(rig)} cameras but the labels have {V} views")
     if len(joint_names) != J:
         raise ValueError(f"{len(joint_names)} joint names for {J} joints")
+    path = Path(path)
     filters = layout.filters()
     chunk_rows = max(1, min(layout.chunk_framesets, N))
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", libver=("earliest", "v110"), track_order=False) as f:
-            for name, (dtype, _) in LABEL_FIELDS.items():
-                data = _canonical_nan(np.ascontiguousarray(arrays[name], dtype=dtype))
-                chunks = (chunk_rows,) + data.shape[1:] if N else None
-                _create_dataset(f, name, data=data, chunks=chunks,
-                                **(filters if N else {}))
-            _write_cameras(f.create_group("cameras", track_order=False), rig)
-            if crops_jpeg is not None:
-                _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout)
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            f.attrs["joint_names"] = list(joint_names)
-            f.attrs["camera_names"] = list(rig.names)
-            f.attrs["bones"] = (np.zeros((0, 2), np.int64) if bones is None
-                                else np.asarray(bones, dtype=np.int64).reshape(-1, 2))
-            f.attrs["options_json"] = json.dumps(dict(options or {}), sort_keys=True)
-            f.attrs["provenance_json"] = json.dumps(dict(provenance or {}), sort_keys=True)
-            f.attrs["noise_json"] = json.dumps(None if noise is None else dict(noise), sort_keys=True)
-            f.attrs["rigkit_version"] = rigkit_version()
-        digest = sha256_of_file(tmp)
+    # The HDF5 file is built in memory and written with plain file I/O: libhdf5 crashes the
+    # process on a full disk (segmentation fault), Python's write raises OSError (ENOSPC).
+    image = io.BytesIO()
+    with h5py.File(image, "w", libver=("earliest", "v110"), track_order=False) as f:
+        for name, (dtype, _) in LABEL_FIELDS.items():
+            data = _canonical_nan(np.ascontiguousarray(arrays[name], dtype=dtype))
+            chunks = (chunk_rows,) + data.shape[1:] if N else None
+            _create_dataset(f, name, data=data, chunks=chunks,
+                            **(filters if N else {}))
+        _write_cameras(f.create_group("cameras", track_order=False), rig)
+        if crops_jpeg is not None:
+            _write_crops(f, crops_jpeg, crop_box_px, crop_size_px, N, V, layout)
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        f.attrs["joint_names"] = list(joint_names)
+        f.attrs["camera_names"] = list(rig.names)
+        f.attrs["bones"] = (np.zeros((0, 2), np.int64) if bones is None
+                            else np.asarray(bones, dtype=np.int64).reshape(-1, 2))
+        f.attrs["options_json"] = json.dumps(dict(options or {}), sort_keys=True)
+        f.attrs["provenance_json"] = json.dumps(dict(provenance or {}), sort_keys=True)
+        f.attrs["noise_json"] = json.dumps(None if noise is None else dict(noise), sort_keys=True)
+        f.attrs["rigkit_version"] = rigkit_version()
+    data = image.getbuffer()
+    digest = hashlib.sha256(data).hexdigest()
+    write_atomic(path, data)
     return digest
 
 
@@ -306,10 +314,16 @@ def read_shard(path: str | os.PathLike, *, fields: tuple[str, ...] | None = None
     """All label arrays of one shard (or ``fields``) plus ``"attributes"`` and ``"rig"``."""
     import h5py
 
-    with h5py.File(path, "r") as f:
-        out = {name: f[name][()] for name in (fields or LABEL_FIELDS) if name in f}
-        out["attributes"] = read_shard_attributes(f)
-        out["rig"] = rig_from_shard(f)
+    try:
+        with h5py.File(path, "r") as f:
+            out = {name: f[name][()] for name in (fields or LABEL_FIELDS) if name in f}
+            out["attributes"] = read_shard_attributes(f)
+            out["rig"] = rig_from_shard(f)
+    except (OSError, KeyError, RuntimeError, TypeError, json.JSONDecodeError) as error:  # h5py on damaged bytes
+        if isinstance(error, FileNotFoundError):
+            raise ValueError(f"shard {path} does not exist") from None
+        raise ValueError(f"shard {path} is damaged ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                         "run 'rigkit label ... --resume' to rewrite it") from None
     return out
 
 

@@ -115,7 +115,7 @@ def test_sigkill_of_a_worker_leaves_a_gap_and_the_others_recording(tmp_path, cap
     recorder = Recorder(rig, tmp_path / "session", RecordOptions(duration_s=3.5))
     outcome = {}
     thread = threading.Thread(target=lambda: outcome.setdefault("result", recorder.run()))
-    with caplog.at_level(logging.ERROR, logger="capture.recorder"):
+    with caplog.at_level(logging.ERROR, logger="capture"):
         thread.start()
         assert recorder.started.wait(60)
         time.sleep(1.0)
@@ -129,6 +129,7 @@ def test_sigkill_of_a_worker_leaves_a_gap_and_the_others_recording(tmp_path, cap
     assert result.frames[0] == result.frames[2] == result.frames[3] == expected  # the others went on
     assert result.restarts == (0, 1, 0, 0)
     assert 0 < result.missing[1] < expected and result.missing[1] == expected - result.frames[1]
+    assert result.lost_per_camera == (0, result.missing[1], 0, 0)  # the issue: "lost frames: none" after this
     with open_session(result.path) as session:
         gap = np.flatnonzero(session.missing[:, 1])
         assert gap.size == result.missing[1] and np.all(np.diff(gap) == 1)  # one contiguous gap

@@ -91,6 +91,17 @@ def _is_torchscript(path: Path) -> bool:
         return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
 
 
+def _one_line(error: BaseException) -> str:
+    """torch's loading error in one line: its unpickler's reason when it gives one (its advice to
+    pass ``weights_only=False``, i.e. to run the file's code, is left out), else its first line."""
+    text = str(error)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        text = text.split(marker, 1)[1]
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
 def load_model(path: str | os.PathLike, **overrides) -> LoadedModel:
     """Read a TorchScript file or a rigkit checkpoint (see the module docstring).
 
@@ -118,7 +129,7 @@ def load_model(path: str | os.PathLike, **overrides) -> LoadedModel:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         raise ValueError(f"{path} is neither TorchScript nor a weights-only torch checkpoint "
-                         f"({type(error).__name__}: {error})") from error
+                         f"({_one_line(error)}); rigkit runs no code from a weights file") from error
     if isinstance(payload, dict) and "state_dict" in payload:
         state_dict = payload["state_dict"]
         architecture = overrides.pop("architecture", payload.get("architecture"))

@@ -77,6 +77,10 @@ def match_cameras(found: Sequence[str], camera_names: Sequence[str] | None, *,
         if len(containing) == 1:
             pairs.append((containing[0], name))
     if len(pairs) == len(camera_names) and len({p[0] for p in pairs}) == len(pairs):
+        unused = [f for f in found if f not in {p[0] for p in pairs}]
+        if unused:
+            log.warning("%s: camera(s) %s have no camera in the calibration (%s); their detections "
+                        "are not used", source, ", ".join(unused), ", ".join(camera_names))
         return pairs
     if len(found) != len(camera_names):
         raise ValueError(f"{source}: cameras {', '.join(found)} do not match the calibration's "
@@ -114,6 +118,11 @@ def candidates_from_frames(per_camera: Mapping[str, Mapping[int, np.ndarray]], *
     frames = sorted(set().union(*(per_camera[found].keys() for found, _ in camera_pairs)))
     if not frames:
         raise ValueError(f"{source}: no frames with detections")
+    counts = {found: len(per_camera[found]) for found, _ in camera_pairs}
+    if len(set(counts.values())) > 1:
+        log.warning("%s: the cameras have different frame counts (%s); frames are aligned by number, "
+                    "a frame a camera lacks has no detection in that view", source,
+                    ", ".join(f"{name} {count}" for name, count in counts.items()))
     P = max([1] + [people.shape[0] for found, _ in camera_pairs
                    for people in per_camera[found].values()])
     V, F = len(camera_pairs), len(frames)
