@@ -3,6 +3,7 @@
     rigkit label --calibration CALIB.toml (--session DIR | --detections FORMAT:PATH) --out DIR
                  [--resume] [--shard-size N] [thresholds with units] [--executor local|ray]
     rigkit label report DIR [--out PNG_DIR] [--num-overlays K]
+    rigkit label review DIR [--port N] [--host ADDR] [--no-browser]
 
 Bad input raises ValueError/OSError with one sentence; ``rigkit_cli`` prints it and exits 2.
 """
@@ -179,6 +180,13 @@ def _run_report(args) -> int:
     return 0
 
 
+def _run_review(args) -> int:
+    from .review.server import serve
+
+    return serve(args.dir, host=args.host, port=args.port, open_browser=not args.no_browser,
+                 session=args.session, announce=lambda text: print(text, flush=True))
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     """Add ``rigkit label`` (and its ``report`` command) to ``parser``."""
     defaults = LabelOptions()
@@ -241,3 +249,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     report.add_argument("--session", default=None, metavar="DIR",
                         help="session with the images, to draw onto real frames")
     report.set_defaults(func=_run_report)
+    review = sub.add_parser("review", help="review the labels in the browser (local web app)",
+                            description="serve a local web app to look at every view of the labels, "
+                                        "find the bad ones and save verdicts to DIR/review.json")
+    review.add_argument("dir", metavar="DIR", help="labeling output folder (with index.json)")
+    review.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    review.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; another one is reachable "
+                             "from the network: a warning is printed)")
+    review.add_argument("--no-browser", action="store_true", help="only print the URL")
+    review.add_argument("--session", default=None, metavar="DIR",
+                        help="session with the frames (default: the one recorded in index.json)")
+    review.set_defaults(func=_run_review)
