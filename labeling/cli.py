@@ -5,6 +5,7 @@
                  [--resume] [--shard-size N] [thresholds with units] [--executor local|ray]
     rigkit label detect (--session DIR | --videos NAME=PATH ...) --detector SPEC --out FILE.npz
     rigkit label report DIR [--out PNG_DIR] [--num-overlays K]
+    rigkit label review DIR [--port N] [--host ADDR] [--no-browser]
 
 Which detector: ``builtin`` (the default) is trained on synthetic renders and is the demo's; it
 does not see real people. For real footage use ``mediapipe`` (rigkit[mediapipe]) or an
@@ -340,6 +341,13 @@ def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show the progress bar even when stderr is not a terminal")
 
 
+def _run_review(args) -> int:
+    from .review.server import serve
+
+    return serve(args.dir, host=args.host, port=args.port, open_browser=not args.no_browser,
+                 session=args.session, announce=lambda text: print(text, flush=True))
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     """Add ``rigkit label`` (and its ``detect`` and ``report`` commands) to ``parser``."""
     defaults = LabelOptions()
@@ -458,3 +466,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     from .export import register_export
 
     register_export(sub)
+    review = sub.add_parser("review", help="review the labels in the browser (local web app)",
+                            description="serve a local web app to look at every view of the labels, "
+                                        "find the bad ones and save verdicts to DIR/review.json")
+    review.add_argument("dir", metavar="DIR", help="labeling output folder (with index.json)")
+    review.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    review.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; another one is reachable "
+                             "from the network: a warning is printed)")
+    review.add_argument("--no-browser", action="store_true", help="only print the URL")
+    review.add_argument("--session", default=None, metavar="DIR",
+                        help="session with the frames (default: the one recorded in index.json)")
+    review.set_defaults(func=_run_review)

@@ -61,6 +61,8 @@ class _ShardReader:
         self.block_cache_bytes = block_cache_bytes
         self.rdcc_nbytes = rdcc_nbytes
         self.max_open_files = max_open_files
+        self.first_positions = [entry.first_position for entry in index.shards]
+        self.review, self.joint_names = None, ()  # set by ShardDataset (labeling.review)
         self._reset()
 
     def _reset(self) -> None:
@@ -196,6 +198,12 @@ def _columns(reader: _ShardReader, shard: int, rows: np.ndarray, positions: np.n
     columns = {name: value[0] if len(value) == 1 else np.concatenate(value)
                for name, value in parts.items()}
     count = len(rows)
+    if reader.review is not None and len(reader.review):  # the reviewer's verdicts (review.json)
+        from .review.verdicts import apply_review
+
+        columns["valid"] = apply_review(columns["valid"], reader.first_positions[shard] + rows,
+                                        reader.review, reader.joint_names)
+        columns["keypoints_3d"] = np.where(columns["valid"][..., None], columns["keypoints_3d"], 0)
     columns["shard"] = np.full(count, shard, dtype=np.int64)
     columns["sample"] = np.asarray(positions, dtype=np.int64)
     if crops:
@@ -265,11 +273,14 @@ class ShardDataset(Dataset):
     rdcc_nbytes: HDF5 chunk cache per open file (used for crops), bytes.
     allow_incomplete: read the shards of an interrupted run (with a warning); by default such a
         folder is refused (ValueError), so that a trainer never takes part of a take for all of it.
+    review: apply the folder's ``review.json`` (``rigkit label review``): a label a reviewer
+        rejected reads as invalid (``labeling.review.verdicts``).
     """
 
     def __init__(self, root: str | os.PathLike, *, crops: bool = False, only_valid: bool = False,
                  block_cache_bytes: int = DEFAULT_BLOCK_CACHE_BYTES,
-                 rdcc_nbytes: int = DEFAULT_RDCC_NBYTES, allow_incomplete: bool = False):
+                 rdcc_nbytes: int = DEFAULT_RDCC_NBYTES, allow_incomplete: bool = False,
+                 review: bool = True):
         root = Path(root)
         self.index = LabelIndex.read(root)
         if not self.index.complete:
@@ -280,6 +291,11 @@ class ShardDataset(Dataset):
         self.crops = crops
         self._reader = _ShardReader(self.root, self.index, crops=crops,
                                     block_cache_bytes=block_cache_bytes, rdcc_nbytes=rdcc_nbytes)
+        if review:
+            from .review.verdicts import load_review
+
+            self._reader.review = load_review(self.root, job_id=self.index.job_id)
+            self._reader.joint_names = self.joint_names
         counts = np.array([entry.num_samples for entry in self.index.shards], dtype=np.int64)
         self._shard_of = np.repeat(np.arange(len(counts)), counts)
         self._shard_offsets = np.cumsum(counts) - counts

@@ -39,9 +39,9 @@ from typing import Literal
 
 import numpy as np
 
-from .index import LabelIndex
 from rigkit_files import write_atomic
 
+from .index import LabelIndex
 from .shards import read_shard
 
 __all__ = ["ExportFormat", "Labels", "LabelFilter", "read_labels", "export_labels",
