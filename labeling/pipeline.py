@@ -218,7 +218,8 @@ def run_shard_task(task: ShardTask, out_dir: str | os.PathLike) -> ShardEntry:
 
 
 def label_shard(job: LabelJob, shard: int, out_dir: str | os.PathLike) -> ShardEntry:
-    """Compute and write shard ``shard`` of ``job`` in this process."""
+    """Compute and write shard ``shard`` of ``job`` into ``out_dir`` in this process (also the task
+    function the Ray executor runs on its workers)."""
     return run_shard_task(shard_task(job, shard), out_dir)
 
 
@@ -328,7 +329,7 @@ def run_label_job(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool = F
         elif executor == "ray":
             from .ray_executor import label_shards_with_ray
 
-            entries = label_shards_with_ray(job, todo, out_dir, **(ray_options or {}))
+            entries = label_shards_with_ray(job, todo, out_dir, compute=label_shard, **(ray_options or {}))
         else:
             raise ValueError(f"executor is {executor!r}, expected 'local' or 'ray'")
         for entry in entries:

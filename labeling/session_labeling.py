@@ -124,7 +124,8 @@ def detections_from_session(session_path: str | os.PathLike, detector_spec: str 
             if executor == "ray":
                 from .ray_executor import detect_chunks_with_ray
 
-                results = detect_chunks_with_ray(session_path, detector_spec, todo, device=device)
+                results = detect_chunks_with_ray(session_path, detector_spec, todo, detect=detect_chunk,
+                                                 device=device)
             else:
                 results = ((c, detect_chunk(session, detector, start, stop))
                            for c, start, stop in todo)
