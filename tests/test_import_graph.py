@@ -125,3 +125,20 @@ def test_layering():
 def test_the_graph_sees_function_level_imports():
     graph = import_graph()
     assert "geometry._kernels" in graph["geometry.triangulation"]  # imported inside triangulate()
+
+
+# The synthetic scene (geometry.synthetic, capture.scene) and its renderer (capture.render,
+# capture.render_person) are loaded only by the synthetic source, the demo, the detector's synthetic
+# training data, the benchmarks and the tests; by these modules, and only where they run a scene:
+SYNTHETIC = ("geometry.synthetic", "capture.scene", "capture.render", "capture.render_person")
+MAY_LOAD_SYNTHETIC = ("geometry.synthetic", "capture.scene", "capture.render", "capture.render_person",
+                      "capture.sources", "capture.recorder", "labeling.detector.synthetic_data", "labeling.demo")
+
+
+def test_only_the_synthetic_source_demo_and_training_data_import_the_synthetic_scene():
+    offenders = []
+    for module, targets in import_graph().items():
+        if module.startswith(MAY_LOAD_SYNTHETIC):
+            continue
+        offenders += [f"{module} -> {t}" for t in targets if t.startswith(SYNTHETIC)]
+    assert offenders == []
