@@ -40,6 +40,7 @@ from .epipolar import (_homogeneous, _sampson_signed, decompose_essential, essen
 from .five_point import essential_5point
 from .homography import homography_dlt, homography_sampson_distance
 from .lens import DistortionModel, apply_K, pad_distortion, remove_K, undistort_normalized
+from .options import check_choice, check_range, check_type
 from .ransac import RansacOptions, ransac, required_iterations
 from .transforms import rotation_from_rvec, skew
 
@@ -103,26 +104,15 @@ class RelativePoseOptions:
     collinearity_factor: float = 2.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.ransac, RansacOptions):
-            raise ValueError(f"ransac must be RansacOptions, got {type(self.ransac).__name__}")
-        if self.minimal_solver not in _SAMPLE_SIZE:
-            raise ValueError(f"minimal_solver is {self.minimal_solver!r}, expected '5point' or '8point'")
-        if self.min_inliers < _MIN_POINTS:
-            raise ValueError(f"min_inliers is {self.min_inliers}, expected >= {_MIN_POINTS}")
-        if self.refine_loss not in ("tukey", "cauchy", "huber", "squared"):
-            raise ValueError(f"refine_loss is {self.refine_loss!r}, expected 'tukey', 'cauchy', "
-                             "'huber' or 'squared'")
-        if not self.refine_cutoff_sigmas > 0:
-            raise ValueError(f"refine_cutoff_sigmas is {self.refine_cutoff_sigmas}, expected > 0")
-        if self.restarts < 0:
-            raise ValueError(f"restarts is {self.restarts}, expected >= 0")
-        if self.refine_iterations < 0 or self.refine_rounds < 1:
-            raise ValueError("refine_iterations must be >= 0 and refine_rounds >= 1")
-        if not 0 < self.max_homography_inlier_ratio <= 1:
-            raise ValueError(f"max_homography_inlier_ratio is {self.max_homography_inlier_ratio}, "
-                             "expected in (0, 1]")
-        if not self.min_triangulation_angle_deg >= 0 or not self.collinearity_factor >= 0:
-            raise ValueError("min_triangulation_angle_deg and collinearity_factor must be >= 0")
+        check_type(self, "ransac", RansacOptions)
+        check_choice(self, "minimal_solver", tuple(_SAMPLE_SIZE))
+        check_range(self, "min_inliers", low=_MIN_POINTS)
+        check_choice(self, "refine_loss", ("tukey", "cauchy", "huber", "squared"))
+        check_range(self, "refine_cutoff_sigmas", low=0, low_open=True)
+        check_range(self, "restarts", "refine_iterations", low=0)
+        check_range(self, "refine_rounds", low=1)
+        check_range(self, "max_homography_inlier_ratio", low=0, high=1, low_open=True)
+        check_range(self, "min_triangulation_angle_deg", "collinearity_factor", low=0)
 
 
 @dataclass(frozen=True)

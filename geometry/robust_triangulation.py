@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .arrays import unflatten_leading
+from .options import check_range, check_type
 from .rig import Rig
 from .triangulation import TriangulationOptions, map_chunks, min_spread, prepare_observations
 
@@ -84,16 +85,10 @@ class RobustTriangulationOptions:
     triangulation: TriangulationOptions = field(default_factory=TriangulationOptions)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.max_rounds, (int, np.integer)) and self.max_rounds >= 1):
-            raise ValueError(f"max_rounds is {self.max_rounds!r}, expected an integer >= 1")
-        if not (0.0 <= float(self.error_weight) < 1.0):
-            raise ValueError(f"error_weight is {self.error_weight!r}, expected in [0, 1)")
-        if self.soft_scale_px is not None and not (np.isfinite(self.soft_scale_px) and self.soft_scale_px > 0):
-            raise ValueError(f"soft_scale_px is {self.soft_scale_px!r}, expected None or a positive number of pixels")
-        if not (isinstance(self.soft_rounds, (int, np.integer)) and self.soft_rounds >= 1):
-            raise ValueError(f"soft_rounds is {self.soft_rounds!r}, expected an integer >= 1")
-        if not isinstance(self.triangulation, TriangulationOptions):
-            raise ValueError("triangulation must be a geometry.TriangulationOptions")
+        check_range(self, "max_rounds", "soft_rounds", low=1, integer=True)
+        check_range(self, "error_weight", low=0, high=1, high_open=True)
+        check_range(self, "soft_scale_px", low=0, low_open=True, finite=True, optional=True)
+        check_type(self, "triangulation", TriangulationOptions)
 
 
 @dataclass(frozen=True)

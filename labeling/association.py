@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geometry import Rig, skew
+from geometry.options import check_range
 
 from .detections import Detections
 
@@ -134,12 +135,9 @@ class AssociationOptions:
     frame_chunk: int = 256
 
     def __post_init__(self) -> None:
-        if not self.epipolar_threshold_px > 0 or not self.motion_scale_px > 0:
-            raise ValueError("epipolar_threshold_px and motion_scale_px must be > 0")
-        if self.min_common_joints < 1 or self.frame_chunk < 1:
-            raise ValueError("min_common_joints and frame_chunk must be >= 1")
-        if self.continuity_weight < 0:
-            raise ValueError(f"continuity_weight is {self.continuity_weight}, expected >= 0")
+        check_range(self, "epipolar_threshold_px", "motion_scale_px", low=0, low_open=True)
+        check_range(self, "min_common_joints", "frame_chunk", low=1)
+        check_range(self, "continuity_weight", low=0)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from rigkit_files import sha256_of_file, temp_glob
+from rigkit_files import temp_glob
 
 from .detections import Detections
 from .index import INDEX_NAME, LabelIndex, ShardEntry, job_id, shard_file_name
