@@ -12,11 +12,12 @@ and a broken field raises ``ValueError("min_views is 0, expected an integer >= 1
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Sequence
 
-__all__ = ["check_range", "check_choice", "check_type", "describe_range"]
+__all__ = ["check_range", "check_choice", "check_type", "describe_range", "with_argument"]
 
 
 def describe_range(*, low=None, high=None, low_open: bool = False, high_open: bool = False,
@@ -78,3 +79,21 @@ def check_type(options, name: str, cls: type) -> None:
     if not isinstance(value, cls):
         raise ValueError(f"{name} must be {cls.__module__.split('.')[0]}.{cls.__name__}, "
                          f"got {type(value).__name__}")
+
+
+def with_argument(options, name: str, value, *, options_given: bool):
+    """``options`` with field ``name`` set to ``value``, a function's keyword argument for the same
+    setting (None: not given, ``options`` as they are). A setting lives in the options: when the
+    caller passed ``options`` too and they hold another value, ValueError instead of silently
+    preferring one. ``name`` may be dotted (``"ransac.threshold_px"``)."""
+    if value is None:
+        return options
+    head, _, rest = name.partition(".")
+    if rest:
+        inner = with_argument(getattr(options, head), rest, value, options_given=options_given)
+        return dataclasses.replace(options, **{head: inner})
+    current = getattr(options, name)
+    if options_given and current != value:
+        raise ValueError(f"{name} is {value!r} as an argument but {current!r} in the options; "
+                         "give it in one place")
+    return dataclasses.replace(options, **{name: value})

@@ -40,7 +40,7 @@ from .epipolar import (_homogeneous, _sampson_signed, decompose_essential, essen
 from .five_point import essential_5point
 from .homography import homography_dlt, homography_sampson_distance
 from .lens import DistortionModel, apply_K, pad_distortion, remove_K, undistort_normalized
-from .options import check_choice, check_range, check_type
+from .options import check_choice, check_range, check_type, with_argument
 from .ransac import RansacOptions, ransac, required_iterations
 from .transforms import rotation_from_rvec, skew
 
@@ -64,7 +64,7 @@ _KEPT_INLIERS = 0.9  # a refinement keeping fewer of the RANSAC inliers triggers
 class RelativePoseOptions:
     """Options of :func:`relative_pose`.
 
-    ransac: RANSAC options; its ``threshold_px`` is replaced by the ``threshold_px`` argument.
+    ransac: RANSAC options; ``threshold_px`` is the inlier threshold (see :func:`relative_pose`).
     minimal_solver: ``"5point"`` (Stewenius; fewest samples, the default) or ``"8point"``
         (linear; needs (1/w)^3 more samples at inlier ratio w).
     min_inliers: fewer inliers than this (>= 8) is "no consensus".
@@ -379,7 +379,7 @@ def _failure(n: int, reason: str, *, iterations: int = 0) -> RelativePose:
 
 def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K_b: np.ndarray, *,
                   dist_a: np.ndarray | None = None, dist_b: np.ndarray | None = None,
-                  threshold_px: float = 1.0, rng: np.random.Generator | None = None,
+                  threshold_px: float | None = None, rng: np.random.Generator | None = None,
                   options: RelativePoseOptions | None = None,
                   distortion_model_a: DistortionModel = "opencv",
                   distortion_model_b: DistortionModel = "opencv") -> RelativePose:
@@ -390,7 +390,8 @@ def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K
     K_a, K_b: (3, 3) intrinsics. dist_a, dist_b: distortion coefficients in OpenCV order (see
         :mod:`geometry.camera`; None = no distortion); distortion_model_a/b: their model.
     threshold_px: inlier threshold on the Sampson distance, undistorted pixels (use about
-        2-3 x the keypoint noise sigma).
+        2-3 x the keypoint noise sigma): a shorthand for ``options.ransac.threshold_px`` (None: the
+        options' value, 1 px by default; ValueError when ``options`` are given with another value).
     rng: the only source of randomness (``np.random.default_rng(0)`` if None).
     options: :class:`RelativePoseOptions`.
     Returns :class:`RelativePose`; see the module docstring for the pipeline and the
@@ -404,13 +405,16 @@ def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K
         raise ValueError(f"points_a has shape {points_a.shape} and points_b {points_b.shape}, "
                          "expected the same (N, 2)")
     K_a, K_b = _check_intrinsics(K_a, "K_a"), _check_intrinsics(K_b, "K_b")
-    if not (np.isfinite(threshold_px) and threshold_px > 0):
-        raise ValueError(f"threshold_px is {threshold_px}, expected a positive number")
+    given = options is not None
     options = RelativePoseOptions() if options is None else options
     if not isinstance(options, RelativePoseOptions):
         raise ValueError(f"options must be RelativePoseOptions, got {type(options).__name__}")
+    if threshold_px is not None:
+        threshold_px = float(threshold_px)
+    options = with_argument(options, "ransac.threshold_px", threshold_px, options_given=given)
     rng = np.random.default_rng(0) if rng is None else rng
-    ransac_options = dataclasses.replace(options.ransac, threshold_px=float(threshold_px))
+    ransac_options = options.ransac
+    threshold_px = ransac_options.threshold_px
     n = len(points_a)
 
     xy_a = _normalize(points_a, K_a, dist_a, distortion_model_a)

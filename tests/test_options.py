@@ -71,3 +71,26 @@ def test_every_options_class_rejects_a_broken_field():
                         (lambda: GroupingOptions(period_s=0.04, wait_s=-1.0), "wait_s")):
         with pytest.raises(ValueError, match=match):
             make()
+
+
+def test_thresholds_live_in_the_options_and_are_never_overwritten_silently():
+    from geometry import RansacOptions, RelativePoseOptions, RobustTriangulationOptions, triangulate_robust
+    from geometry.relative_pose import relative_pose
+    from geometry.synthetic import ring_rig
+
+    rig = ring_rig(3, rng=np.random.default_rng(0))
+    points = rig.project(np.array([[0.1, 0.2, 1.0], [0.0, -0.1, 1.2]]))
+    # the argument is a shorthand for the options' field ...
+    by_argument = triangulate_robust(rig, points, threshold_px=5.0)
+    by_options = triangulate_robust(rig, points, options=RobustTriangulationOptions(threshold_px=5.0))
+    np.testing.assert_array_equal(by_argument.points_3d, by_options.points_3d)
+    triangulate_robust(rig, points, threshold_px=5.0, options=RobustTriangulationOptions(threshold_px=5.0))
+    # ... and never silently wins over options that say otherwise
+    with pytest.raises(ValueError, match="threshold_px is 5.0 as an argument but 15.0 in the options"):
+        triangulate_robust(rig, points, threshold_px=5.0, options=RobustTriangulationOptions())
+    with pytest.raises(ValueError, match="min_views"):
+        triangulate_robust(rig, points, min_views=3, options=RobustTriangulationOptions())
+    K = rig.K[0]
+    options = RelativePoseOptions(ransac=RansacOptions(threshold_px=2.0))
+    with pytest.raises(ValueError, match="threshold_px is 1.0 as an argument but 2.0 in the options"):
+        relative_pose(points[0], points[1], K, K, threshold_px=1.0, options=options)
