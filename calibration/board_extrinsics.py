@@ -33,6 +33,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
 
 from geometry import Rig, average_rotations, compose, invert, rotation_angle_deg, rotation_from_rvec
+from geometry.options import check_choice, check_range
 
 from .bundle_adjustment import BundleAdjustmentOptions, BundleAdjustmentResult, bundle_adjust_board
 
@@ -87,16 +88,11 @@ class BoardExtrinsicsOptions:
     def __post_init__(self) -> None:
         if self.min_corners < 4:
             raise ValueError(f"min_corners is {self.min_corners}, expected >= 4 (PnP needs 4 points)")
-        if not 0 <= self.min_spread < 1:
-            raise ValueError(f"min_spread is {self.min_spread}, expected in [0, 1)")
-        if not self.max_pnp_error_px > 0:
-            raise ValueError(f"max_pnp_error_px is {self.max_pnp_error_px}, expected > 0")
-        if self.min_shared_views < 1:
-            raise ValueError(f"min_shared_views is {self.min_shared_views}, expected >= 1")
-        if not (self.outlier_factor > 1 and self.min_outlier_deg > 0 and self.min_outlier_fraction > 0):
-            raise ValueError("outlier_factor must be > 1, min_outlier_deg and min_outlier_fraction > 0")
-        if self.world not in ("camera", "board"):
-            raise ValueError(f"world is {self.world!r}, expected 'camera' or 'board'")
+        check_range(self, "min_spread", low=0, high=1, high_open=True)
+        check_range(self, "max_pnp_error_px", "min_outlier_deg", "min_outlier_fraction", low=0, low_open=True)
+        check_range(self, "min_shared_views", low=1)
+        check_range(self, "outlier_factor", low=1, low_open=True)
+        check_choice(self, "world", ("camera", "board"))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -36,6 +36,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from geometry import Rig, rotation_from_rvec, rvec_from_rotation
+from geometry.options import check_choice, check_range
 
 from .reprojection_problem import BoardStructure, Intrinsics, PointStructure, ReprojectionProblem
 from .schur_lm import solve_schur_lm
@@ -99,22 +100,13 @@ class BundleAdjustmentOptions:
     tolerance: float = 1e-7
 
     def __post_init__(self) -> None:
-        if self.solver not in ("schur", "scipy"):
-            raise ValueError(f"solver is {self.solver!r}, expected 'schur' or 'scipy'")
-        if self.loss not in ("linear", "soft_l1", "huber", "cauchy"):
-            raise ValueError(f"loss is {self.loss!r}, expected 'linear', 'soft_l1', 'huber' or 'cauchy'")
-        if self.intrinsics not in ("fixed", "focal", "pinhole", "full"):
-            raise ValueError(f"intrinsics is {self.intrinsics!r}, expected 'fixed', 'focal', 'pinhole' or 'full'")
-        if not self.loss_scale_px > 0:
-            raise ValueError(f"loss_scale_px is {self.loss_scale_px}, expected > 0")
-        if self.num_free_distortion is not None and self.num_free_distortion not in (0, 1, 2, 3, 4, 5, 6, 7, 8):
-            raise ValueError(f"num_free_distortion is {self.num_free_distortion}, expected 0..8 or None")
-        if self.fixed_camera < 0:
-            raise ValueError(f"fixed_camera is {self.fixed_camera}, expected a camera index >= 0")
-        if not self.outlier_sigma > 0 or self.min_outlier_threshold_px < 0:
-            raise ValueError("outlier_sigma must be > 0 and min_outlier_threshold_px >= 0")
-        if self.rejection_rounds < 0 or self.max_evaluations < 1 or not self.tolerance > 0:
-            raise ValueError("rejection_rounds must be >= 0, max_evaluations >= 1 and tolerance > 0")
+        check_choice(self, "solver", ("schur", "scipy"))
+        check_choice(self, "loss", ("linear", "soft_l1", "huber", "cauchy"))
+        check_choice(self, "intrinsics", ("fixed", "focal", "pinhole", "full"))
+        check_range(self, "loss_scale_px", "outlier_sigma", "tolerance", low=0, low_open=True)
+        check_range(self, "num_free_distortion", low=0, high=8, integer=True, optional=True)
+        check_range(self, "fixed_camera", "min_outlier_threshold_px", "rejection_rounds", low=0)
+        check_range(self, "max_evaluations", low=1)
 
 
 @dataclass(frozen=True, kw_only=True)

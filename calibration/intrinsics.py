@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from geometry import Camera, rotation_from_rvec
+from geometry.options import check_choice, check_range
 
 from .boards import Board, BoardDetection, DetectionEffort, detect_board, diagnose_board
 
@@ -89,19 +90,14 @@ class IntrinsicsOptions:
     effort: DetectionEffort | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
-        if self.model not in ("auto", "standard", "rational", "fisheye"):
-            raise ValueError(f"model is {self.model!r}, expected 'auto', 'standard', 'rational' or 'fisheye'")
-        if self.effort not in ("auto", "fast", "thorough"):
-            raise ValueError(f"effort is {self.effort!r}, expected 'auto', 'fast' or 'thorough'")
-        for name in ("max_views", "max_scanned_frames", "stride", "min_corners", "min_views", "grid_cells"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} is {getattr(self, name)}, expected >= 1")
+        check_choice(self, "model", ("auto", "standard", "rational", "fisheye"))
+        check_choice(self, "effort", ("auto", "fast", "thorough"))
+        check_range(self, "max_views", "max_scanned_frames", "stride", "min_corners", "min_views", "grid_cells", low=1)
         if self.min_views > self.max_views:
             raise ValueError(f"min_views ({self.min_views}) exceeds max_views ({self.max_views})")
-        if not 0 <= self.blur_ratio < 1:
-            raise ValueError(f"blur_ratio is {self.blur_ratio}, expected in [0, 1)")
-        if self.outlier_ratio <= 1 or self.outlier_min_px <= 0:
-            raise ValueError("outlier_ratio must be > 1 and outlier_min_px > 0")
+        check_range(self, "blur_ratio", low=0, high=1, high_open=True)
+        check_range(self, "outlier_ratio", low=1, low_open=True)
+        check_range(self, "outlier_min_px", low=0, low_open=True)
         if self.min_corners < 4:
             raise ValueError(f"min_corners is {self.min_corners}, expected >= 4 (a homography needs 4)")
 

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from geometry import Rig, compose, invert, rotation_angle_deg, rotation_from_rvec
+from geometry.options import check_range
 from geometry.relative_pose import relative_pose
 from geometry.robust_triangulation import triangulate_robust
 
@@ -107,13 +108,11 @@ class KeypointExtrinsicsOptions:
         default_factory=lambda: BundleAdjustmentOptions(loss_scale_px=3.0, min_outlier_threshold_px=4.0))
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_score < 1:
-            raise ValueError(f"min_score is {self.min_score}, expected in [0, 1)")
-        for name in ("pair_threshold_px", "triangulation_threshold_px", "max_rotation_disagreement_deg"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} is {getattr(self, name)}, expected > 0")
-        if self.min_pair_inliers < 8 or self.min_pnp_points < 6:
-            raise ValueError("min_pair_inliers must be >= 8 and min_pnp_points >= 6")
+        check_range(self, "min_score", low=0, high=1, high_open=True)
+        check_range(self, "pair_threshold_px", "triangulation_threshold_px", "max_rotation_disagreement_deg",
+                    low=0, low_open=True)
+        check_range(self, "min_pair_inliers", low=8)
+        check_range(self, "min_pnp_points", low=6)
         if self.max_pair_correspondences < self.min_pair_inliers:
             raise ValueError("max_pair_correspondences must be >= min_pair_inliers")
 

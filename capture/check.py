@@ -26,6 +26,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from geometry.options import check_choice, check_range
+
 from .counter import read_timecode, timecode_cell_px
 from .layout import CAMERAS_DIR
 from .session import CameraIndex, Session
@@ -49,12 +51,10 @@ class CheckOptions:
     reference: int = 0
 
     def __post_init__(self) -> None:
-        if self.offset_method not in ("auto", "counter", "motion", "none"):
-            raise ValueError(f"offset_method is {self.offset_method!r}, expected auto, counter, motion or none")
-        if self.counter_samples < _COUNTER_MIN_FRAMES:
-            raise ValueError(f"counter_samples is {self.counter_samples}, expected >= {_COUNTER_MIN_FRAMES}")
-        if not self.max_lag_s > 0 or not self.gap_factor > 1:
-            raise ValueError("max_lag_s must be > 0 and gap_factor > 1")
+        check_choice(self, "offset_method", ("auto", "counter", "motion", "none"))
+        check_range(self, "counter_samples", low=_COUNTER_MIN_FRAMES)
+        check_range(self, "max_lag_s", low=0, low_open=True)
+        check_range(self, "gap_factor", low=1, low_open=True)
 
 
 @dataclass(frozen=True)

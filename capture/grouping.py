@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from geometry.options import check_choice, check_range
+
 __all__ = ["MissingViewPolicy", "GroupingOptions", "GroupedFrameset", "FramesetGrouper", "group_frames"]
 
 MissingViewPolicy = Literal["mark", "skip"]
@@ -37,14 +39,10 @@ class GroupingOptions:
     missing_view: MissingViewPolicy = "mark"
 
     def __post_init__(self) -> None:
-        if not self.period_s > 0:
-            raise ValueError(f"period_s is {self.period_s}, expected > 0")
-        if self.tolerance_s is not None and not self.tolerance_s > 0:
-            raise ValueError(f"tolerance_s is {self.tolerance_s}, expected > 0")
-        if self.wait_s is not None and self.wait_s < 0:
-            raise ValueError(f"wait_s is {self.wait_s}, expected >= 0")
-        if self.missing_view not in ("mark", "skip"):
-            raise ValueError(f"missing_view is {self.missing_view!r}, expected 'mark' or 'skip'")
+        check_range(self, "period_s", low=0, low_open=True)
+        check_range(self, "tolerance_s", low=0, low_open=True, optional=True)
+        check_range(self, "wait_s", low=0, optional=True)
+        check_choice(self, "missing_view", ("mark", "skip"))
 
     @property
     def half_window_s(self) -> float:

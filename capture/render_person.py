@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 
 from geometry import Camera, Skeleton, get_skeleton
-from geometry.synthetic import BODY_JOINTS, body_joint_map
 
 __all__ = ["joint_colors", "draw_person"]
 
@@ -92,6 +91,8 @@ class _Layout:
 
 @functools.lru_cache(maxsize=32)
 def _layout(skeleton: Skeleton) -> _Layout:
+    from geometry.synthetic import BODY_JOINTS, body_joint_map  # the scene's body model, on first draw
+
     J = skeleton.num_joints
     try:
         names = [BODY_JOINTS[i] for i in body_joint_map(skeleton)]

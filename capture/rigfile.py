@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Literal
 
 from geometry import Board, board_from_mapping
-from geometry.synthetic import SYNTHETIC_BOARD
+from geometry.board import SYNTHETIC_BOARD
 
 __all__ = ["SourceKind", "CameraSpec", "SyntheticSpec", "RigSpec", "load_rig_spec", "parse_rig_spec",
            "parse_source"]

@@ -24,9 +24,6 @@ import cv2
 import numpy as np
 
 from geometry import Camera, Rig, get_skeleton
-from geometry.synthetic import (MotionOptions, arc_rig, board_trajectory, camera_board_poses,
-                                ceiling_rig, person_motion,
-                                rig_volume_center, ring_rig)
 
 from .rigfile import SyntheticSpec
 
@@ -39,6 +36,8 @@ _FLICKER_PHASE = (0.3, 1.9, 4.1)
 
 def synthetic_rig(spec: SyntheticSpec) -> Rig:
     """The true cameras of a synthetic rig (seeded by ``spec.seed``)."""
+    from geometry.synthetic import arc_rig, ceiling_rig, ring_rig  # loaded only for a synthetic rig
+
     rng = np.random.default_rng(spec.seed)
     make = {"ring": ring_rig, "arc": arc_rig, "ceiling": ceiling_rig}[spec.layout]
     return make(spec.num_cameras, size=spec.size, lens=spec.lens, rng=rng)
@@ -60,6 +59,9 @@ class SyntheticScene:
     """
 
     def __init__(self, spec: SyntheticSpec, fps: float):
+        from geometry.synthetic import (MotionOptions, board_trajectory, camera_board_poses, person_motion,
+                                        rig_volume_center)
+
         if not fps > 0:
             raise ValueError(f"fps is {fps}, expected > 0")
         self.spec, self.fps = spec, fps

@@ -32,7 +32,8 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["BoardType", "ARUCO_DICTIONARY_SIZES", "MAX_SQUARE_LENGTH_M", "Board", "board_from_mapping"]
+__all__ = ["BoardType", "ARUCO_DICTIONARY_SIZES", "MAX_SQUARE_LENGTH_M", "Board", "board_from_mapping",
+           "SYNTHETIC_BOARD"]
 
 BoardType = Literal["charuco", "checkerboard"]
 
@@ -233,3 +234,9 @@ def board_from_mapping(mapping: Mapping, *, where: str = "board") -> Board:
         return Board(**mapping)
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
+
+
+# The board synthetic scenes and rigs hold up when none is given: a 0.7 x 0.5 m ChArUco on A1 paper
+# (here, not in geometry.synthetic, so that a rig file can default to it without loading the scenes).
+SYNTHETIC_BOARD = Board(type="charuco", squares=(7, 5), square_length_m=0.1, marker_length_m=0.075,
+                        dictionary="DICT_5X5_100", margin_m=0.04)

@@ -21,6 +21,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from .options import check_choice, check_range
+
 __all__ = ["LocalOptimization", "RansacOptions", "RansacProblem", "RansacReport", "RansacResult",
            "ransac", "required_iterations"]
 
@@ -64,25 +66,16 @@ class RansacOptions:
     preemptive_keep: float = 0.2
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.threshold_px) and self.threshold_px > 0):
-            raise ValueError(f"threshold_px is {self.threshold_px}, expected a positive number")
-        if not 0 < self.confidence < 1:
-            raise ValueError(f"confidence is {self.confidence}, expected 0 < confidence < 1")
+        check_range(self, "threshold_px", low=0, low_open=True, finite=True)
+        check_range(self, "confidence", low=0, high=1, low_open=True, high_open=True)
         if not 0 <= self.min_iterations <= self.max_iterations or self.max_iterations < 1:
             raise ValueError(f"iterations: min {self.min_iterations}, max {self.max_iterations}; "
                              "expected 0 <= min <= max and max >= 1")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size is {self.batch_size}, expected >= 1")
-        if self.local_optimization not in ("none", "iterative", "inner_ransac"):
-            raise ValueError(f"local_optimization is {self.local_optimization!r}, expected "
-                             "'none', 'iterative' or 'inner_ransac'")
-        if self.lo_inner_samples < 1 or self.lo_sample_factor < 1 or self.lo_iterations < 1:
-            raise ValueError("lo_inner_samples, lo_sample_factor and lo_iterations must be >= 1")
-        if self.preemptive_points < 0 or not 0 < self.preemptive_keep <= 1:
-            raise ValueError(f"preemptive_points {self.preemptive_points} must be >= 0 and "
-                             f"preemptive_keep {self.preemptive_keep} in (0, 1]")
-        if not self.lo_threshold_multiplier >= 1:
-            raise ValueError(f"lo_threshold_multiplier is {self.lo_threshold_multiplier}, expected >= 1")
+        check_range(self, "batch_size", "lo_inner_samples", "lo_sample_factor", "lo_iterations", low=1)
+        check_choice(self, "local_optimization", ("none", "iterative", "inner_ransac"))
+        check_range(self, "preemptive_points", low=0)
+        check_range(self, "preemptive_keep", low=0, high=1, low_open=True)
+        check_range(self, "lo_threshold_multiplier", low=1)
 
 
 @dataclass(frozen=True)

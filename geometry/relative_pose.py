@@ -40,6 +40,7 @@ from .epipolar import (_homogeneous, _sampson_signed, decompose_essential, essen
 from .five_point import essential_5point
 from .homography import homography_dlt, homography_sampson_distance
 from .lens import DistortionModel, apply_K, pad_distortion, remove_K, undistort_normalized
+from .options import check_choice, check_range, check_type, with_argument
 from .ransac import RansacOptions, ransac, required_iterations
 from .transforms import rotation_from_rvec, skew
 
@@ -63,7 +64,7 @@ _KEPT_INLIERS = 0.9  # a refinement keeping fewer of the RANSAC inliers triggers
 class RelativePoseOptions:
     """Options of :func:`relative_pose`.
 
-    ransac: RANSAC options; its ``threshold_px`` is replaced by the ``threshold_px`` argument.
+    ransac: RANSAC options; ``threshold_px`` is the inlier threshold (see :func:`relative_pose`).
     minimal_solver: ``"5point"`` (Stewenius; fewest samples, the default) or ``"8point"``
         (linear; needs (1/w)^3 more samples at inlier ratio w).
     min_inliers: fewer inliers than this (>= 8) is "no consensus".
@@ -103,26 +104,15 @@ class RelativePoseOptions:
     collinearity_factor: float = 2.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.ransac, RansacOptions):
-            raise ValueError(f"ransac must be RansacOptions, got {type(self.ransac).__name__}")
-        if self.minimal_solver not in _SAMPLE_SIZE:
-            raise ValueError(f"minimal_solver is {self.minimal_solver!r}, expected '5point' or '8point'")
-        if self.min_inliers < _MIN_POINTS:
-            raise ValueError(f"min_inliers is {self.min_inliers}, expected >= {_MIN_POINTS}")
-        if self.refine_loss not in ("tukey", "cauchy", "huber", "squared"):
-            raise ValueError(f"refine_loss is {self.refine_loss!r}, expected 'tukey', 'cauchy', "
-                             "'huber' or 'squared'")
-        if not self.refine_cutoff_sigmas > 0:
-            raise ValueError(f"refine_cutoff_sigmas is {self.refine_cutoff_sigmas}, expected > 0")
-        if self.restarts < 0:
-            raise ValueError(f"restarts is {self.restarts}, expected >= 0")
-        if self.refine_iterations < 0 or self.refine_rounds < 1:
-            raise ValueError("refine_iterations must be >= 0 and refine_rounds >= 1")
-        if not 0 < self.max_homography_inlier_ratio <= 1:
-            raise ValueError(f"max_homography_inlier_ratio is {self.max_homography_inlier_ratio}, "
-                             "expected in (0, 1]")
-        if not self.min_triangulation_angle_deg >= 0 or not self.collinearity_factor >= 0:
-            raise ValueError("min_triangulation_angle_deg and collinearity_factor must be >= 0")
+        check_type(self, "ransac", RansacOptions)
+        check_choice(self, "minimal_solver", tuple(_SAMPLE_SIZE))
+        check_range(self, "min_inliers", low=_MIN_POINTS)
+        check_choice(self, "refine_loss", ("tukey", "cauchy", "huber", "squared"))
+        check_range(self, "refine_cutoff_sigmas", low=0, low_open=True)
+        check_range(self, "restarts", "refine_iterations", low=0)
+        check_range(self, "refine_rounds", low=1)
+        check_range(self, "max_homography_inlier_ratio", low=0, high=1, low_open=True)
+        check_range(self, "min_triangulation_angle_deg", "collinearity_factor", low=0)
 
 
 @dataclass(frozen=True)
@@ -389,7 +379,7 @@ def _failure(n: int, reason: str, *, iterations: int = 0) -> RelativePose:
 
 def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K_b: np.ndarray, *,
                   dist_a: np.ndarray | None = None, dist_b: np.ndarray | None = None,
-                  threshold_px: float = 1.0, rng: np.random.Generator | None = None,
+                  threshold_px: float | None = None, rng: np.random.Generator | None = None,
                   options: RelativePoseOptions | None = None,
                   distortion_model_a: DistortionModel = "opencv",
                   distortion_model_b: DistortionModel = "opencv") -> RelativePose:
@@ -400,7 +390,8 @@ def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K
     K_a, K_b: (3, 3) intrinsics. dist_a, dist_b: distortion coefficients in OpenCV order (see
         :mod:`geometry.camera`; None = no distortion); distortion_model_a/b: their model.
     threshold_px: inlier threshold on the Sampson distance, undistorted pixels (use about
-        2-3 x the keypoint noise sigma).
+        2-3 x the keypoint noise sigma): a shorthand for ``options.ransac.threshold_px`` (None: the
+        options' value, 1 px by default; ValueError when ``options`` are given with another value).
     rng: the only source of randomness (``np.random.default_rng(0)`` if None).
     options: :class:`RelativePoseOptions`.
     Returns :class:`RelativePose`; see the module docstring for the pipeline and the
@@ -414,13 +405,16 @@ def relative_pose(points_a: np.ndarray, points_b: np.ndarray, K_a: np.ndarray, K
         raise ValueError(f"points_a has shape {points_a.shape} and points_b {points_b.shape}, "
                          "expected the same (N, 2)")
     K_a, K_b = _check_intrinsics(K_a, "K_a"), _check_intrinsics(K_b, "K_b")
-    if not (np.isfinite(threshold_px) and threshold_px > 0):
-        raise ValueError(f"threshold_px is {threshold_px}, expected a positive number")
+    given = options is not None
     options = RelativePoseOptions() if options is None else options
     if not isinstance(options, RelativePoseOptions):
         raise ValueError(f"options must be RelativePoseOptions, got {type(options).__name__}")
+    if threshold_px is not None:
+        threshold_px = float(threshold_px)
+    options = with_argument(options, "ransac.threshold_px", threshold_px, options_given=given)
     rng = np.random.default_rng(0) if rng is None else rng
-    ransac_options = dataclasses.replace(options.ransac, threshold_px=float(threshold_px))
+    ransac_options = options.ransac
+    threshold_px = ransac_options.threshold_px
     n = len(points_a)
 
     xy_a = _normalize(points_a, K_a, dist_a, distortion_model_a)

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .arrays import unflatten_leading
+from .options import check_range, check_type, with_argument
 from .rig import Rig
 from .triangulation import TriangulationOptions, map_chunks, min_spread, prepare_observations
 
@@ -60,7 +61,11 @@ _CHUNK = 1024
 
 @dataclass(frozen=True, kw_only=True)
 class RobustTriangulationOptions:
-    """Options of :func:`triangulate_robust` beyond the threshold and ``min_views``.
+    """Options of :func:`triangulate_robust`.
+
+    threshold_px: an observation is an inlier when it reprojects within this many pixels
+        (default :data:`DEFAULT_THRESHOLD_PX`, see its comment for the reason).
+    min_views: inliers a point needs to be ``valid`` (an integer >= 2).
 
     max_rounds: re-estimate / re-classify rounds after the best hypothesis (stops early once the
         inlier sets are stable).
@@ -77,6 +82,8 @@ class RobustTriangulationOptions:
     triangulation: options of the linear solution and refinement (iterations, ray angle, threads).
     """
 
+    threshold_px: float = DEFAULT_THRESHOLD_PX
+    min_views: int = 2
     max_rounds: int = 4
     error_weight: float = 0.25
     soft_scale_px: float | None = None
@@ -84,16 +91,12 @@ class RobustTriangulationOptions:
     triangulation: TriangulationOptions = field(default_factory=TriangulationOptions)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.max_rounds, (int, np.integer)) and self.max_rounds >= 1):
-            raise ValueError(f"max_rounds is {self.max_rounds!r}, expected an integer >= 1")
-        if not (0.0 <= float(self.error_weight) < 1.0):
-            raise ValueError(f"error_weight is {self.error_weight!r}, expected in [0, 1)")
-        if self.soft_scale_px is not None and not (np.isfinite(self.soft_scale_px) and self.soft_scale_px > 0):
-            raise ValueError(f"soft_scale_px is {self.soft_scale_px!r}, expected None or a positive number of pixels")
-        if not (isinstance(self.soft_rounds, (int, np.integer)) and self.soft_rounds >= 1):
-            raise ValueError(f"soft_rounds is {self.soft_rounds!r}, expected an integer >= 1")
-        if not isinstance(self.triangulation, TriangulationOptions):
-            raise ValueError("triangulation must be a geometry.TriangulationOptions")
+        check_range(self, "threshold_px", low=0, low_open=True, finite=True)
+        check_range(self, "min_views", low=2, integer=True)
+        check_range(self, "max_rounds", "soft_rounds", low=1, integer=True)
+        check_range(self, "error_weight", low=0, high=1, high_open=True)
+        check_range(self, "soft_scale_px", low=0, low_open=True, finite=True, optional=True)
+        check_type(self, "triangulation", TriangulationOptions)
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ class RobustTriangulation:
 
 
 def triangulate_robust(rig: Rig, points_2d: np.ndarray, *, weights: np.ndarray | None = None,
-                       threshold_px: float = DEFAULT_THRESHOLD_PX, min_views: int = 2,
+                       threshold_px: float | None = None, min_views: int | None = None,
                        options: RobustTriangulationOptions | None = None) -> RobustTriangulation:
     """Triangulate points whose 2D observations may contain gross outliers.
 
@@ -124,17 +127,18 @@ def triangulate_robust(rig: Rig, points_2d: np.ndarray, *, weights: np.ndarray |
     points_2d: (V, ..., 2) float64 distorted pixels; NaN where a view did not observe the point.
     weights: optional (V, ...) non-negative confidences (0 or NaN = ignore). They weigh both the
         votes for a hypothesis and the squared residuals of the final estimate.
-    threshold_px: an observation is an inlier when it reprojects within this many pixels
-        (default :data:`DEFAULT_THRESHOLD_PX`, see its comment for the reason).
-    min_views: inliers a point needs to be ``valid`` (>= 2).
+    threshold_px, min_views: shorthands for the options' fields of these names (None: the
+        options' value; ValueError when ``options`` are given too and hold another value).
     options: :class:`RobustTriangulationOptions`.
     Returns a :class:`RobustTriangulation`; see the module docstring for the method.
     """
+    given = options is not None
     options = RobustTriangulationOptions() if options is None else options
-    if not (np.isfinite(threshold_px) and threshold_px > 0):
-        raise ValueError(f"threshold_px is {threshold_px!r}, expected a positive number of pixels")
-    if not (isinstance(min_views, (int, np.integer)) and 2 <= min_views):
-        raise ValueError(f"min_views is {min_views!r}, expected an integer >= 2")
+    if not isinstance(options, RobustTriangulationOptions):
+        raise ValueError(f"options must be RobustTriangulationOptions, got {type(options).__name__}")
+    options = with_argument(options, "threshold_px", threshold_px, options_given=given)
+    options = with_argument(options, "min_views", min_views, options_given=given)
+    threshold_px, min_views = options.threshold_px, options.min_views
     from ._kernels import pack_rig, robust_range  # numba loads with the first call, not with geometry
 
     params = pack_rig(rig)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arrays import as_float_array, unflatten_leading
+from .options import check_range
 from .rig import Rig
 
 __all__ = ["TriangulationOptions", "triangulate"]
@@ -74,14 +75,9 @@ class TriangulationOptions:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.iterations, (int, np.integer)) and self.iterations >= 0):
-            raise ValueError(f"iterations is {self.iterations!r}, expected an integer >= 0")
-        if not (isinstance(self.undistort_iterations, (int, np.integer)) and self.undistort_iterations >= 0):
-            raise ValueError(f"undistort_iterations is {self.undistort_iterations!r}, expected an integer >= 0")
-        if self.threads is not None and not (isinstance(self.threads, (int, np.integer)) and self.threads >= 1):
-            raise ValueError(f"threads is {self.threads!r}, expected None or an integer >= 1")
-        if not (0.0 <= float(self.min_ray_angle_deg) < 90.0):
-            raise ValueError(f"min_ray_angle_deg is {self.min_ray_angle_deg!r}, expected in [0, 90)")
+        check_range(self, "iterations", "undistort_iterations", low=0, integer=True)
+        check_range(self, "threads", low=1, integer=True, optional=True)
+        check_range(self, "min_ray_angle_deg", low=0, high=90, high_open=True)
 
 
 def triangulate(rig: Rig, points_2d: np.ndarray, *, weights: np.ndarray | None = None,

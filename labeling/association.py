@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from geometry import Rig, skew
+from geometry.options import check_choice, check_range
 
 from .detections import Detections
 
@@ -167,22 +168,13 @@ class AssociationOptions:
     frame_chunk: int = 256
 
     def __post_init__(self) -> None:
-        for name in ("epipolar_threshold_px", "track_gate_m", "joint_reject_px", "view_reject_px"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} is {getattr(self, name)}, expected > 0")
-        if self.min_common_joints < 1 or self.frame_chunk < 1 or self.min_track_frames < 1:
-            raise ValueError("min_common_joints, min_track_frames and frame_chunk must be >= 1")
-        if self.min_views < 2:
-            raise ValueError(f"min_views is {self.min_views}, expected >= 2 (one view cannot "
-                             "triangulate)")
-        if self.max_speed_m_per_frame < 0 or self.ambiguity_m < 0:
-            raise ValueError("max_speed_m_per_frame and ambiguity_m must be >= 0")
-        if self.max_gap_frames < 0 or self.stitch_gap_frames < 0 or self.max_people < 0:
-            raise ValueError("max_gap_frames, stitch_gap_frames and max_people must be >= 0")
-        if self.subject not in ("most_seen", "largest"):
-            raise ValueError(f"subject is {self.subject!r}, expected 'most_seen' or 'largest'")
-        if self.continuity_weight < 0:
-            raise ValueError(f"continuity_weight is {self.continuity_weight}, expected >= 0")
+        check_range(self, "epipolar_threshold_px", "track_gate_m", "joint_reject_px", "view_reject_px",
+                    low=0, low_open=True)
+        check_range(self, "min_common_joints", "frame_chunk", "min_track_frames", low=1, integer=True)
+        check_range(self, "min_views", low=2, integer=True)  # one view cannot triangulate
+        check_range(self, "max_speed_m_per_frame", "ambiguity_m", "continuity_weight", low=0)
+        check_range(self, "max_gap_frames", "stitch_gap_frames", "max_people", low=0, integer=True)
+        check_choice(self, "subject", ("most_seen", "largest"))
 
     def to_json(self) -> dict:
         return asdict(self)

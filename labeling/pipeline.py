@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from rigkit_files import sha256_of_file, temp_glob
+from rigkit_files import temp_glob
 
 from .detections import Detections
 from .gating import NoiseEstimate
@@ -231,7 +231,8 @@ def run_shard_task(task: ShardTask, out_dir: str | os.PathLike) -> ShardEntry:
 
 
 def label_shard(job: LabelJob, shard: int, out_dir: str | os.PathLike) -> ShardEntry:
-    """Compute and write shard ``shard`` of ``job`` in this process."""
+    """Compute and write shard ``shard`` of ``job`` into ``out_dir`` in this process (also the task
+    function the Ray executor runs on its workers)."""
     return run_shard_task(shard_task(job, shard), out_dir)
 
 
@@ -355,7 +356,7 @@ def run_label_job(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool = F
         elif executor == "ray":
             from .ray_executor import label_shards_with_ray
 
-            entries = label_shards_with_ray(job, todo, out_dir, **(ray_options or {}))
+            entries = label_shards_with_ray(job, todo, out_dir, compute=label_shard, **(ray_options or {}))
         try:
             for entry in entries:
                 index = index.with_shard(entry)

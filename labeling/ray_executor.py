@@ -1,8 +1,8 @@
 """``--executor ray``: the labeling job on a Ray cluster, with output identical to a local run.
 
 One shard per task. The job (rig, detections, options) is put in the object store once; each
-task receives only its shard number, computes the shard exactly as :func:`labeling.pipeline.
-run_shard_task` does locally, writes it in the worker's own temporary folder and returns the
+task receives only its shard number, computes the shard with the function the caller passes
+(:func:`labeling.pipeline.label_shard`, exactly as a local run does), writes it in the worker's own temporary folder and returns the
 file's bytes, so the cluster needs no shared file system: the driver writes each shard
 atomically into the output folder and updates ``index.json`` as results arrive (so a killed
 driver resumes like a local run). Failed tasks (a worker or node lost, an exception) are retried
@@ -11,7 +11,9 @@ the shards' sha256 equal the local run's.
 
 Detection on recordings (sessions, video files, image folders) runs in detector actors (:func:`detect_chunks_with_ray`): the detector is
 loaded once per actor, on a GPU when the cluster has GPUs (``num_gpus=1`` per actor), and each
-call detects one chunk of framesets.
+call detects one chunk of framesets with the function the caller passes.
+
+This module runs tasks; it imports none of its callers (they pass the task functions in).
 
 Ray is an optional extra (``pip install 'rigkit[ray]'``).
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rigkit_files import sha256_of_file, write_atomic
@@ -47,12 +49,13 @@ def gpus_available(ray) -> bool:
     return ray.cluster_resources().get("GPU", 0) >= 1
 
 
-def _shard_bytes(job_or_ref, shard: int) -> tuple[ShardEntry, bytes]:
-    """Ray task body: compute shard ``shard`` in a private folder and return (entry, bytes)."""
-    from .pipeline import run_shard_task, shard_task
+ComputeShard = Callable[[object, int, str], ShardEntry]  # (job, shard, folder) -> entry of the file written
 
+
+def _shard_bytes(compute: ComputeShard, job_or_ref, shard: int) -> tuple[ShardEntry, bytes]:
+    """Ray task body: compute shard ``shard`` in a private folder and return (entry, bytes)."""
     with tempfile.TemporaryDirectory(prefix="rigkit-shard-") as folder:
-        entry = run_shard_task(shard_task(job_or_ref, shard), folder)
+        entry = compute(job_or_ref, shard, folder)
         return entry, (Path(folder) / entry.file).read_bytes()
 
 
@@ -71,11 +74,14 @@ def _connect(ray, address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
-def label_shards_with_ray(job, shards: list[int], out_dir: str | os.PathLike, *,
+def label_shards_with_ray(job, shards: list[int], out_dir: str | os.PathLike, *, compute: ComputeShard,
                           address: str | None = None, num_cpus: int | None = None,
                           max_retries: int = 3, max_in_flight: int | None = None
                           ) -> Iterator[ShardEntry]:
     """Compute ``shards`` of ``job`` as Ray tasks; yield each entry once its file is in place.
+
+    compute: ``compute(job, shard, folder) -> ShardEntry`` writes one shard into ``folder`` (a
+        module-level function, so that Ray ships it by reference).
 
     address: Ray cluster address (None: a running Ray instance in this process, or a new local
         one with ``num_cpus``). max_in_flight: tasks submitted at once (default 2 per CPU), which
@@ -92,7 +98,7 @@ def label_shards_with_ray(job, shards: list[int], out_dir: str | os.PathLike, *,
         queue = list(shards)
         while queue or pending:
             while queue and len(pending) < limit:
-                pending.append(remote.remote(job_ref, queue.pop(0)))
+                pending.append(remote.remote(compute, job_ref, queue.pop(0)))
             done, pending = ray.wait(pending, num_returns=1)
             entry, data = ray.get(done[0])
             path = out_dir / entry.file
@@ -108,27 +114,27 @@ def label_shards_with_ray(job, shards: list[int], out_dir: str | os.PathLike, *,
 class _DetectorWorker:
     """Ray actor body: the detector is loaded once, the recording opened once, per actor."""
 
-    def __init__(self, recording, detector_spec: str, device: str | None):
+    def __init__(self, recording, detector_spec: str, device: str | None, detect: Callable):
         from .detector import open_detector
 
         self.detector = open_detector(detector_spec, device=device)
         self.recording = recording.open()
+        self.detect_chunk = detect
 
     def detect(self, chunk: int, start: int, stop: int):
-        from .session_labeling import detect_chunk
-
-        return chunk, detect_chunk(self.recording, self.detector, start, stop)
+        return chunk, self.detect_chunk(self.recording, self.detector, start, stop)
 
 
 def detect_chunks_with_ray(recording, detector_spec: str, chunks: list[tuple[int, int, int]], *,
-                           device: str | None = None, address: str | None = None,
+                           detect: Callable, device: str | None = None, address: str | None = None,
                            num_actors: int | None = None, max_retries: int = 3):
     """Detect ``chunks`` ``(chunk, start, stop)`` of a recording (a ``capture.pairing.
     RecordingSpec``: a session or video files / image folders) in Ray detector actors; yields
     ``(chunk, arrays)`` as they finish (any order). One actor per GPU when the cluster has GPUs
     (each holding one), else one per CPU; a lost actor is restarted and its calls retried.
-    The recording's files must be readable from every node (a shared file system). Chunks are
-    detected exactly as :func:`labeling.session_labeling.detect_chunk` does locally."""
+    detect: ``detect(recording, detector, start, stop) -> arrays`` (a module-level function, e.g.
+    :func:`labeling.session_labeling.detect_chunk`).
+    The recording's files must be readable from every node (a shared file system)."""
     ray = require_ray()
     started = _connect(ray, address, None)
     try:
@@ -137,7 +143,7 @@ def detect_chunks_with_ray(recording, detector_spec: str, chunks: list[tuple[int
         count = num_actors or max(1, int(resources.get("GPU" if gpus else "CPU", 1)))
         actor_class = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
                                  max_restarts=max_retries, max_task_retries=max_retries)(_DetectorWorker)
-        actors = [actor_class.remote(recording, detector_spec, device)
+        actors = [actor_class.remote(recording, detector_spec, device, detect)
                   for _ in range(min(count, max(1, len(chunks))))]
         pending = [actors[k % len(actors)].detect.remote(*chunk) for k, chunk in enumerate(chunks)]
         while pending:

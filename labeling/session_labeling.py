@@ -167,7 +167,8 @@ def detections_from_recording(recording, detector_spec: str = "builtin", *,
         if executor == "ray" and todo:
             from .ray_executor import detect_chunks_with_ray
 
-            results = detect_chunks_with_ray(recording, str(detector_spec), todo, device=device,
+            results = detect_chunks_with_ray(recording, str(detector_spec), todo, detect=detect_chunk,
+                                             device=device,
                                              **(ray_options or {}))
             for chunk, arrays in results:
                 _, start, stop = next(t for t in todo if t[0] == chunk)

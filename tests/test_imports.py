@@ -75,3 +75,10 @@ def test_lazy_faces_still_offer_every_public_name():
         assert set(package.__all__) <= set(dir(package))
         with pytest.raises(AttributeError):
             package.no_such_name  # noqa: B018
+
+
+def test_production_modules_do_not_load_the_synthetic_scene_at_import():
+    loaded = _loaded_after("import capture.rigfile, capture.scene, capture.render_person, capture.recorder, "
+                           "capture.sources, labeling.detector.synthetic_data")
+    assert {m for m in loaded if m.startswith(("geometry.synthetic", "capture.render."))
+            or m == "capture.render"} == set()

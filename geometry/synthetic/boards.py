@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import as_float_array
-from ..board import Board
+from ..board import SYNTHETIC_BOARD, Board
 from ..camera import Camera
 from ..rig import Rig
 from ..transforms import rotation_from_rvec, rvec_from_rotation
@@ -20,9 +20,6 @@ from .detections import in_image
 __all__ = ["SYNTHETIC_BOARD", "board_poses", "board_visibility",
            "board_observations", "board_trajectory", "camera_board_poses", "rig_volume_center"]
 
-# The board synthetic scenes hold up when none is given: a 0.7 x 0.5 m ChArUco on A1 paper.
-SYNTHETIC_BOARD = Board(type="charuco", squares=(7, 5), square_length_m=0.1, marker_length_m=0.075,
-                        dictionary="DICT_5X5_100", margin_m=0.04)
 
 
 def rig_volume_center(rig: Rig) -> np.ndarray:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arrays import as_float_array
+from ..options import check_range
 from ..rig import Rig
 from ..skeletons import Skeleton, get_skeleton
 from .occlusion import self_occlusion
@@ -69,21 +70,16 @@ class DetectorNoise:
     score_outlier: tuple[float, float] = (2.5, 3.5)
 
     def __post_init__(self) -> None:
-        if not self.pixel_sigma_px >= 0:
-            raise ValueError(f"pixel_sigma_px is {self.pixel_sigma_px}, expected >= 0")
-        if not self.occluded_sigma_scale >= 1:
-            raise ValueError(f"occluded_sigma_scale is {self.occluded_sigma_scale}, expected >= 1")
-        for name in ("outlier_rate", "swap_rate", "missing_rate", "missing_view_rate", "occluded_missing_rate"):
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name} is {value}, expected a probability in [0, 1]")
+        check_range(self, "pixel_sigma_px", low=0)
+        check_range(self, "occluded_sigma_scale", low=1)
+        check_range(self, "outlier_rate", "swap_rate", "missing_rate", "missing_view_rate",
+                    "occluded_missing_rate", low=0, high=1)
         if len(self.outlier_kinds) != 3 or min(self.outlier_kinds) < 0 or sum(self.outlier_kinds) <= 0:
             raise ValueError(f"outlier_kinds is {self.outlier_kinds}, expected 3 non-negative weights")
         lo, hi = self.far_displacement
         if not 0 < lo <= hi:
             raise ValueError(f"far_displacement is {self.far_displacement}, expected 0 < low <= high")
-        if not self.min_outlier_distance_px > 0:
-            raise ValueError(f"min_outlier_distance_px is {self.min_outlier_distance_px}, expected > 0")
+        check_range(self, "min_outlier_distance_px", low=0, low_open=True)
         for name in ("score_correct", "score_occluded", "score_swapped", "score_outlier"):
             a, b = getattr(self, name)
             if not (a > 0 and b > 0):

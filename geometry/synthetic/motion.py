@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..options import check_range
 from ..skeletons import Skeleton, get_skeleton
 from .body import ANGLE_LIMITS_DEG, ANGLE_NAMES, BodyShape, body_joint_map, forward_kinematics
 
@@ -52,18 +53,13 @@ class MotionOptions:
     variation_deg: float = 8.0
 
     def __post_init__(self) -> None:
-        if not self.area_radius_m > 0:
-            raise ValueError(f"area_radius_m is {self.area_radius_m}, expected > 0")
-        lo, hi = self.walking_speed_mps
-        if not 0 < lo <= hi:
-            raise ValueError(f"walking_speed_mps is {self.walking_speed_mps}, expected 0 < low <= high")
-        if not 0 <= self.action_probability <= 1:
-            raise ValueError(f"action_probability is {self.action_probability}, expected in [0, 1]")
-        lo, hi = self.action_duration_s
-        if not 0 < lo <= hi:
-            raise ValueError(f"action_duration_s is {self.action_duration_s}, expected 0 < low <= high")
-        if not self.turn_rate_deg_s > 0 or not self.variation_deg >= 0:
-            raise ValueError("turn_rate_deg_s must be > 0 and variation_deg >= 0")
+        check_range(self, "area_radius_m", "turn_rate_deg_s", low=0, low_open=True)
+        check_range(self, "action_probability", low=0, high=1)
+        check_range(self, "variation_deg", low=0)
+        for name in ("walking_speed_mps", "action_duration_s"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} is {getattr(self, name)}, expected 0 < low <= high")
 
 
 @dataclass(frozen=True, kw_only=True)

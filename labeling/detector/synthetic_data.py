@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 
 from geometry import Camera
-from geometry.synthetic import random_poses, synthetic_camera
 
 __all__ = ["SyntheticView", "ViewSampler", "jpeg_round_trip", "pixel_errors", "IMAGE_SIZES"]
 
@@ -44,6 +43,8 @@ class SyntheticView:
 
 
 def _random_camera(rng: np.random.Generator, size: tuple[int, int], name: str) -> Camera:
+    from geometry.synthetic import synthetic_camera  # the scene generators load with the first view
+
     azimuth = rng.uniform(-np.pi, np.pi)
     radius = rng.uniform(2.5, _ROOM_RADIUS_M)
     position = np.array([radius * np.cos(azimuth), radius * np.sin(azimuth), rng.uniform(0.4, 3.0)])
@@ -90,6 +91,8 @@ class ViewSampler:
         if self.refresh_every and self._count % self.refresh_every == 0:
             k = int(self.rng.integers(len(self._pool)))
             self._pool[k] = self._new_renderer(k)
+        from geometry.synthetic import random_poses
+
         for _ in range(max_tries):
             renderer = self._pool[int(self.rng.integers(len(self._pool)))]
             camera = renderer.camera
