@@ -144,9 +144,10 @@ def load_onnx_detector(path: str | os.PathLike, *, batch_size: int = 32, threads
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = threads
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                 if p in ort.get_available_providers()]  # CUDA where present, else the CPU
     try:
-        session = ort.InferenceSession(str(path), sess_options=options,
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own InvalidProtobuf, Fail, ...
         raise ValueError(f"--detector onnx:{path}: the file is not an ONNX model onnxruntime can "
                          f"load ({type(error).__name__})") from None
