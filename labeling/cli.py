@@ -261,7 +261,7 @@ def _add_recording_arguments(group, parser: argparse.ArgumentParser) -> None:
 
 
 def _add_detector_argument(parser: argparse.ArgumentParser) -> None:
-    from .detector.spec import DETECTOR_HELP
+    from .detector_spec import DETECTOR_HELP
 
     parser.add_argument("--detector", metavar="SPEC", default=None,
                         help=f"detector for --session / --videos: {DETECTOR_HELP}")
