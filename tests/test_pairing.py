@@ -107,3 +107,21 @@ def test_calibrate_keypoints_reads_the_detections_npz(tmp_path, capsys):
     assert rigkit_cli.main(["calibrate", "keypoints", "--detections", f"tiff:{npz}", "--out",
                             str(out), "--no-report"]) == 2
     assert "unknown detections format" in capsys.readouterr().err
+
+
+def test_video_camera_names_are_matched_to_the_calibration_as_the_importers_do():
+    from geometry.synthetic import ring_rig
+    from labeling.cli import _match_to_rig
+    from labeling.detections import Detections
+
+    rig = ring_rig(3, rng=np.random.default_rng(0))  # cam01, cam02, cam03
+    found = ("take_cam03", "take_cam01", "take_cam02")
+    points = np.arange(3.0)[:, None, None, None] * np.ones((3, 1, 1, 2))  # view v holds value v
+    detections = Detections(points_2d=points, scores=np.ones((3, 1, 1)), camera_names=found,
+                            joint_names=("j",), frame_index=[0], timestamp_s=[0.0],
+                            metadata={"frame_sizes": {n: [640, 480] for n in found}})
+    matched, camera_map = _match_to_rig(detections, rig)
+    assert matched.camera_names == rig.names
+    assert camera_map == {"cam01": "take_cam01", "cam02": "take_cam02", "cam03": "take_cam03"}
+    np.testing.assert_array_equal(matched.points_2d[:, 0, 0, 0], [1.0, 2.0, 0.0])
+    assert set(matched.metadata["frame_sizes"]) == set(rig.names)
