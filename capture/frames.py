@@ -265,25 +265,27 @@ def open_session_sources(path: str | os.PathLike, cameras: Sequence[str] | None 
 
 
 class SynchronizedFrames:
-    """Framesets of several cameras, synchronized by frame index.
+    """Framesets of several cameras, paired by :func:`capture.pairing.pair_frames` (the one
+    pairing: timestamps for a session, index otherwise, ``offsets`` in frames).
 
-    sources: the cameras, in rig order. ``start``, ``stride``, ``limit`` select framesets; the
-    count is the shortest camera's (a warning names cameras with different lengths).
-    Iterating yields ``(frame_index, {name: image})`` with every camera's frame decoded once; a
-    camera whose frame is missing or unreadable at that index is absent from the dict.
+    sources: the cameras, in rig order. ``start``, ``stride``, ``limit`` select framesets among
+    the paired ones (a warning names cameras with different lengths; their common range is used).
+    offsets: ``{name: N}``, camera ``name``'s frame ``k + N`` pairs with frame ``k``.
+    Iterating yields ``(frameset_index, {name: image})`` with every camera's frame decoded once; a
+    camera whose frame is missing or unreadable there is absent from the dict.
     """
 
     def __init__(self, sources: Sequence[FrameSource], *, start: int = 0, stride: int = 1,
-                 limit: int | None = None):
+                 limit: int | None = None, offsets: dict[str, int] | None = None):
+        from .pairing import pair_frames
+
         if not sources:
             raise ValueError("SynchronizedFrames needs at least one camera")
         self.sources = tuple(sources)
-        counts = {s.name: s.num_frames for s in self.sources}
-        self.num_frames = min(counts.values())
-        if len(set(counts.values())) > 1:
-            logger.warning("cameras have different frame counts (%s); using the first %d framesets",
-                           ", ".join(f"{n}: {c}" for n, c in counts.items()), self.num_frames)
-        self.indices = frame_indices(self.num_frames, start=start, stride=stride, limit=limit)
+        self.pairing = pair_frames({s.name: s for s in self.sources}, offsets)
+        self.num_frames = len(self.pairing)
+        self.positions = frame_indices(self.num_frames, start=start, stride=stride, limit=limit)
+        self.indices = self.pairing.frameset_index[self.positions]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -293,16 +295,18 @@ class SynchronizedFrames:
         return int(self.indices.size)
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-        iterators = [source.frames(self.indices) for source in self.sources]
+        wanted_frames = self.pairing.frame_indices[self.positions]  # (K, V)
+        iterators = [source.frames(wanted_frames[:, v]) for v, source in enumerate(self.sources)]
         heads: list[tuple[int, np.ndarray] | None] = [next(it, None) for it in iterators]
-        for wanted in self.indices:
+        for k, frameset in enumerate(self.indices):
             images = {}
-            for k, (source, iterator) in enumerate(zip(self.sources, iterators)):
-                while heads[k] is not None and heads[k][0] < wanted:
-                    heads[k] = next(iterator, None)
-                if heads[k] is not None and heads[k][0] == wanted:
-                    images[source.name] = heads[k][1]
-                    heads[k] = next(iterator, None)
+            for v, (source, iterator) in enumerate(zip(self.sources, iterators)):
+                wanted = int(wanted_frames[k, v])
+                while heads[v] is not None and heads[v][0] < wanted:
+                    heads[v] = next(iterator, None)
+                if heads[v] is not None and heads[v][0] == wanted:
+                    images[source.name] = heads[v][1]
+                    heads[v] = next(iterator, None)
             if not images and all(h is None for h in heads):
                 return
-            yield int(wanted), images
+            yield int(frameset), images

@@ -19,11 +19,12 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .frames import FrameSource
+if TYPE_CHECKING:
+    from .frames import FrameSource
 
 __all__ = ["FramePairing", "pair_frames", "parse_frame_offsets", "iter_framesets", "RecordingSpec",
            "Recording"]
@@ -86,7 +87,7 @@ def parse_frame_offsets(values: Sequence[str] | None, *, names: Sequence[str] | 
     return offsets
 
 
-def pair_frames(sources: Mapping[str, FrameSource], offsets: Mapping[str, int] | None = None, *,
+def pair_frames(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int] | None = None, *,
                 mismatch: Literal["common", "refuse"] = "common") -> FramePairing:
     """Pair the frames of several cameras into framesets.
 
@@ -148,7 +149,7 @@ def pair_frames(sources: Mapping[str, FrameSource], offsets: Mapping[str, int] |
                         notes=tuple(notes))
 
 
-def iter_framesets(sources: Mapping[str, FrameSource], pairing: FramePairing, start: int = 0,
+def iter_framesets(sources: Mapping[str, "FrameSource"], pairing: FramePairing, start: int = 0,
                    stop: int | None = None) -> Iterator[tuple[int, list[np.ndarray | None]]]:
     """Yield ``(position, images)`` for framesets ``start:stop`` of ``pairing`` (positions along
     F): V BGR images in ``pairing.names`` order, None where a camera's frame cannot be decoded.
@@ -232,7 +233,7 @@ class Recording:
     """An open recording: ``sources`` (``{name: FrameSource}``), their ``pairing``, and
     :meth:`framesets` to read paired images."""
 
-    def __init__(self, spec: RecordingSpec, sources: dict[str, FrameSource], pairing: FramePairing):
+    def __init__(self, spec: RecordingSpec, sources: dict[str, "FrameSource"], pairing: FramePairing):
         self.spec, self.sources, self.pairing = spec, sources, pairing
 
     @property

@@ -200,6 +200,12 @@ def _run_label(args) -> int:
             executor=args.executor, progress=_show_progress(args),
             ray_options={"address": args.ray_address} if args.ray_address else None)
         provenance.update(detector_provenance)
+        if not args.quiet:
+            _notice(f"{detector_provenance['detector']}: frames paired by "
+                    f"{detector_provenance['paired_by']}, person boxes from "
+                    f"{detector_provenance['person_boxes']}")
+            for note in detector_provenance.get("notes", []):
+                _notice(note)
         detections, camera_map = _match_to_rig(detections, rig)
         if any(k != v for k, v in camera_map.items()):
             provenance["camera_map"] = camera_map
@@ -325,7 +331,7 @@ def _add_recording_arguments(group, parser: argparse.ArgumentParser) -> None:
 
 
 def _add_detector_argument(parser: argparse.ArgumentParser) -> None:
-    from .detector.spec import DETECTOR_HELP
+    from .detector_spec import DETECTOR_HELP
 
     parser.add_argument("--detector", metavar="SPEC", default=None,
                         help=f"detector for --session / --videos: {DETECTOR_HELP}")

@@ -136,9 +136,8 @@ def detections_from_recording(recording, detector_spec: str = "builtin", *,
     with recording.open() as opened:
         names, F = tuple(opened.names), len(opened)
         pairing, sizes = opened.pairing, opened.sizes
-    detector = open_detector(detector_spec, device=device) if executor != "ray" else None
-    if detector is None:  # the driver only needs the names and the hash: actors load the model
-        detector = open_detector(detector_spec, device="cpu")
+    # with Ray the driver's copy only gives names, hash and box source: actors load their own
+    detector = open_detector(detector_spec, device=device if executor != "ray" else "cpu")
     folder = Path(out_dir) / DETECTIONS_DIR
     description = {**recording.describe(), "num_framesets": F, "cameras": list(names),
                    "detector": detector.source, "weights_sha256": detector.weights_sha256,

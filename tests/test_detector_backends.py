@@ -233,3 +233,44 @@ def test_unopenable_video(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "cam02" in err and str(broken) in err and len(err.splitlines()) == 1
     _assert_nothing_complete(tmp_path)
+
+
+def test_onnx_person_boxes_from_a_box_model(onnx_builtin, tmp_path):
+    """A box model (mmdeploy's ``dets`` layout) that finds the person where the truth is gives the
+    same keypoints as being handed the true box."""
+    import shutil
+    import warnings
+
+    import torch
+
+    from labeling.detector.preprocess import (boxes_from_points, full_image_boxes, input_from_image,
+                                              input_from_image_transforms)
+    from labeling.detector.train_builtin import ViewSampler
+
+    _, pose_path = onnx_builtin
+    view = ViewSampler(np.random.default_rng(11), sizes=[(640, 480)], pool_size=1, refresh_every=0,
+                       jpeg_quality=(90, 90)).sample()
+    truth, _ = boxes_from_points(view.points_2d[None], np.ones((1, 17)), min_score=0.5,
+                                 fallback=np.zeros((1, 4)))
+    box_size = (320, 320)
+    transform = input_from_image_transforms(full_image_boxes(np.array([[640.0, 480.0]])), box_size)
+    corners = input_from_image(truth.reshape(1, 2, 2), transform).reshape(4)
+    dets = torch.tensor([[[*corners, 0.9], [0.0, 0.0, 10.0, 10.0, 0.1]]], dtype=torch.float32)
+
+    class Boxes(torch.nn.Module):
+        def forward(self, images):
+            return dets + images.mean() * 0
+
+    shutil.copy(pose_path, tmp_path / "pose.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(Boxes(), torch.zeros(1, 3, 320, 320), str(tmp_path / "det.onnx"),
+                          input_names=["input"], output_names=["dets"], dynamo=False)
+    (tmp_path / "pose.toml").write_text('box_model = "det.onnx"\n')
+    detector = open_detector(f"onnx:{tmp_path / 'pose.onnx'}")
+    assert detector.box_model is not None and not detector.tracks_boxes
+    assert "det.onnx" in detector.person_boxes
+    np.testing.assert_allclose(detector.box_model.boxes([view.image]), truth, atol=1e-3)
+    found, _ = detector.detect([view.image])
+    given, _ = open_detector(f"onnx:{pose_path}").detect([view.image], truth)
+    np.testing.assert_allclose(found, given, atol=ONNX_SAME_AS_TORCH_TOL_PX)

@@ -78,3 +78,50 @@ def test_fit_detections_keeps_pixels_of_a_padded_camera_and_scales_a_scaled_one(
     assert [f.mode for f in fits] == ["pad_crop", "scale"]
     np.testing.assert_allclose(fitted.points_2d[0, 0, 0], [10.0, 20.0])  # same principal point
     np.testing.assert_allclose(fitted.points_2d[1, 0, 0], [(10.5) * 2 - 0.5, 20.5 * 2 - 0.5])
+
+
+def test_calibrate_keypoints_reads_the_detections_npz(tmp_path, capsys):
+    """``calibrate keypoints --detections npz:FILE`` reads the npz ``rigkit label detect`` writes."""
+    import rigkit_cli
+    from calibration import load_rig, save_rig
+    from calibration.rig_comparison import compare_rigs
+    from geometry import Rig
+    from geometry.skeletons import get_skeleton
+    from geometry.synthetic import DetectorNoise, person_motion, ring_rig, simulate_detections
+    from labeling.detections import Detections, write_npz_detections
+
+    rng = np.random.default_rng(43)
+    rig = ring_rig(3, rng=rng)
+    motion = person_motion(120, rng=rng, skeleton="coco17")
+    simulated = simulate_detections(rig, motion.joints_in_world, skeleton="coco17",
+                                    noise=DetectorNoise(pixel_sigma_px=2.0, outlier_rate=0.1), rng=rng)
+    detections = Detections(points_2d=simulated.points_2d, scores=simulated.scores,
+                            camera_names=rig.names, joint_names=get_skeleton("coco17").joint_names,
+                            frame_index=np.arange(120), timestamp_s=np.arange(120) / 30)
+    npz = write_npz_detections(tmp_path / "take.npz", detections)
+    out = tmp_path / "rig.toml"
+    save_rig(Rig([cam.replace(R=np.eye(3), t=np.zeros(3)) for cam in rig]), out)
+    assert rigkit_cli.main(["calibrate", "keypoints", "--detections", f"npz:{npz}", "--out", str(out),
+                            "--person-height-m", f"{motion.height_m:.4f}", "--no-report"]) == 0
+    assert compare_rigs(load_rig(out), rig).rotation_error_deg.max() < 0.3  # as test_extrinsics_cli: 2 px, 10% outliers
+    assert rigkit_cli.main(["calibrate", "keypoints", "--detections", f"tiff:{npz}", "--out",
+                            str(out), "--no-report"]) == 2
+    assert "unknown detections format" in capsys.readouterr().err
+
+
+def test_video_camera_names_are_matched_to_the_calibration_as_the_importers_do():
+    from geometry.synthetic import ring_rig
+    from labeling.cli import _match_to_rig
+    from labeling.detections import Detections
+
+    rig = ring_rig(3, rng=np.random.default_rng(0))  # cam01, cam02, cam03
+    found = ("take_cam03", "take_cam01", "take_cam02")
+    points = np.arange(3.0)[:, None, None, None] * np.ones((3, 1, 1, 2))  # view v holds value v
+    detections = Detections(points_2d=points, scores=np.ones((3, 1, 1)), camera_names=found,
+                            joint_names=("j",), frame_index=[0], timestamp_s=[0.0],
+                            metadata={"frame_sizes": {n: [640, 480] for n in found}})
+    matched, camera_map = _match_to_rig(detections, rig)
+    assert matched.camera_names == rig.names
+    assert camera_map == {"cam01": "take_cam01", "cam02": "take_cam02", "cam03": "take_cam03"}
+    np.testing.assert_array_equal(matched.points_2d[:, 0, 0, 0], [1.0, 2.0, 0.0])
+    assert set(matched.metadata["frame_sizes"]) == set(rig.names)

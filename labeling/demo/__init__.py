@@ -44,8 +44,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=argparse.SUPPRESS,
                         help="frame rate (default 15, with --quick 8)")
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run (fewer frames)")
-    parser.add_argument("--detector", default="builtin", metavar="WEIGHTS",
-                        help="detector weights (default: the built-in detector shipped with rigkit)")
+    from labeling.detector_spec import DETECTOR_HELP
+
+    parser.add_argument("--detector", default="builtin", metavar="SPEC",
+                        help=f"the detector, as for 'rigkit label': {DETECTOR_HELP}")
     parser.set_defaults(func=_run)
 
 

@@ -44,10 +44,10 @@ def detect_person_framesets(paths: DemoPaths, first: int, *, detector_spec: str 
     from tqdm import tqdm
 
     from capture import open_session
-    from labeling.detector import load_detector
+    from labeling.detector import open_detector
     from labeling.session_labeling import detect_chunk
 
-    detector = load_detector(detector_spec)
+    detector = open_detector(detector_spec)
     folder = paths.detections
     folder.mkdir(parents=True, exist_ok=True)
     with open_session(paths.session) as session:

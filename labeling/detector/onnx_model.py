@@ -23,14 +23,22 @@ Decoding: heatmaps as the built-in detector (:mod:`labeling.detector.decode`, so
 the peak, stride = input / heatmap size); SimCC by the argmax of each axis, ``bin / ratio`` input
 pixels, score the smaller of the two maxima clipped to [0, 1].
 
-Person boxes (the model sees a crop): each camera's box comes from its keypoints in the previous
-frame (confident joints, grown by ``box_margin``); the first frame of a camera, a frame after a
-lost person, and every frame of a chunk start use the whole frame. (A separate person-box model is
-not supported yet.)
+Person boxes (the model sees a crop), said in the run's log and provenance:
+
+- with ``box_model = "det.onnx"`` in the sidecar (a path relative to the model): a person-box
+  ONNX model run on every whole frame (letterboxed to its input; ``box_input_size``, ``box_mean``,
+  ``box_std``, ``box_channel_order`` default to its static input shape and the pose model's
+  normalization); its first output holds rows ``(x0, y0, x1, y1, score, ...)`` in input pixels,
+  as mmdeploy's RTMDet/YOLOX ``dets`` (1, N, 5); the best row at least ``box_min_score``
+  (default 0.3) is the person, else the whole frame;
+- otherwise each camera's box comes from its keypoints in the previous frame (confident joints,
+  grown by ``box_margin``); a camera's first frame, a frame after a lost person, and the first
+  frameset of every chunk use the whole frame.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -41,8 +49,9 @@ import numpy as np
 import torch
 
 from .decode import decode_heatmaps, input_from_heatmap
-from .interface import DetectorSettings, FrozenDetector
+from .interface import DetectorSettings, FrozenDetector, _as_image_list
 from .loading import file_sha256
+from .preprocess import full_image_boxes, image_from_input, input_from_image_transforms, warp_to_input
 
 __all__ = ["OnnxDetector", "load_onnx_detector", "export_onnx", "ONNX_METADATA_KEY"]
 
@@ -58,6 +67,39 @@ def _onnxruntime():
     except ImportError:
         raise ValueError("the onnx detector needs onnxruntime: install rigkit[onnx]") from None
     return onnxruntime
+
+
+class PersonBoxModel:
+    """A person-box ONNX model (see the module docstring): whole frames in, one box per image."""
+
+    def __init__(self, session, *, input_size: tuple[int, int], mean, std, channel_order: str,
+                 min_score: float, name: str):
+        self.session, self.input_size, self.min_score, self.name = session, input_size, min_score, name
+        self.channel_order = channel_order
+        self._input_name = session.get_inputs()[0].name
+        self._gain = 1.0 / (255.0 * np.array(std, dtype=np.float32).reshape(1, 3, 1, 1))
+        self._offset = np.array(mean, dtype=np.float32).reshape(1, 3, 1, 1) * 255.0 * self._gain
+
+    def boxes(self, images: list[np.ndarray]) -> np.ndarray:
+        """(B, 4) ``(x0, y0, x1, y1)`` image pixels; NaN rows where no person is found."""
+        sizes = np.array([(im.shape[1], im.shape[0]) for im in images], dtype=np.float64)
+        transforms = input_from_image_transforms(full_image_boxes(sizes), self.input_size)
+        crops = warp_to_input(images, transforms, self.input_size)
+        out = np.full((len(images), 4), np.nan)
+        for b in range(len(images)):  # box models are usually exported with batch 1
+            batch = crops[b:b + 1].transpose(0, 3, 1, 2).astype(np.float32)
+            if self.channel_order == "rgb":
+                batch = batch[:, ::-1]
+            batch = np.ascontiguousarray(batch * self._gain - self._offset, dtype=np.float32)
+            rows = np.asarray(self.session.run(None, {self._input_name: batch})[0], dtype=np.float64)
+            if rows.size == 0 or rows.shape[-1] < 5:
+                continue
+            rows = rows.reshape(-1, rows.shape[-1])
+            best = rows[np.argmax(rows[:, 4])]
+            if best[4] >= self.min_score:
+                corners = image_from_input(best[:4].reshape(1, 2, 2), transforms[b:b + 1])
+                out[b] = corners.reshape(4)
+        return out
 
 
 def _sidecar(path: Path) -> dict:
@@ -77,7 +119,7 @@ class OnnxDetector(FrozenDetector):
     tracks_boxes = True
 
     def __init__(self, session, settings: DetectorSettings, *, output: str, simcc_split_ratio: float,
-                 weights_sha256: str, batch_size: int = 32):
+                 weights_sha256: str, batch_size: int = 32, box_model: PersonBoxModel | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size is {batch_size}, expected >= 1")
         self.session = session
@@ -93,10 +135,27 @@ class OnnxDetector(FrozenDetector):
         self._gain = 1.0 / (255.0 * std)
         self._offset = mean / std
         self.module = None
+        self.box_model = box_model
+        self.tracks_boxes = box_model is None
 
     @property
     def person_boxes(self) -> str:
+        if self.box_model is not None:
+            return f"the box model {self.box_model.name} on every whole frame"
         return "each camera's keypoints in the previous frame (the whole frame at a camera's first frame)"
+
+    def detect(self, images, boxes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`FrozenDetector.detect`; with a box model, images without a given box get
+        the box model's (the whole frame where it finds no one)."""
+        if self.box_model is not None:
+            images = _as_image_list(images)
+            found = self.box_model.boxes(images)
+            if boxes is None:
+                boxes = found
+            else:
+                boxes = np.asarray(boxes, dtype=np.float64)
+                boxes = np.where(np.isfinite(boxes).all(axis=1)[:, None], boxes, found)
+        return super().detect(images, boxes)
 
     def __repr__(self) -> str:
         return (f"OnnxDetector({self.settings.name!r}, {len(self.joint_names)} joints, "
@@ -144,9 +203,10 @@ def load_onnx_detector(path: str | os.PathLike, *, batch_size: int = 32, threads
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = threads
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                 if p in ort.get_available_providers()]  # CUDA where present, else the CPU
     try:
-        session = ort.InferenceSession(str(path), sess_options=options,
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises its own InvalidProtobuf, Fail, ...
         raise ValueError(f"--detector onnx:{path}: the file is not an ONNX model onnxruntime can "
                          f"load ({type(error).__name__})") from None
@@ -181,6 +241,7 @@ def load_onnx_detector(path: str | os.PathLike, *, batch_size: int = 32, threads
         else:
             raise ValueError(f"{path}: give the model's joint_names in {path.with_suffix('.toml')} "
                              f"(it has {J} outputs)")
+    box_model = _box_model(path, settings, ort, options, providers)
     ratio = settings.pop("simcc_split_ratio", None)
     if output == "simcc" and ratio is None:
         bins = outputs[0].shape[2]
@@ -190,9 +251,41 @@ def load_onnx_detector(path: str | os.PathLike, *, batch_size: int = 32, threads
     detector_settings = DetectorSettings.from_dict(settings)
     if isinstance(J, int) and J != len(detector_settings.joint_names):
         raise ValueError(f"{path} outputs {J} joints but names {len(detector_settings.joint_names)}")
+    sha256 = file_sha256(path)
+    if box_model is not None:  # provenance covers both files
+        sha256 = hashlib.sha256((sha256 + box_model.sha256).encode()).hexdigest()
     return OnnxDetector(session, detector_settings, output=output,
-                        simcc_split_ratio=float(ratio or 1.0), weights_sha256=file_sha256(path),
-                        batch_size=batch_size)
+                        simcc_split_ratio=float(ratio or 1.0), weights_sha256=sha256,
+                        batch_size=batch_size, box_model=box_model)
+
+
+def _box_model(path: Path, settings: dict, ort, options, providers) -> PersonBoxModel | None:
+    """The sidecar's ``box_model`` (its ``box_*`` keys are taken out of ``settings``)."""
+    keys = {k: settings.pop(k) for k in [k for k in settings if k.startswith("box_")]
+            if k != "box_margin"}
+    if "box_model" not in keys:
+        return None
+    box_path = (path.parent / str(keys["box_model"])).resolve()
+    if not box_path.is_file():
+        raise ValueError(f"{path}: its box_model {box_path} does not exist")
+    try:
+        session = ort.InferenceSession(str(box_path), sess_options=options, providers=providers)
+    except Exception as error:
+        raise ValueError(f"box_model {box_path} is not an ONNX model onnxruntime can load "
+                         f"({type(error).__name__})") from None
+    shape = session.get_inputs()[0].shape
+    size = keys.get("box_input_size")
+    if size is None:
+        if len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
+            raise ValueError(f"box_model {box_path} has a dynamic input size; give box_input_size")
+        size = (shape[3], shape[2])
+    model = PersonBoxModel(session, input_size=(int(size[0]), int(size[1])),
+                           mean=keys.get("box_mean", settings.get("mean")),
+                           std=keys.get("box_std", settings.get("std")),
+                           channel_order=keys.get("box_channel_order", settings.get("channel_order", "rgb")),
+                           min_score=float(keys.get("box_min_score", 0.3)), name=box_path.name)
+    model.sha256 = file_sha256(box_path)
+    return model
 
 
 def export_onnx(path: str | os.PathLike, detector: FrozenDetector) -> str:
