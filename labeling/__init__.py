@@ -6,6 +6,7 @@ Uses :mod:`geometry` (and reads sessions through :mod:`capture`, calibrations th
 
 from .association import AssociationOptions, AssociationResult, PersonCandidates, associate
 from .detections import Detections
+from .gating import NoiseEstimate, estimate_noise
 from .importers import IMPORT_FORMATS, load_candidates, load_detections
 from .index import LabelIndex, ShardEntry
 from .pipeline import LabelJob, LabelSummary, match_cameras, run_label_job
@@ -16,7 +17,7 @@ from .skeleton_file import read_skeleton_toml
 __all__ = [
     "Detections",
     "LabelIndex", "ShardEntry", "LabelJob", "LabelSummary", "match_cameras", "run_label_job",
-    "LabelOptions", "PseudoLabels", "compute_pseudo_labels",
+    "LabelOptions", "PseudoLabels", "compute_pseudo_labels", "NoiseEstimate", "estimate_noise",
     "SCHEMA_VERSION", "RejectReason", "ShardLayout", "read_shard", "write_shard",
     "ShardDataset", "ShardIterableDataset", "collate_samples",
     "AssociationOptions", "AssociationResult", "PersonCandidates", "associate",

@@ -181,7 +181,7 @@ def _leverage(rig, points_3d: np.ndarray, inliers: np.ndarray, weights: np.ndarr
     K = np.asarray(rig.K)  # (V, 3, 3)
     R, t = np.asarray(rig.R), np.asarray(rig.t)
     X = np.nan_to_num(points_3d)  # (F, J, 3)
-    in_cam = np.einsum("vab,fjb->vfja", R, X) + t[:, None, None, :]  # (V, F, J, 3)
+    in_cam = X[None] @ np.swapaxes(R, -1, -2)[:, None] + t[:, None, None, :]  # (V, F, J, 3)
     z = np.where(np.abs(in_cam[..., 2]) > 1e-9, in_cam[..., 2], 1e-9)
     A = np.zeros(in_cam.shape[:-1] + (2, 3))  # d pixel / d camera coordinates
     A[..., 0, 0] = K[:, None, None, 0, 0] / z
@@ -189,13 +189,14 @@ def _leverage(rig, points_3d: np.ndarray, inliers: np.ndarray, weights: np.ndarr
     A[..., 0, 2] = -(K[:, None, None, 0, 0] * in_cam[..., 0] + K[:, None, None, 0, 1] * in_cam[..., 1]) / z ** 2
     A[..., 1, 1] = K[:, None, None, 1, 1] / z
     A[..., 1, 2] = -K[:, None, None, 1, 1] * in_cam[..., 1] / z ** 2
-    A = np.einsum("vfjab,vbc->vfjac", A, R)  # d pixel / d world point
+    A = A @ R[:, None, None]  # (V, F, J, 2, 3) d pixel / d world point
     w = np.where(inliers, weights, 0.0)[..., None, None]
-    normal = (w * np.einsum("vfjab,vfjac->vfjbc", A, A)).sum(axis=0)  # (F, J, 3, 3)
+    At = np.swapaxes(A, -1, -2)
+    normal = (w * (At @ A)).sum(axis=0)  # (F, J, 3, 3)
     det = np.linalg.det(normal)
     ok = np.abs(det) > 1e-12 * np.maximum(1.0, np.abs(normal).max(axis=(-2, -1))) ** 3
     inverse = np.linalg.inv(np.where(ok[..., None, None], normal, np.eye(3)))
-    h = np.einsum("vfjab,fjbc,vfjac->vfj", A, inverse, A) * w[..., 0, 0]
+    h = ((A @ inverse[None]) * A).sum(axis=(-2, -1)) * w[..., 0, 0]
     return np.where(inliers & ok[None], np.clip(h, 0.0, 1.999), np.nan)
 
 
