@@ -36,6 +36,7 @@ framesets, is at least ``presence_min_score``; labels of other framesets are rej
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -46,6 +47,7 @@ __all__ = ["GatingMode", "JOINT_GROUPS", "joint_groups", "NoiseEstimate", "estim
            "thresholds_from_sigma", "triangulate_gated", "person_present", "fixed_noise_estimate"]
 
 GatingMode = Literal["adaptive", "fixed"]
+log = logging.getLogger(__name__)
 
 # Joint groups by (a word in) the joint's name; first match wins, the rest is "other".
 JOINT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -263,6 +265,12 @@ def estimate_noise(rig, detections, options, *, max_framesets: int = 2000) -> No
             sigma, count = _residual_sigma(error, leverage, inliers, inliers.sum(axis=0),
                                            joint_group, G, options.min_noise_samples)
             thresholds = thresholds_from_sigma(sigma, rig, options)
+        triangulated = valid.any(axis=1)
+        if options.presence_min_score > 0 and triangulated.any() and present[triangulated].mean() < 0.5:
+            log.warning("the presence test finds a person in only %.0f%% of the framesets where "
+                        "joints triangulate (median confidence of the detections used below %.2f); "
+                        "if this detector's confidences run low, lower --presence-min-score",
+                        100 * present[triangulated].mean(), options.presence_min_score)
     if options.gating == "fixed":
         return fixed_noise_estimate(rig, detections.joint_names, options, sigma, count)
     thresholds = thresholds_from_sigma(sigma, rig, options)
