@@ -188,7 +188,8 @@ def _leverage(rig, points_3d: np.ndarray, inliers: np.ndarray, weights: np.ndarr
     A = np.zeros(in_cam.shape[:-1] + (2, 3))  # d pixel / d camera coordinates
     A[..., 0, 0] = K[:, None, None, 0, 0] / z
     A[..., 0, 1] = K[:, None, None, 0, 1] / z
-    A[..., 0, 2] = -(K[:, None, None, 0, 0] * in_cam[..., 0] + K[:, None, None, 0, 1] * in_cam[..., 1]) / z ** 2
+    fx, skew, fy = K[:, None, None, 0, 0], K[:, None, None, 0, 1], K[:, None, None, 1, 1]
+    A[..., 0, 2] = -(fx * in_cam[..., 0] + skew * in_cam[..., 1]) / z ** 2
     A[..., 1, 1] = K[:, None, None, 1, 1] / z
     A[..., 1, 2] = -K[:, None, None, 1, 1] * in_cam[..., 1] / z ** 2
     A = A @ R[:, None, None]  # (V, F, J, 2, 3) d pixel / d world point
