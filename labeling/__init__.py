@@ -18,6 +18,7 @@ _SUBMODULES = {
     "IMPORT_FORMATS": "importers", "load_candidates": "importers", "load_detections": "importers",
     "LabelIndex": "index", "ShardEntry": "index",
     "LabelJob": "pipeline", "LabelSummary": "pipeline", "match_cameras": "pipeline", "run_label_job": "pipeline",
+    "NoiseEstimate": "gating", "estimate_noise": "gating",
     "LabelOptions": "pseudo_labels", "PseudoLabels": "pseudo_labels", "compute_pseudo_labels": "pseudo_labels",
     "SCHEMA_VERSION": "shards", "RejectReason": "shards", "ShardLayout": "shards", "read_shard": "shards",
     "write_shard": "shards",

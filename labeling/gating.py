@@ -36,6 +36,7 @@ framesets, is at least ``presence_min_score``; labels of other framesets are rej
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -46,6 +47,7 @@ __all__ = ["GatingMode", "JOINT_GROUPS", "joint_groups", "NoiseEstimate", "estim
            "thresholds_from_sigma", "triangulate_gated", "person_present", "fixed_noise_estimate"]
 
 GatingMode = Literal["adaptive", "fixed"]
+log = logging.getLogger(__name__)
 
 # Joint groups by (a word in) the joint's name; first match wins, the rest is "other".
 JOINT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -181,21 +183,23 @@ def _leverage(rig, points_3d: np.ndarray, inliers: np.ndarray, weights: np.ndarr
     K = np.asarray(rig.K)  # (V, 3, 3)
     R, t = np.asarray(rig.R), np.asarray(rig.t)
     X = np.nan_to_num(points_3d)  # (F, J, 3)
-    in_cam = np.einsum("vab,fjb->vfja", R, X) + t[:, None, None, :]  # (V, F, J, 3)
+    in_cam = X[None] @ np.swapaxes(R, -1, -2)[:, None] + t[:, None, None, :]  # (V, F, J, 3)
     z = np.where(np.abs(in_cam[..., 2]) > 1e-9, in_cam[..., 2], 1e-9)
     A = np.zeros(in_cam.shape[:-1] + (2, 3))  # d pixel / d camera coordinates
     A[..., 0, 0] = K[:, None, None, 0, 0] / z
     A[..., 0, 1] = K[:, None, None, 0, 1] / z
-    A[..., 0, 2] = -(K[:, None, None, 0, 0] * in_cam[..., 0] + K[:, None, None, 0, 1] * in_cam[..., 1]) / z ** 2
+    fx, skew, fy = K[:, None, None, 0, 0], K[:, None, None, 0, 1], K[:, None, None, 1, 1]
+    A[..., 0, 2] = -(fx * in_cam[..., 0] + skew * in_cam[..., 1]) / z ** 2
     A[..., 1, 1] = K[:, None, None, 1, 1] / z
     A[..., 1, 2] = -K[:, None, None, 1, 1] * in_cam[..., 1] / z ** 2
-    A = np.einsum("vfjab,vbc->vfjac", A, R)  # d pixel / d world point
+    A = A @ R[:, None, None]  # (V, F, J, 2, 3) d pixel / d world point
     w = np.where(inliers, weights, 0.0)[..., None, None]
-    normal = (w * np.einsum("vfjab,vfjac->vfjbc", A, A)).sum(axis=0)  # (F, J, 3, 3)
+    At = np.swapaxes(A, -1, -2)
+    normal = (w * (At @ A)).sum(axis=0)  # (F, J, 3, 3)
     det = np.linalg.det(normal)
     ok = np.abs(det) > 1e-12 * np.maximum(1.0, np.abs(normal).max(axis=(-2, -1))) ** 3
     inverse = np.linalg.inv(np.where(ok[..., None, None], normal, np.eye(3)))
-    h = np.einsum("vfjab,fjbc,vfjac->vfj", A, inverse, A) * w[..., 0, 0]
+    h = ((A @ inverse[None]) * A).sum(axis=(-2, -1)) * w[..., 0, 0]
     return np.where(inliers & ok[None], np.clip(h, 0.0, 1.999), np.nan)
 
 
@@ -262,6 +266,12 @@ def estimate_noise(rig, detections, options, *, max_framesets: int = 2000) -> No
             sigma, count = _residual_sigma(error, leverage, inliers, inliers.sum(axis=0),
                                            joint_group, G, options.min_noise_samples)
             thresholds = thresholds_from_sigma(sigma, rig, options)
+        triangulated = valid.any(axis=1)
+        if options.presence_min_score > 0 and triangulated.any() and present[triangulated].mean() < 0.5:
+            log.warning("the presence test finds a person in only %.0f%% of the framesets where "
+                        "joints triangulate (median confidence of the detections used below %.2f); "
+                        "if this detector's confidences run low, lower --presence-min-score",
+                        100 * present[triangulated].mean(), options.presence_min_score)
     if options.gating == "fixed":
         return fixed_noise_estimate(rig, detections.joint_names, options, sigma, count)
     thresholds = thresholds_from_sigma(sigma, rig, options)

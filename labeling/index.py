@@ -9,7 +9,10 @@ Layout::
     {"format": "rigkit-label-index", "schema_version": 2, "rigkit_version": "...", "complete": true,
      "job": {"job_id": <sha256 of the job>, "num_framesets": F, "shard_size": S,
              "num_shards": ..., "provenance": {"calibration": path, "calibration_sha256": ...,
-             "detections": ..., "detector": ..., "weights_sha256": ...}, "options": {...}},
+             "detections": ..., "detector": ..., "weights_sha256": ...}, "options": {...},
+             "noise": {<schema 2: labeling.gating.NoiseEstimate.to_json(): "mode", "camera_names",
+                       "group_names", "joint_group", "sigma_px", "num_samples", "threshold_px",
+                       "gate_px" per camera and joint group>}},
      "shards": [{"file": "shard-00000.h5", "shard": 0, "first_position": 0, "num_samples": S,
                  "sha256": ..., "frame_index_first": ..., "frame_index_last": ...,
                  "num_valid_joints": ...}, ...]}

@@ -249,6 +249,7 @@ class LabelSummary:
     accepted_per_joint: dict[str, tuple[int, int]]
     median_reprojection_error_px: float
     seconds: float
+    noise: NoiseEstimate | None = None
 
     @property
     def framesets_per_s(self) -> float:
@@ -266,6 +267,11 @@ class LabelSummary:
                  f"{'joint':<20} {'accepted':>9} {'of':>9} {'share':>7}"]
         for name, (accepted, total) in self.accepted_per_joint.items():
             lines.append(f"{name:<20} {accepted:>9} {total:>9} {accepted / max(total, 1):>7.1%}")
+        if self.noise is not None:
+            gates = self.noise.gate_px
+            lines.append(f"gating: {self.noise.mode}; label gates {np.nanmin(gates):.1f}-"
+                         f"{np.nanmax(gates):.1f} px over cameras and joint groups (noise and "
+                         "thresholds per camera: rigkit label report)")
         return "\n".join(lines)
 
 
@@ -373,7 +379,7 @@ def run_label_job(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool = F
     summary = LabelSummary(out_dir=out_dir, num_framesets=job.detections.num_frames,
                            framesets_written=int(total), num_shards=job.num_shards, shards_written=len(todo),
                            shards_skipped=skipped, accepted_per_joint=accepted,
-                           median_reprojection_error_px=median, seconds=seconds)
+                           median_reprojection_error_px=median, seconds=seconds, noise=job.noise)
     log.info("labeling done: %d framesets, %d shards written, %d skipped, %.1f s",
              summary.num_framesets, summary.shards_written, summary.shards_skipped, seconds)
     return summary

@@ -15,8 +15,9 @@ Steps, all vectorized over framesets x joints (no per-frame Python loop):
    rejected frame, nor across a jump in ``frame_index``);
 5. bone-length consistency: each bone's length against its robust (median) length over the take;
    where a bone deviates, the joint that explains most deviating bones is flagged (iteratively),
-   and so is a joint on a deviating bone that no good bone vouches for. Long bones (rigid limb segments) get no extra tolerance for a spread over the take: a spread
-   there comes from errors (left/right swaps that two views agree on), not from the body.
+   and so is a joint on a deviating bone that no good bone vouches for. Long bones (rigid limb
+   segments) get no extra tolerance for a spread over the take: a spread there comes from errors
+   (left/right swaps that two views agree on), not from the body.
 Every rejection is recorded as bits of ``shards.RejectReason``.
 """
 
@@ -32,7 +33,8 @@ from .gating import GatingMode, NoiseEstimate, estimate_noise, person_present, t
 from .shards import LABEL_FIELDS, RejectReason
 
 __all__ = ["Smoothing", "BoneCheck", "LabelOptions", "PseudoLabels", "compute_pseudo_labels",
-           "reference_bone_lengths", "bone_lengths_m", "context_framesets", "noise_for", "long_bone_mask"]
+           "reference_bone_lengths", "bone_lengths_m", "context_framesets", "noise_for",
+           "long_bone_mask"]
 
 Smoothing = Literal["none", "savgol", "median"]
 BoneCheck = Literal["off", "flag", "reject"]
@@ -341,12 +343,14 @@ def long_bone_mask(joint_names, bones: np.ndarray) -> np.ndarray:
     names (e.g. ``left_elbow``-``left_wrist``, ``RKnee``-``RAnkle``; both ends on one side)."""
     names = [str(n).lower() for n in joint_names]
 
+    parts = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+
     def part(name):
-        return next((p for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle") if p in name), None)
+        return next((p for p in parts if p in name), None)
 
     def side(name):
         rest = name
-        for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle"):
+        for p in parts:
             rest = rest.replace(p, "")
         rest = rest.strip("_ -.")
         return rest if rest in ("l", "r", "left", "right") else None
@@ -381,7 +385,8 @@ def _bone_flags(points: np.ndarray, valid: np.ndarray, bones: np.ndarray,
     incidence[np.arange(len(bones)), bones[:, 1]] = 1
     # A joint on a deviating bone that no good bone vouches for is not trusted either: a wrist
     # swapped to the other arm is not saved by its elbow being the one blamed (or missing).
-    unvouched = ((bad.astype(np.int64) @ incidence) > 0) & (((checked & ~bad).astype(np.int64) @ incidence) == 0)
+    on_bad = (bad.astype(np.int64) @ incidence) > 0
+    unvouched = on_bad & (((checked & ~bad).astype(np.int64) @ incidence) == 0)
     rows = np.arange(F)
     for _ in range(len(bones)):
         if not bad.any():

@@ -105,7 +105,7 @@ class RejectReason(enum.IntFlag):
     NONE = 0
     NOT_TRIANGULATED = 1      # fewer than two usable views, or no consensus among them
     TOO_FEW_INLIER_VIEWS = 2  # fewer than ``min_inlier_views`` views agreed
-    REPROJECTION_ERROR = 4    # an inlier view is further than ``max_reprojection_error_px``
+    REPROJECTION_ERROR = 4    # an inlier view is further than its gate (labeling.gating)
     BONE_LENGTH = 8           # a bone to this joint jumps away from its take-wide median length
     NO_PERSON = 16            # (schema 2) the frameset shows no person (labeling.gating presence test)
 

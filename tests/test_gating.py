@@ -153,3 +153,32 @@ def test_shards_of_schema_1_still_read(tmp_path):
     report = acceptance_table(tmp_path)
     assert report.noise is None and "gating" not in report.table()
     assert len(ShardDataset(tmp_path)) == 16
+
+
+def test_pipeline_records_the_noise_and_labels_do_not_depend_on_the_shard_cut(tmp_path):
+    from labeling import LabelJob, run_label_job
+    from labeling.index import LabelIndex
+    from labeling.report import acceptance_table
+    from labeling.shards import read_shard
+    from tests.label_fixtures import BONES
+
+    rig, _, detections = synthetic_take(90, noise_px=3.0, gross_fraction=0.05, seed=5)
+    # A person-free stretch in the middle, so the presence test has an edge to get right.
+    scores = detections.scores.copy()
+    scores[:, 40:60] = 0.3
+    detections = _with_points(detections, detections.points_2d, scores,
+                              frame_index=detections.frame_index)
+    outputs = {}
+    for shard_size in (13, 90):
+        job = LabelJob.create(rig, detections, options=LabelOptions(), bones=BONES,
+                              shard_size=shard_size)
+        run_label_job(job, tmp_path / str(shard_size), progress=False)
+        index = LabelIndex.read(tmp_path / str(shard_size))
+        assert index.schema_version == 2 and index.job["noise"] == job.noise.to_json()
+        shards = [read_shard(tmp_path / str(shard_size) / e.file) for e in index.shards]
+        assert all(s["attributes"]["noise"] == index.job["noise"] for s in shards)
+        outputs[shard_size] = np.concatenate([s["valid"] for s in shards])
+    np.testing.assert_array_equal(outputs[13], outputs[90])
+    assert not outputs[13][40:60].any() and outputs[13][:35].mean() > 0.9
+    table = acceptance_table(tmp_path / "13").table()
+    assert "gating: adaptive" in table and all(name in table for name in rig.names)

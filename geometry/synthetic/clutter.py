@@ -62,8 +62,10 @@ def clutter_detections(rig: Rig, num_frames: int, num_joints: int, *,
     float64 in (0, 1), NaN where nothing was reported.
     """
     if num_frames < 0 or num_joints < 1:
-        raise ValueError(f"num_frames is {num_frames} and num_joints {num_joints}, expected >= 0 and >= 1")
-    structure = np.asarray(noise.centre_m) + (rng.random((num_joints, 3)) - 0.5) * np.asarray(noise.extent_m)
+        raise ValueError(f"num_frames is {num_frames} and num_joints {num_joints}, "
+                         "expected >= 0 and >= 1")
+    offsets = (rng.random((num_joints, 3)) - 0.5) * np.asarray(noise.extent_m)
+    structure = np.asarray(noise.centre_m) + offsets
     V, F, J = len(rig), num_frames, num_joints
     truth = np.broadcast_to(rig.project(structure)[:, None], (V, F, J, 2))
     points = truth + noise.pixel_sigma_px * rng.standard_normal((V, F, J, 2))
