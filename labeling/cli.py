@@ -153,11 +153,14 @@ def _run_label(args) -> int:
         raise ValueError("rigkit label needs --calibration, --out and exactly one of --session "
                          "or --detections (or the 'report' command)")
     options = _options(args)
-    from calibration import load_rig
+    from calibration import read_calibration
 
-    rig = load_rig(args.calibration, units=args.calibration_units)
+    calibration = read_calibration(args.calibration, units=args.calibration_units)
+    rig = calibration.posed_rig()
     provenance = {"calibration": str(Path(args.calibration).resolve()),
                   "calibration_sha256": sha256_of_file(args.calibration)}
+    if calibration.decisions:  # what the reader had to decide (units, sizes, unposed cameras)
+        provenance["calibration_decisions"] = list(calibration.decisions)
     if args.session is not None:
         from .session_labeling import detections_from_session
 
