@@ -135,6 +135,18 @@ class CalibrationFile:
     unposed: tuple[str, ...] = ()
     decisions: tuple[str, ...] = ()
 
+    def posed_rig(self) -> Rig:
+        """The cameras with a pose (what triangulation can use): the unposed ones left out with
+        one warning; ValueError when none has a pose."""
+        if not self.unposed:
+            return self.rig
+        posed = [n for n in self.rig.names if n not in self.unposed]
+        if not posed:
+            raise ValueError(f"{self.path}: no camera has a pose (extrinsics); calibrate them first "
+                             "(rigkit calibrate extrinsics or keypoints)")
+        logger.warning("%s: leaving out cameras %s, which have no pose", self.path, ", ".join(self.unposed))
+        return self.rig.subset(posed)
+
 
 # -- public API ----------------------------------------------------------------------------------
 def load_rig(path: str | os.PathLike, *, max_distance_m: float = MAX_DISTANCE_M,
@@ -142,15 +154,7 @@ def load_rig(path: str | os.PathLike, *, max_distance_m: float = MAX_DISTANCE_M,
     """The posed cameras of a calibration file of any supported format (detected from its
     content), in metres. Cameras the file gives no pose are left out (one warning); a file with
     no posed camera is refused. ``units``: see :func:`read_calibration`."""
-    calibration = read_calibration(path, max_distance_m=max_distance_m, units=units)
-    if not calibration.unposed:
-        return calibration.rig
-    posed = [n for n in calibration.rig.names if n not in calibration.unposed]
-    if not posed:
-        raise ValueError(f"{path}: no camera has a pose (extrinsics); calibrate them first "
-                         "(rigkit calibrate extrinsics or keypoints)")
-    logger.warning("%s: leaving out cameras %s, which have no pose", path, ", ".join(calibration.unposed))
-    return calibration.rig.subset(posed)
+    return read_calibration(path, max_distance_m=max_distance_m, units=units).posed_rig()
 
 
 def read_calibration(path: str | os.PathLike, *, max_distance_m: float = MAX_DISTANCE_M,

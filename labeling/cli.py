@@ -186,12 +186,15 @@ def _run_label(args) -> int:
 
         require_ray()  # before any file is written
     _refuse_out_inside_input(Path(args.out), args.session, args.detections)
-    from calibration import load_rig
+    from calibration import read_calibration
 
     recording = _recording(args)
-    rig = load_rig(args.calibration, units=args.calibration_units)
+    calibration = read_calibration(args.calibration, units=args.calibration_units)
+    rig = calibration.posed_rig()
     provenance = {"calibration": str(Path(args.calibration).resolve()),
                   "calibration_sha256": sha256_of_file(args.calibration)}
+    if calibration.decisions:  # what the reader had to decide (units, sizes, unposed cameras)
+        provenance["calibration_decisions"] = list(calibration.decisions)
     if recording is not None:
         from .session_labeling import detections_from_recording
 

@@ -210,3 +210,44 @@ def test_sleap_option_from_the_command_line_parses():
         parse_detections_options(["layout"])
     with pytest.raises(ValueError, match="has no option"):
         load_candidates("sleap", "x.h5", nonsense=1)
+
+
+LABEL_MPJPE_TOL_MM = 30.0  # as tests/test_label_cli.py: 2 px noise + 10% gross, 4 views, default gates
+
+
+def test_label_end_to_end_mm_toml_and_pose2sim_json_with_empty_people(tmp_path):
+    """An aniposelib TOML in mm (no units key) and Pose2Sim-style JSON with {} entries: labelled
+    in metres, both decisions in index.json's provenance."""
+    import cv2
+    from aniposelib.cameras import Camera as AniposeCamera
+    from aniposelib.cameras import CameraGroup
+
+    from label_fixtures import coco_take
+    from labeling import LabelIndex
+    from rigkit_cli import main
+
+    rig, truth, detections, _ = coco_take(60, seed=5)
+    assert 0.3 <= np.median(np.linalg.norm(rig.t, axis=1)) <= 10  # mm plausible, cm not
+    CameraGroup([AniposeCamera(name=c.name, size=tuple(int(s) for s in c.size), matrix=c.K,
+                               dist=c.dist_padded[:5], rvec=cv2.Rodrigues(c.R)[0].ravel(),
+                               tvec=c.t * 1000) for c in rig]).dump(str(tmp_path / "calibration.toml"))
+    for v, camera in enumerate(detections.camera_names):
+        folder = tmp_path / "pose" / f"{camera}_json"
+        folder.mkdir(parents=True)
+        for f in range(detections.num_frames):
+            xyc = np.concatenate([detections.points_2d[v, f], detections.scores[v, f][:, None]], -1)
+            flat = np.nan_to_num(xyc, nan=0.0).reshape(-1).tolist()
+            (folder / f"{camera}_{f:012d}_keypoints.json").write_text(json.dumps(
+                {"version": 1.3, "people": [{}, {"person_id": [-1], "pose_keypoints_2d": flat}]}))
+    assert main(["-q", "label", "--calibration", str(tmp_path / "calibration.toml"), "--detections",
+                 f"openpose:{tmp_path / 'pose'}", "--out", str(tmp_path / "out")]) == 0
+    index = LabelIndex.read(tmp_path / "out")
+    provenance = index.job["provenance"]
+    assert any("millimetres" in line for line in provenance["calibration_decisions"])
+    assert "no keypoints" in json.dumps(index.job)  # the importer's decision, in the provenance
+    import h5py
+
+    with h5py.File(tmp_path / "out" / index.shards[0].file, "r") as f:
+        points, valid, frames = f["keypoints_3d"][()], f["valid"][()], f["frame_index"][()]
+    error_mm = 1000 * np.linalg.norm(points - truth[frames - detections.frame_index[0]], axis=-1)[valid]
+    assert valid.mean() > 0.8 and np.mean(error_mm) < LABEL_MPJPE_TOL_MM

@@ -125,6 +125,14 @@ def read_coco(path: str | Path, *, images: str | Path | None = None, camera_name
 
 def _instances(instances, source: Path) -> np.ndarray:
     """MMPose instances -> (P, J, 3) x, y, score."""
+    if instances and all(type(i) is dict and "keypoint_scores" in i for i in instances):
+        try:  # the usual case in one numpy call: equal keypoint counts, scores beside them
+            xy = np.array([i["keypoints"] for i in instances], dtype=np.float64)
+            score = np.array([i["keypoint_scores"] for i in instances], dtype=np.float64)
+            if xy.ndim == 3 and xy.shape[2] == 2 and score.shape == xy.shape[:2]:
+                return np.concatenate([xy, np.clip(score, 0, 1)[..., None]], axis=-1)
+        except (TypeError, ValueError):
+            pass  # ragged or odd: the per-instance path below says what is wrong
     people = []
     for instance in instances:
         try:
@@ -143,8 +151,8 @@ def _instances(instances, source: Path) -> np.ndarray:
     return np.stack(people)
 
 
-def _mmpose_video(path: Path) -> tuple[dict[int, np.ndarray], list[str] | None]:
-    payload = _load_json(path)
+def _mmpose_video(path: Path, payload=None) -> tuple[dict[int, np.ndarray], list[str] | None]:
+    payload = _load_json(path) if payload is None else payload
     names = None
     if isinstance(payload, dict) and "instance_info" in payload:
         meta = payload.get("meta_info") or {}
@@ -195,7 +203,7 @@ def read_mmpose(path: str | Path, *, camera_names=None, skeleton=None, fps: floa
             payload = _load_json(entry)
             single, found = _single_image(payload)
             if single is None:
-                per_camera[entry.stem], found = _mmpose_video(entry)
+                per_camera[entry.stem], found = _mmpose_video(entry, payload)
             else:  # one image: camera and frame from the file name (results_cam01_000012.json)
                 match = pattern.search(entry.name.removeprefix("results_"))
                 if match is None:

@@ -8,8 +8,10 @@ Importers read per-camera, per-frame people from a tool's files into :class:`Per
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ import numpy as np
 from ..association import PersonCandidates
 
 __all__ = ["match_cameras", "candidates_from_frames", "resolve_joint_names", "frame_number",
-           "bad_file", "Decisions"]
+           "bad_file", "Decisions", "DenseFrames"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,9 @@ class Decisions:
 
 def frame_number(name: str) -> int | None:
     """The last integer in a file name (``cam01_000000000012_keypoints.json`` -> 12), else None."""
-    match = _LAST_NUMBER.search(Path(name).stem)
+    base = os.path.basename(name)
+    dot = base.rfind(".")
+    match = _LAST_NUMBER.search(base[:dot] if dot > 0 else base)
     return int(match.group(1)) if match else None
 
 
@@ -97,7 +101,52 @@ def match_cameras(found: Sequence[str], camera_names: Sequence[str] | None, *,
     return [(by_camera[name], name) for name in camera_names]
 
 
-def candidates_from_frames(per_camera: Mapping[str, Mapping[int, np.ndarray]], *,
+@dataclass(frozen=True)
+class DenseFrames:
+    """One camera's frames at once (what array-shaped sources hold; no per-frame Python).
+
+    frames: (F_c,) int64 unique frame numbers; people: (F_c, P_c, J, 3) float x, y, score, NaN
+    missing; hints: (F_c, P_c) int64 track ids or None (all -1).
+    """
+
+    frames: np.ndarray
+    people: np.ndarray
+    hints: np.ndarray | None = None
+
+
+def _dense(frames_of_camera, hints_of_camera, J: int, where: str) -> DenseFrames:
+    """{frame: (P_f, J, 3)} (+ {frame: (P_f,)}) -> DenseFrames, with O(1) numpy calls."""
+    if isinstance(frames_of_camera, DenseFrames):
+        dense = frames_of_camera
+        if dense.people.ndim != 4 or dense.people.shape[2:] != (J, 3) or \
+                dense.people.shape[0] != len(dense.frames):
+            raise ValueError(f"{where} has people of shape {dense.people.shape}, expected "
+                             f"({len(dense.frames)}, P, {J}, 3)")
+        return dense
+    frames = np.fromiter(frames_of_camera.keys(), dtype=np.int64, count=len(frames_of_camera))
+    arrays = list(frames_of_camera.values())
+    counts = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+    bad = next((a.shape for a in arrays if a.ndim != 3 or (len(a) and a.shape[1:] != (J, 3))), None)
+    if bad is not None:
+        raise ValueError(f"{where} has people of shape {bad[1:]}, expected ({J}, 3)")
+    P = int(counts.max()) if len(counts) else 0
+    people = np.full((len(frames), max(P, 1), J, 3), np.nan)
+    hints = np.full((len(frames), max(P, 1)), -1, dtype=np.int64)
+    if counts.sum():
+        stacked = np.concatenate([a for a in arrays if len(a)]).astype(np.float64, copy=False)
+        row = np.repeat(np.arange(len(frames)), counts)
+        slot = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+        people[row, slot] = stacked
+        if hints_of_camera:
+            given = [np.asarray(hints_of_camera.get(int(f), np.full(c, -1)), dtype=np.int64).reshape(-1)
+                     for f, c in zip(frames, counts) if c]
+            if any(len(g) != c for g, c in zip(given, counts[counts > 0])):
+                raise ValueError(f"{where} has track hints that do not match its people")
+            hints[row, slot] = np.concatenate(given)
+    return DenseFrames(frames=frames, people=people, hints=hints)
+
+
+def candidates_from_frames(per_camera: Mapping[str, "Mapping[int, np.ndarray] | DenseFrames"], *,
                            camera_pairs: Sequence[tuple[str, str]], joint_names: Sequence[str],
                            source: str, fps: float | None = None,
                            hints: Mapping[str, Mapping[int, np.ndarray]] | None = None,
@@ -106,42 +155,39 @@ def candidates_from_frames(per_camera: Mapping[str, Mapping[int, np.ndarray]], *
     """Assemble per-camera, per-frame people into aligned candidates.
 
     per_camera: found camera name -> {frame number: (P_f, J, 3) float array of x, y, score}
-        (NaN for missing joints).
+        (NaN for missing joints), or a :class:`DenseFrames`.
     camera_pairs: from :func:`match_cameras`.
     Frames are aligned by frame number across cameras (their union); a frame a camera lacks is NaN.
     fps: when given, ``timestamp_s = frame / fps``; else NaN.
     hints: found camera name -> {frame: (P_f,) int64 the source's track id per person, -1 none}
-        (see ``PersonCandidates.track_hint``); track_names: the ids' names, when the source has them.
+        (see ``PersonCandidates.track_hint``; DenseFrames carry their own); track_names: the ids'
+        names, when the source has them.
     decisions: the guesses the reader made (kept in ``metadata`` and appended to ``source``).
     """
     J = len(joint_names)
-    frames = sorted(set().union(*(per_camera[found].keys() for found, _ in camera_pairs)))
-    if not frames:
+    dense = [_dense(per_camera[found], (hints or {}).get(found), J, f"{source}: camera {found}")
+             for found, _ in camera_pairs]
+    frames = np.unique(np.concatenate([d.frames for d in dense])) if dense else np.zeros(0, np.int64)
+    if not len(frames):
         raise ValueError(f"{source}: no frames with detections")
-    counts = {found: len(per_camera[found]) for found, _ in camera_pairs}
+    counts = {found: len(d.frames) for (found, _), d in zip(camera_pairs, dense)}
     if len(set(counts.values())) > 1:
         log.warning("%s: the cameras have different frame counts (%s); frames are aligned by number, "
                     "a frame a camera lacks has no detection in that view", source,
                     ", ".join(f"{name} {count}" for name, count in counts.items()))
-    P = max([1] + [people.shape[0] for found, _ in camera_pairs
-                   for people in per_camera[found].values()])
+    P = max([1] + [d.people.shape[1] for d in dense])
     V, F = len(camera_pairs), len(frames)
     points = np.full((V, F, P, J, 2), np.nan)
     scores = np.full((V, F, P, J), np.nan)
     track_hint = np.full((V, F, P), -1, dtype=np.int64)
-    position = {frame: i for i, frame in enumerate(frames)}
-    for v, (found, _) in enumerate(camera_pairs):
-        for frame, people in per_camera[found].items():
-            if people.shape[1:] != (J, 3):
-                raise ValueError(f"{source}: camera {found} frame {frame} has people of shape "
-                                 f"{people.shape[1:]}, expected ({J}, 3)")
-            f = position[frame]
-            points[v, f, : len(people)] = people[..., :2]
-            scores[v, f, : len(people)] = people[..., 2]
-            hint = (hints or {}).get(found, {}).get(frame)
-            if hint is not None:
-                track_hint[v, f, : len(people)] = np.asarray(hint, dtype=np.int64).reshape(-1)
-    frame_index = np.asarray(frames, dtype=np.int64)
+    for v, d in enumerate(dense):
+        position = np.searchsorted(frames, d.frames)
+        P_c = d.people.shape[1]
+        points[v, position, :P_c] = d.people[..., :2]
+        scores[v, position, :P_c] = d.people[..., 2]
+        if d.hints is not None:
+            track_hint[v, position, :P_c] = d.hints
+    frame_index = frames.astype(np.int64)
     timestamp_s = frame_index / fps if fps else np.full(F, np.nan)
     metadata: dict = {}
     if track_names is not None:

@@ -30,7 +30,8 @@ import h5py
 import numpy as np
 
 from ..association import PersonCandidates
-from .common import Decisions, bad_file, candidates_from_frames, frame_number, match_cameras
+from .common import (Decisions, DenseFrames, bad_file, candidates_from_frames, frame_number,
+                     match_cameras)
 
 __all__ = ["read_deeplabcut", "read_deeplabcut_table"]
 
@@ -67,8 +68,8 @@ def _frame_numbers(index: list, path: Path) -> list[int]:
 
 
 def _assemble(columns: list[tuple[str, ...]], values: np.ndarray, frames: list[int], path: Path
-              ) -> tuple[dict[int, np.ndarray], tuple[str, ...], tuple[str, ...]]:
-    """Column labels (scorer, [individual,] bodypart, coord) + values (F, C) -> per-frame people,
+              ) -> tuple[DenseFrames, tuple[str, ...], tuple[str, ...]]:
+    """Column labels (scorer, [individual,] bodypart, coord) + values (F, C) -> the frames' people,
     bodypart names and individual names (``("",)`` for a single-animal file)."""
     depth = len(columns[0]) if columns else 0
     if depth not in (3, 4) or any(len(c) != depth for c in columns):
@@ -96,8 +97,10 @@ def _assemble(columns: list[tuple[str, ...]], values: np.ndarray, frames: list[i
     missing = ~np.isfinite(people[..., :2]).all(axis=-1)
     people[missing] = np.nan
     people[..., 2] = np.clip(people[..., 2], 0, 1)
-    return ({frame: people[i] for i, frame in enumerate(frames)}, tuple(bodyparts),
-            tuple(individuals))
+    ids = np.arange(len(individuals)) if individuals != [""] else np.full(1, -1)
+    return (DenseFrames(frames=np.asarray(frames, dtype=np.int64), people=people,
+                        hints=np.broadcast_to(ids, people.shape[:2]).astype(np.int64)),
+            tuple(bodyparts), tuple(individuals))
 
 
 def _read_csv(path: Path):
@@ -105,7 +108,9 @@ def _read_csv(path: Path):
     with 1 index column (predictions, labelled data < 2.3: the image path) or 3 (labelled data
     >= 2.3: ``labeled-data, video, image``)."""
     try:
-        rows = list(csv.reader(io.StringIO(path.read_text())))
+        text = path.read_text()
+        lines = text.splitlines()
+        rows = list(csv.reader(lines[:5]))  # the header rows (3 or 4) and the first data row
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise bad_file(path, f"is not a readable CSV file ({error})") from error
     header = 0
@@ -124,15 +129,28 @@ def _read_csv(path: Path):
     if any(len(rows[h]) != width for h in range(header)):
         raise bad_file(path, "has header rows of different lengths")
     columns = [tuple(rows[h][c] for h in range(header)) for c in range(n_index, width)]
-    body = [r for r in rows[header:] if r]
-    if any(len(r) != width for r in body):
-        raise bad_file(path, f"has rows whose length differs from the header's {width} columns")
+    body = [line for line in lines[header:] if line.strip()]
     try:
-        values = np.array([v.strip() or "nan" for r in body for v in r[n_index:]], dtype=np.float64)
-    except ValueError as error:
-        raise bad_file(path, f"has a non-numeric value ({error})") from error
-    labels = [r[0] if n_index == 1 else "/".join(r[:n_index]) for r in body]
-    return columns, values.reshape(len(body), width - n_index), labels
+        labelled = list(csv.reader(body)) if '"' in text else [line.split(",", n_index) for line in body]
+    except csv.Error as error:
+        raise bad_file(path, f"is not a readable CSV file ({error})") from error
+    if any(len(r) < n_index + 1 for r in labelled) or (
+            '"' not in text and any(line.count(",") != width - 1 for line in body)):
+        raise bad_file(path, f"has rows whose length differs from the header's {width} columns")
+    labels = [r[0] if n_index == 1 else "/".join(r[:n_index]) for r in labelled]
+    # empty cells (DeepLabCut's NaN) become "nan" by plain text replacement, so numpy's C reader
+    # parses every row without a Python call per cell
+    numeric = "\n".join(line + "nan" if line.endswith(",") else line for line in body)
+    numeric = numeric.replace(",,", ",nan,").replace(",,", ",nan,")
+    try:
+        values = np.loadtxt(io.StringIO(numeric), delimiter=",", quotechar='"', ndmin=2,
+                            usecols=range(n_index, width), dtype=np.float64)
+    except (ValueError, IndexError) as error:
+        raise bad_file(path, f"has a row that is not {width - n_index} numbers after its index "
+                             f"({' '.join(str(error).split())[:120]})") from error
+    if values.shape != (len(body), width - n_index):
+        raise bad_file(path, f"has rows whose length differs from the header's {width} columns")
+    return columns, values, labels
 
 
 def _strings(values) -> list[str]:
@@ -231,9 +249,9 @@ def _read_h5(path: Path, key: str | None):
 
 
 def read_deeplabcut_table(path: str | Path, *, key: str | None = None
-                          ) -> tuple[dict[int, np.ndarray], tuple[str, ...], tuple[str, ...]]:
-    """One DeepLabCut file -> ({frame: (P, J, 3) x, y, likelihood}, bodypart names, individual
-    names (``("",)`` for single-animal files))."""
+                          ) -> tuple[DenseFrames, tuple[str, ...], tuple[str, ...]]:
+    """One DeepLabCut file -> (frames with people (F, P, J, 3) x, y, likelihood and the
+    individual index as hint, bodypart names, individual names (``("",)`` single-animal))."""
     path = Path(path)
     if path.suffix.lower() == ".csv":
         columns, values, index = _read_csv(path)
@@ -311,7 +329,7 @@ def read_deeplabcut(path: str | Path, *, camera_names=None, skeleton=None, fps: 
     path = Path(path)
     decisions = Decisions()
     files = _files(path, decisions)
-    per_camera, hints, bodyparts, individuals = {}, {}, None, None
+    per_camera, bodyparts, individuals = {}, None, None
     for name, file in files.items():
         frames, parts, animals = read_deeplabcut_table(file, key=key)
         if bodyparts is not None and parts != bodyparts:
@@ -319,8 +337,6 @@ def read_deeplabcut(path: str | Path, *, camera_names=None, skeleton=None, fps: 
         if individuals is not None and animals != individuals:
             raise bad_file(file, f"has individuals {animals}, other cameras have {individuals}")
         per_camera[name], bodyparts, individuals = frames, parts, animals
-        ids = np.arange(len(animals)) if animals != ("",) else np.full(1, -1)
-        hints[name] = {frame: ids for frame in frames}
     if skeleton is not None:
         wanted = tuple(getattr(skeleton, "joint_names", skeleton))
         absent = [n for n in wanted if n not in bodyparts]
@@ -328,10 +344,11 @@ def read_deeplabcut(path: str | Path, *, camera_names=None, skeleton=None, fps: 
             raise ValueError(f"{path}: bodyparts {', '.join(absent)} of the skeleton are not in the "
                              f"files ({', '.join(bodyparts)})")
         order = [bodyparts.index(n) for n in wanted]
-        per_camera = {c: {f: p[:, order] for f, p in frames.items()} for c, frames in per_camera.items()}
+        per_camera = {c: DenseFrames(frames=d.frames, people=d.people[:, :, order], hints=d.hints)
+                      for c, d in per_camera.items()}
         bodyparts = wanted
     pairs = match_cameras(list(per_camera), camera_names, source=str(path), decisions=decisions)
     return candidates_from_frames(per_camera, camera_pairs=pairs, joint_names=bodyparts,
-                                  source=f"DeepLabCut {path}", fps=fps, hints=hints,
+                                  source=f"DeepLabCut {path}", fps=fps,
                                   track_names=individuals if individuals != ("",) else None,
                                   decisions=decisions)

@@ -15,6 +15,7 @@ The skeleton follows from the keypoint count (25: BODY_25, 26: HALPE_26, 17: COC
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,8 @@ def _read_people(path: Path, key: str, seen: dict) -> list[tuple[np.ndarray, int
     (Pose2Sim's association writes such entries); ``seen`` counts them and the old key names.
     """
     try:
-        payload = json.loads(path.read_bytes())
+        with open(path, "rb") as handle:
+            payload = json.loads(handle.read())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise bad_file(path, f"is not readable OpenPose JSON ({error})") from error
     if not isinstance(payload, dict) or not isinstance(payload.get("people"), list):
@@ -71,6 +73,11 @@ def _read_people(path: Path, key: str, seen: dict) -> list[tuple[np.ndarray, int
     return people
 
 
+def _json_files(folder: Path) -> list[Path]:
+    """The ``*.json`` files of a folder, sorted by name (one directory listing)."""
+    return [folder / name for name in sorted(os.listdir(folder)) if name.endswith(".json")]
+
+
 def read_openpose(path: str | Path, *, skeleton=None, camera_names=None, fps: float | None = None,
                   keypoints_key: str = "pose_keypoints_2d") -> PersonCandidates:
     """Candidates from a Pose2Sim-style folder of per-camera OpenPose JSON folders.
@@ -88,9 +95,10 @@ def read_openpose(path: str | Path, *, skeleton=None, camera_names=None, fps: fl
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"{path} is not a folder of per-camera OpenPose JSON folders")
-    folders = sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("*.json")))
-    if not folders and any(path.glob("*.json")):
-        folders = [path]
+    listing = {folder: _json_files(folder) for folder in sorted(p for p in path.iterdir() if p.is_dir())}
+    folders = [folder for folder, files in listing.items() if files]
+    if not folders and _json_files(path):
+        folders, listing = [path], {path: _json_files(path)}
     if not folders:
         raise ValueError(f"{path} has no sub-folders with OpenPose JSON files")
     decisions, seen = Decisions(), {}
@@ -98,7 +106,7 @@ def read_openpose(path: str | Path, *, skeleton=None, camera_names=None, fps: fl
     counts: dict[int, int] = {}
     for folder in folders:
         frames = {}
-        for position, file in enumerate(sorted(folder.glob("*.json"))):
+        for position, file in enumerate(listing[folder]):
             people = _read_people(file, keypoints_key, seen)
             number = frame_number(file.name)
             frames[position if number is None else number] = (file, people)

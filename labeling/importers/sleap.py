@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 
 from ..association import PersonCandidates
-from .common import Decisions, bad_file, candidates_from_frames, match_cameras
+from .common import Decisions, DenseFrames, bad_file, candidates_from_frames, match_cameras
 
 __all__ = ["read_sleap", "read_sleap_file", "SleapLayout"]
 
@@ -51,8 +51,7 @@ _ORDERS = {"matlab": {"tracks": ("track", "xy", "node", "frame"),
            "standard": {"tracks": ("frame", "track", "node", "xy"),
                         "point_scores": ("frame", "track", "node")}}
 
-# one camera's content: ({frame: (P_f, N, 3) x, y, score}, {frame: (P_f,) track ids})
-PerCamera = tuple[dict[int, np.ndarray], dict[int, np.ndarray]]
+PerCamera = DenseFrames  # one camera's frames, people (F, P, N, 3) and track ids (F, P)
 
 
 def _text(value) -> str:
@@ -166,10 +165,10 @@ def _read_analysis(handle, path: Path, layout: SleapLayout, decisions: Decisions
         people[..., 2] = np.where(user, 1.0, people[..., 2])
     people[~located] = np.nan
     people[..., 2] = np.clip(people[..., 2], 0, 1)
-    ids = np.where(np.arange(T) < len(names), np.arange(T), -1) if names else np.full(T, -1)
-    frames = {f: people[f] for f in range(F)}
-    hints = {f: ids for f in range(F)}
-    return (frames, hints), nodes, names
+    ids = np.arange(T) if names else np.full(T, -1)
+    dense = DenseFrames(frames=np.arange(F, dtype=np.int64), people=people,
+                        hints=np.broadcast_to(ids, (F, T)).astype(np.int64))
+    return dense, nodes, names
 
 
 def _node_names(metadata: dict, path: Path) -> tuple[str, ...]:
@@ -236,27 +235,44 @@ def _read_slp(handle, path: Path) -> tuple[list[tuple[str, PerCamera]], tuple[st
         people[rows] = np.where(visible[..., None], np.concatenate([xy, score[..., None]], -1), np.nan)
     people[..., 2] = np.clip(people[..., 2], 0, 1)
     # a user instance replaces the predicted instance it came from, or the one of its track
-    position = {int(i): r for r, i in enumerate(instance_id)}
     keep = np.ones(len(instances), dtype=bool)
-    for r in np.flatnonzero(kind == 0):
-        if from_predicted[r] >= 0 and int(from_predicted[r]) in position:
-            keep[position[int(from_predicted[r])]] = False
-        if track[r] >= 0:
-            keep &= ~((frame_of == frame_of[r]) & (track == track[r]) & (kind == 1))
-    per_video: dict[int, PerCamera] = {v: ({}, {}) for v in range(len(videos))}
-    order = np.argsort(frame_of, kind="stable")
-    bounds = np.searchsorted(frame_of[order], frame_id, side="left"), \
-        np.searchsorted(frame_of[order], frame_id, side="right")
-    for k in range(len(frames)):
-        v = int(video[k])
-        if v not in per_video:
-            raise bad_file(path, f"has a frame of video {v}, but {len(videos)} videos")
-        rows = order[bounds[0][k]:bounds[1][k]]
-        rows = rows[keep[rows]]
-        rows = rows[np.lexsort((rows, np.where(track[rows] < 0, np.iinfo(np.int64).max, track[rows])))]
-        points, hints = per_video[v]
-        points[int(frame_idx[k])] = people[rows]
-        hints[int(frame_idx[k])] = np.where(track[rows] < len(track_names), track[rows], -1)
+    user = np.flatnonzero(kind == 0)
+    if len(user):
+        keep &= ~np.isin(instance_id, from_predicted[user][from_predicted[user] >= 0])
+        tracked = user[track[user] >= 0]
+        shadowed = set(zip(frame_of[tracked].tolist(), track[tracked].tolist()))
+        for r in np.flatnonzero((kind == 1) & (track >= 0)):
+            if (int(frame_of[r]), int(track[r])) in shadowed:
+                keep[r] = False
+    # each instance's frame: the row of the frames table with its frame_id
+    by_id = np.argsort(frame_id, kind="stable")
+    where = np.searchsorted(frame_id[by_id], frame_of)
+    where = np.clip(where, 0, max(len(frame_id) - 1, 0))
+    if len(instances) and (not len(frame_id) or np.any(frame_id[by_id][where] != frame_of)):
+        raise bad_file(path, "has instances of frames missing from its frames table")
+    frame_row = by_id[where] if len(instances) else np.zeros(0, np.int64)
+    per_video: dict[int, PerCamera] = {}
+    if np.any((video < 0) | (video >= len(videos))):
+        raise bad_file(path, f"has a frame of a video beyond its {len(videos)} videos")
+    untracked = np.iinfo(np.int64).max
+    for v in range(len(videos)):
+        rows_of_video = np.flatnonzero(video == v)
+        numbers = frame_idx[rows_of_video]
+        unique, first = np.unique(numbers, return_index=True)
+        local = np.full(len(frames), -1, dtype=np.int64)  # frames-table row -> position in video
+        local[rows_of_video] = np.searchsorted(unique, numbers)
+        chosen = np.flatnonzero(keep & (local[frame_row] >= 0)) if len(instances) else np.zeros(0, np.int64)
+        position = local[frame_row[chosen]]
+        order = np.lexsort((chosen, np.where(track[chosen] < 0, untracked, track[chosen]), position))
+        chosen, position = chosen[order], position[order]
+        starts = np.searchsorted(position, np.arange(len(unique)))
+        slot = np.arange(len(chosen)) - starts[position] if len(chosen) else np.zeros(0, np.int64)
+        P = int(slot.max()) + 1 if len(slot) else 1
+        dense_people = np.full((len(unique), P, N, 3), np.nan)
+        dense_hints = np.full((len(unique), P), -1, dtype=np.int64)
+        dense_people[position, slot] = people[chosen]
+        dense_hints[position, slot] = np.where(track[chosen] < len(track_names), track[chosen], -1)
+        per_video[v] = DenseFrames(frames=unique.astype(np.int64), people=dense_people, hints=dense_hints)
     named = []
     for v, entry in enumerate(videos):
         filename = str((entry.get("backend") or {}).get("filename", "")) if isinstance(entry, dict) else ""
@@ -267,9 +283,9 @@ def _read_slp(handle, path: Path) -> tuple[list[tuple[str, PerCamera]], tuple[st
 def read_sleap_file(path: str | Path, *, layout: SleapLayout = "auto",
                     decisions: Decisions | None = None
                     ) -> tuple[list[tuple[str, PerCamera]], tuple[str, ...], list[str]]:
-    """One SLEAP file -> ([(video name, (frames, hints))], node names, track names).
+    """One SLEAP file -> ([(video name, DenseFrames)], node names, track names).
 
-    frames: {frame: (P_f, N, 3) x, y, score}; hints: {frame: (P_f,) track index or -1}.
+    Each video's frames with people (F, P, N, 3) x, y, score and track index hints (F, P), -1 none.
     An analysis file holds one video (named after the file up to its first ``.``).
     """
     path = Path(path)
@@ -332,8 +348,7 @@ def read_sleap(path: str | Path, *, camera_names=None, fps: float | None = None,
     """
     path = Path(path)
     decisions = Decisions()
-    per_camera: dict[str, dict[int, np.ndarray]] = {}
-    hints: dict[str, dict[int, np.ndarray]] = {}
+    per_camera: dict[str, DenseFrames] = {}
     nodes, track_names = None, []
     for camera, file in _files(path):
         videos, names, tracks = read_sleap_file(file, layout=layout, decisions=decisions)
@@ -342,13 +357,13 @@ def read_sleap(path: str | Path, *, camera_names=None, fps: float | None = None,
         nodes = names
         if len(tracks) > len(track_names):
             track_names = tracks
-        for video_name, (frames, video_hints) in videos:
+        for video_name, dense in videos:
             name = video_name if len(videos) > 1 else camera or file.name.split(".")[0]
             if name in per_camera:
                 raise ValueError(f"{path}: two SLEAP files/videos give camera {name!r}; name the "
                                  "files to read with a pattern (sleap:DIR/*/*.slp)")
-            per_camera[name], hints[name] = frames, video_hints
+            per_camera[name] = dense
     pairs = match_cameras(list(per_camera), camera_names, source=str(path), decisions=decisions)
     return candidates_from_frames(per_camera, camera_pairs=pairs, joint_names=nodes,
-                                  source=f"SLEAP {path}", fps=fps, hints=hints,
+                                  source=f"SLEAP {path}", fps=fps,
                                   track_names=track_names or None, decisions=decisions)
