@@ -1,6 +1,7 @@
 """``rigkit label``: detections -> pseudo-label shards, and ``rigkit label report DIR``.
 
     rigkit label --calibration CALIB.toml (--session DIR | --detections FORMAT:PATH) --out DIR
+                 [--max-people N | --subject most-seen|largest]
                  [--resume] [--shard-size N] [thresholds with units] [--executor local|ray]
     rigkit label report DIR [--out PNG_DIR] [--num-overlays K]
 
@@ -19,7 +20,8 @@ import numpy as np
 from .detections import Detections
 from .pseudo_labels import LabelOptions
 
-__all__ = ["register", "read_npz_detections", "load_detections_arg", "bones_from_skeleton"]
+__all__ = ["register", "read_npz_detections", "load_detections_arg", "load_people_arg",
+           "bones_from_skeleton"]
 
 log = logging.getLogger(__name__)
 _NPZ_KEYS = ("points_2d", "scores", "camera_names", "joint_names", "frame_index", "timestamp_s")
@@ -51,17 +53,16 @@ def read_npz_detections(path: str | Path) -> Detections:
 _FORMAT_ALIASES = {"dlc": "deeplabcut", "pose2sim": "openpose", "json": "coco"}
 
 
-def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None) -> Detections:
-    """``FORMAT:PATH`` -> Detections: ``npz`` here, every other format through
-    :func:`labeling.importers.load_detections` (with the calibration, for the association)."""
+def _detections_spec(spec: str, skeleton):
+    """``FORMAT:PATH`` -> (format, path, skeleton) with the format's aliases resolved."""
     fmt, sep, path = spec.partition(":")
     if not sep or not fmt or not path:
         raise ValueError(f"--detections {spec!r} must be FORMAT:PATH, e.g. npz:take.npz or "
                          "openpose:pose_folder")
     fmt = _FORMAT_ALIASES.get(fmt.lower(), fmt.lower())
     if fmt == "npz":
-        return read_npz_detections(path)
-    from .importers import IMPORT_FORMATS, load_detections
+        return fmt, path, skeleton
+    from .importers import IMPORT_FORMATS
 
     if fmt not in IMPORT_FORMATS:
         raise ValueError(f"unknown detections format {fmt!r}, expected npz or one of "
@@ -72,7 +73,38 @@ def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None) -> 
         from .skeleton_file import read_skeleton_toml
 
         skeleton = read_skeleton_toml(skeleton)
-    return load_detections(fmt, path, rig=rig, skeleton=skeleton)
+    return fmt, path, skeleton
+
+
+def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None,
+                        association=None) -> Detections:
+    """``FORMAT:PATH`` -> Detections of one subject: ``npz`` here, every other format through
+    :func:`labeling.importers.load_detections` (with the calibration, for the association;
+    ``association``: its :class:`labeling.AssociationOptions`)."""
+    fmt, path, skeleton = _detections_spec(spec, skeleton)
+    if fmt == "npz":
+        return read_npz_detections(path)
+    from .importers import load_detections
+
+    extra = {} if association is None else {"association": association}
+    return load_detections(fmt, path, rig=rig, skeleton=skeleton, **extra)
+
+
+def load_people_arg(spec: str, *, rig, skeleton: str | None = None, association=None):
+    """``FORMAT:PATH`` -> :class:`labeling.people.PeopleSamples`: every person the files hold,
+    associated across views and over time with the calibration ``rig``."""
+    from .association import AssociationOptions
+    from .people import associate_people
+
+    fmt, path, skeleton = _detections_spec(spec, skeleton)
+    if fmt == "npz":
+        raise ValueError("--max-people needs detections that can hold several people per view "
+                         "(openpose, dlc, sleap, coco, mmpose); an npz holds one subject")
+    from .importers import load_candidates
+
+    options = {} if skeleton is None or fmt == "sleap" else {"skeleton": skeleton}
+    candidates = load_candidates(fmt, path, camera_names=rig.names, **options)
+    return associate_people(candidates, rig, association or AssociationOptions()).samples()
 
 
 def bones_from_skeleton(joint_names: tuple[str, ...], skeleton: str | None) -> tuple[np.ndarray | None, str]:
@@ -117,6 +149,16 @@ def _options(args) -> LabelOptions:
                         bone_length_tolerance_sigmas=args.bone_length_tolerance_sigmas)
 
 
+def _association(args):
+    from .association import AssociationOptions
+
+    if args.max_people is not None and args.max_people < 0:
+        raise ValueError(f"--max-people is {args.max_people}, expected 0 (every person found) "
+                         "or a positive cap")
+    return AssociationOptions(max_people=args.max_people or 0,
+                              subject=args.subject.replace("-", "_"))
+
+
 def _show_progress(args) -> bool:
     return args.progress or (not args.quiet and sys.stderr.isatty())
 
@@ -132,6 +174,9 @@ def _run_label(args) -> int:
     if not args.calibration or not args.out or (args.session is None) == (args.detections is None):
         raise ValueError("rigkit label needs --calibration, --out and exactly one of --session "
                          "or --detections (or the 'report' command)")
+    if args.max_people is not None and args.session is not None:
+        raise ValueError("--max-people needs --detections from a multi-person detector; the "
+                         "built-in detector on --session finds one subject")
     options = _options(args)
     from calibration import load_rig
 
@@ -145,10 +190,18 @@ def _run_label(args) -> int:
             args.session, args.detector or "builtin", out_dir=Path(args.out), resume=args.resume,
             executor=args.executor, progress=_show_progress(args))
         provenance.update(detector_provenance)
-    else:
-        detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton)
+    elif args.max_people is not None:
+        association = _association(args)
+        detections = load_people_arg(args.detections, rig=rig, skeleton=args.skeleton,
+                                     association=association)
         provenance["detections"] = args.detections
-    bones, skeleton = bones_from_skeleton(detections.joint_names, args.skeleton)
+        provenance["association"] = association.to_json()
+    else:
+        detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton,
+                                         association=_association(args))
+        provenance["detections"] = args.detections
+    joint_names = getattr(detections, "detections", detections).joint_names  # PeopleSamples too
+    bones, skeleton = bones_from_skeleton(joint_names, args.skeleton)
     provenance["skeleton"] = skeleton
     if args.crops_px and args.session is None:
         raise ValueError("--crops-px needs --session (the images to crop)")
@@ -188,6 +241,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--detections", metavar="FORMAT:PATH",
                         help="precomputed 2D detections, e.g. npz:take.npz, openpose:DIR, "
                              "dlc:FILE.h5, sleap:FILE.h5, coco:FILE.json")
+    parser.add_argument("--max-people", type=int, default=None, metavar="N",
+                        help="label every person the detections hold (one track each, "
+                             "person_id in the shards), at most N at once (0: as many as found); "
+                             "without it one subject is labeled")
+    parser.add_argument("--subject", choices=("most-seen", "largest"), default="most-seen",
+                        help="without --max-people: the subject is the most-seen person (views x "
+                             "framesets) or the largest in the images")
     parser.add_argument("--detector", metavar="WEIGHTS", default=None,
                         help="detector weights for --session (default: the built-in detector)")
     parser.add_argument("--crops-px", type=int, default=0, metavar="S",

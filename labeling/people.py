@@ -139,7 +139,6 @@ class PeopleAssociation:
         points = c.points_2d[views, position[None], index]  # (V, N, J, 2)
         scores = c.scores[views, position[None], index]
         points = np.where((chosen >= 0)[..., None, None], points, np.nan)
-        scores = np.where(chosen >= 0, scores, np.nan) if N else scores
         scores = np.where((chosen >= 0)[..., None], scores, np.nan)
         detections = Detections(points_2d=points.reshape(V, N, -1, 2),
                                 scores=scores.reshape(V, N, -1), camera_names=c.camera_names,
