@@ -2,6 +2,7 @@
 
     rigkit label --calibration CALIB.toml (--session DIR | --videos NAME=PATH ... |
                  --detections FORMAT:PATH) [--detector SPEC] [--frame-offset NAME=N] --out DIR
+                 [--max-people N | --subject most-seen|largest]
                  [--resume] [--shard-size N] [thresholds with units] [--executor local|ray]
     rigkit label detect (--session DIR | --videos NAME=PATH ...) --detector SPEC --out FILE.npz
     rigkit label report DIR [--out PNG_DIR] [--num-overlays K]
@@ -30,7 +31,8 @@ import numpy as np
 from .detections import Detections, read_npz_detections, write_npz_detections
 from .pseudo_labels import LabelOptions
 
-__all__ = ["register", "read_npz_detections", "load_detections_arg", "bones_from_skeleton"]
+__all__ = ["register", "read_npz_detections", "load_detections_arg", "load_people_arg",
+           "bones_from_skeleton"]
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +58,16 @@ def parse_detections_options(pairs) -> dict:
     return options
 
 
-def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None,
-                        options: dict | None = None) -> Detections:
-    """``FORMAT:PATH`` -> Detections: ``npz`` here, every other format through
-    :func:`labeling.importers.load_detections` (with the calibration, for the association).
-    options: reader options (``--detections-option KEY=VALUE``)."""
+def _detections_spec(spec: str, skeleton):
+    """``FORMAT:PATH`` -> (format, path, skeleton) with the format's aliases resolved."""
     fmt, sep, path = spec.partition(":")
     if not sep or not fmt or not path:
         raise ValueError(f"--detections {spec!r} must be FORMAT:PATH, e.g. npz:take.npz or "
                          "openpose:pose_folder")
     fmt = _FORMAT_ALIASES.get(fmt.lower(), fmt.lower())
     if fmt == "npz":
-        return read_npz_detections(path)
-    from .importers import IMPORT_FORMATS, load_detections
+        return fmt, path, skeleton
+    from .importers import IMPORT_FORMATS
 
     if fmt not in IMPORT_FORMATS:
         raise ValueError(f"unknown detections format {fmt!r}, expected npz or one of "
@@ -79,7 +78,41 @@ def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None,
         from .skeleton_file import read_skeleton_toml
 
         skeleton = read_skeleton_toml(skeleton)
-    return load_detections(fmt, path, rig=rig, skeleton=skeleton, **(options or {}))
+    return fmt, path, skeleton
+
+
+def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None,
+                        association=None, options: dict | None = None) -> Detections:
+    """``FORMAT:PATH`` -> Detections of one subject: ``npz`` here, every other format through
+    :func:`labeling.importers.load_detections` (with the calibration, for the association;
+    ``association``: its :class:`labeling.AssociationOptions`; ``options``: reader options,
+    ``--detections-option KEY=VALUE``)."""
+    fmt, path, skeleton = _detections_spec(spec, skeleton)
+    if fmt == "npz":
+        return read_npz_detections(path)
+    from .importers import load_detections
+
+    extra = {} if association is None else {"association": association}
+    return load_detections(fmt, path, rig=rig, skeleton=skeleton, **extra, **(options or {}))
+
+
+def load_people_arg(spec: str, *, rig, skeleton: str | None = None, association=None,
+                    options: dict | None = None):
+    """``FORMAT:PATH`` -> :class:`labeling.people.PeopleSamples`: every person the files hold,
+    associated across views and over time with the calibration ``rig``."""
+    from .association import AssociationOptions
+    from .people import associate_people
+
+    fmt, path, skeleton = _detections_spec(spec, skeleton)
+    if fmt == "npz":
+        raise ValueError("--max-people needs detections that can hold several people per view "
+                         "(openpose, dlc, sleap, coco, mmpose); an npz holds one subject")
+    from .importers import load_candidates
+
+    skeleton_option = {} if skeleton is None or fmt == "sleap" else {"skeleton": skeleton}
+    candidates = load_candidates(fmt, path, camera_names=rig.names, **skeleton_option,
+                                 **(options or {}))
+    return associate_people(candidates, rig, association or AssociationOptions()).samples()
 
 
 def bones_from_skeleton(joint_names: tuple[str, ...], skeleton: str | None) -> tuple[np.ndarray | None, str]:
@@ -128,6 +161,16 @@ def _options(args) -> LabelOptions:
                         bone_length_tolerance_fraction=args.bone_length_tolerance_fraction,
                         bone_length_tolerance_min_m=args.bone_length_tolerance_min_m,
                         bone_length_tolerance_sigmas=args.bone_length_tolerance_sigmas)
+
+
+def _association(args):
+    from .association import AssociationOptions
+
+    if args.max_people is not None and args.max_people < 0:
+        raise ValueError(f"--max-people is {args.max_people}, expected 0 (every person found) "
+                         "or a positive cap")
+    return AssociationOptions(max_people=args.max_people or 0,
+                              subject=args.subject.replace("-", "_"))
 
 
 def _show_progress(args) -> bool:
@@ -180,6 +223,9 @@ def _run_label(args) -> int:
         raise ValueError("rigkit label needs --calibration, --out and exactly one of --session, "
                          "--videos or --detections (or the 'report' / 'detect' command)")
     started = time.perf_counter()
+    if args.max_people is not None and (args.session is not None or args.videos):
+        raise ValueError("--max-people needs --detections from a multi-person detector; the "
+                         "detectors on --session / --videos find one subject")
     options = _options(args)
     if args.executor == "ray":
         from .pipeline import require_ray
@@ -212,11 +258,23 @@ def _run_label(args) -> int:
         detections, camera_map = _match_to_rig(detections, rig)
         if any(k != v for k, v in camera_map.items()):
             provenance["camera_map"] = camera_map
+    elif args.max_people is not None:
+        if args.detector:
+            raise ValueError("--detector runs on --session or --videos; --detections are already "
+                             "detected")
+        association = _association(args)
+        detections = load_people_arg(args.detections, rig=rig, skeleton=args.skeleton,
+                                     association=association,
+                                     options=parse_detections_options(
+                                         getattr(args, "detections_option", None)))
+        provenance["detections"] = args.detections
+        provenance["association"] = association.to_json()
     else:
         if args.detector:
             raise ValueError("--detector runs on --session or --videos; --detections are already "
                              "detected")
         detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton,
+                                         association=_association(args),
                                          options=parse_detections_options(
                                              getattr(args, "detections_option", None)))
         provenance["detections"] = args.detections
@@ -226,16 +284,18 @@ def _run_label(args) -> int:
         for key in ("videos", "frame_offsets", "session"):  # where the frames are, for the report
             if key in recorded:
                 provenance[key] = recorded[key]
-    from .frame_fit import fit_detections
+    if args.max_people is None:  # frames of another size than the calibration's (videos)
+        from .frame_fit import fit_detections
 
-    detections, fits = fit_detections(detections, rig, detections.metadata.get("frame_sizes", {}))
-    for fit in fits:
-        _notice(fit.sentence())
-        provenance.setdefault("frame_fits", {})[fit.camera] = fit.mode
-    if not np.isfinite(detections.points_2d).any():
-        raise ValueError(f"the detections of {args.session or args.videos or args.detections} hold no detected point "
-                         "(all NaN): nothing to label")
-    bones, skeleton = bones_from_skeleton(detections.joint_names, args.skeleton)
+        detections, fits = fit_detections(detections, rig, detections.metadata.get("frame_sizes", {}))
+        for fit in fits:
+            _notice(fit.sentence())
+            provenance.setdefault("frame_fits", {})[fit.camera] = fit.mode
+    single = getattr(detections, "detections", detections)  # PeopleSamples too
+    if not np.isfinite(single.points_2d).any():
+        raise ValueError(f"the detections of {args.session or args.videos or args.detections} hold no "
+                         "detected point (all NaN): nothing to label")
+    bones, skeleton = bones_from_skeleton(single.joint_names, args.skeleton)
     provenance["skeleton"] = skeleton
     if args.crops_px and args.session is None:
         raise ValueError("--crops-px needs --session (the images to crop)")
@@ -377,6 +437,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detections-option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option of the detections reader, e.g. images=coco.json (COCO "
                              "results lists), layout=standard (SLEAP), name_pattern=REGEX, fps=30")
+    parser.add_argument("--max-people", type=int, default=None, metavar="N",
+                        help="label every person the detections hold (one track each, "
+                             "person_id in the shards), at most N at once (0: as many as found); "
+                             "without it one subject is labeled")
+    parser.add_argument("--subject", choices=("most-seen", "largest"), default="most-seen",
+                        help="without --max-people: the subject is the most-seen person (views x "
+                             "framesets) or the largest in the images")
     parser.add_argument("--crops-px", type=int, default=0, metavar="S",
                         help="with --session: store an S x S JPEG crop of each view around the "
                              "subject in the shards (0: labels only)")

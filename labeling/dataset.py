@@ -13,6 +13,8 @@ joints, shapes without the batch dimension the DataLoader adds):
     num_inlier_views (J,) uint8 and reject_reason (J,) uint8 (bits of ``shards.RejectReason``).
     frame_index () int64, timestamp_s () float64 (NaN when unknown), shard () int64,
     sample () int64 (position in the dataset).
+    person_id () int64 (the person, stable over the take; 0 in single-person and version-1
+    shards), identity_uncertain () bool.
     with ``crops=True`` and crops in the shards: images (V, S, S, 3) uint8 RGB, crop_box_px (V, 4)
     float32 ``(x0, y0, width, height)``, has_crop (V,) bool.
 
@@ -35,7 +37,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .index import LabelIndex
-from .shards import LABEL_FIELDS
+from .shards import LABEL_FIELDS, identity_defaults
 
 __all__ = ["ShardDataset", "ShardIterableDataset", "SampleBatch", "collate_samples"]
 
@@ -129,7 +131,11 @@ class _ShardReader:
         rows = self.chunk_rows(shard)
         start = chunk * rows
         stop = min(start + rows, f["keypoints_3d"].shape[0])
-        block = _masked_block({name: f[name][start:stop] for name in LABEL_FIELDS})
+        raw = {name: f[name][start:stop] for name in LABEL_FIELDS}
+        defaults = identity_defaults(stop - start, raw["keypoints_2d"].shape[1])
+        raw.update({name: f[name][start:stop] if name in f else defaults[name]
+                    for name in ("person_id", "identity_uncertain")})
+        block = _masked_block(raw)
         block["_bytes"] = sum(t.numel() * t.element_size() for t in block.values())
         self._blocks[key] = block
         self._cached_bytes += block["_bytes"]
@@ -161,7 +167,8 @@ def _masked_block(raw: dict) -> dict:
            "detected": detected, "scores_2d": scores, "inliers": raw["inliers"],
            "reprojection_error_px": error, "num_inlier_views": raw["num_inlier_views"],
            "reject_reason": raw["reject_reason"], "frame_index": raw["frame_index"],
-           "timestamp_s": raw["timestamp_s"]}
+           "timestamp_s": raw["timestamp_s"], "person_id": raw["person_id"],
+           "identity_uncertain": raw["identity_uncertain"]}
     return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in out.items()}
 
 
@@ -269,6 +276,8 @@ class ShardDataset(Dataset):
     crops: decode the stored JPEG crops into ``images`` (shards without crops give samples
         without ``images``).
     only_valid: keep only samples with at least one valid joint.
+    people: keep only the samples of these person ids (``index.json`` lists the tracks); None
+        keeps everyone.
     block_cache_bytes: budget of the per-process cache of decoded whole-chunk label blocks.
     rdcc_nbytes: HDF5 chunk cache per open file (used for crops), bytes.
     allow_incomplete: read the shards of an interrupted run (with a warning); by default such a
@@ -278,6 +287,7 @@ class ShardDataset(Dataset):
     """
 
     def __init__(self, root: str | os.PathLike, *, crops: bool = False, only_valid: bool = False,
+                 people: int | Sequence[int] | None = None,
                  block_cache_bytes: int = DEFAULT_BLOCK_CACHE_BYTES,
                  rdcc_nbytes: int = DEFAULT_RDCC_NBYTES, allow_incomplete: bool = False,
                  review: bool = True):
@@ -300,18 +310,26 @@ class ShardDataset(Dataset):
         self._shard_of = np.repeat(np.arange(len(counts)), counts)
         self._shard_offsets = np.cumsum(counts) - counts
         self._row_of = np.arange(counts.sum()) - np.repeat(self._shard_offsets, counts)
+        keep = np.ones(self._shard_of.size, dtype=bool)
         if only_valid:
-            keep = self._any_valid()
+            keep &= self._per_sample(lambda f: f["valid"][()].any(axis=1))
+        if people is not None:
+            wanted = np.atleast_1d(np.asarray(people, dtype=np.int64))
+            keep &= np.isin(self._per_sample(
+                lambda f: f["person_id"][()] if "person_id" in f
+                else np.zeros(f["valid"].shape[0], dtype=np.int64)), wanted)
+        if not keep.all():
             self._shard_of, self._row_of = self._shard_of[keep], self._row_of[keep]
 
-    def _any_valid(self) -> np.ndarray:
+    def _per_sample(self, read) -> np.ndarray:
+        """``read(h5py.File)`` of every shard, concatenated over samples."""
         import h5py
 
         parts = []
         for entry in self.index.shards:
             with h5py.File(self.root / entry.file, "r") as f:
-                parts.append(f["valid"][()].any(axis=1))
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+                parts.append(read(f))
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     @property
     def joint_names(self) -> tuple[str, ...]:

@@ -15,7 +15,14 @@ Layout::
                        "gate_px" per camera and joint group>}},
      "shards": [{"file": "shard-00000.h5", "shard": 0, "first_position": 0, "num_samples": S,
                  "sha256": ..., "frame_index_first": ..., "frame_index_last": ...,
-                 "num_valid_joints": ...}, ...]}
+                 "num_valid_joints": ...}, ...],
+     "tracks": [{"person_id": 0, "num_framesets": ..., "frame_index_first": ...,
+                 "frame_index_last": ..., "mean_acceptance": ..., "uncertain_framesets": ...},
+                ...]}
+
+``tracks`` (schema 2) lists the people labeled, one per track, written when the run completes;
+a single-person job lists person 0. ``first_position`` and ``num_samples`` count samples (one
+per person per frameset), which are framesets when one person is labeled.
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ class LabelIndex:
 
     job: dict
     shards: tuple[ShardEntry, ...] = ()
+    tracks: tuple[dict, ...] = ()
     schema_version: int = SCHEMA_VERSION
     rigkit_version: str = field(default_factory=rigkit_version)
 
@@ -102,7 +110,7 @@ class LabelIndex:
     def to_json(self) -> dict:
         return {"format": _FORMAT, "schema_version": self.schema_version,
                 "rigkit_version": self.rigkit_version, "complete": self.complete, "job": self.job,
-                "shards": [s.to_json() for s in self.shards]}
+                "shards": [s.to_json() for s in self.shards], "tracks": list(self.tracks)}
 
     def write(self, root: str | os.PathLike) -> None:
         """Atomically replace ``root/index.json``."""
@@ -117,7 +125,7 @@ class LabelIndex:
             raise ValueError(f"index schema version {version} is newer than this rigkit reads "
                              f"({SCHEMA_VERSION}); upgrade rigkit")
         return cls(job=data["job"], shards=tuple(ShardEntry(**s) for s in data["shards"]),
-                   schema_version=version, rigkit_version=data.get("rigkit_version", ""))
+                   tracks=tuple(data.get("tracks", ())), schema_version=version, rigkit_version=data.get("rigkit_version", ""))
 
     @classmethod
     def read(cls, root: str | os.PathLike) -> "LabelIndex":

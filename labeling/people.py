@@ -139,7 +139,6 @@ class PeopleAssociation:
         points = c.points_2d[views, position[None], index]  # (V, N, J, 2)
         scores = c.scores[views, position[None], index]
         points = np.where((chosen >= 0)[..., None, None], points, np.nan)
-        scores = np.where(chosen >= 0, scores, np.nan) if N else scores
         scores = np.where((chosen >= 0)[..., None], scores, np.nan)
         detections = Detections(points_2d=points.reshape(V, N, -1, 2),
                                 scores=scores.reshape(V, N, -1), camera_names=c.camera_names,
@@ -326,9 +325,12 @@ def associate_people(candidates, rig, options=None) -> PeopleAssociation:
         weights = np.nan_to_num(np.clip(candidates.scores[:, start:stop], 0, 1))
         weights = np.where(np.isfinite(normalized[..., 0]), np.maximum(weights, 1e-3), 0.0)
         present = (weights > 0).sum(axis=-1) >= options.min_common_joints  # (V, f, P)
+        # Frameset-major and contiguous: each frameset's (V, P, ...) block is one slice.
+        normalized, rays, weights, present = (np.ascontiguousarray(np.swapaxes(a, 0, 1))
+                                              for a in (normalized, rays, weights, present))
         for f in range(stop - start):
-            finished += _step(start + f, normalized[:, f], rays[:, f], weights[:, f],
-                              present[:, f], live, geometry, options, idents)
+            finished += _step(start + f, normalized[f], rays[f], weights[f], present[f], live,
+                              geometry, options, idents)
     finished += live.finished(np.ones(len(live), dtype=bool))
     needed = min(options.min_track_frames, F)  # a take shorter than that keeps what it has
     kept = [s for s in finished if s.hits >= needed and s.records]
@@ -401,23 +403,16 @@ def _step(position: int, normalized: np.ndarray, rays: np.ndarray, weights: np.n
     linking = options.continuity_weight > 0
     outliers = None
     if T and linking:
-        xy, _ = geometry.to_normalized(predicted)  # (V, T, J, 2)
-        _, depth = geometry.to_normalized(_centroid(predicted))  # (V, T)
-        diff = xy[:, :, None] - normalized[:, None]  # (V, T, P, J, 2)
-        distance = np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2)
-        distance[~(weights[:, None] > 0) | np.isnan(distance)] = np.nan
-        cost_m = _lower_median(distance, options.min_common_joints) * \
-            np.where(depth > 0, depth, np.inf)[..., None]  # (V, T, P) metres at the track's depth
-        cost_m[~present[:, None].repeat(T, axis=1) | np.isnan(cost_m)] = np.inf
+        cost_m, distance = _claim_costs(predicted, normalized, weights, present, geometry,
+                                        options.min_common_joints)
         allowed = cost_m < gate[None, :, None]
-        for v in np.flatnonzero(allowed.any(axis=(1, 2))):
-            if allowed[v].sum(axis=1).max() <= 1 and allowed[v].sum(axis=0).max() <= 1:
-                rows, cols = np.nonzero(allowed[v])  # no conflict: nothing to optimise
-            else:
-                rows, cols = linear_sum_assignment(np.where(allowed[v], cost_m[v], _FAR))
-                keep = allowed[v, rows, cols]
-                rows, cols = rows[keep], cols[keep]
-            assigned[rows, v] = cols
+        conflict = (allowed.sum(axis=2).max(axis=1) > 1) | (allowed.sum(axis=1).max(axis=1) > 1)
+        v_idx, t_idx, p_idx = np.nonzero(allowed & ~conflict[:, None, None])
+        assigned[t_idx, v_idx] = p_idx  # no conflict in these views: nothing to optimise
+        for v in np.flatnonzero(conflict):
+            rows, cols = linear_sum_assignment(np.where(allowed[v], cost_m[v], _FAR))
+            keep = allowed[v, rows, cols]
+            assigned[rows[keep], v] = cols[keep]
         # Ambiguous: another candidate (for the track) or another track (for the candidate)
         # within ambiguity_m of the chosen match.
         t_idx, v_idx = np.nonzero(assigned >= 0)
@@ -522,9 +517,58 @@ def _centroid(points: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / count, np.nan)
 
 
+def _claim_costs(predicted, normalized, weights, present, geometry: _Geometry, min_common: int):
+    """((V, T, P) cost in metres at the track's depth, (V, T, P, J) normalized distances) of
+    every candidate for every track's predicted skeleton (compiled; reference below)."""
+    from ._people_kernels import claim_costs
+
+    V, P, J, _ = normalized.shape
+    T = predicted.shape[0]
+    cost = np.empty((V, T, P))
+    distance = np.empty((V, T, P, J))
+    claim_costs(np.ascontiguousarray(predicted), normalized, weights, present, geometry.R, geometry.t,
+                int(min_common), cost, distance)
+    return cost, distance
+
+
+def _claim_costs_numpy(predicted, normalized, weights, present, geometry: _Geometry,
+                       min_common: int):
+    """The numpy reference of :func:`_claim_costs`."""
+    T = predicted.shape[0]
+    xy, _ = geometry.to_normalized(predicted)  # (V, T, J, 2)
+    _, depth = geometry.to_normalized(_centroid(predicted))  # (V, T)
+    diff = xy[:, :, None] - normalized[:, None]  # (V, T, P, J, 2)
+    distance = np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2)
+    distance[~(weights[:, None] > 0) | np.isnan(distance)] = np.nan
+    cost_m = _lower_median(distance, min_common) * \
+        np.where(depth > 0, depth, np.inf)[..., None]  # (V, T, P) metres at the track's depth
+    cost_m[~present[:, None].repeat(T, axis=1) | np.isnan(cost_m)] = np.inf
+    return cost_m, distance
+
+
 def _triangulate_groups(assign: np.ndarray, rays: np.ndarray, weights: np.ndarray,
                         normalized: np.ndarray, geometry: _Geometry, options,
                         outliers: np.ndarray | None = None):
+    """Triangulate G groups (assign (G, V) candidate per view) -> ((G, J, 3), assign without the
+    views whose candidate disagrees with the result) (compiled; reference below)."""
+    from ._people_kernels import triangulate_groups
+
+    G, V = assign.shape
+    J = rays.shape[2]
+    points = np.empty((G, J, 3))
+    kept = np.empty((G, V), dtype=np.int64)
+    if outliers is None:
+        outliers = np.zeros((G, V, J), dtype=bool)
+    triangulate_groups(rays, weights, normalized, np.ascontiguousarray(assign, dtype=np.int64),
+                       np.ascontiguousarray(outliers), geometry.centres, geometry.R, geometry.t,
+                       geometry.focal, float(options.joint_reject_px), float(options.view_reject_px),
+                       int(options.min_common_joints), points, kept)
+    return points, kept
+
+
+def _triangulate_groups_numpy(assign: np.ndarray, rays: np.ndarray, weights: np.ndarray,
+                              normalized: np.ndarray, geometry: _Geometry, options,
+                              outliers: np.ndarray | None = None):
     """Triangulate G groups (assign (G, V) candidate per view) -> ((G, J, 3), assign without the
     views whose candidate disagrees with the result). outliers: (G, V, J) joints known to be
     wrong beforehand (far from the track's prediction), left out from the start."""
@@ -567,19 +611,15 @@ def _partition(free: np.ndarray, normalized: np.ndarray, geometry: _Geometry,
     n = views.size
     if n < 2 or np.unique(views).size < options.min_views:
         return []
-    a, b = np.triu_indices(n, 1)
-    cross = views[a] != views[b]
-    a, b = a[cross], b[cross]
-    if a.size == 0:
-        return []
-    cost = pair_epipolar_px(normalized[views[a], slots[a]], normalized[views[b], slots[b]],
-                            geometry.essential[views[a], views[b]], geometry.focal[views[a]],
-                            geometry.focal[views[b]], min_common_joints=options.min_common_joints)
+    from ._people_kernels import pairwise_epipolar
+
+    matrix = np.empty((n, n))
+    pairwise_epipolar(normalized, views.astype(np.int64), slots.astype(np.int64),
+                      geometry.essential, geometry.focal, int(options.min_common_joints), matrix)
     threshold = options.epipolar_threshold_px
-    matrix = np.full((n, n), np.inf)
-    matrix[a, b] = cost
-    matrix[b, a] = cost
-    edges = np.flatnonzero(cost < threshold)
+    a, b = np.nonzero(np.triu(matrix < threshold, 1))
+    cost = matrix[a, b]
+    edges = np.arange(cost.size)
     if edges.size == 0:
         return []
     edges = edges[np.argsort(cost[edges], kind="stable")]

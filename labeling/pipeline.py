@@ -14,7 +14,7 @@ import hashlib
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -28,10 +28,10 @@ from .gating import NoiseEstimate
 from .index import INDEX_NAME, LabelIndex, ShardEntry, job_id, shard_file_name
 from .pseudo_labels import (LabelOptions, compute_pseudo_labels, context_framesets, noise_for,
                             reference_bone_lengths)
-from .shards import ShardLayout, write_shard
+from .shards import ShardLayout, identity_defaults, write_shard
 
-__all__ = ["LabelJob", "LabelSummary", "ShardTask", "match_cameras", "run_label_job", "label_shard",
-           "shard_task", "run_shard_task", "prepare_output",
+__all__ = ["LabelJob", "LabelSummary", "ShardTask", "SampleIdentity", "match_cameras", "run_label_job",
+           "label_shard", "label_people", "summarize_tracks", "shard_task", "run_shard_task", "prepare_output",
            "summarize_output", "detections_sha256", "Executor"]
 
 Executor = Literal["local", "ray"]
@@ -75,6 +75,56 @@ def detections_sha256(detections: Detections) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SampleIdentity:
+    """Who each sample of a multi-person job is (one sample per person per frameset, sorted by
+    frameset then person; see :class:`labeling.people.PeopleSamples`).
+
+    person_id: (N,) int64. position: (N,) int64 frameset position in the take.
+    candidate: (V, N) int64 candidate of each view (-1: none). affinity_px: (V, N) float64.
+    uncertain: (N,) bool. tracks: the association's track summaries (JSON dicts).
+    """
+
+    person_id: np.ndarray
+    position: np.ndarray
+    candidate: np.ndarray
+    affinity_px: np.ndarray
+    uncertain: np.ndarray
+    tracks: tuple[dict, ...] = ()
+
+    @classmethod
+    def from_samples(cls, samples) -> "SampleIdentity":
+        """From :class:`labeling.people.PeopleSamples`."""
+        return cls(person_id=samples.person_id, position=samples.position,
+                   candidate=samples.candidate, affinity_px=samples.affinity_px,
+                   uncertain=samples.uncertain, tracks=tuple(t.to_json() for t in samples.tracks))
+
+    def reorder_views(self, order: list[int]) -> "SampleIdentity":
+        return SampleIdentity(person_id=self.person_id, position=self.position,
+                              candidate=self.candidate[order], affinity_px=self.affinity_px[order],
+                              uncertain=self.uncertain, tracks=self.tracks)
+
+    @property
+    def people(self) -> np.ndarray:
+        """The person ids present, sorted."""
+        return np.unique(self.person_id)
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for array in (self.person_id, self.position, self.candidate, self.affinity_px, self.uncertain):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+
+def _take_samples(detections: Detections, index: np.ndarray) -> Detections:
+    """The samples ``index`` (positions along N) of ``detections``."""
+    return Detections(points_2d=detections.points_2d[:, index], scores=detections.scores[:, index],
+                      camera_names=detections.camera_names, joint_names=detections.joint_names,
+                      frame_index=detections.frame_index[index],
+                      timestamp_s=detections.timestamp_s[index], source=detections.source,
+                      metadata=dict(detections.metadata))
+
+
+@dataclass(frozen=True, kw_only=True)
 class LabelJob:
     """Everything that determines the shards.
 
@@ -87,6 +137,10 @@ class LabelJob:
     reference_bone_lengths_m: (B, 2) take-wide (median, spread) metres; :meth:`create` fills it.
     noise: the take's noise and thresholds (:class:`labeling.gating.NoiseEstimate`), fixed before
         any shard; estimated from the whole take when None.
+        (T, B, 2) per person with ``identity``.
+    identity: who each sample is when several people are labeled (``detections`` then hold one
+        sample per person per frameset, see :class:`SampleIdentity`); None for one person, whose
+        samples are the framesets.
     """
 
     rig: object
@@ -100,8 +154,12 @@ class LabelJob:
     crop_source: str | None = None
     crop_px: int = 0
     noise: NoiseEstimate | None = None
+    identity: SampleIdentity | None = None
 
     def __post_init__(self) -> None:
+        if self.identity is not None and self.identity.person_id.shape != (self.detections.num_frames,):
+            raise ValueError(f"identity has {self.identity.person_id.shape[0]} samples, the "
+                             f"detections {self.detections.num_frames}")
         if (self.crop_source is None) != (self.crop_px == 0) or self.crop_px < 0:
             raise ValueError("image crops need both a session (crop_source) and crop_px > 0")
         if self.shard_size < 1:
@@ -116,16 +174,37 @@ class LabelJob:
             object.__setattr__(self, "noise", noise_for(self.rig, self.detections, self.options))
 
     @classmethod
-    def create(cls, rig, detections: Detections, **kwargs) -> "LabelJob":
+    def create(cls, rig, detections, **kwargs) -> "LabelJob":
         """Match cameras, then fix the take-wide noise estimate and bone lengths once (before any
-        shard)."""
+        shard).
+
+        detections: :class:`labeling.Detections` of one person, or the
+        :class:`labeling.people.PeopleSamples` of several (their identity comes along).
+        """
+        if not isinstance(detections, Detections):  # PeopleSamples
+            kwargs["identity"] = SampleIdentity.from_samples(detections)
+            detections = detections.detections
+        names = detections.camera_names
         rig, detections = match_cameras(rig, detections)
+        if kwargs.get("identity") is not None and detections.camera_names != names:
+            order = [names.index(n) if n in names else
+                     sorted(names).index(n) for n in detections.camera_names]
+            kwargs["identity"] = kwargs["identity"].reorder_views(order)
         job = cls(rig=rig, detections=detections, **kwargs)
         if job.bones is None or not len(job.bones) or job.options.bone_check == "off" \
                 or job.reference_bone_lengths_m is not None:
             return job
-        lengths = reference_bone_lengths(rig, detections, job.bones, options=job.options,
-                                         noise=job.noise)
+        if job.identity is None:
+            lengths = reference_bone_lengths(rig, detections, job.bones, options=job.options,
+                                             noise=job.noise)
+        else:  # every person their own bones
+            people = job.identity.people
+            lengths = np.full((int(people.max()) + 1 if people.size else 0, len(job.bones), 2), np.nan)
+            for person in people:
+                mine = np.flatnonzero(job.identity.person_id == person)
+                lengths[person] = reference_bone_lengths(rig, _take_samples(detections, mine),
+                                                         job.bones, options=job.options,
+                                                         noise=job.noise)
         return cls(rig=rig, detections=detections,
                    **{**kwargs, "noise": job.noise, "reference_bone_lengths_m": lengths})
 
@@ -148,9 +227,14 @@ class LabelJob:
     def _describe(self) -> dict:
         """JSON description of the job (recorded in index.json; its hash is the job id)."""
         bones = None if self.bones is None else np.asarray(self.bones).tolist()
+        def rounded(value):
+            value = np.asarray(value)
+            if value.ndim:
+                return [rounded(v) for v in value]
+            return None if not np.isfinite(value) else round(float(value), 9)
+
         lengths = (None if self.reference_bone_lengths_m is None else
-                   [[None if not np.isfinite(x) else round(float(x), 9) for x in row]
-                    for row in np.asarray(self.reference_bone_lengths_m)])
+                   rounded(self.reference_bone_lengths_m))
         job = {"num_framesets": self.detections.num_frames, "shard_size": self.shard_size,
                "num_shards": self.num_shards, "options": self.options.to_json(),
                "layout": self.layout.__dict__.copy(), "joint_names": list(self.detections.joint_names),
@@ -159,6 +243,10 @@ class LabelJob:
                "noise": self.noise.to_json(),
                "provenance": {**self.provenance, "detections_sha256": detections_sha256(self.detections),
                               "detections_source": self.detections.source}}
+        if self.identity is not None:
+            job["people"] = {"num_people": int(self.identity.people.size),
+                             "identity_sha256": self.identity.sha256(),
+                             "tracks": list(self.identity.tracks)}
         job["job_id"] = job_id(job)
         return job
 
@@ -183,27 +271,87 @@ class ShardTask:
     crop_source: str | None = None
     crop_px: int = 0
     noise: NoiseEstimate | None = None
+    identity: SampleIdentity | None = None
 
 
 def shard_task(job: LabelJob, shard: int) -> ShardTask:
-    """The task of shard ``shard`` of ``job``."""
+    """The task of shard ``shard`` of ``job``.
+
+    With several people the context is every sample within the context framesets of the
+    shard's first and last framesets (each person is computed on their own samples)."""
     start, stop = job.shard_range(shard)
     margin = context_framesets(job.options)
-    lo, hi = max(0, start - margin), min(job.detections.num_frames, stop + margin)
+    identity = job.identity
+    if identity is None:
+        lo, hi = max(0, start - margin), min(job.detections.num_frames, stop + margin)
+    else:
+        position = identity.position
+        lo = int(np.searchsorted(position, position[start] - margin, side="left"))
+        hi = int(np.searchsorted(position, position[stop - 1] + margin, side="right"))
+        identity = SampleIdentity(person_id=identity.person_id[lo:hi],
+                                  position=identity.position[lo:hi],
+                                  candidate=identity.candidate[:, lo:hi],
+                                  affinity_px=identity.affinity_px[:, lo:hi],
+                                  uncertain=identity.uncertain[lo:hi])
     return ShardTask(shard=shard, first_position=start, keep=(start - lo, stop - lo), rig=job.rig,
                      detections=job.detections.frames(lo, hi), options=job.options,
                      bones=job.bones, reference_bone_lengths_m=job.reference_bone_lengths_m,
                      layout=job.layout, description=job.description(),
-                     crop_source=job.crop_source, crop_px=job.crop_px, noise=job.noise)
+                     crop_source=job.crop_source, crop_px=job.crop_px, noise=job.noise,
+                     identity=identity)
+
+
+def label_people(rig, detections: Detections, person_id: np.ndarray, *, options: LabelOptions,
+                 bones: np.ndarray | None = None,
+                 reference_bone_lengths_m: np.ndarray | None = None, noise=None):
+    """Pseudo-labels of samples of several people: each person's samples (``person_id (N,)``)
+    through :func:`labeling.pseudo_labels.compute_pseudo_labels` on their own (smoothing and the
+    bone check never mix people). reference_bone_lengths_m: (T, B, 2) per person, or None.
+    Returns a :class:`labeling.pseudo_labels.PseudoLabels` of the N samples, in their order."""
+    from .pseudo_labels import PseudoLabels
+    from .shards import LABEL_FIELDS
+
+    N = detections.num_frames
+    merged: dict[str, np.ndarray] = {}
+    for person in np.unique(person_id):
+        mine = np.flatnonzero(person_id == person)
+        reference = (None if reference_bone_lengths_m is None
+                     else np.asarray(reference_bone_lengths_m)[person])
+        labels = compute_pseudo_labels(rig, _take_samples(detections, mine), options=options,
+                                       bones=bones, reference_bone_lengths_m=reference,
+                                       noise=noise)
+        for name in LABEL_FIELDS:
+            value = getattr(labels, name)
+            if name not in merged:
+                merged[name] = np.empty((N,) + value.shape[1:], dtype=value.dtype)
+            merged[name][mine] = value
+    if not merged:
+        return compute_pseudo_labels(rig, detections, options=options, noise=noise)
+    return PseudoLabels(**merged)
+
+
+def _label_people(task: ShardTask):
+    if task.identity is None:
+        return compute_pseudo_labels(task.rig, task.detections, options=task.options,
+                                     bones=task.bones,
+                                     reference_bone_lengths_m=task.reference_bone_lengths_m,
+                                     noise=task.noise)
+    return label_people(task.rig, task.detections, task.identity.person_id, options=task.options,
+                        bones=task.bones, reference_bone_lengths_m=task.reference_bone_lengths_m,
+                        noise=task.noise)
 
 
 def run_shard_task(task: ShardTask, out_dir: str | os.PathLike) -> ShardEntry:
     """Compute and write one shard (atomically). The unit of work of every executor."""
-    labels = compute_pseudo_labels(task.rig, task.detections, options=task.options,
-                                   bones=task.bones,
-                                   reference_bone_lengths_m=task.reference_bone_lengths_m,
-                                   noise=task.noise)
-    labels = labels.subset(*task.keep)
+    labels = _label_people(task).subset(*task.keep)
+    lo, hi = task.keep
+    if task.identity is None:
+        identity = identity_defaults(len(labels), len(task.rig))
+    else:
+        identity = {"person_id": task.identity.person_id[lo:hi],
+                    "association_candidate": task.identity.candidate[:, lo:hi].T,
+                    "association_affinity_px": task.identity.affinity_px[:, lo:hi].T,
+                    "identity_uncertain": task.identity.uncertain[lo:hi]}
     description = task.description
     name = shard_file_name(task.shard)
     crops = {}
@@ -217,7 +365,7 @@ def run_shard_task(task: ShardTask, out_dir: str | os.PathLike) -> ShardEntry:
         jpeg, boxes = session_crops(task.crop_source, tuple(task.rig.names), labels.frame_index,
                                     centre_on, crop_px=task.crop_px)
         crops = dict(crops_jpeg=jpeg, crop_box_px=boxes, crop_size_px=task.crop_px)
-    digest = write_shard(Path(out_dir) / name, labels.arrays(), rig=task.rig,
+    digest = write_shard(Path(out_dir) / name, {**labels.arrays(), **identity}, rig=task.rig,
                          joint_names=task.detections.joint_names, bones=task.bones,
                          options=description["options"], noise=description["noise"],
                          provenance={**description["provenance"], "job_id": description["job_id"],
@@ -250,6 +398,7 @@ class LabelSummary:
     median_reprojection_error_px: float
     seconds: float
     noise: NoiseEstimate | None = None
+    tracks: tuple[dict, ...] = ()
 
     @property
     def framesets_per_s(self) -> float:
@@ -272,6 +421,14 @@ class LabelSummary:
             lines.append(f"gating: {self.noise.mode}; label gates {np.nanmin(gates):.1f}-"
                          f"{np.nanmax(gates):.1f} px over cameras and joint groups (noise and "
                          "thresholds per camera: rigkit label report)")
+        if len(self.tracks) > 1:
+            lines.append(f"{len(self.tracks)} people (one track each):")
+            lines.append(f"{'person':<8} {'framesets':>10} {'frames':>15} {'accepted':>9} "
+                         f"{'uncertain':>10}")
+            for track in self.tracks:
+                lines.append(f"{track['person_id']:<8} {track['num_framesets']:>10} "
+                             f"{track['frame_index_first']:>7}-{track['frame_index_last']:<7} "
+                             f"{track['mean_acceptance']:>9.1%} {track['uncertain_framesets']:>10}")
         return "\n".join(lines)
 
 
@@ -294,6 +451,39 @@ def summarize_output(out_dir: str | os.PathLike) -> tuple[dict[str, tuple[int, i
     errors = np.concatenate(errors) if errors else np.zeros(0)
     median = float(np.median(errors)) if errors.size else float("nan")
     return {n: (int(a), total) for n, a in zip(names, accepted)}, median
+
+
+def summarize_tracks(out_dir: str | os.PathLike) -> list[dict]:
+    """Per person over all shards: framesets, first and last frame, mean acceptance (share of
+    joints accepted), framesets with uncertain identity and which ones (frame indices)."""
+    from .shards import read_shard
+
+    index = LabelIndex.read(out_dir)
+    person, frame, accepted, uncertain = [], [], [], []
+    for entry in index.shards:
+        data = read_shard(Path(out_dir) / entry.file,
+                          fields=("person_id", "frame_index", "valid", "identity_uncertain"))
+        person.append(data["person_id"])
+        frame.append(data["frame_index"])
+        accepted.append(data["valid"].mean(axis=1) if data["valid"].size else np.zeros(0))
+        uncertain.append(data["identity_uncertain"])
+    if not person:
+        return []
+    person, frame = np.concatenate(person), np.concatenate(frame)
+    accepted, uncertain = np.concatenate(accepted), np.concatenate(uncertain)
+    known = {t["person_id"]: t for t in index.job.get("people", {}).get("tracks", [])}
+    tracks = []
+    for p in np.unique(person):
+        mine = person == p
+        track = {"person_id": int(p), "num_framesets": int(mine.sum()),
+                 "frame_index_first": int(frame[mine].min()), "frame_index_last": int(frame[mine].max()),
+                 "mean_acceptance": round(float(accepted[mine].mean()), 6),
+                 "uncertain_framesets": int(uncertain[mine].sum()),
+                 "uncertain_frames": [int(f) for f in frame[mine & uncertain]]}
+        if int(p) in known:
+            track["view_framesets"] = known[int(p)].get("view_framesets")
+        tracks.append(track)
+    return tracks
 
 
 def _clean_temporaries(out_dir: Path) -> None:
@@ -376,7 +566,11 @@ def run_label_job(job: LabelJob, out_dir: str | os.PathLike, *, resume: bool = F
         bar.close()
     seconds = time.perf_counter() - started
     accepted, median = summarize_output(out_dir)
-    summary = LabelSummary(out_dir=out_dir, num_framesets=job.detections.num_frames,
+    tracks = tuple(summarize_tracks(out_dir))
+    if index.complete:
+        index = replace(LabelIndex.read(out_dir), tracks=tracks)
+        index.write(out_dir)
+    summary = LabelSummary(tracks=tracks, out_dir=out_dir, num_framesets=job.detections.num_frames,
                            framesets_written=int(total), num_shards=job.num_shards, shards_written=len(todo),
                            shards_skipped=skipped, accepted_per_joint=accepted,
                            median_reprojection_error_px=median, seconds=seconds, noise=job.noise)

@@ -43,12 +43,14 @@ class LabelReport:
     median_reprojection_error_px: np.ndarray  # (J,) float64 over inlier views of accepted labels
     overlay_paths: tuple[Path, ...] = ()
     noise: dict | None = None  # index.json's job.noise (schema >= 2): NoiseEstimate.to_json()
+    tracks: tuple[dict, ...] = ()  # per person (labeling.pipeline.summarize_tracks), when several
 
     def table(self) -> str:
         names = list(self.reasons)
         header = f"{'joint':<18} {'accepted':>9} {'share':>7} {'med px':>7} " + " ".join(
             f"{_SHORT.get(n, n.lower()):>10}" for n in names)
-        lines = [f"{self.num_framesets} framesets; rejections by reason (a label may have "
+        counted = "samples (one per person per frameset)" if self.tracks else "framesets"
+        lines = [f"{self.num_framesets} {counted}; rejections by reason (a label may have "
                  "several): no_3d = not triangulated, few_views = too few inlier views, "
                  "reproj_px = reprojection error, bone_len = bone length jump, no_person = no "
                  "person in the frameset", header]
@@ -57,7 +59,19 @@ class LabelReport:
             lines.append(f"{joint:<18} {self.accepted[j]:>9} {share:>7.1%} "
                          f"{self.median_reprojection_error_px[j]:>7.2f} "
                          + " ".join(f"{self.reasons[n][j]:>10}" for n in names))
+        if self.tracks:
+            lines.append(f"{len(self.tracks)} people, one track each (uncertain: fewer than two of "
+                         "the person's views were unambiguous)")
+            lines.append(f"{'person':<7} {'framesets':>9} {'frames':>13} {'accepted':>9} "
+                         f"{'uncertain':>9}  uncertain frames")
+            for t in self.tracks:
+                frames = f"{t['frame_index_first']}-{t['frame_index_last']}"
+                lines.append(f"{t['person_id']:<7} {t['num_framesets']:>9} {frames:>13} "
+                             f"{t['mean_acceptance']:>9.1%} {t['uncertain_framesets']:>9}  "
+                             f"{_ranges(t.get('uncertain_frames', []))}")
         return "\n".join(lines + noise_table(self.noise))
+
+
 
 
 def noise_table(noise: dict | None) -> list[str]:
@@ -85,6 +99,21 @@ def noise_table(noise: dict | None) -> list[str]:
     return lines
 
 
+def _ranges(frames, limit: int = 12) -> str:
+    """[3, 4, 5, 9] -> '3-5, 9' (at most ``limit`` runs, then how many more)."""
+    frames = sorted(int(f) for f in frames)
+    runs: list[list[int]] = []
+    for f in frames:
+        if runs and f == runs[-1][1] + 1:
+            runs[-1][1] = f
+        else:
+            runs.append([f, f])
+    text = ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs[:limit])
+    if len(runs) > limit:
+        text += f", ... ({len(runs) - limit} more runs)"
+    return text or "none"
+
+
 def acceptance_table(root: str | os.PathLike) -> LabelReport:
     """Acceptance statistics over every shard listed in ``root/index.json``."""
     index = LabelIndex.read(root)
@@ -109,9 +138,14 @@ def acceptance_table(root: str | os.PathLike) -> LabelReport:
             errors[j].append(data["reprojection_error_px"][:, :, j][use[:, :, j]])
     medians = np.array([np.median(np.concatenate(e)) if sum(x.size for x in e) else np.nan
                         for e in errors])
+    tracks = ()
+    if "people" in index.job:
+        from .pipeline import summarize_tracks
+
+        tracks = tuple(summarize_tracks(root))
     return LabelReport(joint_names=joint_names, accepted=accepted, num_framesets=total,
                        reasons=reasons, median_reprojection_error_px=medians,
-                       noise=index.job.get("noise"))
+                       noise=index.job.get("noise"), tracks=tracks)
 
 
 def draw_overlay(rig, labels: dict, row: int, *, bones: np.ndarray, min_score: float,

@@ -17,6 +17,15 @@ Schema (version :data:`SCHEMA_VERSION`; fields may be added, never renamed)
     ``num_inlier_views (N, J) uint8``   (added) how many views agreed on the point.
     ``reject_reason (N, J) uint8``      (added) bit mask of :class:`RejectReason`; 0 for a kept
                                         label (the evidence for why it was kept or dropped).
+    Identity (added in version 2, :data:`IDENTITY_FIELDS`; one sample per person per frameset,
+    sorted by frameset then person; a version-1 shard reads as person 0 with no evidence):
+    ``person_id (N,) int64``            the person (track) of the sample, stable over the take.
+    ``association_candidate (N, V) int64``  which candidate (detection) of each view the
+                                        association used for this person; -1 where none.
+    ``association_affinity_px (N, V) float32``  median distance over joints between that
+                                        candidate and the person's skeleton reprojected; NaN
+                                        where none (or single-person input with no association).
+    ``identity_uncertain (N,) bool``    fewer than two of the person's views were unambiguous.
     ``cameras/``                        ``K (V, 3, 3)``, ``dist (V, 8)`` (OpenCV order, zero
                                         padded; ``dist_length (V,)`` says how many are real),
                                         ``model (V,)`` str, ``R (V, 3, 3)``, ``t (V, 3)`` m
@@ -73,8 +82,9 @@ import numpy as np
 from rigkit_files import sha256_of_file, write_atomic
 
 __all__ = [
-    "SCHEMA_VERSION", "LABEL_FIELDS", "RejectReason", "ShardLayout", "write_shard",
-    "read_shard", "read_shard_attributes", "rig_from_shard", "sha256_of_file",
+    "SCHEMA_VERSION", "LABEL_FIELDS", "IDENTITY_FIELDS", "identity_defaults", "RejectReason",
+    "ShardLayout", "write_shard", "read_shard", "read_shard_attributes", "rig_from_shard",
+    "sha256_of_file",
 ]
 
 SCHEMA_VERSION = 2
@@ -83,6 +93,7 @@ SCHEMA_VERSION = 2
 # 2: attribute ``noise_json`` (the noise estimate and thresholds per camera and joint group,
 #    :class:`labeling.gating.NoiseEstimate`); reject bit ``NO_PERSON``; index.json ``job.noise``.
 # 2 also: index.json says whether the run is complete ("complete").
+# 2 also: identity fields (person_id, association evidence; version-1 shards read as person 0).
 
 # name -> (dtype, shape letters). Every shard holds all of these.
 LABEL_FIELDS: dict[str, tuple[str, tuple[str | int, ...]]] = {
@@ -97,6 +108,25 @@ LABEL_FIELDS: dict[str, tuple[str, tuple[str | int, ...]]] = {
     "num_inlier_views": ("uint8", ("N", "J")),
     "reject_reason": ("uint8", ("N", "J")),
 }
+
+
+# Added in schema version 2; optional in ``write_shard`` (single-person defaults), filled with the
+# same defaults when a version-1 shard is read.
+IDENTITY_FIELDS: dict[str, tuple[str, tuple[str | int, ...]]] = {
+    "person_id": ("int64", ("N",)),
+    "association_candidate": ("int64", ("N", "V")),
+    "association_affinity_px": ("float32", ("N", "V")),
+    "identity_uncertain": ("bool", ("N",)),
+}
+
+
+def identity_defaults(N: int, V: int) -> dict[str, np.ndarray]:
+    """The identity fields of a single-person shard (or of a version-1 shard): person 0, no
+    association evidence."""
+    return {"person_id": np.zeros(N, dtype=np.int64),
+            "association_candidate": np.full((N, V), -1, dtype=np.int64),
+            "association_affinity_px": np.full((N, V), np.nan, dtype=np.float32),
+            "identity_uncertain": np.zeros(N, dtype=bool)}
 
 
 class RejectReason(enum.IntFlag):
@@ -203,7 +233,8 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
                 crop_size_px: int = 0, layout: ShardLayout = ShardLayout()) -> str:
     """Write one shard atomically and return its sha256 (hex).
 
-    arrays: every field of :data:`LABEL_FIELDS` (module docstring), cast to the schema dtypes.
+    arrays: every field of :data:`LABEL_FIELDS` (module docstring), cast to the schema dtypes,
+        and any of :data:`IDENTITY_FIELDS` (the others get :func:`identity_defaults`).
     rig: the ``geometry.Rig`` the labels were triangulated with (its V cameras in view order).
     joint_names: J names. bones: (B, 2) int joint indices or None.
     options, provenance: JSON-serialisable mappings recorded as attributes.
@@ -220,6 +251,11 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
 
     sizes = validate_label_arrays(arrays)
     N, V, J = sizes["N"], sizes["V"], sizes["J"]
+    identity = {**identity_defaults(N, V), **{k: arrays[k] for k in IDENTITY_FIELDS if k in arrays}}
+    for name, (_, letters) in IDENTITY_FIELDS.items():
+        if np.shape(identity[name]) != _expected_shape(letters, sizes):
+            raise ValueError(f"{name} has shape {np.shape(identity[name])}, expected "
+                             f"{_expected_shape(letters, sizes)}")
     if len(rig) != V:
         raise ValueError(f"the rig has {len(rig)} cameras but the labels have {V} views")
     if len(joint_names) != J:
@@ -231,8 +267,9 @@ def write_shard(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, ri
     # process on a full disk (segmentation fault), Python's write raises OSError (ENOSPC).
     image = io.BytesIO()
     with h5py.File(image, "w", libver=("earliest", "v110"), track_order=False) as f:
-        for name, (dtype, _) in LABEL_FIELDS.items():
-            data = _canonical_nan(np.ascontiguousarray(arrays[name], dtype=dtype))
+        for name, (dtype, _) in {**LABEL_FIELDS, **IDENTITY_FIELDS}.items():
+            source = identity[name] if name in IDENTITY_FIELDS else arrays[name]
+            data = _canonical_nan(np.ascontiguousarray(source, dtype=dtype))
             chunks = (chunk_rows,) + data.shape[1:] if N else None
             _create_dataset(f, name, data=data, chunks=chunks,
                             **(filters if N else {}))
@@ -310,12 +347,19 @@ def read_shard_attributes(f) -> dict:
 
 
 def read_shard(path: str | os.PathLike, *, fields: tuple[str, ...] | None = None) -> dict:
-    """All label arrays of one shard (or ``fields``) plus ``"attributes"`` and ``"rig"``."""
+    """All label and identity arrays of one shard (or ``fields``) plus ``"attributes"`` and
+    ``"rig"``; a version-1 shard's identity fields are :func:`identity_defaults`."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            out = {name: f[name][()] for name in (fields or LABEL_FIELDS) if name in f}
+            names = fields or (*LABEL_FIELDS, *IDENTITY_FIELDS)
+            out = {name: f[name][()] for name in names if name in f}
+            missing = [name for name in names if name in IDENTITY_FIELDS and name not in f]
+            if missing:
+                N, V = f["keypoints_2d"].shape[:2]
+                defaults = identity_defaults(N, V)
+                out.update({name: defaults[name] for name in missing})
             out["attributes"] = read_shard_attributes(f)
             out["rig"] = rig_from_shard(f)
     except (OSError, KeyError, RuntimeError, TypeError, json.JSONDecodeError) as error:  # h5py on damaged bytes

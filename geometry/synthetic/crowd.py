@@ -20,7 +20,8 @@ distorted pixels; NaN where not observed); Z-up synthetic world, floor at ``z = 
   3. the detector's own track ids (``track_hint``): a 2D tracker per view keeps a slot per
      person, and with ``view_swap_rate`` per view and frame two people trade slots from then on
      (identity switches of a per-view tracker, so "slot k in every view" is not one person);
-     slots are reported in random order per view and frame (OpenPose's order means nothing).
+     the people found are reported in random order per view and frame, empty slots last
+     (OpenPose's order means nothing).
 """
 
 from __future__ import annotations
@@ -333,11 +334,15 @@ def simulate_crowd_detections(rig: Rig, crowd: CrowdMotion, *, noise: CrowdNoise
         out_scores[owner_v, owner_f, P + rank] = fake_scores
     # A detector reports people in no particular order: slots are shuffled per view and frame
     # (the tracker's ids travel in ``track_hint``).
-    order = rng.random((V, F, S)).argsort(axis=-1)
+    empty = ~np.isfinite(out_points[..., 0]).any(axis=-1)  # (V, F, S)
+    order = (rng.random((V, F, S)) + 2.0 * empty).argsort(axis=-1)  # reported ones first
     out_points = np.take_along_axis(out_points, order[..., None, None], axis=2)
     out_scores = np.take_along_axis(out_scores, order[..., None], axis=2)
     identity = np.take_along_axis(identity, order, axis=2)
     hint = np.take_along_axis(hint, order, axis=2)
+    S = max(int((~empty).sum(axis=-1).max(initial=0)), 1)
+    out_points, out_scores = out_points[:, :, :S], out_scores[:, :, :S]
+    identity, hint = identity[:, :, :S], hint[:, :, :S]
     return CrowdDetections(points_2d=out_points, scores=out_scores, identity=identity,
                            track_hint=hint, correct=correct, visible=visible,
                            fully_occluded=fully, truth_2d=truth, camera_names=rig.names,

@@ -9,6 +9,10 @@
 4. a closing summary against the synthetic truth and a report folder of pictures.
 
     rigkit demo [--out DIR] [--cameras 4..8] [--seconds S] [--quick]
+    rigkit demo --people 2..5 [--out DIR] [--cameras 4..8] [--seconds S] [--quick]
+
+``--people N`` runs the multi-person demo instead (:mod:`.people`): N people crossing in the
+rig, a multi-person detector's OpenPose JSON, ``rigkit label --max-people N``, one track each.
 
 Modules: :mod:`.config` (options, rig file, folder layout), :mod:`.record`, :mod:`.calibrate`,
 :mod:`.detect`, :mod:`.evaluate`, :mod:`.figures`, :mod:`.run` (:func:`run_demo`).
@@ -48,6 +52,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--detector", default="builtin", metavar="SPEC",
                         help=f"the detector, as for 'rigkit label': {DETECTOR_HELP}")
+    parser.add_argument("--people", type=int, default=1, metavar="N",
+                        help="2..5: the multi-person demo (N people crossing, their detections as "
+                             "OpenPose JSON, labeled with --max-people N, a picture of the tracks); "
+                             "default 1, the single-person demo")
     parser.set_defaults(func=_run)
 
 
@@ -60,7 +68,33 @@ def _options(args: argparse.Namespace) -> DemoOptions:
     return DemoOptions(cameras=args.cameras, detector=args.detector, **values)
 
 
+def _run_people(args: argparse.Namespace) -> int:
+    from .people import PeopleDemoOptions, run_people_demo
+
+    values = {"seconds": 4.0} if args.quick else {}
+    if getattr(args, "seconds", None) is not None:
+        values["seconds"] = args.seconds
+    if getattr(args, "fps", None) is not None:
+        values["fps"] = args.fps
+    options = PeopleDemoOptions(people=args.people, cameras=args.cameras, **values)
+    show = not args.quiet
+    if not args.debug:
+        logging.getLogger().setLevel(logging.WARNING)
+
+    def on_stage(text: str) -> None:
+        if show:
+            print(text, file=sys.stderr, flush=True)
+
+    compile_kernels(notify=(lambda message: on_stage(f"rigkit: {message}")) if show else None)
+    result = run_people_demo(args.out, options, progress=show and sys.stderr.isatty(),
+                             on_stage=on_stage)
+    print(result.summary())
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.people != 1:
+        return _run_people(args)
     options = _options(args)
     show = not args.quiet
     if not args.debug:  # the stage headings, bars and the summary say what matters; warnings still show
