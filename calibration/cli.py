@@ -167,12 +167,16 @@ def _add_intrinsics(sub) -> None:
     add_board_arguments(parser)
     add_output_argument(parser, help_text="calibration file to write or update (TOML; .yml/.xml for OpenCV)")
     parser.add_argument("--model", choices=("auto", "standard", "rational", "fisheye"), default="auto",
-                        help="lens model (auto: rational with >= 15 well-spread views, else standard)")
+                        help="lens model (auto: focal only, + principal point, + k1/k2, + p1/p2/k3 or rational, "
+                             "whichever predicts views left out of the fit best, with priors on the distortion)")
     parser.add_argument("--max-views", type=int, default=40, help="views given to the solver per camera")
+    parser.add_argument("--no-report", action="store_true", help="do not write the lens uncertainty PNGs")
     parser.set_defaults(func=_run_intrinsics)
 
 
 def _run_intrinsics(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .files import merge_cameras, read_calibration, save_rig
     from .intrinsics import IntrinsicsOptions, calibrate_intrinsics
 
@@ -195,6 +199,10 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
             intrinsics[result.camera.name] = {
                 "rms_px": round(result.rms_px, 4), "views": result.views_used, "coverage": round(result.coverage, 3),
                 "model": result.model, "board": board.describe()}
+            if result.heldout_rms_px == result.heldout_rms_px:  # not NaN
+                intrinsics[result.camera.name]["heldout_rms_px"] = round(result.heldout_rms_px, 4)
+            if result.uncertainty is not None and np.isfinite(result.uncertainty.max_px):
+                intrinsics[result.camera.name]["lens_uncertainty_max_px"] = round(result.uncertainty.max_px, 3)
             if existing and result.camera.name in existing.rig.names:
                 old = existing.rig[result.camera.name]
                 if tuple(old.size) != tuple(result.camera.size):
@@ -204,15 +212,29 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
         rig = merge_cameras(existing.rig if existing else None, [r.camera for r in solved])
         save_rig(rig, out, metadata=metadata, format=existing.format if existing else "auto")  # keep its layout
     print_table(
-        ["camera", "views used", "rejected", "RMS px", "coverage", "model", "frames with board"],
+        ["camera", "views used", "rejected", "RMS px", "held-out px", "coverage", "model", "lens unc. px",
+         "frames with board"],
         [[s.name, r.views_used, r.views_rejected, f"{r.rms_px:.3f}" if r.success else "-",
-          f"{r.coverage:.0%}", r.model if r.success else "failed", f"{r.frames_with_board}/{r.frames_scanned}"]
+          f"{r.heldout_rms_px:.3f}" if r.success and r.heldout_rms_px == r.heldout_rms_px else "-",
+          f"{r.coverage:.0%}", r.model if r.success else "failed",
+          f"{r.uncertainty.centre_px:.2f}/{r.uncertainty.max_px:.1f}" if r.success and r.uncertainty else "-",
+          f"{r.frames_with_board}/{r.frames_scanned}"]
          for s, r in zip(sources, results)])
     for result in solved:
+        if result.selection is not None:
+            print(f"{result.camera.name}: lens model {result.selection.reason}")
+        if result.uncertainty is not None:
+            print(f"{result.camera.name}: {result.uncertainty.sentence()}")
         for sentence in result.advice:
             print(f"{result.camera.name}: {sentence}")
     if solved:
         print(f"wrote {len(solved)} camera{'s' if len(solved) > 1 else ''} to {out}")
+        if not args.no_report:
+            from .report import write_lens_uncertainty
+            for path in write_lens_uncertainty(solved, out.parent, stem=out.stem):
+                print(f"wrote {path}")
+        from .report import intrinsics_verdict
+        print(intrinsics_verdict(solved))
     if failed:
         source, result = failed[0]
         others = f" ({len(failed) - 1} more cameras failed, see above)" if len(failed) > 1 else ""

@@ -150,27 +150,49 @@ def _prior_rows(theta: np.ndarray, A: np.ndarray, image_size, priors: LensPriors
 
 
 def _evaluate(obj, pixels, theta, poses, A, jacobian: bool):
-    """Residuals (sum N_u * 2,) and optionally the dense Jacobian (rows, 6U + P)."""
+    """Per view residuals (n_u * 2,) and, optionally, Jacobian blocks d/d pose (n_u*2, 6) and
+    d/d free intrinsics (n_u*2, P)."""
     K, dist = _K(theta), theta[4:]
-    U = len(poses)
-    res, blocks = [], []
-    for u in range(U):
+    res, pose_blocks, intr_blocks = [], [], []
+    for u in range(len(poses)):
         projected, J = cv2.projectPoints(obj[u], poses[u, :3], poses[u, 3:], K, dist)
         res.append((projected.reshape(-1, 2) - pixels[u]).reshape(-1))
         if jacobian:
-            blocks.append(J)
-    r = np.concatenate(res)
-    if not jacobian:
-        return r, None
-    P = A.shape[1]
-    Jfull = np.zeros((r.size, 6 * U + P))
-    row = 0
-    for u, J in enumerate(blocks):
-        n = J.shape[0]
-        Jfull[row:row + n, 6 * u:6 * u + 6] = J[:, :6]
-        Jfull[row:row + n, 6 * U:] = J[:, 6:18] @ A
-        row += n
-    return r, Jfull
+            pose_blocks.append(J[:, :6])
+            intr_blocks.append(J[:, 6:18] @ A)
+    return res, pose_blocks, intr_blocks
+
+
+class _Normal:
+    """The normal equations with the per-view pose blocks kept apart (eliminated by Schur)."""
+
+    def __init__(self, res, pose_blocks, intr_blocks, prior_r, prior_J):
+        self.U = np.stack([a.T @ a for a in pose_blocks])  # (U, 6, 6)
+        self.W = np.stack([a.T @ b for a, b in zip(pose_blocks, intr_blocks)])  # (U, 6, P)
+        self.gp = np.stack([a.T @ r for a, r in zip(pose_blocks, res)])  # (U, 6)
+        self.V = sum(b.T @ b for b in intr_blocks) + prior_J.T @ prior_J  # (P, P)
+        self.gc = sum(b.T @ r for b, r in zip(intr_blocks, res)) + prior_J.T @ prior_r  # (P,)
+
+    def step(self, damping: float):
+        """(pose steps (U, 6), intrinsic step (P,)) of the damped system."""
+        idx6 = np.arange(6)
+        Ud = self.U.copy()
+        Ud[:, idx6, idx6] += damping * self.U[:, idx6, idx6] + 1e-12 * (1 + self.U[:, idx6, idx6])
+        Ui = np.linalg.inv(Ud)
+        Vd = self.V.copy()
+        d = np.diag(self.V)
+        Vd[np.diag_indices_from(Vd)] += damping * d + 1e-12 * (1 + d)
+        UiW = Ui @ self.W  # (U, 6, P)
+        S = Vd - np.einsum("uip,uiq->pq", self.W, UiW)
+        rhs = -self.gc + np.einsum("uip,ui->p", UiW, self.gp)
+        dc = np.linalg.solve(S, rhs)
+        dp = -np.einsum("uij,uj->ui", Ui, self.gp + self.W @ dc)
+        return dp, dc
+
+    def intrinsics_information(self) -> np.ndarray:
+        """(P, P) Schur complement: the information on the intrinsics with the poses marginalized."""
+        UiW = np.linalg.inv(self.U + 1e-12 * np.eye(6)) @ self.W
+        return self.V - np.einsum("uip,uiq->pq", self.W, UiW)
 
 
 def fit_lens(corners_in_board: np.ndarray, views: Sequence[tuple[np.ndarray, np.ndarray]], image_size, *,
@@ -197,44 +219,39 @@ def fit_lens(corners_in_board: np.ndarray, views: Sequence[tuple[np.ndarray, np.
     if complexity == "focal":
         theta[0] = theta[1] = 0.5 * (theta[0] + theta[1])
         theta[2], theta[3] = (image_size[0] - 1) / 2, (image_size[1] - 1) / 2
-    keep = np.zeros(12, dtype=bool)
-    keep[np.flatnonzero(np.abs(_mapping(complexity)).sum(axis=1))] = True
-    theta[4:][~keep[4:]] = 0.0  # coefficients the model does not have
     A = _mapping(complexity)
+    keep = np.abs(A).sum(axis=1) > 0
+    theta[4:][~keep[4:]] = 0.0  # coefficients the model does not have
     poses = np.concatenate([np.asarray(rvecs, dtype=np.float64).reshape(-1, 3),
                             np.asarray(tvecs, dtype=np.float64).reshape(-1, 3)], axis=1)
-    U, P = len(poses), A.shape[1]
 
-    def cost_terms(theta, poses, jacobian):
-        r, J = _evaluate(obj, pixels, theta, poses, A, jacobian)
-        rp, Jp = _prior_rows(theta, A, image_size, priors)
-        if jacobian:
-            Jp_full = np.zeros((len(rp), 6 * U + P))
-            Jp_full[:, 6 * U:] = Jp
-            return np.concatenate([r, rp]), np.vstack([J, Jp_full]), r.size
-        return np.concatenate([r, rp]), None, r.size
+    def total_cost(theta, poses):
+        res, _, _ = _evaluate(obj, pixels, theta, poses, A, False)
+        prior_r, _ = _prior_rows(theta, A, image_size, priors)
+        return float(sum(r @ r for r in res) + prior_r @ prior_r)
+
+    def linearize(theta, poses):
+        res, pose_blocks, intr_blocks = _evaluate(obj, pixels, theta, poses, A, True)
+        prior_r, prior_J = _prior_rows(theta, A, image_size, priors)
+        return res, _Normal(res, pose_blocks, intr_blocks, prior_r, prior_J)
 
     damping = 1e-3
-    r, J, n_data = cost_terms(theta, poses, True)
-    cost = float(r @ r)
+    cost = total_cost(theta, poses)
+    res, normal = linearize(theta, poses)
     for _ in range(max_iterations):
-        H = J.T @ J
-        g = J.T @ r
-        diag = np.diag(H).copy()
         improved = False
         for _ in range(8):
             try:
-                step = np.linalg.solve(H + np.diag(damping * diag + 1e-12 * (1 + diag)), -g)
+                dp, dc = normal.step(damping)
             except np.linalg.LinAlgError:
                 damping *= 10
                 continue
-            new_theta = theta + A @ step[6 * U:]
-            new_poses = poses + step[:6 * U].reshape(U, 6)
+            new_theta = theta + A @ dc
+            new_poses = poses + dp
             if not (new_theta[0] > 0 and new_theta[1] > 0):
                 damping *= 10
                 continue
-            new_r, _, _ = cost_terms(new_theta, new_poses, False)
-            new_cost = float(new_r @ new_r)
+            new_cost = total_cost(new_theta, new_poses)
             if np.isfinite(new_cost) and new_cost < cost:
                 improved = True
                 break
@@ -244,26 +261,22 @@ def fit_lens(corners_in_board: np.ndarray, views: Sequence[tuple[np.ndarray, np.
         relative = (cost - new_cost) / max(cost, 1e-300)
         theta, poses, cost = new_theta, new_poses, new_cost
         damping = max(damping / 3, 1e-9)
-        r, J, n_data = cost_terms(theta, poses, True)
-        if relative < 1e-10:
+        res, normal = linearize(theta, poses)
+        if relative < 1e-9:
             break
-    data = r[:n_data].reshape(-1, 2)
+    data = np.concatenate(res).reshape(-1, 2)
+    U, P = len(poses), A.shape[1]
     noise = float(np.sqrt(np.sum(data**2) / max(data.size - (6 * U + P), 1)))
-    H = J.T @ J
     try:
-        covariance_all = np.linalg.inv(H + 1e-12 * np.eye(len(H)) * (1 + np.diag(H).max()))
+        information = normal.intrinsics_information()
+        covariance = noise**2 * np.linalg.inv(information + 1e-12 * np.eye(P) * (1 + np.diag(information).max()))
     except np.linalg.LinAlgError:
-        covariance_all = np.full_like(H, np.nan)
-    covariance = noise**2 * covariance_all[6 * U:, 6 * U:]
-    per_view, start = [], 0
-    for p in pixels:
-        n = len(p)
-        per_view.append(float(np.sqrt(np.mean(np.sum(data[start:start + n] ** 2, axis=1)))))
-        start += n
+        covariance = np.full((P, P), np.nan)
+    per_view = np.array([float(np.sqrt(np.mean(r.reshape(-1, 2) ** 2 @ np.ones(2)))) for r in res])
     length = _DIST_LENGTH[complexity]
     camera = Camera(name=name, size=tuple(image_size), K=_K(theta), dist=theta[4:4 + length].copy())
     return LensFit(camera=camera, complexity=complexity, rms_px=float(np.sqrt(np.mean(np.sum(data**2, axis=1)))),
-                   per_view_rms_px=np.asarray(per_view), rvecs=poses[:, :3].copy(), tvecs=poses[:, 3:].copy(),
+                   per_view_rms_px=per_view, rvecs=poses[:, :3].copy(), tvecs=poses[:, 3:].copy(),
                    covariance=covariance, free_names=_free_names(complexity), noise_px=noise)
 
 
@@ -355,8 +368,8 @@ def select_lens_model(corners_in_board: np.ndarray, views: Sequence[tuple[np.nda
 class LensUncertainty:
     """Projection uncertainty over the image (px, 1 sigma, worst direction).
 
-    grid_px: (Gy, Gx, 2) pixel centres of the grid. sigma_px: (Gy, Gx). mean_px, max_px over
-    the grid; centre_px: at the grid point nearest the image centre; trusted_fraction: fraction of
+    grid_px: (Gy, Gx, 2) pixel centres of the grid. sigma_px: (Gy, Gx), inf where the lens model
+    cannot undistort the pixel (it folds there). mean_px, max_px over the finite part of the grid; centre_px: at the grid point nearest the image centre; trusted_fraction: fraction of
     the grid under ``trust_px``.
     """
 
@@ -405,8 +418,8 @@ def projection_uncertainty(fit: LensFit, *, cells: int = 24, trust_px: float = 1
     sigma = sigma.reshape(grid.shape[:2])
     finite = sigma[np.isfinite(sigma)]
     centre = np.unravel_index(np.argmin(np.sum((grid - np.asarray(camera.size) / 2) ** 2, axis=-1)), sigma.shape)
-    return LensUncertainty(grid_px=grid, sigma_px=sigma, mean_px=float(finite.mean()) if finite.size else np.inf,
-                           max_px=float(sigma.max()), centre_px=float(sigma[centre]),
+    return LensUncertainty(grid_px=grid, sigma_px=sigma, mean_px=float(finite.mean()) if finite.size else np.nan,
+                           max_px=float(finite.max()) if finite.size else np.nan, centre_px=float(sigma[centre]),
                            trusted_fraction=float(np.mean(sigma < trust_px)), trust_px=trust_px)
 
 
