@@ -75,7 +75,8 @@ class BundleAdjustmentOptions:
         ``"focal"`` (fx, fy); ``"pinhole"`` (fx, fy, cx, cy); ``"full"`` (fx, fy, cx, cy and the
         first ``num_free_distortion`` distortion coefficients). The skew stays fixed.
     num_free_distortion: coefficients freed in ``"full"`` mode; None: k1, k2, p1, p2, k3 (or
-        fewer when the camera has fewer) for the opencv model, all 4 for fisheye.
+        fewer when the camera has fewer) for the opencv model, all 4 for fisheye; a tuple gives
+        one such count per camera (the lens complexity each camera's data supports).
     fixed_camera: index of the camera whose pose is held (the gauge).
     outlier_sigma: an observation whose residual norm exceeds ``outlier_sigma`` robust sigmas
         (and ``min_outlier_threshold_px``) is rejected and the problem solved again.
@@ -91,7 +92,7 @@ class BundleAdjustmentOptions:
     loss: RobustLoss = "soft_l1"
     loss_scale_px: float = 1.0
     intrinsics: IntrinsicsMode = "fixed"
-    num_free_distortion: int | None = None
+    num_free_distortion: int | tuple[int | None, ...] | None = None
     fixed_camera: int = 0
     outlier_sigma: float = 4.0
     min_outlier_threshold_px: float = 1.0
@@ -104,7 +105,11 @@ class BundleAdjustmentOptions:
         check_choice(self, "loss", ("linear", "soft_l1", "huber", "cauchy"))
         check_choice(self, "intrinsics", ("fixed", "focal", "pinhole", "full"))
         check_range(self, "loss_scale_px", "outlier_sigma", "tolerance", low=0, low_open=True)
-        check_range(self, "num_free_distortion", low=0, high=8, integer=True, optional=True)
+        counts = (self.num_free_distortion if isinstance(self.num_free_distortion, tuple)
+                  else (self.num_free_distortion,))
+        if not counts or any(n is not None and n not in (0, 1, 2, 3, 4, 5, 6, 7, 8) for n in counts):
+            raise ValueError(f"num_free_distortion is {self.num_free_distortion}, expected 0..8, None, or one "
+                             "of those per camera (a tuple)")
         check_range(self, "fixed_camera", "min_outlier_threshold_px", "rejection_rounds", low=0)
         check_range(self, "max_evaluations", low=1)
 
@@ -241,6 +246,8 @@ def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
     V = len(rig)
     if options.fixed_camera >= V:
         raise ValueError(f"fixed_camera is {options.fixed_camera}, the rig has {V} cameras")
+    if isinstance(options.num_free_distortion, tuple) and len(options.num_free_distortion) != V:
+        raise ValueError(f"num_free_distortion gives {len(options.num_free_distortion)} counts for {V} cameras")
     intr = Intrinsics(rig, options.intrinsics, options.num_free_distortion)
     x_cams = np.concatenate([rvec_from_rotation(rig.R), rig.t], axis=1)
     scale_gauge = None

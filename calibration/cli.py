@@ -31,6 +31,8 @@ __all__ = [
     "add_camera_arguments",
     "sources_from_args",
     "add_output_argument",
+    "add_validation_arguments",
+    "parse_frame_offsets",
     "print_table",
 ]
 
@@ -181,12 +183,16 @@ def _add_intrinsics(sub) -> None:
     add_board_arguments(parser)
     add_output_argument(parser, help_text="calibration file to write or update (TOML; .yml/.xml for OpenCV)")
     parser.add_argument("--model", choices=("auto", "standard", "rational", "fisheye"), default="auto",
-                        help="lens model (auto: rational with >= 15 well-spread views, else standard)")
+                        help="lens model (auto: focal only, + principal point, + k1/k2, + p1/p2/k3 or rational, "
+                             "whichever predicts views left out of the fit best, with priors on the distortion)")
     parser.add_argument("--max-views", type=int, default=40, help="views given to the solver per camera")
+    parser.add_argument("--no-report", action="store_true", help="do not write the lens uncertainty PNGs")
     parser.set_defaults(func=_run_intrinsics)
 
 
 def _run_intrinsics(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .files import merge_cameras, read_calibration, save_rig
     from .intrinsics import IntrinsicsOptions, calibrate_intrinsics
 
@@ -210,6 +216,10 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
             intrinsics[result.camera.name] = {
                 "rms_px": round(result.rms_px, 4), "views": result.views_used, "coverage": round(result.coverage, 3),
                 "model": result.model, "board": board.describe()}
+            if result.heldout_rms_px == result.heldout_rms_px:  # not NaN
+                intrinsics[result.camera.name]["heldout_rms_px"] = round(result.heldout_rms_px, 4)
+            if result.uncertainty is not None and np.isfinite(result.uncertainty.max_px):
+                intrinsics[result.camera.name]["lens_uncertainty_max_px"] = round(result.uncertainty.max_px, 3)
             if existing and result.camera.name in existing.rig.names:
                 old = existing.rig[result.camera.name]
                 if tuple(old.size) != tuple(result.camera.size):
@@ -219,15 +229,29 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
         rig = merge_cameras(existing.rig if existing else None, [r.camera for r in solved])
         save_rig(rig, out, metadata=metadata, format=existing.format if existing else "auto")  # keep its layout
     print_table(
-        ["camera", "views used", "rejected", "RMS px", "coverage", "model", "frames with board"],
+        ["camera", "views used", "rejected", "RMS px", "held-out px", "coverage", "model", "lens unc. px",
+         "frames with board"],
         [[s.name, r.views_used, r.views_rejected, f"{r.rms_px:.3f}" if r.success else "-",
-          f"{r.coverage:.0%}", r.model if r.success else "failed", f"{r.frames_with_board}/{r.frames_scanned}"]
+          f"{r.heldout_rms_px:.3f}" if r.success and r.heldout_rms_px == r.heldout_rms_px else "-",
+          f"{r.coverage:.0%}", r.model if r.success else "failed",
+          f"{r.uncertainty.centre_px:.2f}/{r.uncertainty.max_px:.1f}" if r.success and r.uncertainty else "-",
+          f"{r.frames_with_board}/{r.frames_scanned}"]
          for s, r in zip(sources, results)])
     for result in solved:
+        if result.selection is not None:
+            print(f"{result.camera.name}: lens model {result.selection.reason}")
+        if result.uncertainty is not None:
+            print(f"{result.camera.name}: {result.uncertainty.sentence()}")
         for sentence in result.advice:
             print(f"{result.camera.name}: {sentence}")
     if solved:
         print(f"wrote {len(solved)} camera{'s' if len(solved) > 1 else ''} to {out}")
+        if not args.no_report:
+            from .report import write_lens_uncertainty
+            for path in write_lens_uncertainty(solved, out.parent, stem=out.stem):
+                print(f"wrote {path}")
+        from .report import intrinsics_verdict
+        print(intrinsics_verdict(solved))
     if failed:
         source, result = failed[0]
         others = f" ({len(failed) - 1} more cameras failed, see above)" if len(failed) > 1 else ""
@@ -256,11 +280,24 @@ def _add_extrinsics(sub) -> None:
                              "seen by the most cameras)")
     parser.add_argument("--reference-camera", metavar="NAME", help="camera 1 of the world frame (default: first)")
     parser.add_argument("--no-report", action="store_true", help="do not write the PNG report")
+    add_validation_arguments(parser)
     parser.set_defaults(func=_run_extrinsics)
 
 
-def _intrinsics_for(sources, board, out: Path, args):
-    """The rig of the --camera cameras with intrinsics: from --out where present, solved otherwise."""
+def add_validation_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--holdout-every N`` and ``--frame-offset NAME=N`` (extrinsics and keypoints)."""
+    parser.add_argument("--holdout-every", type=int, default=5, metavar="N",
+                        help="keep every N-th frameset out of the solve and report how well the calibration "
+                             "predicts it (0: use every frameset, no verdict)")
+    parser.add_argument("--frame-offset", action="append", default=[], metavar="NAME=N",
+                        help="camera NAME's frame i + N shows the instant of the other cameras' frame i "
+                             "(frames, may be fractional; repeatable); 'rigkit calibrate keypoints "
+                             "--sync' estimates them")
+
+
+def _intrinsics_for(sources, board, out: Path, args, solved: dict | None = None):
+    """The rig of the --camera cameras with intrinsics: from --out where present, solved otherwise
+    (``solved``, when given, receives each solved camera's lens complexity by name)."""
     from geometry import Rig
 
     from .files import read_calibration
@@ -282,6 +319,8 @@ def _intrinsics_for(sources, board, out: Path, args):
             stride=args.stride, max_scanned_frames=args.max_frames), progress=True)
         if not result.success:
             raise ValueError(f"camera {source.name}: {result.message}")
+        if solved is not None:
+            solved[source.name] = result.model
         cameras.append(result.camera)
     return Rig(cameras), existing
 
@@ -343,9 +382,15 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         raise ValueError(f"extrinsics need at least 2 cameras, got {len(sources)}: give --camera NAME=PATH "
                          "once per camera")
     out = Path(args.out)
-    rig, existing = _intrinsics_for(sources, board, out, args)
+    offsets = parse_frame_offsets(args.frame_offset, [s.name for s in sources])
+    solved: dict = {}
+    rig, existing = _intrinsics_for(sources, board, out, args, solved)
     frames = SynchronizedFrames(sources, stride=args.stride, limit=args.max_frames)
     corners_px, frame_index, with_board, first = detect_synchronized(board, frames)
+    if any(offsets.values()):
+        from .sync import shift_frames
+        step = int(np.median(np.diff(frame_index))) if len(frame_index) > 1 else 1  # frames per frameset
+        corners_px = shift_frames(corners_px, np.array([offsets[s.name] for s in sources]) / step)
     seen = np.isfinite(corners_px[..., 0]).any(axis=-1)  # (V, F)
     for v, source in enumerate(sources):
         if not seen[v].any():
@@ -357,13 +402,21 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         reference_camera=args.reference_camera, world=args.world,
         world_board_frame=None if args.world_frame is None else _frameset_position(frame_index, args.world_frame),
         bundle_adjustment=BundleAdjustmentOptions(intrinsics=args.intrinsics))
-    result = board_extrinsics(rig, corners_px, board.corners_in_board(), options=options)
+    from .board_validation import validated_board_extrinsics
+    validated = validated_board_extrinsics(rig, corners_px, board.corners_in_board(), options=options,
+                                           lens_complexity=solved or None, holdout_every=args.holdout_every)
+    result = validated.result
     metadata = dict(existing.metadata) if existing else {}
     metadata["extrinsics"] = {
         "method": "board", "board": board.describe(), "rms_px": round(result.bundle.rms_px, 4),
         "corners": result.bundle.num_observations, "rejected": result.bundle.num_rejected,
         "board_poses": int(result.frame_used.sum()), "world": args.world,
         "reference_camera": args.reference_camera or result.rig.names[0], "intrinsics": args.intrinsics}
+    if validated.heldout is not None:
+        metadata["extrinsics"]["heldout_rms_px"] = round(validated.heldout.rms_px, 4)
+        metadata["extrinsics"]["heldout_every"] = args.holdout_every
+    if validated.joint is not None and validated.joint.freed:
+        metadata["extrinsics"]["intrinsics"] = "refined jointly"
     _warn_stale_poses(existing, result.rig.names, out)
     final = merge_cameras(existing.rig if existing else None, list(result.rig), keep_poses=False)
     save_rig(final, out, metadata=metadata, format=existing.format if existing else "auto")  # keep its layout
@@ -373,7 +426,40 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         for path in write_board_report(result, board.corners_in_board(), out.parent, stem=out.stem,
                                        frames=with_board):
             print(f"wrote {path}")
+    _print_validation(validated.heldout, validated.verdict, validated.joint)
     return 0
+
+
+def parse_frame_offsets(values: Sequence[str], names: Sequence[str]) -> dict:
+    """``["cam2=3", "cam3=-0.5"]`` -> {name: offset in frames} for every name (0 when not given).
+
+    A small stand-in: the frame pairing of labeling (capture's pairing module) takes over these
+    values when it lands, so that calibration and labeling pair frames the same way.
+    """
+    offsets = {name: 0.0 for name in names}
+    for value in values:
+        name, sep, number = value.partition("=")
+        if not sep:
+            raise ValueError(f"--frame-offset {value} is not NAME=N (a camera name and a frame offset)")
+        if name not in offsets:
+            raise ValueError(f"--frame-offset {value}: no camera {name!r} (cameras: {', '.join(names)})")
+        try:
+            offsets[name] = float(number)
+        except ValueError:
+            raise ValueError(f"--frame-offset {value}: {number!r} is not a number of frames") from None
+    return offsets
+
+
+def _print_validation(heldout, verdict, joint=None) -> None:
+    from .report import heldout_table
+
+    if joint is not None:
+        print(joint.reason)
+        for name, parameters in joint.parameters.items():
+            print(f"  {name}: freed {', '.join(parameters)}")
+    if heldout is not None:
+        print(heldout_table(heldout))
+    print(verdict)
 
 
 def _warn_stale_poses(existing, calibrated_names, out: Path) -> None:

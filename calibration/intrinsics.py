@@ -8,18 +8,22 @@ Conventions in :mod:`geometry.camera`. The pipeline:
    then views are picked greedily by farthest-point sampling over position, size and perspective
    (tilt) of the board in the image, with a bonus for image cells not yet covered, so 2,000
    near-identical frames become ``max_views`` different ones;
-3. solve the OpenCV model (``cv2.calibrateCameraExtended``; the rational model when there are
-   enough views, or ``cv2.fisheye.calibrate``);
+3. solve the lens model: by default (``model="auto"``) the complexity (focal only, + principal
+   point, + k1/k2, + p1/p2/k3, rational) chosen by cross-validation over the views, with priors
+   that keep the distortion sane where the board never went (:mod:`calibration.lens_model`);
+   or the OpenCV model asked for (``cv2.calibrateCameraExtended``, or ``cv2.fisheye.calibrate``);
 4. drop views whose RMS error is far above the rest and solve again;
-5. report RMS reprojection error, per-view errors and the image coverage (fraction of a grid of
-   cells that hold at least one corner of a used view).
+5. report RMS reprojection error, per-view errors, the image coverage (fraction of a grid of
+   cells that hold at least one corner of a used view), the held-out error (corners of views
+   left out of each cross-validation fold, posed by PnP with the fitted lens) and the lens
+   model's projection uncertainty over the image.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import cv2
@@ -29,6 +33,7 @@ from geometry import Camera, rotation_from_rvec
 from geometry.options import check_choice, check_range
 
 from .boards import Board, BoardDetection, DetectionEffort, detect_board, diagnose_board
+from .lens_model import LensFit, LensPriors, LensSelection, LensUncertainty, projection_uncertainty, select_lens_model
 
 __all__ = [
     "LensModel",
@@ -57,9 +62,9 @@ ADVICE_MAX_RMS_PX = 1.0
 class IntrinsicsOptions:
     """How to calibrate one camera's intrinsics.
 
-    model: ``"standard"`` (k1, k2, p1, p2, k3), ``"rational"`` (+ k4, k5, k6), ``"fisheye"``, or
-        ``"auto"``: rational with at least ``rational_min_views`` views and ``rational_min_coverage``,
-        standard otherwise (with k3 fixed at 0 below ``k3_min_views`` views).
+    model: ``"standard"`` (k1, k2, p1, p2, k3), ``"rational"`` (+ k4, k5, k6), ``"fisheye"`` (OpenCV's
+        solvers), or ``"auto"``: the complexity chosen by cross-validation over the views, with
+        priors (:func:`calibration.lens_model.select_lens_model`, ``priors``, ``folds``).
     max_views: views given to the solver after selection.
     max_scanned_frames: frames decoded at most (the stride grows for long videos).
     stride: the minimum frame stride.
@@ -88,6 +93,8 @@ class IntrinsicsOptions:
     rational_min_coverage: float = 0.5
     k3_min_views: int = 8
     effort: DetectionEffort | Literal["auto"] = "auto"
+    priors: LensPriors = field(default_factory=LensPriors)
+    folds: int = 5
 
     def __post_init__(self) -> None:
         check_choice(self, "model", ("auto", "standard", "rational", "fisheye"))
@@ -133,6 +140,11 @@ class IntrinsicsResult:
     max_tilt_deg: the largest angle between the board's normal and the optical axis over the used
         views (views all facing the camera leave the focal length poorly determined).
     advice: sentences on how to get a better calibration (low coverage, no tilt, few views, high RMS).
+    heldout_rms_px: RMS of corners of views the solver did not use (cross-validation folds: each
+        view's corners predicted by the lens fitted without it), px; NaN when not measured.
+    selection: the candidate models' scores and the reason for the choice (``model="auto"``).
+    uncertainty: the lens model's projection uncertainty over the image (None for fisheye).
+    lens_fit: the fit behind ``camera`` (covariance, per-view poses); None for OpenCV's solvers.
     """
 
     camera: Camera | None
@@ -149,6 +161,10 @@ class IntrinsicsResult:
     image_size: tuple[int, int]
     max_tilt_deg: float = float("nan")
     advice: tuple[str, ...] = ()
+    heldout_rms_px: float = float("nan")
+    selection: LensSelection | None = None
+    uncertainty: LensUncertainty | None = None
+    lens_fit: LensFit | None = None
 
     @property
     def views_used(self) -> int:
@@ -289,11 +305,19 @@ def select_views(board: Board, views: Sequence[BoardView], image_size: tuple[int
 
 # -- solving -------------------------------------------------------------------------------------
 def _resolve_model(options: IntrinsicsOptions, num_views: int, coverage: float) -> str:
-    if options.model != "auto":
-        return options.model
-    if num_views >= options.rational_min_views and coverage >= options.rational_min_coverage:
-        return "rational"
-    return "standard"
+    return options.model  # "auto": chosen by cross-validation in _solve_selected
+
+
+def _selection_views(views: Sequence[BoardView]):
+    return [(v.detection.ids, v.detection.corners_px.astype(np.float64)) for v in views]
+
+
+def _solve_selected(board: Board, views: Sequence[BoardView], image_size, options: IntrinsicsOptions, name: str):
+    """The cross-validated, prior-held lens: (K, dist, per_view_rms, tilts_deg, selection)."""
+    selection = select_lens_model(board.corners_in_board(), _selection_views(views), image_size,
+                                  folds=options.folds, priors=options.priors, name=name)
+    fit = selection.fit
+    return fit.camera.K, fit.camera.dist, fit.per_view_rms_px, _tilts_deg(fit.rvecs), selection
 
 
 def _solve_once(board: Board, views: Sequence[BoardView], image_size, model: str, options: IntrinsicsOptions):
@@ -364,10 +388,14 @@ def solve_intrinsics(board: Board, views: Sequence[BoardView], image_size: tuple
     coverage = image_coverage([v.detection.corners_px for v in views], image_size, cells=options.grid_cells)
     model = _resolve_model(options, len(views), coverage)
     rejected: list[int] = []
+    selection = None
     for round_ in range(options.max_rejection_rounds + 1):
         try:
-            K, dist, per_view, tilts_deg = _solve_once(board, views, image_size, model, options)
-        except cv2.error as error:
+            if model == "auto":
+                K, dist, per_view, tilts_deg, selection = _solve_selected(board, views, image_size, options, name)
+            else:
+                K, dist, per_view, tilts_deg = _solve_once(board, views, image_size, model, options)
+        except (cv2.error, np.linalg.LinAlgError) as error:
             return _failure(f"the solver failed ({str(error).strip().splitlines()[-1]}); the views may "
                             "be degenerate (all fronto-parallel or too few corners)", image_size, scanned, with_board)
         threshold = max(options.outlier_ratio * float(np.median(per_view)), options.outlier_min_px)
@@ -385,6 +413,22 @@ def solve_intrinsics(board: Board, views: Sequence[BoardView], image_size: tuple
     K = K.copy()
     K[0, 1] = 0.0  # OpenCV's model has no skew
     camera = Camera(name=name, size=image_size, K=K, dist=dist, model="fisheye" if model == "fisheye" else "opencv")
+    heldout, uncertainty, fit = float("nan"), None, None
+    if selection is not None:
+        model = selection.fit.complexity
+        fit = selection.fit
+        heldout = next(s.heldout_rms_px for s in selection.scores if s.complexity == model)
+    elif model in ("standard", "rational") and len(views) >= 3:
+        # the same cross-validation and uncertainty for OpenCV's model, fitted without priors
+        scored = select_lens_model(board.corners_in_board(), _selection_views(views), image_size,
+                                   candidates=(model,), folds=options.folds,
+                                   priors=LensPriors(distortion_px=1e6, principal_point_px=1e6), name=name)
+        heldout, fit = scored.scores[0].heldout_rms_px, scored.fit
+    if fit is not None:
+        try:
+            uncertainty = projection_uncertainty(fit)
+        except (np.linalg.LinAlgError, ValueError) as error:
+            logger.debug("%s: no lens uncertainty (%s)", name, error)
     message = (f"{len(views)} views, RMS {rms:.2f} px, coverage {coverage:.0%}, {model} model"
                + (f", {len(rejected)} outlier views dropped" if rejected else ""))
     max_tilt_deg = float(np.max(tilts_deg))
@@ -396,7 +440,7 @@ def solve_intrinsics(board: Board, views: Sequence[BoardView], image_size: tuple
         view_frames=np.array([v.frame_index for v in views], dtype=np.int64),
         rejected_frames=np.array(rejected, dtype=np.int64), coverage=coverage, frames_scanned=scanned,
         frames_with_board=with_board, model=model, image_size=tuple(image_size), max_tilt_deg=max_tilt_deg,
-        advice=advice)
+        advice=advice, heldout_rms_px=float(heldout), selection=selection, uncertainty=uncertainty, lens_fit=fit)
 
 
 def _failure(message: str, image_size, scanned: int, with_board: int) -> IntrinsicsResult:

@@ -20,7 +20,8 @@ from .board_extrinsics import BoardExtrinsics
 from .files import write_atomic
 from .keypoint_extrinsics import KeypointExtrinsics
 
-__all__ = ["board_summary", "keypoint_summary", "write_board_report", "write_keypoint_report"]
+__all__ = ["board_summary", "keypoint_summary", "write_board_report", "write_keypoint_report", "heldout_table",
+           "intrinsics_verdict", "write_lens_uncertainty", "LENS_TRUSTED_MIN_FRACTION", "INTRINSICS_HELDOUT_LIMIT_PX"]
 
 log = logging.getLogger(__name__)
 
@@ -228,3 +229,84 @@ def _board_outline(corners_in_board: np.ndarray) -> np.ndarray:
     corners = np.asarray(corners_in_board, dtype=np.float64)
     lo, hi = corners.min(axis=0), corners.max(axis=0)
     return np.array([[lo[0], lo[1], 0], [hi[0], lo[1], 0], [hi[0], hi[1], 0], [lo[0], hi[1], 0]])
+
+
+# -- held-out validation and lens uncertainty -----------------------------------------------------
+INTRINSICS_HELDOUT_LIMIT_PX = 1.0  # held-out corners of views left out of the lens fit; sharp boards ~0.1-0.4 px
+LENS_TRUSTED_MIN_FRACTION = 0.5  # a lens trusted (< 1 px) over less of the image than this is worth re-recording
+
+
+def heldout_table(heldout) -> str:
+    """Per camera held-out observations and RMS (a :class:`calibration.validation.HeldOutError`)."""
+    lines = [f"held-out {heldout.kind} (framesets the solver did not use):",
+             f"{'camera':<12} {'observations':>12} {'rms px':>7}"]
+    for name, count, rms in zip(heldout.names, heldout.num_observations_per_camera, heldout.rms_px_per_camera):
+        lines.append(f"{name:<12} {int(count):>12} {rms:>7.3f}" if np.isfinite(rms) else f"{name:<12} {int(count):>12} {'-':>7}")
+    lines.append(f"{'all':<12} {int(heldout.num_observations_per_camera.sum()):>12} {heldout.rms_px:>7.3f}")
+    return "\n".join(lines)
+
+
+def intrinsics_verdict(results):
+    """The verdict of ``rigkit calibrate intrinsics``: held-out corners per camera (views left out of
+    the cross-validation folds) and where the lens model cannot be trusted."""
+    from .validation import HeldOutError, verdict
+
+    solved = [r for r in results if r.success]
+    names = tuple(r.camera.name for r in solved)
+    rms = np.array([r.heldout_rms_px for r in solved], dtype=np.float64)
+    counts = np.array([r.views_used for r in solved], dtype=np.int64)  # each view is held out once
+    finite = rms[np.isfinite(rms)]
+    heldout = HeldOutError(names=names, rms_px_per_camera=rms, num_observations_per_camera=counts,
+                           rms_px=float(np.sqrt(np.mean(finite**2))) if finite.size else float("nan"),
+                           num_points=len(solved), kind="corners")
+    notes = {}
+    for r in solved:
+        u = r.uncertainty
+        if u is not None and u.trusted_fraction < LENS_TRUSTED_MIN_FRACTION:
+            notes[r.camera.name] = [
+                f"lens model trusted (under {u.trust_px:g} px) in only {u.trusted_fraction:.0%} of the image "
+                f"({u.max_px:.1f} px at worst, board coverage {r.coverage:.0%}) -> record the board near the image "
+                f"corners and edges, tilted 30-45 deg"]
+    if not np.isfinite(rms).all():  # fisheye: no cross-validation; judge by the fit alone
+        for r in solved:
+            if not np.isfinite(r.heldout_rms_px) and r.rms_px > INTRINSICS_HELDOUT_LIMIT_PX:
+                notes.setdefault(r.camera.name, []).append(f"fit RMS {r.rms_px:.2f} px is high -> check focus and blur")
+        keep = np.isfinite(rms)
+        heldout = HeldOutError(names=tuple(np.asarray(names)[keep]), rms_px_per_camera=rms[keep],
+                               num_observations_per_camera=counts[keep], rms_px=heldout.rms_px,
+                               num_points=int(keep.sum()), kind="corners")
+    result = verdict(heldout, max_rms_px=INTRINSICS_HELDOUT_LIMIT_PX, min_observations=1, notes=notes)
+    if result.good:
+        line = (f"good (held-out corners of views left out of the fit: {heldout.rms_px:.2f} px RMS; lens trusted "
+                f"under 1 px over {min(r.uncertainty.trusted_fraction for r in solved if r.uncertainty):.0%}+ of "
+                "the image)") if any(r.uncertainty for r in solved) else result.lines[0]
+        result = type(result)(good=True, lines=(line,))
+    return result
+
+
+def write_lens_uncertainty(results, folder, *, stem: str = "calibration") -> list[Path]:
+    """``<stem>_lens_<camera>.png``: the lens model's projection uncertainty over the image (px, 1
+    sigma), contour at 1 px, with the corners of the views used."""
+    plt = _pyplot()
+    folder = Path(folder)
+    written = []
+    for r in results:
+        if not r.success or r.uncertainty is None:
+            continue
+        u = r.uncertainty
+        w, h = r.camera.size
+        figure, ax = plt.subplots(figsize=(8, 8 * h / w + 0.6))
+        sigma = np.where(np.isfinite(u.sigma_px), u.sigma_px, 1e3)  # inf: the model folds there
+        xs, ys = u.grid_px[0, :, 0], u.grid_px[:, 0, 1]
+        mesh = ax.pcolormesh(xs, ys, np.log10(np.maximum(sigma, 1e-3)), cmap="magma_r", shading="gouraud",
+                             vmin=-1.5, vmax=1.5)
+        ax.contour(xs, ys, sigma, levels=[u.trust_px], colors="tab:cyan", linewidths=1.2)
+        bar = figure.colorbar(mesh, ax=ax, fraction=0.03, pad=0.01)
+        bar.set_label("projection uncertainty, log10 px")
+        ax.set_xlim(-0.5, w - 0.5)
+        ax.set_ylim(h - 0.5, -0.5)
+        ax.set_aspect("equal")
+        ax.set_title(f"{r.camera.name}: {r.model} lens model, coverage {r.coverage:.0%} (cyan line: {u.trust_px:g} px)\n"
+                     f"{u.sentence()}", fontsize=9)
+        written.append(_save(figure, folder / f"{stem}_lens_{r.camera.name}.png"))
+    return written

@@ -123,11 +123,13 @@ class PointStructure:
 class Intrinsics:
     """Per-camera intrinsic parameters: which are free and how to rebuild K and dist."""
 
-    def __init__(self, rig: Rig, mode: str, num_free_distortion: int | None):
+    def __init__(self, rig: Rig, mode: str, num_free_distortion: int | tuple[int, ...] | None):
         self.mode = mode
         self.models = [cam.model for cam in rig]
         counts = []
-        for cam in rig:
+        per_camera = (num_free_distortion if isinstance(num_free_distortion, tuple)
+                      else (num_free_distortion,) * len(rig))  # one count per camera
+        for cam, num_free_distortion in zip(rig, per_camera):
             if self.mode != "full":
                 counts.append(0)
             elif cam.model == "fisheye":

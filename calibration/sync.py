@@ -1,0 +1,198 @@
+"""Time offsets between unsynchronized cameras, from the motion of the keypoints they detect.
+
+Conventions in :mod:`geometry.camera`. An offset ``o_v`` (frames, fractional) says that camera
+``v``'s frame ``f + o_v`` shows the instant of frameset ``f`` (of the reference camera, offset 0);
+:func:`shift_frames` resamples a camera's detections accordingly (linear interpolation between
+the two neighbouring frames, NaN where either is missing), which is what ``--frame-offset NAME=N``
+applies.
+
+:func:`estimate_time_offsets`, per camera against the reference camera:
+
+1. *coarse, by keypoint speed* (as Pose2Sim does): each camera's per-frame speed of its keypoints
+   (median over joints, in units of the person's image height per frame, so that a far camera
+   counts as much as a near one), standardized; the integer lag of the highest normalized
+   cross-correlation within ``max_offset_frames``;
+2. *sub-frame, by epipolar consistency*: around that lag, in steps of ``step_frames``, the
+   camera's keypoints are resampled (:func:`shift_frames`) and a fundamental matrix is fitted to
+   its correspondences with the reference camera (the inliers of one robust fit at the coarse
+   lag, 8-point per step); the median Sampson distance is smallest at the true offset (a moving
+   joint seen at the wrong instant leaves its epipolar line), and a parabola through the best
+   step and its neighbours gives the offset.
+
+Both need motion: a person standing still has no timing to recover (``strength`` is then low).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from geometry import estimate_fundamental, fundamental_8point, sampson_distance
+
+__all__ = ["shift_frames", "TimeOffsets", "estimate_time_offsets"]
+
+
+def shift_frames(points: np.ndarray, offsets_frames: np.ndarray) -> np.ndarray:
+    """Resample each camera's track: ``out[v, f] = points[v, f + offsets_frames[v]]``.
+
+    points: (V, F, ..., 2) float64 (NaN = missing). offsets_frames: (V,) float.
+    Linear interpolation between frames ``floor`` and ``floor + 1``; NaN outside the recording or
+    where a neighbour is missing (an exact integer offset needs only its own frame).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    offsets = np.asarray(offsets_frames, dtype=np.float64).reshape(-1)
+    if points.ndim < 3 or offsets.shape != (points.shape[0],):
+        raise ValueError(f"points has shape {points.shape} and offsets {offsets.shape}, expected (V, F, ..., 2) "
+                         "and (V,)")
+    if not np.all(np.isfinite(offsets)):
+        raise ValueError("frame offsets must be finite")
+    V, F = points.shape[:2]
+    out = np.full_like(points, np.nan)
+    frames = np.arange(F)
+    for v in range(V):
+        position = frames + offsets[v]
+        base = np.floor(position + 1e-9).astype(np.int64)
+        weight = position - base
+        weight = np.where(np.abs(weight) < 1e-9, 0.0, weight)
+        inside = (base >= 0) & (base < F) & ((weight == 0) | (base + 1 < F))
+        b = np.clip(base, 0, F - 1)
+        n = np.clip(base + 1, 0, F - 1)
+        expand = (slice(None),) + (None,) * (points.ndim - 2)
+        w = weight[expand]
+        nxt = np.where(w > 0, points[v, n], 0.0)  # an unused neighbour may be missing
+        value = (1 - w) * points[v, b] + w * nxt
+        out[v, inside] = value[inside]
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeOffsets:
+    """offsets_frames: (V,) float, 0 for the reference camera (see the module docstring).
+    coarse_frames: (V,) int lag from the speed correlation. strength: (V,) peak normalized
+    correlation of the speeds (1 = identical motion profiles; under ~0.3 the lag is a guess).
+    epipolar_px: (V,) median Sampson distance at the chosen offset (NaN without refinement)."""
+
+    names: tuple[str, ...]
+    offsets_frames: np.ndarray
+    coarse_frames: np.ndarray
+    strength: np.ndarray
+    epipolar_px: np.ndarray
+
+    def as_arguments(self) -> str:
+        """``--frame-offset NAME=N`` for every camera with a non-zero offset."""
+        return " ".join(f"--frame-offset {n}={o:.2f}" for n, o in zip(self.names, self.offsets_frames)
+                        if abs(o) >= 0.005)
+
+
+def _speed(points: np.ndarray) -> np.ndarray:
+    """(F,) per-frame keypoint speed of one camera, in person heights per frame (NaN when unknown)."""
+    step = np.linalg.norm(np.diff(points, axis=0), axis=-1)  # (F-1, J)
+    height = np.nanmax(points[..., 1], axis=1) - np.nanmin(points[..., 1], axis=1)  # (F,)
+    scale = np.nanmedian(height) if np.isfinite(height).any() else np.nan
+    speed = np.full(points.shape[0], np.nan)
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(step)
+        counts = finite.sum(axis=1)
+        med = np.array([np.median(row[f]) if c else np.nan for row, f, c in zip(step, finite, counts)])
+    speed[1:] = med / scale
+    return speed
+
+
+def _correlation(a: np.ndarray, b: np.ndarray, lag: int) -> float:
+    """Normalized correlation of a[f] and b[f + lag] over frames where both are known."""
+    F = len(a)
+    if lag >= 0:
+        x, y = a[:F - lag], b[lag:]
+    else:
+        x, y = a[-lag:], b[:F + lag]
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 8:
+        return -np.inf
+    x, y = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
+    denominator = np.sqrt((x @ x) * (y @ y))
+    return float(x @ y / denominator) if denominator > 0 else -np.inf
+
+
+def _epipolar_cost(ref: np.ndarray, other: np.ndarray, offset: float, keep: np.ndarray,
+                   threshold_px: float = 8.0) -> float:
+    """Truncated mean squared Sampson distance of a robustly (IRLS) fitted fundamental matrix
+    between the reference's keypoints and ``other``'s resampled at ``offset``."""
+    shifted = shift_frames(other[None], np.array([offset]))[0].reshape(-1, 2)
+    a = ref.reshape(-1, 2)
+    ok = keep & np.all(np.isfinite(a), axis=1) & np.all(np.isfinite(shifted), axis=1)
+    if ok.sum() < 16:
+        return np.inf
+    a, b = a[ok], shifted[ok]
+    weights = np.ones(len(a))
+    for _ in range(6):
+        F = fundamental_8point(a, b, weights=weights)
+        d = sampson_distance(F, a, b)
+        scale = max(1.4826 * float(np.median(d)), 0.25)
+        weights = 1.0 / (1.0 + (d / scale) ** 2)  # Cauchy
+    return float(np.mean(np.sort(d)[:len(d) // 2] ** 2))  # the better half: outliers, doubled by interpolation, drop out
+
+
+def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarray | None = None,
+                          min_score: float = 0.3, reference: int = 0, max_offset_frames: int = 30,
+                          step_frames: float = 0.1, threshold_px: float = 8.0,
+                          undistort=None, rng: np.random.Generator | None = None) -> TimeOffsets:
+    """Per-camera time offsets from keypoint motion (module docstring).
+
+    points_2d: (V, F, J, 2) pixels, NaN = missing. scores: optional (V, F, J); below ``min_score``
+    ignored. undistort: optional callable ``(v, pixels (..., 2)) -> undistorted pixels`` (the
+    epipolar step assumes a pinhole image; lens distortion of a few px is tolerated).
+    threshold_px: inlier threshold of the robust fit at the coarse lag.
+    """
+    points = np.asarray(points_2d, dtype=np.float64).copy()
+    if points.ndim != 4 or points.shape[-1] != 2:
+        raise ValueError(f"points_2d has shape {points.shape}, expected (V, F, J, 2)")
+    V, F, J, _ = points.shape
+    if not 0 <= reference < V:
+        raise ValueError(f"reference is {reference}, expected a camera index in [0, {V})")
+    if scores is not None:
+        points[~(np.asarray(scores) >= min_score)] = np.nan
+    if undistort is not None:
+        points = np.stack([undistort(v, points[v]) for v in range(V)])
+    names = tuple(names) if names is not None else tuple(str(v) for v in range(V))
+    rng = np.random.default_rng(0) if rng is None else rng
+    speeds = [_speed(points[v]) for v in range(V)]
+    max_lag = int(min(max_offset_frames, F // 3))
+    offsets = np.zeros(V)
+    coarse = np.zeros(V, dtype=np.int64)
+    strength = np.ones(V)
+    epipolar = np.full(V, np.nan)
+    for v in range(V):
+        if v == reference:
+            continue
+        lags = np.arange(-max_lag, max_lag + 1)
+        corr = np.array([_correlation(speeds[reference], speeds[v], int(lag)) for lag in lags])
+        best = int(np.argmax(corr))
+        coarse[v], strength[v] = lags[best], corr[best]
+        offsets[v] = float(lags[best])
+        # sub-frame: epipolar consistency around the coarse lag
+        shifted = shift_frames(points[v][None], np.array([float(lags[best])]))[0]
+        a, b = points[reference].reshape(-1, 2), shifted.reshape(-1, 2)
+        both = np.all(np.isfinite(a), axis=1) & np.all(np.isfinite(b), axis=1)
+        if both.sum() < 16:
+            continue
+        fit = estimate_fundamental(np.where(both[:, None], a, np.nan), np.where(both[:, None], b, np.nan),
+                                   threshold_px=threshold_px, rng=rng)
+        if not fit.report.success:
+            continue
+        keep = fit.inliers
+        # the inlier joints, at every frame: a joint index mask shared by the resampled tracks
+        grid = np.arange(lags[best] - 1.5, lags[best] + 1.5 + 1e-9, step_frames)
+        costs = np.array([_epipolar_cost(points[reference], points[v], float(o), keep, threshold_px)
+                          for o in grid])
+        i = int(np.argmin(costs))
+        offset = float(grid[i])
+        if 0 < i < len(grid) - 1 and np.all(np.isfinite(costs[i - 1:i + 2])):
+            c0, c1, c2 = costs[i - 1:i + 2]
+            curvature = c0 - 2 * c1 + c2
+            if curvature > 0:
+                offset += 0.5 * step_frames * (c0 - c2) / curvature
+        offsets[v] = offset
+        epipolar[v] = float(costs[i])
+    return TimeOffsets(names=names, offsets_frames=offsets, coarse_frames=coarse, strength=strength,
+                       epipolar_px=epipolar)
