@@ -20,8 +20,9 @@ from .board_extrinsics import BoardExtrinsics
 from .files import write_atomic
 from .keypoint_extrinsics import KeypointExtrinsics
 
-__all__ = ["board_summary", "keypoint_summary", "write_board_report", "write_keypoint_report", "heldout_table",
-           "intrinsics_verdict", "write_lens_uncertainty", "LENS_TRUSTED_MIN_FRACTION", "INTRINSICS_HELDOUT_LIMIT_PX"]
+__all__ = ["board_summary", "keypoint_summary", "residual_field", "write_board_report", "write_keypoint_report",
+           "heldout_table", "intrinsics_verdict", "write_lens_uncertainty", "LENS_TRUSTED_MIN_FRACTION",
+           "INTRINSICS_HELDOUT_LIMIT_PX"]
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,12 @@ def _save(figure, path: Path) -> Path:
     return path
 
 
-def _draw_rig(ax, rig: Rig, scale_m: float) -> None:
-    """Cameras as small pyramids (apex at the centre, base towards the view) with their names."""
+def _draw_rig(ax, rig: Rig, scale_m: float, label_offset_m: float) -> np.ndarray:
+    """Cameras as small pyramids (apex at the centre, base towards the view), each named beside it,
+    away from the rig's middle (labels that would still crowd each other are moved apart in z).
+    Returns the (V, 3) label positions (so that the axes include them)."""
+    middle = rig.centers.mean(axis=0)
+    placed = []
     for cam in rig:
         w, h = cam.size
         corners_px = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
@@ -103,16 +108,35 @@ def _draw_rig(ax, rig: Rig, scale_m: float) -> None:
         for corner in base:
             ax.plot(*np.stack([cam.center, corner]).T, color="tab:blue", linewidth=0.8)
         ax.plot(*np.vstack([base, base[:1]]).T, color="tab:blue", linewidth=0.8)
-        ax.text(*(cam.center + 0.3 * scale_m * (cam.center - base.mean(axis=0))), cam.name, fontsize=8)
+        outward = cam.center - middle
+        outward[2] = 0.0
+        norm = float(np.linalg.norm(outward))
+        outward = outward / norm if norm > 1e-9 else np.array([1.0, 0.0, 0.0])
+        position = cam.center + label_offset_m * outward
+        for _ in range(len(rig)):  # move up until clear of the labels already placed
+            if all(np.linalg.norm(position - other) >= label_offset_m for other in placed):
+                break
+            position = position + np.array([0.0, 0.0, label_offset_m])
+        placed.append(position)
+        ax.text(*position, cam.name, fontsize=8, ha="center", va="center",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+    return np.array(placed).reshape(-1, 3)
 
 
 def _set_equal_3d(ax, points: np.ndarray) -> None:
+    """Axes fitted to ``points`` (N, 3) with a 5% margin, one metre as long on every axis."""
     points = points[np.all(np.isfinite(points), axis=1)]
-    center = (points.max(axis=0) + points.min(axis=0)) / 2
-    radius = max(float((points.max(axis=0) - points.min(axis=0)).max()) / 2, 1e-3)
-    ax.set_xlim(center[0] - radius, center[0] + radius)
-    ax.set_ylim(center[1] - radius, center[1] + radius)
-    ax.set_zlim(center[2] - radius, center[2] + radius)
+    low, high = points.min(axis=0), points.max(axis=0)
+    margin = 0.05 * max(float((high - low).max()), 1e-3)
+    low, high = low - margin, high + margin
+    ax.set_xlim(low[0], high[0])
+    ax.set_ylim(low[1], high[1])
+    ax.set_zlim(low[2], high[2])
+    ax.set_box_aspect(tuple(high - low))  # equal units: a 1 m step is as long along x, y and z
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 5, 10]))
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.set_zlabel("z (m)")
@@ -124,39 +148,78 @@ def _rig_figure(rig: Rig, title: str, draw_scene):
     ax = figure.add_subplot(111, projection="3d")
     spread = float(np.linalg.norm(rig.centers - rig.centers.mean(axis=0), axis=1).max()) if len(rig) > 1 else 1.0
     scene_points = draw_scene(ax)
-    _draw_rig(ax, rig, 0.12 * max(spread, 0.1))
-    _set_equal_3d(ax, np.vstack([rig.centers, scene_points]))
+    labels = _draw_rig(ax, rig, 0.12 * max(spread, 0.1), 0.15 * max(spread, 0.1))
+    _set_equal_3d(ax, np.vstack([rig.centers, scene_points, labels]))
     ax.set_title(title, fontsize=10)
     return figure
 
 
+_RESIDUAL_GRID = (8, 6)  # image regions (columns, rows) of the residual field
+_MIN_PER_REGION = 3      # corners a region needs for its mean vector
+
+
+def residual_field(observed_px: np.ndarray, residual_px: np.ndarray, size: tuple[int, int], *,
+                   grid: tuple[int, int] = _RESIDUAL_GRID, min_count: int = _MIN_PER_REGION):
+    """Per-region mean residual: the image cut into ``grid = (columns, rows)`` regions.
+
+    observed_px, residual_px: (N, 2) px. Returns ``(centres (R, 2) px, mean (R, 2) px,
+    rms (R,) px, count (R,) int)`` over the regions holding at least ``min_count`` points;
+    ``centres`` is where a region's points are (their mean). A lens or pose error leaves a
+    systematic pattern that survives the mean; noise averages out.
+    """
+    w, h = size
+    columns, rows = grid
+    col = np.clip((observed_px[:, 0] / w * columns).astype(int), 0, columns - 1)
+    row = np.clip((observed_px[:, 1] / h * rows).astype(int), 0, rows - 1)
+    region = row * columns + col
+    count = np.bincount(region, minlength=columns * rows)
+    keep = np.flatnonzero(count >= min_count)
+    sums = np.stack([np.bincount(region, residual_px[:, k], minlength=columns * rows) for k in (0, 1)], axis=1)
+    squares = np.bincount(region, (residual_px ** 2).sum(axis=1), minlength=columns * rows)
+    mean = sums[keep] / count[keep, None]
+    rms = np.sqrt(squares[keep] / count[keep])
+    at = np.stack([np.bincount(region, observed_px[:, k], minlength=columns * rows) for k in (0, 1)], axis=1)
+    centres = at[keep] / count[keep, None]  # where the region's points are
+    return centres, mean, rms, count[keep]
+
+
 def _residual_figure(camera, observed_px: np.ndarray, residual_px: np.ndarray, inliers: np.ndarray,
                      image: np.ndarray | None, title: str):
+    """The image (or a blank canvas), the corners as faint dots, and one arrow per region: the mean
+    residual of its corners, coloured by their RMS residual."""
     plt = _pyplot()
     w, h = camera.size
     figure, ax = plt.subplots(figsize=(9, 9 * h / w + 0.6))
     if image is not None:
-        ax.imshow(image[..., ::-1] if image.ndim == 3 else image, cmap="gray", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+        ax.imshow(image[..., ::-1] if image.ndim == 3 else image, cmap="gray", extent=(-0.5, w - 0.5, h - 0.5, -0.5),
+                  alpha=0.6)
     else:
         ax.set_facecolor("0.93")
-    norms = np.linalg.norm(residual_px, axis=1)
-    typical = float(np.percentile(norms[inliers], 95)) if inliers.any() else 1.0
-    magnify = max(1.0, round(0.02 * w / max(typical, 1e-6)))  # the 95th percentile arrow ~2% of the width
     good = inliers
-    scatter = ax.scatter(observed_px[good, 0], observed_px[good, 1], c=norms[good], s=4, cmap="viridis",
-                         vmin=0, vmax=max(typical, 1e-6))
-    ax.quiver(observed_px[good, 0], observed_px[good, 1], residual_px[good, 0] * magnify,
-              residual_px[good, 1] * magnify, angles="xy", scale_units="xy", scale=1, width=0.0015,
-              color="tab:orange")
+    ax.scatter(observed_px[good, 0], observed_px[good, 1], s=2, color="0.3", alpha=0.35, linewidths=0)
+    centres, mean, rms, count = residual_field(observed_px[good], residual_px[good], (w, h))
+    columns, rows = _RESIDUAL_GRID
+    cell = min(w / columns, h / rows)
+    longest = float(np.linalg.norm(mean, axis=1).max()) if len(mean) else 0.0
+    magnify = max(1.0, float(np.round(0.8 * cell / max(longest, 1e-6))))  # the longest mean arrow ~0.8 region
+    top = max(float(rms.max()) if len(rms) else 1.0, 1e-6)
+    arrows = ax.quiver(centres[:, 0], centres[:, 1], mean[:, 0] * magnify, mean[:, 1] * magnify, rms,
+                       angles="xy", scale_units="xy", scale=1, width=0.006, cmap="plasma", clim=(0, top),
+                       pivot="tail", edgecolor="black", linewidth=0.4)
+    for x in np.arange(1, columns) * w / columns:
+        ax.axvline(x, color="white", linewidth=0.4, alpha=0.5)
+    for y in np.arange(1, rows) * h / rows:
+        ax.axhline(y, color="white", linewidth=0.4, alpha=0.5)
     if (~good).any():
         ax.scatter(observed_px[~good, 0], observed_px[~good, 1], marker="x", s=18, color="tab:red",
                    label=f"rejected ({int((~good).sum())})")
         ax.legend(loc="upper right", fontsize=8)
-    figure.colorbar(scatter, ax=ax, fraction=0.03, pad=0.01, label="residual (px)")
+    figure.colorbar(arrows, ax=ax, fraction=0.03, pad=0.01, label="RMS residual in the region (px)")
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)
     ax.set_aspect("equal")
-    ax.set_title(f"{title}; arrows x{magnify:g}", fontsize=10)
+    ax.set_title(f"{title}\nmean residual per region (>= {_MIN_PER_REGION} corners), arrows x{magnify:g}",
+                 fontsize=10)
     return figure
 
 

@@ -29,7 +29,22 @@ _PANEL_HEIGHT_PX = 480
 _SHORT = {"NOT_TRIANGULATED": "no_3d", "TOO_FEW_INLIER_VIEWS": "few_views",
           "REPROJECTION_ERROR": "reproj_px", "BONE_LENGTH": "bone_len", "NO_PERSON": "no_person"}
 _BGR = {"inlier": (60, 180, 60), "rejected": (0, 150, 255), "outlier": (40, 40, 220),
-        "unused": (150, 150, 150), "reprojection": (230, 120, 20), "bone": (200, 160, 90)}
+        "unused": (150, 150, 150), "reprojection": (255, 255, 255), "bone": (255, 255, 255)}
+_OUTLINE = (0, 0, 0)  # labels are drawn white on a black outline: visible on any limb or background
+
+
+def _outlined_line(panel, a, b) -> None:
+    import cv2
+
+    cv2.line(panel, a, b, _OUTLINE, 4, cv2.LINE_AA)
+    cv2.line(panel, a, b, _BGR["bone"], 2, cv2.LINE_AA)
+
+
+def _outlined_cross(panel, xy) -> None:
+    import cv2
+
+    cv2.drawMarker(panel, xy, _OUTLINE, cv2.MARKER_CROSS, 14, 5, cv2.LINE_AA)
+    cv2.drawMarker(panel, xy, _BGR["reprojection"], cv2.MARKER_CROSS, 12, 2, cv2.LINE_AA)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,15 +195,16 @@ def draw_overlay(rig, labels: dict, row: int, *, bones: np.ndarray, min_score: f
         for a, b in bones:
             pa, pb = reprojected[v, a], reprojected[v, b]
             if valid[a] and valid[b] and np.isfinite(pa).all() and np.isfinite(pb).all():
-                cv2.line(panel, _pt(pa, origin, scale), _pt(pb, origin, scale), _BGR["bone"], 1, cv2.LINE_AA)
+                _outlined_line(panel, _pt(pa, origin, scale), _pt(pb, origin, scale))
         for j in range(detected.shape[0]):
             if np.isfinite(detected[j]).all():
                 kind = ("unused" if not scores[j] >= min_score else
                         "outlier" if not inlier[j] else "inlier" if valid[j] else "rejected")
-                cv2.circle(panel, _pt(detected[j], origin, scale), 5, _BGR[kind], 2, cv2.LINE_AA)
+                cv2.circle(panel, _pt(detected[j], origin, scale), 6, _OUTLINE, 4, cv2.LINE_AA)
+                cv2.circle(panel, _pt(detected[j], origin, scale), 6, _BGR[kind], 2, cv2.LINE_AA)
+        for j in range(detected.shape[0]):  # the labels on top of the detections
             if valid[j] and np.isfinite(reprojected[v, j]).all():
-                cv2.drawMarker(panel, _pt(reprojected[v, j], origin, scale), _BGR["reprojection"],
-                               cv2.MARKER_CROSS, 10, 2, cv2.LINE_AA)
+                _outlined_cross(panel, _pt(reprojected[v, j], origin, scale))
         cv2.putText(panel, f"{camera.name}  frame {int(labels['frame_index'][row])}", (8, 20),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         panels.append(panel)
@@ -222,16 +238,18 @@ def _legend(canvas: np.ndarray) -> None:
 
     y = canvas.shape[0] - 10
     x = 8
+    cv2.rectangle(canvas, (0, y - 16), (canvas.shape[1], canvas.shape[0]), (32, 32, 32), -1)
     for label, key in (("inlier", "inlier"), ("inlier, label rejected", "rejected"),
                        ("outlier", "outlier"), ("low score", "unused"),
-                       ("3D label reprojected", "reprojection")):
+                       ("3D label reprojected (white on black)", "reprojection")):
         if key == "reprojection":
-            cv2.drawMarker(canvas, (x + 5, y - 4), _BGR[key], cv2.MARKER_CROSS, 10, 2)
+            _outlined_cross(canvas, (x + 5, y - 4))
         else:
             cv2.circle(canvas, (x + 5, y - 4), 5, _BGR[key], 2)
         cv2.putText(canvas, label, (x + 14, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
                     cv2.LINE_AA)
-        x += 24 + 8 * len(label)
+        (width, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+        x += 14 + width + 24
 
 
 def write_report(root: str | os.PathLike, *, out_dir: str | os.PathLike | None = None,

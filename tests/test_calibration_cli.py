@@ -150,11 +150,11 @@ def test_broken_out_file_stops_before_any_work(tmp_path, capsys):
 # -- recorded sessions -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def session_dir(tmp_path_factory) -> Path:
-    """A 1 s recording of the 4-camera synthetic rig (rigs/synthetic-4cam.toml)."""
+    """A 2 s recording (30 framesets) of the 4-camera synthetic rig (rigs/synthetic-4cam.toml)."""
     out = tmp_path_factory.mktemp("session") / "s"
     rig_file = Path(__file__).resolve().parent.parent / "rigs" / "synthetic-4cam.toml"
     assert rigkit_cli.main(["-q", "capture", "record", "--rig", str(rig_file), "--out", str(out),
-                            "--duration", "1"]) == 0
+                            "--duration", "2"]) == 0
     return out
 
 
@@ -179,7 +179,8 @@ def test_session_sources_read_the_recorded_frames(session_dir):
 
 
 def test_intrinsics_from_a_session_says_which_camera_failed(tmp_path, capsys, session_dir):
-    status, _, err = _run(capsys, "intrinsics", "--session", session_dir, "--camera", "cam02", *CHARUCO,
+    other_board = [*CHARUCO[:-1], "DICT_5X5_100"]  # not the rig's board (DICT_4X4_50): never found
+    status, _, err = _run(capsys, "intrinsics", "--session", session_dir, "--camera", "cam02", *other_board,
                           "--out", tmp_path / "c.toml")
     assert status == 2
     line = _one_sentence(err)

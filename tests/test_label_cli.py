@@ -117,9 +117,11 @@ def recorded(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("session")
     rig_text = (Path(rigkit_cli.__file__).parent / "rigs" / "synthetic-4cam.toml").read_text()
-    (folder / "rig.toml").write_text(rig_text.replace("board_s = 4.0", "board_s = 0.0"))
+    rig_text = rig_text.replace("intrinsics_s = 1.0", "intrinsics_s = 0.0").replace("board_s = 12.0", "board_s = 0.0")
+    assert "board_s = 0.0" in rig_text and "intrinsics_s = 0.0" in rig_text  # the person from the first frame
+    (folder / "rig.toml").write_text(rig_text)
     assert rigkit_cli.main(["-q", "capture", "record", "--rig", str(folder / "rig.toml"),
-                            "--out", str(folder / "sess"), "--duration", "1.0"]) == 0
+                            "--out", str(folder / "sess"), "--duration", "2.0"]) == 0  # 30 framesets at 15 fps
     with open_session(folder / "sess") as session:
         save_rig(session.truth.rig, folder / "calib.toml")
     torch.manual_seed(0)

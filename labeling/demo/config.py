@@ -138,7 +138,9 @@ def rig_toml(options: DemoOptions) -> str:
     width, height = options.size
     return f"""# The rig of a `rigkit demo` run: synthetic cameras in a ring around a known scene (a ChArUco
 # board pass, then a person moving), rendered by capture/render.py. Record it again with
-#   rigkit capture record --rig rig.toml --out another-session
+#   rigkit capture record --rig rig.toml --out another-session --duration {options.seconds:g}
+# (pace = "fast" renders every frame however long it takes: without --duration the script repeats
+# until Ctrl-C, filling the disk at about 10 MB per second of recording).
 name = "demo-{options.cameras}cam"
 fps = {options.fps:g}
 segment_s = 1.0
