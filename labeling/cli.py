@@ -414,7 +414,8 @@ def _run_review(args) -> int:
     from .review.server import serve
 
     return serve(args.dir, host=args.host, port=args.port, open_browser=not args.no_browser,
-                 session=args.session, announce=lambda text: print(text, flush=True))
+                 session=args.session, max_frame_width_px=args.max_frame_width,
+                 announce=lambda text: print(text, flush=True))
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -553,4 +554,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     review.add_argument("--no-browser", action="store_true", help="only print the URL")
     review.add_argument("--session", default=None, metavar="DIR",
                         help="session with the frames (default: the one recorded in index.json)")
+    review.add_argument("--max-frame-width", type=int, default=1280, metavar="PX",
+                        help="frames wider than this are decoded and sent at 1/2 or 1/4 size")
     review.set_defaults(func=_run_review)

@@ -73,7 +73,7 @@ class ReviewApp:
     """The state behind the server: the label set, its frames, the review being written."""
 
     def __init__(self, root: str | os.PathLike, *, session: str | os.PathLike | None = None,
-                 token: str | None = None, who: str | None = None):
+                 token: str | None = None, who: str | None = None, max_frame_width_px: int = 1280):
         self.root = Path(root)
         self.store = LabelStore(self.root)
         self.token = token or secrets.token_urlsafe(24)
@@ -94,7 +94,8 @@ class ReviewApp:
         if source is not None:
             if Path(source).is_dir():
                 try:
-                    self.frames = FrameSource(source, self.store.camera_names)
+                    self.frames = FrameSource(source, self.store.camera_names,
+                                              max_width_px=max_frame_width_px)
                     self.frames_note = f"frames from {source}"
                 except (ValueError, OSError) as error:
                     self.frames_note = f"session {source} unreadable ({error}): blank canvases"
@@ -116,6 +117,8 @@ class ReviewApp:
 
     def close(self) -> None:
         self.store.close()
+        if self._summary_thread.is_alive():
+            self._summary_thread.join(timeout=30)
         if self.frames is not None:
             self.frames.close()
 
@@ -238,6 +241,7 @@ class ReviewApp:
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "rigkit-review"
+    protocol_version = "HTTP/1.1"  # keep-alive: the page's requests reuse their connections
     app: ReviewApp  # set on the subclass made by make_server
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
@@ -251,6 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Security-Policy", _CSP)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
+        if status >= 400:  # an unread request body must not be taken for the next request
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
 
@@ -341,10 +348,11 @@ def _has_display() -> bool:
 
 
 def serve(root: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 0, open_browser: bool = True,
-          session: str | os.PathLike | None = None, announce=print) -> int:
+          session: str | os.PathLike | None = None, max_frame_width_px: int = 1280,
+          announce=print) -> int:
     """Serve the review of ``root`` until interrupted (Ctrl-C); returns 0."""
     started = time.perf_counter()
-    app = ReviewApp(root, session=session)
+    app = ReviewApp(root, session=session, max_frame_width_px=max_frame_width_px)
     server = make_server(app, host=host, port=port)
     app.start_summary()
     url = url_of(server, app)

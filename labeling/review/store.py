@@ -110,6 +110,7 @@ class LabelStore:
         del h5py
         self._summary: Summary | None = None
         self._summary_error: str | None = None
+        self._stop = threading.Event()
 
     # -- shards -----------------------------------------------------------------------------
     def _file(self, shard: int):
@@ -156,6 +157,10 @@ class LabelStore:
         return {name: value[row % BLOCK_ROWS] for name, value in block.items()}
 
     def close(self) -> None:
+        """Close every shard; a summary being built stops at its next shard. (Closing under the
+        lock: no request thread is inside h5py afterwards, so the interpreter can exit; a thread
+        frozen at exit inside h5py would hold its global lock and hang the shutdown.)"""
+        self._stop.set()
         with self._lock:
             for handle in self._files.values():
                 handle.close()
@@ -172,8 +177,9 @@ class LabelStore:
     def summary_error(self) -> str | None:
         return self._summary_error
 
-    def build_summary(self) -> Summary:
-        """Read the shards one at a time into a :class:`Summary` (see the module docstring)."""
+    def build_summary(self) -> Summary | None:
+        """Read the shards one at a time into a :class:`Summary` (see the module docstring);
+        None when :meth:`close` stopped it."""
         import h5py
 
         N, V, J = self.num_samples, len(self.camera_names), len(self.joint_names)
@@ -187,8 +193,10 @@ class LabelStore:
         bits = (1 << np.arange(V, dtype=np.uint16)).astype(np.uint16)[None, :, None]
         try:
             for shard, entry in enumerate(self.index.shards):
+                if self._stop.is_set():  # the server is stopping
+                    return None
                 lo, hi = int(self.first_positions[shard]), int(self.first_positions[shard]) + entry.num_samples
-                with h5py.File(self.root / entry.file, "r") as f:
+                with self._lock, h5py.File(self.root / entry.file, "r") as f:
                     for name in ("valid", "reject_reason", "num_inlier_views", "frame_index", "timestamp_s"):
                         getattr(out, name)[lo:hi] = f[name][()]
                     residual = f["reprojection_error_px"][()]  # (n, V, J)
@@ -227,24 +235,36 @@ def timeline(summary: Summary, rejected: np.ndarray | None, bins: int) -> dict:
     med_count = np.add.reduceat(finite.astype(np.int64), starts)
     with np.errstate(invalid="ignore", divide="ignore"):
         residual = med_sum / med_count
+    # per bin and camera: quantiles of the per-frameset camera residuals (bins as rows of a
+    # NaN-padded matrix, so one vectorised nanpercentile does every bin)
+    widest = int(np.diff(edges).max())
+    rows = starts[:, None] + np.arange(widest)[None, :]
+    inside_bin = rows < edges[1:, None]
     health = []
     for v in range(V):
-        column = summary.camera_residual_px[:, v]
-        p50, p90 = [], []
-        for a, b in zip(edges[:-1], edges[1:]):
-            values = column[a:b]
-            values = values[np.isfinite(values)]
-            if values.size:
-                q = np.percentile(values, [50, 90])
-                p50.append(round(float(q[0]), 2))
-                p90.append(round(float(q[1]), 2))
-            else:
-                p50.append(None)
-                p90.append(None)
-        health.append({"p50": p50, "p90": p90})
+        values = np.where(inside_bin, summary.camera_residual_px[np.minimum(rows, N - 1), v], np.nan)
+        p50, p90 = _row_quantiles(values, (0.5, 0.9))
+        health.append({"p50": _json_list(p50, 2), "p90": _json_list(p90, 2)})
     return {"bins": bins, "edges": edges.tolist(), "acceptance": _json_list(acceptance, 3),
             "framesets_with_invalid": invalid_any.tolist(), "median_residual_px": _json_list(residual, 2),
             "camera_health": health}
+
+
+def _row_quantiles(values: np.ndarray, quantiles) -> list[np.ndarray]:
+    """Linear-interpolation quantiles of each row of ``values (R, C)`` over its finite entries
+    (NaN for a row without any): numpy's nanpercentile along an axis loops in Python per row."""
+    ordered = np.sort(values, axis=1)  # NaN sort last
+    count = np.isfinite(ordered).sum(axis=1)
+    rows = np.arange(len(values))
+    out = []
+    for q in quantiles:
+        position = q * np.maximum(count - 1, 0)
+        low = np.floor(position).astype(np.int64)
+        high = np.minimum(low + 1, np.maximum(count - 1, 0))
+        weight = position - low
+        value = ordered[rows, low] * (1 - weight) + ordered[rows, high] * weight
+        out.append(np.where(count > 0, value, np.nan))
+    return out
 
 
 def _json_list(values: np.ndarray, digits: int) -> list:

@@ -41,29 +41,55 @@ async function getImage(sample, view) {
 function status(text) { $("status").textContent = text; }
 
 // ---------------------------------------------------------------- loading a frameset
-async function load(sample) {
+// Framesets being fetched or fetched: sample -> Promise of {data, images}. After each paint the
+// page asks for the frameset the user is most likely to want next (the next one in the
+// direction of travel, or the next match of the filter), so stepping paints from memory.
+const PREFETCHED = new Map();
+const PREFETCH_KEEP = 6;
+
+function fetchFrameset(sample) {
+  let entry = PREFETCHED.get(sample);
+  if (!entry) {
+    const views = state.meta.camera_names.map((_, v) => getImage(sample, v));
+    entry = Promise.all([getJSON("/api/frameset", { sample }), ...views])
+      .then(([data, ...images]) => ({ data, images }));
+    entry.catch(() => PREFETCHED.delete(sample));
+    PREFETCHED.set(sample, entry);
+    while (PREFETCHED.size > PREFETCH_KEEP) PREFETCHED.delete(PREFETCHED.keys().next().value);
+  }
+  return entry;
+}
+
+async function load(sample, { prefetch = true } = {}) {
   const n = state.meta.num_samples;
   sample = Math.max(0, Math.min(n - 1, sample | 0));
+  const direction = sample >= state.sample ? 1 : -1;
   const seq = ++state.loadSeq;
   const t0 = performance.now();
-  const views = state.meta.camera_names.map((_, v) => getImage(sample, v));
-  const [data, ...images] = await Promise.all([getJSON("/api/frameset", { sample }), ...views]);
+  const { data, images } = await fetchFrameset(sample);
   if (seq !== state.loadSeq) return;  // a newer request won
   state.sample = sample; state.data = data; state.images = images;
-  history.replaceState(null, "", `#s=${sample}`);
+  saveHash();
   drawAll();
   requestAnimationFrame(() => {
     const ms = performance.now() - t0;
     window.rigkit.timings.push({ sample, ms });
     window.rigkit.painted = { sample, ms, epochMs: Date.now() };
     if (window.rigkit.firstPaintEpochMs === null) window.rigkit.firstPaintEpochMs = Date.now();
+    if (!prefetch) return;
+    const pos = state.list.indexOf(sample);
+    if (pos >= 0 && pos + 1 < state.list.length) fetchFrameset(state.list[pos + 1]);
+    const next = sample + direction;
+    if (next >= 0 && next < n) fetchFrameset(next);
   });
 }
+// For the benchmark: a cold load (nothing prefetched, nothing prefetched after it).
+window.rigkit.loadCold = (sample) => { PREFETCHED.delete(sample); return load(sample, { prefetch: false }); };
 
 function drawAll() {
   drawViews(); drawScene(); drawInfo(); drawSelection(); drawTimeline(); drawHealth();
   const d = state.data;
-  $("position").textContent = `frameset ${state.sample + 1} / ${state.meta.num_samples}` +
+  $("position").textContent = `frameset #${state.sample} of ${state.meta.num_samples}` +
     `  (frame ${d.frame_index}${d.timestamp_s === null ? "" : `, ${d.timestamp_s.toFixed(2)} s`})`;
   for (const li of $("list").children) li.classList.toggle("current", +li.dataset.sample === state.sample);
 }
@@ -276,8 +302,8 @@ function selectionTarget() {
 
 function drawSelection() {
   const d = state.data, t = selectionTarget();
-  $("selection").textContent = t.level === "joint" ? `selected: joint ${t.joint} of frameset ${state.sample}` :
-    `selected: frameset ${state.sample} (j: pick a joint)`;
+  $("selection").textContent = t.level === "joint" ? `selected: joint ${t.joint} of frameset #${state.sample}` :
+    `selected: frameset #${state.sample} (j: pick a joint)`;
   $("verdicts").innerHTML = d.verdicts.length ? d.verdicts.map((v) =>
     `${v.verdict} ${v.level}${v.joint ? " " + v.joint : ""} by ${v.who} at ${v.when}`).join("<br>") : "no verdict on this frameset";
 }
@@ -291,6 +317,7 @@ async function verdict(decision, level) {
   const body = await r.json();
   if (!r.ok) { status(`verdict not saved: ${body.error}`); return; }
   state.data = body;
+  PREFETCHED.delete(state.sample);
   status(`${decision} ${t.level}${t.joint ? " " + t.joint : ""}: saved`);
   drawAll();
   refreshQuery(false);
@@ -305,8 +332,24 @@ function fillFilters() {
   opt($("f-joint"), [["-1", "any"], ...meta.joint_names.map((n, j) => [j, n])]);
   opt($("f-camera"), [["-1", "any"], ...meta.camera_names.map((n, v) => [v, n])]);
   opt($("f-person"), [["-1", "any"], ...meta.persons.map((p) => [p, `person ${p}`])]);
-  $("filters").addEventListener("change", () => refreshQuery(true));
+  // a changed filter gives the keyboard back to the page (n / p walk its matches at once)
+  $("filters").addEventListener("change", (e) => { if (e.target.blur) e.target.blur(); refreshQuery(true); });
   $("filters").addEventListener("submit", (e) => e.preventDefault());
+}
+
+// The URL's hash keeps the frameset and the filter, so a reload comes back to the same place.
+function saveHash() {
+  const h = new URLSearchParams({ s: state.sample, ...filterParams() });
+  history.replaceState(null, "", `#${h}`);
+}
+
+function restoreHash() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  for (const el of $("filters").elements) {
+    if (!el.name || !h.has(el.name)) continue;
+    if (el.type === "checkbox") el.checked = h.get(el.name) === el.value; else el.value = h.get(el.name);
+  }
+  return h.has("s") ? +h.get("s") : 0;
 }
 
 function filterParams() {
@@ -324,11 +367,12 @@ async function refreshQuery(jump) {
   try { out = await getJSON("/api/query", params); } catch (e) { status(`filter: ${e.message}`); return; }
   if (out === null) { $("matches").textContent = "indexing the shards…"; setTimeout(() => refreshQuery(jump), 300); return; }
   state.list = out.samples; state.total = out.total; state.marks = out.marks;
+  saveHash();
   state.listPos = state.list.indexOf(state.sample);
   $("matches").textContent = `${out.total.toLocaleString()} matching framesets` + (out.total > out.samples.length ? ` (first ${out.samples.length} listed)` : "");
   const ol = $("list"); ol.innerHTML = "";
   for (const s of state.list.slice(0, 500)) {
-    const li = document.createElement("li"); li.dataset.sample = s; li.textContent = `frameset ${s}`;
+    const li = document.createElement("li"); li.dataset.sample = s; li.textContent = `frameset #${s}`;
     li.addEventListener("click", () => { state.listPos = state.list.indexOf(s); load(s); });
     ol.append(li);
   }
@@ -352,9 +396,33 @@ function sizeStrip(canvas) {
 
 function cursorX(W) { return (state.sample + 0.5) / state.meta.num_samples * W; }
 
-function drawTimeline() {
-  const canvas = $("timeline"), ctx = canvas.getContext("2d");
+// The strips are drawn once per change of the summary / the filter's marks / the width into an
+// offscreen layer; a new frameset only copies the layer and draws the cursor.
+const LAYERS = {};
+
+function layered(name, canvas, key, paint) {
   const [W, H] = sizeStrip(canvas);
+  let layer = LAYERS[name];
+  if (!layer || layer.key.some((k, i) => k !== key[i]) || layer.canvas.width !== W) {
+    const off = document.createElement("canvas");
+    off.width = W; off.height = H;
+    paint(off.getContext("2d"), W, H);
+    layer = LAYERS[name] = { key, canvas: off };
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(layer.canvas, 0, 0);
+  ctx.fillStyle = "#fff"; ctx.fillRect(cursorX(W) - 1, 0, 2, H);
+}
+
+function drawTimeline() {
+  layered("timeline", $("timeline"), [state.summary, state.marks], paintTimeline);
+}
+
+function drawHealth() {
+  layered("health", $("health"), [state.summary, state.camera], paintHealth);
+}
+
+function paintTimeline(ctx, W, H) {
   ctx.fillStyle = "#1b1e22"; ctx.fillRect(0, 0, W, H);
   const s = state.summary;
   if (s) {
@@ -378,12 +446,9 @@ function drawTimeline() {
     ctx.fillStyle = "#f44";
     state.marks.forEach((m, i) => { if (m > 0) ctx.fillRect(i * bw, H - 10, Math.max(1, bw), 10); });
   }
-  ctx.fillStyle = "#fff"; ctx.fillRect(cursorX(W) - 1, 0, 2, H);
 }
 
-function drawHealth() {
-  const canvas = $("health"), ctx = canvas.getContext("2d");
-  const [W, H] = sizeStrip(canvas);
+function paintHealth(ctx, W, H) {
   ctx.fillStyle = "#1b1e22"; ctx.fillRect(0, 0, W, H);
   const s = state.summary; if (!s) return;
   const all = s.camera_health.flatMap((c) => c.p90).filter((x) => x !== null).sort((a, b) => a - b);
@@ -400,7 +465,6 @@ function drawHealth() {
     ctx.fillStyle = colour; ctx.font = "10px sans-serif"; ctx.fillText(state.meta.camera_names[v], 4 + v * 60, 11);
   });
   ctx.fillStyle = "#aaa"; ctx.fillText(`0 .. ${top.toFixed(1)} px`, W - 70, 11);
-  ctx.fillStyle = "#fff"; ctx.fillRect(cursorX(W) - 1, 0, 2, H);
 }
 
 function stripClick(e) {
@@ -443,12 +507,11 @@ function onKey(e) {
 
 // ---------------------------------------------------------------- start
 async function start() {
-  const hash = /s=(\d+)/.exec(location.hash);
-  const first = hash ? +hash[1] : 0;
   const meta = await getJSON("/api/meta");
   state.meta = meta;
   $("where").textContent = `${meta.root}: ${meta.num_samples.toLocaleString()} framesets x ${meta.camera_names.length} views — ${meta.frames}`;
   buildViews(); fillFilters(); setupScene();
+  const first = restoreHash();
   document.addEventListener("keydown", onKey);
   $("timeline").addEventListener("click", stripClick); $("health").addEventListener("click", stripClick);
   $("b-accept").addEventListener("click", () => verdict("accept"));
