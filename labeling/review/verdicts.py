@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..shards import write_atomic
+from rigkit_files import write_atomic
 
 __all__ = ["REVIEW_NAME", "Verdict", "Review", "load_review", "apply_review", "now_utc", "reviewer_name"]
 
