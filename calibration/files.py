@@ -623,23 +623,18 @@ def _table_keys(names: Sequence[str]) -> list[str]:
     return [f"cam_{i:0{width}d}" for i in range(len(names))]
 
 
-def _distortions(camera: Camera) -> list[float]:
-    # An empty vector is written as 4 zeros: every reader accepts k1, k2, p1, p2.
-    return camera.dist.tolist() if camera.dist.size else [0.0, 0.0, 0.0, 0.0]
+def _distortions(camera: Mapping) -> list[float]:
+    """A camera mapping's ``dist``; an empty one as 4 zeros: every reader accepts k1, k2, p1, p2."""
+    return camera["dist"] or [0.0, 0.0, 0.0, 0.0]
 
 
 def _shared_toml_document(rig: Rig, metadata: dict) -> dict:
     document: dict = {}
     for key, camera in zip(_table_keys(rig.names), rig):
-        document[key] = {
-            "name": camera.name,
-            "size": [int(s) for s in camera.size],
-            "matrix": camera.K.tolist(),
-            "distortions": _distortions(camera),
-            "rotation": rvec_from_rotation(camera.R).tolist(),
-            "translation": camera.t.tolist(),
-            "fisheye": camera.model == "fisheye",
-        }
+        m = camera.to_mapping()
+        document[key] = {"name": m["name"], "size": m["size"], "matrix": m["K"], "distortions": _distortions(m),
+                         "rotation": rvec_from_rotation(camera.R).tolist(), "translation": m["t"],
+                         "fisheye": m["model"] == "fisheye"}
     document["metadata"] = metadata
     return document
 
@@ -647,16 +642,10 @@ def _shared_toml_document(rig: Rig, metadata: dict) -> dict:
 def _caliscope_document(rig: Rig, metadata: dict) -> dict:
     cameras = {}
     for cam_id, camera in enumerate(rig):
-        cameras[str(cam_id)] = {
-            "cam_id": cam_id,
-            "name": camera.name,  # Caliscope ignores it; rigkit reads it back
-            "size": [int(s) for s in camera.size],
-            "matrix": camera.K.tolist(),
-            "distortions": _distortions(camera),
-            "translation": camera.t.tolist(),
-            "rotation": camera.R.tolist(),
-            "fisheye": camera.model == "fisheye",
-        }
+        m = camera.to_mapping()  # name: Caliscope ignores it; rigkit reads it back
+        cameras[str(cam_id)] = {"cam_id": cam_id, "name": m["name"], "size": m["size"], "matrix": m["K"],
+                                "distortions": _distortions(m), "translation": m["t"], "rotation": m["R"],
+                                "fisheye": m["model"] == "fisheye"}
     return {"cameras": cameras, "metadata": metadata}
 
 
@@ -676,7 +665,7 @@ def _filestorage_text(rig: Rig, metadata: dict, *, xml: bool) -> str:
     for camera in rig:
         name = camera.name
         storage.write(f"K_{name}", camera.K)
-        storage.write(f"dist_{name}", np.asarray(_distortions(camera)).reshape(1, -1))
+        storage.write(f"dist_{name}", np.asarray(_distortions(camera.to_mapping())).reshape(1, -1))
         storage.write(f"W_{name}", int(camera.size[0]))
         storage.write(f"H_{name}", int(camera.size[1]))
         storage.write(f"fisheye_{name}", int(camera.model == "fisheye"))

@@ -101,15 +101,10 @@ def write_timestamps(session: Path, name: str, rows: list[tuple]) -> None:
     write_atomic(camera_dir(session, name) / "timestamps.csv", out.getvalue())
 
 
-def _camera_to_dict(camera: Camera) -> dict:
-    return {"name": camera.name, "size": list(camera.size), "K": camera.K.tolist(), "dist": camera.dist.tolist(),
-            "R": camera.R.tolist(), "t": camera.t.tolist(), "model": camera.model}
-
-
 def write_truth_cameras(session: Path, rig: Rig) -> None:
     folder = Path(session) / TRUTH_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / "cameras.json", {"cameras": [_camera_to_dict(c) for c in rig]})
+    write_json_atomic(folder / "cameras.json", {"cameras": [c.to_mapping() for c in rig]})
 
 
 def read_truth_cameras(session: Path) -> Rig | None:
@@ -117,8 +112,7 @@ def read_truth_cameras(session: Path) -> Rig | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return Rig([Camera(name=c["name"], size=tuple(c["size"]), K=np.array(c["K"]), dist=np.array(c["dist"]),
-                       R=np.array(c["R"]), t=np.array(c["t"]), model=c["model"]) for c in data["cameras"]])
+    return Rig([Camera.from_mapping(c, where=str(path)) for c in data["cameras"]])
 
 
 def write_truth_scene(session: Path, arrays: dict[str, np.ndarray], description: dict) -> None:

@@ -186,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
           f"pseudo-label root), {int(test_rows.sum())} held out "
           f"(last {args.holdout:.0%} of the take), {args.epochs} epochs, {time.perf_counter() - started:.0f} s; "
           f"root: {' + '.join(names[j] for j in root_joints)}")
+    target_mm = 1000 * float(np.linalg.norm(pseudo - true, axis=-1)[mask].mean())
+    print(f"training targets: pseudo-labels {target_mm:.1f} mm from the truth (mean over {int(mask.sum())} "
+          "labeled joints, root-relative, camera frames)")
     if rare:
         print(f"joints the pseudo-labels rarely hold (< 20% of framesets; the pseudo-label network learns "
               f"little about them): {', '.join(rare)}")

@@ -54,6 +54,9 @@ __all__ = [
     "OPENCV_DISTORTION_LENGTHS",
 ]
 
+_MAPPING_KEYS = ("name", "size", "K", "dist", "R", "t", "model")
+
+
 @dataclass(frozen=True, eq=False)
 class Camera:
     """One calibrated camera: intrinsics, distortion and its pose ``cam_from_world``.
@@ -116,6 +119,28 @@ class Camera:
     def P(self) -> np.ndarray:
         """(3, 4) projection matrix ``K [R | t]`` (ignores distortion)."""
         return self.K @ np.hstack([self.R, self.t[:, None]])
+
+    # -- the one plain mapping under every serializer ---------------------------------------------
+    def to_mapping(self) -> dict:
+        """Plain Python values (JSON/TOML-ready), the one camera mapping every file format builds on:
+        ``name``, ``size`` [w, h], ``K`` 3x3, ``dist`` (D,) OpenCV order, ``R`` 3x3 cam_from_world,
+        ``t`` (3,) metres, ``model``."""
+        return {"name": self.name, "size": [int(s) for s in self.size], "K": self.K.tolist(),
+                "dist": self.dist.tolist(), "R": self.R.tolist(), "t": self.t.tolist(), "model": self.model}
+
+    @classmethod
+    def from_mapping(cls, mapping, *, where: str = "camera") -> "Camera":
+        """The camera of :meth:`to_mapping`'s keys (``dist``, ``R``, ``t``, ``model`` optional:
+        none, identity, zero, ``"opencv"``). ValueError naming ``where`` for missing or unknown keys."""
+        missing = [key for key in ("name", "size", "K") if key not in mapping]
+        unknown = sorted(set(mapping) - set(_MAPPING_KEYS))
+        if missing or unknown:
+            problem = f"missing {', '.join(map(repr, missing))}" if missing else f"unknown {', '.join(map(repr, unknown))}"
+            raise ValueError(f"{where}: {problem} (camera keys: {', '.join(_MAPPING_KEYS)})")
+        return cls(name=mapping["name"], size=tuple(mapping["size"]), K=np.asarray(mapping["K"], dtype=float),
+                   dist=np.asarray(mapping.get("dist", ()), dtype=float),
+                   R=np.asarray(mapping.get("R", np.eye(3)), dtype=float),
+                   t=np.asarray(mapping.get("t", np.zeros(3)), dtype=float), model=mapping.get("model", "opencv"))
 
     def replace(self, **changes) -> "Camera":
         """A copy with some fields changed (``name``, ``R``, ``t``, ...)."""

@@ -202,20 +202,20 @@ def validate_label_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, int]:
 def _write_cameras(group, rig) -> None:
     import h5py
 
-    V = len(rig)
-    dist = np.zeros((V, 8))
-    dist_length = np.zeros(V, dtype=np.int64)
-    for v, cam in enumerate(rig):
-        dist[v, : cam.dist.size] = cam.dist
-        dist_length[v] = cam.dist.size
+    cameras = [camera.to_mapping() for camera in rig]  # the one camera mapping, as columns
+    dist = np.zeros((len(cameras), 8))
+    for v, camera in enumerate(cameras):
+        dist[v, : len(camera["dist"])] = camera["dist"]
     strings = h5py.string_dtype()
-    for name, value in (("K", np.asarray(rig.K)), ("dist", dist), ("dist_length", dist_length),
-                        ("R", np.asarray(rig.R)), ("t", np.asarray(rig.t)),
-                        ("size", np.asarray(rig.sizes, dtype=np.int64))):
+    for name, value in (("K", np.array([c["K"] for c in cameras], dtype=np.float64)), ("dist", dist),
+                        ("dist_length", np.array([len(c["dist"]) for c in cameras], dtype=np.int64)),
+                        ("R", np.array([c["R"] for c in cameras], dtype=np.float64)),
+                        ("t", np.array([c["t"] for c in cameras], dtype=np.float64)),
+                        ("size", np.array([c["size"] for c in cameras], dtype=np.int64))):
         _create_dataset(group, name, data=_canonical_nan(np.ascontiguousarray(value)))
-    _create_dataset(group, "model", data=np.array([c.model for c in rig], dtype=object),
+    _create_dataset(group, "model", data=np.array([c["model"] for c in cameras], dtype=object),
                     dtype=strings)
-    _create_dataset(group, "names", data=np.array(rig.names, dtype=object), dtype=strings)
+    _create_dataset(group, "names", data=np.array([c["name"] for c in cameras], dtype=object), dtype=strings)
 
 
 def _create_dataset(group, name: str, **kwargs):
@@ -379,6 +379,7 @@ def rig_from_shard(f):
     models = [m.decode() if isinstance(m, bytes) else str(m) for m in g["model"][()]]
     K, dist, length = g["K"][()], g["dist"][()], g["dist_length"][()]
     R, t, size = g["R"][()], g["t"][()], g["size"][()]
-    return Rig([Camera(name=names[v], size=tuple(int(s) for s in size[v]), K=K[v],
-                       dist=dist[v, : int(length[v])], R=R[v], t=t[v], model=models[v])
+    return Rig([Camera.from_mapping({"name": names[v], "size": size[v].tolist(), "K": K[v],
+                                     "dist": dist[v, : int(length[v])], "R": R[v], "t": t[v], "model": models[v]},
+                                    where=f"shard camera {v}")
                 for v in range(len(names))])

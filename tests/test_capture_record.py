@@ -31,6 +31,7 @@ LATENCY_S = (0.0, 0.0123, 0.0, -0.0071)  # injected host-timestamp delays (s), r
 COUNTER_OFFSET_TOL_S = 2e-4   # the timecode's tick is 0.1 ms; the medians are exact up to rounding
 MOTION_OFFSET_TOL_S = 1 / FPS / 10  # a tenth of a frame: light flicker seen by all cameras, 2 s at 30 fps
 KILL_NOTICED_TOL_S = 1.0      # the issue: a dead worker is noticed within a second
+REALTIME_FRAME_SLACK = 2      # frames a real-time worker may gain or lose at the recording's ends under load
 
 
 def synthetic_rig_file(folder: Path, *, size=(480, 360), latency=None, board_s=0.5, person_s=6.0, fps=FPS,
@@ -126,9 +127,10 @@ def test_sigkill_of_a_worker_leaves_a_gap_and_the_others_recording(tmp_path, cap
     died = [r for r in caplog.records if "cam02" in r.getMessage() and "died" in r.getMessage()]
     assert died and died[0].created - killed_at < KILL_NOTICED_TOL_S
     expected = int(3.5 * FPS)
-    assert result.frames[0] == result.frames[2] == result.frames[3] == expected  # the others went on
+    for v in (0, 2, 3):  # the others went on: all their frames, give or take the ends, and no gap
+        assert abs(result.frames[v] - expected) <= REALTIME_FRAME_SLACK, (v, result.frames[v], expected)
     assert result.restarts == (0, 1, 0, 0)
-    assert 0 < result.missing[1] < expected and result.missing[1] == expected - result.frames[1]
+    assert 0 < result.missing[1] < expected and result.missing[1] == result.framesets - result.frames[1]
     assert result.lost_per_camera == (0, result.missing[1], 0, 0)  # the issue: "lost frames: none" after this
     with open_session(result.path) as session:
         gap = np.flatnonzero(session.missing[:, 1])
@@ -183,7 +185,7 @@ def test_a_camera_that_cannot_be_opened_is_one_sentence_and_exit_2(tmp_path, cap
                    '[[camera]]\nname = "cam02"\nsource = "device:63"\n')
     assert rigkit_cli.main(["capture", "record", "--rig", str(rig), "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("rigkit: error: camera ") and "could not be opened" in err or "does not exist" in err
+    assert err.startswith("rigkit: error: camera ") and ("could not be opened" in err or "does not exist" in err)
     manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
     assert manifest["status"] == "failed"
 

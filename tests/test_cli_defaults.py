@@ -34,27 +34,21 @@ def _options_classes():
     from capture import CheckOptions, RecordOptions
     from labeling import LabelJob, LabelOptions
 
-    return {
-        # (group, command, flag dest): (options class, field)
-        ("calibrate", "intrinsics", "model"): (IntrinsicsOptions, "model"),
-        ("calibrate", "intrinsics", "max_views"): (IntrinsicsOptions, "max_views"),
-        ("calibrate", "intrinsics", "stride"): (IntrinsicsOptions, "stride"),
-        ("calibrate", "intrinsics", "max_frames"): (IntrinsicsOptions, "max_scanned_frames"),
-        ("calibrate", "extrinsics", "intrinsics"): (BundleAdjustmentOptions, "intrinsics"),
-        ("calibrate", "extrinsics", "world"): (BoardExtrinsicsOptions, "world"),
-        ("calibrate", "keypoints", "min_score"): (KeypointExtrinsicsOptions, "min_score"),
-        ("calibrate", "keypoints", "threshold_px"): (KeypointExtrinsicsOptions, "pair_threshold_px"),
-        ("capture", "record", "endpoint"): (RecordOptions, "endpoint"),
-        ("capture", "record", "missing_view"): (RecordOptions, "missing_view"),
-        ("capture", "record", "duration"): (RecordOptions, "duration_s"),
-        ("capture", "check", "offsets"): (CheckOptions, "offset_method"),
-        ("label", None, "shard_size"): (LabelJob, "shard_size"),
-        ("label", None, "threshold_px"): (LabelOptions, "threshold_px"),
-        ("label", None, "min_inlier_views"): (LabelOptions, "min_inlier_views"),
-        ("label", None, "min_score"): (LabelOptions, "min_score"),
-        ("label", None, "smoothing"): (LabelOptions, "smoothing"),
-        ("label", None, "bone_check"): (LabelOptions, "bone_check"),
-    }
+    # (group, command or None for the group itself, options class, {flag dest: options field})
+    table = [
+        ("calibrate", "intrinsics", IntrinsicsOptions,
+         {"model": "model", "max_views": "max_views", "stride": "stride", "max_frames": "max_scanned_frames"}),
+        ("calibrate", "extrinsics", BundleAdjustmentOptions, {"intrinsics": "intrinsics"}),
+        ("calibrate", "extrinsics", BoardExtrinsicsOptions, {"world": "world"}),
+        ("calibrate", "keypoints", KeypointExtrinsicsOptions, {"min_score": "min_score", "threshold_px": "pair_threshold_px"}),
+        ("capture", "record", RecordOptions, {"endpoint": "endpoint", "missing_view": "missing_view", "duration": "duration_s"}),
+        ("capture", "check", CheckOptions, {"offsets": "offset_method"}),
+        ("label", None, LabelJob, {"shard_size": "shard_size"}),
+        ("label", None, LabelOptions, {name: name for name in ("threshold_px", "min_inlier_views", "min_score",
+                                                              "smoothing", "bone_check")}),
+    ]
+    return {(group, command, dest): (cls, name) for group, command, cls, fields in table
+            for dest, name in fields.items()}
 
 
 def test_every_cli_default_is_its_options_default():

@@ -19,8 +19,13 @@ CAMERAS = 4
 OPTIONS = DemoOptions(cameras=CAMERAS, fps=8.0, intrinsics_s=2.0, board_s=12.0, person_s=6.0, shard_size=32)
 BOARD_CENTRE_TOL_MM = 25.0  # median over cameras (8 mm measured); 20 s board pass at 8 fps, 640x480, lenses solved
 BOARD_ROTATION_TOL_DEG = 0.5  # median over cameras (0.15 deg measured), same pass
-KEYPOINT_CENTRE_TOL_MM = 400.0  # median; 48 framesets of one person, scale from its height (233 mm measured)
+KEYPOINT_CENTRE_TOL_MM = 300.0  # median; 48 framesets of one person, scale from its height (224-233 mm measured)
 KEYPOINT_ROTATION_TOL_DEG = 3.0  # median, same keypoints (1.3 deg measured)
+LIFTER_MPJPE_MAX_MM = 1000.0  # held-out, 2 epochs at width 64 learn little (640-654 mm measured); metres
+# read as millimetres, or joints out of order, give thousands
+LIFTER_RATIO_TOL = 1.5  # pseudo-label / truth-trained MPJPE: same inputs, seed and training (1.02 measured)
+LIFTER_TARGET_TOL_MM = 70.0  # the lifter's pseudo-label targets vs the truth, root-relative (46.8 mm measured)
+LIFTER_MIN_SAMPLES = 100  # training samples (views x framesets) the demo shards give the lifter (152 measured)
 LABEL_MPJPE_TOL_MM = 70.0  # accepted labels, no alignment, built-in detector (40 mm measured)
 MIN_ACCEPTANCE = 0.75  # share of joint labels the gating accepts with that detector (88% measured)
 
@@ -95,10 +100,18 @@ def test_lifter_example_trains_on_the_demo_shards(demo_run):
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = {line[:26].strip(): line[26:].split() for line in result.stdout.splitlines()}
-    for name in ("pseudo-labels (rigkit)", "ground truth"):
-        values = [float(v) for v in rows[name]]
-        assert len(values) == 2 and all(np.isfinite(values)) and min(values) > 0
-    assert float(rows["ratio pseudo / truth"][0]) > 0
+    pseudo, truth = ([float(v) for v in rows[name]] for name in ("pseudo-labels (rigkit)", "ground truth"))
+    for values in (pseudo, truth):
+        assert len(values) == 2 and 0 < min(values) and max(values) < LIFTER_MPJPE_MAX_MM, values
+    ratio = float(rows["ratio pseudo / truth"][0])
+    assert ratio == pytest.approx(pseudo[0] / truth[0], abs=0.01)
+    assert 1 / LIFTER_RATIO_TOL < ratio < LIFTER_RATIO_TOL
+    summary = next(line for line in result.stdout.splitlines() if line.startswith("lifter: "))
+    assert int(summary.split()[1]) >= LIFTER_MIN_SAMPLES, summary  # "lifter: 152 training samples ..."
+    assert rows["trained on"][-2:] == ["labeled", "joints"] and rows["trained on"][-3] == "17"
+    # what the lifter learns from: the shards read through ShardDataset and a DataLoader, in camera frames
+    targets = next(line for line in result.stdout.splitlines() if line.startswith("training targets: "))
+    assert float(targets.split()[3]) < LIFTER_TARGET_TOL_MM, targets
 
 
 def test_close_up_board_pass_faces_each_camera_in_turn():
