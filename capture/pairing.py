@@ -249,8 +249,18 @@ class Recording:
         return len(self.pairing)
 
     def framesets(self, start: int = 0, stop: int | None = None):
-        """:func:`iter_framesets` over positions ``start:stop``."""
+        """:func:`iter_framesets` over positions ``start:stop`` (a session without offsets is
+        read through ``Session.framesets``, which decodes ahead in its thread pool)."""
+        session = next((getattr(s, "session", None) for s in self.sources.values()), None)
+        if session is not None and not self.spec.offsets:
+            return self._session_framesets(session, start, stop)
         return iter_framesets(self.sources, self.pairing, start, stop)
+
+    def _session_framesets(self, session, start: int, stop: int | None):
+        stop = len(self) if stop is None else min(stop, len(self))
+        order = [session.names.index(name) for name in self.names]
+        for frameset in session.framesets(start, stop, cameras=self.names):
+            yield frameset.index, [frameset.images[v] for v in order]
 
     def close(self) -> None:
         session = next((getattr(s, "session", None) for s in self.sources.values()), None)
