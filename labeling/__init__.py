@@ -5,7 +5,7 @@ Uses :mod:`geometry` (and reads sessions through :mod:`capture`, calibrations th
 """
 
 from .association import AssociationOptions, AssociationResult, PersonCandidates, associate
-from .detections import Detections
+from .detections import Detections, read_npz_detections, write_npz_detections
 from .importers import IMPORT_FORMATS, load_candidates, load_detections
 from .index import LabelIndex, ShardEntry
 from .pipeline import LabelJob, LabelSummary, match_cameras, run_label_job
@@ -14,7 +14,7 @@ from .shards import SCHEMA_VERSION, RejectReason, ShardLayout, read_shard, write
 from .skeleton_file import read_skeleton_toml
 
 __all__ = [
-    "Detections",
+    "Detections", "read_npz_detections", "write_npz_detections",
     "LabelIndex", "ShardEntry", "LabelJob", "LabelSummary", "match_cameras", "run_label_job",
     "LabelOptions", "PseudoLabels", "compute_pseudo_labels",
     "SCHEMA_VERSION", "RejectReason", "ShardLayout", "read_shard", "write_shard",
