@@ -15,7 +15,6 @@ Conventions (dimension letters V cameras, F framesets) in :mod:`geometry.camera`
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FramePairing", "pair_frames", "parse_frame_offsets", "iter_framesets", "RecordingSpec",
            "Recording"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +95,7 @@ def pair_frames(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int]
         ``name``'s frame ``k + N`` pairs with frame ``k`` of a camera without offset. Cameras not
         named have offset 0.
     mismatch: cameras with different frame counts: ``"common"`` uses the framesets all cameras
-        have and says so in ``notes`` (logged as a warning); ``"refuse"`` raises ValueError.
+        have and says so in ``notes`` (the caller shows them once); ``"refuse"`` raises ValueError.
     Returns a :class:`FramePairing`; ``pairing.frame_indices[f]`` are the frames of frameset f.
     Raises ValueError when no frameset has a frame of every camera.
     """
@@ -142,8 +139,6 @@ def pair_frames(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int]
         fps = getattr(sources[names[0]], "fps", None)
         timestamp_s = (frameset_index / fps if fps and np.isfinite(fps) and fps > 0
                        else np.full(frameset_index.size, np.nan))
-    for note in notes:
-        log.warning("%s", note)
     return FramePairing(names=names, frame_indices=frame_indices, frameset_index=frameset_index,
                         timestamp_s=np.asarray(timestamp_s, dtype=np.float64), paired_by=paired_by,
                         notes=tuple(notes))
