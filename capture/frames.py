@@ -283,6 +283,8 @@ class SynchronizedFrames:
             raise ValueError("SynchronizedFrames needs at least one camera")
         self.sources = tuple(sources)
         self.pairing = pair_frames({s.name: s for s in self.sources}, offsets)
+        for note in self.pairing.notes:
+            logger.warning("%s", note)
         self.num_frames = len(self.pairing)
         self.positions = frame_indices(self.num_frames, start=start, stride=stride, limit=limit)
         self.indices = self.pairing.frameset_index[self.positions]

@@ -15,7 +15,6 @@ Conventions (dimension letters V cameras, F framesets) in :mod:`geometry.camera`
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FramePairing", "pair_frames", "parse_frame_offsets", "iter_framesets", "RecordingSpec",
            "Recording"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +95,7 @@ def pair_frames(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int]
         ``name``'s frame ``k + N`` pairs with frame ``k`` of a camera without offset. Cameras not
         named have offset 0.
     mismatch: cameras with different frame counts: ``"common"`` uses the framesets all cameras
-        have and says so in ``notes`` (logged as a warning); ``"refuse"`` raises ValueError.
+        have and says so in ``notes`` (the caller shows them once); ``"refuse"`` raises ValueError.
     Returns a :class:`FramePairing`; ``pairing.frame_indices[f]`` are the frames of frameset f.
     Raises ValueError when no frameset has a frame of every camera.
     """
@@ -142,8 +139,6 @@ def pair_frames(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int]
         fps = getattr(sources[names[0]], "fps", None)
         timestamp_s = (frameset_index / fps if fps and np.isfinite(fps) and fps > 0
                        else np.full(frameset_index.size, np.nan))
-    for note in notes:
-        log.warning("%s", note)
     return FramePairing(names=names, frame_indices=frame_indices, frameset_index=frameset_index,
                         timestamp_s=np.asarray(timestamp_s, dtype=np.float64), paired_by=paired_by,
                         notes=tuple(notes))
@@ -249,8 +244,18 @@ class Recording:
         return len(self.pairing)
 
     def framesets(self, start: int = 0, stop: int | None = None):
-        """:func:`iter_framesets` over positions ``start:stop``."""
+        """:func:`iter_framesets` over positions ``start:stop`` (a session without offsets is
+        read through ``Session.framesets``, which decodes ahead in its thread pool)."""
+        session = next((getattr(s, "session", None) for s in self.sources.values()), None)
+        if session is not None and not self.spec.offsets:
+            return self._session_framesets(session, start, stop)
         return iter_framesets(self.sources, self.pairing, start, stop)
+
+    def _session_framesets(self, session, start: int, stop: int | None):
+        stop = len(self) if stop is None else min(stop, len(self))
+        order = [session.names.index(name) for name in self.names]
+        for frameset in session.framesets(start, stop, cameras=self.names):
+            yield frameset.index, [frameset.images[v] for v in order]
 
     def close(self) -> None:
         session = next((getattr(s, "session", None) for s in self.sources.values()), None)

@@ -14,7 +14,8 @@ from rigkit_lazy import lazy_attributes
 _SUBMODULES = {
     "AssociationOptions": "association", "AssociationResult": "association",
     "PersonCandidates": "association", "associate": "association",
-    "Detections": "detections",
+    "Detections": "detections", "read_npz_detections": "detections",
+    "write_npz_detections": "detections",
     "IMPORT_FORMATS": "importers", "load_candidates": "importers", "load_detections": "importers",
     "LabelIndex": "index", "ShardEntry": "index",
     "LabelJob": "pipeline", "LabelSummary": "pipeline", "match_cameras": "pipeline", "run_label_job": "pipeline",

@@ -48,12 +48,14 @@ def _framesets(source, start: int, stop: int):
             yield frameset.index, frameset.index, frameset.timestamp_s, frameset.images
 
 
-def detect_chunk(source, detector, start: int, stop: int) -> dict[str, np.ndarray]:
+def detect_chunk(source, detector, start: int, stop: int, *, on_progress=None
+                 ) -> dict[str, np.ndarray]:
     """Detections of framesets ``start:stop`` of an open ``capture.Recording`` (or ``capture.Session``).
 
     Returns ``points_2d (V, n, J, 2)`` px (NaN where a view is missing or not detected),
     ``scores (V, n, J)``, ``frame_index (n,)`` int64 (the framesets' numbers) and
-    ``timestamp_s (n,)``.
+    ``timestamp_s (n,)``. on_progress: optional callable, given the number of framesets just
+    detected (a progress bar's ``update``).
     """
     from .detector.preprocess import boxes_from_points
 
@@ -66,24 +68,28 @@ def detect_chunk(source, detector, start: int, stop: int) -> dict[str, np.ndarra
     tracking = bool(getattr(detector, "tracks_boxes", False))
     previous = np.full((V, 4), np.nan)  # each camera's box from its last frame (tracking only)
     pending: list[tuple[int, int, np.ndarray]] = []
+    unreported = [0]  # framesets read since the last progress report
 
     def flush() -> None:
-        if not pending:
-            return
-        boxes = np.array([previous[v] for _, v, _ in pending]) if tracking else None
-        found, confidence = detector.detect([image for _, _, image in pending], boxes)
-        for (k, v, _), p, s in zip(pending, found, confidence):
-            points[v, k], scores[v, k] = p, s
-        if tracking:
-            views = [v for _, v, _ in pending]
-            new_boxes, ok = boxes_from_points(found, np.nan_to_num(confidence),
-                                              min_score=_TRACK_MIN_SCORE,
-                                              fallback=np.full((len(views), 4), np.nan))
-            previous[views] = np.where(ok[:, None], new_boxes, np.nan)
-        pending.clear()
+        if pending:
+            boxes = np.array([previous[v] for _, v, _ in pending]) if tracking else None
+            found, confidence = detector.detect([image for _, _, image in pending], boxes)
+            for (k, v, _), p, s in zip(pending, found, confidence):
+                points[v, k], scores[v, k] = p, s
+            if tracking:
+                views = [v for _, v, _ in pending]
+                new_boxes, ok = boxes_from_points(found, np.nan_to_num(confidence),
+                                                  min_score=_TRACK_MIN_SCORE,
+                                                  fallback=np.full((len(views), 4), np.nan))
+                previous[views] = np.where(ok[:, None], new_boxes, np.nan)
+            pending.clear()
+        if on_progress is not None and unreported[0]:
+            on_progress(unreported[0])
+        unreported[0] = 0
 
     for position, number, time_s, images in _framesets(source, start, stop):
         k = position - start
+        unreported[0] += 1
         frame_index[k] = number
         timestamp_s[k] = time_s
         pending.extend((k, v, image) for v, image in enumerate(images) if image is not None)
@@ -176,8 +182,8 @@ def detections_from_recording(recording, detector_spec: str = "builtin", *,
         elif todo:
             with recording.open() as opened:
                 for chunk, start, stop in todo:
-                    _save_chunk(_chunk_path(folder, chunk), detect_chunk(opened, detector, start, stop))
-                    bar.update(stop - start)
+                    arrays = detect_chunk(opened, detector, start, stop, on_progress=bar.update)
+                    _save_chunk(_chunk_path(folder, chunk), arrays)
     finally:
         bar.close()
     parts = []

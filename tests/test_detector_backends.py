@@ -274,3 +274,23 @@ def test_onnx_person_boxes_from_a_box_model(onnx_builtin, tmp_path):
     found, _ = detector.detect([view.image])
     given, _ = open_detector(f"onnx:{pose_path}").detect([view.image], truth)
     np.testing.assert_allclose(found, given, atol=ONNX_SAME_AS_TORCH_TOL_PX)
+
+
+def test_truncated_detections_npz_is_one_sentence_for_label_and_calibrate(tmp_path, capsys):
+    import rigkit_cli
+    from labeling.detections import Detections, write_npz_detections
+
+    detections = Detections(points_2d=np.zeros((2, 50, 17, 2)), scores=np.ones((2, 50, 17)),
+                            camera_names=("cam01", "cam02"), joint_names=[f"j{k}" for k in range(17)],
+                            frame_index=np.arange(50), timestamp_s=np.arange(50) / 60)
+    whole = write_npz_detections(tmp_path / "whole.npz", detections).read_bytes()
+    truncated = tmp_path / "take.npz"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    for argv in (["label", "--calibration", str(CALIBRATION), "--detections", f"npz:{truncated}",
+                  "--out", str(tmp_path / "out")],
+                 ["calibrate", "keypoints", "--detections", f"npz:{truncated}", "--intrinsics",
+                  str(CALIBRATION), "--out", str(tmp_path / "rig.toml")]):
+        assert rigkit_cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"{truncated} is not a readable .npz" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out" / "index.json").exists() and not (tmp_path / "rig.toml").exists()

@@ -9,7 +9,7 @@ import pytest
 
 import rigkit_cli
 from calibration import save_rig
-from labeling import LabelIndex
+from labeling import LabelIndex, read_shard
 from tests.label_fixtures import coco_take, save_npz_detections
 
 ACCEPTED_MPJPE_TOL_MM = 30.0  # 2 px noise + 10% gross + 5% swaps, 4 views, default gates
@@ -210,3 +210,25 @@ def test_openpose_folders_with_a_second_person_are_labeled(tmp_path, capsys):
         points, valid = f["keypoints_3d"][()], f["valid"][()]
     error_mm = 1000 * np.linalg.norm(points - truth, axis=-1)[valid]
     assert valid.mean() > 0.8 and np.mean(error_mm) < ACCEPTED_MPJPE_TOL_MM
+
+
+def test_label_detect_on_a_session_writes_the_npz_label_reads(recorded, tmp_path):
+    """``label detect --session`` then ``label --detections npz:`` labels like ``label --session``."""
+    gates = ["--min-score", "0", "--threshold-px", "2000", "--max-reprojection-error-px", "2000",
+             "--bone-check", "off"]
+    npz = tmp_path / "take.npz"
+    assert rigkit_cli.main(["-q", "label", "detect", "--session", str(recorded / "sess"),
+                            "--detector", str(recorded / "tiny.pt"), "--out", str(npz)]) == 0
+    assert rigkit_cli.main(["-q", "label", "detect", "--session", str(recorded / "sess"),
+                            "--detector", str(recorded / "tiny.pt"), "--out", str(npz)]) == 2
+    calib = ["--calibration", str(recorded / "calib.toml")]
+    assert rigkit_cli.main(["-q", "label", *calib, "--detections", f"npz:{npz}",
+                            "--out", str(tmp_path / "a"), *gates]) == 0
+    assert rigkit_cli.main(["-q", "label", *calib, "--session", str(recorded / "sess"), "--detector",
+                            str(recorded / "tiny.pt"), "--out", str(tmp_path / "b"), *gates]) == 0
+    a = read_shard(tmp_path / "a" / LabelIndex.read(tmp_path / "a").shards[0].file)
+    b = read_shard(tmp_path / "b" / LabelIndex.read(tmp_path / "b").shards[0].file)
+    np.testing.assert_array_equal(a["frame_index"], b["frame_index"])
+    np.testing.assert_array_equal(a["keypoints_2d"], b["keypoints_2d"])
+    np.testing.assert_array_equal(a["valid"], b["valid"])
+    assert LabelIndex.read(tmp_path / "a").job["provenance"]["session"] == str((recorded / "sess").resolve())

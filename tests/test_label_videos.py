@@ -120,6 +120,7 @@ def test_different_frame_counts_use_the_common_range(demo_folders, tmp_path, cap
         np.testing.assert_array_equal(data["frame_index"], np.arange(1, NUM_FRAMES))
 
 
+@pytest.mark.slow  # a local Ray instance starts (~30-50 s on a loaded 2-core machine)
 def test_ray_detects_videos_like_the_local_run(demo_folders, labeled, tmp_path):
     ray = pytest.importorskip("ray", reason="ray is an optional extra (pip install 'rigkit[ray]')")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
