@@ -99,7 +99,7 @@ def bench_accuracy(args) -> None:
                 print(row((name, f"{noise_px:.0f}", num_cameras, f"{labels.valid.mean():.1%}",
                            f"{ours_mm:.1f}", f"{oracle_mm:.1f}", f"{ours_mm / oracle_mm:.3f}",
                            f"{accept:.1%}", f"{np.median(noise.sigma_px):.2f}",
-                           ("met" if ok else "MISSED") if options.gating == "adaptive" else "(today)"),
+                           ("met" if ok else "MISSED") if options.gating == "adaptive" else "(fixed)"),
                           widths))
     print("(mm: mean 3D error over the joints both accept; accept>=2ok: share of joints with two "
           "or more correct views that we accept; sigma est: median over cameras and joint groups "
@@ -137,7 +137,7 @@ def bench_person_free(args) -> None:
         for name, options in (("ours: adaptive + presence test", LabelOptions()),
                               ("fixed gates + presence test", LabelOptions(gating="fixed")),
                               ("adaptive, presence test off", LabelOptions(presence_min_score=0)),
-                              ("fixed, presence test off (today)",
+                              ("fixed, presence test off (before)",
                                LabelOptions(gating="fixed", presence_min_score=0))):
             labels = compute_pseudo_labels(rig, whole, options=options, bones=bones)
             alone = compute_pseudo_labels(rig, detections, options=options, bones=bones)

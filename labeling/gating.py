@@ -7,8 +7,10 @@ Noise. A detector's pixel noise differs by camera (resolution, distance, blur, a
 that fits one camera less well) and by body part (a nose is sharper than a hip). Each camera's
 noise per joint group is estimated from the take itself: the robust triangulation is run on (at
 most ``max_framesets`` of) its framesets, and the residuals of the inlier views of points with
-``n >= 3`` inlier views, scaled by ``sqrt(2n / (2n - 3))`` (a point fitted to ``n`` views uses 3
-of their ``2n`` degrees of freedom), give a robust standard deviation per coordinate,
+``n >= 3`` inlier views, scaled by ``sqrt(2 / (2 - h))`` with ``h`` the view's leverage on its
+point (its block's trace in the hat matrix of the weighted least-squares fit: a point fitted to
+``n`` views takes 3 of their ``2n`` degrees of freedom, and more from a view that pins it alone,
+which the opposite cameras of a ring do not), give a robust standard deviation per coordinate,
 ``sigma = median(residual) / sqrt(2 ln 2)`` (the median of a 2D Gaussian error's length). The
 first pass runs at the ceiling threshold, the second at the threshold the first one gives.
 Where a camera and group have fewer than ``min_noise_samples`` residuals, the camera's pooled
@@ -24,7 +26,8 @@ for the inliers, ``max_reprojection_error_px`` for the gate, in every camera).
 Per-camera thresholds in one robust triangulation: each camera's pixels are expressed in units
 of its own threshold (its ``K`` and its detections scaled by ``t_ref / t_v``, which moves no
 ray), so one threshold ``t_ref`` is every camera's own; the least-squares refinement then weighs
-each view by the inverse square of its threshold, i.e. of its noise, as maximum likelihood does.
+each view by its score over the square of its threshold, i.e. of its noise, as maximum
+likelihood does (up to the ceiling).
 
 Presence. False detections where nobody is (a board, a timecode, a poster) can agree in two
 views; they have low confidence (median 0.32 against 0.82 on the real person in the recording

@@ -379,14 +379,13 @@ def _bone_flags(points: np.ndarray, valid: np.ndarray, bones: np.ndarray,
                                    np.full_like(median, options.bone_length_tolerance_min_m),
                                    options.bone_length_tolerance_sigmas * spread])
     tolerance = np.where(long_bones, options.long_bone_tolerance_fraction * median, tolerance)
-    bad = checked & (np.abs(np.nan_to_num(lengths) - median) > tolerance)
+    deviation = np.abs(np.nan_to_num(lengths) - median)
+    bad = checked & (deviation > tolerance)
+    gross = checked & (deviation > 2 * tolerance)
     incidence = np.zeros((len(bones), J), dtype=np.int64)
     incidence[np.arange(len(bones)), bones[:, 0]] = 1
     incidence[np.arange(len(bones)), bones[:, 1]] = 1
-    # A joint on a deviating bone that no good bone vouches for is not trusted either: a wrist
-    # swapped to the other arm is not saved by its elbow being the one blamed (or missing).
-    on_bad = (bad.astype(np.int64) @ incidence) > 0
-    unvouched = on_bad & (((checked & ~bad).astype(np.int64) @ incidence) == 0)
+    initially_bad, initially_good, checked_any = bad.copy(), checked & ~bad, checked.copy()
     rows = np.arange(F)
     for _ in range(len(bones)):
         if not bad.any():
@@ -402,7 +401,28 @@ def _bone_flags(points: np.ndarray, valid: np.ndarray, bones: np.ndarray,
         touched = incidence[:, joint].T.astype(bool) & active[:, None]  # (F, B)
         bad &= ~touched
         checked &= ~touched
-    return flagged | unvouched
+    # A joint on a deviating bone, or next to a joint flagged for a gross deviation (over twice
+    # the tolerance), that no good bone to a kept joint vouches for is not trusted either: a
+    # wrist swapped to the other arm with its elbow is not saved by the elbow being the one
+    # blamed (nor by the elbow's being missing).
+    suspect = initially_bad.astype(np.int64) @ incidence > 0
+    flagged_gross = flagged & (gross.astype(np.int64) @ incidence > 0)
+    # A joint held only by long bones (a COCO wrist or ankle) must have one of them checked: a
+    # swapped wrist whose elbow did not triangulate has nothing else to tell it apart.
+    only_long = ((incidence * ~long_bones[:, None]).sum(axis=0) == 0) & (incidence.sum(axis=0) > 0)
+    suspect |= only_long[None, :] & valid & ((checked_any.astype(np.int64) @ incidence) == 0)
+    for _ in range(J):
+        kept_end = ~flagged[:, bones]  # (F, B, 2)
+        grossly_flagged_end = flagged_gross[:, bones]
+        to_flagged = initially_good & (grossly_flagged_end[..., 0] | grossly_flagged_end[..., 1])
+        vouching = initially_good & kept_end[..., 0] & kept_end[..., 1]
+        doubt = (suspect | (to_flagged.astype(np.int64) @ incidence > 0)) & ~flagged
+        drop = doubt & ((vouching.astype(np.int64) @ incidence) == 0)
+        if not drop.any():
+            break
+        flagged |= drop
+        flagged_gross |= drop
+    return flagged
 
 
 def compute_pseudo_labels(rig, detections: Detections, *, options: LabelOptions,
