@@ -209,3 +209,23 @@ def test_caliscope_real_file_truncated_or_corrupted(mutation):
         path = Path(folder) / "camera_array.toml"
         path.write_bytes(_mutate(source.read_bytes(), mutation))
         _outcome(lambda: read_calibration(path))
+
+
+def test_deeplabcut_csv_without_pandas_reads_the_same(monkeypatch):
+    """DeepLabCut installs pandas, whose C parser rigkit uses when present; without it numpy's
+    parser reads every value the same."""
+    import builtins
+
+    path = PEERS / "deeplabcut/labeled-examples/Reaching-Mackenzie-2018-08-30/labeled-data/reachingvideo1/CollectedData_Mackenzie.csv"
+    with_pandas = load_candidates("deeplabcut", path)
+    real_import = builtins.__import__
+
+    def no_pandas(name, *args, **kwargs):
+        if name == "pandas":
+            raise ImportError("pandas hidden by the test")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    without = load_candidates("deeplabcut", path)
+    np.testing.assert_array_equal(with_pandas.points_2d, without.points_2d)
+    np.testing.assert_array_equal(with_pandas.frame_index, without.frame_index)
