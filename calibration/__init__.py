@@ -38,3 +38,9 @@ __all__ = [
     "person_height_m",
     "RigComparison", "compare_rigs", "rig_in_camera_frame",
 ]
+
+# reading what the peers write (issue 12): units, and `rigkit calibrate convert`
+from .convert import convert_calibration  # noqa: E402
+from .files import CalibrationUnits  # noqa: E402
+
+__all__ += ["CalibrationUnits", "convert_calibration"]

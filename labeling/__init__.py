@@ -37,3 +37,8 @@ def __getattr__(name: str):
 
         return getattr(detector, name)
     raise AttributeError(f"module 'labeling' has no attribute {name!r}")
+
+# `rigkit label export`: the accepted labels as .trc / Anipose CSV / npz (issue 12)
+from .export import Labels, export_labels, read_labels  # noqa: E402
+
+__all__ += ["Labels", "export_labels", "read_labels"]
