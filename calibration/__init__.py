@@ -34,6 +34,7 @@ _SUBMODULES = {
     "keypoint_extrinsics": "keypoint_extrinsics", "person_height_m": "keypoint_extrinsics",
     "RigComparison": "rig_comparison", "compare_rigs": "rig_comparison",
     "rig_in_camera_frame": "rig_comparison",
+    "CalibrationUnits": "files", "convert_calibration": "convert",
 }
 __all__ = list(_SUBMODULES)
 __getattr__, __dir__ = lazy_attributes(__name__, _SUBMODULES)

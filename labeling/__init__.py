@@ -26,6 +26,7 @@ _SUBMODULES = {
     "read_skeleton_toml": "skeleton_file",
     "ShardDataset": "dataset", "ShardIterableDataset": "dataset", "collate_samples": "dataset",
     "FrozenDetector": "detector", "load_detector": "detector", "builtin_detector": "detector",
+    "Labels": "export", "export_labels": "export", "read_labels": "export",
 }
 __all__ = list(_SUBMODULES)
 __getattr__, __dir__ = lazy_attributes(__name__, _SUBMODULES)

@@ -6,6 +6,13 @@ calibrated rig by :func:`labeling.association.associate` (the person consistent 
 over time), without one by the highest score per view (logged). Cameras are matched to the
 calibration by name, otherwise in sorted order with a warning; frames are aligned by their
 number across cameras (NaN where a camera lacks a frame).
+
+Never silently wrong: a reader that must guess (which of two files, an axis order, a camera
+pairing) decides by evidence it states in ONE warning line, recorded in the result's
+``metadata["import_decisions"]`` and ``source`` (hence in every shard's provenance); where the
+evidence does not decide it raises ValueError in one sentence naming the option that settles it
+(reader options come from ``rigkit label --detections-option KEY=VALUE``). The source's own
+track / individual ids are kept in ``PersonCandidates.track_hint``.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..association import PersonCandidates
-from .common import (bad_file, candidates_from_frames, frame_number, match_cameras,
+from .common import (DenseFrames, bad_file, candidates_from_frames, frame_number, match_cameras,
                      resolve_joint_names)
 
 __all__ = ["read_coco", "read_mmpose", "DEFAULT_NAME_PATTERN", "COCO_SKELETONS"]
@@ -79,7 +79,7 @@ def read_coco(path: str | Path, *, images: str | Path | None = None, camera_name
                                            "(--detections-option name_pattern=REGEX with groups "
                                            "camera and frame)")
         where[image["id"]] = (match.group("camera"), int(match.group("frame")))
-    count, people, hints = None, {}, {}
+    flats, cameras, frames, tracks = [], [], [], []
     for annotation in annotations:
         flat = annotation.get("keypoints") if isinstance(annotation, dict) else None
         image_id = annotation.get("image_id") if isinstance(annotation, dict) else None
@@ -87,40 +87,52 @@ def read_coco(path: str | Path, *, images: str | Path | None = None, camera_name
                 or image_id not in where):
             raise bad_file(path, "has an annotation without flat keypoints [x, y, v] * J or with an "
                                  "image_id not among the images")
-        try:
-            person = np.asarray(flat, dtype=np.float64).reshape(-1, 3)
-        except (TypeError, ValueError) as error:
-            raise bad_file(path, f"has keypoints that are not numbers ({error})") from error
-        if count is not None and person.shape[0] != count:
-            raise bad_file(path, f"has people with {person.shape[0]} and {count} keypoints")
-        count = person.shape[0]
-        v = person[:, 2]
-        missing = (v <= 0) | ((person[:, 0] == 0) & (person[:, 1] == 0))
-        person[:, 2] = np.clip(v, 0, 1) if results else 1.0
-        person[missing] = np.nan
-        camera, frame = where[annotation["image_id"]]
-        people.setdefault(camera, {}).setdefault(frame, []).append(person)
+        if flats and len(flat) != len(flats[0]):
+            raise bad_file(path, f"has people with {len(flat) // 3} and {len(flats[0]) // 3} keypoints")
+        camera, frame = where[image_id]
         track = annotation.get("track_id", -1)
-        hints.setdefault(camera, {}).setdefault(frame, []).append(
-            int(track) if isinstance(track, int) and not isinstance(track, bool) and track >= 0 else -1)
-    if count is None:
+        flats.append(flat)
+        cameras.append(camera)
+        frames.append(frame)
+        tracks.append(int(track) if isinstance(track, int) and not isinstance(track, bool)
+                      and track >= 0 else -1)
+    if not flats or not flats[0]:
         raise bad_file(path, "has no keypoint annotations")
+    count = len(flats[0]) // 3
+    try:
+        people = np.array(flats, dtype=np.float64).reshape(len(flats), count, 3)
+    except (TypeError, ValueError) as error:
+        raise bad_file(path, f"has keypoints that are not numbers ({error})") from error
+    v = people[..., 2]
+    missing = ~(v > 0) | ((people[..., 0] == 0) & (people[..., 1] == 0)) | \
+        ~np.isfinite(people).all(axis=-1)
+    people[..., 2] = np.clip(v, 0, 1) if results else 1.0
+    people[missing] = np.nan
     if skeleton is None and isinstance(catalogue.get("categories"), list):
-        named = [c.get("keypoints") for c in catalogue["categories"] if c.get("keypoints")]
-        if named and len(named[0]) == count:
-            skeleton = tuple(named[0])
+        named = [c.get("keypoints") for c in catalogue["categories"]
+                 if isinstance(c, dict) and c.get("keypoints")]
+        if named and isinstance(named[0], list) and len(named[0]) == count:
+            skeleton = tuple(str(n) for n in named[0])
     joint_names = resolve_joint_names(skeleton, count, source=str(path), by_count=COCO_SKELETONS)
-    for camera, _ in where.values():  # images without anyone still count as frames of their camera
-        people.setdefault(camera, {})
-    for image_id, (camera, frame) in where.items():
-        people[camera].setdefault(frame, [])
-    per_camera = {camera: {f: np.stack(p) if p else np.zeros((0, count, 3)) for f, p in frames.items()}
-                  for camera, frames in people.items()}
+    cameras, frames, tracks = np.array(cameras), np.array(frames, dtype=np.int64), np.array(tracks, np.int64)
+    per_camera = {}
+    for camera in sorted({c for c, _ in where.values()}):  # images without anyone count as frames
+        numbers = np.unique(np.array([f for c, f in where.values() if c == camera], dtype=np.int64))
+        mine = np.flatnonzero(cameras == camera)
+        position = np.searchsorted(numbers, frames[mine])
+        order = np.lexsort((mine, position))
+        mine, position = mine[order], position[order]
+        starts = np.searchsorted(position, np.arange(len(numbers)))
+        slot = np.arange(len(mine)) - starts[position] if len(mine) else np.zeros(0, np.int64)
+        P = int(slot.max()) + 1 if len(slot) else 1
+        dense = np.full((len(numbers), P, count, 3), np.nan)
+        hints = np.full((len(numbers), P), -1, dtype=np.int64)
+        dense[position, slot] = people[mine]
+        hints[position, slot] = tracks[mine]
+        per_camera[camera] = DenseFrames(frames=numbers, people=dense, hints=hints)
     pairs = match_cameras(list(per_camera), camera_names, source=str(path))
     return candidates_from_frames(per_camera, camera_pairs=pairs, joint_names=joint_names,
-                                  source=f"COCO keypoints {path}", fps=fps,
-                                  hints={c: {f: np.asarray(h, dtype=np.int64) for f, h in fr.items()}
-                                         for c, fr in hints.items()})
+                                  source=f"COCO keypoints {path}", fps=fps)
 
 
 def _instances(instances, source: Path) -> np.ndarray:
@@ -151,24 +163,41 @@ def _instances(instances, source: Path) -> np.ndarray:
     return np.stack(people)
 
 
-def _mmpose_video(path: Path, payload=None) -> tuple[dict[int, np.ndarray], list[str] | None]:
+def _mmpose_video(path: Path, payload=None) -> tuple["dict[int, np.ndarray] | DenseFrames", list[str] | None]:
+    """One camera's MMPose predictions -> its frames (DenseFrames when every instance has the
+    same keypoint count: one numpy call for the whole video) and the keypoint names, if given."""
     payload = _load_json(path) if payload is None else payload
     names = None
     if isinstance(payload, dict) and "instance_info" in payload:
-        meta = payload.get("meta_info") or {}
-        id2name = meta.get("keypoint_id2name")
+        id2name = (payload.get("meta_info") or {}).get("keypoint_id2name")
         if isinstance(id2name, dict):
-            names = [id2name[k] for k in sorted(id2name, key=int)]
+            try:
+                names = [str(id2name[k]) for k in sorted(id2name, key=int)]
+            except (TypeError, ValueError):
+                names = None
         payload = payload["instance_info"]
     if not isinstance(payload, list) or not all(isinstance(e, dict) and "instances" in e
                                                 for e in payload):
         raise bad_file(path, "is not MMPose predictions (a list of {frame_id, instances})")
     try:
-        frames = {int(e.get("frame_id", i)): _instances(e["instances"], path)
-                  for i, e in enumerate(payload)}
+        numbers = [int(e.get("frame_id", i)) for i, e in enumerate(payload)]
     except (TypeError, ValueError) as error:
         raise bad_file(path, f"has a frame_id that is not a number ({error})") from error
-    return frames, names
+    if len(set(numbers)) != len(numbers):
+        raise bad_file(path, "has two entries for one frame_id")
+    instances = [e["instances"] for e in payload]
+    if all(isinstance(i, list) for i in instances):
+        flat = [i for frame in instances for i in frame]
+        stacked = _instances(flat, path) if flat else None
+        if stacked is not None and stacked.ndim == 3:
+            sizes = np.array([len(frame) for frame in instances], dtype=np.int64)
+            P = max(1, int(sizes.max()))
+            people = np.full((len(numbers), P) + stacked.shape[1:], np.nan)
+            row = np.repeat(np.arange(len(numbers)), sizes)
+            slot = np.arange(len(row)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            people[row, slot] = stacked
+            return DenseFrames(frames=np.array(numbers, dtype=np.int64), people=people), names
+    return {n: _instances(i, path) for n, i in zip(numbers, instances)}, names
 
 
 def _single_image(payload) -> tuple[list | None, list[str] | None]:
@@ -225,13 +254,17 @@ def read_mmpose(path: str | Path, *, camera_names=None, skeleton=None, fps: floa
             per_camera[entry.name] = frames
     if not per_camera:
         raise ValueError(f"{path} has no MMPose prediction files")
-    counts = {p.shape[1] for frames in per_camera.values() for p in frames.values() if len(p)}
+    counts = {frames.people.shape[2] if isinstance(frames, DenseFrames) else None
+              for frames in per_camera.values()} - {None}
+    counts |= {p.shape[1] for frames in per_camera.values() if not isinstance(frames, DenseFrames)
+               for p in frames.values() if len(p)}
     if len(counts) != 1:
         raise ValueError(f"{path}: {'no people found' if not counts else f'keypoint counts {sorted(counts)} differ'}")
     count = counts.pop()
     joint_names = resolve_joint_names(skeleton if skeleton is not None else names, count,
                                       source=str(path), by_count=COCO_SKELETONS)
-    per_camera = {c: {f: p if len(p) else np.zeros((0, count, 3)) for f, p in frames.items()}
+    per_camera = {c: frames if isinstance(frames, DenseFrames) else
+                  {f: p if len(p) else np.zeros((0, count, 3)) for f, p in frames.items()}
                   for c, frames in per_camera.items()}
     pairs = match_cameras(list(per_camera), camera_names, source=str(path))
     return candidates_from_frames(per_camera, camera_pairs=pairs, joint_names=joint_names,

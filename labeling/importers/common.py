@@ -41,10 +41,21 @@ class Decisions:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self._deferred: dict[str, tuple[str, list[str]]] = {}
 
     def note(self, line: str) -> None:
         log.warning("%s", line)
         self.lines.append(line)
+
+    def defer(self, key: str, line: str, item: str) -> None:
+        """The same decision for several files: one line for all of them, at :meth:`flush`."""
+        self._deferred.setdefault(key, (line, []))[1].append(item)
+
+    def flush(self) -> None:
+        for line, items in self._deferred.values():
+            shown = ", ".join(items[:4]) + (f" and {len(items) - 4} more" if len(items) > 4 else "")
+            self.note(f"{line} ({shown})")
+        self._deferred.clear()
 
 
 def frame_number(name: str) -> int | None:
@@ -190,6 +201,8 @@ def candidates_from_frames(per_camera: Mapping[str, "Mapping[int, np.ndarray] | 
     frame_index = frames.astype(np.int64)
     timestamp_s = frame_index / fps if fps else np.full(F, np.nan)
     metadata: dict = {}
+    if decisions is not None:
+        decisions.flush()
     if track_names is not None:
         metadata["track_names"] = [str(n) for n in track_names]
     if decisions is not None and decisions.lines:

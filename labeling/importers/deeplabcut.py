@@ -24,6 +24,7 @@ import csv
 import glob
 import io
 import pickle
+import warnings
 from pathlib import Path
 
 import h5py
@@ -52,6 +53,12 @@ def _camera_name(path: Path) -> str:
 
 
 def _frame_numbers(index: list, path: Path) -> list[int]:
+    as_array = np.asarray(index)
+    if as_array.dtype.kind in "iu":  # predictions: the frame numbers themselves
+        numbers = as_array.astype(np.int64).tolist()
+        if len(set(numbers)) != len(numbers):
+            raise bad_file(path, "has repeated frame numbers in its index")
+        return numbers
     numbers = []
     for position, label in enumerate(index):
         if isinstance(label, (bytes, np.bytes_)):
@@ -109,8 +116,7 @@ def _read_csv(path: Path):
     >= 2.3: ``labeled-data, video, image``)."""
     try:
         text = path.read_text()
-        lines = text.splitlines()
-        rows = list(csv.reader(lines[:5]))  # the header rows (3 or 4) and the first data row
+        rows = list(csv.reader(text.split("\n", 5)[:5]))  # the header rows (3 or 4), a data row
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise bad_file(path, f"is not a readable CSV file ({error})") from error
     header = 0
@@ -129,28 +135,77 @@ def _read_csv(path: Path):
     if any(len(rows[h]) != width for h in range(header)):
         raise bad_file(path, "has header rows of different lengths")
     columns = [tuple(rows[h][c] for h in range(header)) for c in range(n_index, width)]
-    body = [line for line in lines[header:] if line.strip()]
     try:
-        labelled = list(csv.reader(body)) if '"' in text else [line.split(",", n_index) for line in body]
+        import pandas
+    except ImportError:
+        pandas = None
+    if pandas is not None and '"' not in text:
+        return columns, *_read_csv_body_pandas(pandas, text, header, n_index, width, path)
+    body = [line for line in text.splitlines()[header:] if line.strip()]
+    try:
+        rows = list(csv.reader(body)) if '"' in text else [line.split(",", n_index) for line in body]
     except csv.Error as error:
         raise bad_file(path, f"is not a readable CSV file ({error})") from error
-    if any(len(r) < n_index + 1 for r in labelled) or (
-            '"' not in text and any(line.count(",") != width - 1 for line in body)):
+    if any(len(r) < n_index + 1 for r in rows) or (
+            '"' not in text and any(line.count(",") != width - 1 for line in body)) or (
+            '"' in text and any(len(r) != width for r in rows)):
         raise bad_file(path, f"has rows whose length differs from the header's {width} columns")
-    labels = [r[0] if n_index == 1 else "/".join(r[:n_index]) for r in labelled]
-    # empty cells (DeepLabCut's NaN) become "nan" by plain text replacement, so numpy's C reader
-    # parses every row without a Python call per cell
-    numeric = "\n".join(line + "nan" if line.endswith(",") else line for line in body)
-    numeric = numeric.replace(",,", ",nan,").replace(",,", ",nan,")
+    labels = [r[0] if n_index == 1 else "/".join(r[:n_index]) for r in rows]
+    values = _numbers(rows, n_index, width, path)
+    return columns, values, labels
+
+
+def _read_csv_body_pandas(pandas, text: str, header: int, n_index: int, width: int, path: Path):
+    """The rows after the header with pandas' C parser (DeepLabCut installs pandas): (values
+    (F, width - n_index) float64 with empty cells NaN, row labels). Every row must have exactly
+    ``width`` cells: pandas refuses longer rows, and the comma count catches shorter ones."""
     try:
-        values = np.loadtxt(io.StringIO(numeric), delimiter=",", quotechar='"', ndmin=2,
-                            usecols=range(n_index, width), dtype=np.float64)
-    except (ValueError, IndexError) as error:
+        frame = pandas.read_csv(io.StringIO(text), header=None, skiprows=header, skip_blank_lines=True,
+                                dtype={c: str for c in range(n_index)})
+    except (ValueError, IndexError, pandas.errors.ParserError) as error:
         raise bad_file(path, f"has a row that is not {width - n_index} numbers after its index "
                              f"({' '.join(str(error).split())[:120]})") from error
-    if values.shape != (len(body), width - n_index):
+    body = text.split("\n", header)[-1] if header else text
+    if frame.shape[1] != width or body.count(",") != len(frame) * (width - 1):
         raise bad_file(path, f"has rows whose length differs from the header's {width} columns")
-    return columns, values, labels
+    cells = frame.iloc[:, n_index:]
+    if not all(kind in "fi" for kind in cells.dtypes.map(lambda d: d.kind)):
+        raise bad_file(path, "has a cell after the index columns that is not a number")
+    values = cells.to_numpy(dtype=np.float64)
+    index = frame.iloc[:, :n_index].astype(str)
+    if n_index == 1:
+        labels = index.iloc[:, 0].tolist()
+        as_int = pandas.to_numeric(index.iloc[:, 0], errors="coerce")
+        if as_int.notna().all() and (as_int == as_int.round()).all():
+            labels = as_int.astype(np.int64).to_numpy()
+    else:
+        labels = ["/".join(parts) for parts in index.itertuples(index=False)]
+    return values, labels
+
+
+def _numbers(rows: list[list[str]], n_index: int, width: int, path: Path) -> np.ndarray:
+    """(rows, width - n_index) float64 of the cells after the index columns; empty cells NaN.
+    Without pandas (or with quoted cells): numpy's C parser over the joined text, which reads
+    every value as exactly as pandas does (``test_deeplabcut_csv_without_pandas_reads_the_same``).
+    """
+    expected = (len(rows), width - n_index)
+    parts = [r[n_index] if len(r) == n_index + 1 else ",".join(r[n_index:]) for r in rows]
+    # empty cells (DeepLabCut's NaN) become "nan" by plain text replacement, so numpy's C
+    # parser reads the whole table in one call
+    numeric = ",".join(part + "nan" if part.endswith(",") or not part else part for part in parts)
+    numeric = numeric.replace(",,", ",nan,").replace(",,", ",nan,")
+    numeric = "nan" + numeric if numeric.startswith(",") else numeric
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy warns (not raises) on text it cannot parse
+            values = (np.fromstring(numeric, dtype=np.float64, sep=",") if rows
+                      else np.zeros(0))
+    except (ValueError, DeprecationWarning) as error:
+        raise bad_file(path, "has a cell that is not a number") from error
+    if values.size != expected[0] * expected[1]:
+        raise bad_file(path, f"has {values.size} numbers where its {expected[0]} rows of "
+                             f"{expected[1]} columns need {expected[0] * expected[1]}")
+    return values.reshape(expected)
 
 
 def _strings(values) -> list[str]:

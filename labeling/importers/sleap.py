@@ -95,9 +95,10 @@ def _layout(handle, tracks_shape: tuple[int, ...], n_nodes: int, path: Path, lay
             if tracks_shape[order["tracks"].index("xy")] == 2
             and tracks_shape[order["tracks"].index("node")] == n_nodes]
     if len(fits) == 1:
-        decisions.note(f"{path}: no 'dims' or 'preset' metadata; read in the "
-                       f"{'SLEAP (matlab)' if fits[0] == 'matlab' else 'sleap-io standard'} axis "
-                       f"order, the only one tracks {tracks_shape} fits with {n_nodes} nodes")
+        decisions.defer(f"layout-{fits[0]}", "no 'dims' or 'preset' metadata; read in the "
+                        f"{'SLEAP (matlab)' if fits[0] == 'matlab' else 'sleap-io standard'} axis "
+                        "order, the only one the shape of 'tracks' fits with the node count",
+                        f"{path} {tracks_shape}")
         return fits[0]
     if not fits:
         raise bad_file(path, f"has tracks of shape {tracks_shape}, which fits neither SLEAP's "
@@ -160,8 +161,8 @@ def _read_analysis(handle, path: Path, layout: SleapLayout, decisions: Decisions
     located = np.isfinite(people[..., :2]).all(axis=-1)
     user = located & np.isnan(people[..., 2])
     if user.any():
-        decisions.note(f"{path}: {int(user.sum())} points have NaN point_scores, which SLEAP writes "
-                       "for user-labelled points; they are kept with score 1")
+        decisions.defer("user-points", "points with NaN point_scores, which SLEAP writes for "
+                        "user-labelled points, are kept with score 1", f"{path}: {int(user.sum())}")
         people[..., 2] = np.where(user, 1.0, people[..., 2])
     people[~located] = np.nan
     people[..., 2] = np.clip(people[..., 2], 0, 1)
