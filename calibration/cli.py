@@ -306,6 +306,15 @@ def _intrinsics_for(sources, board, out: Path, args, solved: dict | None = None)
             raise ValueError(f"camera {source.name}: {result.message}")
         if solved is not None:
             solved[source.name] = result.model
+            from .report import LENS_TRUSTED_MIN_FRACTION
+            u = result.uncertainty
+            if u is not None and u.trusted_fraction < LENS_TRUSTED_MIN_FRACTION:
+                solved.setdefault("_notes", {})[source.name] = [
+                    f"its lens, solved from these frames, is trusted (under {u.trust_px:g} px) in only "
+                    f"{u.trusted_fraction:.0%} of the image (board coverage {result.coverage:.0%}); held-out corners "
+                    "from the same region cannot judge the rest, and the camera's rotation trades off against its "
+                    "principal point -> calibrate its intrinsics from a separate video with the board near the "
+                    "image corners (rigkit calibrate intrinsics), then run extrinsics again"]
         cameras.append(result.camera)
     return Rig(cameras), existing
 
@@ -388,8 +397,10 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         world_board_frame=None if args.world_frame is None else _frameset_position(frame_index, args.world_frame),
         bundle_adjustment=BundleAdjustmentOptions(intrinsics=args.intrinsics))
     from .board_validation import validated_board_extrinsics
+    lens_notes = solved.pop("_notes", None)
     validated = validated_board_extrinsics(rig, corners_px, board.corners_in_board(), options=options,
-                                           lens_complexity=solved or None, holdout_every=args.holdout_every)
+                                           lens_complexity=solved or None, holdout_every=args.holdout_every,
+                                           notes=lens_notes)
     result = validated.result
     metadata = dict(existing.metadata) if existing else {}
     metadata["extrinsics"] = {
