@@ -129,14 +129,15 @@ def caliscope_case(data: Path) -> None:
             continue
         complexity = {n: r.model for r, n in zip(results, names)}
         validated = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=complexity,
-                                               options=BoardExtrinsicsOptions())
+                                               options=BoardExtrinsicsOptions(), final_on_all=False)
         note = ("lens " + "/".join(complexity[n] for n in names) + "; "
                 + ("joint refinement" if validated.joint and validated.joint.freed else "intrinsics fixed"))
         row(label, validated.result.rig, time.perf_counter() - t0, note)
         forced = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=complexity,
-                                            min_joint_gain=-1.0)
+                                            min_joint_gain=-1.0, final_on_all=False)
         row("rigkit videos alone, joint refinement forced", forced.result.rig, float("nan"))
-        kept = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=None)
+        kept = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=None,
+                                          final_on_all=False)
         row("rigkit videos alone, lens per camera only", kept.result.rig, float("nan"))
         for r, n in zip(results, names):
             print(f"  {n}: lens {r.model}, {r.selection.reason if r.selection else ''}; "

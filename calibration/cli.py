@@ -272,8 +272,8 @@ def _add_extrinsics(sub) -> None:
 def add_validation_arguments(parser: argparse.ArgumentParser) -> None:
     """``--holdout-every N`` and ``--frame-offset NAME=N`` (extrinsics and keypoints)."""
     parser.add_argument("--holdout-every", type=int, default=5, metavar="N",
-                        help="keep every N-th frameset out of the solve and report how well the calibration "
-                             "predicts it (0: use every frameset, no verdict)")
+                        help="solve once without every N-th frameset and report how well that predicts them "
+                             "(the written calibration is then solved from all; 0: no held-out check)")
     parser.add_argument("--frame-offset", action="append", default=[], metavar="NAME=N",
                         help="camera NAME's frame i + N shows the instant of the other cameras' frame i "
                              "(frames, may be fractional; repeatable); 'rigkit calibrate keypoints "

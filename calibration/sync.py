@@ -126,16 +126,22 @@ def _epipolar_cost(ref: np.ndarray, other: np.ndarray, offset: float, keep: np.n
     if ok.sum() < 16:
         return np.inf
     a, b = a[ok], shifted[ok]
+    # Interpolating between two frames averages their noise: at a fraction phi the resampled
+    # keypoints carry (1 - phi)^2 + phi^2 of the noise variance, so the raw cost would favour
+    # half-frame offsets on synchronized cameras; divide that share out (both views' noise counted).
+    phi = offset - np.floor(offset)
+    noise_share = 0.5 * (1.0 + (1 - phi) ** 2 + phi**2)
     if fixed_F is not None:  # a calibrated pair: nothing to fit
         d = sampson_distance(fixed_F, a, b)
-        return float(np.mean(np.sort(d)[:len(d) // 2] ** 2))
+        return float(np.mean(np.sort(d)[:len(d) // 2] ** 2)) / noise_share
     weights = np.ones(len(a))
     for _ in range(6):
         F = fundamental_8point(a, b, weights=weights)
         d = sampson_distance(F, a, b)
         scale = max(1.4826 * float(np.median(d)), 1e-12)
         weights = 1.0 / (1.0 + (d / scale) ** 2)  # Cauchy
-    return float(np.mean(np.sort(d)[:len(d) // 2] ** 2))  # the better half: outliers, doubled by interpolation, drop out
+    # the better half: outliers, doubled by interpolation, drop out
+    return float(np.mean(np.sort(d)[:len(d) // 2] ** 2)) / noise_share
 
 
 def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarray | None = None,
