@@ -18,6 +18,7 @@ BOARD = Board(type="charuco", squares=(7, 5), square_length_m=0.12, marker_lengt
 SIZE = (960, 540)
 CENTER_TOL_M = 0.01  # 12 rendered framesets, 0.96 MP images, detector noise ~0.1-0.2 px
 ROTATION_TOL_DEG = 0.1  # same
+SYNCHRONIZED_TOL_FRAMES = 0.25  # synchronized take, 2 px noise, 10% outliers: --sync must find ~0 (measured 0.01)
 KEYPOINT_ROTATION_TOL_DEG = 0.3  # 3 cameras, 120 framesets, 2 px noise, 10% outliers
 HEIGHT_SCALE_TOL = 0.04  # metric scale from the person's height (segment-chain model, a few percent)
 
@@ -98,7 +99,9 @@ def test_keypoints_command(tmp_path, capsys):
     assert "seed pair" in printed and "held-out keypoints" in printed
     assert "verdict: good (held-out keypoints:" in printed  # synthetic detections, the true intrinsics
     assert "verdict: good (every camera within 2 deg" in printed  # agrees with the board calibration
-    assert "as arguments: (all 0: already synchronized)" in printed or "time offset cam02: +0.0" in printed
+    import re
+    offsets = [float(x) for x in re.findall(r"time offset \S+: ([+-]\d+\.\d+) frames", printed)]
+    assert len(offsets) == 3 and max(map(abs, offsets)) < SYNCHRONIZED_TOL_FRAMES
     errors = compare_rigs(load_rig(out), rig)
     assert errors.rotation_error_deg.max() < KEYPOINT_ROTATION_TOL_DEG
     assert abs(compare_rigs(load_rig(out), rig, scale_from_reference=True).scale - 1) < HEIGHT_SCALE_TOL
