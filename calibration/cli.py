@@ -310,11 +310,9 @@ def _intrinsics_for(sources, board, out: Path, args, solved: dict | None = None)
             u = result.uncertainty
             if u is not None and u.trusted_fraction < LENS_TRUSTED_MIN_FRACTION:
                 solved.setdefault("_notes", {})[source.name] = [
-                    f"its lens, solved from these frames, is trusted (under {u.trust_px:g} px) in only "
-                    f"{u.trusted_fraction:.0%} of the image (board coverage {result.coverage:.0%}); held-out corners "
-                    "from the same region cannot judge the rest, and the camera's rotation trades off against its "
-                    "principal point -> calibrate its intrinsics from a separate video with the board near the "
-                    "image corners (rigkit calibrate intrinsics), then run extrinsics again"]
+                    f"lens solved from these frames is trusted (< {u.trust_px:g} px) over {u.trusted_fraction:.0%} "
+                    f"of the image (board covered {result.coverage:.0%}), so its rotation is uncertain too -> "
+                    "calibrate its intrinsics from a video with the board near the image corners, then rerun"]
         cameras.append(result.camera)
     return Rig(cameras), existing
 
