@@ -56,7 +56,7 @@ class JointDecision:
 
 @dataclass(frozen=True, kw_only=True)
 class ValidatedBoardCalibration:
-    """result: the calibration (solved without the held-out framesets). heldout_framesets: (F,)
+    """result: the calibration (from every frameset unless ``final_on_all`` was False). heldout_framesets: (F,)
     bool. heldout: their reprojection error (None without held-out framesets). joint: the joint
     refinement decision (None when not considered). verdict: the closing lines."""
 
@@ -83,13 +83,20 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
                                options: BoardExtrinsicsOptions = BoardExtrinsicsOptions(),
                                lens_complexity: Mapping[str, str] | None = None,
                                holdout_every: int = HELDOUT_EVERY, min_joint_gain: float = 0.1,
-                               max_heldout_px: float = BOARD_HELDOUT_LIMIT_PX) -> ValidatedBoardCalibration:
+                               max_heldout_px: float = BOARD_HELDOUT_LIMIT_PX,
+                               notes: Mapping[str, list[str]] | None = None,
+                               final_on_all: bool = True) -> ValidatedBoardCalibration:
     """Calibrate with held-out validation (module docstring).
 
     rig, corners_px (V, F, C, 2), corners_in_board (C, 3): as :func:`board_extrinsics`.
     lens_complexity: per camera name, the complexity its intrinsics were solved with from these
         same frames; when it names every camera and ``options`` keeps the intrinsics fixed, the
         joint refinement is considered. None: the intrinsics came from elsewhere (kept as given).
+    notes: further findings per camera for the verdict (e.g. a lens model trusted over little of
+        the image: held-out corners from the same small region cannot see that).
+    final_on_all: the returned calibration is solved again from every frameset (the same
+        choices), as cross-validation does: the held-out figures describe the solve without them.
+        False returns the solve the figures describe (the benchmark's measure).
     """
     corners_px = np.asarray(corners_px, dtype=np.float64)
     F = corners_px.shape[1]
@@ -112,12 +119,14 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
                                      "file, not from these frames")
     result = _solve(rig, corners_px, corners_in_board, options, train, mode, counts)
     heldout = _heldout(result.rig, corners_px, held) if held.any() else None
+    if final_on_all and held.any():
+        result = _solve(rig, corners_px, corners_in_board, options, np.ones(F, dtype=bool), mode, counts)
     if heldout is None:
         lines = ("no held-out framesets (--holdout-every 0): nothing to judge the calibration by",)
         return ValidatedBoardCalibration(result=result, heldout_framesets=held, heldout=None, joint=joint,
                                          verdict=Verdict(good=False, lines=lines))
     return ValidatedBoardCalibration(result=result, heldout_framesets=held, heldout=heldout, joint=joint,
-                                     verdict=verdict(heldout, max_rms_px=max_heldout_px))
+                                     verdict=verdict(heldout, max_rms_px=max_heldout_px, notes=notes))
 
 
 def _decide_joint(rig, corners_px, corners_in_board, options, train, counts, min_gain) -> JointDecision:

@@ -287,8 +287,8 @@ def _add_extrinsics(sub) -> None:
 def add_validation_arguments(parser: argparse.ArgumentParser) -> None:
     """``--holdout-every N`` and ``--frame-offset NAME=N`` (extrinsics and keypoints)."""
     parser.add_argument("--holdout-every", type=int, default=5, metavar="N",
-                        help="keep every N-th frameset out of the solve and report how well the calibration "
-                             "predicts it (0: use every frameset, no verdict)")
+                        help="solve once without every N-th frameset and report how well that predicts them "
+                             "(the written calibration is then solved from all; 0: no held-out check)")
     parser.add_argument("--frame-offset", action="append", default=[], metavar="NAME=N",
                         help="camera NAME's frame i + N shows the instant of the other cameras' frame i "
                              "(frames, may be fractional; repeatable); 'rigkit calibrate keypoints "
@@ -321,6 +321,13 @@ def _intrinsics_for(sources, board, out: Path, args, solved: dict | None = None)
             raise ValueError(f"camera {source.name}: {result.message}")
         if solved is not None:
             solved[source.name] = result.model
+            from .report import LENS_TRUSTED_MIN_FRACTION
+            u = result.uncertainty
+            if u is not None and u.trusted_fraction < LENS_TRUSTED_MIN_FRACTION:
+                solved.setdefault("_notes", {})[source.name] = [
+                    f"lens solved from these frames is trusted (< {u.trust_px:g} px) over {u.trusted_fraction:.0%} "
+                    f"of the image (board covered {result.coverage:.0%}), so its rotation is uncertain too -> "
+                    "calibrate its intrinsics from a video with the board near the image corners, then rerun"]
         cameras.append(result.camera)
     return Rig(cameras), existing
 
@@ -403,8 +410,10 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         world_board_frame=None if args.world_frame is None else _frameset_position(frame_index, args.world_frame),
         bundle_adjustment=BundleAdjustmentOptions(intrinsics=args.intrinsics))
     from .board_validation import validated_board_extrinsics
+    lens_notes = solved.pop("_notes", None)
     validated = validated_board_extrinsics(rig, corners_px, board.corners_in_board(), options=options,
-                                           lens_complexity=solved or None, holdout_every=args.holdout_every)
+                                           lens_complexity=solved or None, holdout_every=args.holdout_every,
+                                           notes=lens_notes)
     result = validated.result
     metadata = dict(existing.metadata) if existing else {}
     metadata["extrinsics"] = {
@@ -506,6 +515,12 @@ def _add_keypoints(sub) -> None:
     parser.add_argument("--min-score", type=float, default=0.3, help="ignore detections below this confidence")
     parser.add_argument("--threshold-px", type=float, default=4.0, help="pair RANSAC threshold (2-3 x noise)")
     parser.add_argument("--no-report", action="store_true", help="do not write the PNG report")
+    parser.add_argument("--check-against", metavar="FILE",
+                        help="a board calibration of the same rig: report how far each camera is from it")
+    parser.add_argument("--sync", action="store_true",
+                        help="after calibrating, estimate each camera's time offset from the keypoints' motion "
+                             "against the calibrated rig and print it as --frame-offset arguments")
+    add_validation_arguments(parser)
     parser.set_defaults(func=_run_keypoints)
 
 
@@ -543,6 +558,8 @@ def _notice(message: str) -> None:
 
 
 def _run_keypoints(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .files import merge_cameras, read_calibration, save_rig
     from .keypoint_extrinsics import KeypointExtrinsicsOptions, KnownLength, keypoint_extrinsics
     from .report import keypoint_summary, write_keypoint_report
@@ -579,7 +596,32 @@ def _run_keypoints(args: argparse.Namespace) -> int:
     from geometry import compile_kernels
 
     compile_kernels(notify=None if args.quiet else _notice)
-    result = keypoint_extrinsics(rig, points, scores=scores, joint_names=joint_names, options=options)
+    offsets = parse_frame_offsets(args.frame_offset, names)
+    raw_points, raw_scores = points, scores
+    from .sync import estimate_time_offsets, shift_frames
+    from .validation import heldout_mask
+
+    def solve(offsets):
+        points, scores = raw_points, raw_scores
+        if any(offsets.values()):
+            shift = np.array([offsets[n] for n in names])
+            points = shift_frames(points, shift)
+            if scores is not None:
+                scores = shift_frames(np.stack([scores, scores], axis=-1), shift)[..., 0]
+        held = heldout_mask(points.shape[1], args.holdout_every)
+        result = keypoint_extrinsics(rig, points[:, ~held], scores=None if scores is None else scores[:, ~held],
+                                     joint_names=joint_names, options=options)
+        return points, scores, held, result
+
+    points, scores, held, result = solve(offsets)
+    if args.sync:  # the offsets that make the calibrated rig's epipolar geometry fit the motion best
+        found = estimate_time_offsets(raw_points, names=names, scores=raw_scores, min_score=args.min_score,
+                                      rig=result.rig)
+        for name, offset in zip(names, found.offsets_frames):
+            print(f"time offset {name}: {offset:+.2f} frames (epipolar fit {found.epipolar_px[names.index(name)]:.2f} px)"
+                  if name != names[0] else f"time offset {name}: +0.00 frames (reference)")
+        print(f"as arguments: {found.as_arguments() or '(all 0: already synchronized)'} (not applied: check "
+              "them, then calibrate again with them)")
     metadata = dict(existing.metadata)
     metadata["extrinsics"] = {
         "method": "keypoints", "detections": str(args.detections), "rms_px": round(result.bundle.rms_px, 4),
@@ -596,4 +638,10 @@ def _run_keypoints(args: argparse.Namespace) -> int:
     if not args.no_report:
         for path in write_keypoint_report(result, out.parent, stem=out.stem):
             print(f"wrote {path}")
+    from .keypoint_validation import keypoint_heldout_verdict
+    heldout, verdict = keypoint_heldout_verdict(result, points[:, held], scores=None if scores is None else
+                                                scores[:, held], joint_names=joint_names, options=options,
+                                                check_against=read_calibration(args.check_against).rig
+                                                if args.check_against else None)
+    _print_validation(heldout, verdict)
     return 0

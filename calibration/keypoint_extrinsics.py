@@ -35,6 +35,7 @@ from geometry.relative_pose import relative_pose
 from geometry.robust_triangulation import triangulate_robust
 
 from .bundle_adjustment import BundleAdjustmentOptions, BundleAdjustmentResult, bundle_adjust_points
+from .keypoint_cleaning import fix_swaps, swap_permutation, temporal_outliers
 
 __all__ = ["KnownLength", "KeypointExtrinsicsOptions", "KeypointPair", "KeypointExtrinsics",
            "keypoint_extrinsics", "person_height_m"]
@@ -92,6 +93,11 @@ class KeypointExtrinsicsOptions:
     triangulation_threshold_px: inlier threshold of the robust triangulation.
     min_pnp_points: a camera needs this many triangulated joints to be registered.
     known_length: the metric scale; None keeps the strongest pair's baseline as the unit.
+    max_jump: detections farther than this fraction of the person's image height from the same
+        joint's median in the 2 frames on each side are dropped (hallucinated, jumping joints;
+        :func:`calibration.keypoint_cleaning.temporal_outliers`); None keeps every detection.
+    fix_swaps: relabel views whose left/right joints are swapped, judged by the other cameras
+        (:func:`calibration.keypoint_cleaning.fix_swaps`; needs ``joint_names`` and 3+ cameras).
     bundle_adjustment: options of the refinement (``fixed_camera`` is set to the first camera).
     """
 
@@ -104,6 +110,8 @@ class KeypointExtrinsicsOptions:
     triangulation_threshold_px: float = 8.0
     min_pnp_points: int = 12
     known_length: KnownLength | None = None
+    max_jump: float | None = 0.12
+    fix_swaps: bool = True
     bundle_adjustment: BundleAdjustmentOptions = field(
         default_factory=lambda: BundleAdjustmentOptions(loss_scale_px=3.0, min_outlier_threshold_px=4.0))
 
@@ -152,6 +160,8 @@ class KeypointExtrinsics:
     registration_order: camera names in the order they were registered.
     bundle: the final :class:`BundleAdjustmentResult` (before scaling: its rig and points are in
         the reconstruction's own unit).
+    num_jumping: detections dropped as temporal outliers. num_swapped: view-frames relabelled
+        left <-> right.
     """
 
     rig: Rig
@@ -162,6 +172,8 @@ class KeypointExtrinsics:
     initial_pair: tuple[str, str]
     registration_order: tuple[str, ...]
     bundle: BundleAdjustmentResult
+    num_jumping: int = 0
+    num_swapped: int = 0
 
     @property
     def weak_pairs(self) -> tuple[KeypointPair, ...]:
@@ -372,6 +384,11 @@ def keypoint_extrinsics(rig: Rig, points_2d: np.ndarray, *, scores: np.ndarray |
         person_height_m(np.full((1, J, 3), np.nan), joint_names)  # names the missing joints now
     if joint_names is not None and len(joint_names) != J:
         raise ValueError(f"{len(joint_names)} joint names for {J} joints")
+    num_jumping = 0
+    if options.max_jump is not None:
+        jumping = temporal_outliers(points, max_jump=options.max_jump)
+        points[jumping] = np.nan
+        num_jumping = int(jumping.sum())
     flat = points.reshape(V, F * J, 2)
     poses, counts = _pair_poses(rig, flat, options, rng)
     R0, t0, seed, order = _register(rig, flat, poses, options)
@@ -380,7 +397,18 @@ def keypoint_extrinsics(rig: Rig, points_2d: np.ndarray, *, scores: np.ndarray |
     R0, t0 = compose(R0, t0, np.broadcast_to(R_w, R0.shape), np.broadcast_to(t_w, t0.shape))
     initial = rig.with_poses(R0, t0)
     options_ba = replace(options, bundle_adjustment=replace(options.bundle_adjustment, fixed_camera=0))
+    perm = swap_permutation(joint_names) if options.fix_swaps else None
+    swapped = np.zeros((V, F), dtype=bool)
+    if perm is not None:
+        points, swapped = fix_swaps(initial, points, perm, threshold_px=options.triangulation_threshold_px)
+        flat = points.reshape(V, F * J, 2)
     refined, points_3d, bundle = _refine(initial, flat, options_ba)
+    if perm is not None:  # once more against the refined rig
+        points, again = fix_swaps(refined, points, perm, threshold_px=options.triangulation_threshold_px)
+        swapped ^= again
+        if again.any():
+            flat = points.reshape(V, F * J, 2)
+            refined, points_3d, bundle = _refine(refined, flat, options_ba)
     scale, measured = 1.0, float("nan")
     if options.known_length is not None:
         measured = _measure(options.known_length, points_3d.reshape(F, J, 3), joint_names)
@@ -396,7 +424,8 @@ def keypoint_extrinsics(rig: Rig, points_2d: np.ndarray, *, scores: np.ndarray |
     return KeypointExtrinsics(rig=final, points_in_world=points_3d.reshape(F, J, 3) * scale, scale=scale,
                               measured_length=measured, pairs=pairs,
                               initial_pair=(rig.names[seed[0]], rig.names[seed[1]]),
-                              registration_order=tuple(rig.names[v] for v in order), bundle=bundle)
+                              registration_order=tuple(rig.names[v] for v in order), bundle=bundle,
+                              num_jumping=num_jumping, num_swapped=int(swapped.sum()))
 
 
 def _diagnostics(rig: Rig, poses, counts, options) -> tuple[KeypointPair, ...]:

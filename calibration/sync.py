@@ -8,16 +8,16 @@ applies.
 
 :func:`estimate_time_offsets`, per camera against the reference camera:
 
-1. *coarse, by keypoint speed* (as Pose2Sim does): each camera's per-frame speed of its keypoints
-   (median over joints, in units of the person's image height per frame, so that a far camera
-   counts as much as a near one), standardized; the integer lag of the highest normalized
-   cross-correlation within ``max_offset_frames``;
-2. *sub-frame, by epipolar consistency*: around that lag, in steps of ``step_frames``, the
-   camera's keypoints are resampled (:func:`shift_frames`) and a fundamental matrix is fitted to
-   its correspondences with the reference camera (the inliers of one robust fit at the coarse
-   lag, 8-point per step); the median Sampson distance is smallest at the true offset (a moving
-   joint seen at the wrong instant leaves its epipolar line), and a parabola through the best
-   step and its neighbours gives the offset.
+1. *integer lag by epipolar consistency*: for every lag within ``max_offset_frames`` the
+   camera's keypoints are paired with the reference's and a fundamental matrix is fitted to
+   them (8-point, iteratively reweighted, Cauchy); its Sampson distances (the better half: the
+   detector's outliers drop out) are smallest at the true lag, because a moving joint seen at the
+   wrong instant leaves its epipolar line. (Pose2Sim correlates the keypoints' speeds instead;
+   that correlation is reported as ``strength``, but it misleads when the person barely moves,
+   as on the Pose2Sim demo take.)
+2. *sub-frame*: the same cost in steps of ``step_frames`` within one frame of that lag, the
+   camera's keypoints resampled (:func:`shift_frames`), and a parabola through the best step
+   and its neighbours.
 
 Both need motion: a person standing still has no timing to recover (``strength`` is then low).
 """
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geometry import estimate_fundamental, fundamental_8point, sampson_distance
+from geometry import (Rig, compose, essential_from_pose, fundamental_8point, fundamental_from_essential, invert,
+                      sampson_distance)
 
 __all__ = ["shift_frames", "TimeOffsets", "estimate_time_offsets"]
 
@@ -71,7 +72,8 @@ class TimeOffsets:
     """offsets_frames: (V,) float, 0 for the reference camera (see the module docstring).
     coarse_frames: (V,) int lag from the speed correlation. strength: (V,) peak normalized
     correlation of the speeds (1 = identical motion profiles; under ~0.3 the lag is a guess).
-    epipolar_px: (V,) median Sampson distance at the chosen offset (NaN without refinement)."""
+    epipolar_px: (V,) RMS of the better half of the Sampson distances at the chosen offset, px
+    (NaN for the reference)."""
 
     names: tuple[str, ...]
     offsets_frames: np.ndarray
@@ -115,7 +117,7 @@ def _correlation(a: np.ndarray, b: np.ndarray, lag: int) -> float:
 
 
 def _epipolar_cost(ref: np.ndarray, other: np.ndarray, offset: float, keep: np.ndarray,
-                   threshold_px: float = 8.0) -> float:
+                   threshold_px: float = 8.0, fixed_F: np.ndarray | None = None) -> float:
     """Truncated mean squared Sampson distance of a robustly (IRLS) fitted fundamental matrix
     between the reference's keypoints and ``other``'s resampled at ``offset``."""
     shifted = shift_frames(other[None], np.array([offset]))[0].reshape(-1, 2)
@@ -124,25 +126,39 @@ def _epipolar_cost(ref: np.ndarray, other: np.ndarray, offset: float, keep: np.n
     if ok.sum() < 16:
         return np.inf
     a, b = a[ok], shifted[ok]
+    # Interpolating between two frames averages their noise: at a fraction phi the resampled
+    # keypoints carry (1 - phi)^2 + phi^2 of the noise variance, so the raw cost would favour
+    # half-frame offsets on synchronized cameras; divide that share out (both views' noise counted).
+    phi = offset - np.floor(offset)
+    noise_share = 0.5 * (1.0 + (1 - phi) ** 2 + phi**2)
+    if fixed_F is not None:  # a calibrated pair: nothing to fit
+        d = sampson_distance(fixed_F, a, b)
+        return float(np.mean(np.sort(d)[:len(d) // 2] ** 2)) / noise_share
     weights = np.ones(len(a))
     for _ in range(6):
         F = fundamental_8point(a, b, weights=weights)
         d = sampson_distance(F, a, b)
-        scale = max(1.4826 * float(np.median(d)), 0.25)
+        scale = max(1.4826 * float(np.median(d)), 1e-12)
         weights = 1.0 / (1.0 + (d / scale) ** 2)  # Cauchy
-    return float(np.mean(np.sort(d)[:len(d) // 2] ** 2))  # the better half: outliers, doubled by interpolation, drop out
+    # the better half: outliers, doubled by interpolation, drop out
+    return float(np.mean(np.sort(d)[:len(d) // 2] ** 2)) / noise_share
 
 
 def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarray | None = None,
-                          min_score: float = 0.3, reference: int = 0, max_offset_frames: int = 30,
+                          min_score: float = 0.3, reference: int = 0, max_offset_frames: int = 15,
                           step_frames: float = 0.1, threshold_px: float = 8.0,
-                          undistort=None, rng: np.random.Generator | None = None) -> TimeOffsets:
+                          rig: Rig | None = None, joint_names=None,
+                          rng: np.random.Generator | None = None) -> TimeOffsets:
     """Per-camera time offsets from keypoint motion (module docstring).
 
     points_2d: (V, F, J, 2) pixels, NaN = missing. scores: optional (V, F, J); below ``min_score``
-    ignored. undistort: optional callable ``(v, pixels (..., 2)) -> undistorted pixels`` (the
-    epipolar step assumes a pinhole image; lens distortion of a few px is tolerated).
-    threshold_px: inlier threshold of the robust fit at the coarse lag.
+    ignored. rig: a calibration of the cameras (intrinsics and poses, e.g. from a first
+    calibration that assumed no offsets): the epipolar geometry of each pair is then fixed by it
+    and nothing is fitted per lag (sharp even when the person barely moves); without it,
+    fundamental matrices are fitted to the pixels as detected.
+    joint_names: when they name left/right pairs, each pair is replaced by its midpoint (and the
+    unpaired joints kept): a detector's left/right swaps then do not matter.
+    threshold_px: unused by the fit itself (kept for the CLI's threshold); the cost is robust.
     """
     points = np.asarray(points_2d, dtype=np.float64).copy()
     if points.ndim != 4 or points.shape[-1] != 2:
@@ -152,12 +168,25 @@ def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarr
         raise ValueError(f"reference is {reference}, expected a camera index in [0, {V})")
     if scores is not None:
         points[~(np.asarray(scores) >= min_score)] = np.nan
-    if undistort is not None:
-        points = np.stack([undistort(v, points[v]) for v in range(V)])
+    from .keypoint_cleaning import swap_permutation
+    perm = swap_permutation(joint_names)
+    if perm is not None:
+        representatives = sorted({min(j, int(perm[j])) for j in range(J)})
+        points = 0.5 * (points[:, :, representatives] + points[:, :, perm[representatives]])
+        J = len(representatives)
+    fixed = [None] * V
+    if rig is not None:
+        if len(rig) != V:
+            raise ValueError(f"rig has {len(rig)} cameras for {V} views of keypoints")
+        points = np.stack([rig[v].undistort_points(points[v]) for v in range(V)])
+        R_inv, t_inv = invert(rig.R[reference], rig.t[reference])
+        for v in range(V):
+            R_ba, t_ba = compose(rig.R[v], rig.t[v], R_inv, t_inv)  # cam_v_from_cam_ref
+            fixed[v] = fundamental_from_essential(essential_from_pose(R_ba, t_ba), rig.K[reference], rig.K[v])
     names = tuple(names) if names is not None else tuple(str(v) for v in range(V))
     rng = np.random.default_rng(0) if rng is None else rng
     speeds = [_speed(points[v]) for v in range(V)]
-    max_lag = int(min(max_offset_frames, F // 3))
+    max_lag = int(min(max_offset_frames, F // 4))  # at least half of the frames overlap
     offsets = np.zeros(V)
     coarse = np.zeros(V, dtype=np.int64)
     strength = np.ones(V)
@@ -167,23 +196,19 @@ def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarr
             continue
         lags = np.arange(-max_lag, max_lag + 1)
         corr = np.array([_correlation(speeds[reference], speeds[v], int(lag)) for lag in lags])
-        best = int(np.argmax(corr))
-        coarse[v], strength[v] = lags[best], corr[best]
-        offsets[v] = float(lags[best])
-        # sub-frame: epipolar consistency around the coarse lag
-        shifted = shift_frames(points[v][None], np.array([float(lags[best])]))[0]
-        a, b = points[reference].reshape(-1, 2), shifted.reshape(-1, 2)
-        both = np.all(np.isfinite(a), axis=1) & np.all(np.isfinite(b), axis=1)
-        if both.sum() < 16:
+        strength[v] = float(np.max(corr))
+        # every integer lag by epipolar consistency (the speed profile alone misleads when the person
+        # barely moves), then sub-frame steps around the best
+        keep = np.ones(F * J, dtype=bool)
+        costs = np.array([_epipolar_cost(points[reference], points[v], float(lag), keep, threshold_px, fixed[v])
+                          for lag in lags])
+        if not np.isfinite(costs).any():
+            best = int(np.argmax(corr))
+            coarse[v] = offsets[v] = lags[best]
             continue
-        fit = estimate_fundamental(np.where(both[:, None], a, np.nan), np.where(both[:, None], b, np.nan),
-                                   threshold_px=threshold_px, rng=rng)
-        if not fit.report.success:
-            continue
-        keep = fit.inliers
-        # the inlier joints, at every frame: a joint index mask shared by the resampled tracks
-        grid = np.arange(lags[best] - 1.5, lags[best] + 1.5 + 1e-9, step_frames)
-        costs = np.array([_epipolar_cost(points[reference], points[v], float(o), keep, threshold_px)
+        coarse[v] = lags[int(np.argmin(costs))]
+        grid = np.arange(coarse[v] - 1.0, coarse[v] + 1.0 + 1e-9, step_frames)
+        costs = np.array([_epipolar_cost(points[reference], points[v], float(o), keep, threshold_px, fixed[v])
                           for o in grid])
         i = int(np.argmin(costs))
         offset = float(grid[i])
@@ -193,6 +218,6 @@ def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarr
             if curvature > 0:
                 offset += 0.5 * step_frames * (c0 - c2) / curvature
         offsets[v] = offset
-        epipolar[v] = float(costs[i])
+        epipolar[v] = float(np.sqrt(costs[i]))
     return TimeOffsets(names=names, offsets_frames=offsets, coarse_frames=coarse, strength=strength,
                        epipolar_px=epipolar)

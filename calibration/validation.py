@@ -47,6 +47,7 @@ class HeldOutError:
     names: (V,) camera names. rms_px_per_camera: (V,) NaN where a camera has no held-out
     observation. num_observations_per_camera: (V,) int. rms_px: over all observations.
     num_points: triangulated held-out points. kind: what was held out ("corners", "keypoints").
+    num_rejected: observations left out as outliers (robust mode only).
     """
 
     names: tuple[str, ...]
@@ -55,16 +56,23 @@ class HeldOutError:
     rms_px: float
     num_points: int
     kind: str = "corners"
+    num_rejected: int = 0
 
 
 def heldout_reprojection(rig: Rig, points_2d: np.ndarray, *, kind: str = "corners",
-                         weights: np.ndarray | None = None) -> HeldOutError:
+                         weights: np.ndarray | None = None, robust_threshold_px: float | None = None
+                         ) -> HeldOutError:
     """Triangulate every held-out point from the cameras that saw it and reproject it into them.
 
     points_2d: (V, N, 2) float64 distorted pixels of the held-out points; NaN where not seen.
     Points seen by fewer than 2 cameras (or not triangulable) are skipped.
     weights: optional (V, N) confidences for the triangulation (keypoints).
+    robust_threshold_px: when given (a person detector's keypoints, with swaps and hallucinated
+        joints), points are triangulated robustly and only their inlier views are measured;
+        ``num_rejected`` counts the others.
     """
+    if robust_threshold_px is not None:
+        return _heldout_robust(rig, np.asarray(points_2d, dtype=np.float64), kind, robust_threshold_px)
     points_2d = np.asarray(points_2d, dtype=np.float64)
     if points_2d.ndim != 3 or points_2d.shape[0] != len(rig) or points_2d.shape[2] != 2:
         raise ValueError(f"points_2d has shape {points_2d.shape}, expected ({len(rig)}, N, 2)")
@@ -90,6 +98,23 @@ def heldout_reprojection(rig: Rig, points_2d: np.ndarray, *, kind: str = "corner
     total = float(np.sqrt(sq.sum() / count.sum())) if count.sum() else float("nan")
     return HeldOutError(names=tuple(rig.names), rms_px_per_camera=per_camera, num_observations_per_camera=count,
                         rms_px=total, num_points=num_points, kind=kind)
+
+
+def _heldout_robust(rig: Rig, points_2d: np.ndarray, kind: str, threshold_px: float) -> HeldOutError:
+    from geometry import triangulate_robust
+
+    V = len(rig)
+    result = triangulate_robust(rig, points_2d, threshold_px=threshold_px)
+    seen = np.all(np.isfinite(points_2d), axis=-1)
+    use = result.inliers & result.valid[None, :]
+    error = np.where(use, result.reprojection_error_px, 0.0)
+    count = use.sum(axis=1)
+    sq = (error**2).sum(axis=1)
+    per_camera = np.where(count > 0, np.sqrt(sq / np.maximum(count, 1)), np.nan)
+    total = float(np.sqrt(sq.sum() / count.sum())) if count.sum() else float("nan")
+    rejected = int((seen & result.valid[None, :] & ~result.inliers).sum())
+    return HeldOutError(names=tuple(rig.names), rms_px_per_camera=per_camera, num_observations_per_camera=count,
+                        rms_px=total, num_points=int(result.valid.sum()), kind=kind, num_rejected=rejected)
 
 
 def heldout_view_errors(camera, corners_in_board: np.ndarray, views: Sequence[tuple[np.ndarray, np.ndarray]]

@@ -1,0 +1,289 @@
+"""Benchmark: calibration on real footage against the references (issue 14), plus the synthetic
+checks that go with it.
+
+    /work/main/.venv/bin/python benchmarks/bench_real_calibration.py [--quick] [--cache DIR]
+
+Prints, in one run:
+
+1. **caliscope-charuco** (``shared/data/caliscope-charuco``: four 1280x720 webcams, a hand-held
+   4x5 ChArUco board, 111 framesets; Caliscope's ``camera_array.toml`` beside it). Every 5th
+   synchronized frameset is held out of every solve. Rows: Caliscope's own calibration; rigkit
+   with Caliscope's intrinsics fixed (extrinsics only); rigkit from the videos alone as before
+   this issue (OpenCV's 5-coefficient lens per camera, poses only); rigkit from the videos alone
+   now (cross-validated lens with priors, then the joint refinement if held-out corners justify
+   it). Measures: relative rotation error per camera pair against Caliscope's (max / mean deg),
+   camera centre error after a similarity (Umeyama) alignment onto Caliscope's (max mm), median
+   distance between adjacent triangulated held-out corners (mm; printed 54.0), held-out corner RMS
+   (each held-out corner seen by 2+ cameras triangulated and reprojected, px).
+2. **pose2sim-demo from people alone**: MediaPipe BlazePose (``mediapipe==0.10.14``, legacy
+   ``solutions.pose``) on the four lab videos, mapped to COCO-17 by name
+   (``benchmarks/mediapipe_keypoints.py``); the lab's intrinsics (``Calib_qualisys.toml``);
+   ``calibration.keypoint_extrinsics`` before this issue (no temporal cleaning, no left/right
+   relabelling) and now. Measures: per camera rotation error after the similarity alignment of
+   the centres onto the lab's (deg), centre error over the largest distance between two lab
+   cameras, the BA's RMS.
+3. **synchronization**: a synthetic take (4-camera ring, a walking person sampled at 10x the
+   frame rate so that known sub-frame offsets are exact, 1 px noise, 2% outliers and swaps):
+   recovered minus true offset (frames); and the demo take (synchronized by the lab's system:
+   the right answer is 0) against the keypoint calibration of section 2 and against the lab's.
+4. **lens from a board that only covered the image centre** (synthetic 1280x720 webcam lens,
+   k1 -0.30, k2 0.10, k3 -0.02, 40 views within the central ~35% of the image, 0.3 px noise):
+   lens error over a 24-point grid over the whole image (px between where the true and the
+   estimated lens put the same rays; max / mean) for OpenCV's 5-coefficient fit (before this
+   issue) and the cross-validated lens with priors (now), and its projection uncertainty.
+
+MediaPipe detections are cached in ``--cache`` (default: a temporary folder, i.e. recomputed).
+``--quick`` uses the first 60 framesets of the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import machine_load  # noqa: E402
+from calibration.agreement import rig_agreement  # noqa: E402
+from calibration.board_extrinsics import BoardExtrinsicsOptions, board_extrinsics  # noqa: E402
+from calibration.board_validation import validated_board_extrinsics  # noqa: E402
+from calibration.files import read_calibration  # noqa: E402
+from calibration.intrinsics import IntrinsicsOptions, calibrate_intrinsics  # noqa: E402
+from calibration.keypoint_extrinsics import KeypointExtrinsicsOptions, keypoint_extrinsics  # noqa: E402
+from calibration.lens_model import lens_error_px, projection_uncertainty, select_lens_model  # noqa: E402
+from calibration.sync import estimate_time_offsets  # noqa: E402
+from calibration.validation import heldout_mask, heldout_reprojection  # noqa: E402
+from geometry import Board, Camera, Rig, rotation_from_rvec, triangulate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _data() -> Path:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from shared_data import SHARED_DATA  # noqa: E402
+    if SHARED_DATA is None:
+        raise SystemExit("shared/data (pose2sim-demo, caliscope-charuco) not found")
+    return SHARED_DATA
+
+
+CALISCOPE_BOARD = Board(type="charuco", squares=(4, 5), square_length_m=0.054, marker_length_m=0.0405,
+                        dictionary="DICT_4X4_1000", inverted=True)
+
+
+# -- 1. caliscope ---------------------------------------------------------------------------------
+def _adjacent_mm(rig: Rig, corners: np.ndarray, board: Board) -> float:
+    """Median distance of adjacent triangulated corners (mm); corners (V, F, C, 2)."""
+    V, F, C, _ = corners.shape
+    X = triangulate(rig, corners.reshape(V, F * C, 2)).reshape(F, C, 3)
+    xy = board.corners_in_board()[:, :2]
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    a, b = np.nonzero(np.abs(d - board.square_length_m) < 1e-6)
+    lengths = np.linalg.norm(X[:, a] - X[:, b], axis=-1)
+    return float(np.nanmedian(lengths) * 1000)
+
+
+def caliscope_case(data: Path) -> None:
+    from calibration.cli import detect_synchronized
+    from calibration.inputs import CameraSource, SynchronizedFrames, open_source
+
+    folder = data / "caliscope-charuco"
+    reference = read_calibration(folder / "camera_array.toml").rig
+    names = list(reference.names)
+    sources = [open_source(CameraSource(n, folder / f"{n}.mp4")) for n in names]
+    board = CALISCOPE_BOARD
+    start = time.perf_counter()
+    corners, _, _, _ = detect_synchronized(board, SynchronizedFrames(sources), progress=False)
+    held = heldout_mask(corners.shape[1])
+    print(f"caliscope-charuco: {corners.shape[1]} framesets ({held.sum()} held out), board seen in "
+          f"{np.isfinite(corners[..., 0]).any(-1).sum(1).tolist()} framesets per camera, detection "
+          f"{time.perf_counter() - start:.1f} s")
+    rows = []
+
+    def row(label, rig, seconds, note=""):
+        agreement = rig_agreement(rig, reference)
+        heldout = heldout_reprojection(rig, corners[:, held].reshape(len(rig), -1, 2))
+        rows.append((label, agreement.relative_rotation_error_deg.max(), agreement.relative_rotation_error_deg.mean(),
+                     agreement.center_error_m.max() * 1000, _adjacent_mm(rig, corners[:, held], board),
+                     heldout.rms_px, seconds, note))
+
+    row("Caliscope camera_array.toml", reference, float("nan"), "its solve saw the held-out frames")
+    t0 = time.perf_counter()
+    fixed = board_extrinsics(reference, corners[:, ~held], board.corners_in_board())
+    row("rigkit, Caliscope's intrinsics fixed", fixed.rig, time.perf_counter() - t0)
+    for label, model in (("rigkit videos alone, before (OpenCV 5-coef.)", "standard"),
+                         ("rigkit videos alone, now", "auto")):
+        t0 = time.perf_counter()
+        results = [calibrate_intrinsics(board, s, options=IntrinsicsOptions(model=model)) for s in sources]
+        rig = Rig([r.camera.replace(name=n) for r, n in zip(results, names)])
+        if model == "standard":
+            result = board_extrinsics(rig, corners[:, ~held], board.corners_in_board())
+            row(label, result.rig, time.perf_counter() - t0)
+            continue
+        complexity = {n: r.model for r, n in zip(results, names)}
+        validated = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=complexity,
+                                               options=BoardExtrinsicsOptions(), final_on_all=False)
+        note = ("lens " + "/".join(complexity[n] for n in names) + "; "
+                + ("joint refinement" if validated.joint and validated.joint.freed else "intrinsics fixed"))
+        row(label, validated.result.rig, time.perf_counter() - t0, note)
+        forced = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=complexity,
+                                            min_joint_gain=-1.0, final_on_all=False)
+        row("rigkit videos alone, joint refinement forced", forced.result.rig, float("nan"))
+        kept = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=None,
+                                          final_on_all=False)
+        row("rigkit videos alone, lens per camera only", kept.result.rig, float("nan"))
+        for r, n in zip(results, names):
+            print(f"  {n}: lens {r.model}, {r.selection.reason if r.selection else ''}; "
+                  f"{r.uncertainty.sentence() if r.uncertainty else ''}")
+    print(f"{'calibration':<46} {'relrot max':>10} {'mean deg':>8} {'centre max mm':>13} {'adjacent mm':>11} "
+          f"{'held-out px':>11} {'time s':>7}  note")
+    for label, rmax, rmean, cmax, adj, ho, sec, note in rows:
+        print(f"{label:<46} {rmax:>10.2f} {rmean:>8.2f} {cmax:>13.1f} {adj:>11.2f} {ho:>11.3f} {sec:>7.1f}  {note}")
+    print("targets: relrot <= 1 deg, centres <= 20 mm, adjacent 54.0 +- 0.3 mm, held-out <= Caliscope's")
+
+
+# -- 2. pose2sim ----------------------------------------------------------------------------------
+def _mediapipe(data: Path, cache: Path, frames: int | None):
+    from benchmarks.mediapipe_keypoints import detect_videos
+
+    path = cache / "pose2sim_mediapipe.npz"
+    if not path.exists():
+        videos = sorted((data / "pose2sim-demo" / "videos").glob("cam0*.mp4"))
+        start = time.perf_counter()
+        np.savez(path, **detect_videos(videos, [v.stem for v in videos]))
+        print(f"MediaPipe on {len(videos)} videos: {time.perf_counter() - start:.1f} s")
+    loaded = np.load(path)
+    points, scores = loaded["points_2d"], loaded["scores"]
+    if frames is not None:
+        points, scores = points[:, :frames], scores[:, :frames]
+    return points, scores, [str(n) for n in loaded["camera_names"]], [str(j) for j in loaded["joint_names"]]
+
+
+def pose2sim_case(data: Path, cache: Path, frames: int | None):
+    lab = read_calibration(data / "pose2sim-demo" / "calibration" / "Calib_qualisys.toml").rig
+    points, scores, names, joints = _mediapipe(data, cache, frames)
+    lab = lab.subset(names)
+    print(f"\npose2sim-demo from people alone: {points.shape[1]} framesets, MediaPipe COCO-17, lab intrinsics")
+    print(f"{'method':<40} {'rotation error deg per camera':>32} {'max':>6} {'centre err % of rig':>28} "
+          f"{'BA rms px':>9} {'time s':>7}")
+    result_now = None
+    for label, options in (("before (no cleaning, no relabelling)", KeypointExtrinsicsOptions(max_jump=None,
+                                                                                                fix_swaps=False)),
+                           ("now", KeypointExtrinsicsOptions())):
+        start = time.perf_counter()
+        result = keypoint_extrinsics(lab, points, scores=scores, joint_names=joints, options=options)
+        seconds = time.perf_counter() - start
+        agreement = rig_agreement(result.rig, lab)
+        rot = " ".join(f"{x:5.2f}" for x in agreement.rotation_error_deg)
+        cen = " ".join(f"{x:5.1%}" for x in agreement.center_error_fraction)
+        print(f"{label:<40} {rot:>32} {agreement.rotation_error_deg.max():>6.2f} {cen:>28} "
+              f"{result.bundle.rms_px:>9.2f} {seconds:>7.1f}")
+        if label == "now":
+            result_now = result
+            print(f"  {result.num_jumping} jumping detections dropped, {result.num_swapped} view-frames relabelled "
+                  "left<->right")
+    print("targets: every camera within 2 deg of the lab's rotation, centres within 5% of the largest "
+          "inter-camera distance")
+    return points, scores, names, joints, lab, result_now
+
+
+# -- 3. sync --------------------------------------------------------------------------------------
+def sync_case(demo) -> None:
+    from geometry.synthetic import DetectorNoise, person_motion, ring_rig, simulate_detections
+
+    rng = np.random.default_rng(3)
+    rig = ring_rig(4, lens="pinhole", rng=rng)
+    oversample, F = 10, 150
+    motion = person_motion(F * oversample + 200, fps=30.0 * oversample, rng=rng)
+    shown = np.array([0.0, 2.3, -1.7, 0.45])  # camera v's frame f shows the instant f + shown[v]
+    views = []
+    for v in range(4):
+        idx = 100 + (np.arange(F) * oversample + np.round(shown[v] * oversample)).astype(int)
+        det = simulate_detections(rig.subset([v]), motion.joints_in_world[idx], skeleton="coco17",
+                                  noise=DetectorNoise(pixel_sigma_px=1.0, outlier_rate=0.02, swap_rate=0.02), rng=rng)
+        views.append(det.points_2d[0])
+    start = time.perf_counter()
+    found = estimate_time_offsets(np.stack(views))
+    seconds = time.perf_counter() - start
+    truth = -shown  # offsets: camera v's frame f + o_v shows frameset f
+    print("\nsynchronization (frames; offsets o_v: camera v's frame f + o_v shows frameset f)")
+    print(f"synthetic take, no calibration: true {np.round(truth, 2).tolist()}, found "
+          f"{np.round(found.offsets_frames, 3).tolist()}, |error| max {np.abs(found.offsets_frames - truth).max():.3f} "
+          f"({seconds:.1f} s; target 0.1)")
+    points, scores, names, joints, lab, result = demo
+    for label, calib in (("against rigkit's keypoint calibration", result.rig if result else None),
+                         ("against the lab's calibration", lab)):
+        if calib is None:
+            continue
+        found = estimate_time_offsets(points, scores=scores, names=names, rig=calib)
+        print(f"pose2sim demo (truth 0), {label}: {np.round(found.offsets_frames, 2).tolist()}")
+    found = estimate_time_offsets(points, scores=scores, names=names)
+    print(f"pose2sim demo (truth 0), no calibration: {np.round(found.offsets_frames, 2).tolist()}")
+
+
+# -- 4. centre-only lens --------------------------------------------------------------------------
+def centre_only_case(quick: bool) -> None:
+    truth = Camera(name="webcam", size=(1280, 720), K=np.array([[900.0, 0, 645.0], [0, 900.0, 355.0], [0, 0, 1]]),
+                   dist=np.array([-0.30, 0.10, 0.001, -0.0005, -0.02]))
+    board = Board(type="charuco", squares=(7, 5), square_length_m=0.03, marker_length_m=0.022,
+                  dictionary="DICT_5X5_100")
+    corners = board.corners_in_board()
+    centre = corners.mean(axis=0)
+    rng = np.random.default_rng(7)
+    views = []
+    while len(views) < 40:
+        R = rotation_from_rvec(rng.uniform(-0.6, 0.6, 3) * np.array([1.0, 1.0, 0.4]))
+        t = np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.03, 0.03), rng.uniform(0.5, 0.8)]) - R @ centre
+        px = truth.project_from_cam(corners @ R.T + t) + rng.normal(0, 0.3, (len(corners), 2))
+        views.append((np.arange(len(corners)), px))
+    all_px = np.concatenate([p for _, p in views])
+    span = (np.ptp(all_px[:, 0]) / 1280, np.ptp(all_px[:, 1]) / 720)
+    print(f"\nlens from a board that covered only the image centre: {len(views)} views spanning "
+          f"{span[0]:.0%} x {span[1]:.0%} of the image, 0.3 px noise")
+    obj = [corners.astype(np.float32)] * len(views)
+    img = [p.astype(np.float32) for _, p in views]
+    start = time.perf_counter()
+    _, K, dist, _, _ = cv2.calibrateCamera(obj, img, truth.size, None, None)
+    before = Camera(name="before", size=truth.size, K=K, dist=dist.reshape(-1)[:5])
+    t_before = time.perf_counter() - start
+    start = time.perf_counter()
+    selection = select_lens_model(corners, views, truth.size)
+    t_now = time.perf_counter() - start
+    now = selection.fit.camera
+    print(f"{'lens':<44} {'error max px':>12} {'mean px':>8} {'time s':>7}")
+    for label, camera, seconds in (("before: OpenCV k1,k2,p1,p2,k3", before, t_before),
+                                   (f"now: cross-validated ({selection.fit.complexity}) with priors", now, t_now)):
+        error = lens_error_px(camera, truth)
+        finite = error[np.isfinite(error)]
+        print(f"{label:<44} {finite.max():>12.2f} {finite.mean():>8.2f} {seconds:>7.2f}")
+    print(f"  {projection_uncertainty(selection.fit).sentence()}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="calibration on real footage (issue 14)")
+    parser.add_argument("--quick", action="store_true", help="first 60 framesets of the pose2sim demo")
+    parser.add_argument("--cache", metavar="DIR", help="keep MediaPipe detections here between runs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    warnings.filterwarnings("ignore")
+    data = _data()
+    print(f"machine load: {machine_load()}")
+    cache_dir = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="rigkit_bench_"))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    caliscope_case(data)
+    demo = pose2sim_case(data, cache_dir, 60 if args.quick else None)
+    sync_case(demo)
+    centre_only_case(args.quick)
+    print(f"machine load: {machine_load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
