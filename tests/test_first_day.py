@@ -265,3 +265,49 @@ def test_a_full_disk_ends_in_one_sentence_keeps_the_finished_shards_and_resumes(
         assert [e.sha256 for e in resumed.shards[: len(index.shards)]] == [e.sha256 for e in index.shards]
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+# -- the words of --help ---------------------------------------------------------------------------
+def _parsers():
+    import argparse
+
+    def walk(parser, path):
+        yield path, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    yield from walk(child, f"{path} {name}")
+
+    for group in rigkit_cli.GROUPS:
+        _, groups = rigkit_cli.build_parser([group])
+        yield from walk(groups[group], f"rigkit {group}")
+
+
+def test_every_option_has_help_and_no_help_text_says_nonsense():
+    import argparse
+
+    for path, parser in _parsers():
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            assert action.help, f"{path} {action.option_strings or action.dest} has no help"
+        text = parser.format_help()
+        for bad in ("(default: None)", "(default: False)", "%%", ") (default: "):
+            lines = [line.strip() for line in text.splitlines() if bad in line]
+            allowed = [line for line in lines if bad == ") (default: " and "(default:" not in line.split(bad)[0]]
+            assert lines == allowed, f"{path}: {bad!r} in {lines}"
+
+
+def test_version(capsys):
+    from rigkit_version import rigkit_version
+
+    with pytest.raises(SystemExit) as stop:
+        rigkit_cli.main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"rigkit {rigkit_version()}"
+
+
+def test_board_options_without_type_make_a_charuco_board(tmp_path, capsys):
+    code, out, _ = _run(["calibrate", "board", "--squares", "7", "5", "--square-length-m", "0.15",
+                         "--marker-length-m", "0.1125", "--dictionary", "DICT_4X4_50", "--out", str(tmp_path / "b.png"),
+                         "--no-pdf", "--save-board", str(tmp_path / "board.toml")], capsys)
+    assert code == 0 and "board: charuco 7x5 squares of 150 mm" in out
