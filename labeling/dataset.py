@@ -300,9 +300,16 @@ class ShardDataset(Dataset):
         import h5py
 
         parts = []
+        review = self._reader.review
         for entry in self.index.shards:
             with h5py.File(self.root / entry.file, "r") as f:
-                parts.append(f["valid"][()].any(axis=1))
+                valid = f["valid"][()]
+            if review is not None and len(review):
+                from .review.verdicts import apply_review
+
+                valid = apply_review(valid, entry.first_position + np.arange(len(valid)), review,
+                                     self._reader.joint_names)
+            parts.append(valid.any(axis=1))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
     @property
