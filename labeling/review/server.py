@@ -33,10 +33,10 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ..shards import RejectReason
-from .store import FrameSource, LabelStore, Query, inside, run_query, timeline
+from .store import FrameSource, LabelStore, Query, run_query, timeline
 from .verdicts import Review, Verdict, load_review, now_utc, reviewer_name
 
-__all__ = ["ReviewApp", "make_server", "serve", "is_loopback"]
+__all__ = ["ReviewApp", "make_server", "serve", "is_loopback", "url_of"]
 
 log = logging.getLogger(__name__)
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
@@ -381,5 +381,3 @@ def serve(root: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 0, op
         app.close()
     return 0
 
-
-__all__ += ["url_of", "inside"]

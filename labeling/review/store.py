@@ -85,8 +85,6 @@ class LabelStore:
     """
 
     def __init__(self, root: str | os.PathLike):
-        import h5py
-
         self.root = Path(root)
         self.index = LabelIndex.read(self.root)
         if not self.index.shards:
@@ -108,7 +106,6 @@ class LabelStore:
         self.bones = self.attributes["bones"]
         if not len(self.bones) and self.index.job.get("bones"):
             self.bones = np.asarray(self.index.job["bones"], dtype=np.int64).reshape(-1, 2)
-        del h5py
         self._summary: Summary | None = None
         self._summary_error: str | None = None
         self._stop = threading.Event()
