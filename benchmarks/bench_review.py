@@ -20,6 +20,8 @@ Measured, with Debian's headless Chromium (``tests/browser.py``, already started
    Target < 100 ms.
    Twice: frames sent as recorded (JPEG bytes from the session), and decoded + re-encoded by
    the server (``--max-frame-width 320``: the path of frames wider than 1280 px).
+   Beside it, the CPU time the command used until it printed its URL (``url_cpu_s``): on a
+   shared machine the wall time mostly measures the wait for a core.
 3. the server's memory: resident set (VmRSS) and its peak (VmHWM) after the summary is built
    and the steps are done, beside the label set's size on disk.
 """
@@ -76,6 +78,12 @@ def label_set(folder: Path, session: Path, framesets: int) -> Path:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, s: load-independent, unlike wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def memory_kb(pid: int) -> dict[str, int]:
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -98,6 +106,8 @@ def run(browser, labels: Path, framesets: int, steps: int, pause_s: float, extra
                 raise RuntimeError("the review command exited")
             found = re.search(r"http://\S+token=\S+", line)
             url = found.group(0) if found else None
+        url_s = time.time() - started
+        url_cpu_s = cpu_seconds(process.pid)
         browser.get(url)
         first = browser.wait_for("window.rigkit && window.rigkit.painted && window.rigkit.painted.sample === 0 "
                                  "&& window.rigkit.painted", timeout_s=60)
@@ -120,7 +130,7 @@ def run(browser, labels: Path, framesets: int, steps: int, pause_s: float, extra
         process.send_signal(signal.SIGINT)
         process.wait(30)
     steps_ms, cold_ms = np.array(timings, dtype=float), np.array(cold, dtype=float)
-    return {"first_paint_s": first_paint_s, "step_median_ms": float(np.median(steps_ms)),
+    return {"url_printed_s": url_s, "url_cpu_s": url_cpu_s, "first_paint_s": first_paint_s, "step_median_ms": float(np.median(steps_ms)),
             "step_p90_ms": float(np.percentile(steps_ms, 90)), "step_max_ms": float(steps_ms.max()),
             "cold_median_ms": float(np.median(cold_ms)), "cold_p90_ms": float(np.percentile(cold_ms, 90)),
             "rss_summary_mb": after_summary["VmRSS"] / 1024, "rss_mb": after_steps["VmRSS"] / 1024,
@@ -155,7 +165,7 @@ def main(argv=None) -> int:
             rows.append({"frames": name, **{k: round(v, 3 if k.endswith("_s") else 1) for k, v in result.items()}})
     print(f"\nrigkit label review: {framesets:,} framesets x 4 views x 17 joints ({disk_mb:.0f} MB of shards), "
           f"640x480 frames from {session}; {machine_load()}")
-    print_table(rows, ["frames", "first_paint_s", "step_median_ms", "step_p90_ms", "step_max_ms",
+    print_table(rows, ["frames", "url_cpu_s", "url_printed_s", "first_paint_s", "step_median_ms", "step_p90_ms", "step_max_ms",
                        "cold_median_ms", "cold_p90_ms", "rss_summary_mb", "rss_mb", "peak_mb"])
     print(f"step: ArrowRight {args.pause_ms:g} ms after the previous paint (the page fetches the next frameset "
           "ahead meanwhile); "

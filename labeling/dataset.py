@@ -312,24 +312,35 @@ class ShardDataset(Dataset):
         self._row_of = np.arange(counts.sum()) - np.repeat(self._shard_offsets, counts)
         keep = np.ones(self._shard_of.size, dtype=bool)
         if only_valid:
-            keep &= self._per_sample(lambda f: f["valid"][()].any(axis=1))
+            keep &= self._per_sample(
+                lambda f, entry: self._reviewed_valid(f["valid"][()], entry).any(axis=1)).astype(bool)
         if people is not None:
             wanted = np.atleast_1d(np.asarray(people, dtype=np.int64))
             keep &= np.isin(self._per_sample(
-                lambda f: f["person_id"][()] if "person_id" in f
+                lambda f, entry: f["person_id"][()] if "person_id" in f
                 else np.zeros(f["valid"].shape[0], dtype=np.int64)), wanted)
         if not keep.all():
             self._shard_of, self._row_of = self._shard_of[keep], self._row_of[keep]
 
     def _per_sample(self, read) -> np.ndarray:
-        """``read(h5py.File)`` of every shard, concatenated over samples."""
+        """``read(h5py.File, index entry)`` of every shard, concatenated over samples."""
         import h5py
 
         parts = []
         for entry in self.index.shards:
             with h5py.File(self.root / entry.file, "r") as f:
-                parts.append(read(f))
+                parts.append(read(f, entry))
         return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _reviewed_valid(self, valid: np.ndarray, entry) -> np.ndarray:
+        """A shard's ``valid`` (rows of ``entry``) with the review's verdicts applied."""
+        review = self._reader.review
+        if review is not None and len(review):
+            from .review.verdicts import apply_review
+
+            valid = apply_review(valid, entry.first_position + np.arange(len(valid)), review,
+                                 self._reader.joint_names)
+        return valid
 
     @property
     def joint_names(self) -> tuple[str, ...]:

@@ -60,6 +60,7 @@ def test_demo_labels_against_the_truth(demo_run):
     assert labels.mpjpe_mm < LABEL_MPJPE_TOL_MM
     summary = demo_run.summary()
     assert "MPJPE" in summary and "centres" in summary
+    assert f"rigkit label review {demo_run.paths.labels}" in summary
 
 
 def test_demo_shards_read_with_plain_h5py(demo_run):

@@ -59,6 +59,8 @@ def test_rejected_labels_read_as_invalid_in_both_datasets(labels):
     rest = [n for n in range(len(plain)) if n not in (sample, whole)]
     batch_plain, batch_reviewed = plain.__getitems__(rest), reviewed.__getitems__(rest)
     assert np.array_equal(batch_plain.columns["valid"], batch_reviewed.columns["valid"])
+    # only_valid drops a frameset the reviewer rejected whole
+    assert len(ShardDataset(root, only_valid=True)) == len(ShardDataset(root, only_valid=True, review=False)) - 1
     # the iterable dataset (training's shuffling reader) applies it too
     by_sample = {int(s["sample"]): s for s in ShardIterableDataset(root, shuffle=False)}
     assert not bool(by_sample[sample]["valid"][1]) and not by_sample[whole]["valid"].any()

@@ -69,6 +69,7 @@ class DemoResult:
             f"report: {self.paths.report} ({len(self.figures)} images)",
             "  (errors against the synthetic truth: calibrations in the first camera's frame, labels "
             "without any alignment)",
+            f"  next         look at every view of the labels in the browser: rigkit label review {self.paths.labels}",
         ]
         if k.weak_pairs:
             pairs = o.cameras * (o.cameras - 1) // 2

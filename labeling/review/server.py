@@ -33,10 +33,10 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ..shards import RejectReason
-from .store import FrameSource, LabelStore, Query, inside, run_query, timeline
+from .store import FrameSource, LabelStore, Query, run_query, timeline
 from .verdicts import Review, Verdict, load_review, now_utc, reviewer_name
 
-__all__ = ["ReviewApp", "make_server", "serve", "is_loopback"]
+__all__ = ["ReviewApp", "make_server", "serve", "is_loopback", "url_of"]
 
 log = logging.getLogger(__name__)
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
@@ -103,6 +103,7 @@ class ReviewApp:
                 self.frames_note = f"session {source} not found: blank canvases"
         self._static = {route: (resources.files(__package__).joinpath("static", name).read_bytes(), kind)
                         for route, (name, kind) in STATIC.items()}
+        self._first_served = threading.Event()
         self._summary_thread = threading.Thread(target=self._build_summary, name="review-summary",
                                                 daemon=True)
 
@@ -110,6 +111,8 @@ class ReviewApp:
         self._summary_thread.start()
 
     def _build_summary(self) -> None:
+        # The first frameset the page asks for goes first: indexing waits for it (or 3 s).
+        self._first_served.wait(timeout=3.0)
         try:
             self.store.build_summary()
         except Exception:  # noqa: BLE001 - reported to the page through summary_error
@@ -208,9 +211,12 @@ class ReviewApp:
 
     def frame(self, sample: int, view: int) -> bytes | None:
         if self.frames is None:
+            self._first_served.set()
             return None
         frame_index = int(self.store.sample_arrays(sample)["frame_index"])
-        return self.frames.jpeg(frame_index, view)
+        data = self.frames.jpeg(frame_index, view)
+        self._first_served.set()
+        return data
 
     def summary(self, bins: int) -> dict | None:
         summary = self.store.summary
@@ -356,17 +362,17 @@ def serve(root: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 0, op
     server = make_server(app, host=host, port=port)
     app.start_summary()
     url = url_of(server, app)
-    if not is_loopback(host):
-        announce(f"rigkit label review: WARNING: listening on {host}, reachable from other machines; "
-                 "anyone with the URL (its token) can read these labels and change the review")
-    announce(f"rigkit label review: {app.store.num_samples:,} framesets in {app.root} "
-             f"({app.frames_note}); verdicts go to {app.root / 'review.json'}")
-    announce(f"open {url}  (Ctrl-C to stop; ready in {time.perf_counter() - started:.2f} s)")
-    if open_browser and _has_display():
-        import webbrowser
+    try:  # Ctrl-C is how the server stops: from the first line printed on, it exits cleanly
+        if not is_loopback(host):
+            announce(f"rigkit label review: WARNING: listening on {host}, reachable from other machines; "
+                     "anyone with the URL (its token) can read these labels and change the review")
+        announce(f"rigkit label review: {app.store.num_samples:,} framesets in {app.root} "
+                 f"({app.frames_note}); verdicts go to {app.root / 'review.json'}")
+        announce(f"open {url}  (Ctrl-C to stop; ready in {time.perf_counter() - started:.2f} s)")
+        if open_browser and _has_display():
+            import webbrowser
 
-        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-    try:
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         announce("rigkit label review: stopped")
@@ -375,5 +381,3 @@ def serve(root: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 0, op
         app.close()
     return 0
 
-
-__all__ += ["url_of", "inside"]

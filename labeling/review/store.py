@@ -7,8 +7,9 @@ Bounded memory: shards are never read whole. A frameset is read as h5py slices o
 :data:`BLOCK_ROWS` rows around it (an LRU of :data:`MAX_BLOCKS` blocks, so stepping through
 neighbours touches HDF5 once per block); at most :data:`MAX_OPEN_FILES` shards are open. The
 summary behind the timeline, the filters and camera health is built shard by shard (one shard's
-residuals in memory at a time) into per-(frameset, joint) bytes: 7 bytes per label plus 4 bytes
-per (frameset, view), 13 MB for 100,000 framesets x 4 views x 17 joints.
+residuals in memory at a time): 6 bytes per label, 4 per (frameset, view) and 20 per frameset,
+14 MB for 100,000 framesets x 4 views x 17 joints (the server adds 2 bytes per label for the
+review's masks).
 """
 
 from __future__ import annotations
@@ -84,8 +85,6 @@ class LabelStore:
     """
 
     def __init__(self, root: str | os.PathLike):
-        import h5py
-
         self.root = Path(root)
         self.index = LabelIndex.read(self.root)
         if not self.index.shards:
@@ -107,7 +106,6 @@ class LabelStore:
         self.bones = self.attributes["bones"]
         if not len(self.bones) and self.index.job.get("bones"):
             self.bones = np.asarray(self.index.job["bones"], dtype=np.int64).reshape(-1, 2)
-        del h5py
         self._summary: Summary | None = None
         self._summary_error: str | None = None
         self._stop = threading.Event()

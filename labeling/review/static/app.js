@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   meta: null, sample: 0, data: null, images: [], camera: 0, joint: -1, hover: null,
   list: [], listPos: -1, total: 0, summary: null, marks: null,
-  yaw: 0.6, pitch: 0.5, zoom: 1, loadSeq: 0,
+  yaw: 0.6, pitch: 0.5, zoom: 1, loadSeq: 0, follow: true, boxes: [],
 };
 // Read by the tests and the benchmark: paint timings and the last painted frameset.
 window.rigkit = { state, timings: [], painted: null, firstPaintEpochMs: null };
@@ -113,10 +113,34 @@ function buildViews() {
   });
 }
 
+// Mouse -> image pixels of view v (through the view's zoom box) and image pixels per CSS pixel.
 function toPixels(v, e) {
   const canvas = $(`view-${v}`).firstChild;
   const r = canvas.getBoundingClientRect();
-  return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height, canvas.width / r.width];
+  const box = state.boxes[v] || { x0: 0, y0: 0, k: 1 };
+  const cx = (e.clientX - r.left) * canvas.width / r.width, cy = (e.clientY - r.top) * canvas.height / r.height;
+  return [cx / box.k + box.x0, cy / box.k + box.y0, canvas.width / r.width / box.k];
+}
+
+// With "follow" on (key z), each view is zoomed on the person: the box around its detections
+// and reprojected labels, with a margin, at the view's aspect ratio.
+function viewBox(v, cam) {
+  const d = state.data;
+  if (!state.follow || !d) return { x0: 0, y0: 0, k: 1 };
+  let lo = [Infinity, Infinity], hi = [-Infinity, -Infinity];
+  const J = state.meta.joint_names.length;
+  for (let j = 0; j < J; j++) {
+    for (const p of [d.keypoints_2d[v][j], d.valid[j] ? d.reprojected_2d[v][j] : null]) {
+      if (!p || p[0] === null) continue;
+      lo = [Math.min(lo[0], p[0]), Math.min(lo[1], p[1])]; hi = [Math.max(hi[0], p[0]), Math.max(hi[1], p[1])];
+    }
+  }
+  if (!(hi[0] > lo[0])) return { x0: 0, y0: 0, k: 1 };
+  const aspect = cam.width / cam.height;
+  let h = Math.max((hi[1] - lo[1]) * 1.5, (hi[0] - lo[0]) * 1.5 / aspect, cam.height / 4);
+  h = Math.min(h, cam.height);
+  const w = h * aspect, cx = (lo[0] + hi[0]) / 2, cy = (lo[1] + hi[1]) / 2;
+  return { x0: cx - w / 2, y0: cy - h / 2, k: cam.width / w };
 }
 
 function nearestJoint(v, e) {
@@ -148,11 +172,18 @@ function drawViews() {
     const div = $(`view-${v}`);
     div.classList.toggle("current", v === state.camera);
     const ctx = div.firstChild.getContext("2d");
-    const s = Math.max(1, cam.width / 640);
+    const box = state.boxes[v] = viewBox(v, cam);
+    const css = cam.width / Math.max(1, div.firstChild.clientWidth);  // canvas px per CSS px
+    const s = css / box.k;  // marker sizes in CSS pixels whatever the frame size and zoom
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.fillStyle = "#222"; ctx.fillRect(0, 0, cam.width, cam.height);
+    ctx.setTransform(box.k, 0, 0, box.k, -box.x0 * box.k, -box.y0 * box.k);
     const image = state.images[v];
     if (image) ctx.drawImage(image, 0, 0, cam.width, cam.height);
-    else { ctx.fillStyle = "#666"; ctx.font = `${14 * s}px sans-serif`; ctx.fillText("no frame", 10 * s, cam.height - 10 * s); }
+    else {
+      ctx.strokeStyle = "#555"; ctx.lineWidth = 2 * s; ctx.strokeRect(0, 0, cam.width, cam.height);
+      ctx.fillStyle = "#666"; ctx.font = `${14 * s}px sans-serif`; ctx.fillText("no frame", box.x0 + 10 * s, box.y0 + 40 * s);
+    }
     const rep = d.reprojected_2d[v], det = d.keypoints_2d[v];
     // bones of the reprojected 3D label, per person (one subject per frameset in these shards)
     ctx.lineWidth = 2 * s; ctx.strokeStyle = PERSON_COLOURS[0];
@@ -499,6 +530,7 @@ function onKey(e) {
     Escape: () => { state.joint = -1; $("help").hidden = true; drawAll(); },
     a: () => verdict("accept"), r: () => verdict("reject"), x: () => verdict("clear"),
     P: () => verdict("reject", "person"),
+    z: () => { state.follow = !state.follow; drawViews(); },
     "?": () => { $("help").hidden = !$("help").hidden; },
   };
   const action = actions[key];
