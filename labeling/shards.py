@@ -75,6 +75,7 @@ import io
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
