@@ -53,16 +53,17 @@ def read_npz_detections(path: str | Path) -> Detections:
 _FORMAT_ALIASES = {"dlc": "deeplabcut", "pose2sim": "openpose", "json": "coco"}
 
 
-def _detections_spec(spec: str, skeleton):
-    """``FORMAT:PATH`` -> (format, path, skeleton) with the format's aliases resolved."""
+def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None) -> Detections:
+    """``FORMAT:PATH`` -> Detections: ``npz`` here, every other format through
+    :func:`labeling.importers.load_detections` (with the calibration, for the association)."""
     fmt, sep, path = spec.partition(":")
     if not sep or not fmt or not path:
         raise ValueError(f"--detections {spec!r} must be FORMAT:PATH, e.g. npz:take.npz or "
                          "openpose:pose_folder")
     fmt = _FORMAT_ALIASES.get(fmt.lower(), fmt.lower())
     if fmt == "npz":
-        return fmt, path, skeleton
-    from .importers import IMPORT_FORMATS
+        return read_npz_detections(path)
+    from .importers import IMPORT_FORMATS, load_detections
 
     if fmt not in IMPORT_FORMATS:
         raise ValueError(f"unknown detections format {fmt!r}, expected npz or one of "
@@ -73,38 +74,46 @@ def _detections_spec(spec: str, skeleton):
         from .skeleton_file import read_skeleton_toml
 
         skeleton = read_skeleton_toml(skeleton)
-    return fmt, path, skeleton
+    return load_detections(fmt, path, rig=rig, skeleton=skeleton)
 
 
-def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None,
-                        association=None) -> Detections:
-    """``FORMAT:PATH`` -> Detections of one subject: ``npz`` here, every other format through
-    :func:`labeling.importers.load_detections` (with the calibration, for the association;
-    ``association``: its :class:`labeling.AssociationOptions`)."""
-    fmt, path, skeleton = _detections_spec(spec, skeleton)
-    if fmt == "npz":
-        return read_npz_detections(path)
-    from .importers import load_detections
+def load_people_arg(spec: str, *, rig, skeleton: str | None = None, association=None,
+                    every_person: bool = True, options: dict | None = None):
+    """``FORMAT:PATH`` of a multi-person format -> every person, associated across views and over
+    time with the calibration ``rig`` (:func:`labeling.people.associate_people`).
 
-    extra = {} if association is None else {"association": association}
-    return load_detections(fmt, path, rig=rig, skeleton=skeleton, **extra)
-
-
-def load_people_arg(spec: str, *, rig, skeleton: str | None = None, association=None):
-    """``FORMAT:PATH`` -> :class:`labeling.people.PeopleSamples`: every person the files hold,
-    associated across views and over time with the calibration ``rig``."""
-    from .association import AssociationOptions
+    association: :class:`labeling.AssociationOptions` (``max_people``: ``--max-people``,
+        ``subject``: ``--subject``).
+    every_person: the :class:`labeling.people.PeopleSamples` of every person (``--max-people``);
+        False: the single subject's :class:`labeling.Detections`.
+    options: reader options of :mod:`labeling.importers`.
+    """
+    from .association import AssociationOptions, associate
     from .people import associate_people
 
-    fmt, path, skeleton = _detections_spec(spec, skeleton)
-    if fmt == "npz":
-        raise ValueError("--max-people needs detections that can hold several people per view "
-                         "(openpose, dlc, sleap, coco, mmpose); an npz holds one subject")
-    from .importers import load_candidates
+    association = association or AssociationOptions()
+    fmt, sep, path = spec.partition(":")
+    fmt = _FORMAT_ALIASES.get(fmt.lower(), fmt.lower())
+    if fmt == "npz" or not sep:
+        raise ValueError("--max-people and --subject need detections that can hold several people "
+                         "per view (openpose:, dlc:, sleap:, coco:, mmpose:); an npz holds one subject")
+    from .importers import IMPORT_FORMATS, load_candidates
 
-    options = {} if skeleton is None or fmt == "sleap" else {"skeleton": skeleton}
-    candidates = load_candidates(fmt, path, camera_names=rig.names, **options)
-    return associate_people(candidates, rig, association or AssociationOptions()).samples()
+    if fmt not in IMPORT_FORMATS:
+        raise ValueError(f"unknown detections format {fmt!r}, expected one of {', '.join(IMPORT_FORMATS)}")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"detections {path} do not exist")
+    reader = dict(options or {})
+    if skeleton is not None and fmt != "sleap":
+        if skeleton.lower().endswith(".toml"):
+            from .skeleton_file import read_skeleton_toml
+
+            skeleton = read_skeleton_toml(skeleton)
+        reader["skeleton"] = skeleton
+    candidates = load_candidates(fmt, path, camera_names=rig.names, **reader)
+    if every_person:
+        return associate_people(candidates, rig, association).samples()
+    return associate(candidates, rig, association).detections
 
 
 def bones_from_skeleton(joint_names: tuple[str, ...], skeleton: str | None) -> tuple[np.ndarray | None, str]:
@@ -174,9 +183,11 @@ def _run_label(args) -> int:
     if not args.calibration or not args.out or (args.session is None) == (args.detections is None):
         raise ValueError("rigkit label needs --calibration, --out and exactly one of --session "
                          "or --detections (or the 'report' command)")
-    if args.max_people is not None and args.session is not None:
-        raise ValueError("--max-people needs --detections from a multi-person detector; the "
-                         "built-in detector on --session finds one subject")
+    several = args.max_people is not None or args.subject != "most-seen"
+    if several and args.session is not None:
+        raise ValueError("--max-people and --subject need --detections from a multi-person "
+                         "detector; the built-in detector on --session finds one subject")
+
     options = _options(args)
     from calibration import load_rig
 
@@ -190,15 +201,19 @@ def _run_label(args) -> int:
             args.session, args.detector or "builtin", out_dir=Path(args.out), resume=args.resume,
             executor=args.executor, progress=_show_progress(args))
         provenance.update(detector_provenance)
-    elif args.max_people is not None:
+    elif several:  # every person (--max-people), or the subject by --subject
         association = _association(args)
+        if args.max_people is not None:
+            from .people import compile_association_kernels
+
+            compile_association_kernels(notify=None if args.quiet else _notice)
         detections = load_people_arg(args.detections, rig=rig, skeleton=args.skeleton,
-                                     association=association)
-        provenance["detections"] = args.detections
-        provenance["association"] = association.to_json()
+                                     association=association,
+                                     every_person=args.max_people is not None)
+        provenance.update(detections=args.detections, association=association.to_json())
+
     else:
-        detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton,
-                                         association=_association(args))
+        detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton)
         provenance["detections"] = args.detections
     joint_names = getattr(detections, "detections", detections).joint_names  # PeopleSamples too
     bones, skeleton = bones_from_skeleton(joint_names, args.skeleton)
@@ -241,13 +256,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--detections", metavar="FORMAT:PATH",
                         help="precomputed 2D detections, e.g. npz:take.npz, openpose:DIR, "
                              "dlc:FILE.h5, sleap:FILE.h5, coco:FILE.json")
-    parser.add_argument("--max-people", type=int, default=None, metavar="N",
-                        help="label every person the detections hold (one track each, "
-                             "person_id in the shards), at most N at once (0: as many as found); "
-                             "without it one subject is labeled")
-    parser.add_argument("--subject", choices=("most-seen", "largest"), default="most-seen",
-                        help="without --max-people: the subject is the most-seen person (views x "
-                             "framesets) or the largest in the images")
     parser.add_argument("--detector", metavar="WEIGHTS", default=None,
                         help="detector weights for --session (default: the built-in detector)")
     parser.add_argument("--crops-px", type=int, default=0, metavar="S",
@@ -283,6 +291,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bone-length-tolerance-sigmas", type=float, metavar="SIGMAS",
                         default=defaults.bone_length_tolerance_sigmas,
                         help="... or this many robust standard deviations of its length")
+    parser.add_argument("--max-people", type=int, default=None, metavar="N",
+                        help="label every person the detections hold (one track each, "
+                             "person_id in the shards), at most N at once (0: as many as found); "
+                             "without it one subject is labeled")
+    parser.add_argument("--subject", choices=("most-seen", "largest"), default="most-seen",
+                        help="without --max-people: the subject is the most-seen person (views x "
+                             "framesets) or the largest in the images")
     parser.add_argument("--executor", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", default=None, metavar="ADDRESS",
                         help="Ray cluster address (default: start a local Ray instance)")

@@ -50,7 +50,8 @@ from geometry._kernels import pack_rig, undistort_pixels
 
 from .detections import Detections
 
-__all__ = ["Track", "PeopleAssociation", "PeopleSamples", "associate_people", "pair_epipolar_px"]
+__all__ = ["Track", "PeopleAssociation", "PeopleSamples", "associate_people", "pair_epipolar_px",
+           "compile_association_kernels"]
 
 log = logging.getLogger(__name__)
 
@@ -671,3 +672,44 @@ def _stitch(tracks: list[_TrackState], options) -> list[_TrackState]:
             del tracks[j]
             merged = True
     return tracks
+
+
+def compile_association_kernels(*, notify=None, notify_after_s: float = 5.0) -> float:
+    """Compile (or load from the cache) the association's kernels on a tiny scene, so that the
+    pause happens when the caller chooses. notify: as :func:`geometry.compile_kernels`."""
+    import threading
+    import time
+
+    from geometry import Camera, Rig
+
+    from .association import PersonCandidates
+
+    done, late = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        if not done.wait(notify_after_s):
+            late.set()
+            notify("preparing the association kernels (compiled once per install) ...")
+
+    start = time.perf_counter()
+    watcher = threading.Thread(target=watch, daemon=True) if notify is not None else None
+    if watcher is not None:
+        watcher.start()
+    try:
+        K = np.array([[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.0]])
+        rig = Rig([Camera("a", (1280, 720), K, np.zeros(5), np.eye(3), np.zeros(3)),
+                   Camera("b", (1280, 720), K, np.zeros(5), np.eye(3), np.array([-1.0, 0.0, 0.0]))])
+        body = np.array([[0.0, 0.0, 3.0], [0.1, 0.2, 3.1], [-0.1, 0.3, 3.0], [0.0, 0.5, 3.2]])
+        points = np.stack([rig.project(body + [0.01 * f, 0, 0]) for f in range(3)], axis=1)
+        candidates = PersonCandidates(points_2d=points[:, :, None], scores=np.ones(points.shape[:-1])[:, :, None],
+                                      camera_names=("a", "b"), joint_names=("0", "1", "2", "3"),
+                                      frame_index=np.arange(3), timestamp_s=np.arange(3) / 30.0)
+        associate_people(candidates, rig)
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
+    seconds = time.perf_counter() - start
+    if late.is_set():
+        notify(f"association kernels ready ({seconds:.0f} s)")
+    return seconds

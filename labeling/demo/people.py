@@ -268,6 +268,9 @@ def run_people_demo(out: str | Path, options: PeopleDemoOptions = PeopleDemoOpti
                                         fps=options.fps, seed=options.seed)
     calibration, folder = write_crowd_take(out / "take", rig, detections)
     say(f"[2/3] rigkit label --detections openpose:{folder} --max-people {options.people}")
+    from ..people import compile_association_kernels
+
+    compile_association_kernels(notify=lambda message: say(f"rigkit: {message}"))
     label_started = time.perf_counter()
     rig = load_rig(calibration)
     association = AssociationOptions(max_people=options.people)
