@@ -239,3 +239,32 @@ def pairwise_epipolar(normalized, views, slots, essential, focal, min_common, co
             if count >= max(min_common, 1):
                 value = _lower_median(buffer, count)
             cost[i, k] = cost[k, i] = value
+
+
+@_jit
+def affinities(points, predicted, assigned, normalized, R, t, focal, out):
+    """Distance (pixels, lower median over joints) of each chosen candidate to its person's
+    skeleton reprojected: points (T, J, 3) triangulated (NaN joints fall back to ``predicted``);
+    assigned (T, V); normalized (V, P, J, 2). Writes out (T, V), NaN where no candidate."""
+    T, V = assigned.shape
+    J = points.shape[1]
+    buffer = np.empty(J)
+    X = np.empty(3)
+    for k in range(T):
+        for v in range(V):
+            out[k, v] = np.nan
+            p = assigned[k, v]
+            if p < 0:
+                continue
+            count = 0
+            for j in range(J):
+                for c in range(3):
+                    X[c] = points[k, j, c]
+                    if math.isnan(X[c]):
+                        X[c] = predicted[k, j, c]
+                e = _reprojection_px(X, v, R, t, focal, normalized[v, p, j, 0], normalized[v, p, j, 1])
+                if not math.isnan(e):
+                    buffer[count] = e
+                    count += 1
+            if count:
+                out[k, v] = _lower_median(buffer, count)

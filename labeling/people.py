@@ -475,12 +475,7 @@ def _step(position: int, normalized: np.ndarray, rays: np.ndarray, weights: np.n
         return []
     # Evidence: each chosen candidate's distance to the person's skeleton (or prediction).
     seen = assigned >= 0  # (T, V)
-    reference = np.where(np.isfinite(points), points, predicted)
-    xy, _ = geometry.to_normalized(reference)  # (V, T, J, 2)
-    chosen_xy = normalized[np.arange(V)[:, None], np.clip(assigned, 0, None).T]  # (V, T, J, 2)
-    distance = np.linalg.norm(chosen_xy - xy, axis=-1) * geometry.focal[:, None, None]
-    affinity = np.where(seen.T, _lower_median(distance, 1), np.nan).T  # (T, V)
-    affinity[~np.isfinite(affinity)] = np.nan
+    affinity = _affinities(points, predicted, assigned, normalized, geometry)  # (T, V)
     uncertain = (seen & ~ambiguous).sum(axis=1) < 2
     for t in np.flatnonzero(seen.any(axis=1)):
         live.records[t][position] = (assigned[t].copy(), affinity[t], bool(uncertain[t]))
@@ -530,6 +525,30 @@ def _claim_costs(predicted, normalized, weights, present, geometry: _Geometry, m
     claim_costs(np.ascontiguousarray(predicted), normalized, weights, present, geometry.R, geometry.t,
                 int(min_common), cost, distance)
     return cost, distance
+
+
+def _affinities(points, predicted, assigned, normalized, geometry: _Geometry) -> np.ndarray:
+    """(T, V) pixels: each chosen candidate's distance to its person's skeleton (triangulated
+    joints, else predicted) reprojected, lower median over joints; NaN where none (compiled)."""
+    from ._people_kernels import affinities
+
+    out = np.empty(assigned.shape)
+    affinities(np.ascontiguousarray(points), np.ascontiguousarray(predicted),
+               np.ascontiguousarray(assigned, dtype=np.int64), normalized, geometry.R, geometry.t,
+               geometry.focal, out)
+    return out
+
+
+def _affinities_numpy(points, predicted, assigned, normalized, geometry: _Geometry) -> np.ndarray:
+    """The numpy reference of :func:`_affinities`."""
+    V = normalized.shape[0]
+    reference = np.where(np.isfinite(points), points, predicted)
+    xy, _ = geometry.to_normalized(reference)  # (V, T, J, 2)
+    chosen_xy = normalized[np.arange(V)[:, None], np.clip(assigned, 0, None).T]  # (V, T, J, 2)
+    distance = np.linalg.norm(chosen_xy - xy, axis=-1) * geometry.focal[:, None, None]
+    affinity = np.where((assigned >= 0).T, _lower_median(distance, 1), np.nan).T  # (T, V)
+    affinity[~np.isfinite(affinity)] = np.nan
+    return affinity
 
 
 def _claim_costs_numpy(predicted, normalized, weights, present, geometry: _Geometry,

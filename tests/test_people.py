@@ -159,3 +159,8 @@ def test_compiled_steps_agree_with_their_numpy_references():
     cost_ref, distance_ref = module._claim_costs_numpy(predicted, normalized, weights, present, geometry, 3)
     np.testing.assert_allclose(cost, cost_ref, atol=1e-12)
     np.testing.assert_allclose(distance, distance_ref, atol=1e-12)
+    kept = compiled[1]
+    affinity = module._affinities(compiled[0], compiled[0] + 0.01, kept, normalized, geometry)
+    reference = module._affinities_numpy(compiled[0], compiled[0] + 0.01, kept, normalized, geometry)
+    np.testing.assert_allclose(affinity, reference, atol=1e-9)  # px
+    assert np.isfinite(affinity[kept >= 0]).all() and np.isnan(affinity[kept < 0]).all()
