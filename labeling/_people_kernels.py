@@ -2,11 +2,12 @@
 
 The association walks the take frameset by frameset (tracking is sequential), and each
 frameset's work is small (a few people, a few views, ~20 joints): numpy spent most of its time
-in call overhead there (~40 calls per frameset for these two steps, ~1.7 ms of the ~2.7 ms a
+in call overhead there (~40 calls per frameset for these steps, ~1.7 ms of the ~2.7 ms a
 frameset took with 5 people in 8 views). Compiled with numba (a dependency already, for the
-triangulation kernels) and cached beside this file. Each kernel is the loop form of the numpy
-reference kept in :mod:`labeling.people` (``_claim_costs_numpy``, ``_triangulate_groups_numpy``),
-which the tests compare against. Conventions in :mod:`geometry.camera`.
+triangulation kernels) and cached beside this file. Each kernel is the loop form of a numpy
+reference in :mod:`labeling._people_geometry` (``_claim_costs_numpy``,
+``_triangulate_groups_numpy``, ``_affinities_numpy``, ``pair_epipolar_px``), which the tests
+compare against. Conventions in :mod:`geometry.camera`.
 """
 
 from __future__ import annotations

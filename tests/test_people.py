@@ -138,7 +138,7 @@ def test_bad_crowd_options_raise():
 
 
 def test_compiled_steps_agree_with_their_numpy_references():
-    from labeling import people as module
+    from labeling import _people_geometry as module
 
     rig, _, _, candidates = _take(people=3, cameras=4, frames=3)
     geometry = module._Geometry(rig)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -329,7 +330,8 @@ def draw_tracks(path: Path, crowd, labels: dict, evaluation: PeopleEvaluation) -
     for t in range(T):
         mine = person == t
         points = np.where(labels["valid"][mine][..., None], labels["keypoints_3d"][mine], np.nan)
-        with np.errstate(invalid="ignore"), _quiet():
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # framesets with no accepted joint
             centre = np.nanmean(points, axis=1)
         top.plot(centre[:, 0], centre[:, 1], ".", markersize=2.5, color=colours(t % 10), zorder=2,
                  label=f"person {t}")
@@ -354,15 +356,3 @@ def draw_tracks(path: Path, crowd, labels: dict, evaluation: PeopleEvaluation) -
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
-
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._catch.__exit__(*exc)
