@@ -8,7 +8,8 @@ from .association import AssociationOptions, AssociationResult, PersonCandidates
 from .detections import Detections
 from .importers import IMPORT_FORMATS, load_candidates, load_detections
 from .index import LabelIndex, ShardEntry
-from .pipeline import LabelJob, LabelSummary, match_cameras, run_label_job
+from .people import PeopleAssociation, PeopleSamples, Track, associate_people
+from .pipeline import LabelJob, LabelSummary, SampleIdentity, label_people, match_cameras, run_label_job
 from .pseudo_labels import LabelOptions, PseudoLabels, compute_pseudo_labels
 from .shards import SCHEMA_VERSION, RejectReason, ShardLayout, read_shard, write_shard
 from .skeleton_file import read_skeleton_toml
@@ -20,6 +21,7 @@ __all__ = [
     "SCHEMA_VERSION", "RejectReason", "ShardLayout", "read_shard", "write_shard",
     "ShardDataset", "ShardIterableDataset", "collate_samples",
     "AssociationOptions", "AssociationResult", "PersonCandidates", "associate",
+    "associate_people", "PeopleAssociation", "PeopleSamples", "Track", "SampleIdentity", "label_people",
     "IMPORT_FORMATS", "load_candidates", "load_detections", "read_skeleton_toml",
     "FrozenDetector", "load_detector", "builtin_detector",
 ]
