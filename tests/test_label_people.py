@@ -161,3 +161,16 @@ def test_a_second_run_writes_the_same_bytes(two_people, tmp_path):
     assert [s.sha256 for s in first.shards] == [s.sha256 for s in second.shards]
     assert rigkit_cli.main(args + [str(out), "--resume"]) == 0
     assert [s.sha256 for s in LabelIndex.read(out).shards] == [s.sha256 for s in first.shards]
+
+
+def test_single_subject_mode_labels_one_person(two_people, tmp_path):
+    """Without --max-people: one subject (here the largest in the images), person 0 only."""
+    rig, crowd, detections, out = two_people
+    calibration = out.parent / "take" / "calibration.toml"
+    folder = out.parent / "take" / "openpose"
+    single = tmp_path / "single"
+    assert rigkit_cli.main(["--quiet", "label", "--calibration", str(calibration), "--detections",
+                            f"openpose:{folder}", "--subject", "largest", "--out", str(single)]) == 0
+    index, labels = _all_shards(single)
+    assert "people" not in index.job and (labels["person_id"] == 0).all()
+    assert index.num_samples == FRAMES and len(index.tracks) == 1
