@@ -133,6 +133,9 @@ class AssociationOptions:
     continuity_weight: 0 links nothing over time (every frameset on its own; the single subject
         is then the best-supported person of each frameset); > 0 tracks people over time.
     frame_chunk: framesets prepared at once (bounds memory: V P J floats per frameset).
+    workers: processes that track segments of a long take in parallel (each at least 120
+        framesets; consecutive segments share 30 framesets, where their tracks are joined by
+        the candidates they both chose); 1 tracks the take in this process.
     """
 
     epipolar_threshold_px: float = 15.0
@@ -150,13 +153,16 @@ class AssociationOptions:
     subject: Subject = "most_seen"
     continuity_weight: float = 1.0
     frame_chunk: int = 256
+    workers: int = 1
 
     def __post_init__(self) -> None:
         for name in ("epipolar_threshold_px", "track_gate_m", "joint_reject_px", "view_reject_px"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} is {getattr(self, name)}, expected > 0")
-        if self.min_common_joints < 1 or self.frame_chunk < 1 or self.min_track_frames < 1:
-            raise ValueError("min_common_joints, min_track_frames and frame_chunk must be >= 1")
+        if self.min_common_joints < 1 or self.frame_chunk < 1 or self.min_track_frames < 1 \
+                or self.workers < 1:
+            raise ValueError("min_common_joints, min_track_frames, frame_chunk and workers must "
+                             "be >= 1")
         if self.min_views < 2:
             raise ValueError(f"min_views is {self.min_views}, expected >= 2 (one view cannot "
                              "triangulate)")

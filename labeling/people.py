@@ -215,26 +215,24 @@ def associate_people(candidates, rig, options=None) -> PeopleAssociation:
 
     options = AssociationOptions() if options is None else options
     rig = rig.subset(list(candidates.camera_names))
-    geometry = _Geometry(rig)
     V, F, P, J, _ = candidates.points_2d.shape
-    live = _Live(V, J)
-    idents = itertools.count()
-    finished: list[_TrackState] = []
-    chunk = max(1, min(options.frame_chunk, F))
-    for start in range(0, F, chunk):
-        stop = min(start + chunk, F)
-        normalized = geometry.normalize(candidates.points_2d[:, start:stop])  # (V, f, P, J, 2)
-        rays = np.nan_to_num(geometry.rays(normalized))  # 0 where missing (weight 0 there)
-        weights = np.nan_to_num(np.clip(candidates.scores[:, start:stop], 0, 1))
-        weights = np.where(np.isfinite(normalized[..., 0]), np.maximum(weights, 1e-3), 0.0)
-        present = (weights > 0).sum(axis=-1) >= options.min_common_joints  # (V, f, P)
-        # Frameset-major and contiguous: each frameset's (V, P, ...) block is one slice.
-        normalized, rays, weights, present = (np.ascontiguousarray(np.swapaxes(a, 0, 1))
-                                              for a in (normalized, rays, weights, present))
-        for f in range(stop - start):
-            finished += _step(start + f, normalized[f], rays[f], weights[f], present[f], live,
-                              geometry, options, idents)
-    finished += live.finished(np.ones(len(live), dtype=bool))
+    overlap = _SEGMENT_OVERLAP_FRAMES
+    workers = max(1, min(options.workers, F // (4 * overlap)))
+    if workers == 1:
+        finished = _track_range(candidates.points_2d, candidates.scores, rig, options, 0, 0)
+    else:  # segments tracked in parallel processes, joined where they overlap
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        starts = [F * k // workers for k in range(workers)] + [F]
+        jobs = [(candidates.points_2d[:, max(0, starts[k] - overlap):starts[k + 1]],
+                 candidates.scores[:, max(0, starts[k] - overlap):starts[k + 1]], rig, options,
+                 max(0, starts[k] - overlap), k << 32) for k in range(workers)]
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+            parts = list(pool.map(_track_range_job, jobs))
+        finished = parts[0]
+        for k in range(1, workers):
+            finished = _join_segments(finished, parts[k], starts[k], overlap)
     needed = min(options.min_track_frames, F)  # a take shorter than that keeps what it has
     kept = [s for s in finished if s.hits >= needed and s.records]
     kept = _stitch(kept, options)
@@ -259,6 +257,73 @@ def associate_people(candidates, rig, options=None) -> PeopleAssociation:
              ", ".join(f"person {t.person_id}: {t.num_framesets} framesets" for t in tracks))
     return PeopleAssociation(chosen=chosen, affinity_px=affinity, uncertain=uncertain,
                              tracks=tracks, candidates=candidates)
+
+
+_SEGMENT_OVERLAP_FRAMES = 30  # framesets two parallel segments share (tracks are matched there)
+
+
+def _track_range(points_2d: np.ndarray, scores: np.ndarray, rig, options, offset: int,
+                 ident_base: int) -> list[_TrackState]:
+    """Every track of framesets ``offset .. offset + F`` (points_2d (V, F, P, J, 2), scores
+    (V, F, P, J) of those framesets); positions in the records are the take's."""
+    geometry = _Geometry(rig)
+    V, F, P, J, _ = points_2d.shape
+    live = _Live(V, J)
+    idents = itertools.count(ident_base)
+    finished: list[_TrackState] = []
+    chunk = max(1, min(options.frame_chunk, F))
+    for start in range(0, F, chunk):
+        stop = min(start + chunk, F)
+        normalized = geometry.normalize(points_2d[:, start:stop])  # (V, f, P, J, 2)
+        rays = np.nan_to_num(geometry.rays(normalized))  # 0 where missing (weight 0 there)
+        weights = np.nan_to_num(np.clip(scores[:, start:stop], 0, 1))
+        weights = np.where(np.isfinite(normalized[..., 0]), np.maximum(weights, 1e-3), 0.0)
+        present = (weights > 0).sum(axis=-1) >= options.min_common_joints  # (V, f, P)
+        # Frameset-major and contiguous: each frameset's (V, P, ...) block is one slice.
+        normalized, rays, weights, present = (np.ascontiguousarray(np.swapaxes(a, 0, 1))
+                                              for a in (normalized, rays, weights, present))
+        for f in range(stop - start):
+            finished += _step(offset + start + f, normalized[f], rays[f], weights[f], present[f],
+                              live, geometry, options, idents)
+    return finished + live.finished(np.ones(len(live), dtype=bool))
+
+
+def _track_range_job(job) -> list[_TrackState]:
+    return _track_range(*job)
+
+
+def _join_segments(first: list[_TrackState], second: list[_TrackState], start: int,
+                   overlap: int) -> list[_TrackState]:
+    """Tracks of two consecutive segments that overlap on ``start - overlap .. start``: a track of
+    the second continues the track of the first that chose the same candidates there (most
+    view-framesets in common, one to one); the others start at ``start``."""
+    shared = range(start - overlap, start)
+    votes = np.zeros((len(second), len(first)), dtype=np.int64)
+    for b, later in enumerate(second):
+        for a, earlier in enumerate(first):
+            for p in shared:
+                if p in later.records and p in earlier.records:
+                    x, y = later.records[p][0], earlier.records[p][0]
+                    votes[b, a] += int(((x >= 0) & (x == y)).sum())
+    joined = list(first)
+    taken_a, taken_b = set(), set()
+    for flat in np.argsort(-votes, axis=None, kind="stable"):
+        b, a = divmod(int(flat), len(first)) if len(first) else (0, 0)
+        if not len(first) or votes[b, a] < overlap // 3 or a in taken_a or b in taken_b:
+            continue
+        taken_a.add(a)
+        taken_b.add(b)
+        later, earlier = second[b], first[a]
+        earlier.records.update({p: r for p, r in later.records.items() if p >= start})
+        earlier.skeleton = later.skeleton
+        earlier.hits += later.hits
+    for b, later in enumerate(second):
+        if b in taken_b:
+            continue
+        later.records = {p: r for p, r in later.records.items() if p >= start}
+        if later.records:
+            joined.append(later)
+    return joined
 
 
 def _summary(person: int, chosen: np.ndarray, uncertain: np.ndarray, candidates) -> Track:
