@@ -177,8 +177,9 @@ class LabelJob:
         names = detections.camera_names
         rig, detections = match_cameras(rig, detections)
         if kwargs.get("identity") is not None and detections.camera_names != names:
-            order = [names.index(n) if n in names else
-                     sorted(names).index(n) for n in detections.camera_names]
+            # The views as match_cameras reordered them: by name, else paired in sorted order.
+            renamed = dict(zip(sorted(rig.names), sorted(names)))
+            order = [names.index(n if n in names else renamed[n]) for n in detections.camera_names]
             kwargs["identity"] = kwargs["identity"].reorder_views(order)
         job = cls(rig=rig, detections=detections, **kwargs)
         if job.bones is None or not len(job.bones) or job.options.bone_check == "off" \
