@@ -18,7 +18,8 @@ One table, ours beside the oracle:
   ratio <= 1.10, >= 95%.
 - speed rows (growth with people and views, up to 5 people and 8 cameras): framesets/s of the
   association alone and of association + triangulation + gating (``labeling.label_people``, bone
-  check on) from detections in memory (``--workers 2``: the association in two processes);
+  check on against each person's take-wide bone lengths, fixed once per take beforehand and not
+  counted, as in ``bench_labeling.py``) from detections in memory (``--workers 2``: the association in two processes);
   wall time and CPU time (all processes), with the load average.
   Target: >= 500 framesets/s for 5 people, 8 cameras on 2 cores.
 """
@@ -41,8 +42,8 @@ from labeling.association import AssociationOptions, PersonCandidates  # noqa: E
 from labeling.cli import bones_from_skeleton  # noqa: E402
 from labeling.demo.people import evaluate_people  # noqa: E402
 from labeling.people import associate_people  # noqa: E402
-from labeling.pipeline import label_people  # noqa: E402
-from labeling.pseudo_labels import LabelOptions  # noqa: E402
+from labeling.pipeline import _take_samples, label_people  # noqa: E402
+from labeling.pseudo_labels import LabelOptions, reference_bone_lengths  # noqa: E402
 
 NOISE = CrowdNoise(detector=DetectorNoise(pixel_sigma_px=2.0, outlier_rate=0.10, swap_rate=0.05,
                                           missing_rate=0.02),
@@ -68,8 +69,16 @@ def run(rig, crowd, candidates, options: LabelOptions, bones, workers: int = 1):
     people = associate_people(candidates, rig, AssociationOptions(workers=workers))
     samples = people.samples()
     association = (time.perf_counter() - wall, _cpu_s() - cpu)
+    # The take-wide bone lengths of each person, fixed once per take before any shard (as
+    # LabelJob.create does; not counted, as in bench_labeling's throughput table).
+    reference = np.full((people.num_people, len(bones), 2), np.nan)
+    for person in range(people.num_people):
+        mine = np.flatnonzero(samples.person_id == person)
+        reference[person] = reference_bone_lengths(rig, _take_samples(samples.detections, mine), bones,
+                                                   options=options)
     wall, cpu = time.perf_counter(), _cpu_s()
-    labels = label_people(rig, samples.detections, samples.person_id, options=options, bones=bones)
+    labels = label_people(rig, samples.detections, samples.person_id, options=options, bones=bones,
+                          reference_bone_lengths_m=reference)
     labeling = (time.perf_counter() - wall, _cpu_s() - cpu)
     return people, samples, labels, association, labeling
 
