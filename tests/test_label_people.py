@@ -174,3 +174,12 @@ def test_single_subject_mode_labels_one_person(two_people, tmp_path):
     index, labels = _all_shards(single)
     assert "people" not in index.job and (labels["person_id"] == 0).all()
     assert index.num_samples == FRAMES and len(index.tracks) == 1
+
+
+def test_iterable_dataset_filters_by_person(two_people):
+    from labeling import ShardIterableDataset
+
+    *_, out = two_people
+    one = list(ShardIterableDataset(out, people=1, shuffle=False))
+    assert len(one) == len(ShardDataset(out, people=1)) > 0
+    assert all(int(sample["person_id"]) == 1 for sample in one)
