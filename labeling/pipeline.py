@@ -288,10 +288,11 @@ def shard_task(job: LabelJob, shard: int) -> ShardTask:
 
 def label_people(rig, detections: Detections, person_id: np.ndarray, *, options: LabelOptions,
                  bones: np.ndarray | None = None,
-                 reference_bone_lengths_m: np.ndarray | None = None):
+                 reference_bone_lengths_m: np.ndarray | None = None, **compute_options):
     """Pseudo-labels of samples of several people: each person's samples (``person_id (N,)``)
     through :func:`labeling.pseudo_labels.compute_pseudo_labels` on their own (smoothing and the
     bone check never mix people). reference_bone_lengths_m: (T, B, 2) per person, or None.
+    compute_options: passed on to ``compute_pseudo_labels`` unchanged (the same for everyone).
     Returns a :class:`labeling.pseudo_labels.PseudoLabels` of the N samples, in their order."""
     from .pseudo_labels import PseudoLabels
     from .shards import LABEL_FIELDS
@@ -303,14 +304,15 @@ def label_people(rig, detections: Detections, person_id: np.ndarray, *, options:
         reference = (None if reference_bone_lengths_m is None
                      else np.asarray(reference_bone_lengths_m)[person])
         labels = compute_pseudo_labels(rig, _take_samples(detections, mine), options=options,
-                                       bones=bones, reference_bone_lengths_m=reference)
+                                       bones=bones, reference_bone_lengths_m=reference,
+                                       **compute_options)
         for name in LABEL_FIELDS:
             value = getattr(labels, name)
             if name not in merged:
                 merged[name] = np.empty((N,) + value.shape[1:], dtype=value.dtype)
             merged[name][mine] = value
     if not merged:
-        return compute_pseudo_labels(rig, detections, options=options)
+        return compute_pseudo_labels(rig, detections, options=options, **compute_options)
     return PseudoLabels(**merged)
 
 
