@@ -14,6 +14,8 @@ from rigkit_lazy import lazy_attributes
 _SUBMODULES = {
     "AssociationOptions": "association", "AssociationResult": "association",
     "PersonCandidates": "association", "associate": "association",
+    "associate_people": "people", "PeopleAssociation": "people", "PeopleSamples": "people", "Track": "people",
+    "SampleIdentity": "pipeline", "label_people": "pipeline",
     "Detections": "detections", "read_npz_detections": "detections",
     "write_npz_detections": "detections",
     "IMPORT_FORMATS": "importers", "load_candidates": "importers", "load_detections": "importers",

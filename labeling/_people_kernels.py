@@ -2,11 +2,12 @@
 
 The association walks the take frameset by frameset (tracking is sequential), and each
 frameset's work is small (a few people, a few views, ~20 joints): numpy spent most of its time
-in call overhead there (~40 calls per frameset for these two steps, ~1.7 ms of the ~2.7 ms a
+in call overhead there (~40 calls per frameset for these steps, ~1.7 ms of the ~2.7 ms a
 frameset took with 5 people in 8 views). Compiled with numba (a dependency already, for the
-triangulation kernels) and cached beside this file. Each kernel is the loop form of the numpy
-reference kept in :mod:`labeling.people` (``_claim_costs_numpy``, ``_triangulate_groups_numpy``),
-which the tests compare against. Conventions in :mod:`geometry.camera`.
+triangulation kernels) and cached beside this file. Each kernel is the loop form of a numpy
+reference in :mod:`labeling._people_geometry` (``_claim_costs_numpy``,
+``_triangulate_groups_numpy``, ``_affinities_numpy``, ``pair_epipolar_px``), which the tests
+compare against. Conventions in :mod:`geometry.camera`.
 """
 
 from __future__ import annotations
@@ -23,9 +24,16 @@ _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
 
 @_jit
 def _lower_median(values, count):
-    """Lower median of the first ``count`` entries of ``values`` (sorted in place)."""
-    part = np.sort(values[:count])
-    return part[(count - 1) // 2]
+    """Lower median of the first ``count`` entries of ``values`` (insertion-sorted in place: a
+    skeleton's ~20 joints, no allocation)."""
+    for i in range(1, count):
+        x = values[i]
+        k = i - 1
+        while k >= 0 and values[k] > x:
+            values[k + 1] = values[k]
+            k -= 1
+        values[k + 1] = x
+    return values[(count - 1) // 2]
 
 
 @_jit
@@ -232,3 +240,32 @@ def pairwise_epipolar(normalized, views, slots, essential, focal, min_common, co
             if count >= max(min_common, 1):
                 value = _lower_median(buffer, count)
             cost[i, k] = cost[k, i] = value
+
+
+@_jit
+def affinities(points, predicted, assigned, normalized, R, t, focal, out):
+    """Distance (pixels, lower median over joints) of each chosen candidate to its person's
+    skeleton reprojected: points (T, J, 3) triangulated (NaN joints fall back to ``predicted``);
+    assigned (T, V); normalized (V, P, J, 2). Writes out (T, V), NaN where no candidate."""
+    T, V = assigned.shape
+    J = points.shape[1]
+    buffer = np.empty(J)
+    X = np.empty(3)
+    for k in range(T):
+        for v in range(V):
+            out[k, v] = np.nan
+            p = assigned[k, v]
+            if p < 0:
+                continue
+            count = 0
+            for j in range(J):
+                for c in range(3):
+                    X[c] = points[k, j, c]
+                    if math.isnan(X[c]):
+                        X[c] = predicted[k, j, c]
+                e = _reprojection_px(X, v, R, t, focal, normalized[v, p, j, 0], normalized[v, p, j, 1])
+                if not math.isnan(e):
+                    buffer[count] = e
+                    count += 1
+            if count:
+                out[k, v] = _lower_median(buffer, count)

@@ -149,6 +149,9 @@ class AssociationOptions:
     continuity_weight: 0 links nothing over time (every frameset on its own; the single subject
         is then the best-supported person of each frameset); > 0 tracks people over time.
     frame_chunk: framesets prepared at once (bounds memory: V P J floats per frameset).
+    workers: processes that track segments of a long take in parallel (each at least 120
+        framesets; consecutive segments share 30 framesets, where their tracks are joined by
+        the candidates they both chose); 1 tracks the take in this process.
     """
 
     epipolar_threshold_px: float = 15.0
@@ -166,11 +169,13 @@ class AssociationOptions:
     subject: Subject = "most_seen"
     continuity_weight: float = 1.0
     frame_chunk: int = 256
+    workers: int = 1
 
     def __post_init__(self) -> None:
         check_range(self, "epipolar_threshold_px", "track_gate_m", "joint_reject_px", "view_reject_px",
                     low=0, low_open=True)
-        check_range(self, "min_common_joints", "frame_chunk", "min_track_frames", low=1, integer=True)
+        check_range(self, "min_common_joints", "frame_chunk", "min_track_frames", "workers", low=1,
+                    integer=True)
         check_range(self, "min_views", low=2, integer=True)  # one view cannot triangulate
         check_range(self, "max_speed_m_per_frame", "ambiguity_m", "continuity_weight", low=0)
         check_range(self, "max_gap_frames", "stitch_gap_frames", "max_people", low=0, integer=True)

@@ -59,7 +59,8 @@ def parse_detections_options(pairs) -> dict:
 
 
 def _detections_spec(spec: str, skeleton):
-    """``FORMAT:PATH`` -> (format, path, skeleton) with the format's aliases resolved."""
+    """``FORMAT:PATH`` -> (format, path, skeleton) with the format's aliases resolved and the
+    skeleton TOML read."""
     fmt, sep, path = spec.partition(":")
     if not sep or not fmt or not path:
         raise ValueError(f"--detections {spec!r} must be FORMAT:PATH, e.g. npz:take.npz or "
@@ -82,37 +83,46 @@ def _detections_spec(spec: str, skeleton):
 
 
 def load_detections_arg(spec: str, *, rig=None, skeleton: str | None = None,
-                        association=None, options: dict | None = None) -> Detections:
-    """``FORMAT:PATH`` -> Detections of one subject: ``npz`` here, every other format through
-    :func:`labeling.importers.load_detections` (with the calibration, for the association;
-    ``association``: its :class:`labeling.AssociationOptions`; ``options``: reader options,
-    ``--detections-option KEY=VALUE``)."""
+                        options: dict | None = None) -> Detections:
+    """``FORMAT:PATH`` -> Detections: ``npz`` here, every other format through
+    :func:`labeling.importers.load_detections` (with the calibration, for the association).
+    options: reader options (``--detections-option KEY=VALUE``)."""
     fmt, path, skeleton = _detections_spec(spec, skeleton)
     if fmt == "npz":
         return read_npz_detections(path)
     from .importers import load_detections
 
-    extra = {} if association is None else {"association": association}
-    return load_detections(fmt, path, rig=rig, skeleton=skeleton, **extra, **(options or {}))
+    return load_detections(fmt, path, rig=rig, skeleton=skeleton, **(options or {}))
 
 
 def load_people_arg(spec: str, *, rig, skeleton: str | None = None, association=None,
-                    options: dict | None = None):
-    """``FORMAT:PATH`` -> :class:`labeling.people.PeopleSamples`: every person the files hold,
-    associated across views and over time with the calibration ``rig``."""
-    from .association import AssociationOptions
+                    every_person: bool = True, options: dict | None = None):
+    """``FORMAT:PATH`` of a multi-person format -> every person, associated across views and over
+    time with the calibration ``rig`` (:func:`labeling.people.associate_people`).
+
+    association: :class:`labeling.AssociationOptions` (``max_people``: ``--max-people``,
+        ``subject``: ``--subject``).
+    every_person: the :class:`labeling.people.PeopleSamples` of every person (``--max-people``);
+        False: the single subject's :class:`labeling.Detections`.
+    options: reader options of :mod:`labeling.importers`.
+    """
+    from .association import AssociationOptions, associate
     from .people import associate_people
 
+    association = association or AssociationOptions()
     fmt, path, skeleton = _detections_spec(spec, skeleton)
     if fmt == "npz":
-        raise ValueError("--max-people needs detections that can hold several people per view "
-                         "(openpose, dlc, sleap, coco, mmpose); an npz holds one subject")
+        raise ValueError("--max-people and --subject need detections that can hold several people "
+                         "per view (openpose:, dlc:, sleap:, coco:, mmpose:); an npz holds one subject")
     from .importers import load_candidates
 
-    skeleton_option = {} if skeleton is None or fmt == "sleap" else {"skeleton": skeleton}
-    candidates = load_candidates(fmt, path, camera_names=rig.names, **skeleton_option,
-                                 **(options or {}))
-    return associate_people(candidates, rig, association or AssociationOptions()).samples()
+    reader = dict(options or {})
+    if skeleton is not None and fmt != "sleap":
+        reader["skeleton"] = skeleton
+    candidates = load_candidates(fmt, path, camera_names=rig.names, **reader)
+    if every_person:
+        return associate_people(candidates, rig, association).samples()
+    return associate(candidates, rig, association).detections
 
 
 def bones_from_skeleton(joint_names: tuple[str, ...], skeleton: str | None) -> tuple[np.ndarray | None, str]:
@@ -223,9 +233,10 @@ def _run_label(args) -> int:
         raise ValueError("rigkit label needs --calibration, --out and exactly one of --session, "
                          "--videos or --detections (or the 'report' / 'detect' command)")
     started = time.perf_counter()
-    if args.max_people is not None and (args.session is not None or args.videos):
-        raise ValueError("--max-people needs --detections from a multi-person detector; the "
-                         "detectors on --session / --videos find one subject")
+    several = args.max_people is not None or args.subject != "most-seen"
+    if several and (args.session is not None or args.videos):
+        raise ValueError("--max-people and --subject need --detections from a multi-person "
+                         "detector; the detectors on --session / --videos find one subject")
     options = _options(args)
     if args.executor == "ray":
         from .pipeline import require_ray
@@ -258,23 +269,26 @@ def _run_label(args) -> int:
         detections, camera_map = _match_to_rig(detections, rig)
         if any(k != v for k, v in camera_map.items()):
             provenance["camera_map"] = camera_map
-    elif args.max_people is not None:
+    elif several:  # every person (--max-people), or the subject by --subject
         if args.detector:
             raise ValueError("--detector runs on --session or --videos; --detections are already "
                              "detected")
         association = _association(args)
+        if args.max_people is not None:
+            from .people import compile_association_kernels
+
+            compile_association_kernels(notify=None if args.quiet else _notice)
         detections = load_people_arg(args.detections, rig=rig, skeleton=args.skeleton,
                                      association=association,
+                                     every_person=args.max_people is not None,
                                      options=parse_detections_options(
                                          getattr(args, "detections_option", None)))
-        provenance["detections"] = args.detections
-        provenance["association"] = association.to_json()
+        provenance.update(detections=args.detections, association=association.to_json())
     else:
         if args.detector:
             raise ValueError("--detector runs on --session or --videos; --detections are already "
                              "detected")
         detections = load_detections_arg(args.detections, rig=rig, skeleton=args.skeleton,
-                                         association=_association(args),
                                          options=parse_detections_options(
                                              getattr(args, "detections_option", None)))
         provenance["detections"] = args.detections

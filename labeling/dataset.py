@@ -444,12 +444,14 @@ class ShardIterableDataset(IterableDataset):
         distributed training steps stay in lock-step; the few surplus samples of an epoch are
         dropped (different ones each epoch).
     shuffle: False reads chunks in order with no buffer (for evaluation).
+    people: only the samples of these person ids (None: everyone).
     """
 
     def __init__(self, root: str | os.PathLike, *, seed: int = 0, epoch: int = 0,
                  shuffle: bool = True, buffer_size: int = 1024, rank: int | None = None,
                  world_size: int | None = None, equal_per_rank: bool = True, crops: bool = False,
-                 rdcc_nbytes: int = DEFAULT_RDCC_NBYTES, allow_incomplete: bool = False):
+                 rdcc_nbytes: int = DEFAULT_RDCC_NBYTES, people: int | Sequence[int] | None = None,
+                 allow_incomplete: bool = False):
         if buffer_size < 1:
             raise ValueError(f"buffer_size is {buffer_size}, expected >= 1")
         self._map = ShardDataset(root, crops=crops, block_cache_bytes=2 * WHOLE_SHARD_BYTES,
@@ -458,6 +460,18 @@ class ShardIterableDataset(IterableDataset):
         self.rank, self.world_size = _distributed_defaults(rank, world_size)
         self.equal_per_rank = equal_per_rank
         self._units = self._all_units()
+        self._rows = None  # per unit, the rows of the people asked for (None: every row)
+        if people is not None:
+            wanted = np.atleast_1d(np.asarray(people, dtype=np.int64))
+            person = self._map._per_sample(
+                lambda f: f["person_id"][()] if "person_id" in f
+                else np.zeros(f["valid"].shape[0], dtype=np.int64))
+            offsets = self._map._shard_offsets
+            self._rows = [first + np.flatnonzero(np.isin(
+                person[offsets[shard] + first:offsets[shard] + first + count], wanted))
+                for shard, _, first, count in self._units]
+            self._units = self._units.copy()
+            self._units[:, 3] = [len(rows) for rows in self._rows]
 
     def set_epoch(self, epoch: int) -> None:
         """Call before each epoch (like ``DistributedSampler.set_epoch``) to reshuffle."""
@@ -505,7 +519,8 @@ class ShardIterableDataset(IterableDataset):
             shard, chunk, first, _ = (int(x) for x in units[u])
             if keep[u] == 0:
                 continue
-            rows = first + np.arange(int(keep[u]))
+            rows = (first + np.arange(int(keep[u])) if self._rows is None
+                    else self._rows[u][: int(keep[u])])
             positions = int(self._map._shard_offsets[shard]) + rows
             samples = SampleBatch(_columns(reader, shard, rows, positions, self._map.crops))
             if not self.shuffle:

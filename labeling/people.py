@@ -46,11 +46,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from geometry._kernels import pack_rig, undistort_pixels
-
+from ._people_geometry import (_affinities, _centroid, _claim_costs, _Geometry, _triangulate_groups,
+                               pair_epipolar_px)
 from .detections import Detections
 
-__all__ = ["Track", "PeopleAssociation", "PeopleSamples", "associate_people", "pair_epipolar_px"]
+__all__ = ["Track", "PeopleAssociation", "PeopleSamples", "associate_people", "pair_epipolar_px",
+           "compile_association_kernels"]
 
 log = logging.getLogger(__name__)
 
@@ -152,104 +153,6 @@ class PeopleAssociation:
                              uncertain=self.uncertain[person, position], tracks=self.tracks)
 
 
-def pair_epipolar_px(x_a: np.ndarray, x_b: np.ndarray, E_ab: np.ndarray, focal_a: np.ndarray,
-                     focal_b: np.ndarray, *, min_common_joints: int) -> np.ndarray:
-    """Median symmetric epipolar distance of K candidate pairs (pixels).
-
-    x_a, x_b: (K, J, 2) undistorted normalized coordinates in views a and b (NaN missing).
-    E_ab: (K, 3, 3) with ``x_b^T E_ab x_a = 0``. focal_a, focal_b: (K,) focal lengths, pixels.
-    Returns (K,) float64; inf where fewer than ``min_common_joints`` joints are in both.
-    """
-    ha = np.concatenate([x_a, np.ones(x_a.shape[:-1] + (1,))], axis=-1)
-    hb = np.concatenate([x_b, np.ones(x_b.shape[:-1] + (1,))], axis=-1)
-    line_b = np.einsum("kij,kmj->kmi", E_ab, ha)  # lines in b
-    line_a = np.einsum("kji,kmj->kmi", E_ab, hb)  # lines in a (E^T x_b)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d_b = np.abs((hb * line_b).sum(-1)) / np.hypot(line_b[..., 0], line_b[..., 1]) * focal_b[:, None]
-        d_a = np.abs((ha * line_a).sum(-1)) / np.hypot(line_a[..., 0], line_a[..., 1]) * focal_a[:, None]
-    return _lower_median((d_a + d_b) / 2, min_common_joints)
-
-
-def _lower_median(values: np.ndarray, min_count: int) -> np.ndarray:
-    """Lower median over the last axis ignoring NaN; inf where fewer than ``min_count`` values."""
-    count = np.isfinite(values).sum(axis=-1)
-    ordered = np.sort(np.where(np.isfinite(values), values, np.inf), axis=-1)
-    pick = np.clip((count - 1) // 2, 0, None)[..., None]
-    median = np.take_along_axis(ordered, pick, axis=-1)[..., 0]
-    return np.where(count >= max(min_count, 1), median, np.inf)
-
-
-class _Geometry:
-    """The rig as the association needs it: poses, focal lengths, essential matrices."""
-
-    def __init__(self, rig):
-        from .association import _essentials
-
-        self.R = np.asarray(rig.R, dtype=np.float64)
-        self.t = np.asarray(rig.t, dtype=np.float64)
-        self.centres = -np.einsum("vji,vj->vi", self.R, self.t)  # (V, 3) world
-        self.focal = (rig.K[:, 0, 0] + rig.K[:, 1, 1]) / 2
-        self.essential = _essentials(rig)
-        self.params = pack_rig(rig)
-
-    def normalize(self, points_2d: np.ndarray) -> np.ndarray:
-        """(V, ..., 2) distorted pixels -> undistorted normalized (V, ..., 2) (the triangulators'
-        compiled lens inverse, to 1e-12 px with 5 Newton steps; NaN stays NaN)."""
-        V = points_2d.shape[0]
-        flat = points_2d.reshape(V, -1, 2)
-        x, y, _ = undistort_pixels(self.params, flat[..., 0], flat[..., 1], 5)
-        out = np.stack([x, y], axis=-1).reshape(points_2d.shape)
-        out[np.isnan(points_2d).any(axis=-1)] = np.nan
-        return out
-
-    def rays(self, normalized: np.ndarray) -> np.ndarray:
-        """(V, ..., 2) normalized -> (V, ..., 3) unit ray directions in the world."""
-        h = np.concatenate([normalized, np.ones(normalized.shape[:-1] + (1,))], axis=-1)
-        V = h.shape[0]
-        d = np.einsum("vji,vnj->vni", self.R, h.reshape(V, -1, 3)).reshape(h.shape)
-        return d / np.linalg.norm(d, axis=-1, keepdims=True)
-
-    def to_normalized(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(..., 3) world -> ((V, ..., 2) normalized, (V, ...) depth); NaN behind a camera."""
-        V = len(self.R)
-        flat = points.reshape(-1, 3)
-        cam = self.R @ flat.T + self.t[:, :, None]  # (V, 3, N)
-        z = cam[:, 2]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            xy = (cam[:, :2] / z[:, None]).transpose(0, 2, 1)
-        xy[~(z > 1e-6)] = np.nan
-        return xy.reshape((V,) + points.shape[:-1] + (2,)), z.reshape((V,) + points.shape[:-1])
-
-    def triangulate(self, rays: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Weighted least-squares intersection of rays. rays: (V, N, 3) unit (any value where the
-        weight is 0, not NaN), weights: (V, N) (0: unused). Returns (N, 3); NaN where fewer than
-        two views have weight or the rays are parallel."""
-        weighted = weights[..., None] * rays  # (V, N, 3)
-        A = -(weighted.transpose(1, 2, 0) @ rays.transpose(1, 0, 2))  # (N, 3, 3)
-        A[:, [0, 1, 2], [0, 1, 2]] += weights.sum(axis=0)[:, None]
-        along = (rays * self.centres[:, None, :]).sum(axis=-1)  # (V, N): d . C
-        b = weights.T @ self.centres - (weighted * along[..., None]).sum(axis=0)
-        X = _solve3(A, b)
-        X[(weights > 0).sum(axis=0) < 2] = np.nan
-        return X
-
-
-def _solve3(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve N symmetric 3x3 systems by cofactors: (N, 3, 3), (N, 3) -> (N, 3); NaN where
-    singular (cheaper than ``np.linalg.solve`` for small N)."""
-    a, bb, c = A[:, 0, 0], A[:, 0, 1], A[:, 0, 2]
-    d, e, f = A[:, 1, 1], A[:, 1, 2], A[:, 2, 2]
-    c00, c01, c02 = d * f - e * e, c * e - bb * f, bb * e - c * d
-    c11, c12, c22 = a * f - c * c, bb * c - a * e, a * d - bb * bb
-    det = a * c00 + bb * c01 + c * c02
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inv = np.where(np.abs(det) > 1e-12, 1.0 / det, np.nan)
-    x = (c00 * b[:, 0] + c01 * b[:, 1] + c02 * b[:, 2]) * inv
-    y = (c01 * b[:, 0] + c11 * b[:, 1] + c12 * b[:, 2]) * inv
-    z = (c02 * b[:, 0] + c12 * b[:, 1] + c22 * b[:, 2]) * inv
-    return np.stack([x, y, z], axis=-1)
-
-
 @dataclass
 class _TrackState:
     """A finished track: what the output and the stitching need."""
@@ -312,26 +215,24 @@ def associate_people(candidates, rig, options=None) -> PeopleAssociation:
 
     options = AssociationOptions() if options is None else options
     rig = rig.subset(list(candidates.camera_names))
-    geometry = _Geometry(rig)
     V, F, P, J, _ = candidates.points_2d.shape
-    live = _Live(V, J)
-    idents = itertools.count()
-    finished: list[_TrackState] = []
-    chunk = max(1, min(options.frame_chunk, F))
-    for start in range(0, F, chunk):
-        stop = min(start + chunk, F)
-        normalized = geometry.normalize(candidates.points_2d[:, start:stop])  # (V, f, P, J, 2)
-        rays = np.nan_to_num(geometry.rays(normalized))  # 0 where missing (weight 0 there)
-        weights = np.nan_to_num(np.clip(candidates.scores[:, start:stop], 0, 1))
-        weights = np.where(np.isfinite(normalized[..., 0]), np.maximum(weights, 1e-3), 0.0)
-        present = (weights > 0).sum(axis=-1) >= options.min_common_joints  # (V, f, P)
-        # Frameset-major and contiguous: each frameset's (V, P, ...) block is one slice.
-        normalized, rays, weights, present = (np.ascontiguousarray(np.swapaxes(a, 0, 1))
-                                              for a in (normalized, rays, weights, present))
-        for f in range(stop - start):
-            finished += _step(start + f, normalized[f], rays[f], weights[f], present[f], live,
-                              geometry, options, idents)
-    finished += live.finished(np.ones(len(live), dtype=bool))
+    overlap = _SEGMENT_OVERLAP_FRAMES
+    workers = max(1, min(options.workers, F // (4 * overlap)))
+    if workers == 1:
+        finished = _track_range(candidates.points_2d, candidates.scores, rig, options, 0, 0)
+    else:  # segments tracked in parallel processes, joined where they overlap
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        starts = [F * k // workers for k in range(workers)] + [F]
+        jobs = [(candidates.points_2d[:, max(0, starts[k] - overlap):starts[k + 1]],
+                 candidates.scores[:, max(0, starts[k] - overlap):starts[k + 1]], rig, options,
+                 max(0, starts[k] - overlap), k << 32) for k in range(workers)]
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+            parts = list(pool.map(_track_range_job, jobs))
+        finished = parts[0]
+        for k in range(1, workers):
+            finished = _join_segments(finished, parts[k], starts[k], overlap)
     needed = min(options.min_track_frames, F)  # a take shorter than that keeps what it has
     kept = [s for s in finished if s.hits >= needed and s.records]
     kept = _stitch(kept, options)
@@ -358,17 +259,82 @@ def associate_people(candidates, rig, options=None) -> PeopleAssociation:
                              tracks=tracks, candidates=candidates)
 
 
+_SEGMENT_OVERLAP_FRAMES = 30  # framesets two parallel segments share (tracks are matched there)
+
+
+def _track_range(points_2d: np.ndarray, scores: np.ndarray, rig, options, offset: int,
+                 ident_base: int) -> list[_TrackState]:
+    """Every track of framesets ``offset .. offset + F`` (points_2d (V, F, P, J, 2), scores
+    (V, F, P, J) of those framesets); positions in the records are the take's."""
+    geometry = _Geometry(rig)
+    V, F, P, J, _ = points_2d.shape
+    live = _Live(V, J)
+    idents = itertools.count(ident_base)
+    finished: list[_TrackState] = []
+    chunk = max(1, min(options.frame_chunk, F))
+    for start in range(0, F, chunk):
+        stop = min(start + chunk, F)
+        normalized = geometry.normalize(points_2d[:, start:stop])  # (V, f, P, J, 2)
+        rays = np.nan_to_num(geometry.rays(normalized))  # 0 where missing (weight 0 there)
+        weights = np.nan_to_num(np.clip(scores[:, start:stop], 0, 1))
+        weights = np.where(np.isfinite(normalized[..., 0]), np.maximum(weights, 1e-3), 0.0)
+        present = (weights > 0).sum(axis=-1) >= options.min_common_joints  # (V, f, P)
+        # Frameset-major and contiguous: each frameset's (V, P, ...) block is one slice.
+        normalized, rays, weights, present = (np.ascontiguousarray(np.swapaxes(a, 0, 1))
+                                              for a in (normalized, rays, weights, present))
+        for f in range(stop - start):
+            finished += _step(offset + start + f, normalized[f], rays[f], weights[f], present[f],
+                              live, geometry, options, idents)
+    return finished + live.finished(np.ones(len(live), dtype=bool))
+
+
+def _track_range_job(job) -> list[_TrackState]:
+    return _track_range(*job)
+
+
+def _join_segments(first: list[_TrackState], second: list[_TrackState], start: int,
+                   overlap: int) -> list[_TrackState]:
+    """Tracks of two consecutive segments that overlap on ``start - overlap .. start``: a track of
+    the second continues the track of the first that chose the same candidates there (most
+    view-framesets in common, one to one); the others start at ``start``."""
+    shared = range(start - overlap, start)
+    votes = np.zeros((len(second), len(first)), dtype=np.int64)
+    for b, later in enumerate(second):
+        for a, earlier in enumerate(first):
+            for p in shared:
+                if p in later.records and p in earlier.records:
+                    x, y = later.records[p][0], earlier.records[p][0]
+                    votes[b, a] += int(((x >= 0) & (x == y)).sum())
+    joined = list(first)
+    taken_a, taken_b = set(), set()
+    for flat in np.argsort(-votes, axis=None, kind="stable"):
+        b, a = divmod(int(flat), len(first)) if len(first) else (0, 0)
+        if not len(first) or votes[b, a] < overlap // 3 or a in taken_a or b in taken_b:
+            continue
+        taken_a.add(a)
+        taken_b.add(b)
+        later, earlier = second[b], first[a]
+        earlier.records.update({p: r for p, r in later.records.items() if p >= start})
+        earlier.skeleton = later.skeleton
+        earlier.hits += later.hits
+    for b, later in enumerate(second):
+        if b in taken_b:
+            continue
+        later.records = {p: r for p, r in later.records.items() if p >= start}
+        if later.records:
+            joined.append(later)
+    return joined
+
+
 def _summary(person: int, chosen: np.ndarray, uncertain: np.ndarray, candidates) -> Track:
     seen = (chosen >= 0).any(axis=0)
     positions = np.flatnonzero(seen)
-    V = chosen.shape[0]
     views, frames = np.nonzero(chosen >= 0)
     sizes = np.zeros(0)
     if views.size:
         pts = candidates.points_2d[views, frames, chosen[views, frames]]  # (K, J, 2)
         with np.errstate(invalid="ignore"), _quiet():
             sizes = np.hypot(*(np.nanmax(pts, axis=1) - np.nanmin(pts, axis=1)).T)
-    del V
     return Track(person_id=person, first_position=int(positions[0]) if positions.size else -1,
                  last_position=int(positions[-1]) if positions.size else -1,
                  num_framesets=int(positions.size), view_framesets=int((chosen >= 0).sum()),
@@ -474,12 +440,7 @@ def _step(position: int, normalized: np.ndarray, rays: np.ndarray, weights: np.n
         return []
     # Evidence: each chosen candidate's distance to the person's skeleton (or prediction).
     seen = assigned >= 0  # (T, V)
-    reference = np.where(np.isfinite(points), points, predicted)
-    xy, _ = geometry.to_normalized(reference)  # (V, T, J, 2)
-    chosen_xy = normalized[np.arange(V)[:, None], np.clip(assigned, 0, None).T]  # (V, T, J, 2)
-    distance = np.linalg.norm(chosen_xy - xy, axis=-1) * geometry.focal[:, None, None]
-    affinity = np.where(seen.T, _lower_median(distance, 1), np.nan).T  # (T, V)
-    affinity[~np.isfinite(affinity)] = np.nan
+    affinity = _affinities(points, predicted, assigned, normalized, geometry)  # (T, V)
     uncertain = (seen & ~ambiguous).sum(axis=1) < 2
     for t in np.flatnonzero(seen.any(axis=1)):
         live.records[t][position] = (assigned[t].copy(), affinity[t], bool(uncertain[t]))
@@ -506,102 +467,6 @@ def _step(position: int, normalized: np.ndarray, rays: np.ndarray, weights: np.n
     if (tentative_lost | dead).any():
         live.keep(~(tentative_lost | dead))
     return ended
-
-
-def _centroid(points: np.ndarray) -> np.ndarray:
-    """(..., J, 3) -> (..., 3) mean of the finite joints (NaN where none)."""
-    ok = np.isfinite(points).all(axis=-1)
-    count = ok.sum(axis=-1)[..., None]
-    total = np.where(ok[..., None], points, 0.0).sum(axis=-2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
-
-
-def _claim_costs(predicted, normalized, weights, present, geometry: _Geometry, min_common: int):
-    """((V, T, P) cost in metres at the track's depth, (V, T, P, J) normalized distances) of
-    every candidate for every track's predicted skeleton (compiled; reference below)."""
-    from ._people_kernels import claim_costs
-
-    V, P, J, _ = normalized.shape
-    T = predicted.shape[0]
-    cost = np.empty((V, T, P))
-    distance = np.empty((V, T, P, J))
-    claim_costs(np.ascontiguousarray(predicted), normalized, weights, present, geometry.R, geometry.t,
-                int(min_common), cost, distance)
-    return cost, distance
-
-
-def _claim_costs_numpy(predicted, normalized, weights, present, geometry: _Geometry,
-                       min_common: int):
-    """The numpy reference of :func:`_claim_costs`."""
-    T = predicted.shape[0]
-    xy, _ = geometry.to_normalized(predicted)  # (V, T, J, 2)
-    _, depth = geometry.to_normalized(_centroid(predicted))  # (V, T)
-    diff = xy[:, :, None] - normalized[:, None]  # (V, T, P, J, 2)
-    distance = np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2)
-    distance[~(weights[:, None] > 0) | np.isnan(distance)] = np.nan
-    cost_m = _lower_median(distance, min_common) * \
-        np.where(depth > 0, depth, np.inf)[..., None]  # (V, T, P) metres at the track's depth
-    cost_m[~present[:, None].repeat(T, axis=1) | np.isnan(cost_m)] = np.inf
-    return cost_m, distance
-
-
-def _triangulate_groups(assign: np.ndarray, rays: np.ndarray, weights: np.ndarray,
-                        normalized: np.ndarray, geometry: _Geometry, options,
-                        outliers: np.ndarray | None = None):
-    """Triangulate G groups (assign (G, V) candidate per view) -> ((G, J, 3), assign without the
-    views whose candidate disagrees with the result) (compiled; reference below)."""
-    from ._people_kernels import triangulate_groups
-
-    G, V = assign.shape
-    J = rays.shape[2]
-    points = np.empty((G, J, 3))
-    kept = np.empty((G, V), dtype=np.int64)
-    if outliers is None:
-        outliers = np.zeros((G, V, J), dtype=bool)
-    triangulate_groups(rays, weights, normalized, np.ascontiguousarray(assign, dtype=np.int64),
-                       np.ascontiguousarray(outliers), geometry.centres, geometry.R, geometry.t,
-                       geometry.focal, float(options.joint_reject_px), float(options.view_reject_px),
-                       int(options.min_common_joints), points, kept)
-    return points, kept
-
-
-def _triangulate_groups_numpy(assign: np.ndarray, rays: np.ndarray, weights: np.ndarray,
-                              normalized: np.ndarray, geometry: _Geometry, options,
-                              outliers: np.ndarray | None = None):
-    """Triangulate G groups (assign (G, V) candidate per view) -> ((G, J, 3), assign without the
-    views whose candidate disagrees with the result). outliers: (G, V, J) joints known to be
-    wrong beforehand (far from the track's prediction), left out from the start."""
-    G, V = assign.shape
-    J = rays.shape[2]
-    if G == 0:
-        return np.zeros((0, J, 3)), assign
-    assign = assign.copy()
-    for _ in range(2):
-        index = np.clip(assign, 0, None)
-        views = np.arange(V)[None]
-        r = rays[views, index].transpose(1, 0, 2, 3).reshape(V, G * J, 3)
-        w = weights[views, index] * (assign >= 0)[..., None]
-        if outliers is not None:
-            w[outliers] = 0.0
-        w = w.transpose(1, 0, 2)  # (V, G, J)
-        x = normalized[views, index].transpose(1, 0, 2, 3)  # (V, G, J, 2)
-        X = geometry.triangulate(r, w.reshape(V, -1)).reshape(G, J, 3)
-        xy, _ = geometry.to_normalized(X)  # (V, G, J, 2)
-        error = np.linalg.norm(xy - x, axis=-1) * geometry.focal[:, None, None]
-        far = ~(error < options.joint_reject_px) & (w > 0)  # NaN counts as far
-        if far.any():
-            w = np.where(far, 0.0, w)
-            X = geometry.triangulate(r, w.reshape(V, -1)).reshape(G, J, 3)
-            xy, _ = geometry.to_normalized(X)
-            error = np.linalg.norm(xy - x, axis=-1) * geometry.focal[:, None, None]
-        error[~(w > 0)] = np.nan
-        per_view = _lower_median(error, options.min_common_joints).T  # (G, V)
-        bad = (assign >= 0) & ~(per_view < options.view_reject_px)
-        if not bad.any():
-            break
-        assign[bad] = -1
-    return X, assign
 
 
 def _partition(free: np.ndarray, normalized: np.ndarray, geometry: _Geometry,
@@ -671,3 +536,44 @@ def _stitch(tracks: list[_TrackState], options) -> list[_TrackState]:
             del tracks[j]
             merged = True
     return tracks
+
+
+def compile_association_kernels(*, notify=None, notify_after_s: float = 5.0) -> float:
+    """Compile (or load from the cache) the association's kernels on a tiny scene, so that the
+    pause happens when the caller chooses. notify: as :func:`geometry.compile_kernels`."""
+    import threading
+    import time
+
+    from geometry import Camera, Rig
+
+    from .association import PersonCandidates
+
+    done, late = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        if not done.wait(notify_after_s):
+            late.set()
+            notify("preparing the association kernels (compiled once per install) ...")
+
+    start = time.perf_counter()
+    watcher = threading.Thread(target=watch, daemon=True) if notify is not None else None
+    if watcher is not None:
+        watcher.start()
+    try:
+        K = np.array([[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.0]])
+        rig = Rig([Camera("a", (1280, 720), K, np.zeros(5), np.eye(3), np.zeros(3)),
+                   Camera("b", (1280, 720), K, np.zeros(5), np.eye(3), np.array([-1.0, 0.0, 0.0]))])
+        body = np.array([[0.0, 0.0, 3.0], [0.1, 0.2, 3.1], [-0.1, 0.3, 3.0], [0.0, 0.5, 3.2]])
+        points = np.stack([rig.project(body + [0.01 * f, 0, 0]) for f in range(3)], axis=1)
+        candidates = PersonCandidates(points_2d=points[:, :, None], scores=np.ones(points.shape[:-1])[:, :, None],
+                                      camera_names=("a", "b"), joint_names=("0", "1", "2", "3"),
+                                      frame_index=np.arange(3), timestamp_s=np.arange(3) / 30.0)
+        associate_people(candidates, rig)
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
+    seconds = time.perf_counter() - start
+    if late.is_set():
+        notify(f"association kernels ready ({seconds:.0f} s)")
+    return seconds

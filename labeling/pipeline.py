@@ -187,8 +187,9 @@ class LabelJob:
         names = detections.camera_names
         rig, detections = match_cameras(rig, detections)
         if kwargs.get("identity") is not None and detections.camera_names != names:
-            order = [names.index(n) if n in names else
-                     sorted(names).index(n) for n in detections.camera_names]
+            # The views as match_cameras reordered them: by name, else paired in sorted order.
+            renamed = dict(zip(sorted(rig.names), sorted(names)))
+            order = [names.index(n if n in names else renamed[n]) for n in detections.camera_names]
             kwargs["identity"] = kwargs["identity"].reorder_views(order)
         job = cls(rig=rig, detections=detections, **kwargs)
         if job.bones is None or not len(job.bones) or job.options.bone_check == "off" \
@@ -303,10 +304,11 @@ def shard_task(job: LabelJob, shard: int) -> ShardTask:
 
 def label_people(rig, detections: Detections, person_id: np.ndarray, *, options: LabelOptions,
                  bones: np.ndarray | None = None,
-                 reference_bone_lengths_m: np.ndarray | None = None, noise=None):
+                 reference_bone_lengths_m: np.ndarray | None = None, **compute_options):
     """Pseudo-labels of samples of several people: each person's samples (``person_id (N,)``)
     through :func:`labeling.pseudo_labels.compute_pseudo_labels` on their own (smoothing and the
     bone check never mix people). reference_bone_lengths_m: (T, B, 2) per person, or None.
+    compute_options: passed on to ``compute_pseudo_labels`` unchanged (the same for everyone).
     Returns a :class:`labeling.pseudo_labels.PseudoLabels` of the N samples, in their order."""
     from .pseudo_labels import PseudoLabels
     from .shards import LABEL_FIELDS
@@ -319,14 +321,14 @@ def label_people(rig, detections: Detections, person_id: np.ndarray, *, options:
                      else np.asarray(reference_bone_lengths_m)[person])
         labels = compute_pseudo_labels(rig, _take_samples(detections, mine), options=options,
                                        bones=bones, reference_bone_lengths_m=reference,
-                                       noise=noise)
+                                       **compute_options)
         for name in LABEL_FIELDS:
             value = getattr(labels, name)
             if name not in merged:
                 merged[name] = np.empty((N,) + value.shape[1:], dtype=value.dtype)
             merged[name][mine] = value
     if not merged:
-        return compute_pseudo_labels(rig, detections, options=options, noise=noise)
+        return compute_pseudo_labels(rig, detections, options=options, **compute_options)
     return PseudoLabels(**merged)
 
 

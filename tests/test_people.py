@@ -135,3 +135,46 @@ def test_bad_crowd_options_raise():
         CrowdNoise(view_swap_rate=2.0)
     with pytest.raises(ValueError, match="min_views"):
         AssociationOptions(min_views=1)
+
+
+def test_compiled_steps_agree_with_their_numpy_references():
+    from labeling import _people_geometry as module
+
+    rig, _, _, candidates = _take(people=3, cameras=4, frames=3)
+    geometry = module._Geometry(rig)
+    normalized = np.ascontiguousarray(geometry.normalize(candidates.points_2d)[:, 1])  # (V, P, J, 2)
+    rays = np.ascontiguousarray(np.nan_to_num(geometry.rays(normalized)))
+    weights = np.where(np.isfinite(normalized[..., 0]),
+                       np.maximum(np.nan_to_num(candidates.scores[:, 1]), 1e-3), 0.0)
+    present = (weights > 0).sum(axis=-1) >= 3
+    options = AssociationOptions()
+    groups = np.array([[0, 1, -1, 2], [1, 0, 2, -1]], dtype=np.int64)  # some right, some wrong
+    groups = np.where(groups < candidates.num_people, groups, -1)
+    compiled = module._triangulate_groups(groups, rays, weights, normalized, geometry, options)
+    reference = module._triangulate_groups_numpy(groups, rays, weights, normalized, geometry, options)
+    np.testing.assert_array_equal(compiled[1], reference[1])
+    np.testing.assert_allclose(compiled[0], reference[0], atol=1e-9)  # metres, float64
+    predicted = compiled[0]
+    cost, distance = module._claim_costs(predicted, normalized, weights, present, geometry, 3)
+    cost_ref, distance_ref = module._claim_costs_numpy(predicted, normalized, weights, present, geometry, 3)
+    np.testing.assert_allclose(cost, cost_ref, atol=1e-12)
+    np.testing.assert_allclose(distance, distance_ref, atol=1e-12)
+    kept = compiled[1]
+    affinity = module._affinities(compiled[0], compiled[0] + 0.01, kept, normalized, geometry)
+    reference = module._affinities_numpy(compiled[0], compiled[0] + 0.01, kept, normalized, geometry)
+    np.testing.assert_allclose(affinity, reference, atol=1e-9)  # px
+    assert np.isfinite(affinity[kept >= 0]).all() and np.isnan(affinity[kept < 0]).all()
+
+
+def test_parallel_segments_join_into_the_same_people():
+    """Two processes, each a half of the take (sharing 30 framesets): the same tracks as one."""
+    rig, _, detections, candidates = _take(frames=260, seed=7)
+    serial = associate_people(candidates, rig)
+    parallel = associate_people(candidates, rig, AssociationOptions(workers=2))
+    assert parallel.num_people == serial.num_people == 3
+    agree = (parallel.chosen == serial.chosen) | ((parallel.chosen < 0) & (serial.chosen < 0))
+    assert agree.mean() >= 0.99  # a few view-framesets near the join may differ
+    held = _held(parallel, detections)
+    for t in range(3):
+        mine = held[t][held[t] >= -1]
+        assert np.unique(mine, return_counts=True)[1].max() / mine.size >= PURITY

@@ -226,8 +226,8 @@ class PeopleDemoResult:
                  f"{e.identity_switches} identity switches in {e.person_framesets:,} "
                  f"person-framesets seen by 2+ views ({e.switches_per_1000:.2f} per 1,000)",
                  f"  labels       {e.accepted_two_views:.1%} of joints with 2+ correct views accepted; "
-                 f"labels {frames / max(self.label_seconds, 1e-9):,.0f} framesets/s "
-                 f"(association + triangulation + gating + shards)",
+                 f"rigkit label end to end {frames / max(self.label_seconds, 1e-9):,.0f} framesets/s "
+                 f"(reading the JSON, association, triangulation, gating, shards)",
                  f"  {'person':<7} {'track':>5} {'framesets':>9} {'accepted':>9} {'uncertain':>9} "
                  f"{'MPJPE mm':>9} {'oracle mm':>9}"]
         for track in self.tracks:
@@ -268,6 +268,9 @@ def run_people_demo(out: str | Path, options: PeopleDemoOptions = PeopleDemoOpti
                                         fps=options.fps, seed=options.seed)
     calibration, folder = write_crowd_take(out / "take", rig, detections)
     say(f"[2/3] rigkit label --detections openpose:{folder} --max-people {options.people}")
+    from ..people import compile_association_kernels
+
+    compile_association_kernels(notify=lambda message: say(f"rigkit: {message}"))
     label_started = time.perf_counter()
     rig = load_rig(calibration)
     association = AssociationOptions(max_people=options.people)
@@ -304,6 +307,12 @@ def _chosen_from_samples(samples, num_tracks: int, rig, frames: int) -> np.ndarr
     return chosen
 
 
+def _hip_joints(joint_names) -> list[int]:
+    """Indices of the hip joints (mid-hip for the path), else every joint."""
+    hips = [j for j, name in enumerate(joint_names) if name in ("left_hip", "right_hip", "mid_hip")]
+    return hips or list(range(len(joint_names)))
+
+
 def draw_tracks(path: Path, crowd, labels: dict, evaluation: PeopleEvaluation) -> Path:
     """Top view of every person's labeled path over the truth, and who was labeled when."""
     import matplotlib
@@ -319,15 +328,15 @@ def draw_tracks(path: Path, crowd, labels: dict, evaluation: PeopleEvaluation) -
     colours = plt.get_cmap("tab10")
     figure, (top, timeline) = plt.subplots(1, 2, figsize=(13, 5.5),
                                            gridspec_kw={"width_ratios": [1, 1.4]})
+    hips = _hip_joints(crowd.skeleton.joint_names)  # the path drawn: mid-hip, truth and labels
     for p in range(P):
-        walked = np.nanmean(truth[p][:, [11, 12]] if truth.shape[2] > 12 else truth[p], axis=1)
+        walked = truth[p][:, hips].mean(axis=1)
         top.plot(walked[:, 0], walked[:, 1], color="0.75", linewidth=4, zorder=1,
                  label="truth" if p == 0 else None)
     for t in range(T):
         mine = person == t
         points = np.where(labels["valid"][mine][..., None], labels["keypoints_3d"][mine], np.nan)
-        with np.errstate(invalid="ignore"), _quiet():
-            centre = np.nanmean(points, axis=1)
+        centre = points[:, hips].mean(axis=1)  # NaN unless every hip joint was accepted
         top.plot(centre[:, 0], centre[:, 1], ".", markersize=2.5, color=colours(t % 10), zorder=2,
                  label=f"person {t}")
         timeline.plot(frame[mine], np.full(mine.sum(), t), "|", color=colours(t % 10), markersize=12)
@@ -337,7 +346,7 @@ def draw_tracks(path: Path, crowd, labels: dict, evaluation: PeopleEvaluation) -
     top.set_aspect("equal")
     top.set_xlabel("x (m)")
     top.set_ylabel("y (m)")
-    top.set_title("top view: labeled paths (mean of accepted joints) over the truth")
+    top.set_title("top view: labeled mid-hip paths (accepted hips) over the truth")
     top.legend(loc="upper right", fontsize=8)
     timeline.set_xlabel("frameset")
     timeline.set_ylabel("person (track)")
@@ -351,15 +360,3 @@ def draw_tracks(path: Path, crowd, labels: dict, evaluation: PeopleEvaluation) -
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
-
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._catch.__exit__(*exc)
