@@ -28,10 +28,12 @@ from benchmarks.common import machine_load, print_table  # noqa: E402
 
 HEAVY = ("torch", "numba", "llvmlite", "scipy", "cv2", "zmq", "h5py", "matplotlib", "ray")
 
-# (row name, statement run in a fresh interpreter)
+# (row name, statement run in a fresh interpreter[, setup run before it, not timed])
 IMPORTS = [
     ("torch alone", "import torch"),
     ("from labeling import ShardDataset", "from labeling import ShardDataset"),
+    # what the dataset adds to a worker that has torch anyway: robust to the machine's load
+    ("  ... after import torch", "from labeling import ShardDataset", "import torch"),
     ("import geometry", "import geometry"),
     ("import capture", "import capture"),
     ("import calibration", "import calibration"),
@@ -44,6 +46,7 @@ HELP_COMMANDS = [[], ["capture"], ["calibrate"], ["label"], ["demo"]]
 
 _PROBE = """
 import json, resource, sys, time
+exec({setup!r})
 start = time.perf_counter()
 exec({statement!r})
 seconds = time.perf_counter() - start
@@ -53,9 +56,10 @@ print(json.dumps(dict(seconds=seconds, rss_mb=rss_mb, heavy=heavy)))
 """
 
 
-def probe_import(statement: str) -> dict:
-    """One fresh interpreter: seconds and peak MB of ``statement``, and the heavy modules loaded."""
-    code = _PROBE.format(statement=statement, heavy=HEAVY)
+def probe_import(statement: str, setup: str = "") -> dict:
+    """One fresh interpreter: seconds and peak MB of ``statement`` (after the untimed ``setup``), and
+    the heavy modules loaded."""
+    code = _PROBE.format(statement=statement, setup=setup, heavy=HEAVY)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True, env=_env())
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -84,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     repeat = 1 if args.quick else max(1, args.repeat)
     print(f"bench_imports: fresh interpreter per run, best of {repeat}; {machine_load()}")
     rows = []
-    for name, statement in IMPORTS:
-        runs = [probe_import(statement) for _ in range(repeat)]
+    for name, statement, *setup in IMPORTS:
+        runs = [probe_import(statement, *setup) for _ in range(repeat)]
         best = min(runs, key=lambda r: r["seconds"])
         rows.append({"import": name, "s": best["seconds"], "peak MB": min(r["rss_mb"] for r in runs),
                      "heavy modules loaded": " ".join(best["heavy"]) or "-"})

@@ -2,8 +2,11 @@
 :mod:`geometry._kernels`; plus a torch mirror), no I/O of its own, no global state.
 
 Conventions (frames, pixels, distortion order, dimension letters, units) are stated once in
-:mod:`geometry.camera`. The torch mirror lives in :mod:`geometry.differentiable` and is not
-imported here (torch is slow to import). Scene generators: :mod:`geometry.synthetic`.
+:mod:`geometry.camera`; the one lens model (distortion, its inverse and Jacobians, ``K``, the "in
+front of the camera" rule) is :mod:`geometry.lens`; options validate through :mod:`geometry.options`.
+The torch mirror lives in :mod:`geometry.differentiable` and is not imported here (torch is slow to
+import); numba loads with the first triangulation, not here. Scene generators:
+:mod:`geometry.synthetic` (not imported here either).
 """
 
 from .board import ARUCO_DICTIONARY_SIZES, Board, BoardType, board_from_mapping

@@ -78,6 +78,13 @@ def _names(num_cameras: int) -> list[str]:
     return [f"cam{i + 1:02d}" for i in range(num_cameras)]
 
 
+def _checked_rng(num_cameras: int, rng: np.random.Generator | None) -> np.random.Generator:
+    """The rig generators' common checks: at least 2 cameras; no rng -> the seeded default."""
+    if num_cameras < 2:
+        raise ValueError(f"num_cameras is {num_cameras}, expected at least 2")
+    return np.random.default_rng(0) if rng is None else rng
+
+
 def ring_rig(num_cameras: int = 6, *, radius_m: float = 4.0, height_m: float = 1.8,
              target: np.ndarray = (0.0, 0.0, 1.0), size: tuple[int, int] = (1920, 1080),
              horizontal_fov_deg: float = 70.0, lens: Lens = "distorted",
@@ -87,9 +94,7 @@ def ring_rig(num_cameras: int = 6, *, radius_m: float = 4.0, height_m: float = 1
     rng: seeds intrinsics, distortion and a small position jitter (``jitter_m``); the default
     ``np.random.default_rng(0)`` keeps calls without an rng reproducible.
     """
-    if num_cameras < 2:
-        raise ValueError(f"num_cameras is {num_cameras}, expected at least 2")
-    rng = np.random.default_rng(0) if rng is None else rng
+    rng = _checked_rng(num_cameras, rng)
     angles = np.linspace(0, 2 * np.pi, num_cameras, endpoint=False)
     return _circle_rig(angles, radius_m, height_m, target, size, horizontal_fov_deg, lens, rng, jitter_m)
 
@@ -100,9 +105,7 @@ def arc_rig(num_cameras: int = 4, *, arc_deg: float = 150.0, radius_m: float = 4
             lens: Lens = "distorted", rng: np.random.Generator | None = None,
             jitter_m: float = 0.1) -> Rig:
     """Cameras on an arc of ``arc_deg`` degrees in front of the subject (a lab wall setup)."""
-    if num_cameras < 2:
-        raise ValueError(f"num_cameras is {num_cameras}, expected at least 2")
-    rng = np.random.default_rng(0) if rng is None else rng
+    rng = _checked_rng(num_cameras, rng)
     half = np.radians(arc_deg) / 2
     angles = np.linspace(-half, half, num_cameras) - np.pi / 2
     return _circle_rig(angles, radius_m, height_m, target, size, horizontal_fov_deg, lens, rng, jitter_m)
@@ -114,9 +117,7 @@ def ceiling_rig(num_cameras: int = 4, *, room_m: tuple[float, float] = (6.0, 6.0
                 lens: Lens = "distorted", rng: np.random.Generator | None = None,
                 jitter_m: float = 0.1) -> Rig:
     """Cameras near the ceiling in the room's corners and wall centres, looking down at ``target``."""
-    if num_cameras < 2:
-        raise ValueError(f"num_cameras is {num_cameras}, expected at least 2")
-    rng = np.random.default_rng(0) if rng is None else rng
+    rng = _checked_rng(num_cameras, rng)
     angles = np.linspace(np.pi / 4, np.pi / 4 + 2 * np.pi, num_cameras, endpoint=False)
     half_x, half_y = room_m[0] / 2, room_m[1] / 2
     cameras = []
