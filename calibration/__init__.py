@@ -17,6 +17,13 @@ from .bundle_adjustment import (BundleAdjustmentOptions, BundleAdjustmentResult,
 from .keypoint_extrinsics import (KeypointExtrinsics, KeypointExtrinsicsOptions, KeypointPair, KnownLength,
                                   keypoint_extrinsics, person_height_m)
 from .rig_comparison import RigComparison, compare_rigs, rig_in_camera_frame
+from .agreement import RigAgreement, Similarity, rig_agreement, umeyama
+from .board_validation import JointDecision, ValidatedBoardCalibration, validated_board_extrinsics
+from .keypoint_cleaning import fix_swaps, swap_permutation, temporal_outliers
+from .lens_model import (COMPLEXITIES, Complexity, LensFit, LensPriors, LensSelection, LensUncertainty, ModelScore,
+                         fit_lens, lens_error_px, projection_uncertainty, select_lens_model)
+from .sync import TimeOffsets, estimate_time_offsets, shift_frames
+from .validation import HeldOutError, Verdict, heldout_mask, heldout_reprojection, heldout_view_errors, verdict
 from .files import (CalibrationFile, CalibrationFormat, check_rig, detect_format, load_rig,
                     merge_cameras, read_calibration, save_rig, write_atomic)
 
@@ -37,4 +44,11 @@ __all__ = [
     "KeypointExtrinsics", "KeypointExtrinsicsOptions", "KeypointPair", "KnownLength", "keypoint_extrinsics",
     "person_height_m",
     "RigComparison", "compare_rigs", "rig_in_camera_frame",
+    "RigAgreement", "Similarity", "rig_agreement", "umeyama",
+    "JointDecision", "ValidatedBoardCalibration", "validated_board_extrinsics",
+    "fix_swaps", "swap_permutation", "temporal_outliers",
+    "COMPLEXITIES", "Complexity", "LensFit", "LensPriors", "LensSelection", "LensUncertainty", "ModelScore",
+    "fit_lens", "lens_error_px", "projection_uncertainty", "select_lens_model",
+    "TimeOffsets", "estimate_time_offsets", "shift_frames",
+    "HeldOutError", "Verdict", "heldout_mask", "heldout_reprojection", "heldout_view_errors", "verdict",
 ]
