@@ -35,6 +35,12 @@ _SUBMODULES = {
     "RigComparison": "rig_comparison", "compare_rigs": "rig_comparison",
     "rig_in_camera_frame": "rig_comparison",
     "CalibrationUnits": "files", "convert_calibration": "convert",
+    "RigAgreement": "agreement", "Similarity": "agreement", "rig_agreement": "agreement", "umeyama": "agreement",
+    "JointDecision": "board_validation", "ValidatedBoardCalibration": "board_validation", "validated_board_extrinsics": "board_validation",
+    "fix_swaps": "keypoint_cleaning", "swap_permutation": "keypoint_cleaning", "temporal_outliers": "keypoint_cleaning",
+    "COMPLEXITIES": "lens_model", "Complexity": "lens_model", "LensFit": "lens_model", "LensPriors": "lens_model", "LensSelection": "lens_model", "LensUncertainty": "lens_model", "ModelScore": "lens_model", "fit_lens": "lens_model", "lens_error_px": "lens_model", "projection_uncertainty": "lens_model", "select_lens_model": "lens_model",
+    "TimeOffsets": "sync", "estimate_time_offsets": "sync", "shift_frames": "sync",
+    "HeldOutError": "validation", "Verdict": "validation", "heldout_mask": "validation", "heldout_reprojection": "validation", "heldout_view_errors": "validation", "verdict": "validation",
 }
 __all__ = list(_SUBMODULES)
 __getattr__, __dir__ = lazy_attributes(__name__, _SUBMODULES)

@@ -622,11 +622,20 @@ def _run_keypoints(args: argparse.Namespace) -> int:
                   if name != names[0] else f"time offset {name}: +0.00 frames (reference)")
         print(f"as arguments: {found.as_arguments() or '(all 0: already synchronized)'} (not applied: check "
               "them, then calibrate again with them)")
+    from .keypoint_validation import keypoint_heldout_verdict
+    heldout, verdict = keypoint_heldout_verdict(result, points[:, held], scores=None if scores is None else
+                                                scores[:, held], joint_names=joint_names, options=options,
+                                                check_against=read_calibration(args.check_against).rig
+                                                if args.check_against else None)
+    if held.any():  # the held-out figures judged the solve without them; the file gets the solve from all
+        result = keypoint_extrinsics(rig, points, scores=scores, joint_names=joint_names, options=options)
     metadata = dict(existing.metadata)
     metadata["extrinsics"] = {
         "method": "keypoints", "detections": str(args.detections), "rms_px": round(result.bundle.rms_px, 4),
         "observations": result.bundle.num_observations, "rejected": result.bundle.num_rejected,
         "metric_scale": known is not None, "weak_pairs": [f"{p.a}-{p.b}" for p in result.weak_pairs]}
+    if heldout is not None:
+        metadata["extrinsics"]["heldout_rms_px"] = round(heldout.rms_px, 4)
     if known is None:
         logger.warning("no known length given: the calibration's unit is the seed pair's baseline, not metres")
     base = read_calibration(out, units=args.calibration_units) if out.exists() else None
@@ -638,10 +647,5 @@ def _run_keypoints(args: argparse.Namespace) -> int:
     if not args.no_report:
         for path in write_keypoint_report(result, out.parent, stem=out.stem):
             print(f"wrote {path}")
-    from .keypoint_validation import keypoint_heldout_verdict
-    heldout, verdict = keypoint_heldout_verdict(result, points[:, held], scores=None if scores is None else
-                                                scores[:, held], joint_names=joint_names, options=options,
-                                                check_against=read_calibration(args.check_against).rig
-                                                if args.check_against else None)
     _print_validation(heldout, verdict)
     return 0
