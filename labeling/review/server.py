@@ -292,8 +292,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if method == "GET" and path in self.app._static:
                 body, kind = self.app._static[path]
-                if path == "/":  # the page's own links carry the token too
-                    body = body.replace(b"{{TOKEN}}", self.app.token.encode())
+                if path == "/":  # the page's own links carry the token; its metadata comes inline
+                    meta = json.dumps(self.app.meta(), allow_nan=False).replace("<", "\\u003c")
+                    body = body.replace(b"{{TOKEN}}", self.app.token.encode()).replace(b"{{META}}", meta.encode())
                 self._send(HTTPStatus.OK, body, kind)
             elif method == "GET" and path == "/api/meta":
                 self._json(HTTPStatus.OK, self.app.meta())
