@@ -127,6 +127,7 @@ class ReviewApp:
 
     def close(self) -> None:
         self.store.close()
+        self._first_served.set()  # an indexing thread still waiting for the first frameset goes
         if self._summary_thread.is_alive():
             self._summary_thread.join(timeout=30)
         if self.frames is not None:
