@@ -424,11 +424,22 @@ def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show the progress bar even when stderr is not a terminal")
 
 
+def _videos(specs: list[str] | None) -> dict[str, str]:
+    """``CAM=PATH`` arguments -> {camera: path}."""
+    videos = {}
+    for spec in specs or ():
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--video {spec!r} must be CAMERA=PATH, e.g. cam01=videos/cam01.mp4")
+        videos[name] = path
+    return videos
+
+
 def _run_review(args) -> int:
     from .review.server import serve
 
     return serve(args.dir, host=args.host, port=args.port, open_browser=not args.no_browser,
-                 session=args.session, max_frame_width_px=args.max_frame_width,
+                 session=args.session, max_frame_width_px=args.max_frame_width, videos=_videos(args.video),
                  announce=lambda text: print(text, flush=True))
 
 
@@ -570,4 +581,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="session with the frames (default: the one recorded in index.json)")
     review.add_argument("--max-frame-width", type=int, default=1280, metavar="PX",
                         help="frames wider than this are decoded and sent at 1/2 or 1/4 size")
+    review.add_argument("--video", action="append", metavar="CAM=PATH",
+                        help="frames from a video per camera (frame_index = frame number), for "
+                             "labels made from videos; repeat per camera")
     review.set_defaults(func=_run_review)

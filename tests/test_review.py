@@ -207,6 +207,14 @@ def test_a_bad_folder_is_one_sentence_and_exit_2(tmp_path, capsys):
     assert "no label index" in err and "Traceback" not in err
 
 
+def test_a_bad_video_argument_is_one_sentence_and_exit_2(labels, capsys):
+    root, _ = labels
+    assert rigkit_cli.main(["label", "review", str(root), "--no-browser", "--video", "cam01"]) == 2
+    assert "must be CAMERA=PATH" in capsys.readouterr().err
+    assert rigkit_cli.main(["label", "review", str(root), "--no-browser", "--video", "zz=/no/such.mp4"]) == 2
+    assert "no camera named zz" in capsys.readouterr().err
+
+
 def test_another_host_is_served_with_a_warning(labels):
     root, _ = labels
     process = subprocess.Popen([sys.executable, "-m", "rigkit_cli", "label", "review", str(root), "--host",
@@ -273,3 +281,39 @@ def test_camera_health_quantiles_match_numpy():
         expected = np.nanpercentile(values, [50, 90], axis=1)
     for got, want in zip(_row_quantiles(values, (0.5, 0.9)), expected):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, equal_nan=True)
+
+
+# -- frames from videos ----------------------------------------------------------------------
+VIDEO_GREY_TOL = 6  # grey levels: mp4v + JPEG re-encoding of a flat frame
+
+
+def test_frames_come_from_one_video_per_camera(labels, tmp_path):
+    import cv2
+
+    root, _ = labels
+    videos = {}
+    for v, name in enumerate(("cam01", "cam02")):
+        path = tmp_path / f"{name}.mp4"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48))
+        for k in range(30):  # frame k of camera v: flat grey (4 k + 60 v)
+            writer.write(np.full((48, 64, 3), 4 * k + 60 * v, np.uint8))
+        writer.release()
+        videos[name] = str(path)
+    from labeling.review.store import LabelStore
+
+    names = LabelStore(root).camera_names
+    videos = {names[v]: videos[f"cam0{v + 1}"] for v in range(2)}
+    app = ReviewApp(root, videos=videos)
+    try:
+        assert app.meta()["has_frames"]
+        for sample in (3, 4, 5, 20, 2, 29):  # in order, then seeks back and forth
+            frame_index = int(app.store.sample_arrays(sample)["frame_index"])
+            for v in range(2):
+                image = cv2.imdecode(np.frombuffer(app.frame(sample, v), np.uint8), cv2.IMREAD_GRAYSCALE)
+                assert abs(float(image.mean()) - (4 * frame_index + 60 * v)) < VIDEO_GREY_TOL, (sample, v)
+            assert app.frame(sample, 2) is None  # no video for this camera: a blank canvas
+        assert app.frame(40, 0) is None  # past the video's end
+    finally:
+        app.close()
+    with pytest.raises(ValueError, match="no camera named"):
+        ReviewApp(root, videos={"nope": videos[names[0]]})

@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from ..shards import RejectReason
-from .store import FrameSource, LabelStore, Query, run_query, timeline
+from .store import FrameSource, LabelStore, Query, VideoFrames, run_query, timeline
 from .verdicts import Review, Verdict, load_review, now_utc, reviewer_name
 
 __all__ = ["ReviewApp", "make_server", "serve", "is_loopback", "url_of"]
@@ -73,7 +73,8 @@ class ReviewApp:
     """The state behind the server: the label set, its frames, the review being written."""
 
     def __init__(self, root: str | os.PathLike, *, session: str | os.PathLike | None = None,
-                 token: str | None = None, who: str | None = None, max_frame_width_px: int = 1280):
+                 token: str | None = None, who: str | None = None, max_frame_width_px: int = 1280,
+                 videos: dict | None = None):
         self.root = Path(root)
         self.store = LabelStore(self.root)
         self.token = token or secrets.token_urlsafe(24)
@@ -87,11 +88,17 @@ class ReviewApp:
         self.reviewed = np.zeros((N, J), dtype=bool)
         for sample in {v.sample for v in self.review.verdicts if v.sample < N}:
             self._refresh(sample)
-        recorded = self.store.index.job.get("provenance", {}).get("session")
+        provenance = self.store.index.job.get("provenance", {})
+        recorded = provenance.get("session")
         source = session if session is not None else recorded
-        self.frames: FrameSource | None = None
+        videos = videos if videos else (provenance.get("videos") if session is None else None)
+        self.frames: FrameSource | VideoFrames | None = None
         self.frames_note = "no session recorded in index.json: blank canvases"
-        if source is not None:
+        if videos:  # one video per camera, frame_index = frame number
+            self.frames = VideoFrames(dict(videos), list(self.store.camera_names),
+                                      max_width_px=max_frame_width_px)
+            self.frames_note = f"frames from {len(videos)} videos"
+        elif source is not None:
             if Path(source).is_dir():
                 try:
                     self.frames = FrameSource(source, self.store.camera_names,
@@ -120,6 +127,7 @@ class ReviewApp:
 
     def close(self) -> None:
         self.store.close()
+        self._first_served.set()  # an indexing thread still waiting for the first frameset goes
         if self._summary_thread.is_alive():
             self._summary_thread.join(timeout=30)
         if self.frames is not None:
@@ -285,8 +293,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if method == "GET" and path in self.app._static:
                 body, kind = self.app._static[path]
-                if path == "/":  # the page's own links carry the token too
-                    body = body.replace(b"{{TOKEN}}", self.app.token.encode())
+                if path == "/":  # the page's own links carry the token; its metadata comes inline
+                    meta = json.dumps(self.app.meta(), allow_nan=False).replace("<", "\\u003c")
+                    body = body.replace(b"{{TOKEN}}", self.app.token.encode()).replace(b"{{META}}", meta.encode())
                 self._send(HTTPStatus.OK, body, kind)
             elif method == "GET" and path == "/api/meta":
                 self._json(HTTPStatus.OK, self.app.meta())
@@ -355,10 +364,10 @@ def _has_display() -> bool:
 
 def serve(root: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 0, open_browser: bool = True,
           session: str | os.PathLike | None = None, max_frame_width_px: int = 1280,
-          announce=print) -> int:
+          videos: dict | None = None, announce=print) -> int:
     """Serve the review of ``root`` until interrupted (Ctrl-C); returns 0."""
     started = time.perf_counter()
-    app = ReviewApp(root, session=session, max_frame_width_px=max_frame_width_px)
+    app = ReviewApp(root, session=session, max_frame_width_px=max_frame_width_px, videos=videos)
     server = make_server(app, host=host, port=port)
     app.start_summary()
     url = url_of(server, app)

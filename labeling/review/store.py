@@ -26,7 +26,7 @@ import numpy as np
 from ..index import LabelIndex
 from ..shards import LABEL_FIELDS, RejectReason, read_shard_attributes, rig_from_shard
 
-__all__ = ["LabelStore", "Summary", "FrameSource", "QUERY_REASONS", "BLOCK_ROWS"]
+__all__ = ["LabelStore", "Summary", "FrameSource", "VideoFrames", "QUERY_REASONS", "BLOCK_ROWS"]
 
 log = logging.getLogger(__name__)
 BLOCK_ROWS = 64
@@ -401,3 +401,73 @@ class FrameSource:
 
     def close(self) -> None:
         self.session.close()
+
+
+class VideoFrames:
+    """JPEG frames read from one video file per camera (``frame_index`` = the video's frame
+    number), for labels made from videos rather than a recorded session.
+
+    videos: camera name -> path, for some or all of ``camera_names``. Each video stays open;
+    reading the next frame is a plain decode, any other frame a seek. Frames wider than
+    ``max_width_px`` are halved (or quartered) before the JPEG encoding; a small LRU keeps the
+    last frames.
+    """
+
+    def __init__(self, videos: dict, camera_names, *, max_width_px: int = 1280, cache_frames: int = 64,
+                 jpeg_quality: int = 85):
+        import cv2
+
+        unknown = sorted(set(videos) - set(camera_names))
+        if unknown:
+            raise ValueError(f"no camera named {', '.join(unknown)} in the label set "
+                             f"(cameras: {', '.join(camera_names)})")
+        self.paths = {}
+        for name, path in videos.items():
+            if not Path(path).is_file():
+                raise ValueError(f"video {path} of camera {name} does not exist")
+            self.paths[camera_names.index(name)] = Path(path)
+        self.max_width_px, self.cache_frames, self.jpeg_quality = max_width_px, cache_frames, jpeg_quality
+        self._captures: dict[int, list] = {}  # view -> [cv2.VideoCapture, next frame number]
+        self._cache: OrderedDict[tuple[int, int], bytes | None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._cv2 = cv2
+
+    def jpeg(self, frame_index: int, view: int) -> bytes | None:
+        key = (int(frame_index), int(view))
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            data = self._read(*key)
+            self._cache[key] = data
+            if len(self._cache) > self.cache_frames:
+                self._cache.popitem(last=False)
+            return data
+
+    def _read(self, frame_index: int, view: int) -> bytes | None:
+        cv2 = self._cv2
+        if view not in self.paths or frame_index < 0:
+            return None
+        entry = self._captures.get(view)
+        if entry is None:
+            capture = cv2.VideoCapture(str(self.paths[view]))
+            if not capture.isOpened():
+                raise OSError(f"cannot open video {self.paths[view]}")
+            entry = self._captures[view] = [capture, 0]
+        capture, position = entry
+        if frame_index != position:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, frame_index)
+        ok, image = capture.read()
+        entry[1] = frame_index + 1 if ok else -1
+        if not ok:
+            return None
+        while image.shape[1] > self.max_width_px:
+            image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        return data.tobytes() if ok else None
+
+    def close(self) -> None:
+        with self._lock:
+            for capture, _ in self._captures.values():
+                capture.release()
+            self._captures.clear()

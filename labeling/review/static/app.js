@@ -539,7 +539,10 @@ function onKey(e) {
 
 // ---------------------------------------------------------------- start
 async function start() {
-  const meta = await getJSON("/api/meta");
+  // the label set's metadata comes inline with the page (one round trip less before the first paint)
+  const inline = $("meta-json");
+  const meta = inline && inline.textContent.trim().startsWith("{") ? JSON.parse(inline.textContent)
+    : await getJSON("/api/meta");
   state.meta = meta;
   $("where").textContent = `${meta.root}: ${meta.num_samples.toLocaleString()} framesets x ${meta.camera_names.length} views — ${meta.frames}`;
   buildViews(); fillFilters(); setupScene();
