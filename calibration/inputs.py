@@ -1,9 +1,11 @@
 """Frames for calibration: the one frame source lives in :mod:`capture.frames` (video files, image
-folders, a session's cameras); this module keeps the names calibration has always imported."""
+folders, a session's cameras) and the one pairing of several cameras in :mod:`capture.pairing`;
+this module keeps the names calibration has always imported."""
 
 from capture.frames import (IMAGE_SUFFIXES, CameraSource, FrameSource, ImageFolderSource,
-                            SessionCameraSource, SynchronizedFrames, VideoSource, frame_indices,
-                            list_images, open_session_sources, open_source, parse_camera_args)
+                            SessionCameraSource, VideoSource, frame_indices, list_images,
+                            open_session_sources, open_source, parse_camera_args)
+from capture.pairing import SynchronizedFrames
 
 __all__ = [
     "IMAGE_SUFFIXES", "CameraSource", "FrameSource", "VideoSource", "ImageFolderSource",

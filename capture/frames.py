@@ -5,7 +5,7 @@ file/folder replay (:mod:`capture.sources`). Pairing the frames of several camer
 (by timestamps, by index, with offsets) is :mod:`capture.pairing`.
 
 ``NAME=PATH`` on the command line becomes a :class:`CameraSource`; :func:`open_source`
-reads one camera's frames and :class:`SynchronizedFrames` walks several cameras together
+reads one camera's frames and :class:`capture.pairing.SynchronizedFrames` walks several cameras together
 (frameset ``i`` is frame ``i`` of every camera). A recorded session (``--session DIR``, read with
 ``capture.open_session``) gives one :class:`SessionCameraSource` per camera through
 :func:`open_session_sources`: frame ``i`` is the camera's image in frameset ``i``. Every source has
@@ -37,7 +37,6 @@ __all__ = [
     "open_source",
     "list_images",
     "frame_indices",
-    "SynchronizedFrames",
     "SessionCameraSource",
     "open_session_sources",
 ]
@@ -262,53 +261,3 @@ def open_session_sources(path: str | os.PathLike, cameras: Sequence[str] | None 
     if unknown:
         raise ValueError(f"session {path} has no camera {unknown[0]!r} (cameras: {', '.join(session.names)})")
     return [SessionCameraSource(session, name) for name in names]
-
-
-class SynchronizedFrames:
-    """Framesets of several cameras, paired by :func:`capture.pairing.pair_frames` (the one
-    pairing: timestamps for a session, index otherwise, ``offsets`` in frames).
-
-    sources: the cameras, in rig order. ``start``, ``stride``, ``limit`` select framesets among
-    the paired ones (a warning names cameras with different lengths; their common range is used).
-    offsets: ``{name: N}``, camera ``name``'s frame ``k + N`` pairs with frame ``k``.
-    Iterating yields ``(frameset_index, {name: image})`` with every camera's frame decoded once; a
-    camera whose frame is missing or unreadable there is absent from the dict.
-    """
-
-    def __init__(self, sources: Sequence[FrameSource], *, start: int = 0, stride: int = 1,
-                 limit: int | None = None, offsets: dict[str, int] | None = None):
-        from .pairing import pair_frames
-
-        if not sources:
-            raise ValueError("SynchronizedFrames needs at least one camera")
-        self.sources = tuple(sources)
-        self.pairing = pair_frames({s.name: s for s in self.sources}, offsets)
-        for note in self.pairing.notes:
-            logger.warning("%s", note)
-        self.num_frames = len(self.pairing)
-        self.positions = frame_indices(self.num_frames, start=start, stride=stride, limit=limit)
-        self.indices = self.pairing.frameset_index[self.positions]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.sources)
-
-    def __len__(self) -> int:
-        return int(self.indices.size)
-
-    def __iter__(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-        wanted_frames = self.pairing.frame_indices[self.positions]  # (K, V)
-        iterators = [source.frames(wanted_frames[:, v]) for v, source in enumerate(self.sources)]
-        heads: list[tuple[int, np.ndarray] | None] = [next(it, None) for it in iterators]
-        for k, frameset in enumerate(self.indices):
-            images = {}
-            for v, (source, iterator) in enumerate(zip(self.sources, iterators)):
-                wanted = int(wanted_frames[k, v])
-                while heads[v] is not None and heads[v][0] < wanted:
-                    heads[v] = next(iterator, None)
-                if heads[v] is not None and heads[v][0] == wanted:
-                    images[source.name] = heads[v][1]
-                    heads[v] = next(iterator, None)
-            if not images and all(h is None for h in heads):
-                return
-            yield int(frameset), images

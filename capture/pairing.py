@@ -15,6 +15,7 @@ Conventions (dimension letters V cameras, F framesets) in :mod:`geometry.camera`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,15 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from .frames import frame_indices
+
 if TYPE_CHECKING:
     from .frames import FrameSource
 
 __all__ = ["FramePairing", "pair_frames", "parse_frame_offsets", "iter_framesets", "RecordingSpec",
-           "Recording"]
+           "Recording", "SynchronizedFrames"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,3 +272,51 @@ class Recording:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class SynchronizedFrames:
+    """Framesets of several cameras, paired by :func:`capture.pairing.pair_frames` (the one
+    pairing: timestamps for a session, index otherwise, ``offsets`` in frames).
+
+    sources: the cameras, in rig order. ``start``, ``stride``, ``limit`` select framesets among
+    the paired ones (a warning names cameras with different lengths; their common range is used).
+    offsets: ``{name: N}``, camera ``name``'s frame ``k + N`` pairs with frame ``k``.
+    Iterating yields ``(frameset_index, {name: image})`` with every camera's frame decoded once; a
+    camera whose frame is missing or unreadable there is absent from the dict.
+    """
+
+    def __init__(self, sources: Sequence["FrameSource"], *, start: int = 0, stride: int = 1,
+                 limit: int | None = None, offsets: dict[str, int] | None = None):
+        if not sources:
+            raise ValueError("SynchronizedFrames needs at least one camera")
+        self.sources = tuple(sources)
+        self.pairing = pair_frames({s.name: s for s in self.sources}, offsets)
+        for note in self.pairing.notes:
+            logger.warning("%s", note)
+        self.num_frames = len(self.pairing)
+        self.positions = frame_indices(self.num_frames, start=start, stride=stride, limit=limit)
+        self.indices = self.pairing.frameset_index[self.positions]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sources)
+
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        wanted_frames = self.pairing.frame_indices[self.positions]  # (K, V)
+        iterators = [source.frames(wanted_frames[:, v]) for v, source in enumerate(self.sources)]
+        heads: list[tuple[int, np.ndarray] | None] = [next(it, None) for it in iterators]
+        for k, frameset in enumerate(self.indices):
+            images = {}
+            for v, (source, iterator) in enumerate(zip(self.sources, iterators)):
+                wanted = int(wanted_frames[k, v])
+                while heads[v] is not None and heads[v][0] < wanted:
+                    heads[v] = next(iterator, None)
+                if heads[v] is not None and heads[v][0] == wanted:
+                    images[source.name] = heads[v][1]
+                    heads[v] = next(iterator, None)
+            if not images and all(h is None for h in heads):
+                return
+            yield int(frameset), images

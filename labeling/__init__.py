@@ -12,8 +12,8 @@ from rigkit_lazy import lazy_attributes
 # that a trainer's DataLoader worker importing ShardDataset loads numpy, h5py and torch and
 # nothing else heavy (no numba, scipy, cv2, importers or pipeline).
 _SUBMODULES = {
-    "AssociationOptions": "association", "AssociationResult": "association",
-    "PersonCandidates": "association", "associate": "association",
+    "AssociationOptions": "association", "AssociationResult": "subject",
+    "PersonCandidates": "association", "associate": "subject",
     "associate_people": "people", "PeopleAssociation": "people", "PeopleSamples": "people", "Track": "people",
     "SampleIdentity": "pipeline", "label_people": "pipeline",
     "Detections": "detections", "read_npz_detections": "detections",

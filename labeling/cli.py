@@ -106,7 +106,8 @@ def load_people_arg(spec: str, *, rig, skeleton: str | None = None, association=
         False: the single subject's :class:`labeling.Detections`.
     options: reader options of :mod:`labeling.importers`.
     """
-    from .association import AssociationOptions, associate
+    from .association import AssociationOptions
+    from .subject import associate
     from .people import associate_people
 
     association = association or AssociationOptions()

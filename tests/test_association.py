@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from geometry.synthetic import ring_rig
-from labeling.association import AssociationOptions, PersonCandidates, associate, epipolar_costs
+from labeling.association import AssociationOptions, PersonCandidates, epipolar_costs
+from labeling.subject import associate
 
 J = 12
 F = 30

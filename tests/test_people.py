@@ -5,7 +5,8 @@ import pytest
 
 from geometry.synthetic import (CrowdNoise, CrowdOptions, crowd_motion, ring_rig,
                                 simulate_crowd_detections)
-from labeling.association import AssociationOptions, PersonCandidates, associate
+from labeling.association import AssociationOptions, PersonCandidates
+from labeling.subject import associate
 from labeling.people import associate_people, pair_epipolar_px
 
 FRAMES = 120

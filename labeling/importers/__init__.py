@@ -2,7 +2,7 @@
 
 Each reader returns :class:`labeling.association.PersonCandidates` (every person found);
 :func:`load_detections` reduces them to single-subject :class:`labeling.Detections`: with a
-calibrated rig by :func:`labeling.association.associate` (the person consistent across views and
+calibrated rig by :func:`labeling.subject.associate` (the person consistent across views and
 over time), without one by the highest score per view (logged). Cameras are matched to the
 calibration by name, otherwise in sorted order with a warning; frames are aligned by their
 number across cameras (NaN where a camera lacks a frame).
@@ -26,7 +26,8 @@ import numpy as np
 
 from geometry import Rig
 
-from ..association import AssociationOptions, PersonCandidates, associate
+from ..association import AssociationOptions, PersonCandidates
+from ..subject import associate
 from ..detections import Detections
 from .coco import read_coco, read_mmpose
 from .deeplabcut import read_deeplabcut
