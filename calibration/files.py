@@ -61,7 +61,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from geometry import Camera, Rig, rotation_from_rvec, rvec_from_rotation
@@ -428,6 +427,8 @@ def _node_text(node) -> str:
 
 
 def _cameras_from_filestorage(path: Path, decisions: list[str]) -> tuple[list[Camera], dict, list[str]]:
+    import cv2  # only the OpenCV FileStorage format needs it (--help stays light)
+
     try:
         storage = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
     except (cv2.error, SystemError) as error:  # OpenCV's parse errors come through as either
@@ -650,6 +651,8 @@ def _caliscope_document(rig: Rig, metadata: dict) -> dict:
 
 
 def _filestorage_text(rig: Rig, metadata: dict, *, xml: bool) -> str:
+    import cv2  # only the OpenCV FileStorage format needs it (--help stays light)
+
     # keys are K_<name>: OpenCV takes letters, digits, '_' and '-' after the leading letter
     bad = [n for n in rig.names if not _FILESTORAGE_NAME.match(n)]
     if bad:
