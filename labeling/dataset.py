@@ -464,7 +464,7 @@ class ShardIterableDataset(IterableDataset):
         if people is not None:
             wanted = np.atleast_1d(np.asarray(people, dtype=np.int64))
             person = self._map._per_sample(
-                lambda f: f["person_id"][()] if "person_id" in f
+                lambda f, entry: f["person_id"][()] if "person_id" in f
                 else np.zeros(f["valid"].shape[0], dtype=np.int64))
             offsets = self._map._shard_offsets
             self._rows = [first + np.flatnonzero(np.isin(

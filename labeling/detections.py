@@ -155,8 +155,8 @@ def read_npz_detections(path: str | os.PathLike) -> Detections:
         with np.load(path, allow_pickle=False) as data:
             fields = {k: data[k] for k in data.files}
     except Exception as error:  # OSError, ValueError, zipfile.BadZipFile, zlib.error (truncated)
-        raise ValueError(f"{path} is not a readable .npz file of detections "
-                         f"({type(error).__name__})") from None
+        raise ValueError(f"{path} is not a readable .npz file of detections (truncated or damaged: "
+                         f"{type(error).__name__})") from None
     missing = [k for k in NPZ_REQUIRED_KEYS if k not in fields]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)} (an npz of detections needs "

@@ -45,7 +45,7 @@ from .index import LabelIndex
 from .shards import read_shard
 
 __all__ = ["ExportFormat", "Labels", "LabelFilter", "read_labels", "export_labels",
-           "write_trc", "write_anipose_csv", "write_npz", "register_export"]
+           "write_trc", "write_anipose_csv", "write_npz", "register_export", "review_filter"]
 
 log = logging.getLogger(__name__)
 
@@ -268,8 +268,21 @@ def export_labels(label_dir: str | os.PathLike, out: str | os.PathLike | None = 
     return written
 
 
+def review_filter(root: Path, labels: Labels) -> np.ndarray:
+    """The label filter of the folder's ``review.json`` (``rigkit label review``): labels a
+    reviewer rejected are not exported; an accept never revives a label the gates rejected."""
+    from .review.verdicts import apply_review, load_review
+
+    index = LabelIndex.read(root)
+    review = load_review(root, job_id=index.job_id)
+    first = {entry.shard: entry.first_position for entry in index.shards}
+    samples = np.array([first[int(s)] for s in labels.shard], dtype=np.int64) + labels.row
+    return apply_review(labels.valid, samples, review, labels.joint_names)
+
+
 def _run_export(args: argparse.Namespace) -> int:
-    written = export_labels(args.dir, args.out, format=args.format, fps=args.fps)
+    written = export_labels(args.dir, args.out, format=args.format, fps=args.fps,
+                            label_filter=None if args.no_review else review_filter)
     if not args.quiet:
         for path in written:
             print(f"wrote {path}")
@@ -283,9 +296,13 @@ def register_export(sub) -> None:
                                         "as OpenSim/Pose2Sim .trc (one per person), Anipose-style "
                                         "CSV (x, y, z, error, ncams, score per joint) or npz.")
     parser.add_argument("dir", metavar="DIR", help="labeling output folder (with index.json)")
-    parser.add_argument("--format", choices=EXPORT_FORMATS, required=True)
+    parser.add_argument("--format", choices=EXPORT_FORMATS, required=True,
+                        help="trc: OpenSim/Pose2Sim marker file per person; csv: Anipose pose-3d table; "
+                             "npz: every array")
     parser.add_argument("--out", default=None, metavar="PATH",
                         help="output path (default DIR/export/labels.<format>)")
     parser.add_argument("--fps", type=float, default=None,
                         help="frame rate for the .trc when the labels have no timestamps")
+    parser.add_argument("--no-review", action="store_true",
+                        help="ignore DIR/review.json (by default labels a reviewer rejected are left out)")
     parser.set_defaults(func=_run_export)

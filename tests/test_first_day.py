@@ -103,7 +103,8 @@ CASES = {
                               "truncated.npz is not a readable .npz file of detections (truncated or damaged)"),
     "truncated npz (calibrate keypoints)": (
         lambda f, s, t: ["calibrate", "keypoints", "--detections", str(f / "truncated.npz"), "--person-height-m",
-                         "1.75", "--out", str(t / "k.toml")], "truncated.npz is not a readable npz file"),
+                         "1.75", "--intrinsics", str(f / "calib.toml"), "--out", str(t / "k.toml")],
+        "truncated.npz is not a readable .npz file of detections (truncated or damaged"),
     "session with a camera folder deleted": (
         lambda f, s, t: _label_args(f, t / "o", "--session", str(_without_camera(s, t))),
         "cameras/cam02 is missing, but the frameset table of"),

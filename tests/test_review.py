@@ -317,3 +317,24 @@ def test_frames_come_from_one_video_per_camera(labels, tmp_path):
         app.close()
     with pytest.raises(ValueError, match="no camera named"):
         ReviewApp(root, videos={"nope": videos[names[0]]})
+
+
+def test_export_honours_the_review(labels, tmp_path):
+    """`rigkit label export` leaves out what a reviewer rejected (--no-review keeps it)."""
+    import rigkit_cli
+    from labeling.export import read_labels, review_filter
+
+    root, index = labels
+    plain = read_labels(root)
+    sample = int(np.flatnonzero(plain.valid[:, 2])[0])
+    Review(job_id=index.job_id).with_verdict(
+        Verdict(sample=sample, level="joint", joint="joint2", verdict="reject", who="t")).write(root)
+    reviewed = read_labels(root, label_filter=review_filter)
+    assert not reviewed.valid[sample, 2] and np.isnan(reviewed.keypoints_3d[sample, 2]).all()
+    assert int(plain.valid.sum()) - int(reviewed.valid.sum()) == 1  # nothing else changed
+    assert rigkit_cli.main(["-q", "label", "export", str(root), "--format", "npz",
+                            "--out", str(tmp_path / "r.npz")]) == 0
+    assert rigkit_cli.main(["-q", "label", "export", str(root), "--format", "npz", "--no-review",
+                            "--out", str(tmp_path / "p.npz")]) == 0
+    with np.load(tmp_path / "r.npz") as r, np.load(tmp_path / "p.npz") as p:
+        assert int(p["valid"].sum()) - int(r["valid"].sum()) == 1
