@@ -16,6 +16,7 @@ essential-matrix RANSAC alone handles poorly because they are *consistent* withi
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -57,7 +58,8 @@ def temporal_outliers(points_2d: np.ndarray, *, window: int = 2, max_jump: float
     V, F, J, _ = points.shape
     outliers = np.zeros((V, F, J), dtype=bool)
     for v in range(V):
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # frames without a person: all-NaN rows, NaN extent
+            warnings.simplefilter("ignore", RuntimeWarning)
             extent = np.nanmax(points[v, ..., 1], axis=1) - np.nanmin(points[v, ..., 1], axis=1)
         finite = extent[np.isfinite(extent) & (extent > 0)]
         if finite.size == 0:
@@ -75,7 +77,8 @@ def temporal_outliers(points_2d: np.ndarray, *, window: int = 2, max_jump: float
             neighbours.append(shifted)
         stack = np.stack(neighbours)  # (2w, F, J, 2)
         count = np.all(np.isfinite(stack), axis=-1).sum(axis=0)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             median = np.nanmedian(stack, axis=0)
         distance = np.linalg.norm(points[v] - median, axis=-1)
         outliers[v] = (count >= 2) & np.isfinite(distance) & (distance > limit)
@@ -103,7 +106,8 @@ def fix_swaps(rig: Rig, points_2d: np.ndarray, perm: np.ndarray, *, threshold_px
         X = np.where(result.valid[:, None], result.points_3d, np.nan).reshape(F, J, 3)
         projected = rig[v].project(X.reshape(-1, 3)).reshape(F, J, 2)
         mine = points[v]
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             as_detected = np.nanmedian(np.linalg.norm(mine - projected, axis=-1), axis=1)
             mirrored = np.nanmedian(np.linalg.norm(mine[:, perm] - projected, axis=-1), axis=1)
         flip = np.isfinite(as_detected) & np.isfinite(mirrored) & (mirrored < ratio * as_detected)

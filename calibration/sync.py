@@ -26,6 +26,7 @@ Both need motion: a person standing still has no timing to recover (``strength``
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,7 +93,9 @@ class TimeOffsets:
 def _speed(points: np.ndarray) -> np.ndarray:
     """(F,) per-frame keypoint speed of one camera, in person heights per frame (NaN when unknown)."""
     step = np.linalg.norm(np.diff(points, axis=0), axis=-1)  # (F-1, J)
-    height = np.nanmax(points[..., 1], axis=1) - np.nanmin(points[..., 1], axis=1)  # (F,)
+    with warnings.catch_warnings():  # frames without a person
+        warnings.simplefilter("ignore", RuntimeWarning)
+        height = np.nanmax(points[..., 1], axis=1) - np.nanmin(points[..., 1], axis=1)  # (F,)
     scale = np.nanmedian(height) if np.isfinite(height).any() else np.nan
     speed = np.full(points.shape[0], np.nan)
     with np.errstate(all="ignore"):
