@@ -442,8 +442,10 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
 def parse_frame_offsets(values: Sequence[str], names: Sequence[str]) -> dict:
     """``["cam2=3", "cam3=-0.5"]`` -> {name: offset in frames} for every name (0 when not given).
 
-    A small stand-in: the frame pairing of labeling (capture's pairing module) takes over these
-    values when it lands, so that calibration and labeling pair frames the same way.
+    Unlike :func:`capture.pairing.parse_frame_offsets` (whole frames, for pairing recordings),
+    calibration takes sub-frame offsets (as ``rigkit calibrate keypoints --sync`` prints them):
+    the frames are paired by :mod:`capture.pairing` and the detected points are then shifted by
+    the offset with :func:`calibration.sync.shift_frames` (interpolation over time).
     """
     offsets = {name: 0.0 for name in names}
     for value in values:
