@@ -100,7 +100,7 @@ def _label_args(folder: Path, out: Path, *extra: str) -> list[str]:
 CASES = {
     # the tracebacks
     "truncated npz (label)": (lambda f, s, t: _label_args(f, t / "o", "--detections", f"npz:{f / 'truncated.npz'}"),
-                              "truncated.npz is not a readable .npz file of detections (truncated or damaged)"),
+                              "truncated.npz is not a readable .npz file of detections (truncated or damaged"),
     "truncated npz (calibrate keypoints)": (
         lambda f, s, t: ["calibrate", "keypoints", "--detections", str(f / "truncated.npz"), "--person-height-m",
                          "1.75", "--intrinsics", str(f / "calib.toml"), "--out", str(t / "k.toml")],
