@@ -43,7 +43,7 @@ from labeling.cli import bones_from_skeleton  # noqa: E402
 from labeling.demo.people import evaluate_people  # noqa: E402
 from labeling.people import associate_people  # noqa: E402
 from labeling.pipeline import _take_samples, label_people  # noqa: E402
-from labeling.pseudo_labels import LabelOptions, reference_bone_lengths  # noqa: E402
+from labeling.pseudo_labels import LabelOptions, noise_for, reference_bone_lengths  # noqa: E402
 
 NOISE = CrowdNoise(detector=DetectorNoise(pixel_sigma_px=2.0, outlier_rate=0.10, swap_rate=0.05,
                                           missing_rate=0.02),
@@ -69,17 +69,21 @@ def run(rig, crowd, candidates, options: LabelOptions, bones, workers: int = 1):
     people = associate_people(candidates, rig, AssociationOptions(workers=workers))
     samples = people.samples()
     association = (time.perf_counter() - wall, _cpu_s() - cpu)
+    # The take's noise estimate, once for every person's samples (as LabelJob does; counted).
+    wall, cpu = time.perf_counter(), _cpu_s()
+    noise = noise_for(rig, samples.detections, options)
+    estimate = (time.perf_counter() - wall, _cpu_s() - cpu)
     # The take-wide bone lengths of each person, fixed once per take before any shard (as
     # LabelJob.create does; not counted, as in bench_labeling's throughput table).
     reference = np.full((people.num_people, len(bones), 2), np.nan)
     for person in range(people.num_people):
         mine = np.flatnonzero(samples.person_id == person)
         reference[person] = reference_bone_lengths(rig, _take_samples(samples.detections, mine), bones,
-                                                   options=options)
+                                                   options=options, noise=noise)
     wall, cpu = time.perf_counter(), _cpu_s()
     labels = label_people(rig, samples.detections, samples.person_id, options=options, bones=bones,
-                          reference_bone_lengths_m=reference)
-    labeling = (time.perf_counter() - wall, _cpu_s() - cpu)
+                          reference_bone_lengths_m=reference, noise=noise)
+    labeling = (time.perf_counter() - wall + estimate[0], _cpu_s() - cpu + estimate[1])
     return people, samples, labels, association, labeling
 
 
