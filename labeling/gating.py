@@ -182,27 +182,22 @@ def _leverage(rig, points_3d: np.ndarray, inliers: np.ndarray, weights: np.ndarr
     """(V, F, J) leverage of each inlier view on its point: ``tr(H_vv)`` of the hat matrix of the
     weighted least-squares fit (pinhole Jacobians; the lens barely changes them), in [0, 2].
     ``E|residual_v|^2 = sigma^2 (2 - h_v)``: a view that pins the point alone keeps no residual."""
-    V = len(rig)
     K = np.asarray(rig.K)  # (V, 3, 3)
     R, t = np.asarray(rig.R), np.asarray(rig.t)
     X = np.nan_to_num(points_3d)  # (F, J, 3)
-    in_cam = X[None] @ np.swapaxes(R, -1, -2)[:, None] + t[:, None, None, :]  # (V, F, J, 3)
+    in_cam = np.einsum("fjk,vlk->vfjl", X, R) + t[:, None, None, :]  # (V, F, J, 3)
     z = np.where(np.abs(in_cam[..., 2]) > 1e-9, in_cam[..., 2], 1e-9)
-    A = np.zeros(in_cam.shape[:-1] + (2, 3))  # d pixel / d camera coordinates
-    A[..., 0, 0] = K[:, None, None, 0, 0] / z
-    A[..., 0, 1] = K[:, None, None, 0, 1] / z
     fx, skew, fy = K[:, None, None, 0, 0], K[:, None, None, 0, 1], K[:, None, None, 1, 1]
-    A[..., 0, 2] = -(fx * in_cam[..., 0] + skew * in_cam[..., 1]) / z ** 2
-    A[..., 1, 1] = K[:, None, None, 1, 1] / z
-    A[..., 1, 2] = -K[:, None, None, 1, 1] * in_cam[..., 1] / z ** 2
-    A = A @ R[:, None, None]  # (V, F, J, 2, 3) d pixel / d world point
-    w = np.where(inliers, weights, 0.0)[..., None, None]
-    At = np.swapaxes(A, -1, -2)
-    normal = (w * (At @ A)).sum(axis=0)  # (F, J, 3, 3)
+    # the two rows of d pixel / d camera coordinates, then d pixel / d world point (times R)
+    row_x = np.stack(np.broadcast_arrays(fx / z, skew / z, -(fx * in_cam[..., 0] + skew * in_cam[..., 1]) / z ** 2), -1)
+    row_y = np.stack(np.broadcast_arrays(np.zeros_like(z), fy / z, -fy * in_cam[..., 1] / z ** 2), -1)
+    rows = np.einsum("rvfjk,vkl->rvfjl", np.stack([row_x, row_y]), R)  # (2, V, F, J, 3)
+    w = np.where(inliers, weights, 0.0)  # (V, F, J)
+    normal = np.einsum("vfj,rvfjk,rvfjl->fjkl", w, rows, rows)  # (F, J, 3, 3)
     det = np.linalg.det(normal)
     ok = np.abs(det) > 1e-12 * np.maximum(1.0, np.abs(normal).max(axis=(-2, -1))) ** 3
     inverse = np.linalg.inv(np.where(ok[..., None, None], normal, np.eye(3)))
-    h = ((A @ inverse[None]) * A).sum(axis=(-2, -1)) * w[..., 0, 0]
+    h = np.einsum("rvfjk,fjkl,rvfjl->vfj", rows, inverse, rows) * w
     return np.where(inliers & ok[None], np.clip(h, 0.0, 1.999), np.nan)
 
 
