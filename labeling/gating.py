@@ -189,7 +189,8 @@ def _leverage(rig, points_3d: np.ndarray, inliers: np.ndarray, weights: np.ndarr
     z = np.where(np.abs(in_cam[..., 2]) > 1e-9, in_cam[..., 2], 1e-9)
     fx, skew, fy = K[:, None, None, 0, 0], K[:, None, None, 0, 1], K[:, None, None, 1, 1]
     # the two rows of d pixel / d camera coordinates, then d pixel / d world point (times R)
-    row_x = np.stack(np.broadcast_arrays(fx / z, skew / z, -(fx * in_cam[..., 0] + skew * in_cam[..., 1]) / z ** 2), -1)
+    x_depth = -(fx * in_cam[..., 0] + skew * in_cam[..., 1]) / z ** 2
+    row_x = np.stack(np.broadcast_arrays(fx / z, skew / z, x_depth), -1)
     row_y = np.stack(np.broadcast_arrays(np.zeros_like(z), fy / z, -fy * in_cam[..., 1] / z ** 2), -1)
     rows = np.einsum("rvfjk,vkl->rvfjl", np.stack([row_x, row_y]), R)  # (2, V, F, J, 3)
     w = np.where(inliers, weights, 0.0)  # (V, F, J)
