@@ -34,28 +34,37 @@ def compile_kernels(*, notify: Callable[[str], None] | None = None,
         thread: the work is still running) and again when it is done; never otherwise.
     Returns the seconds it took.
     """
+    return run_announced(_run_every_kernel, notify=notify, notify_after_s=notify_after_s,
+                         what="the triangulation kernels",
+                         how_long="compiled once per install, about half a minute")
+
+
+def run_announced(work: Callable[[], object], *, notify: Callable[[str], None] | None,
+                  notify_after_s: float, what: str, how_long: str) -> float:
+    """Run ``work()``; when it takes longer than ``notify_after_s``, ``notify`` says so from a
+    helper thread ("preparing {what} ({how_long}) ...") and again when it is done ("{what} ready
+    (N s)", without a leading "the"). Returns the seconds it took."""
     done = threading.Event()
     late = threading.Event()
 
     def watch() -> None:
         if not done.wait(notify_after_s):
             late.set()
-            notify("preparing the triangulation kernels (compiled once per install, about half "
-                   "a minute) ...")
+            notify(f"preparing {what} ({how_long}) ...")
 
     start = time.perf_counter()
     watcher = threading.Thread(target=watch, daemon=True) if notify is not None else None
     if watcher is not None:
         watcher.start()
     try:
-        _run_every_kernel()
+        work()
     finally:
         done.set()
         if watcher is not None:
             watcher.join()
     seconds = time.perf_counter() - start
     if late.is_set():
-        notify(f"triangulation kernels ready ({seconds:.0f} s)")
+        notify(f"{what.removeprefix('the ')} ready ({seconds:.0f} s)")
     return seconds
 
 

@@ -541,25 +541,12 @@ def _stitch(tracks: list[_TrackState], options) -> list[_TrackState]:
 def compile_association_kernels(*, notify=None, notify_after_s: float = 5.0) -> float:
     """Compile (or load from the cache) the association's kernels on a tiny scene, so that the
     pause happens when the caller chooses. notify: as :func:`geometry.compile_kernels`."""
-    import threading
-    import time
-
     from geometry import Camera, Rig
+    from geometry.kernel_warmup import run_announced
 
     from .association import PersonCandidates
 
-    done, late = threading.Event(), threading.Event()
-
-    def watch() -> None:
-        if not done.wait(notify_after_s):
-            late.set()
-            notify("preparing the association kernels (compiled once per install) ...")
-
-    start = time.perf_counter()
-    watcher = threading.Thread(target=watch, daemon=True) if notify is not None else None
-    if watcher is not None:
-        watcher.start()
-    try:
+    def work() -> None:
         K = np.array([[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.0]])
         rig = Rig([Camera("a", (1280, 720), K, np.zeros(5), np.eye(3), np.zeros(3)),
                    Camera("b", (1280, 720), K, np.zeros(5), np.eye(3), np.array([-1.0, 0.0, 0.0]))])
@@ -569,11 +556,6 @@ def compile_association_kernels(*, notify=None, notify_after_s: float = 5.0) -> 
                                       camera_names=("a", "b"), joint_names=("0", "1", "2", "3"),
                                       frame_index=np.arange(3), timestamp_s=np.arange(3) / 30.0)
         associate_people(candidates, rig)
-    finally:
-        done.set()
-        if watcher is not None:
-            watcher.join()
-    seconds = time.perf_counter() - start
-    if late.is_set():
-        notify(f"association kernels ready ({seconds:.0f} s)")
-    return seconds
+
+    return run_announced(work, notify=notify, notify_after_s=notify_after_s,
+                         what="the association kernels", how_long="compiled once per install")
