@@ -27,8 +27,8 @@ import numpy as np
 from benchmarks.common import machine_load, print_table
 from calibration import Board, BoardView, IntrinsicsOptions, detect_board, select_views, solve_intrinsics
 from capture.render import SceneRenderer
-from geometry import Camera, rotation_from_rvec, rvec_from_rotation
-from geometry.synthetic import synthetic_camera
+from geometry import Camera, rotation_from_rvec
+from geometry.synthetic import interpolate_key_poses, synthetic_camera
 
 BOARD = Board(type="charuco", squares=(8, 6), square_length_m=0.08, marker_length_m=0.06,
               dictionary="DICT_5X5_100", margin_m=0.04)
@@ -48,13 +48,8 @@ def handheld_video(camera: Camera, num_frames: int, *, rng: np.random.Generator,
         key_centre.append(ray * depth)
         key_R.append(rotation_from_rvec(rng.uniform(-0.75, 0.75, 3) * np.array([1.0, 1.0, 0.4])))
     key_R, key_centre = np.array(key_R), np.array(key_centre)
-    position = np.arange(num_frames) / (seconds_per_pose * fps)
-    k = np.minimum(position.astype(int), num_keys - 2)
-    s = np.clip((position - k - hold_share) / (1 - hold_share), 0.0, 1.0)
-    s = s * s * (3 - 2 * s)
-    delta = rvec_from_rotation(np.swapaxes(key_R[k], 1, 2) @ key_R[k + 1])
-    R = key_R[k] @ rotation_from_rvec(delta * s[:, None])
-    centre = key_centre[k] + s[:, None] * (key_centre[k + 1] - key_centre[k])
+    R, centre = interpolate_key_poses(key_R, key_centre, num_frames, frames_per_pose=seconds_per_pose * fps,
+                                      hold_share=hold_share)
     return R, centre - R @ half
 
 

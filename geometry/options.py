@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import typing
 from collections.abc import Sequence
 
-__all__ = ["check_range", "check_choice", "check_type", "describe_range", "with_argument"]
+__all__ = ["check_range", "check_choice", "check_type", "describe_range", "with_argument", "add_option_flags",
+           "options_from_flags"]
 
 
 def describe_range(*, low=None, high=None, low_open: bool = False, high_open: bool = False,
@@ -97,3 +99,30 @@ def with_argument(options, name: str, value, *, options_given: bool):
         raise ValueError(f"{name} is {value!r} as an argument but {current!r} in the options; "
                          "give it in one place")
     return dataclasses.replace(options, **{name: value})
+
+
+def add_option_flags(parser, options_type: type, flags: dict[str, tuple[str, str]]) -> None:
+    """One command-line flag per named field of the dataclass ``options_type``, so each default
+    is written once (in the dataclass): ``--field-name`` (underscores as dashes), ``dest`` the
+    field's name, the default the field's, and the type that of the default; a field typed as a
+    ``Literal`` gets its values as ``choices``. ``flags``: field name -> (metavar, help), in the
+    order the flags are listed. Only fields with a number or string default can be flags."""
+    defaults = options_type()
+    hints = typing.get_type_hints(options_type)
+    for name, (metavar, help_text) in flags.items():
+        default = getattr(defaults, name)
+        if isinstance(default, bool) or not isinstance(default, (int, float, str)):
+            raise TypeError(f"{options_type.__name__}.{name} has no number or string default")
+        arguments = {"dest": name, "default": default, "help": help_text}
+        choices = typing.get_args(hints[name]) if typing.get_origin(hints[name]) is typing.Literal else ()
+        if choices:
+            arguments["choices"] = choices
+        else:
+            arguments.update(type=type(default), metavar=metavar)
+        parser.add_argument("--" + name.replace("_", "-"), **arguments)
+
+
+def options_from_flags(args, options_type: type, flags, **others):
+    """``options_type`` built from the parsed flags that :func:`add_option_flags` added (field
+    names in ``flags``), plus ``others`` (fields set another way)."""
+    return options_type(**{name: getattr(args, name) for name in flags}, **others)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geometry.options import add_option_flags, options_from_flags
+
 from .detections import Detections, read_npz_detections, write_npz_detections
 from .pseudo_labels import LabelOptions
 
@@ -157,21 +159,41 @@ def bones_from_skeleton(joint_names: tuple[str, ...], skeleton: str | None) -> t
     return np.array(bones, dtype=np.int64), chosen.name
 
 
+# The flags of LabelOptions (field -> metavar, help); type, default and choices come from the field.
+LABEL_FLAGS = {
+    "gating": (None, "adaptive: inlier threshold and label gate of each camera and joint group = "
+                     "--threshold-sigmas x the detection noise estimated from the take, within fractions "
+                     "of the image diagonal; fixed: --threshold-px and --max-reprojection-error-px "
+                     "everywhere"),
+    "threshold_sigmas": ("K", "adaptive gating: threshold = K x the estimated noise (pixels per coordinate)"),
+    "threshold_min_fraction": ("FRACTION", "adaptive gating: threshold floor, as a fraction of the image "
+                                           "diagonal"),
+    "threshold_max_fraction": ("FRACTION", "adaptive gating: threshold ceiling, as a fraction of the image "
+                                           "diagonal"),
+    "presence_min_score": ("SCORE", "labels only in framesets whose triangulated joints' detections have "
+                                    "this median confidence (running median over "
+                                    "--presence-window-frames; 0: off)"),
+    "presence_window_frames": ("FRAMES", "framesets of the presence test's running median (odd)"),
+    "threshold_px": ("PX", "fixed gating: inlier threshold of the robust triangulation, pixels"),
+    "min_inlier_views": ("N", "a label needs at least this many views that agree on it"),
+    "max_reprojection_error_px": ("PX", "a label is rejected when any inlier view is further than this "
+                                        "from its reprojection, pixels"),
+    "min_score": ("SCORE", "detections below this confidence are not used"),
+    "smoothing": (None, "gap-aware temporal smoothing of the 3D labels"),
+    "smoothing_window_frames": ("FRAMES", "length of the smoothing window, framesets (odd)"),
+    "smoothing_polyorder": ("ORDER", "polynomial order of the savgol smoothing"),
+    "bone_check": (None, "bones whose length jumps: ignore, flag in reject_reason, or reject the labels"),
+    "bone_length_tolerance_fraction": ("FRACTION", "a bone jumps when it differs from its median by more "
+                                                   "than this fraction (or the minimum below)"),
+    "long_bone_tolerance_fraction": ("FRACTION", "upper arms, forearms, thighs and shanks jump when their "
+                                                 "length differs from its median by more than this fraction"),
+    "bone_length_tolerance_min_m": ("M", "... but at least this much, metres"),
+    "bone_length_tolerance_sigmas": ("SIGMAS", "... or this many robust standard deviations of its length"),
+}
+
+
 def _options(args) -> LabelOptions:
-    return LabelOptions(gating=args.gating, threshold_sigmas=args.threshold_sigmas,
-                        threshold_min_fraction=args.threshold_min_fraction,
-                        threshold_max_fraction=args.threshold_max_fraction,
-                        presence_min_score=args.presence_min_score,
-                        presence_window_frames=args.presence_window_frames,
-                        long_bone_tolerance_fraction=args.long_bone_tolerance_fraction,
-                        threshold_px=args.threshold_px, min_inlier_views=args.min_inlier_views,
-                        max_reprojection_error_px=args.max_reprojection_error_px,
-                        min_score=args.min_score, smoothing=args.smoothing,
-                        smoothing_window_frames=args.smoothing_window_frames,
-                        smoothing_polyorder=args.smoothing_polyorder, bone_check=args.bone_check,
-                        bone_length_tolerance_fraction=args.bone_length_tolerance_fraction,
-                        bone_length_tolerance_min_m=args.bone_length_tolerance_min_m,
-                        bone_length_tolerance_sigmas=args.bone_length_tolerance_sigmas)
+    return options_from_flags(args, LabelOptions, LABEL_FLAGS)
 
 
 def _association(args):
@@ -446,7 +468,6 @@ def _run_review(args) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add ``rigkit label`` (and its ``detect`` and ``report`` commands) to ``parser``."""
-    defaults = LabelOptions()
     parser.epilog = ("Which detector: 'builtin' (the default) is trained on synthetic renders and "
                      "labels the demo; it does not see real people. For real footage use "
                      "'--detector mediapipe' (pip install 'rigkit[mediapipe]') or an RTMPose/ViTPose "
@@ -482,61 +503,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skeleton", default=None, metavar="NAME|TOML",
                         help="skeleton for the importers and the bone-length check: a built-in "
                              "name or a custom TOML file (default: matched by joint names)")
-    parser.add_argument("--gating", choices=("adaptive", "fixed"), default=defaults.gating,
-                        help="adaptive: inlier threshold and label gate of each camera and joint "
-                             "group = --threshold-sigmas x the detection noise estimated from the "
-                             "take, within fractions of the image diagonal; fixed: --threshold-px "
-                             "and --max-reprojection-error-px everywhere")
-    parser.add_argument("--threshold-sigmas", type=float, metavar="K", default=defaults.threshold_sigmas,
-                        help="adaptive gating: threshold = K x the estimated noise (pixels per "
-                             "coordinate)")
-    parser.add_argument("--threshold-min-fraction", type=float, metavar="FRACTION",
-                        default=defaults.threshold_min_fraction,
-                        help="adaptive gating: threshold floor, as a fraction of the image diagonal")
-    parser.add_argument("--threshold-max-fraction", type=float, metavar="FRACTION",
-                        default=defaults.threshold_max_fraction,
-                        help="adaptive gating: threshold ceiling, as a fraction of the image diagonal")
-    parser.add_argument("--presence-min-score", type=float, metavar="SCORE",
-                        default=defaults.presence_min_score,
-                        help="labels only in framesets whose triangulated joints' detections have "
-                             "this median confidence (running median over "
-                             "--presence-window-frames; 0: off)")
-    parser.add_argument("--presence-window-frames", type=int, metavar="FRAMES",
-                        default=defaults.presence_window_frames,
-                        help="framesets of the presence test's running median (odd)")
-    parser.add_argument("--threshold-px", type=float, metavar="PX", default=defaults.threshold_px,
-                        help="fixed gating: inlier threshold of the robust triangulation, pixels")
-    parser.add_argument("--min-inlier-views", type=int, metavar="N", default=defaults.min_inlier_views,
-                        help="a label needs at least this many views that agree on it")
-    parser.add_argument("--max-reprojection-error-px", type=float, metavar="PX",
-                        default=defaults.max_reprojection_error_px,
-                        help="a label is rejected when any inlier view is further than this from "
-                             "its reprojection, pixels")
-    parser.add_argument("--min-score", type=float, metavar="SCORE", default=defaults.min_score,
-                        help="detections below this confidence are not used")
-    parser.add_argument("--smoothing", choices=("none", "savgol", "median"), default=defaults.smoothing,
-                        help="gap-aware temporal smoothing of the 3D labels")
-    parser.add_argument("--smoothing-window-frames", type=int, metavar="FRAMES",
-                        default=defaults.smoothing_window_frames,
-                        help="length of the smoothing window, framesets (odd)")
-    parser.add_argument("--smoothing-polyorder", type=int, metavar="ORDER", default=defaults.smoothing_polyorder,
-                        help="polynomial order of the savgol smoothing")
-    parser.add_argument("--bone-check", choices=("off", "flag", "reject"), default=defaults.bone_check,
-                        help="bones whose length jumps: ignore, flag in reject_reason, or reject the labels")
-    parser.add_argument("--bone-length-tolerance-fraction", type=float, metavar="FRACTION",
-                        default=defaults.bone_length_tolerance_fraction,
-                        help="a bone jumps when it differs from its median by more than this "
-                             "fraction (or the minimum below)")
-    parser.add_argument("--long-bone-tolerance-fraction", type=float, metavar="FRACTION",
-                        default=defaults.long_bone_tolerance_fraction,
-                        help="upper arms, forearms, thighs and shanks jump when their length "
-                             "differs from its median by more than this fraction")
-    parser.add_argument("--bone-length-tolerance-min-m", type=float, metavar="M",
-                        default=defaults.bone_length_tolerance_min_m,
-                        help="... but at least this much, metres")
-    parser.add_argument("--bone-length-tolerance-sigmas", type=float, metavar="SIGMAS",
-                        default=defaults.bone_length_tolerance_sigmas,
-                        help="... or this many robust standard deviations of its length")
+    add_option_flags(parser, LabelOptions, LABEL_FLAGS)
     _add_executor_arguments(parser)
     parser.set_defaults(func=_run_label)
     sub = parser.add_subparsers(dest="label_command", metavar="COMMAND")

@@ -18,7 +18,8 @@ from ..transforms import rotation_from_rvec, rvec_from_rotation
 from .detections import in_image
 
 __all__ = ["SYNTHETIC_BOARD", "board_poses", "board_visibility",
-           "board_observations", "board_trajectory", "camera_board_poses", "rig_volume_center"]
+           "board_observations", "board_trajectory", "camera_board_poses", "interpolate_key_poses",
+           "rig_volume_center"]
 
 
 
@@ -242,15 +243,28 @@ def board_trajectory(rig: Rig, num_frames: int, *, fps: float = 30.0, rng: np.ra
     # Interpolate the board centre (not the corner origin) so the motion looks held by hand.
     half = np.array([size_m[0] / 2, size_m[1] / 2, 0.0])
     key_center = key_t + key_R @ half
+    R, center = interpolate_key_poses(key_R, key_center, num_frames, frames_per_pose=frames_per_pose,
+                                      hold_share=hold_share)
+    return R, center - R @ half
+
+
+def interpolate_key_poses(key_R: np.ndarray, key_center: np.ndarray, num_frames: int, *,
+                          frames_per_pose: float, hold_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hand-held motion through key poses: each key held for ``hold_share`` of its
+    ``frames_per_pose`` frames, then an eased (smoothstep) move to the next, linear in position
+    and geodesic in rotation.
+
+    key_R: (K, 3, 3) rotations, key_center: (K, 3) positions, K >= 2 and K >= num_frames /
+    frames_per_pose + 1. Returns ``(R (F, 3, 3), center (F, 3))``, F = num_frames.
+    """
     position = np.arange(num_frames) / frames_per_pose
-    k = np.minimum(position.astype(int), num_keys - 2)
+    k = np.minimum(position.astype(int), len(key_R) - 2)
     s = np.clip((position - k - hold_share) / (1 - hold_share), 0.0, 1.0)
     s = s * s * (3 - 2 * s)
     delta = rvec_from_rotation(np.swapaxes(key_R[k], 1, 2) @ key_R[k + 1])
     R = key_R[k] @ rotation_from_rvec(delta * s[:, None])
     center = key_center[k] + s[:, None] * (key_center[k + 1] - key_center[k])
-    t = center - R @ half
-    return R, t
+    return R, center
 
 
 def _gentle_order(R: np.ndarray, t: np.ndarray) -> list[int]:

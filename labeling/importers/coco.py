@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..association import PersonCandidates
-from .common import (DenseFrames, bad_file, candidates_from_frames, frame_number, match_cameras,
+from .common import (DenseFrames, bad_file, candidates_from_frames, dense_from_rows, frame_number, match_cameras,
                      resolve_joint_names)
 
 __all__ = ["read_coco", "read_mmpose", "DEFAULT_NAME_PATTERN", "COCO_SKELETONS"]
@@ -122,14 +122,7 @@ def read_coco(path: str | Path, *, images: str | Path | None = None, camera_name
         position = np.searchsorted(numbers, frames[mine])
         order = np.lexsort((mine, position))
         mine, position = mine[order], position[order]
-        starts = np.searchsorted(position, np.arange(len(numbers)))
-        slot = np.arange(len(mine)) - starts[position] if len(mine) else np.zeros(0, np.int64)
-        P = int(slot.max()) + 1 if len(slot) else 1
-        dense = np.full((len(numbers), P, count, 3), np.nan)
-        hints = np.full((len(numbers), P), -1, dtype=np.int64)
-        dense[position, slot] = people[mine]
-        hints[position, slot] = tracks[mine]
-        per_camera[camera] = DenseFrames(frames=numbers, people=dense, hints=hints)
+        per_camera[camera] = dense_from_rows(numbers, position, people[mine], tracks[mine])
     pairs = match_cameras(list(per_camera), camera_names, source=str(path))
     return candidates_from_frames(per_camera, camera_pairs=pairs, joint_names=joint_names,
                                   source=f"COCO keypoints {path}", fps=fps)

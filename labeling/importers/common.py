@@ -125,6 +125,25 @@ class DenseFrames:
     hints: np.ndarray | None = None
 
 
+def dense_from_rows(frames: np.ndarray, position: np.ndarray, people: np.ndarray,
+                    hints: np.ndarray) -> DenseFrames:
+    """One camera's person rows packed into DenseFrames, the people of one frame side by side in
+    the order the rows come in.
+
+    frames: (F_c,) int64 unique frame numbers; position: (R,) int64 index into ``frames`` of
+    each row, non-decreasing; people: (R, J, 3) x, y, score; hints: (R,) int64 track ids (-1:
+    none).
+    """
+    starts = np.searchsorted(position, np.arange(len(frames)))
+    slot = np.arange(len(position)) - starts[position] if len(position) else np.zeros(0, np.int64)
+    P = int(slot.max()) + 1 if len(slot) else 1
+    dense = np.full((len(frames), P) + people.shape[1:], np.nan)
+    dense_hints = np.full((len(frames), P), -1, dtype=np.int64)
+    dense[position, slot] = people
+    dense_hints[position, slot] = hints
+    return DenseFrames(frames=frames.astype(np.int64), people=dense, hints=dense_hints)
+
+
 def _dense(frames_of_camera, hints_of_camera, J: int, where: str) -> DenseFrames:
     """{frame: (P_f, J, 3)} (+ {frame: (P_f,)}) -> DenseFrames, with O(1) numpy calls."""
     if isinstance(frames_of_camera, DenseFrames):

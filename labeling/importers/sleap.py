@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 
 from ..association import PersonCandidates
-from .common import Decisions, DenseFrames, bad_file, candidates_from_frames, match_cameras
+from .common import Decisions, DenseFrames, bad_file, candidates_from_frames, dense_from_rows, match_cameras
 
 __all__ = ["read_sleap", "read_sleap_file", "SleapLayout"]
 
@@ -266,14 +266,8 @@ def _read_slp(handle, path: Path) -> tuple[list[tuple[str, PerCamera]], tuple[st
         position = local[frame_row[chosen]]
         order = np.lexsort((chosen, np.where(track[chosen] < 0, untracked, track[chosen]), position))
         chosen, position = chosen[order], position[order]
-        starts = np.searchsorted(position, np.arange(len(unique)))
-        slot = np.arange(len(chosen)) - starts[position] if len(chosen) else np.zeros(0, np.int64)
-        P = int(slot.max()) + 1 if len(slot) else 1
-        dense_people = np.full((len(unique), P, N, 3), np.nan)
-        dense_hints = np.full((len(unique), P), -1, dtype=np.int64)
-        dense_people[position, slot] = people[chosen]
-        dense_hints[position, slot] = np.where(track[chosen] < len(track_names), track[chosen], -1)
-        per_video[v] = DenseFrames(frames=unique.astype(np.int64), people=dense_people, hints=dense_hints)
+        per_video[v] = dense_from_rows(unique, position, people[chosen],
+                                       np.where(track[chosen] < len(track_names), track[chosen], -1))
     named = []
     for v, entry in enumerate(videos):
         filename = str((entry.get("backend") or {}).get("filename", "")) if isinstance(entry, dict) else ""

@@ -346,7 +346,34 @@ def run_query(summary: Summary, query: Query, rejected: np.ndarray | None,
     return out
 
 
-class FrameSource:
+class _CachedJpegs:
+    """The JPEG of one view of one frameset through a small LRU (``cache_frames`` entries);
+    subclasses set ``cache_frames`` and read a frame in ``_read(frame_index, view)``."""
+
+    cache_frames: int
+
+    def __init__(self) -> None:
+        self._cache: OrderedDict[tuple[int, int], bytes | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def jpeg(self, frame_index: int, view: int) -> bytes | None:
+        """The JPEG of view ``view`` (label-set camera order) of a frameset, None if not recorded."""
+        key = (int(frame_index), int(view))
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            data = self._read(*key)
+            self._cache[key] = data
+            if len(self._cache) > self.cache_frames:
+                self._cache.popitem(last=False)
+            return data
+
+    def _read(self, frame_index: int, view: int) -> bytes | None:
+        raise NotImplementedError
+
+
+class FrameSource(_CachedJpegs):
     """JPEG frames of the recorded session the labels were made from, on demand.
 
     The session's frames are stored as JPEG: a frame no wider than ``max_width_px`` is sent as
@@ -365,21 +392,7 @@ class FrameSource:
         self.max_width_px = max_width_px
         self.cache_frames = cache_frames
         self.jpeg_quality = jpeg_quality
-        self._cache: OrderedDict[tuple[int, int], bytes | None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def jpeg(self, frame_index: int, view: int) -> bytes | None:
-        """The JPEG of view ``view`` (label-set camera order) of a frameset, None if not recorded."""
-        key = (int(frame_index), int(view))
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-            data = self._read(*key)
-            self._cache[key] = data
-            if len(self._cache) > self.cache_frames:
-                self._cache.popitem(last=False)
-            return data
+        super().__init__()
 
     def _read(self, frame_index: int, view: int) -> bytes | None:
         import cv2
@@ -403,7 +416,7 @@ class FrameSource:
         self.session.close()
 
 
-class VideoFrames:
+class VideoFrames(_CachedJpegs):
     """JPEG frames read from one video file per camera (``frame_index`` = the video's frame
     number), for labels made from videos rather than a recorded session.
 
@@ -428,21 +441,8 @@ class VideoFrames:
             self.paths[camera_names.index(name)] = Path(path)
         self.max_width_px, self.cache_frames, self.jpeg_quality = max_width_px, cache_frames, jpeg_quality
         self._captures: dict[int, list] = {}  # view -> [cv2.VideoCapture, next frame number]
-        self._cache: OrderedDict[tuple[int, int], bytes | None] = OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__()
         self._cv2 = cv2
-
-    def jpeg(self, frame_index: int, view: int) -> bytes | None:
-        key = (int(frame_index), int(view))
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-            data = self._read(*key)
-            self._cache[key] = data
-            if len(self._cache) > self.cache_frames:
-                self._cache.popitem(last=False)
-            return data
 
     def _read(self, frame_index: int, view: int) -> bytes | None:
         cv2 = self._cv2
