@@ -1,14 +1,14 @@
 """Benchmark: the one gating rule on real footage (issue 11 "How well", gating figures).
 
     /work/main/.venv/bin/python benchmarks/bench_real_labeling.py [--detections-cache FILE.npz]
-        [--data DIR] [--frames 100]
+        [--data DIR]
 
 Data: the Pose2Sim demo (``../shared/data/pose2sim-demo``: 4 portrait cameras, 1088x1920
 calibrated by the lab's Qualisys system; cam01/cam02 decode as 1080x1920, 8 columns short: the
 detections keep the calibration's pixel grid, as padding the right edge would). Detections:
-MediaPipe BlazePose (``mediapipe==0.10.14``, legacy ``solutions.pose.Pose(static_image_mode=False,
-model_complexity=1)``) run here on the 4 videos (100 frames each; ``benchmarks/blazepose_runner.py``),
-33 landmarks mapped onto COCO-17 by name. They are labeled through the pipeline (the ``npz:``
+MediaPipe BlazePose (``mediapipe==0.10.14``) through rigkit's own backend, ``rigkit label detect
+--detector mediapipe --videos ...`` (each frame on its own; ``benchmarks/real_detections.py``), on
+the 4 videos (100 frames each), 33 landmarks reduced to COCO-17 by name. They are labeled through the pipeline (the ``npz:``
 importer, ``LabelJob.create``, ``run_label_job``, shards read back) twice: the adaptive rule
 (default) and the fixed 15/10 px thresholds of before (``gating="fixed"``), each with the bone
 check and presence test.
@@ -62,20 +62,18 @@ def _default_data() -> Path:
         return Path("/work/shared/data/pose2sim-demo")
 
 
-def detections_npz(data: Path, frames: int, cache: Path | None, workdir: Path) -> tuple[Path, float]:
-    """The BlazePose detections as an npz (from the cache when it exists); and the seconds spent
-    detecting (NaN when cached)."""
-    if cache is not None and cache.is_file():
-        return cache, float("nan")
-    from benchmarks.blazepose_runner import detect_videos
+def detections_npz(data: Path, cache: Path | None, workdir: Path) -> tuple[Path, float]:
+    """The BlazePose detections (COCO-17 joints) as an npz: ``rigkit label detect --detector
+    mediapipe`` over the videos, or the cache when it exists; and the seconds spent detecting (NaN
+    when cached)."""
+    from benchmarks.real_detections import mediapipe_detections
+    from geometry.skeletons import COCO_17
+    from labeling.detections import write_npz_detections
 
     videos = {p.stem: p for p in sorted((data / "videos").glob("*.mp4"))}
-    started = time.perf_counter()
-    fields = detect_videos(videos, num_frames=frames, progress=False)
-    seconds = time.perf_counter() - started
-    path = cache if cache is not None else workdir / "blazepose.npz"
-    np.savez(path, **fields)
-    return path, seconds
+    raw = cache if cache is not None else workdir / "blazepose33.npz"
+    detections, seconds = mediapipe_detections(videos, raw, joints=COCO_17.joint_names)
+    return write_npz_detections(workdir / "coco17.npz", detections), seconds
 
 
 def label_through_pipeline(rig, detections, bones, options, out: Path):
@@ -124,8 +122,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=None, help="the pose2sim-demo folder")
     parser.add_argument("--detections-cache", type=Path, default=None,
-                        help="npz of the BlazePose detections: read when it exists, else written")
-    parser.add_argument("--frames", type=int, default=100)
+                        help="npz of the BlazePose detections (33 landmarks, as `rigkit label detect` "
+                             "writes it): read when it exists, else written")
     args = parser.parse_args()
     data = args.data or _default_data()
     if not (data / "videos").is_dir():
@@ -136,7 +134,7 @@ def main() -> int:
     print(f"load average: {os.getloadavg()[0]:.2f} (2 cores shared with other work)")
     workdir = Path(tempfile.mkdtemp(prefix="rigkit-bench-real-"))
     try:
-        npz, detect_s = detections_npz(data, args.frames, args.detections_cache, workdir)
+        npz, detect_s = detections_npz(data, args.detections_cache, workdir)
         detections = read_npz_detections(npz)  # the npz: importer of `rigkit label`
         rig = load_rig(data / "calibration" / "Calib_qualisys.toml")
         bones, _ = bones_from_skeleton(detections.joint_names, None)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +113,16 @@ class Detections:
                           camera_names=tuple(names), joint_names=self.joint_names,
                           frame_index=self.frame_index, timestamp_s=self.timestamp_s,
                           source=self.source, metadata=dict(self.metadata))
+
+    def select_joints(self, names: tuple[str, ...] | list[str]) -> "Detections":
+        """The same detections with joints reordered/subset to ``names`` (ValueError if absent),
+        e.g. BlazePose's 33 landmarks down to COCO-17 (the COCO names are BlazePose's)."""
+        missing = [n for n in names if n not in self.joint_names]
+        if missing:
+            raise ValueError(f"detections have no joint named {', '.join(missing)}")
+        order = [self.joint_names.index(n) for n in names]
+        return replace(self, points_2d=self.points_2d[:, :, order], scores=self.scores[:, :, order],
+                       joint_names=tuple(names), metadata=dict(self.metadata))
 
     def frames(self, start: int, stop: int) -> "Detections":
         """Framesets ``start:stop`` (positions along F, not frame indices)."""

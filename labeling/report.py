@@ -99,18 +99,23 @@ def noise_table(noise: dict | None) -> list[str]:
     lines = ["", f"gating: {noise['mode']}; per camera and joint group: estimated noise sigma "
                  "(px per coordinate, from the take's inlier residuals; n = residuals) -> inlier "
                  "threshold / label gate (px)" + (" (fixed thresholds)" if fixed else ""),
-             f"{'camera':<12} " + " ".join(f"{g:>24}" for g in groups)]
+             None]
 
     def px(value):
         return "  -" if value is None else f"{value:.1f}"
 
+    rows = []
     for v, camera in enumerate(noise["camera_names"]):
         cells = []
         for g in range(len(groups)):
             sigma, count = noise["sigma_px"][v][g], noise["num_samples"][v][g]
             cells.append(f"{px(sigma)} (n={count}) -> {px(noise['threshold_px'][v][g])}/"
                          f"{px(noise['gate_px'][v][g])}")
-        lines.append(f"{camera:<12} " + " ".join(f"{c:>24}" for c in cells))
+        rows.append((camera, cells))
+    width = max([len(g) for g in groups] + [len(c) for _, cells in rows for c in cells])
+    name_width = max([len("camera")] + [len(camera) for camera, _ in rows])
+    lines[-1] = f"{'camera':<{name_width}}  " + "  ".join(f"{g:>{width}}" for g in groups)
+    lines += [f"{camera:<{name_width}}  " + "  ".join(f"{c:>{width}}" for c in cells) for camera, cells in rows]
     return lines
 
 
