@@ -37,6 +37,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .index import LabelIndex
+from .lru import LruCache
 from .shards import LABEL_FIELDS, identity_defaults
 
 __all__ = ["ShardDataset", "ShardIterableDataset", "SampleBatch", "collate_samples"]
@@ -70,13 +71,12 @@ class _ShardReader:
     def _reset(self) -> None:
         self._pid = os.getpid()
         self._handles: OrderedDict[int, object] = OrderedDict()
-        self._blocks: OrderedDict[tuple[int, int], dict] = OrderedDict()
-        self._cached_bytes = 0
+        self._blocks = LruCache(self.block_cache_bytes, weigh=_block_bytes)  # (shard, chunk) -> block
         self._chunk_rows: dict[int, int] = {}
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_handles"], state["_blocks"], state["_cached_bytes"] = OrderedDict(), OrderedDict(), 0
+        state["_handles"], state["_blocks"] = OrderedDict(), LruCache(self.block_cache_bytes, weigh=_block_bytes)
         state.pop("_orphans", None)
         return state
 
@@ -122,11 +122,9 @@ class _ShardReader:
     def block(self, shard: int, chunk: int) -> dict:
         """Every label field of rows ``chunk * rows : (chunk + 1) * rows`` of one shard."""
         self._check_process()
-        key = (shard, chunk)
-        block = self._blocks.get(key)
-        if block is not None:
-            self._blocks.move_to_end(key)
-            return block
+        return self._blocks.get((shard, chunk), lambda: self._read_block(shard, chunk))
+
+    def _read_block(self, shard: int, chunk: int) -> dict:
         f = self.file(shard)
         rows = self.chunk_rows(shard)
         start = chunk * rows
@@ -135,13 +133,7 @@ class _ShardReader:
         defaults = identity_defaults(stop - start, raw["keypoints_2d"].shape[1])
         raw.update({name: f[name][start:stop] if name in f else defaults[name]
                     for name in ("person_id", "identity_uncertain")})
-        block = _masked_block(raw)
-        block["_bytes"] = sum(t.numel() * t.element_size() for t in block.values())
-        self._blocks[key] = block
-        self._cached_bytes += block["_bytes"]
-        while self._cached_bytes > self.block_cache_bytes and len(self._blocks) > 1:
-            self._cached_bytes -= self._blocks.popitem(last=False)[1]["_bytes"]
-        return block
+        return _masked_block(raw)
 
     def read_crops(self, shard: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
         """JPEG bytes (len(rows), V) object, boxes (len(rows), V, 4), crop size; rows increasing."""
@@ -153,6 +145,11 @@ class _ShardReader:
         jpeg = f["crops_jpeg"][unique][inverse]
         boxes = f["crop_box_px"][unique][inverse]
         return jpeg, boxes, int(f.attrs["crop_size_px"])
+
+
+def _block_bytes(block: dict) -> int:
+    """Bytes held by a decoded block's tensors."""
+    return sum(t.numel() * t.element_size() for t in block.values())
 
 
 def _masked_block(raw: dict) -> dict:
@@ -200,8 +197,7 @@ def _columns(reader: _ShardReader, shard: int, rows: np.ndarray, positions: np.n
         block = reader.block(shard, int(chunk))
         local = rows[chunks == chunk] - chunk * chunk_rows
         for name, value in block.items():
-            if name != "_bytes":
-                parts.setdefault(name, []).append(value.numpy()[local])
+            parts.setdefault(name, []).append(value.numpy()[local])
     columns = {name: value[0] if len(value) == 1 else np.concatenate(value)
                for name, value in parts.items()}
     count = len(rows)

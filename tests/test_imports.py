@@ -32,7 +32,7 @@ def test_a_trainers_worker_loads_numpy_h5py_torch_and_nothing_else_heavy():
     loaded = _loaded_after("from labeling import ShardDataset")
     assert _heavy(loaded) <= {"torch", "h5py"}
     ours = {m for m in loaded if m.split(".")[0] in ("labeling", "geometry", "capture", "calibration")}
-    assert ours <= {"labeling", "labeling.dataset", "labeling.index", "labeling.shards"}, ours
+    assert ours <= {"labeling", "labeling.dataset", "labeling.index", "labeling.lru", "labeling.shards"}, ours
 
 
 def test_package_faces_load_nothing_heavy_until_a_name_needs_it():

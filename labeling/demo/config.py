@@ -92,43 +92,27 @@ class DemoOptions:
         return out
 
 
+class _Inside:
+    """A path of the run folder: ``paths.<name>`` is ``paths.root / relative``."""
+
+    def __init__(self, relative: str):
+        self.relative = relative
+
+    def __get__(self, paths, owner=None) -> Path:
+        return self if paths is None else paths.root / self.relative
+
+
 @dataclass(frozen=True)
 class DemoPaths:
-    """Where each stage writes inside the run folder ``root``."""
+    """Where each stage writes inside the run folder ``root``: the rig file, the recorded
+    session (and its partial folder while recording), calibration, detections, labels, report and
+    the stage markers."""
 
     root: Path
-
-    @property
-    def rig(self) -> Path:
-        return self.root / "rig.toml"
-
-    @property
-    def session(self) -> Path:
-        return self.root / "session"
-
-    @property
-    def session_partial(self) -> Path:
-        return self.root / "session.partial"
-
-    @property
-    def calibration(self) -> Path:
-        return self.root / "calibration"
-
-    @property
-    def detections(self) -> Path:
-        return self.root / "detections"
-
-    @property
-    def labels(self) -> Path:
-        return self.root / "labels"
-
-    @property
-    def report(self) -> Path:
-        return self.root / "report"
-
-    @property
-    def stages(self) -> Path:
-        return self.root / "stages"
+    rig = _Inside("rig.toml")
+    session, session_partial = _Inside("session"), _Inside("session.partial")
+    calibration, detections = _Inside("calibration"), _Inside("detections")
+    labels, report, stages = _Inside("labels"), _Inside("report"), _Inside("stages")
 
 
 def rig_toml(options: DemoOptions) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..index import LabelIndex
+from ..lru import LruCache
 from ..shards import LABEL_FIELDS, RejectReason, read_shard_attributes, rig_from_shard
 
 __all__ = ["LabelStore", "Summary", "FrameSource", "VideoFrames", "QUERY_REASONS", "BLOCK_ROWS"]
@@ -97,7 +98,7 @@ class LabelStore:
         self.num_samples = int(counts.sum())
         self._lock = threading.RLock()
         self._files: OrderedDict[int, object] = OrderedDict()
-        self._blocks: OrderedDict[tuple[int, int], dict] = OrderedDict()
+        self._blocks = LruCache(MAX_BLOCKS)  # (shard, block) -> label fields
         f = self._file(0)
         self.attributes = read_shard_attributes(f)
         self.rig = rig_from_shard(f)
@@ -134,19 +135,13 @@ class LabelStore:
 
     def _block(self, shard: int, block: int) -> dict:
         with self._lock:
-            key = (shard, block)
-            found = self._blocks.get(key)
-            if found is not None:
-                self._blocks.move_to_end(key)
-                return found
-            f = self._file(shard)
-            start = block * BLOCK_ROWS
-            stop = min(start + BLOCK_ROWS, self.index.shards[shard].num_samples)
-            found = {name: f[name][start:stop] for name in LABEL_FIELDS}
-            self._blocks[key] = found
-            if len(self._blocks) > MAX_BLOCKS:
-                self._blocks.popitem(last=False)
-            return found
+            return self._blocks.get((shard, block), lambda: self._read_block(shard, block))
+
+    def _read_block(self, shard: int, block: int) -> dict:
+        f = self._file(shard)
+        start = block * BLOCK_ROWS
+        stop = min(start + BLOCK_ROWS, self.index.shards[shard].num_samples)
+        return {name: f[name][start:stop] for name in LABEL_FIELDS}
 
     def sample_arrays(self, sample: int) -> dict[str, np.ndarray]:
         """Every label field of one frameset (shapes without the N dimension)."""
@@ -353,21 +348,14 @@ class _CachedJpegs:
     cache_frames: int
 
     def __init__(self) -> None:
-        self._cache: OrderedDict[tuple[int, int], bytes | None] = OrderedDict()
+        self._cache = LruCache(self.cache_frames)  # (frame_index, view) -> JPEG bytes or None
         self._lock = threading.Lock()
 
     def jpeg(self, frame_index: int, view: int) -> bytes | None:
         """The JPEG of view ``view`` (label-set camera order) of a frameset, None if not recorded."""
         key = (int(frame_index), int(view))
         with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-            data = self._read(*key)
-            self._cache[key] = data
-            if len(self._cache) > self.cache_frames:
-                self._cache.popitem(last=False)
-            return data
+            return self._cache.get(key, lambda: self._read(*key))
 
     def _read(self, frame_index: int, view: int) -> bytes | None:
         raise NotImplementedError
