@@ -11,8 +11,8 @@ import rigkit_cli
 from calibration import Board, load_rig, render_board, save_board, save_rig
 from calibration.rig_comparison import compare_rigs
 from geometry import Rig
-from geometry.skeletons import get_skeleton
-from geometry.synthetic import DetectorNoise, board_poses, person_motion, ring_rig, simulate_detections
+from geometry.synthetic import board_poses, ring_rig
+from tests.calibration_scenes import keypoint_take
 
 BOARD = Board(type="charuco", squares=(7, 5), square_length_m=0.12, marker_length_m=0.09, dictionary="DICT_4X4_50")
 SIZE = (960, 540)
@@ -79,15 +79,10 @@ def test_extrinsics_command_bad_input_exits_2(tmp_path, capsys):
 
 
 def test_keypoints_command(tmp_path, capsys):
-    rng = np.random.default_rng(43)
-    rig = ring_rig(3, rng=rng)
-    motion = person_motion(120, rng=rng, skeleton="coco17")
-    detections = simulate_detections(rig, motion.joints_in_world, skeleton="coco17",
-                                     noise=DetectorNoise(pixel_sigma_px=2.0, outlier_rate=0.1), rng=rng)
-    names = get_skeleton("coco17").joint_names
-    npz = tmp_path / "detections.npz"
+    rig, motion, detections = keypoint_take()
+    npz = tmp_path / "detections.npz"  # the plain npz layout (no frame index, no metadata)
     np.savez(npz, points_2d=detections.points_2d, scores=detections.scores,
-             camera_names=np.array(rig.names), joint_names=np.array(names))
+             camera_names=np.array(rig.names), joint_names=np.array(detections.joint_names))
     out = tmp_path / "rig.toml"
     save_rig(Rig([cam.replace(R=np.eye(3), t=np.zeros(3)) for cam in rig]), out)
     argv = ["calibrate", "keypoints", "--detections", str(npz), "--out", str(out),

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from capture.pairing import pair_frames, parse_frame_offsets
+from tests.calibration_scenes import keypoint_take
 
 
 class _Frames:
@@ -86,18 +87,9 @@ def test_calibrate_keypoints_reads_the_detections_npz(tmp_path, capsys):
     from calibration import load_rig, save_rig
     from calibration.rig_comparison import compare_rigs
     from geometry import Rig
-    from geometry.skeletons import get_skeleton
-    from geometry.synthetic import DetectorNoise, person_motion, ring_rig, simulate_detections
-    from labeling.detections import Detections, write_npz_detections
+    from labeling.detections import write_npz_detections
 
-    rng = np.random.default_rng(43)
-    rig = ring_rig(3, rng=rng)
-    motion = person_motion(120, rng=rng, skeleton="coco17")
-    simulated = simulate_detections(rig, motion.joints_in_world, skeleton="coco17",
-                                    noise=DetectorNoise(pixel_sigma_px=2.0, outlier_rate=0.1), rng=rng)
-    detections = Detections(points_2d=simulated.points_2d, scores=simulated.scores,
-                            camera_names=rig.names, joint_names=get_skeleton("coco17").joint_names,
-                            frame_index=np.arange(120), timestamp_s=np.arange(120) / 30)
+    rig, motion, detections = keypoint_take()
     npz = write_npz_detections(tmp_path / "take.npz", detections)
     out = tmp_path / "rig.toml"
     save_rig(Rig([cam.replace(R=np.eye(3), t=np.zeros(3)) for cam in rig]), out)
