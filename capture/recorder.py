@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geometry.options import check_fields, option
+
 from .encode_pool import EncodePool
 from .finalize import finalize_session, initial_manifest
 from .grouping import FramesetGrouper, GroupedFrameset, GroupingOptions, MissingViewPolicy
@@ -64,30 +66,21 @@ class RecordOptions:
     :class:`capture.worker.WorkerConfig`). restarts: how many times a dead worker
     is restarted. preview: show a mosaic window (only when a display exists)."""
 
-    duration_s: float | None = None
+    duration_s: float | None = option(None, low=0, low_open=True, optional=True, note="seconds")
     endpoint: str = "tcp://127.0.0.1:*"
     tolerance_s: float | None = None
     wait_s: float | None = None
     missing_view: MissingViewPolicy = "mark"
-    send_hwm: int = 8
-    recv_hwm: int = 8
-    catch_up_s: float = 0.5
-    restarts: int = 1
-    watch_interval_s: float = 0.2
+    send_hwm: int = option(8, low=1, note="frames")
+    recv_hwm: int = option(8, low=1, note="frames")
+    catch_up_s: float = option(0.5, low=0, note="seconds")
+    restarts: int = option(1, low=0)
+    watch_interval_s: float = option(0.2, low=0, high=1, low_open=True, note="seconds")
     status_interval_s: float = 1.0
     preview: bool = False
 
     def __post_init__(self) -> None:
-        if self.duration_s is not None and not self.duration_s > 0:
-            raise ValueError(f"duration_s is {self.duration_s}, expected > 0 seconds")
-        if min(self.send_hwm, self.recv_hwm) < 1:
-            raise ValueError("send_hwm and recv_hwm must be >= 1 frame")
-        if not 0 < self.watch_interval_s <= 1.0:
-            raise ValueError(f"watch_interval_s is {self.watch_interval_s}, expected in (0, 1] s")
-        if self.catch_up_s < 0:
-            raise ValueError(f"catch_up_s is {self.catch_up_s}, expected >= 0 seconds")
-        if self.restarts < 0:
-            raise ValueError(f"restarts is {self.restarts}, expected >= 0")
+        check_fields(self)
 
 
 @dataclass(frozen=True)

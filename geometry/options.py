@@ -1,6 +1,17 @@
 """Validation of option dataclasses in one sentence per broken field (used by every package).
 
-An options ``__post_init__`` states its rules as calls, each naming the fields it covers::
+A field states its own rule where it is declared, and ``__post_init__`` checks them all at once
+(then only the rules that tie fields together)::
+
+    threshold_px: float = option(1.0, low=0, low_open=True, finite=True)
+    min_views: int = option(2, low=2, note="one view cannot triangulate")
+    loss: Loss = option("huber", choices=("linear", "huber"))
+    ransac: RansacOptions = option(factory=RansacOptions)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+Or as calls, each naming the fields it covers::
 
     check_range(self, "threshold_px", low=0, low_open=True, finite=True)
     check_range(self, "min_views", "max_views", low=1, integer=True)
@@ -18,12 +29,12 @@ import numbers
 import typing
 from collections.abc import Sequence
 
-__all__ = ["check_range", "check_choice", "check_type", "describe_range", "with_argument", "add_option_flags",
-           "options_from_flags"]
+__all__ = ["option", "check_fields", "check_range", "check_choice", "check_type", "describe_range",
+           "with_argument", "add_option_flags", "options_from_flags"]
 
 
 def describe_range(*, low=None, high=None, low_open: bool = False, high_open: bool = False,
-                   integer: bool = False, optional: bool = False) -> str:
+                   integer: bool = False, optional: bool = False, odd: bool = False) -> str:
     """The ``expected ...`` words of :func:`check_range`: ``"an integer >= 1"``, ``"in [0, 1)"``."""
     if low is not None and high is not None:
         text = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
@@ -33,24 +44,28 @@ def describe_range(*, low=None, high=None, low_open: bool = False, high_open: bo
         text = f"{'<' if high_open else '<='} {high:g}"
     else:
         text = "a finite number"
-    if integer:
+    if odd:
+        text = f"an odd integer {text}"
+    elif integer:
         text = f"an integer {text}"
     return f"None or {text}" if optional else text
 
 
 def check_range(options, *names: str, low=None, high=None, low_open: bool = False, high_open: bool = False,
-                integer: bool = False, optional: bool = False, finite: bool = False) -> None:
+                integer: bool = False, optional: bool = False, finite: bool = False, odd: bool = False,
+                note: str = "") -> None:
     """Each named field is a number within the bounds (NaN never is); ValueError naming the first
-    that is not. integer: also a whole number type; optional: None passes; finite: inf fails."""
+    that is not. integer: also a whole number type; odd: an odd whole number; optional: None
+    passes; finite: inf fails; note: why, added to the message in brackets."""
     for name in names:
         value = getattr(options, name)
         if optional and value is None:
             continue
-        if _in_range(value, low, high, low_open, high_open, integer, finite):
+        if _in_range(value, low, high, low_open, high_open, integer or odd, finite) and (not odd or value % 2 == 1):
             continue
         expected = describe_range(low=low, high=high, low_open=low_open, high_open=high_open, integer=integer,
-                                  optional=optional)
-        raise ValueError(f"{name} is {value!r}, expected {expected}")
+                                  optional=optional, odd=odd)
+        raise ValueError(f"{name} is {value!r}, expected {expected}" + (f" ({note})" if note else ""))
 
 
 def _in_range(value, low, high, low_open, high_open, integer, finite) -> bool:
@@ -81,6 +96,46 @@ def check_type(options, name: str, cls: type) -> None:
     if not isinstance(value, cls):
         raise ValueError(f"{name} must be {cls.__module__.split('.')[0]}.{cls.__name__}, "
                          f"got {type(value).__name__}")
+
+
+_RULE = "rigkit.option"
+
+
+def option(default=dataclasses.MISSING, *, factory=None, choices: Sequence | None = None, low=None, high=None,
+           low_open: bool = False, high_open: bool = False, optional: bool = False, finite: bool = False,
+           odd: bool = False, integer: bool | None = None, note: str = ""):
+    """A dataclass field with its rule, checked by :func:`check_fields`.
+
+    default: the default value, or factory: a callable making it (an options class: the field
+    must then be an instance of that class). choices: the value is one of these. Otherwise a
+    number rule as :func:`check_range`'s; ``integer`` defaults to "the default is an int"."""
+    if factory is not None:
+        rule = ("type", factory, {})
+        return dataclasses.field(default_factory=factory, metadata={_RULE: rule})
+    if choices is not None:
+        rule = ("choice", tuple(choices), {})
+    else:
+        if integer is None:
+            integer = isinstance(default, int) and not isinstance(default, bool)
+        rule = ("range", None, dict(low=low, high=high, low_open=low_open, high_open=high_open, optional=optional,
+                                     finite=finite, odd=odd, integer=integer, note=note))
+    return dataclasses.field(default=default, metadata={_RULE: rule})
+
+
+def check_fields(options) -> None:
+    """Every rule that :func:`option` attached to a field of ``options``, in field order;
+    ValueError in one sentence for the first broken one."""
+    for item in dataclasses.fields(options):
+        rule = item.metadata.get(_RULE)
+        if rule is None:
+            continue
+        kind, what, bounds = rule
+        if kind == "type":
+            check_type(options, item.name, what)
+        elif kind == "choice":
+            check_choice(options, item.name, what)
+        else:
+            check_range(options, item.name, **bounds)
 
 
 def with_argument(options, name: str, value, *, options_given: bool):

@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from .options import check_choice, check_range
+from .options import check_fields, option
 
 __all__ = ["LocalOptimization", "RansacOptions", "RansacProblem", "RansacReport", "RansacResult",
            "ransac", "required_iterations"]
@@ -52,30 +52,24 @@ class RansacOptions:
     preemptive_keep: in (0, 1].
     """
 
-    threshold_px: float = 1.0
-    confidence: float = 0.9999
+    threshold_px: float = option(1.0, low=0, low_open=True, finite=True)
+    confidence: float = option(0.9999, low=0, high=1, low_open=True, high_open=True)
     min_iterations: int = 100
     max_iterations: int = 10_000
-    batch_size: int = 100
-    local_optimization: LocalOptimization = "inner_ransac"
-    lo_inner_samples: int = 10
-    lo_sample_factor: int = 4
-    lo_iterations: int = 4
-    lo_threshold_multiplier: float = 3.0
-    preemptive_points: int = 40
-    preemptive_keep: float = 0.2
+    batch_size: int = option(100, low=1)
+    local_optimization: LocalOptimization = option("inner_ransac", choices=("none", "iterative", "inner_ransac"))
+    lo_inner_samples: int = option(10, low=1)
+    lo_sample_factor: int = option(4, low=1)
+    lo_iterations: int = option(4, low=1)
+    lo_threshold_multiplier: float = option(3.0, low=1)
+    preemptive_points: int = option(40, low=0)
+    preemptive_keep: float = option(0.2, low=0, high=1, low_open=True)
 
     def __post_init__(self) -> None:
-        check_range(self, "threshold_px", low=0, low_open=True, finite=True)
-        check_range(self, "confidence", low=0, high=1, low_open=True, high_open=True)
+        check_fields(self)
         if not 0 <= self.min_iterations <= self.max_iterations or self.max_iterations < 1:
             raise ValueError(f"iterations: min {self.min_iterations}, max {self.max_iterations}; "
                              "expected 0 <= min <= max and max >= 1")
-        check_range(self, "batch_size", "lo_inner_samples", "lo_sample_factor", "lo_iterations", low=1)
-        check_choice(self, "local_optimization", ("none", "iterative", "inner_ransac"))
-        check_range(self, "preemptive_points", low=0)
-        check_range(self, "preemptive_keep", low=0, high=1, low_open=True)
-        check_range(self, "lo_threshold_multiplier", low=1)
 
 
 @dataclass(frozen=True)

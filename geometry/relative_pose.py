@@ -40,7 +40,7 @@ from .epipolar import (_homogeneous, _sampson_signed, decompose_essential, essen
 from .five_point import essential_5point
 from .homography import homography_dlt, homography_sampson_distance
 from .lens import DistortionModel, apply_K, pad_distortion, remove_K, undistort_normalized
-from .options import check_choice, check_range, check_type, with_argument
+from .options import check_fields, option, with_argument
 from .ransac import RansacOptions, ransac, required_iterations
 from .transforms import rotation_from_rvec, skew
 
@@ -91,28 +91,20 @@ class RelativePoseOptions:
         ``collinearity_factor * threshold_px`` (in either image) are "on a line".
     """
 
-    ransac: RansacOptions = field(default_factory=RansacOptions)
-    minimal_solver: MinimalSolver = "5point"
-    min_inliers: int = 15
-    restarts: int = 2
-    refine_loss: RefineLoss = "tukey"
-    refine_cutoff_sigmas: float = 4.685
-    refine_iterations: int = 30
-    refine_rounds: int = 2
-    max_homography_inlier_ratio: float = 0.8
-    min_triangulation_angle_deg: float = 1.0
-    collinearity_factor: float = 2.0
+    ransac: RansacOptions = option(factory=RansacOptions)
+    minimal_solver: MinimalSolver = option("5point", choices=tuple(_SAMPLE_SIZE))
+    min_inliers: int = option(15, low=_MIN_POINTS)
+    restarts: int = option(2, low=0)
+    refine_loss: RefineLoss = option("tukey", choices=("tukey", "cauchy", "huber", "squared"))
+    refine_cutoff_sigmas: float = option(4.685, low=0, low_open=True)
+    refine_iterations: int = option(30, low=0)
+    refine_rounds: int = option(2, low=1)
+    max_homography_inlier_ratio: float = option(0.8, low=0, high=1, low_open=True)
+    min_triangulation_angle_deg: float = option(1.0, low=0)
+    collinearity_factor: float = option(2.0, low=0)
 
     def __post_init__(self) -> None:
-        check_type(self, "ransac", RansacOptions)
-        check_choice(self, "minimal_solver", tuple(_SAMPLE_SIZE))
-        check_range(self, "min_inliers", low=_MIN_POINTS)
-        check_choice(self, "refine_loss", ("tukey", "cauchy", "huber", "squared"))
-        check_range(self, "refine_cutoff_sigmas", low=0, low_open=True)
-        check_range(self, "restarts", "refine_iterations", low=0)
-        check_range(self, "refine_rounds", low=1)
-        check_range(self, "max_homography_inlier_ratio", low=0, high=1, low_open=True)
-        check_range(self, "min_triangulation_angle_deg", "collinearity_factor", low=0)
+        check_fields(self)
 
 
 @dataclass(frozen=True)

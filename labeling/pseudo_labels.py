@@ -28,6 +28,8 @@ from typing import Literal
 
 import numpy as np
 
+from geometry.options import check_fields, check_range, option
+
 from .detections import Detections
 from .gating import GatingMode, NoiseEstimate, estimate_noise, person_present, triangulate_gated
 from .shards import LABEL_FIELDS, RejectReason
@@ -76,70 +78,38 @@ class LabelOptions:
     min_bone_samples: a bone is checked only when at least this many framesets give its length.
     """
 
-    gating: GatingMode = "adaptive"
-    threshold_sigmas: float = 4.0
-    threshold_min_fraction: float = 0.002
-    threshold_max_fraction: float = 0.03
-    min_noise_samples: int = 30
-    threshold_px: float = 15.0
-    min_inlier_views: int = 2
-    max_reprojection_error_px: float = 10.0
-    min_score: float = 0.2
-    presence_min_score: float = 0.5
-    presence_window_frames: int = 15
-    smoothing: Smoothing = "none"
+    gating: GatingMode = option("adaptive", choices=("adaptive", "fixed"))
+    threshold_sigmas: float = option(4.0, low=0, low_open=True)
+    threshold_min_fraction: float = option(0.002, low=0, high=1, low_open=True, high_open=True)
+    threshold_max_fraction: float = option(0.03, low=0, high=1, low_open=True, high_open=True)
+    min_noise_samples: int = option(30, low=1)
+    threshold_px: float = option(15.0, low=0, low_open=True, note="pixels")
+    min_inlier_views: int = option(2, low=2, note="one view cannot triangulate")
+    max_reprojection_error_px: float = option(10.0, low=0, low_open=True, note="pixels")
+    min_score: float = option(0.2, low=0, high=1, note="a confidence")
+    presence_min_score: float = option(0.5, low=0, high=1, note="a confidence; 0: no presence test")
+    presence_window_frames: int = option(15, low=1, odd=True)
+    smoothing: Smoothing = option("none", choices=("none", "savgol", "median"))
     smoothing_window_frames: int = 9
     smoothing_polyorder: int = 2
-    bone_check: BoneCheck = "reject"
-    bone_length_tolerance_fraction: float = 0.2
-    bone_length_tolerance_min_m: float = 0.03
-    bone_length_tolerance_sigmas: float = 4.0
-    long_bone_tolerance_fraction: float = 0.12
-    min_bone_samples: int = 10
+    bone_check: BoneCheck = option("reject", choices=("off", "flag", "reject"))
+    bone_length_tolerance_fraction: float = option(0.2, low=0, low_open=True)
+    bone_length_tolerance_min_m: float = option(0.03, low=0)
+    bone_length_tolerance_sigmas: float = option(4.0, low=0)
+    long_bone_tolerance_fraction: float = option(0.12, low=0, high=1, low_open=True, high_open=True)
+    min_bone_samples: int = option(10, low=1)
 
     def __post_init__(self) -> None:
-        if not self.threshold_px > 0 or not self.max_reprojection_error_px > 0:
-            raise ValueError("threshold_px and max_reprojection_error_px must be > 0 pixels")
-        if self.min_inlier_views < 2:
-            raise ValueError(f"min_inlier_views is {self.min_inlier_views}, expected >= 2 "
-                             "(one view cannot triangulate)")
-        if not 0 <= self.min_score <= 1:
-            raise ValueError(f"min_score is {self.min_score}, expected a confidence in [0, 1]")
-        if self.gating not in ("adaptive", "fixed"):
-            raise ValueError(f"gating is {self.gating!r}, expected 'adaptive' or 'fixed'")
-        if not self.threshold_sigmas > 0:
-            raise ValueError(f"threshold_sigmas is {self.threshold_sigmas}, expected > 0")
-        if not 0 < self.threshold_min_fraction <= self.threshold_max_fraction < 1:
-            raise ValueError("expected 0 < threshold_min_fraction <= threshold_max_fraction < 1 "
-                             "(fractions of the image diagonal)")
-        if self.min_noise_samples < 1:
-            raise ValueError(f"min_noise_samples is {self.min_noise_samples}, expected >= 1")
-        if not 0 <= self.presence_min_score <= 1:
-            raise ValueError(f"presence_min_score is {self.presence_min_score}, expected a "
-                             "confidence in [0, 1] (0: no presence test)")
-        if self.presence_window_frames < 1 or self.presence_window_frames % 2 == 0:
-            raise ValueError(f"presence_window_frames is {self.presence_window_frames}, "
-                             "expected an odd number >= 1")
-        if self.smoothing not in ("none", "savgol", "median"):
-            raise ValueError(f"smoothing is {self.smoothing!r}, expected 'none', 'savgol' or 'median'")
+        check_fields(self)
+        if not self.threshold_min_fraction <= self.threshold_max_fraction:
+            raise ValueError(f"threshold_min_fraction {self.threshold_min_fraction} is above "
+                             f"threshold_max_fraction {self.threshold_max_fraction} (fractions of the "
+                             "image diagonal)")
         if self.smoothing != "none":
-            if self.smoothing_window_frames < 3 or self.smoothing_window_frames % 2 == 0:
-                raise ValueError(f"smoothing_window_frames is {self.smoothing_window_frames}, "
-                                 "expected an odd number >= 3")
-            if self.smoothing == "savgol" and not 0 <= self.smoothing_polyorder < self.smoothing_window_frames:
-                raise ValueError(f"smoothing_polyorder is {self.smoothing_polyorder}, expected "
-                                 f"0 <= polyorder < smoothing_window_frames")
-        if self.bone_check not in ("off", "flag", "reject"):
-            raise ValueError(f"bone_check is {self.bone_check!r}, expected 'off', 'flag' or 'reject'")
-        if not self.bone_length_tolerance_fraction > 0 or self.bone_length_tolerance_min_m < 0 \
-                or self.bone_length_tolerance_sigmas < 0:
-            raise ValueError("bone_length_tolerance_fraction must be > 0, "
-                             "bone_length_tolerance_min_m and bone_length_tolerance_sigmas >= 0")
-        if not 0 < self.long_bone_tolerance_fraction < 1:
-            raise ValueError(f"long_bone_tolerance_fraction is {self.long_bone_tolerance_fraction}, "
-                             "expected a fraction in (0, 1)")
-        if self.min_bone_samples < 1:
-            raise ValueError(f"min_bone_samples is {self.min_bone_samples}, expected >= 1")
+            check_range(self, "smoothing_window_frames", low=3, odd=True)
+            if self.smoothing == "savgol":
+                check_range(self, "smoothing_polyorder", low=0, high=self.smoothing_window_frames, high_open=True,
+                            integer=True, note="below smoothing_window_frames")
 
     def to_json(self) -> dict:
         return asdict(self)

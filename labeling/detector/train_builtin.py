@@ -34,6 +34,8 @@ import torch
 from torch.nn import functional
 from tqdm import tqdm
 
+from geometry.options import check_fields, option
+
 from .builtin import (BUILTIN_ARCHITECTURE, BUILTIN_INPUT_SIZE, BUILTIN_SEARCH_SIZE,
                       HEATMAP_STRIDE, HeatmapNet)
 from .decode import DecodeOptions, decode_heatmaps, heatmap_from_input
@@ -64,23 +66,19 @@ class TrainingOptions:
     init: a checkpoint to start from (continue training) instead of random weights.
     """
 
-    minutes: float = 20.0
-    max_steps: int = 4000
-    batch_size: int = 24
-    learning_rate: float = 2e-3
+    minutes: float = option(20.0, low=0, low_open=True)
+    max_steps: int = option(4000, low=1)
+    batch_size: int = option(24, low=2, note="BatchNorm")
+    learning_rate: float = option(2e-3, low=0, low_open=True)
     seed: int = 0
-    threads: int = 1
-    workers: int = 1
-    coordinate_weight: float = 0.1
-    warmup_steps: int = 100
+    threads: int = option(1, low=1)
+    workers: int = option(1, low=0)
+    coordinate_weight: float = option(0.1, low=0)
+    warmup_steps: int = option(100, low=0)
     init: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.minutes > 0 or self.max_steps < 1 or self.batch_size < 2 or not self.learning_rate > 0:
-            raise ValueError("minutes, max_steps and learning_rate must be positive and batch_size "
-                             ">= 2 (BatchNorm)")
-        if self.threads < 1 or self.workers < 0 or self.coordinate_weight < 0:
-            raise ValueError("threads must be >= 1, workers >= 0 and coordinate_weight >= 0")
+        check_fields(self)
 
 
 def _gaussian_targets(coords_cells: np.ndarray, valid: np.ndarray, heatmap_size) -> np.ndarray:
