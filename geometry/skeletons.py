@@ -19,28 +19,18 @@ index:
   :data:`BLAZEPOSE_33_TO_COCO_17` / :func:`joint_mapping` map one onto the other.
 
 Bones follow the format's reference drawing order. ``symmetric_pairs`` are ``(left, right)``
-pairs: what a left/right swap of a detector exchanges, and what a horizontal image flip permutes.
+pairs: what a left/right swap of a detector exchanges, and what a horizontal image flip permutes;
+the built-in skeletons read them from their joint names (:func:`mirrored_pairs`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-__all__ = [
-    "Skeleton",
-    "COCO_17",
-    "HALPE_26",
-    "BODY_25",
-    "BODY_25B",
-    "MPII_16",
-    "H36M_17",
-    "HAND_21",
-    "BLAZEPOSE_33",
-    "BLAZEPOSE_33_TO_COCO_17",
-    "SKELETONS",
-    "get_skeleton",
-    "joint_mapping",
-]
+__all__ = ["Skeleton", "COCO_17", "HALPE_26", "BODY_25", "BODY_25B", "MPII_16", "H36M_17", "HAND_21",
+           "BLAZEPOSE_33", "BLAZEPOSE_33_TO_COCO_17", "SKELETONS", "get_skeleton", "joint_mapping",
+           "mirrored_pairs"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +93,12 @@ class Skeleton:
         return tuple(perm)
 
     @classmethod
+    def mirrored(cls, *, name: str, joint_names, bones) -> "Skeleton":
+        """A skeleton whose symmetric pairs are read from its joint names (:func:`mirrored_pairs`)."""
+        joint_names = tuple(str(n) for n in joint_names)
+        return cls(name=name, joint_names=joint_names, bones=bones, symmetric_pairs=mirrored_pairs(joint_names))
+
+    @classmethod
     def from_names(cls, name: str, joint_names, bones_by_name, symmetric_pairs_by_name=()) -> "Skeleton":
         """A custom skeleton from joint names, with bones and pairs given as name pairs."""
         joint_names = tuple(str(n) for n in joint_names)
@@ -121,6 +117,26 @@ class Skeleton:
                    symmetric_pairs=to_index(symmetric_pairs_by_name, "symmetric pair"))
 
 
+# How a left joint's name maps onto its right twin's: (pattern of the left name, the right name).
+_MIRRORED_NAMES = ((re.compile(r"^left_(.+)$"), r"right_\1"), (re.compile(r"^(.+)_left$"), r"\1_right"),
+                   (re.compile(r"^l_(.+)$"), r"r_\1"), (re.compile(r"^L([A-Z].*)$"), r"R\1"))
+
+
+def mirrored_pairs(joint_names) -> tuple[tuple[int, int], ...]:
+    """``(left, right)`` index pairs of the joints whose names say left and right of the same
+    thing (``left_wrist``/``right_wrist``, ``mouth_left``/``mouth_right``, ``l_hip``/``r_hip``,
+    ``LHip``/``RHip``), in the order of the left joints."""
+    position = {n: j for j, n in enumerate(joint_names)}
+    pairs = []
+    for j, joint in enumerate(joint_names):
+        for pattern, right in _MIRRORED_NAMES:
+            twin = pattern.sub(right, joint) if pattern.match(joint) else None
+            if twin in position:
+                pairs.append((j, position[twin]))
+                break
+    return tuple(pairs)
+
+
 def _index_pair(skeleton: str, what: str, pair, num_joints: int) -> tuple[int, int]:
     try:
         i, j = (int(k) for k in pair)
@@ -132,17 +148,16 @@ def _index_pair(skeleton: str, what: str, pair, num_joints: int) -> tuple[int, i
     return i, j
 
 
-COCO_17 = Skeleton(
+COCO_17 = Skeleton.mirrored(
     name="COCO_17",
     joint_names=("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
                  "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
                  "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"),
     bones=((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
            (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)),
-    symmetric_pairs=((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)),
 )
 
-HALPE_26 = Skeleton(
+HALPE_26 = Skeleton.mirrored(
     name="HALPE_26",
     joint_names=("Nose", "LEye", "REye", "LEar", "REar", "LShoulder", "RShoulder", "LElbow",
                  "RElbow", "LWrist", "RWrist", "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle",
@@ -151,11 +166,9 @@ HALPE_26 = Skeleton(
     bones=((0, 1), (0, 2), (1, 3), (2, 4), (5, 18), (6, 18), (5, 7), (7, 9), (6, 8), (8, 10),
            (17, 18), (18, 19), (19, 11), (19, 12), (11, 13), (12, 14), (13, 15), (14, 16),
            (20, 24), (21, 25), (23, 25), (22, 24), (15, 24), (16, 25)),
-    symmetric_pairs=((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16),
-                     (20, 21), (22, 23), (24, 25)),
 )
 
-BODY_25 = Skeleton(
+BODY_25 = Skeleton.mirrored(
     name="BODY_25",
     joint_names=("Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
                  "MidHip", "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye",
@@ -163,11 +176,9 @@ BODY_25 = Skeleton(
     bones=((1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11),
            (8, 12), (12, 13), (13, 14), (1, 0), (0, 15), (15, 17), (0, 16), (16, 18), (14, 19),
            (19, 20), (14, 21), (11, 22), (22, 23), (11, 24)),
-    symmetric_pairs=((5, 2), (6, 3), (7, 4), (12, 9), (13, 10), (14, 11), (16, 15), (18, 17),
-                     (19, 22), (20, 23), (21, 24)),
 )
 
-BODY_25B = Skeleton(
+BODY_25B = Skeleton.mirrored(
     name="BODY_25B",
     joint_names=("Nose", "LEye", "REye", "LEar", "REar", "LShoulder", "RShoulder", "LElbow",
                  "RElbow", "LWrist", "RWrist", "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle",
@@ -176,28 +187,24 @@ BODY_25B = Skeleton(
     bones=((0, 1), (0, 2), (1, 3), (2, 4), (0, 5), (0, 6), (5, 7), (6, 8), (7, 9), (8, 10),
            (5, 11), (6, 12), (11, 13), (12, 14), (13, 15), (14, 16), (15, 19), (19, 20), (15, 21),
            (16, 22), (22, 23), (16, 24), (5, 17), (6, 17), (17, 18), (11, 12)),
-    symmetric_pairs=((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16),
-                     (19, 22), (20, 23), (21, 24)),
 )
 
-MPII_16 = Skeleton(
+MPII_16 = Skeleton.mirrored(
     name="MPII_16",
     joint_names=("r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax",
                  "upper_neck", "head_top", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder",
                  "l_elbow", "l_wrist"),
     bones=((0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11),
            (11, 12), (12, 7), (7, 13), (13, 14), (14, 15)),
-    symmetric_pairs=((5, 0), (4, 1), (3, 2), (15, 10), (14, 11), (13, 12)),
 )
 
-H36M_17 = Skeleton(
+H36M_17 = Skeleton.mirrored(
     name="H36M_17",
     joint_names=("Hip", "RHip", "RKnee", "RFoot", "LHip", "LKnee", "LFoot", "Spine", "Thorax",
                  "Neck/Nose", "Head", "LShoulder", "LElbow", "LWrist", "RShoulder", "RElbow",
                  "RWrist"),
     bones=((0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6), (0, 7), (7, 8), (8, 9), (9, 10),
            (8, 11), (11, 12), (12, 13), (8, 14), (14, 15), (15, 16)),
-    symmetric_pairs=((4, 1), (5, 2), (6, 3), (11, 14), (12, 15), (13, 16)),
 )
 
 _FINGERS = ("thumb", "index_finger", "middle_finger", "ring_finger", "pinky")
@@ -209,7 +216,7 @@ HAND_21 = Skeleton(
     bones=tuple((0 if k == 0 else 1 + 4 * f + k - 1, 1 + 4 * f + k) for f in range(5) for k in range(4)),
 )
 
-BLAZEPOSE_33 = Skeleton(
+BLAZEPOSE_33 = Skeleton.mirrored(
     name="BLAZEPOSE_33",
     joint_names=("nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner",
                  "right_eye", "right_eye_outer", "left_ear", "right_ear", "mouth_left",
@@ -223,8 +230,6 @@ BLAZEPOSE_33 = Skeleton(
            (16, 18), (16, 20), (16, 22), (18, 20), (11, 23), (12, 24), (23, 24), (23, 25),
            (24, 26), (25, 27), (26, 28), (27, 29), (28, 30), (29, 31), (30, 32), (27, 31),
            (28, 32)),
-    symmetric_pairs=((1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16),
-                     (17, 18), (19, 20), (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32)),
 )
 
 # COCO-17 joint j is BlazePose landmark BLAZEPOSE_33_TO_COCO_17[j] (same names).

@@ -125,3 +125,17 @@ def test_blazepose_maps_onto_coco17_by_name():
     assert get_skeleton("mediapipe") is BLAZEPOSE_33
     with pytest.raises(ValueError, match="lacks"):
         joint_mapping(COCO_17, BLAZEPOSE_33)
+
+
+def test_symmetric_pairs_read_from_the_joint_names():
+    from geometry.skeletons import BLAZEPOSE_33, mirrored_pairs
+
+    assert mirrored_pairs(("nose", "left_eye", "right_eye", "mouth_left", "mouth_right")) == ((1, 2), (3, 4))
+    assert mirrored_pairs(("r_hip", "l_hip", "LHip", "RHip", "Lower", "Rower")) == ((1, 0), (2, 3))
+    assert mirrored_pairs(("left_hand", "neck")) == ()  # a left joint without its twin pairs with nothing
+    # the built-in skeletons' pairs: what their reference drawings pair (spot checks by name)
+    for skeleton, left, right in ((COCO_17, "left_wrist", "right_wrist"), (BODY_25, "LBigToe", "RBigToe"),
+                                  (MPII_16, "l_ankle", "r_ankle"), (H36M_17, "LShoulder", "RShoulder")):
+        assert (skeleton.index(left), skeleton.index(right)) in skeleton.symmetric_pairs
+    assert [len(s.symmetric_pairs) for s in (COCO_17, HALPE_26, BODY_25, MPII_16, HAND_21, BLAZEPOSE_33)] == \
+        [8, 11, 11, 6, 0, 16]
