@@ -419,6 +419,13 @@ def _run_report(args) -> int:
     return 0
 
 
+def _folder_command(sub, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+    """A ``rigkit label`` sub-command that works on a labeling output folder (argument DIR)."""
+    parser = sub.add_parser(name, help=help_text, description=description)
+    parser.add_argument("dir", metavar="DIR", help="labeling output folder (with index.json)")
+    return parser
+
+
 def _add_recording_arguments(group, parser: argparse.ArgumentParser) -> None:
     group.add_argument("--session", metavar="DIR", help="recorded session: run the detector on it")
     group.add_argument("--videos", nargs="+", action="extend", metavar="NAME=PATH",
@@ -521,11 +528,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     detect.add_argument("--force", action="store_true", help="replace an existing --out file")
     _add_executor_arguments(detect)
     detect.set_defaults(func=_run_detect)
-    report = sub.add_parser("report", help="per-joint acceptance table and overlay PNGs",
-                            description="per-joint acceptance table and overlay PNGs of a "
-                                        "labeling output folder; exit status 1 (with a warning) when "
-                                        "the run in it is incomplete")
-    report.add_argument("dir", metavar="DIR", help="labeling output folder (with index.json)")
+    report = _folder_command(sub, "report", "per-joint acceptance table and overlay PNGs",
+                             "per-joint acceptance table and overlay PNGs of a labeling output folder; exit "
+                             "status 1 (with a warning) when the run in it is incomplete")
     report.add_argument("--out", default=None, metavar="PNG_DIR",
                         help="where to write the PNGs (default: DIR/report)")
     report.add_argument("--num-overlays", type=int, default=4, metavar="K",
@@ -533,13 +538,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     report.add_argument("--session", default=None, metavar="DIR",
                         help="session with the images, to draw onto real frames")
     report.set_defaults(func=_run_report)
-    from .export import register_export
+    from .export import EXPORT_DESCRIPTION, EXPORT_HELP, register_export
 
-    register_export(sub)
-    review = sub.add_parser("review", help="review the labels in the browser (local web app)",
-                            description="serve a local web app to look at every view of the labels, "
-                                        "find the bad ones and save verdicts to DIR/review.json")
-    review.add_argument("dir", metavar="DIR", help="labeling output folder (with index.json)")
+    register_export(_folder_command(sub, "export", EXPORT_HELP, EXPORT_DESCRIPTION))
+    review = _folder_command(sub, "review", "review the labels in the browser (local web app)",
+                             "serve a local web app to look at every view of the labels, find the bad ones "
+                             "and save verdicts to DIR/review.json")
     review.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     review.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; another one is reachable "

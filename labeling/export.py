@@ -289,13 +289,13 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_export(sub) -> None:
-    """Add ``export`` to the ``rigkit label`` sub-commands ``sub``."""
-    parser = sub.add_parser("export", help="write the accepted labels as .trc, Anipose CSV or npz",
-                            description="Write the accepted 3D labels of a labeling output folder "
-                                        "as OpenSim/Pose2Sim .trc (one per person), Anipose-style "
-                                        "CSV (x, y, z, error, ncams, score per joint) or npz.")
-    parser.add_argument("dir", metavar="DIR", help="labeling output folder (with index.json)")
+EXPORT_HELP = "write the accepted labels as .trc, Anipose CSV or npz"
+EXPORT_DESCRIPTION = ("Write the accepted 3D labels of a labeling output folder as OpenSim/Pose2Sim .trc (one "
+                      "per person), Anipose-style CSV (x, y, z, error, ncams, score per joint) or npz.")
+
+
+def register_export(parser) -> None:
+    """The arguments of ``rigkit label export`` on its ``parser`` (which already takes DIR)."""
     parser.add_argument("--format", choices=EXPORT_FORMATS, required=True,
                         help="trc: OpenSim/Pose2Sim marker file per person; csv: Anipose pose-3d table; "
                              "npz: every array")

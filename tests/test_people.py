@@ -129,13 +129,11 @@ def test_pair_epipolar_distance_is_zero_for_the_same_noise_free_person():
     assert np.all(cost < 1e-6)
 
 
-def test_bad_crowd_options_raise():
-    with pytest.raises(ValueError, match="num_people"):
-        CrowdOptions(num_people=0)
-    with pytest.raises(ValueError, match="view_swap_rate"):
-        CrowdNoise(view_swap_rate=2.0)
-    with pytest.raises(ValueError, match="min_views"):
-        AssociationOptions(min_views=1)
+@pytest.mark.parametrize("options, field", [(CrowdOptions, {"num_people": 0}), (CrowdNoise, {"view_swap_rate": 2.0}),
+                                            (AssociationOptions, {"min_views": 1})])
+def test_bad_crowd_options_raise(options, field):
+    with pytest.raises(ValueError, match=next(iter(field))):
+        options(**field)
 
 
 def test_compiled_steps_agree_with_their_numpy_references():
