@@ -22,7 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labeling import Detections, LabelOptions, compute_pseudo_labels  # noqa: E402
+from benchmarks.common import presence_rules  # noqa: E402
+from labeling import Detections, compute_pseudo_labels  # noqa: E402
 from labeling.cli import bones_from_skeleton  # noqa: E402
 
 
@@ -64,11 +65,7 @@ def main() -> int:
           f"detector confidence {np.nanmedian(scores[:, empty]):.2f} (person: "
           f"{np.nanmedian(scores[:, ~empty]):.2f})")
     print(f"{'rule':<34} {'false joints (framesets)':>26} {'share':>8} {'person accepted':>16}")
-    for name, options in (("adaptive + presence test (default)", LabelOptions()),
-                          ("fixed gates + presence test", LabelOptions(gating="fixed")),
-                          ("adaptive, presence test off", LabelOptions(presence_min_score=0)),
-                          ("fixed, presence test off (before)",
-                           LabelOptions(gating="fixed", presence_min_score=0))):
+    for name, options in presence_rules().items():
         labels = compute_pseudo_labels(rig, detections, options=options, bones=bones)
         false = labels.valid[empty]
         print(f"{name:<34} {f'{int(false.sum())} ({int(false.any(axis=1).sum())})':>26} "

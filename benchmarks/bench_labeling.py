@@ -41,6 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import presence_rules  # noqa: E402
 from geometry.synthetic import DetectorNoise, person_motion, ring_rig, simulate_detections  # noqa: E402
 from geometry.triangulation import triangulate  # noqa: E402
 from labeling import Detections, LabelJob, LabelOptions, compute_pseudo_labels, run_label_job  # noqa: E402
@@ -134,11 +135,7 @@ def bench_person_free(args) -> None:
         empty = np.zeros(F, dtype=bool)
         empty[cut:cut + empty_n] = True
         bones, _ = bones_from_skeleton(detections.joint_names, None)
-        for name, options in (("ours: adaptive + presence test", LabelOptions()),
-                              ("fixed gates + presence test", LabelOptions(gating="fixed")),
-                              ("adaptive, presence test off", LabelOptions(presence_min_score=0)),
-                              ("fixed, presence test off (before)",
-                               LabelOptions(gating="fixed", presence_min_score=0))):
+        for name, options in presence_rules().items():
             labels = compute_pseudo_labels(rig, whole, options=options, bones=bones)
             alone = compute_pseudo_labels(rig, detections, options=options, bones=bones)
             false = labels.valid[empty]

@@ -62,3 +62,14 @@ def print_table(rows: Sequence[dict], columns: Sequence[str]) -> None:
     for line in cells:
         print("  ".join(cell.rjust(width) if i else cell.ljust(width)
                         for i, (cell, width) in enumerate(zip(line, widths))))
+
+
+def presence_rules() -> dict:
+    """The four labeling rules the person-free benchmarks compare (name -> LabelOptions): the
+    defaults, fixed gates, and each without the presence test."""
+    from labeling.pseudo_labels import LabelOptions
+
+    return {"adaptive + presence test (default)": LabelOptions(),
+            "fixed gates + presence test": LabelOptions(gating="fixed"),
+            "adaptive, presence test off": LabelOptions(presence_min_score=0),
+            "fixed, presence test off (before)": LabelOptions(gating="fixed", presence_min_score=0)}
