@@ -26,7 +26,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from geometry.options import check_choice, check_range
+from geometry.options import check_fields, option
 
 from .counter import read_timecode, timecode_cell_px
 from .layout import CAMERAS_DIR
@@ -44,17 +44,14 @@ class CheckOptions:
     counter_samples: frames per camera read for the counter. max_lag_s: motion search range.
     gap_factor: an interval longer than this many nominal periods is a timestamp gap."""
 
-    offset_method: OffsetMethod = "auto"
-    counter_samples: int = 60
-    max_lag_s: float = 0.5
-    gap_factor: float = 1.5
+    offset_method: OffsetMethod = option("auto", choices=("auto", "counter", "motion", "none"))
+    counter_samples: int = option(60, low=_COUNTER_MIN_FRAMES)
+    max_lag_s: float = option(0.5, low=0, low_open=True)
+    gap_factor: float = option(1.5, low=1, low_open=True)
     reference: int = 0
 
     def __post_init__(self) -> None:
-        check_choice(self, "offset_method", ("auto", "counter", "motion", "none"))
-        check_range(self, "counter_samples", low=_COUNTER_MIN_FRAMES)
-        check_range(self, "max_lag_s", low=0, low_open=True)
-        check_range(self, "gap_factor", low=1, low_open=True)
+        check_fields(self)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from geometry.options import check_choice, check_range
+from geometry.options import check_fields, option
 
 __all__ = ["MissingViewPolicy", "GroupingOptions", "GroupedFrameset", "FramesetGrouper", "group_frames"]
 
@@ -33,16 +33,13 @@ class GroupingOptions:
     period / 2). wait_s: how far (s, in other cameras' timestamps) the grouping waits for a late
     camera before marking it missing; None waits for evidence (replays, offline regrouping)."""
 
-    period_s: float
-    tolerance_s: float | None = None
-    wait_s: float | None = None
-    missing_view: MissingViewPolicy = "mark"
+    period_s: float = option(low=0, low_open=True)
+    tolerance_s: float | None = option(None, low=0, low_open=True, optional=True)
+    wait_s: float | None = option(None, low=0, optional=True)
+    missing_view: MissingViewPolicy = option("mark", choices=("mark", "skip"))
 
     def __post_init__(self) -> None:
-        check_range(self, "period_s", low=0, low_open=True)
-        check_range(self, "tolerance_s", low=0, low_open=True, optional=True)
-        check_range(self, "wait_s", low=0, optional=True)
-        check_choice(self, "missing_view", ("mark", "skip"))
+        check_fields(self)
 
     @property
     def half_window_s(self) -> float:

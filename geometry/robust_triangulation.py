@@ -37,12 +37,12 @@ threads: no Python loop over points, views or subsets):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .arrays import unflatten_leading
-from .options import check_range, check_type, with_argument
+from .options import check_fields, option, with_argument
 from .rig import Rig
 from .triangulation import TriangulationOptions, map_chunks, min_spread, prepare_observations
 
@@ -82,21 +82,16 @@ class RobustTriangulationOptions:
     triangulation: options of the linear solution and refinement (iterations, ray angle, threads).
     """
 
-    threshold_px: float = DEFAULT_THRESHOLD_PX
-    min_views: int = 2
-    max_rounds: int = 4
-    error_weight: float = 0.25
-    soft_scale_px: float | None = None
-    soft_rounds: int = 2
-    triangulation: TriangulationOptions = field(default_factory=TriangulationOptions)
+    threshold_px: float = option(DEFAULT_THRESHOLD_PX, low=0, low_open=True, finite=True)
+    min_views: int = option(2, low=2)
+    max_rounds: int = option(4, low=1)
+    error_weight: float = option(0.25, low=0, high=1, high_open=True)
+    soft_scale_px: float | None = option(None, low=0, low_open=True, finite=True, optional=True)
+    soft_rounds: int = option(2, low=1)
+    triangulation: TriangulationOptions = option(factory=TriangulationOptions)
 
     def __post_init__(self) -> None:
-        check_range(self, "threshold_px", low=0, low_open=True, finite=True)
-        check_range(self, "min_views", low=2, integer=True)
-        check_range(self, "max_rounds", "soft_rounds", low=1, integer=True)
-        check_range(self, "error_weight", low=0, high=1, high_open=True)
-        check_range(self, "soft_scale_px", low=0, low_open=True, finite=True, optional=True)
-        check_type(self, "triangulation", TriangulationOptions)
+        check_fields(self)
 
 
 @dataclass(frozen=True)

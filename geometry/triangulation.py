@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arrays import as_float_array, unflatten_leading
-from .options import check_range
+from .options import check_fields, option
 from .rig import Rig
 
 __all__ = ["TriangulationOptions", "triangulate"]
@@ -69,15 +69,13 @@ class TriangulationOptions:
         bit.
     """
 
-    iterations: int = 1
-    min_ray_angle_deg: float = 1.0
-    undistort_iterations: int = 2
-    threads: int | None = None
+    iterations: int = option(1, low=0)
+    min_ray_angle_deg: float = option(1.0, low=0, high=90, high_open=True)
+    undistort_iterations: int = option(2, low=0)
+    threads: int | None = option(None, low=1, integer=True, optional=True)
 
     def __post_init__(self) -> None:
-        check_range(self, "iterations", "undistort_iterations", low=0, integer=True)
-        check_range(self, "threads", low=1, integer=True, optional=True)
-        check_range(self, "min_ray_angle_deg", low=0, high=90, high_open=True)
+        check_fields(self)
 
 
 def triangulate(rig: Rig, points_2d: np.ndarray, *, weights: np.ndarray | None = None,

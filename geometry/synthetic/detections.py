@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arrays import as_float_array
-from ..options import check_range
+from ..options import check_fields, option
 from ..rig import Rig
 from ..skeletons import Skeleton, get_skeleton
 from .occlusion import self_occlusion
@@ -54,32 +54,28 @@ class DetectorNoise:
         the confidences.
     """
 
-    pixel_sigma_px: float = 2.0
-    outlier_rate: float = 0.1
-    swap_rate: float = 0.05
-    missing_rate: float = 0.02
-    missing_view_rate: float = 0.0
+    pixel_sigma_px: float = option(2.0, low=0)
+    outlier_rate: float = option(0.1, low=0, high=1)
+    swap_rate: float = option(0.05, low=0, high=1)
+    missing_rate: float = option(0.02, low=0, high=1)
+    missing_view_rate: float = option(0.0, low=0, high=1)
     outlier_kinds: tuple[float, float, float] = (0.4, 0.35, 0.25)
     far_displacement: tuple[float, float] = (0.1, 0.6)
-    min_outlier_distance_px: float = 20.0
-    occluded_sigma_scale: float = 2.0
-    occluded_missing_rate: float = 0.15
+    min_outlier_distance_px: float = option(20.0, low=0, low_open=True)
+    occluded_sigma_scale: float = option(2.0, low=1)
+    occluded_missing_rate: float = option(0.15, low=0, high=1)
     score_correct: tuple[float, float] = (8.0, 2.0)
     score_occluded: tuple[float, float] = (4.0, 3.0)
     score_swapped: tuple[float, float] = (5.0, 3.0)
     score_outlier: tuple[float, float] = (2.5, 3.5)
 
     def __post_init__(self) -> None:
-        check_range(self, "pixel_sigma_px", low=0)
-        check_range(self, "occluded_sigma_scale", low=1)
-        check_range(self, "outlier_rate", "swap_rate", "missing_rate", "missing_view_rate",
-                    "occluded_missing_rate", low=0, high=1)
+        check_fields(self)
         if len(self.outlier_kinds) != 3 or min(self.outlier_kinds) < 0 or sum(self.outlier_kinds) <= 0:
             raise ValueError(f"outlier_kinds is {self.outlier_kinds}, expected 3 non-negative weights")
         lo, hi = self.far_displacement
         if not 0 < lo <= hi:
             raise ValueError(f"far_displacement is {self.far_displacement}, expected 0 < low <= high")
-        check_range(self, "min_outlier_distance_px", low=0, low_open=True)
         for name in ("score_correct", "score_occluded", "score_swapped", "score_outlier"):
             a, b = getattr(self, name)
             if not (a > 0 and b > 0):

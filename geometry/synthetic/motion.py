@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..options import check_range
+from ..options import check_fields, option
 from ..skeletons import Skeleton, get_skeleton
 from .body import ANGLE_LIMITS_DEG, ANGLE_NAMES, BodyShape, body_joint_map, forward_kinematics
 
@@ -45,17 +45,15 @@ class MotionOptions:
     """
 
     center_xy_m: tuple[float, float] = (0.0, 0.0)
-    area_radius_m: float = 1.5
+    area_radius_m: float = option(1.5, low=0, low_open=True)
     walking_speed_mps: tuple[float, float] = (0.6, 1.5)
-    action_probability: float = 0.6
+    action_probability: float = option(0.6, low=0, high=1)
     action_duration_s: tuple[float, float] = (1.5, 4.0)
-    turn_rate_deg_s: float = 150.0
-    variation_deg: float = 8.0
+    turn_rate_deg_s: float = option(150.0, low=0, low_open=True)
+    variation_deg: float = option(8.0, low=0)
 
     def __post_init__(self) -> None:
-        check_range(self, "area_radius_m", "turn_rate_deg_s", low=0, low_open=True)
-        check_range(self, "action_probability", low=0, high=1)
-        check_range(self, "variation_deg", low=0)
+        check_fields(self)
         for name in ("walking_speed_mps", "action_duration_s"):
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
