@@ -103,22 +103,27 @@ _RULE = "rigkit.option"
 
 def option(default=dataclasses.MISSING, *, factory=None, choices: Sequence | None = None, low=None, high=None,
            low_open: bool = False, high_open: bool = False, optional: bool = False, finite: bool = False,
-           odd: bool = False, integer: bool | None = None, note: str = ""):
+           odd: bool = False, integer: bool | None = None, ordered: bool = False, note: str = ""):
     """A dataclass field with its rule, checked by :func:`check_fields`.
 
     default: the default value, or factory: a callable making it (an options class: the field
     must then be an instance of that class). choices: the value is one of these. Otherwise a
-    number rule as :func:`check_range`'s; ``integer`` defaults to "the default is an int"."""
+    number rule as :func:`check_range`'s (``integer`` defaults to "the default is an int"); a
+    tuple default makes it a rule for each number of a tuple of that length, ``ordered``: each
+    number no smaller than the one before (a ``(low, high)`` range)."""
     if factory is not None:
         rule = ("type", factory, {})
         return dataclasses.field(default_factory=factory, metadata={_RULE: rule})
     if choices is not None:
         rule = ("choice", tuple(choices), {})
     else:
+        items = len(default) if isinstance(default, tuple) else None
         if integer is None:
-            integer = isinstance(default, int) and not isinstance(default, bool)
-        rule = ("range", None, dict(low=low, high=high, low_open=low_open, high_open=high_open, optional=optional,
-                                     finite=finite, odd=odd, integer=integer, note=note))
+            first = default[0] if items else default
+            integer = isinstance(first, int) and not isinstance(first, bool)
+        bounds = dict(low=low, high=high, low_open=low_open, high_open=high_open, optional=optional, finite=finite,
+                      odd=odd, integer=integer, note=note)
+        rule = ("range", None, bounds) if items is None else ("items", (items, ordered), bounds)
     return dataclasses.field(default=default, metadata={_RULE: rule})
 
 
@@ -134,8 +139,28 @@ def check_fields(options) -> None:
             check_type(options, item.name, what)
         elif kind == "choice":
             check_choice(options, item.name, what)
+        elif kind == "items":
+            _check_items(options, item.name, *what, **bounds)
         else:
             check_range(options, item.name, **bounds)
+
+
+def _check_items(options, name: str, length: int, ordered: bool, *, optional: bool, note: str, **bounds) -> None:
+    """The named field is a tuple of ``length`` numbers, each within the bounds (and ordered)."""
+    value = getattr(options, name)
+    if optional and value is None:
+        return
+    items = tuple(value) if isinstance(value, (tuple, list)) else ()
+    good = len(items) == length and all(
+        _in_range(x, bounds["low"], bounds["high"], bounds["low_open"], bounds["high_open"],
+                  bounds["integer"] or bounds["odd"], bounds["finite"]) for x in items)
+    if good and (not ordered or all(a <= b for a, b in zip(items, items[1:]))):
+        return
+    expected = describe_range(low=bounds["low"], high=bounds["high"], low_open=bounds["low_open"],
+                              high_open=bounds["high_open"], integer=bounds["integer"], odd=bounds["odd"])
+    order = ", in increasing order" if ordered else ""
+    raise ValueError(f"{name} is {value!r}, expected {length} numbers, each {expected}{order}"
+                     + (f" ({note})" if note else ""))
 
 
 def with_argument(options, name: str, value, *, options_given: bool):

@@ -94,3 +94,32 @@ def test_thresholds_live_in_the_options_and_are_never_overwritten_silently():
     options = RelativePoseOptions(ransac=RansacOptions(threshold_px=2.0))
     with pytest.raises(ValueError, match="threshold_px is 1.0 as an argument but 2.0 in the options"):
         relative_pose(points[0], points[1], K, K, threshold_px=1.0, options=options)
+
+
+def test_option_rules_on_the_fields():
+    from dataclasses import dataclass
+
+    from geometry.options import check_fields, option
+
+    @dataclass(frozen=True, kw_only=True)
+    class Options:
+        count: int = option(3, low=1)
+        window: int = option(9, low=3, odd=True)
+        mode: str = option("a", choices=("a", "b"))
+        beta: tuple[float, float] = option((2.0, 4.0), low=0, low_open=True, note="Beta parameters")
+        span_m: tuple[float, float] = option((0.1, 0.6), low=0, low_open=True, ordered=True)
+
+        def __post_init__(self) -> None:
+            check_fields(self)
+
+    Options()
+    for bad, words in (({"count": 0}, "count is 0, expected an integer >= 1"),
+                       ({"count": 2.0}, "count is 2.0, expected an integer >= 1"),
+                       ({"window": 4}, "window is 4, expected an odd integer >= 3"),
+                       ({"mode": "c"}, "mode is 'c', expected 'a' or 'b'"),
+                       ({"beta": (2.0, 0.0)}, "beta is (2.0, 0.0), expected 2 numbers, each > 0 (Beta parameters)"),
+                       ({"beta": (2.0,)}, "expected 2 numbers"),
+                       ({"span_m": (0.6, 0.1)}, "each > 0, in increasing order")):
+        with pytest.raises(ValueError) as info:
+            Options(**bad)
+        assert words in str(info.value), str(info.value)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..options import check_fields, option
 from ..rig import Rig
 from .detections import in_image
 
@@ -36,21 +37,15 @@ class ClutterNoise:
     extent_m: the structure's points lie in a box of this size (metres) around ``centre_m``.
     """
 
-    fire_rate: float = 0.6
-    pixel_sigma_px: float = 2.0
-    missing_rate: float = 0.2
-    score: tuple[float, float] = (2.5, 5.0)
+    fire_rate: float = option(0.6, low=0, high=1)
+    pixel_sigma_px: float = option(2.0, low=0)
+    missing_rate: float = option(0.2, low=0, high=1)
+    score: tuple[float, float] = option((2.5, 5.0), low=0, low_open=True, note="Beta parameters")
     extent_m: tuple[float, float, float] = (1.2, 0.2, 1.2)
     centre_m: tuple[float, float, float] = (0.5, 0.5, 1.0)
 
     def __post_init__(self) -> None:
-        for name in ("fire_rate", "missing_rate"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} is {getattr(self, name)}, expected a probability in [0, 1]")
-        if not self.pixel_sigma_px >= 0:
-            raise ValueError(f"pixel_sigma_px is {self.pixel_sigma_px}, expected >= 0")
-        if not (self.score[0] > 0 and self.score[1] > 0):
-            raise ValueError(f"score is {self.score}, expected Beta parameters > 0")
+        check_fields(self)
 
 
 def clutter_detections(rig: Rig, num_frames: int, num_joints: int, *,

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..options import check_fields, option
 from ..rig import Rig
 from ..skeletons import Skeleton, get_skeleton
 from .detections import DetectorNoise, in_image, simulate_detections
@@ -51,22 +52,15 @@ class CrowdOptions:
     action_probability: chance of an action at a waypoint (lower: more walking, more crossing).
     """
 
-    num_people: int = 3
-    area_radius_m: float = 1.6
-    min_separation_m: float = 0.6
+    num_people: int = option(3, low=1, high=8)
+    area_radius_m: float = option(1.6, low=0, low_open=True)
+    min_separation_m: float = option(0.6, low=0)
     staggered: bool = False
-    min_presence_fraction: float = 0.5
-    action_probability: float = 0.2
+    min_presence_fraction: float = option(0.5, low=0, high=1, low_open=True)
+    action_probability: float = option(0.2, low=0, high=1)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.num_people <= 8:
-            raise ValueError(f"num_people is {self.num_people}, expected 1 to 8")
-        if not self.area_radius_m > 0 or not self.min_separation_m >= 0:
-            raise ValueError("area_radius_m must be > 0 and min_separation_m >= 0")
-        if not 0 < self.min_presence_fraction <= 1:
-            raise ValueError(f"min_presence_fraction is {self.min_presence_fraction}, expected (0, 1]")
-        if not 0 <= self.action_probability <= 1:
-            raise ValueError(f"action_probability is {self.action_probability}, expected in [0, 1]")
+        check_fields(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,27 +202,17 @@ class CrowdNoise:
     """
 
     detector: DetectorNoise = DetectorNoise()
-    occluded_missing_rate: float = 0.5
-    occluded_sigma_scale: float = 2.0
-    occluded_score_scale: float = 0.6
-    full_occlusion_fraction: float = 0.7
-    false_per_view: float = 1.0
-    false_area_radius_m: float = 3.0
-    score_false: tuple[float, float] = (2.0, 4.0)
-    view_swap_rate: float = 0.05
+    occluded_missing_rate: float = option(0.5, low=0, high=1)
+    occluded_sigma_scale: float = option(2.0, low=1)
+    occluded_score_scale: float = option(0.6, low=0, high=1)
+    full_occlusion_fraction: float = option(0.7, low=0, high=1)
+    false_per_view: float = option(1.0, low=0)
+    false_area_radius_m: float = option(3.0, low=0, low_open=True)
+    score_false: tuple[float, float] = option((2.0, 4.0), low=0, low_open=True, note="Beta parameters")
+    view_swap_rate: float = option(0.05, low=0, high=1)
 
     def __post_init__(self) -> None:
-        for name in ("occluded_missing_rate", "view_swap_rate", "full_occlusion_fraction",
-                     "occluded_score_scale"):
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name} is {value}, expected a value in [0, 1]")
-        if self.occluded_sigma_scale < 1 or self.false_per_view < 0 or self.false_area_radius_m <= 0:
-            raise ValueError("occluded_sigma_scale must be >= 1, false_per_view >= 0 and "
-                             "false_area_radius_m > 0")
-        a, b = self.score_false
-        if not (a > 0 and b > 0):
-            raise ValueError(f"score_false is {self.score_false}, expected Beta parameters > 0")
+        check_fields(self)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -59,27 +59,20 @@ class DetectorNoise:
     swap_rate: float = option(0.05, low=0, high=1)
     missing_rate: float = option(0.02, low=0, high=1)
     missing_view_rate: float = option(0.0, low=0, high=1)
-    outlier_kinds: tuple[float, float, float] = (0.4, 0.35, 0.25)
-    far_displacement: tuple[float, float] = (0.1, 0.6)
+    outlier_kinds: tuple[float, float, float] = option((0.4, 0.35, 0.25), low=0, note="weights")
+    far_displacement: tuple[float, float] = option((0.1, 0.6), low=0, low_open=True, ordered=True)
     min_outlier_distance_px: float = option(20.0, low=0, low_open=True)
     occluded_sigma_scale: float = option(2.0, low=1)
     occluded_missing_rate: float = option(0.15, low=0, high=1)
-    score_correct: tuple[float, float] = (8.0, 2.0)
-    score_occluded: tuple[float, float] = (4.0, 3.0)
-    score_swapped: tuple[float, float] = (5.0, 3.0)
-    score_outlier: tuple[float, float] = (2.5, 3.5)
+    score_correct: tuple[float, float] = option((8.0, 2.0), low=0, low_open=True, note="Beta parameters")
+    score_occluded: tuple[float, float] = option((4.0, 3.0), low=0, low_open=True, note="Beta parameters")
+    score_swapped: tuple[float, float] = option((5.0, 3.0), low=0, low_open=True, note="Beta parameters")
+    score_outlier: tuple[float, float] = option((2.5, 3.5), low=0, low_open=True, note="Beta parameters")
 
     def __post_init__(self) -> None:
         check_fields(self)
-        if len(self.outlier_kinds) != 3 or min(self.outlier_kinds) < 0 or sum(self.outlier_kinds) <= 0:
-            raise ValueError(f"outlier_kinds is {self.outlier_kinds}, expected 3 non-negative weights")
-        lo, hi = self.far_displacement
-        if not 0 < lo <= hi:
-            raise ValueError(f"far_displacement is {self.far_displacement}, expected 0 < low <= high")
-        for name in ("score_correct", "score_occluded", "score_swapped", "score_outlier"):
-            a, b = getattr(self, name)
-            if not (a > 0 and b > 0):
-                raise ValueError(f"{name} is {(a, b)}, expected Beta parameters > 0")
+        if not sum(self.outlier_kinds) > 0:
+            raise ValueError(f"outlier_kinds is {self.outlier_kinds}, expected weights that are not all 0")
 
 
 @dataclass(frozen=True, kw_only=True)

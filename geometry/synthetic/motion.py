@@ -46,18 +46,14 @@ class MotionOptions:
 
     center_xy_m: tuple[float, float] = (0.0, 0.0)
     area_radius_m: float = option(1.5, low=0, low_open=True)
-    walking_speed_mps: tuple[float, float] = (0.6, 1.5)
+    walking_speed_mps: tuple[float, float] = option((0.6, 1.5), low=0, low_open=True, ordered=True)
     action_probability: float = option(0.6, low=0, high=1)
-    action_duration_s: tuple[float, float] = (1.5, 4.0)
+    action_duration_s: tuple[float, float] = option((1.5, 4.0), low=0, low_open=True, ordered=True)
     turn_rate_deg_s: float = option(150.0, low=0, low_open=True)
     variation_deg: float = option(8.0, low=0)
 
     def __post_init__(self) -> None:
         check_fields(self)
-        for name in ("walking_speed_mps", "action_duration_s"):
-            lo, hi = getattr(self, name)
-            if not 0 < lo <= hi:
-                raise ValueError(f"{name} is {getattr(self, name)}, expected 0 < low <= high")
 
 
 @dataclass(frozen=True, kw_only=True)

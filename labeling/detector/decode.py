@@ -32,6 +32,8 @@ from typing import Literal
 
 import torch
 
+from geometry.options import check_fields, option
+
 __all__ = ["DecodeOptions", "decode_heatmaps", "heatmap_from_input", "input_from_heatmap"]
 
 DecodeMode = Literal["local", "integral", "softmax_local"]
@@ -47,18 +49,12 @@ class DecodeOptions:
     beta: softmax sharpness for ``"integral"`` (the map is multiplied by it before the softmax).
     """
 
-    mode: DecodeMode = "local"
-    window_radius_cells: int = 3
-    beta: float = 1.0
+    mode: DecodeMode = option("local", choices=("local", "integral", "softmax_local"))
+    window_radius_cells: int = option(3, low=1)
+    beta: float = option(1.0, low=0, low_open=True)
 
     def __post_init__(self) -> None:
-        if self.mode not in ("local", "integral", "softmax_local"):
-            raise ValueError(f"decode mode is {self.mode!r}, expected 'local', 'integral' or "
-                             "'softmax_local'")
-        if self.window_radius_cells < 1:
-            raise ValueError(f"window_radius_cells is {self.window_radius_cells}, expected >= 1")
-        if not self.beta > 0:
-            raise ValueError(f"beta is {self.beta}, expected > 0")
+        check_fields(self)
 
 
 def decode_heatmaps(heatmaps: torch.Tensor, options: DecodeOptions = DecodeOptions()
