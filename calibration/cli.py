@@ -32,7 +32,6 @@ __all__ = [
     "sources_from_args",
     "add_output_argument",
     "add_validation_arguments",
-    "parse_frame_offsets",
     "print_table",
 ]
 
@@ -389,7 +388,7 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         raise ValueError(f"extrinsics need at least 2 cameras, got {len(sources)}: give --camera NAME=PATH "
                          "once per camera")
     out = Path(args.out)
-    offsets = parse_frame_offsets(args.frame_offset, [s.name for s in sources])
+    offsets = _frame_offsets(args.frame_offset, [s.name for s in sources])
     solved: dict = {}
     rig, existing = _intrinsics_for(sources, board, out, args, solved)
     frames = SynchronizedFrames(sources, stride=args.stride, limit=args.max_frames)
@@ -439,26 +438,13 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_frame_offsets(values: Sequence[str], names: Sequence[str]) -> dict:
-    """``["cam2=3", "cam3=-0.5"]`` -> {name: offset in frames} for every name (0 when not given).
+def _frame_offsets(values, names) -> dict[str, float]:
+    """{name: offset in frames} for every camera from ``--frame-offset``, sub-frame allowed: the
+    frames are paired by :mod:`capture.pairing` and the detected points then shifted by the
+    offset (:func:`calibration.sync.shift_frames`)."""
+    from capture.pairing import parse_frame_offsets
 
-    Unlike :func:`capture.pairing.parse_frame_offsets` (whole frames, for pairing recordings),
-    calibration takes sub-frame offsets (as ``rigkit calibrate keypoints --sync`` prints them):
-    the frames are paired by :mod:`capture.pairing` and the detected points are then shifted by
-    the offset with :func:`calibration.sync.shift_frames` (interpolation over time).
-    """
-    offsets = {name: 0.0 for name in names}
-    for value in values:
-        name, sep, number = value.partition("=")
-        if not sep:
-            raise ValueError(f"--frame-offset {value} is not NAME=N (a camera name and a frame offset)")
-        if name not in offsets:
-            raise ValueError(f"--frame-offset {value}: no camera {name!r} (cameras: {', '.join(names)})")
-        try:
-            offsets[name] = float(number)
-        except ValueError:
-            raise ValueError(f"--frame-offset {value}: {number!r} is not a number of frames") from None
-    return offsets
+    return {name: 0.0 for name in names} | parse_frame_offsets(values, names=names, fractional=True)
 
 
 def _print_validation(heldout, verdict, joint=None) -> None:
@@ -598,7 +584,7 @@ def _run_keypoints(args: argparse.Namespace) -> int:
     from geometry import compile_kernels
 
     compile_kernels(notify=None if args.quiet else _notice)
-    offsets = parse_frame_offsets(args.frame_offset, names)
+    offsets = _frame_offsets(args.frame_offset, names)
     raw_points, raw_scores = points, scores
     from .sync import estimate_time_offsets, shift_frames
     from .validation import heldout_mask
