@@ -38,6 +38,7 @@ from scipy.optimize import least_squares
 from geometry import Rig, rotation_from_rvec, rvec_from_rotation
 from geometry.options import check_choice, check_range
 
+from .lens_model import IntrinsicsAnchor, LensPriors
 from .reprojection_problem import BoardStructure, Intrinsics, PointStructure, ReprojectionProblem
 from .schur_lm import solve_schur_lm
 
@@ -77,6 +78,13 @@ class BundleAdjustmentOptions:
     num_free_distortion: coefficients freed in ``"full"`` mode; None: k1, k2, p1, p2, k3 (or
         fewer when the camera has fewer) for the opencv model, all 4 for fisheye; a tuple gives
         one such count per camera (the lens complexity each camera's data supports).
+    priors: Gaussian priors on the free intrinsics (:class:`calibration.lens_model.LensPriors`:
+        principal point near the image centre, square pixels, distortion no larger than a lens
+        has), the same rows as the per-camera lens fit; None: none. Without them a board that
+        covers a small part of the image lets the principal point trade against the camera's
+        rotation and the focal length against the distances.
+    anchors: per camera an :class:`calibration.lens_model.IntrinsicsAnchor` (its intrinsics as a
+        separate solve found them, with their covariance) held as a Gaussian prior, or None.
     fixed_camera: index of the camera whose pose is held (the gauge).
     outlier_sigma: an observation whose residual norm exceeds ``outlier_sigma`` robust sigmas
         (and ``min_outlier_threshold_px``) is rejected and the problem solved again.
@@ -93,6 +101,8 @@ class BundleAdjustmentOptions:
     loss_scale_px: float = 1.0
     intrinsics: IntrinsicsMode = "fixed"
     num_free_distortion: int | tuple[int | None, ...] | None = None
+    priors: LensPriors | None = None
+    anchors: tuple[IntrinsicsAnchor | None, ...] | None = None
     fixed_camera: int = 0
     outlier_sigma: float = 4.0
     min_outlier_threshold_px: float = 1.0
@@ -248,7 +258,7 @@ def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
         raise ValueError(f"fixed_camera is {options.fixed_camera}, the rig has {V} cameras")
     if isinstance(options.num_free_distortion, tuple) and len(options.num_free_distortion) != V:
         raise ValueError(f"num_free_distortion gives {len(options.num_free_distortion)} counts for {V} cameras")
-    intr = Intrinsics(rig, options.intrinsics, options.num_free_distortion)
+    intr = Intrinsics(rig, options.intrinsics, options.num_free_distortion, options.priors, options.anchors)
     x_cams = np.concatenate([rvec_from_rotation(rig.R), rig.t], axis=1)
     scale_gauge = None
     if structure.kind == "points" and V > 1:

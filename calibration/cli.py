@@ -320,6 +320,12 @@ def _intrinsics_for(sources, board, out: Path, args, solved: dict | None = None)
             raise ValueError(f"camera {source.name}: {result.message}")
         if solved is not None:
             solved[source.name] = result.model
+            if result.selection is not None:
+                from .lens_model import lens_anchor
+                try:
+                    solved.setdefault("_anchors", {})[source.name] = lens_anchor(result.selection.fit)
+                except ValueError:
+                    pass  # no usable covariance: the joint refinement holds it by the priors only
             from .report import LENS_TRUSTED_MIN_FRACTION
             u = result.uncertainty
             if u is not None and u.trusted_fraction < LENS_TRUSTED_MIN_FRACTION:
@@ -410,9 +416,10 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         bundle_adjustment=BundleAdjustmentOptions(intrinsics=args.intrinsics))
     from .board_validation import validated_board_extrinsics
     lens_notes = solved.pop("_notes", None)
+    anchors = solved.pop("_anchors", None)
     validated = validated_board_extrinsics(rig, corners_px, board.corners_in_board(), options=options,
                                            lens_complexity=solved or None, holdout_every=args.holdout_every,
-                                           notes=lens_notes)
+                                           notes=lens_notes, lens_anchors=anchors)
     result = validated.result
     metadata = dict(existing.metadata) if existing else {}
     metadata["extrinsics"] = {
@@ -453,7 +460,9 @@ def _print_validation(heldout, verdict, joint=None) -> None:
     if joint is not None:
         print(joint.reason)
         for name, parameters in joint.parameters.items():
-            print(f"  {name}: freed {', '.join(parameters)}")
+            moved = joint.shift_sigma.get(name)
+            print(f"  {name}: freed {', '.join(parameters)}"
+                  + (f"; moved {moved:.1f} sigma from its own solve" if moved is not None else ""))
     if heldout is not None:
         print(heldout_table(heldout))
     print(verdict)
