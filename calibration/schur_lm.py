@@ -20,7 +20,7 @@ import scipy.sparse
 
 from .reprojection_problem import ReprojectionProblem
 
-__all__ = ["LMReport", "solve_schur_lm", "robust_rho"]
+__all__ = ["LMReport", "solve_schur_lm", "robust_rho", "camera_covariance"]
 
 _INITIAL_DAMPING = 1e-4
 _MAX_DAMPING = 1e12
@@ -181,6 +181,31 @@ def _normal_blocks(problem: ReprojectionProblem, x: np.ndarray, layout: _Layout,
     W = np.zeros((S, V, ka, w))
     W[sums.pair_structure, sums.pair_camera] = Wp
     return U, Vs, W, ga, gs
+
+
+def camera_covariance(problem: ReprojectionProblem, x: np.ndarray, *, loss: str, f_scale: float,
+                      noise_px: float) -> np.ndarray:
+    """(V, ka, ka) covariance of each camera's camera-side parameters (6 pose, then intrinsics) at
+    ``x``, the structure marginalized (Schur complement of the undamped normal equations) and the
+    gauge held (zeros for held columns; NaN when the system is singular). noise_px: the residuals'
+    standard deviation per coordinate (px) the information is scaled by."""
+    layout = _Layout(problem)
+    U, Vs, W, _, _ = _normal_blocks(problem, x, layout, loss, f_scale)
+    V, S, ka, w = problem.V, layout.S, layout.ka, layout.w
+    index = np.arange(w)
+    Vd = Vs.copy()
+    Vd[:, index, index] += 1e-12 * (1 + Vs[:, index, index])
+    Y = np.einsum("svaw,swx->svax", W, np.linalg.inv(Vd), optimize=True).reshape(S, V * ka, w)
+    reduced = -np.einsum("sik,sjk->ij", Y, W.reshape(S, V * ka, w))
+    for v in range(V):
+        reduced[v * ka:(v + 1) * ka, v * ka:(v + 1) * ka] += U[v]
+    out = np.zeros((V * ka, V * ka))
+    valid = layout.valid
+    try:
+        out[np.ix_(valid, valid)] = noise_px**2 * np.linalg.inv(reduced[np.ix_(valid, valid)])
+    except np.linalg.LinAlgError:
+        out[np.ix_(valid, valid)] = np.nan
+    return np.stack([out[v * ka:(v + 1) * ka, v * ka:(v + 1) * ka] for v in range(V)])
 
 
 def _outer_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:

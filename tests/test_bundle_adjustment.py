@@ -274,3 +274,25 @@ def test_a_tight_anchor_holds_the_intrinsics():
     for camera, theta, anchor in zip(result.rig, target, anchors):
         assert np.abs(camera.K[[0, 1, 0, 1], [0, 1, 2, 2]] - theta[:4]).max() < ANCHOR_HOLD_PX
         assert anchor.distance(camera.K, camera.dist) < 100.0 * ANCHOR_HOLD_PX
+
+
+def test_pose_uncertainty_matches_the_scatter_over_noise_draws():
+    """rotation_sigma_deg / center_sigma_m against 24 noise draws on one scene: the RMS angle error
+    (all three axes) lies between the largest axis' sigma and sqrt(3) times it (with 35% slack for 24 draws)."""
+    rig, corners, R, t, clean = board_scene(4, 20, noise_px=0.0, seed=5)
+    rng = np.random.default_rng(6)
+    angles, shifts, sigma_rot, sigma_c = [], [], [], []
+    for _ in range(24):
+        pixels = clean + rng.normal(0, 0.5, clean.shape)
+        cam, frame, corner, px = _observations(pixels)
+        result = bundle_adjust_board(rig, corners, R, t, cam, frame, corner, px,
+                                     options=BundleAdjustmentOptions(rejection_rounds=0))
+        angles.append(compare_rigs(result.rig, rig).rotation_error_deg)
+        shifts.append(np.linalg.norm(result.rig.centers - rig.centers, axis=1))
+        sigma_rot.append(result.rotation_sigma_deg)
+        sigma_c.append(result.center_sigma_m)
+    rms_angle, rms_shift = np.sqrt(np.mean(np.square(angles), axis=0)), np.sqrt(np.mean(np.square(shifts), axis=0))
+    sigma_rot, sigma_c = np.mean(sigma_rot, axis=0), np.mean(sigma_c, axis=0)
+    assert sigma_rot[0] == 0 and sigma_c[0] == 0  # the gauge camera
+    assert np.all(rms_angle[1:] > sigma_rot[1:] / 1.35) and np.all(rms_angle[1:] < 1.35 * np.sqrt(3) * sigma_rot[1:])
+    assert np.all(rms_shift[1:] > sigma_c[1:] / 1.35) and np.all(rms_shift[1:] < 1.35 * np.sqrt(3) * sigma_c[1:])
