@@ -580,6 +580,13 @@ def _run_keypoints(args: argparse.Namespace) -> int:
     for fit in fits:
         _notice(fit.sentence())
     points, scores, joint_names = detections.points_2d, detections.scores, list(detections.joint_names)
+    from .keypoint_cleaning import body_joints
+    body = body_joints(joint_names)
+    if body is not None:
+        _notice("BlazePose's 33 landmarks: calibrating from its 17 body joints (its face, finger and foot "
+                "landmarks are placed even where hidden)")
+        points, scores = points[:, :, body], None if scores is None else scores[:, :, body]
+        joint_names = [joint_names[j] for j in body]
     known = None
     if args.known_length_m is not None:
         if not args.length_joints:
