@@ -15,13 +15,16 @@ Prints, in one run:
    camera centre error after a similarity (Umeyama) alignment onto Caliscope's (max mm), median
    distance between adjacent triangulated held-out corners (mm; printed 54.0), held-out corner RMS
    (each held-out corner seen by 2+ cameras triangulated and reprojected, px).
-2. **pose2sim-demo from people alone**: MediaPipe BlazePose (``mediapipe==0.10.14``, legacy
-   ``solutions.pose``) on the four lab videos, mapped to COCO-17 by name
-   (``benchmarks/mediapipe_keypoints.py``); the lab's intrinsics (``Calib_qualisys.toml``);
+2. **pose2sim-demo from people alone**: keypoints as a user gets them, from rigkit's own
+   ``mediapipe`` backend (``rigkit label detect --videos cam01=... --detector mediapipe --out
+   F.npz``: BlazePose full, 33 landmarks, every frame on its own), read as ``rigkit calibrate
+   keypoints --detections npz:F.npz`` reads them; the lab's intrinsics (``Calib_qualisys.toml``);
    ``calibration.keypoint_extrinsics`` before this issue (no temporal cleaning, no left/right
-   relabelling) and now. Measures: per camera rotation error after the similarity alignment of
-   the centres onto the lab's (deg), centre error over the largest distance between two lab
-   cameras, the BA's RMS.
+   relabelling) and now, on the 17 body joints that ``rigkit calibrate keypoints`` keeps of the 33
+   (``calibration.keypoint_cleaning.body_joints``) and, for comparison, on all 33. Measures: per camera rotation error after
+   the similarity alignment of the centres onto the lab's (deg), centre error over the largest
+   distance between two lab cameras, the BA's RMS, and the BA's own 1-sigma rotation uncertainty
+   per camera (what 1.7 s of one person can constrain).
 3. **synchronization**: a synthetic take (4-camera ring, a walking person sampled at 10x the
    frame rate so that known sub-frame offsets are exact, 1 px noise, 2% outliers and swaps):
    recovered minus true offset (frames); and the demo take (synchronized by the lab's system:
@@ -32,7 +35,7 @@ Prints, in one run:
    estimated lens put the same rays; max / mean) for OpenCV's 5-coefficient fit (before this
    issue) and the cross-validated lens with priors (now), and its projection uncertainty.
 
-MediaPipe detections are cached in ``--cache`` (default: a temporary folder, i.e. recomputed).
+The detections npz is cached in ``--cache`` (default: a temporary folder, i.e. recomputed).
 ``--quick`` uses the first 60 framesets of the demo.
 """
 
@@ -58,7 +61,7 @@ from calibration.board_validation import validated_board_extrinsics  # noqa: E40
 from calibration.files import read_calibration  # noqa: E402
 from calibration.intrinsics import IntrinsicsOptions, calibrate_intrinsics  # noqa: E402
 from calibration.keypoint_extrinsics import KeypointExtrinsicsOptions, keypoint_extrinsics  # noqa: E402
-from calibration.lens_model import lens_error_px, projection_uncertainty, select_lens_model  # noqa: E402
+from calibration.lens_model import lens_anchor, lens_error_px, projection_uncertainty, select_lens_model  # noqa: E402
 from calibration.sync import estimate_time_offsets  # noqa: E402
 from calibration.validation import heldout_mask, heldout_reprojection  # noqa: E402
 from geometry import Board, Camera, Rig, rotation_from_rvec, triangulate  # noqa: E402
@@ -128,20 +131,29 @@ def caliscope_case(data: Path) -> None:
             row(label, result.rig, time.perf_counter() - t0)
             continue
         complexity = {n: r.model for r, n in zip(results, names)}
+        anchors = {n: lens_anchor(r.selection.fit) for r, n in zip(results, names)}
         validated = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=complexity,
-                                               options=BoardExtrinsicsOptions(), final_on_all=False)
+                                               lens_anchors=anchors, options=BoardExtrinsicsOptions(),
+                                               final_on_all=False)
         note = ("lens " + "/".join(complexity[n] for n in names) + "; "
                 + ("joint refinement" if validated.joint and validated.joint.freed else "intrinsics fixed"))
         row(label, validated.result.rig, time.perf_counter() - t0, note)
         forced = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=complexity,
-                                            min_joint_gain=-1.0, final_on_all=False)
+                                            lens_anchors=anchors, min_joint_gain=-1.0, final_on_all=False)
         row("rigkit videos alone, joint refinement forced", forced.result.rig, float("nan"))
+        unheld = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=complexity,
+                                            min_joint_gain=-1.0, final_on_all=False)
+        row("  forced, lens priors only (no own solve)", unheld.result.rig, float("nan"))
         kept = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=None,
                                           final_on_all=False)
         row("rigkit videos alone, lens per camera only", kept.result.rig, float("nan"))
         for r, n in zip(results, names):
             print(f"  {n}: lens {r.model}, {r.selection.reason if r.selection else ''}; "
                   f"{r.uncertainty.sentence() if r.uncertainty else ''}")
+        for label_, found in (("chosen", validated), ("forced", forced), ("priors only", unheld)):
+            if found.joint is not None:
+                print(f"  joint refinement ({label_}): {found.joint.reason}")
+        print("  " + "\n  ".join(str(validated.verdict).splitlines()))
     print(f"{'calibration':<46} {'relrot max':>10} {'mean deg':>8} {'centre max mm':>13} {'adjacent mm':>11} "
           f"{'held-out px':>11} {'time s':>7}  note")
     for label, rmax, rmean, cmax, adj, ho, sec, note in rows:
@@ -151,44 +163,61 @@ def caliscope_case(data: Path) -> None:
 
 # -- 2. pose2sim ----------------------------------------------------------------------------------
 def _mediapipe(data: Path, cache: Path, frames: int | None):
-    from benchmarks.mediapipe_keypoints import detect_videos
+    """The demo's keypoints from ``rigkit label detect --detector mediapipe`` (cached), as
+    ``rigkit calibrate keypoints`` reads them: (points (V, F, J, 2), scores (V, F, J), camera
+    names, joint names)."""
+    from labeling.detections import read_npz_detections
+    from rigkit_cli import main as rigkit
 
-    path = cache / "pose2sim_mediapipe.npz"
+    path = cache / "pose2sim_label_detect.npz"
     if not path.exists():
         videos = sorted((data / "pose2sim-demo" / "videos").glob("cam0*.mp4"))
         start = time.perf_counter()
-        np.savez(path, **detect_videos(videos, [v.stem for v in videos]))
-        print(f"MediaPipe on {len(videos)} videos: {time.perf_counter() - start:.1f} s")
-    loaded = np.load(path)
-    points, scores = loaded["points_2d"], loaded["scores"]
+        status = rigkit(["-q", "label", "detect", "--detector", "mediapipe", "--out", str(path),
+                         "--videos", *(f"{v.stem}={v}" for v in videos)])
+        if status:
+            raise SystemExit(f"rigkit label detect failed ({status})")
+        print(f"rigkit label detect --detector mediapipe on {len(videos)} videos: {time.perf_counter() - start:.1f} s")
+    detections = read_npz_detections(path)
+    points, scores = detections.points_2d, detections.scores
     if frames is not None:
         points, scores = points[:, :frames], scores[:, :frames]
-    return points, scores, [str(n) for n in loaded["camera_names"]], [str(j) for j in loaded["joint_names"]]
+    return points, scores, list(detections.camera_names), list(detections.joint_names)
 
 
 def pose2sim_case(data: Path, cache: Path, frames: int | None):
+    from calibration.keypoint_cleaning import body_joints
+
     lab = read_calibration(data / "pose2sim-demo" / "calibration" / "Calib_qualisys.toml").rig
-    points, scores, names, joints = _mediapipe(data, cache, frames)
+    points33, scores33, names, joints33 = _mediapipe(data, cache, frames)
     lab = lab.subset(names)
-    print(f"\npose2sim-demo from people alone: {points.shape[1]} framesets, MediaPipe COCO-17, lab intrinsics")
+    body = list(body_joints(joints33))  # what rigkit calibrate keypoints does with BlazePose's 33
+    points, scores, joints = points33[:, :, body], scores33[:, :, body], [joints33[j] for j in body]
+    print(f"\npose2sim-demo from people alone: {points.shape[1]} framesets, rigkit label detect --detector mediapipe "
+          "(BlazePose 33), lab intrinsics")
     print(f"{'method':<40} {'rotation error deg per camera':>32} {'max':>6} {'centre err % of rig':>28} "
-          f"{'BA rms px':>9} {'time s':>7}")
+          f"{'BA rms px':>9} {'BA 1-sigma deg':>14} {'time s':>7}")
     result_now = None
-    for label, options in (("before (no cleaning, no relabelling)", KeypointExtrinsicsOptions(max_jump=None,
-                                                                                                fix_swaps=False)),
-                           ("now", KeypointExtrinsicsOptions())):
+    for label, options, data_ in (
+            ("before (no cleaning, no relabelling)", KeypointExtrinsicsOptions(max_jump=None, fix_swaps=False),
+             (points, scores, joints)),
+            ("now (17 body joints, as calibrate does)", KeypointExtrinsicsOptions(), (points, scores, joints)),
+            ("now, all 33 landmarks", KeypointExtrinsicsOptions(), (points33, scores33, joints33))):
         start = time.perf_counter()
-        result = keypoint_extrinsics(lab, points, scores=scores, joint_names=joints, options=options)
+        result = keypoint_extrinsics(lab, data_[0], scores=data_[1], joint_names=data_[2], options=options)
         seconds = time.perf_counter() - start
         agreement = rig_agreement(result.rig, lab)
         rot = " ".join(f"{x:5.2f}" for x in agreement.rotation_error_deg)
         cen = " ".join(f"{x:5.1%}" for x in agreement.center_error_fraction)
         print(f"{label:<40} {rot:>32} {agreement.rotation_error_deg.max():>6.2f} {cen:>28} "
-              f"{result.bundle.rms_px:>9.2f} {seconds:>7.1f}")
-        if label == "now":
+              f"{result.bundle.rms_px:>9.2f} {result.bundle.rotation_sigma_deg.max():>14.2f} {seconds:>7.1f}")
+        if result_now is None and label.startswith("now"):
             result_now = result
             print(f"  {result.num_jumping} jumping detections dropped, {result.num_swapped} view-frames relabelled "
                   "left<->right")
+    print("  BA 1-sigma: the bundle adjustment's own rotation uncertainty (largest camera, independent residuals "
+          "assumed); the errors are several times larger: the detector's view-dependent bias, not the take's "
+          "length, limits them")
     print("targets: every camera within 2 deg of the lab's rotation, centres within 5% of the largest "
           "inter-camera distance")
     return points, scores, names, joints, lab, result_now

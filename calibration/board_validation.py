@@ -10,33 +10,44 @@ with a :class:`calibration.validation.Verdict`.
 Joint refinement: when every camera's intrinsics were solved from these same videos (no separate
 intrinsics recording), the bundle adjustment may free them with the poses: fx, fy, cx, cy and the
 distortion coefficients of the complexity each camera's own cross-validation chose (radial: k1, k2;
-standard: + p1, p2, k3; rational: all 8). Whether it does is decided on held-out corners again,
-inside the training framesets (every 4th of them is an inner validation set): freed only when it
-lowers their RMS by at least ``min_joint_gain`` (10%: on a small board seen from afar the focal
-lengths trade off against the distances and the rotations, and a joint solve finds a few % lower
-held-out error with camera rotations 5-18 deg away from the reference on the Caliscope recording);
-the decision and its figures are reported.
+standard: + p1, p2, k3; rational: all 8). It does so under the priors of the per-camera lens fit
+(:class:`calibration.lens_model.LensPriors`: principal point near the image centre, square pixels,
+distortion no larger than a lens has) and, when given, each camera's own solve as a Gaussian prior
+(:class:`calibration.lens_model.IntrinsicsAnchor`: its intrinsics and their covariance). Unheld, a
+board that covers a small part of the image lets the principal point trade against the camera's
+rotation and the focal length against the distances: on the Caliscope recording the joint solve
+moved principal points by 50-110 px and focal lengths by 10-15% (9-39 sigma of each camera's own
+solve) for a 10% lower held-out error, with camera rotations 10 deg away from the reference.
+Whether it frees them is decided on held-out corners again, inside the training framesets (every
+4th of them is an inner validation set): freed only when it lowers their RMS by at least
+``min_joint_gain`` (10%). The decision, its figures and how far each camera's intrinsics moved
+from its own solve (sigmas) are reported; a camera moved beyond the 99.9% quantile of the
+chi-square distribution of its parameters gets a verdict line: its board views agree with the
+other cameras' only through a lens its own views reject (frames not simultaneous, a rolling
+shutter on a moving board, a bending board).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from geometry import Rig
 
 from .board_extrinsics import BoardExtrinsics, BoardExtrinsicsOptions, board_extrinsics
+from .lens_model import IntrinsicsAnchor, LensPriors
 from .validation import HELDOUT_EVERY, HeldOutError, Verdict, heldout_mask, heldout_reprojection, verdict
 
 __all__ = ["JointDecision", "ValidatedBoardCalibration", "validated_board_extrinsics", "DISTORTION_FREED",
-           "BOARD_HELDOUT_LIMIT_PX"]
+           "BOARD_HELDOUT_LIMIT_PX", "SHIFT_QUANTILE"]
 
 log = logging.getLogger(__name__)
 
 BOARD_HELDOUT_LIMIT_PX = 1.5  # held-out board corners above this RMS: a camera to check
+SHIFT_QUANTILE = 0.999  # joint refinement moving a camera's intrinsics beyond this chi-square quantile: check it
 DISTORTION_FREED = {"focal": 0, "pinhole": 0, "radial": 2, "standard": 5, "rational": 8, "fisheye": 4}
 _DIST_NAMES = ("k1", "k2", "p1", "p2", "k3", "k4", "k5", "k6")
 
@@ -45,13 +56,16 @@ _DIST_NAMES = ("k1", "k2", "p1", "p2", "k3", "k4", "k5", "k6")
 class JointDecision:
     """freed: the intrinsics were refined with the poses. parameters: per camera name, the freed
     parameter names. heldout_fixed_px / heldout_joint_px: inner held-out RMS of both solves.
-    reason: one sentence."""
+    reason: one sentence. shift_sigma: per camera name, the Mahalanobis distance of the refined
+    intrinsics from the camera's own solve (sigmas; only cameras with an anchor, only when freed).
+    """
 
     freed: bool
     parameters: Mapping[str, tuple[str, ...]]
     heldout_fixed_px: float
     heldout_joint_px: float
     reason: str
+    shift_sigma: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,10 +81,13 @@ class ValidatedBoardCalibration:
     verdict: Verdict
 
 
-def _solve(rig, corners_px, corners_in_board, options, mask, intrinsics=None, counts=None) -> BoardExtrinsics:
+def _solve(rig, corners_px, corners_in_board, options, mask, intrinsics=None, counts=None,
+           anchors=None) -> BoardExtrinsics:
     if intrinsics is not None:
-        options = replace(options, bundle_adjustment=replace(options.bundle_adjustment, intrinsics=intrinsics,
-                                                             num_free_distortion=counts))
+        ba = options.bundle_adjustment
+        options = replace(options, bundle_adjustment=replace(
+            ba, intrinsics=intrinsics, num_free_distortion=counts, priors=ba.priors or LensPriors(),
+            anchors=anchors))
     return board_extrinsics(rig, corners_px[:, mask], corners_in_board, options=options)
 
 
@@ -85,6 +102,7 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
                                holdout_every: int = HELDOUT_EVERY, min_joint_gain: float = 0.1,
                                max_heldout_px: float = BOARD_HELDOUT_LIMIT_PX,
                                notes: Mapping[str, list[str]] | None = None,
+                               lens_anchors: Mapping[str, IntrinsicsAnchor] | None = None,
                                final_on_all: bool = True) -> ValidatedBoardCalibration:
     """Calibrate with held-out validation (module docstring).
 
@@ -94,6 +112,8 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
         joint refinement is considered. None: the intrinsics came from elsewhere (kept as given).
     notes: further findings per camera for the verdict (e.g. a lens model trusted over little of
         the image: held-out corners from the same small region cannot see that).
+    lens_anchors: per camera name, its own lens solve and covariance
+        (:func:`calibration.lens_model.lens_anchor`), held as a prior by the joint refinement.
     final_on_all: the returned calibration is solved again from every frameset (the same
         choices), as cross-validation does: the held-out figures describe the solve without them.
         False returns the solve the figures describe (the benchmark's measure).
@@ -105,11 +125,13 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
     if not train.any():
         raise ValueError("no framesets left to solve from after holding out the validation framesets")
     joint = None
-    mode, counts = None, None
+    mode, counts, anchors = None, None, None
     same_frames = lens_complexity is not None and all(n in lens_complexity for n in rig.names)
     if same_frames and options.bundle_adjustment.intrinsics == "fixed":
         counts = tuple(DISTORTION_FREED.get(lens_complexity[n], 0) for n in rig.names)
-        joint = _decide_joint(rig, corners_px, corners_in_board, options, train, counts, min_joint_gain)
+        if lens_anchors:
+            anchors = tuple(lens_anchors.get(n) for n in rig.names)
+        joint = _decide_joint(rig, corners_px, corners_in_board, options, train, counts, anchors, min_joint_gain)
         if joint.freed:
             mode = "full"
     elif lens_complexity is not None and options.bundle_adjustment.intrinsics == "fixed":
@@ -117,10 +139,13 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
                               heldout_joint_px=float("nan"),
                               reason="intrinsics kept fixed: some cameras' intrinsics came from the calibration "
                                      "file, not from these frames")
-    result = _solve(rig, corners_px, corners_in_board, options, train, mode, counts)
+    result = _solve(rig, corners_px, corners_in_board, options, train, mode, counts, anchors)
     heldout = _heldout(result.rig, corners_px, held) if held.any() else None
     if final_on_all and held.any():
-        result = _solve(rig, corners_px, corners_in_board, options, np.ones(F, dtype=bool), mode, counts)
+        result = _solve(rig, corners_px, corners_in_board, options, np.ones(F, dtype=bool), mode, counts, anchors)
+    if joint is not None and joint.freed and anchors is not None:
+        joint, shift_notes = _shifts(joint, result.rig, anchors, counts)
+        notes = _merge_notes(notes, shift_notes)
     if heldout is None:
         lines = ("no held-out framesets (--holdout-every 0): nothing to judge the calibration by",)
         return ValidatedBoardCalibration(result=result, heldout_framesets=held, heldout=None, joint=joint,
@@ -129,7 +154,38 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
                                      verdict=verdict(heldout, max_rms_px=max_heldout_px, notes=notes))
 
 
-def _decide_joint(rig, corners_px, corners_in_board, options, train, counts, min_gain) -> JointDecision:
+def _shifts(joint: JointDecision, rig: Rig, anchors, counts):
+    """The joint decision with each anchored camera's shift in sigmas, and verdict notes for those
+    beyond the chi-square 99.9% quantile of their parameters."""
+    from scipy.stats import chi2
+
+    shift, notes = {}, {}
+    for camera, anchor, count in zip(rig, anchors, counts):
+        if anchor is None:
+            continue
+        sigmas = anchor.distance(camera.K, camera.dist)
+        shift[camera.name] = sigmas
+        dof = int(np.count_nonzero(np.abs(anchor.sqrt_information).sum(axis=1)))
+        limit = float(np.sqrt(chi2.ppf(SHIFT_QUANTILE, max(dof, 1))))
+        if sigmas > limit:
+            notes[camera.name] = [
+                f"refined with the poses, its intrinsics moved {sigmas:.1f} sigma from its own board views' "
+                f"solve (limit {limit:.1f}): its views agree with the other cameras' only through a lens its "
+                "own views reject -> check that the cameras' frames are simultaneous (hardware sync), keep "
+                "the board still or slow, flat and rigid, or calibrate its intrinsics from a separate video"]
+    moved = ", ".join(f"{n} {v:.1f}" for n, v in shift.items())
+    return replace(joint, shift_sigma=shift, reason=f"{joint.reason}; moved from each camera's own solve by "
+                                                    f"(sigmas) {moved}"), notes
+
+
+def _merge_notes(notes, extra):
+    merged = {name: list(found) for name, found in (notes or {}).items()}
+    for name, found in extra.items():
+        merged.setdefault(name, []).extend(found)
+    return merged or None
+
+
+def _decide_joint(rig, corners_px, corners_in_board, options, train, counts, anchors, min_gain) -> JointDecision:
     positions = np.flatnonzero(train)
     inner_val = np.zeros_like(train)
     inner_val[positions[np.arange(len(positions)) % 4 == 3]] = True
@@ -137,7 +193,7 @@ def _decide_joint(rig, corners_px, corners_in_board, options, train, counts, min
     parameters = {name: ("fx", "fy", "cx", "cy") + _DIST_NAMES[:n] for name, n in zip(rig.names, counts)}
     try:
         fixed = _solve(rig, corners_px, corners_in_board, options, inner_train)
-        jointly = _solve(rig, corners_px, corners_in_board, options, inner_train, "full", counts)
+        jointly = _solve(rig, corners_px, corners_in_board, options, inner_train, "full", counts, anchors)
     except ValueError as error:  # too few framesets for the inner split: keep the simpler solve
         return JointDecision(freed=False, parameters=parameters, heldout_fixed_px=float("nan"),
                              heldout_joint_px=float("nan"), reason=f"intrinsics kept fixed ({error})")
@@ -146,8 +202,9 @@ def _decide_joint(rig, corners_px, corners_in_board, options, train, counts, min
     freed = bool(np.isfinite(e_joint) and e_joint < (1 - min_gain) * e_fixed)
     change = f"held-out corners {e_fixed:.3f} -> {e_joint:.3f} px"
     if freed:
-        reason = (f"intrinsics refined with the poses (they were solved from these same frames; {change}, "
-                  f"better by {1 - e_joint / e_fixed:.0%})")
+        held = " and each camera's own solve" if anchors is not None else ""
+        reason = (f"intrinsics refined with the poses under the lens priors{held} (they were solved from these "
+                  f"same frames; {change}, better by {1 - e_joint / e_fixed:.0%})")
     else:
         reason = (f"intrinsics kept as solved per camera (refining them with the poses: {change}, not "
                   f"{min_gain:.0%} better)")

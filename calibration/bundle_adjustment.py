@@ -38,8 +38,9 @@ from scipy.optimize import least_squares
 from geometry import Rig, rotation_from_rvec, rvec_from_rotation
 from geometry.options import check_choice, check_range
 
-from .reprojection_problem import BoardStructure, Intrinsics, PointStructure, ReprojectionProblem
-from .schur_lm import solve_schur_lm
+from .lens_model import IntrinsicsAnchor, LensPriors
+from .reprojection_problem import BoardStructure, Intrinsics, PointStructure, ReprojectionProblem, right_jacobian
+from .schur_lm import camera_covariance, solve_schur_lm
 
 __all__ = [
     "IntrinsicsMode",
@@ -77,6 +78,13 @@ class BundleAdjustmentOptions:
     num_free_distortion: coefficients freed in ``"full"`` mode; None: k1, k2, p1, p2, k3 (or
         fewer when the camera has fewer) for the opencv model, all 4 for fisheye; a tuple gives
         one such count per camera (the lens complexity each camera's data supports).
+    priors: Gaussian priors on the free intrinsics (:class:`calibration.lens_model.LensPriors`:
+        principal point near the image centre, square pixels, distortion no larger than a lens
+        has), the same rows as the per-camera lens fit; None: none. Without them a board that
+        covers a small part of the image lets the principal point trade against the camera's
+        rotation and the focal length against the distances.
+    anchors: per camera an :class:`calibration.lens_model.IntrinsicsAnchor` (its intrinsics as a
+        separate solve found them, with their covariance) held as a Gaussian prior, or None.
     fixed_camera: index of the camera whose pose is held (the gauge).
     outlier_sigma: an observation whose residual norm exceeds ``outlier_sigma`` robust sigmas
         (and ``min_outlier_threshold_px``) is rejected and the problem solved again.
@@ -93,6 +101,8 @@ class BundleAdjustmentOptions:
     loss_scale_px: float = 1.0
     intrinsics: IntrinsicsMode = "fixed"
     num_free_distortion: int | tuple[int | None, ...] | None = None
+    priors: LensPriors | None = None
+    anchors: tuple[IntrinsicsAnchor | None, ...] | None = None
     fixed_camera: int = 0
     outlier_sigma: float = 4.0
     min_outlier_threshold_px: float = 1.0
@@ -135,6 +145,11 @@ class BundleAdjustmentResult:
     solver_time_s: wall time spent in the solver.
     success: ``least_squares`` converged (or stopped at ``max_evaluations`` with a finite cost).
     message: the solver's last status message.
+    rotation_sigma_deg, center_sigma_m: (V,) 1-sigma uncertainty of each camera's rotation (deg,
+        largest axis) and centre (m, largest axis) relative to the gauge camera (0 there), from the
+        inverse of the normal equations at the solution with the structure marginalized and the
+        noise estimated from the inlier residuals. It assumes independent residuals: errors that
+        persist over consecutive frames (a detector's bias on one pose) make it optimistic.
     """
 
     rig: Rig
@@ -152,6 +167,8 @@ class BundleAdjustmentResult:
     solver_time_s: float
     success: bool
     message: str
+    rotation_sigma_deg: np.ndarray
+    center_sigma_m: np.ndarray
 
 
 # -- public entry points ----------------------------------------------------------------------
@@ -248,7 +265,7 @@ def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
         raise ValueError(f"fixed_camera is {options.fixed_camera}, the rig has {V} cameras")
     if isinstance(options.num_free_distortion, tuple) and len(options.num_free_distortion) != V:
         raise ValueError(f"num_free_distortion gives {len(options.num_free_distortion)} counts for {V} cameras")
-    intr = Intrinsics(rig, options.intrinsics, options.num_free_distortion)
+    intr = Intrinsics(rig, options.intrinsics, options.num_free_distortion, options.priors, options.anchors)
     x_cams = np.concatenate([rvec_from_rotation(rig.R), rig.t], axis=1)
     scale_gauge = None
     if structure.kind == "points" and V > 1:
@@ -296,10 +313,32 @@ def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
         inliers=inliers, residuals_px=residuals, rms_px=_rms(norms[inliers]),
         rms_px_per_camera=per_camera_rms, num_observations_per_camera=per_camera_count,
         num_observations=int(inliers.sum()), num_rejected=int((~inliers).sum()), iterations=iterations,
-        solver_time_s=solver_time, success=success, message=message)
+        solver_time_s=solver_time, success=success, message=message,
+        **_pose_uncertainty(problem_for(inliers) if not inliers.all() else full_problem, x, x_cams_final,
+                            norms[inliers], options))
     log.info("bundle adjustment: rms %.3f px over %d observations (%d rejected), %d iterations, %.2f s",
              result.rms_px, result.num_observations, result.num_rejected, iterations, solver_time)
     return result
+
+
+def _pose_uncertainty(problem: ReprojectionProblem, x: np.ndarray, x_cams: np.ndarray, norms: np.ndarray,
+                      options: BundleAdjustmentOptions) -> dict:
+    """rotation_sigma_deg, center_sigma_m (V,) of :class:`BundleAdjustmentResult`."""
+    V = problem.V
+    dof = max(2 * norms.size - problem.n, 1)
+    noise_px = float(np.sqrt(np.sum(norms**2) / dof))
+    covariance = camera_covariance(problem, x, loss=options.loss, f_scale=options.loss_scale_px, noise_px=noise_px)
+    rotation, center = np.zeros(V), np.zeros(V)
+    for v in range(V):
+        pose = covariance[v, :6, :6]
+        if not np.all(np.isfinite(pose)):
+            rotation[v] = center[v] = np.nan
+            continue
+        Jr = right_jacobian(x_cams[v, :3])
+        rotation[v] = np.degrees(np.sqrt(max(np.linalg.eigvalsh(Jr @ pose[:3, :3] @ Jr.T).max(), 0.0)))
+        D = ReprojectionProblem._d_center(x_cams[v])
+        center[v] = np.sqrt(max(np.linalg.eigvalsh(D @ pose @ D.T).max(), 0.0))
+    return {"rotation_sigma_deg": rotation, "center_sigma_m": center}
 
 
 def _run_solver(problem: ReprojectionProblem, x: np.ndarray, options: BundleAdjustmentOptions):

@@ -32,7 +32,6 @@ __all__ = [
     "sources_from_args",
     "add_output_argument",
     "add_validation_arguments",
-    "parse_frame_offsets",
     "print_table",
 ]
 
@@ -321,6 +320,12 @@ def _intrinsics_for(sources, board, out: Path, args, solved: dict | None = None)
             raise ValueError(f"camera {source.name}: {result.message}")
         if solved is not None:
             solved[source.name] = result.model
+            if result.selection is not None:
+                from .lens_model import lens_anchor
+                try:
+                    solved.setdefault("_anchors", {})[source.name] = lens_anchor(result.selection.fit)
+                except ValueError:
+                    pass  # no usable covariance: the joint refinement holds it by the priors only
             from .report import LENS_TRUSTED_MIN_FRACTION
             u = result.uncertainty
             if u is not None and u.trusted_fraction < LENS_TRUSTED_MIN_FRACTION:
@@ -389,7 +394,7 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         raise ValueError(f"extrinsics need at least 2 cameras, got {len(sources)}: give --camera NAME=PATH "
                          "once per camera")
     out = Path(args.out)
-    offsets = parse_frame_offsets(args.frame_offset, [s.name for s in sources])
+    offsets = _frame_offsets(args.frame_offset, [s.name for s in sources])
     solved: dict = {}
     rig, existing = _intrinsics_for(sources, board, out, args, solved)
     frames = SynchronizedFrames(sources, stride=args.stride, limit=args.max_frames)
@@ -411,9 +416,10 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         bundle_adjustment=BundleAdjustmentOptions(intrinsics=args.intrinsics))
     from .board_validation import validated_board_extrinsics
     lens_notes = solved.pop("_notes", None)
+    anchors = solved.pop("_anchors", None)
     validated = validated_board_extrinsics(rig, corners_px, board.corners_in_board(), options=options,
                                            lens_complexity=solved or None, holdout_every=args.holdout_every,
-                                           notes=lens_notes)
+                                           notes=lens_notes, lens_anchors=anchors)
     result = validated.result
     metadata = dict(existing.metadata) if existing else {}
     metadata["extrinsics"] = {
@@ -439,26 +445,13 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_frame_offsets(values: Sequence[str], names: Sequence[str]) -> dict:
-    """``["cam2=3", "cam3=-0.5"]`` -> {name: offset in frames} for every name (0 when not given).
+def _frame_offsets(values, names) -> dict[str, float]:
+    """{name: offset in frames} for every camera from ``--frame-offset``, sub-frame allowed: the
+    frames are paired by :mod:`capture.pairing` and the detected points then shifted by the
+    offset (:func:`calibration.sync.shift_frames`)."""
+    from capture.pairing import parse_frame_offsets
 
-    Unlike :func:`capture.pairing.parse_frame_offsets` (whole frames, for pairing recordings),
-    calibration takes sub-frame offsets (as ``rigkit calibrate keypoints --sync`` prints them):
-    the frames are paired by :mod:`capture.pairing` and the detected points are then shifted by
-    the offset with :func:`calibration.sync.shift_frames` (interpolation over time).
-    """
-    offsets = {name: 0.0 for name in names}
-    for value in values:
-        name, sep, number = value.partition("=")
-        if not sep:
-            raise ValueError(f"--frame-offset {value} is not NAME=N (a camera name and a frame offset)")
-        if name not in offsets:
-            raise ValueError(f"--frame-offset {value}: no camera {name!r} (cameras: {', '.join(names)})")
-        try:
-            offsets[name] = float(number)
-        except ValueError:
-            raise ValueError(f"--frame-offset {value}: {number!r} is not a number of frames") from None
-    return offsets
+    return {name: 0.0 for name in names} | parse_frame_offsets(values, names=names, fractional=True)
 
 
 def _print_validation(heldout, verdict, joint=None) -> None:
@@ -467,7 +460,9 @@ def _print_validation(heldout, verdict, joint=None) -> None:
     if joint is not None:
         print(joint.reason)
         for name, parameters in joint.parameters.items():
-            print(f"  {name}: freed {', '.join(parameters)}")
+            moved = joint.shift_sigma.get(name)
+            print(f"  {name}: freed {', '.join(parameters)}"
+                  + (f"; moved {moved:.1f} sigma from its own solve" if moved is not None else ""))
     if heldout is not None:
         print(heldout_table(heldout))
     print(verdict)
@@ -585,6 +580,13 @@ def _run_keypoints(args: argparse.Namespace) -> int:
     for fit in fits:
         _notice(fit.sentence())
     points, scores, joint_names = detections.points_2d, detections.scores, list(detections.joint_names)
+    from .keypoint_cleaning import body_joints
+    body = body_joints(joint_names)
+    if body is not None:
+        _notice("BlazePose's 33 landmarks: calibrating from its 17 body joints (its face, finger and foot "
+                "landmarks are placed even where hidden)")
+        points, scores = points[:, :, body], None if scores is None else scores[:, :, body]
+        joint_names = [joint_names[j] for j in body]
     known = None
     if args.known_length_m is not None:
         if not args.length_joints:
@@ -598,7 +600,7 @@ def _run_keypoints(args: argparse.Namespace) -> int:
     from geometry import compile_kernels
 
     compile_kernels(notify=None if args.quiet else _notice)
-    offsets = parse_frame_offsets(args.frame_offset, names)
+    offsets = _frame_offsets(args.frame_offset, names)
     raw_points, raw_scores = points, scores
     from .sync import estimate_time_offsets, shift_frames
     from .validation import heldout_mask

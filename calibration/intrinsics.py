@@ -422,7 +422,8 @@ def solve_intrinsics(board: Board, views: Sequence[BoardView], image_size: tuple
         # the same cross-validation and uncertainty for OpenCV's model, fitted without priors
         scored = select_lens_model(board.corners_in_board(), _selection_views(views), image_size,
                                    candidates=(model,), folds=options.folds,
-                                   priors=LensPriors(distortion_px=1e6, principal_point_px=1e6), name=name)
+                                   priors=LensPriors(distortion_px=1e6, principal_point_px=1e6, pixel_aspect=1e6),
+                                   name=name)
         heldout, fit = scored.scores[0].heldout_rms_px, scored.fit
     if fit is not None:
         try:

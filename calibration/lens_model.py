@@ -15,9 +15,11 @@ while bending the image corners by tens of pixels. Three remedies:
    ``tolerance`` of the best held-out RMS wins.
 2. **Priors** (:class:`LensPriors`): every distortion coefficient costs its displacement at the
    farthest image corner (px) over ``distortion_px``, the principal point its distance from the
-   image centre over ``principal_point_px``, both measured against ``corner_noise_px`` (a ridge
-   term in the least squares). Where the board went the data outweigh them; where it never went
-   they keep the model from inventing distortion.
+   image centre over ``principal_point_px``, ``fx / fy - 1`` over ``pixel_aspect`` (square pixels),
+   all measured against ``corner_noise_px`` (a ridge term in the least squares; the bundle
+   adjustment's joint refinement uses the same rows, :func:`lens_prior_rows`). Where the board
+   went the data outweigh them; where it never went they keep the model from inventing
+   distortion.
 3. **Projection uncertainty** (:func:`projection_uncertainty`, after mrcal): the covariance of the
    intrinsics (the fit's normal equations, board poses marginalized, noise from the residuals)
    propagated to the pixel where a fixed ray lands, over a grid covering the image, after removing
@@ -40,7 +42,7 @@ import numpy as np
 
 from geometry import Camera
 
-__all__ = ["Complexity", "COMPLEXITIES", "LensPriors", "LensFit", "fit_lens", "ModelScore", "LensSelection",
+__all__ = ["Complexity", "COMPLEXITIES", "LensPriors", "lens_prior_rows", "IntrinsicsAnchor", "lens_anchor", "LensFit", "fit_lens", "ModelScore", "LensSelection",
            "select_lens_model", "LensUncertainty", "projection_uncertainty", "lens_error_px"]
 
 log = logging.getLogger(__name__)
@@ -63,15 +65,18 @@ class LensPriors:
     distortion_px: prior spread of each distortion coefficient's displacement at the farthest
         image corner (a webcam's barrel distortion bends the corners by 50-150 px).
     principal_point_px: prior spread of the principal point around the image centre.
+    pixel_aspect: prior spread of ``fx / fy - 1`` (square pixels: webcams, machine-vision and phone
+        sensors all have them; a thin board view lets fx and fy drift apart by a few %).
     corner_noise_px: the corners' detection noise the priors are weighed against.
     """
 
     distortion_px: float = 60.0
     principal_point_px: float = 40.0
+    pixel_aspect: float = 0.003
     corner_noise_px: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("distortion_px", "principal_point_px", "corner_noise_px"):
+        for name in ("distortion_px", "principal_point_px", "pixel_aspect", "corner_noise_px"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} is {getattr(self, name)}, expected > 0 (pixels)")
 
@@ -95,6 +100,25 @@ class LensFit:
     covariance: np.ndarray
     free_names: tuple[str, ...]
     noise_px: float
+
+
+@dataclass(frozen=True, eq=False)
+class IntrinsicsAnchor:
+    """One camera's intrinsics as a separate solve found them, with their uncertainty: a Gaussian
+    prior for a later solve (the joint refinement of :mod:`calibration.board_validation`).
+
+    theta: (12,) fx, fy, cx, cy, k1, k2, p1, p2, k3, k4, k5, k6 (px; zeros past the model's own).
+    sqrt_information: (P, 12) rows R with ``|R (theta' - theta)|^2`` the Mahalanobis distance of
+        ``theta'`` from the estimate (the inverse covariance is ``R^T R``; zero columns for the
+        parameters the solve did not estimate).
+    """
+
+    theta: np.ndarray
+    sqrt_information: np.ndarray
+
+    def distance(self, K: np.ndarray, dist: np.ndarray) -> float:
+        """Mahalanobis distance (sigmas) of the lens ``K``, ``dist`` from this estimate."""
+        return float(np.linalg.norm(self.sqrt_information @ (_full_vector(K, dist) - self.theta)))
 
 
 def _mapping(complexity: str) -> np.ndarray:
@@ -124,8 +148,15 @@ def _K(theta: np.ndarray) -> np.ndarray:
     return np.array([[theta[0], 0.0, theta[2]], [0.0, theta[1], theta[3]], [0.0, 0.0, 1.0]])
 
 
-def _prior_rows(theta: np.ndarray, A: np.ndarray, image_size, priors: LensPriors):
-    """Prior residuals (k,) and their Jacobian (k, P) in the free parameters, px-noise units."""
+def lens_prior_rows(theta: np.ndarray, A: np.ndarray, image_size, priors: LensPriors):
+    """Prior residuals (k,) and their Jacobian (k, P) in the free parameters, px-noise units.
+
+    theta: (12,) fx, fy, cx, cy, k1, k2, p1, p2, k3, k4, k5, k6. A: (12, P) d theta / d free
+    parameters. Rows: the principal point's offset from the image centre, ``fx / fy - 1`` (when fx
+    and fy are free apart) and each free distortion coefficient's displacement at the farthest
+    image corner, each over its prior spread and times ``corner_noise_px``: squared and summed with
+    pixel residuals of that noise, they are the negative log of Gaussian priors.
+    """
     w, h = image_size
     cx0, cy0 = (w - 1) / 2, (h - 1) / 2
     weight = priors.corner_noise_px
@@ -134,6 +165,10 @@ def _prior_rows(theta: np.ndarray, A: np.ndarray, image_size, priors: LensPriors
     f = 0.5 * (theta[0] + theta[1])
     corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], dtype=np.float64)
     r_max = float(np.max(np.hypot((corners[:, 0] - theta[2]) / theta[0], (corners[:, 1] - theta[3]) / theta[1])))
+    if 0 in free and 1 in free and np.abs(A[0] - A[1]).sum() > 0:  # fx, fy free apart: square pixels
+        scale = weight / priors.pixel_aspect
+        rows.append(scale * (theta[0] / theta[1] - 1))
+        jac.append(scale * (A[0] / theta[1] - theta[0] / theta[1] ** 2 * A[1]))
     for i in free:
         if i in (2, 3):
             centre = cx0 if i == 2 else cy0
@@ -227,12 +262,12 @@ def fit_lens(corners_in_board: np.ndarray, views: Sequence[tuple[np.ndarray, np.
 
     def total_cost(theta, poses):
         res, _, _ = _evaluate(obj, pixels, theta, poses, A, False)
-        prior_r, _ = _prior_rows(theta, A, image_size, priors)
+        prior_r, _ = lens_prior_rows(theta, A, image_size, priors)
         return float(sum(r @ r for r in res) + prior_r @ prior_r)
 
     def linearize(theta, poses):
         res, pose_blocks, intr_blocks = _evaluate(obj, pixels, theta, poses, A, True)
-        prior_r, prior_J = _prior_rows(theta, A, image_size, priors)
+        prior_r, prior_J = lens_prior_rows(theta, A, image_size, priors)
         return res, _Normal(res, pose_blocks, intr_blocks, prior_r, prior_J)
 
     damping = 1e-3
@@ -278,6 +313,22 @@ def fit_lens(corners_in_board: np.ndarray, views: Sequence[tuple[np.ndarray, np.
     return LensFit(camera=camera, complexity=complexity, rms_px=float(np.sqrt(np.mean(np.sum(data**2, axis=1)))),
                    per_view_rms_px=per_view, rvecs=poses[:, :3].copy(), tvecs=poses[:, 3:].copy(),
                    covariance=covariance, free_names=_free_names(complexity), noise_px=noise)
+
+
+def lens_anchor(fit: LensFit) -> IntrinsicsAnchor:
+    """The :class:`IntrinsicsAnchor` of a fit: its lens and the inverse of its covariance.
+    ValueError when the covariance is not finite and positive definite."""
+    A = _mapping(fit.complexity)  # (12, P)
+    cov = fit.covariance
+    if not np.all(np.isfinite(cov)):
+        raise ValueError(f"{fit.camera.name}: the lens fit has no finite covariance")
+    try:
+        information = np.linalg.inv(cov + 1e-12 * np.eye(len(cov)) * (1 + np.abs(np.diag(cov)).max()))
+        R = np.linalg.cholesky(0.5 * (information + information.T)).T  # (P, P), R^T R = information
+    except np.linalg.LinAlgError:
+        raise ValueError(f"{fit.camera.name}: the lens fit's covariance is not positive definite") from None
+    return IntrinsicsAnchor(theta=_full_vector(fit.camera.K, fit.camera.dist),
+                            sqrt_information=R @ np.linalg.pinv(A))
 
 
 def _initial_pinhole(obj, pixels, image_size):

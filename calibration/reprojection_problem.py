@@ -19,10 +19,13 @@ from geometry import Rig, rotation_from_rvec, skew
 from geometry.lens import (OPENCV_DISTORTION_LENGTHS, distort_jacobian, distort_normalized,
                            distortion_coefficient_jacobian)
 
-__all__ = ["BoardStructure", "PointStructure", "Intrinsics", "ReprojectionProblem", "Linearization"]
+from .lens_model import IntrinsicsAnchor, LensPriors, lens_prior_rows
+
+__all__ = ["BoardStructure", "PointStructure", "Intrinsics", "ReprojectionProblem", "Linearization", "right_jacobian"]
 
 _MIN_DEPTH_M = 1e-6  # points at or behind a camera are projected from this depth (finite residual)
 _SCALE_GAUGE_WEIGHT = 100.0  # px-equivalent per unit relative change of the gauge distance
+_MAX_PRIOR_ROWS = 23  # per camera: square pixels, cx, cy, 8 distortion coefficients; 12 anchor rows
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class Linearization:
 
 
 # -- rotation derivatives ---------------------------------------------------------------------
-def _right_jacobian(rvec: np.ndarray) -> np.ndarray:
+def right_jacobian(rvec: np.ndarray) -> np.ndarray:
     """SO(3) right Jacobian: (..., 3) -> (..., 3, 3), ``R(r + d) ~ R(r) Exp(J_r(r) d)``."""
     theta = np.linalg.norm(rvec, axis=-1)
     small = theta < 1e-6
@@ -88,7 +91,7 @@ class BoardStructure:
         """(M, 2, 6): d pixel / d (rvec_f, t_f) given d pixel / d X_world (M, 2, 3)."""
         poses = params.reshape(-1, 6)
         R = rotation_from_rvec(poses[:, :3])[self.frame_index]
-        Jr = _right_jacobian(poses[:, :3])[self.frame_index]
+        Jr = right_jacobian(poses[:, :3])[self.frame_index]
         d_rot = -_bmm(_times_skew(_bmm(d_pixel_d_world, R), self.corners[self.corner_index]), Jr)
         return np.concatenate([d_rot, d_pixel_d_world], axis=2)
 
@@ -121,10 +124,26 @@ class PointStructure:
 
 # -- intrinsics parameterization --------------------------------------------------------------
 class Intrinsics:
-    """Per-camera intrinsic parameters: which are free and how to rebuild K and dist."""
+    """Per-camera intrinsic parameters: which are free, how to rebuild K and dist, and their priors.
 
-    def __init__(self, rig: Rig, mode: str, num_free_distortion: int | tuple[int, ...] | None):
+    priors: :class:`calibration.lens_model.LensPriors` on the free intrinsics (principal point
+    near the image centre, square pixels, sane distortion; the rows of
+    :func:`calibration.lens_model.lens_prior_rows`), or None for none. A fisheye lens's
+    coefficients get no prior (the rows are the OpenCV model's).
+    anchors: per camera an :class:`calibration.lens_model.IntrinsicsAnchor` (a separate estimate
+    and its uncertainty, weighed like the priors against ``priors.corner_noise_px``) or None.
+    """
+
+    def __init__(self, rig: Rig, mode: str, num_free_distortion: int | tuple[int, ...] | None,
+                 priors: LensPriors | None = None, anchors: tuple[IntrinsicsAnchor | None, ...] | None = None):
         self.mode = mode
+        if anchors is not None and len(anchors) != len(rig):
+            raise ValueError(f"{len(anchors)} intrinsics anchors for {len(rig)} cameras")
+        if anchors is not None and priors is None:
+            priors = LensPriors(distortion_px=np.inf, principal_point_px=np.inf, pixel_aspect=np.inf)
+        self.priors = priors
+        self.anchors = anchors
+        self.sizes = [cam.size for cam in rig]
         self.models = [cam.model for cam in rig]
         counts = []
         per_camera = (num_free_distortion if isinstance(num_free_distortion, tuple)
@@ -169,6 +188,35 @@ class Intrinsics:
         for v, n in enumerate(self.num_dist_free):
             dist[v][:n] = x[v, self.num_linear:self.num_linear + n]
         return K, dist
+
+    def prior_rows(self, params: np.ndarray):
+        """Prior residuals (V, k) and their Jacobian (V, k, width) over each camera's free
+        intrinsics (px-noise units; rows of zeros pad cameras with fewer), or None without priors."""
+        if self.priors is None or not self.width:
+            return None
+        K, dist = self.current(params)
+        V, k = len(K), _MAX_PRIOR_ROWS
+        r = np.zeros((V, k))
+        J = np.zeros((V, k, self.width))
+        for v in range(V):
+            A = np.zeros((12, self.width))
+            A[0, 0] = A[1, 1] = 1.0
+            if self.num_linear == 4:
+                A[2, 2] = A[3, 3] = 1.0
+            n = int(self.num_dist_free[v]) if self.models[v] == "opencv" else 0
+            A[4 + np.arange(n), self.num_linear + np.arange(n)] = 1.0
+            theta = np.zeros(12)
+            theta[:4] = K[v, 0, 0], K[v, 1, 1], K[v, 0, 2], K[v, 1, 2]
+            if self.models[v] == "opencv":
+                theta[4:] = dist[v][:8]
+            rows, jac = lens_prior_rows(theta, A, self.sizes[v], self.priors)
+            anchor = None if self.anchors is None else self.anchors[v]
+            if anchor is not None:
+                weight = self.priors.corner_noise_px
+                rows = np.concatenate([rows, weight * anchor.sqrt_information @ (theta - anchor.theta)])
+                jac = np.concatenate([jac, weight * anchor.sqrt_information @ A])
+            r[v, :len(rows)], J[v, :len(rows)] = rows, jac
+        return r, J
 
     def cameras(self, rig: Rig, params: np.ndarray, R: np.ndarray, t: np.ndarray) -> Rig:
         K, dist = self.current(params)
@@ -239,6 +287,13 @@ class ReprojectionProblem:
             gauge_cols = 6 * cam_slot[v] + np.arange(6)
             self._rows = np.concatenate([self._rows, np.full(6, 2 * M)])
             self._cols = np.concatenate([self._cols, gauge_cols])
+        self.has_prior = self.intr.priors is not None and self.intr.width > 0
+        if self.has_prior:  # dense (k, width) block per camera after the other residuals
+            k, width = _MAX_PRIOR_ROWS, self.intr.width
+            v, i, j = np.meshgrid(np.arange(self.V), np.arange(k), np.arange(width), indexing="ij")
+            self._rows = np.concatenate([self._rows, (self.num_residuals + v * k + i).reshape(-1)])
+            self._cols = np.concatenate([self._cols, (self.n_cam + width * v + j).reshape(-1)])
+            self.num_residuals += self.V * k
 
     def _evaluate(self, x: np.ndarray, jacobian: bool):
         obs = self.obs
@@ -297,7 +352,7 @@ class ReprojectionProblem:
         A[:, 0] = fx[:, None] * B[:, 0] + skew_px[:, None] * B[:, 1]
         A[:, 1] = fy[:, None] * B[:, 1]
         d_pixel_d_world = _bmm(A, Rv)
-        Jr = _right_jacobian(x_cams[:, :3])[obs.camera]
+        Jr = right_jacobian(x_cams[:, :3])[obs.camera]
         blocks = [-_bmm(_times_skew(d_pixel_d_world, X), Jr), A]
         if self.intr.width:
             J_intr = np.zeros((M, 2, self.intr.width))
@@ -330,22 +385,34 @@ class ReprojectionProblem:
         """d(-R^T t)/d(rvec, t): (3, 6). R(r)^T = R(-r), so d(R^T t)/dr = R^T [t]x J_r(-r)."""
         r, t = x_cam[:3], x_cam[3:]
         Rt = rotation_from_rvec(r).T
-        d_r = -(Rt @ skew(t) @ _right_jacobian(-r))
+        d_r = -(Rt @ skew(t) @ right_jacobian(-r))
         return np.concatenate([d_r, -Rt], axis=1)
 
     def linearize(self, x: np.ndarray, *, jacobian: bool = True) -> "Linearization":
         """Residuals (and Jacobian blocks) at parameters ``x``."""
         return self._evaluate(x, jacobian)
 
+    def prior(self, x: np.ndarray):
+        """The intrinsics priors at ``x``: residuals (V, k) and Jacobian (V, k, width) over each
+        camera's intrinsics columns (px-noise units, no robust loss), or None without priors."""
+        if not self.has_prior:
+            return None
+        return self.intr.prior_rows(x[self.n_cam:self.n_cam + self.n_intr])
+
     # -- the flat interface of scipy.optimize.least_squares ----------------------------------
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        return self._evaluate(x, False).flat_residuals()
+        flat = self._evaluate(x, False).flat_residuals()
+        prior = self.prior(x)
+        return flat if prior is None else np.concatenate([flat, prior[0].reshape(-1)])
 
     def jacobian(self, x: np.ndarray) -> scipy.sparse.csr_matrix:
         lin = self._evaluate(x, True)
         data = lin.J.reshape(-1)[self._keep]
         if lin.gauge_gradient is not None:
             data = np.concatenate([data, lin.gauge_gradient])
+        prior = self.prior(x)
+        if prior is not None:
+            data = np.concatenate([data, prior[1].reshape(-1)])
         return scipy.sparse.csr_matrix((data, (self._rows, self._cols)), shape=(self.num_residuals, self.n))
 
 

@@ -20,7 +20,7 @@ import scipy.sparse
 
 from .reprojection_problem import ReprojectionProblem
 
-__all__ = ["LMReport", "solve_schur_lm", "robust_rho"]
+__all__ = ["LMReport", "solve_schur_lm", "robust_rho", "camera_covariance"]
 
 _INITIAL_DAMPING = 1e-4
 _MAX_DAMPING = 1e12
@@ -76,6 +76,9 @@ def _cost(problem: ReprojectionProblem, x: np.ndarray, loss: str, f_scale: float
     cost = 0.5 * f_scale**2 * float(np.sum(robust_rho(s, loss)[0]))
     if lin.gauge_residual is not None:
         cost += 0.5 * lin.gauge_residual**2
+    prior = problem.prior(x)
+    if prior is not None:
+        cost += 0.5 * float(np.sum(prior[0] ** 2))
     return cost if np.isfinite(cost) else np.inf
 
 
@@ -85,20 +88,9 @@ def solve_schur_lm(problem: ReprojectionProblem, x0: np.ndarray, *, loss: str, f
 
     x0: (n,) initial parameters in the problem's layout. Returns an :class:`LMReport`.
     """
-    V = problem.V
-    w = problem.structure.width
-    S = problem.n_struct // w
-    ka = problem.columns.shape[1] - w
-    a_cols = np.full((V, ka), -1, dtype=np.int64)  # parameter index of each camera-side column
-    for v in range(V):
-        first = np.flatnonzero(problem.obs.camera == v)
-        if first.size:
-            a_cols[v] = problem.columns[first[0], :ka]
-        else:
-            a_cols[v] = -1
-    valid = a_cols.reshape(-1) >= 0
-    sums = _Sums(problem.obs.camera, problem.obs.point, V, S)
-    gauge_camera = problem.scale_gauge[0] if problem.scale_gauge is not None else None
+    layout = _Layout(problem)
+    V, S, ka, w = problem.V, layout.S, layout.ka, layout.w
+    a_cols, valid = layout.a_cols, layout.valid
 
     x = np.array(x0, dtype=np.float64)
     cost = _cost(problem, x, loss, f_scale)
@@ -106,25 +98,7 @@ def solve_schur_lm(problem: ReprojectionProblem, x0: np.ndarray, *, loss: str, f
     damping = _INITIAL_DAMPING
     converged, message = False, "maximum number of iterations reached"
     for _ in range(max_iterations):
-        lin = problem.linearize(x)
-        r, J = lin.residuals, lin.J
-        M = len(r)
-        weight = robust_rho(np.einsum("mi,mi->m", r, r) / f_scale**2, loss)[1]
-        Ja, Js = J[:, :, :ka], J[:, :, ka:]
-        Jaw = Ja * weight[:, None, None]
-        Jsw = Js * weight[:, None, None]
-        U = (sums.by_camera @ _outer_sum(Jaw, Ja)).reshape(V, ka, ka)
-        Vs = (sums.by_structure @ _outer_sum(Jsw, Js)).reshape(S, w, w)
-        Wp = (sums.by_pair @ _outer_sum(Jaw, Js)).reshape(-1, ka, w)
-        ga = (sums.by_camera @ np.einsum("mia,mi->ma", Jaw, r)).reshape(V, ka)
-        gs = (sums.by_structure @ np.einsum("mia,mi->ma", Jsw, r)).reshape(S, w)
-        if gauge_camera is not None:
-            gg = np.zeros(ka)
-            gg[:6] = lin.gauge_gradient
-            U[gauge_camera] += np.outer(gg, gg)
-            ga[gauge_camera] += gg * lin.gauge_residual
-        W = np.zeros((S, V, ka, w))
-        W[sums.pair_structure, sums.pair_camera] = Wp
+        U, Vs, W, ga, gs = _normal_blocks(problem, x, layout, loss, f_scale)
         U_diag = np.einsum("vii->vi", U).copy()
         V_diag = np.einsum("sii->si", Vs).copy()
         gradient_norm = np.sqrt(np.sum(ga.reshape(-1)[valid] ** 2) + np.sum(gs**2))
@@ -158,6 +132,80 @@ def solve_schur_lm(problem: ReprojectionProblem, x0: np.ndarray, *, loss: str, f
             break
     return LMReport(x=x, cost=cost, iterations=iterations, evaluations=evaluations, converged=converged,
                     message=message)
+
+
+class _Layout:
+    """Where each camera's camera-side columns live in the parameter vector, and the sums by group."""
+
+    def __init__(self, problem: ReprojectionProblem):
+        V = problem.V
+        self.w = problem.structure.width
+        self.S = problem.n_struct // self.w
+        self.ka = problem.columns.shape[1] - self.w
+        self.a_cols = np.full((V, self.ka), -1, dtype=np.int64)  # parameter index of each camera-side column
+        for v in range(V):
+            first = np.flatnonzero(problem.obs.camera == v)
+            if first.size:
+                self.a_cols[v] = problem.columns[first[0], :self.ka]
+        self.valid = self.a_cols.reshape(-1) >= 0
+        self.sums = _Sums(problem.obs.camera, problem.obs.point, V, self.S)
+        self.gauge_camera = problem.scale_gauge[0] if problem.scale_gauge is not None else None
+
+
+def _normal_blocks(problem: ReprojectionProblem, x: np.ndarray, layout: _Layout, loss: str, f_scale: float):
+    """The Gauss-Newton normal equations at ``x`` (robust weights by IRLS), by blocks: U (V, ka, ka)
+    camera-side, Vs (S, w, w) structure, W (S, V, ka, w) coupling, gradients ga (V, ka), gs (S, w)."""
+    V, S, ka, w, sums = problem.V, layout.S, layout.ka, layout.w, layout.sums
+    lin = problem.linearize(x)
+    r, J = lin.residuals, lin.J
+    weight = robust_rho(np.einsum("mi,mi->m", r, r) / f_scale**2, loss)[1]
+    Ja, Js = J[:, :, :ka], J[:, :, ka:]
+    Jaw = Ja * weight[:, None, None]
+    Jsw = Js * weight[:, None, None]
+    U = (sums.by_camera @ _outer_sum(Jaw, Ja)).reshape(V, ka, ka)
+    Vs = (sums.by_structure @ _outer_sum(Jsw, Js)).reshape(S, w, w)
+    Wp = (sums.by_pair @ _outer_sum(Jaw, Js)).reshape(-1, ka, w)
+    ga = (sums.by_camera @ np.einsum("mia,mi->ma", Jaw, r)).reshape(V, ka)
+    gs = (sums.by_structure @ np.einsum("mia,mi->ma", Jsw, r)).reshape(S, w)
+    if layout.gauge_camera is not None:
+        gg = np.zeros(ka)
+        gg[:6] = lin.gauge_gradient
+        U[layout.gauge_camera] += np.outer(gg, gg)
+        ga[layout.gauge_camera] += gg * lin.gauge_residual
+    prior = problem.prior(x)
+    if prior is not None:  # Gaussian priors on each camera's intrinsics (after its 6 pose columns)
+        pr, pJ = prior
+        width = pJ.shape[2]
+        U[:, 6:6 + width, 6:6 + width] += np.einsum("vki,vkj->vij", pJ, pJ)
+        ga[:, 6:6 + width] += np.einsum("vki,vk->vi", pJ, pr)
+    W = np.zeros((S, V, ka, w))
+    W[sums.pair_structure, sums.pair_camera] = Wp
+    return U, Vs, W, ga, gs
+
+
+def camera_covariance(problem: ReprojectionProblem, x: np.ndarray, *, loss: str, f_scale: float,
+                      noise_px: float) -> np.ndarray:
+    """(V, ka, ka) covariance of each camera's camera-side parameters (6 pose, then intrinsics) at
+    ``x``, the structure marginalized (Schur complement of the undamped normal equations) and the
+    gauge held (zeros for held columns; NaN when the system is singular). noise_px: the residuals'
+    standard deviation per coordinate (px) the information is scaled by."""
+    layout = _Layout(problem)
+    U, Vs, W, _, _ = _normal_blocks(problem, x, layout, loss, f_scale)
+    V, S, ka, w = problem.V, layout.S, layout.ka, layout.w
+    index = np.arange(w)
+    Vd = Vs.copy()
+    Vd[:, index, index] += 1e-12 * (1 + Vs[:, index, index])
+    Y = np.einsum("svaw,swx->svax", W, np.linalg.inv(Vd), optimize=True).reshape(S, V * ka, w)
+    reduced = -np.einsum("sik,sjk->ij", Y, W.reshape(S, V * ka, w))
+    for v in range(V):
+        reduced[v * ka:(v + 1) * ka, v * ka:(v + 1) * ka] += U[v]
+    out = np.zeros((V * ka, V * ka))
+    valid = layout.valid
+    try:
+        out[np.ix_(valid, valid)] = noise_px**2 * np.linalg.inv(reduced[np.ix_(valid, valid)])
+    except np.linalg.LinAlgError:
+        out[np.ix_(valid, valid)] = np.nan
+    return np.stack([out[v * ka:(v + 1) * ka, v * ka:(v + 1) * ka] for v in range(V)])
 
 
 def _outer_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:

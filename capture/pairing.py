@@ -63,23 +63,30 @@ class FramePairing:
         return self.frame_indices[:, self.names.index(name)]
 
 
-def parse_frame_offsets(values: Sequence[str] | None, *, names: Sequence[str] | None = None
-                        ) -> dict[str, int]:
+def parse_frame_offsets(values: Sequence[str] | None, *, names: Sequence[str] | None = None,
+                        fractional: bool = False) -> dict[str, int] | dict[str, float]:
     """``["cam02=3", "cam04=-1"]`` (``--frame-offset NAME=N``, repeatable) -> ``{name: frames}``.
 
     names: the known cameras; an offset naming another camera is a ValueError.
+    fractional: False: N is a whole number of frames (pairing recordings, :func:`pair_frames`);
+        True: any number of frames, e.g. ``cam03=-0.5`` (calibration shifts the detected points by
+        sub-frame offsets, :func:`calibration.sync.shift_frames`, as ``rigkit calibrate keypoints
+        --sync`` prints them); the values are floats.
+    Only the cameras given appear in the result.
     """
-    offsets: dict[str, int] = {}
+    offsets: dict = {}
     for value in values or ():
         name, sep, number = str(value).partition("=")
         name, number = name.strip(), number.strip()
         try:
-            frames = int(number)
+            frames = float(number) if fractional else int(number)
         except ValueError:
             frames = None
+        if frames is not None and not np.isfinite(frames):
+            frames = None
         if not sep or not name or frames is None:
-            raise ValueError(f"--frame-offset {value!r} is not NAME=N with N a whole number of "
-                             "frames (e.g. cam02=3)")
+            what = "a number of frames (e.g. cam02=-0.5)" if fractional else "a whole number of frames (e.g. cam02=3)"
+            raise ValueError(f"--frame-offset {value!r} is not NAME=N with N {what}")
         if name in offsets:
             raise ValueError(f"--frame-offset {name} is given twice")
         if names is not None and name not in names:

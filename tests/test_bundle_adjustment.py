@@ -154,3 +154,145 @@ def test_options_validate_and_bad_inputs_raise():
         bundle_adjust_board(rig, corners, R, t, cam, frame + 100, corner, px)
     with pytest.raises(ValueError, match="pixels"):
         bundle_adjust_board(rig, corners, R, t, cam, frame, corner, px[:, :1])
+
+
+# -- priors on the freed intrinsics (issue 14) -------------------------------------------------
+PRIOR_JACOBIAN_TOL = 1e-5  # relative, as JACOBIAN_TOL
+STATIONARY_GRADIENT = 1e-6  # cost gradient at the solution over the one at the start (float64 LM)
+PRIOR_PP_GAIN = 0.75  # small far board: mean principal point error with priors <= 0.75 x without
+ANCHOR_HOLD_PX = 0.5  # an anchor of 0.01 px sigma keeps fx, cx, cy where it says
+
+
+def _far_small_board(seed):
+    """4 webcams 3.5 m from a 4x5 board of 54 mm squares (25 poses, 0.5 px noise): the board covers
+    a small part of each image, so the principal point trades against the camera's rotation."""
+    from geometry import Board
+    from geometry.synthetic import arc_rig, board_poses, board_visibility
+
+    board = Board(type="charuco", squares=(4, 5), square_length_m=0.054, marker_length_m=0.0405,
+                  dictionary="DICT_4X4_1000")
+    rng = np.random.default_rng(seed)
+    rig = arc_rig(4, arc_deg=90, radius_m=3.5, height_m=1.3, target=(0, 0, 1.0), size=(1280, 720),
+                  horizontal_fov_deg=90, lens="pinhole", rng=rng)
+    corners = board.corners_in_board()
+    R, t = board_poses(rig, 25, board=board, rng=rng, spread_m=0.3, max_tilt_deg=40)
+    pixels = rig.project(np.einsum("fij,cj->fci", R, corners) + t[:, None])
+    pixels[~board_visibility(rig, R, t, corners)] = np.nan
+    pixels += rng.normal(0, 0.5, pixels.shape)
+    start = Rig([c.replace(K=np.array([[c.K[0, 0] * 1.05, 0, 639.5], [0, c.K[1, 1] * 1.05, 359.5], [0, 0, 1]]))
+                 for c in rig])  # 5% off in focal, principal point at the image centre
+    return rig, start, corners, pixels
+
+
+def test_intrinsics_priors_keep_the_principal_point_where_a_small_board_cannot_see_it():
+    from calibration.board_extrinsics import BoardExtrinsicsOptions, board_extrinsics
+    from calibration.lens_model import LensPriors
+
+    errors = {None: [], "priors": []}
+    for seed in range(4):
+        truth, start, corners, pixels = _far_small_board(seed)
+        for key, priors in ((None, None), ("priors", LensPriors())):
+            options = BoardExtrinsicsOptions(bundle_adjustment=BundleAdjustmentOptions(intrinsics="pinhole",
+                                                                                       priors=priors))
+            rig = board_extrinsics(start, pixels, corners, options=options).rig
+            errors[key].append(max(np.hypot(*(c.K[:2, 2] - g.K[:2, 2])) for c, g in zip(rig, truth)))
+    free, held = np.array(errors[None]), np.array(errors["priors"])
+    assert np.all(held <= free), (free, held)
+    assert held.mean() <= PRIOR_PP_GAIN * free.mean(), (free, held)  # measured 45 vs 76 px
+
+
+def _prior_problem(priors, anchors=None):
+    from calibration.bundle_adjustment import _Observations
+
+    rig, corners, R, t, pixels = board_scene(3, 6, seed=1)
+    cam, frame, corner, px = _observations(pixels)
+    intr = Intrinsics(rig, "full", 2, priors, anchors)
+    x_cams = np.concatenate([rvec_from_rotation(rig.R), rig.t], axis=1)
+    problem = ReprojectionProblem(rig, _Observations(cam, frame, px), BoardStructure(corners, corner, frame), intr,
+                                  0, 6 * len(R), x_cams[0], None)
+    x = problem.pack(x_cams, intr.initial(), np.concatenate([rvec_from_rotation(R), t], axis=1).ravel())
+    return rig, problem, x
+
+
+def test_prior_rows_have_the_right_jacobian():
+    from calibration.lens_model import LensPriors
+
+    rig, problem, x = _prior_problem(LensPriors(principal_point_px=5.0, pixel_aspect=0.001, distortion_px=3.0))
+    rng = np.random.default_rng(3)
+    x = x + rng.normal(0, 1e-3, problem.n) * np.abs(x).clip(1e-2)
+    analytic = problem.jacobian(x).toarray()[-problem.V * 23:]
+    numeric = np.empty_like(analytic)
+    for i in range(problem.n):
+        h = 1e-6 * max(1.0, abs(x[i]))
+        step = np.zeros(problem.n)
+        step[i] = h
+        numeric[:, i] = (problem.residuals(x + step) - problem.residuals(x - step))[-problem.V * 23:] / (2 * h)
+    # the distortion rows' scale depends on f and the principal point; the Gauss-Newton rows hold it fixed
+    distortion = np.zeros(problem.V * 23, dtype=bool)
+    distortion.reshape(problem.V, 23)[:, 3:5] = True
+    assert np.abs(analytic - numeric)[~distortion].max() < PRIOR_JACOBIAN_TOL * np.abs(numeric).max()
+
+
+def test_schur_solution_with_priors_and_anchors_is_a_stationary_point():
+    """The Schur solver's normal equations carry the prior rows: at its solution the gradient of the
+    whole cost (reprojection + priors + anchors, from the flat least-squares interface) vanishes."""
+    from calibration.lens_model import IntrinsicsAnchor, LensPriors
+
+    priors = LensPriors(principal_point_px=5.0, pixel_aspect=0.001)
+    anchors = tuple(IntrinsicsAnchor(theta=np.r_[c.K[0, 0] * 1.02, c.K[1, 1] * 1.02, c.K[0, 2] + 5, c.K[1, 2] - 5,
+                                                 np.zeros(8)], sqrt_information=np.eye(12) / 2.0)
+                    for c in board_scene(3, 6, seed=1)[0])  # the rig of _prior_problem
+    rig, problem, x0 = _prior_problem(priors, anchors)
+    cam, frame = problem.obs.camera, problem.obs.point
+    corner = problem.structure.corner_index
+    R, t = problem.structure.unpack(x0[problem.num_a:])[:2]
+    options = BundleAdjustmentOptions(intrinsics="full", num_free_distortion=2, priors=priors, anchors=anchors,
+                                      loss="linear", rejection_rounds=0, tolerance=1e-12, max_evaluations=200)
+    result = bundle_adjust_board(rig, problem.structure.corners, R, t, cam, frame, corner, problem.obs.pixels,
+                                 options=options)
+    from calibration.reprojection_problem import Intrinsics as _Intrinsics
+
+    intr = _Intrinsics(result.rig, "full", 2, priors, anchors)
+    x_cams = np.concatenate([rvec_from_rotation(result.rig.R), result.rig.t], axis=1)
+    x = problem.pack(x_cams, intr.initial(), np.concatenate(
+        [rvec_from_rotation(result.world_from_board_R), result.world_from_board_t], axis=1).ravel())
+    gradient = problem.jacobian(x).T @ problem.residuals(x)
+    start = problem.jacobian(x0).T @ problem.residuals(x0)
+    assert np.linalg.norm(gradient) < STATIONARY_GRADIENT * np.linalg.norm(start)
+    assert result.rig[0].K[0, 0] != rig[0].K[0, 0]  # the intrinsics did move
+
+
+def test_a_tight_anchor_holds_the_intrinsics():
+    from calibration.lens_model import IntrinsicsAnchor
+
+    rig, corners, R, t, pixels = board_scene(4, 30, seed=3)
+    cam, frame, corner, px = _observations(pixels)
+    target = [np.r_[c.K[0, 0] * 1.02, c.K[1, 1] * 1.02, c.K[0, 2] + 20, c.K[1, 2] - 20, c.dist_padded] for c in rig]
+    anchors = tuple(IntrinsicsAnchor(theta=theta, sqrt_information=np.eye(12) * 100.0) for theta in target)
+    options = BundleAdjustmentOptions(intrinsics="pinhole", anchors=anchors)
+    result = bundle_adjust_board(rig, corners, R, t, cam, frame, corner, px, options=options)
+    for camera, theta, anchor in zip(result.rig, target, anchors):
+        assert np.abs(camera.K[[0, 1, 0, 1], [0, 1, 2, 2]] - theta[:4]).max() < ANCHOR_HOLD_PX
+        assert anchor.distance(camera.K, camera.dist) < 100.0 * ANCHOR_HOLD_PX
+
+
+def test_pose_uncertainty_matches_the_scatter_over_noise_draws():
+    """rotation_sigma_deg / center_sigma_m against 24 noise draws on one scene: the RMS angle error
+    (all three axes) lies between the largest axis' sigma and sqrt(3) times it (with 35% slack for 24 draws)."""
+    rig, corners, R, t, clean = board_scene(4, 20, noise_px=0.0, seed=5)
+    rng = np.random.default_rng(6)
+    angles, shifts, sigma_rot, sigma_c = [], [], [], []
+    for _ in range(24):
+        pixels = clean + rng.normal(0, 0.5, clean.shape)
+        cam, frame, corner, px = _observations(pixels)
+        result = bundle_adjust_board(rig, corners, R, t, cam, frame, corner, px,
+                                     options=BundleAdjustmentOptions(rejection_rounds=0))
+        angles.append(compare_rigs(result.rig, rig).rotation_error_deg)
+        shifts.append(np.linalg.norm(result.rig.centers - rig.centers, axis=1))
+        sigma_rot.append(result.rotation_sigma_deg)
+        sigma_c.append(result.center_sigma_m)
+    rms_angle, rms_shift = np.sqrt(np.mean(np.square(angles), axis=0)), np.sqrt(np.mean(np.square(shifts), axis=0))
+    sigma_rot, sigma_c = np.mean(sigma_rot, axis=0), np.mean(sigma_c, axis=0)
+    assert sigma_rot[0] == 0 and sigma_c[0] == 0  # the gauge camera
+    assert np.all(rms_angle[1:] > sigma_rot[1:] / 1.35) and np.all(rms_angle[1:] < 1.35 * np.sqrt(3) * sigma_rot[1:])
+    assert np.all(rms_shift[1:] > sigma_c[1:] / 1.35) and np.all(rms_shift[1:] < 1.35 * np.sqrt(3) * sigma_c[1:])

@@ -107,3 +107,12 @@ def test_pair_that_rarely_shares_joints_is_reported_weak(walking):
     assert set(weak) == {("cam01", "cam04")}
     assert weak["cam01", "cam04"].reason == "only 10 joints seen by both"
     assert compare_rigs(result.rig, rig, scale_from_reference=True).rotation_error_deg.max() < 2 * ROTATION_TOL_DEG
+
+
+def test_blazepose_landmarks_calibrate_from_their_body_joints():
+    from calibration.keypoint_cleaning import body_joints
+    from geometry.skeletons import BLAZEPOSE_33, COCO_17
+
+    body = body_joints(BLAZEPOSE_33.joint_names)
+    assert [BLAZEPOSE_33.joint_names[j] for j in body] == list(COCO_17.joint_names)
+    assert body_joints(COCO_17.joint_names) is None and body_joints(None) is None

@@ -64,7 +64,25 @@ def test_noise_free_fit_recovers_the_lens_where_the_board_went():
     rng = np.random.default_rng(1)
     exact = _centre_only_views(12, rng, noise_px=0.0)
     fit = fit_lens(BOARD.corners_in_board(), exact, TRUTH.size, complexity="standard",
-                   priors=LensPriors(distortion_px=1e6, principal_point_px=1e6))  # priors off: the truth is exact
+                   priors=LensPriors(distortion_px=1e6, principal_point_px=1e6, pixel_aspect=1e6))  # priors off
     assert fit.rms_px < NOISE_FREE_RMS_PX
     with pytest.raises(ValueError, match="complexity"):
         fit_lens(BOARD.corners_in_board(), exact, TRUTH.size, complexity="cubic")
+
+
+ASPECT_TOL = 0.003  # fx / fy - 1 with the square-pixel prior (its spread); truth has square pixels
+
+
+def test_square_pixel_prior_and_the_anchor_of_a_fit():
+    from calibration.lens_model import lens_anchor
+
+    rng = np.random.default_rng(4)
+    views = _centre_only_views(15, rng)
+    fit = fit_lens(BOARD.corners_in_board(), views, TRUTH.size, complexity="radial")
+    assert abs(fit.camera.K[0, 0] / fit.camera.K[1, 1] - 1) < ASPECT_TOL
+    anchor = lens_anchor(fit)
+    assert anchor.distance(fit.camera.K, fit.camera.dist) == pytest.approx(0.0, abs=1e-9)
+    sigma_fx = np.sqrt(fit.covariance[0, 0])
+    K = fit.camera.K.copy()
+    K[0, 0] += 3 * sigma_fx
+    assert anchor.distance(K, fit.camera.dist) >= 3.0 - 1e-6  # 3 sigma in fx alone: at least 3 sigma overall

@@ -45,6 +45,16 @@ def test_offsets_parse_and_refuse():
             parse_frame_offsets(bad)
     with pytest.raises(ValueError, match="not one of"):
         pair_frames({"a": _Frames(5)}, {"z": 1})
+
+
+def test_fractional_offsets_for_calibration():
+    """Calibration shifts detections by sub-frame offsets; the same parser, one switch."""
+    parsed = parse_frame_offsets(["b=-2.25", "c=1"], names=["a", "b", "c"], fractional=True)
+    assert parsed == {"b": -2.25, "c": 1.0} and all(isinstance(v, float) for v in parsed.values())
+    for bad, sentence in (["b=x"], "number of frames"), (["b=nan"], "number of frames"), \
+                         (["z=1"], "not one of"):
+        with pytest.raises(ValueError, match=sentence):
+            parse_frame_offsets(bad, names=["a", "b"], fractional=True)
     with pytest.raises(ValueError, match="no frameset"):
         pair_frames({"a": _Frames(5), "b": _Frames(5)}, {"b": 9})
 
