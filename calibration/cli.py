@@ -173,14 +173,21 @@ def _run_board(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- intrinsics ----------------------------------------------------------------------------------
-def _add_intrinsics(sub) -> None:
-    parser = _parser(sub, "intrinsics", "calibrate each camera's lens from board views",
-                     "Detect the board in each camera's video or images, select a well-spread set of "
-                     "views, solve the lens model and write/update those cameras in the calibration file.")
+def _board_command(sub, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+    """A board calibration sub-command: its cameras (``--camera``), the board and ``--out``."""
+    parser = _parser(sub, name, help_text, description)
     add_camera_arguments(parser)
     add_board_arguments(parser)
     add_output_argument(parser, help_text="calibration file to write or update (TOML; .yml/.xml for OpenCV)")
+    return parser
+
+
+# -- intrinsics ----------------------------------------------------------------------------------
+def _add_intrinsics(sub) -> None:
+    parser = _board_command(sub, "intrinsics", "calibrate each camera's lens from board views",
+                            "Detect the board in each camera's video or images, select a well-spread set of "
+                            "views, solve the lens model and write/update those cameras in the calibration "
+                            "file.")
     parser.add_argument("--model", choices=("auto", "standard", "rational", "fisheye"), default="auto",
                         help="lens model (auto: focal only, + principal point, + k1/k2, + p1/p2/k3 or rational, "
                              "whichever predicts views left out of the fit best, with priors on the distortion)")
@@ -261,14 +268,12 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
 
 # -- extrinsics ----------------------------------------------------------------------------------
 def _add_extrinsics(sub) -> None:
-    parser = _parser(sub, "extrinsics", "calibrate the rig's camera poses from a board seen by several cameras",
-                     "Detect the board in every camera's synchronized video or images, chain the camera "
-                     "pairs that saw it at the same instant and refine everything by bundle adjustment. "
-                     "Intrinsics come from the --out file when it has the camera, else they are solved "
-                     "first from the same frames. Writes the calibration and a report next to it.")
-    add_camera_arguments(parser)
-    add_board_arguments(parser)
-    add_output_argument(parser, help_text="calibration file to write or update (TOML; .yml/.xml for OpenCV)")
+    parser = _board_command(sub, "extrinsics", "calibrate the rig's camera poses from a board seen by several "
+                            "cameras",
+                            "Detect the board in every camera's synchronized video or images, chain the camera "
+                            "pairs that saw it at the same instant and refine everything by bundle adjustment. "
+                            "Intrinsics come from the --out file when it has the camera, else they are solved "
+                            "first from the same frames. Writes the calibration and a report next to it.")
     parser.add_argument("--intrinsics", choices=("fixed", "focal", "pinhole", "full"), default="fixed",
                         help="intrinsics refined together with the poses")
     parser.add_argument("--world", choices=("camera", "board"), default="camera",
@@ -288,10 +293,9 @@ def add_validation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout-every", type=int, default=5, metavar="N",
                         help="solve once without every N-th frameset and report how well that predicts them "
                              "(the written calibration is then solved from all; 0: no held-out check)")
-    parser.add_argument("--frame-offset", action="append", default=[], metavar="NAME=N",
-                        help="camera NAME's frame i + N shows the instant of the other cameras' frame i "
-                             "(frames, may be fractional; repeatable); 'rigkit calibrate keypoints "
-                             "--sync' estimates them")
+    from capture.pairing import add_frame_offset_argument
+
+    add_frame_offset_argument(parser, fractional=True, note="'rigkit calibrate keypoints --sync' estimates them")
 
 
 def _intrinsics_for(sources, board, out: Path, args, solved: dict | None = None):

@@ -63,6 +63,15 @@ class FramePairing:
         return self.frame_indices[:, self.names.index(name)]
 
 
+def add_frame_offset_argument(parser, *, fractional: bool = False, note: str = "") -> None:
+    """``--frame-offset NAME=N`` (repeatable) on an argparse ``parser``, read back with
+    :func:`parse_frame_offsets` (same ``fractional``); ``note`` ends the help text."""
+    kind = "frames, may be fractional" if fractional else "whole frames"
+    parser.add_argument("--frame-offset", action="append", default=[], metavar="NAME=N",
+                        help=f"camera NAME's frame k + N shows the instant of the other cameras' frame k "
+                             f"({kind}; repeatable)" + (f"; {note}" if note else ""))
+
+
 def parse_frame_offsets(values: Sequence[str] | None, *, names: Sequence[str] | None = None,
                         fractional: bool = False) -> dict[str, int] | dict[str, float]:
     """``["cam02=3", "cam04=-1"]`` (``--frame-offset NAME=N``, repeatable) -> ``{name: frames}``.

@@ -431,10 +431,10 @@ def _add_recording_arguments(group, parser: argparse.ArgumentParser) -> None:
     group.add_argument("--videos", nargs="+", action="extend", metavar="NAME=PATH",
                        help="one video file or image folder per camera: run the detector on them "
                             "(names matched to the calibration as the importers do)")
-    parser.add_argument("--frame-offset", action="append", default=[], metavar="NAME=N",
-                        help="camera NAME's frame k+N pairs with frame k of the others "
-                             "(repeatable; frames are paired by index for videos, by the "
-                             "recording's timestamps for a session)")
+    from capture.pairing import add_frame_offset_argument
+
+    add_frame_offset_argument(parser, note="frames are paired by index for videos, by the recording's "
+                                           "timestamps for a session")
 
 
 def _add_detector_argument(parser: argparse.ArgumentParser) -> None:
