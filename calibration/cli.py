@@ -293,7 +293,7 @@ def add_validation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout-every", type=int, default=5, metavar="N",
                         help="solve once without every N-th frameset and report how well that predicts them "
                              "(the written calibration is then solved from all; 0: no held-out check)")
-    from capture.pairing import add_frame_offset_argument
+    from capture.frame_offsets import add_frame_offset_argument
 
     add_frame_offset_argument(parser, fractional=True, note="'rigkit calibrate keypoints --sync' estimates them")
 
@@ -453,7 +453,7 @@ def _frame_offsets(values, names) -> dict[str, float]:
     """{name: offset in frames} for every camera from ``--frame-offset``, sub-frame allowed: the
     frames are paired by :mod:`capture.pairing` and the detected points then shifted by the
     offset (:func:`calibration.sync.shift_frames`)."""
-    from capture.pairing import parse_frame_offsets
+    from capture.frame_offsets import parse_frame_offsets
 
     return {name: 0.0 for name in names} | parse_frame_offsets(values, names=names, fractional=True)
 

@@ -7,6 +7,8 @@ Knows nothing of labeling or calibration. Conventions in :mod:`geometry.camera`.
 - :mod:`.recorder`, :mod:`.grouping`, :mod:`.segments`, :mod:`.layout`: writing a session.
 - :mod:`.session`: reading it back (:func:`open_session`); :mod:`.check`, :mod:`.export`.
 - :mod:`.scene`, :mod:`.render`, :mod:`.counter`: the synthetic scene, its renderer, the timecode.
+- :mod:`.frames`, :mod:`.pairing`, :mod:`.frame_offsets`: one frame source over videos and image
+  folders, pairing them into framesets, the ``--frame-offset`` flag.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from .frame_offsets import parse_frame_offsets
 from .frames import frame_indices
 
 if TYPE_CHECKING:
@@ -61,48 +62,6 @@ class FramePairing:
     def frames_of(self, name: str) -> np.ndarray:
         """(F,) frame indices of camera ``name``."""
         return self.frame_indices[:, self.names.index(name)]
-
-
-def add_frame_offset_argument(parser, *, fractional: bool = False, note: str = "") -> None:
-    """``--frame-offset NAME=N`` (repeatable) on an argparse ``parser``, read back with
-    :func:`parse_frame_offsets` (same ``fractional``); ``note`` ends the help text."""
-    kind = "frames, may be fractional" if fractional else "whole frames"
-    parser.add_argument("--frame-offset", action="append", default=[], metavar="NAME=N",
-                        help=f"camera NAME's frame k + N shows the instant of the other cameras' frame k "
-                             f"({kind}; repeatable)" + (f"; {note}" if note else ""))
-
-
-def parse_frame_offsets(values: Sequence[str] | None, *, names: Sequence[str] | None = None,
-                        fractional: bool = False) -> dict[str, int] | dict[str, float]:
-    """``["cam02=3", "cam04=-1"]`` (``--frame-offset NAME=N``, repeatable) -> ``{name: frames}``.
-
-    names: the known cameras; an offset naming another camera is a ValueError.
-    fractional: False: N is a whole number of frames (pairing recordings, :func:`pair_frames`);
-        True: any number of frames, e.g. ``cam03=-0.5`` (calibration shifts the detected points by
-        sub-frame offsets, :func:`calibration.sync.shift_frames`, as ``rigkit calibrate keypoints
-        --sync`` prints them); the values are floats.
-    Only the cameras given appear in the result.
-    """
-    offsets: dict = {}
-    for value in values or ():
-        name, sep, number = str(value).partition("=")
-        name, number = name.strip(), number.strip()
-        try:
-            frames = float(number) if fractional else int(number)
-        except ValueError:
-            frames = None
-        if frames is not None and not np.isfinite(frames):
-            frames = None
-        if not sep or not name or frames is None:
-            what = "a number of frames (e.g. cam02=-0.5)" if fractional else "a whole number of frames (e.g. cam02=3)"
-            raise ValueError(f"--frame-offset {value!r} is not NAME=N with N {what}")
-        if name in offsets:
-            raise ValueError(f"--frame-offset {name} is given twice")
-        if names is not None and name not in names:
-            raise ValueError(f"--frame-offset names camera {name!r}, which is not one of "
-                             f"{', '.join(names)}")
-        offsets[name] = frames
-    return offsets
 
 
 def pair_frames(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int] | None = None, *,

@@ -431,7 +431,7 @@ def _add_recording_arguments(group, parser: argparse.ArgumentParser) -> None:
     group.add_argument("--videos", nargs="+", action="extend", metavar="NAME=PATH",
                        help="one video file or image folder per camera: run the detector on them "
                             "(names matched to the calibration as the importers do)")
-    from capture.pairing import add_frame_offset_argument
+    from capture.frame_offsets import add_frame_offset_argument
 
     add_frame_offset_argument(parser, note="frames are paired by index for videos, by the recording's "
                                            "timestamps for a session")
