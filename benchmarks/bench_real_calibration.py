@@ -229,21 +229,14 @@ def pose2sim_case(data: Path, cache: Path, frames: int | None):
 
 # -- 3. sync --------------------------------------------------------------------------------------
 def sync_case(demo) -> None:
-    from geometry.synthetic import DetectorNoise, person_motion, ring_rig, simulate_detections
+    from geometry.synthetic import ring_rig, unsynchronized_detections
 
     rng = np.random.default_rng(3)
     rig = ring_rig(4, lens="pinhole", rng=rng)
-    oversample, F = 10, 150
-    motion = person_motion(F * oversample + 200, fps=30.0 * oversample, rng=rng)
     shown = np.array([0.0, 2.3, -1.7, 0.45])  # camera v's frame f shows the instant f + shown[v]
-    views = []
-    for v in range(4):
-        idx = 100 + (np.arange(F) * oversample + np.round(shown[v] * oversample)).astype(int)
-        det = simulate_detections(rig.subset([v]), motion.joints_in_world[idx], skeleton="coco17",
-                                  noise=DetectorNoise(pixel_sigma_px=1.0, outlier_rate=0.02, swap_rate=0.02), rng=rng)
-        views.append(det.points_2d[0])
+    views = unsynchronized_detections(rig, shown, 150, rng=rng)
     start = time.perf_counter()
-    found = estimate_time_offsets(np.stack(views))
+    found = estimate_time_offsets(views)
     seconds = time.perf_counter() - start
     truth = -shown  # offsets: camera v's frame f + o_v shows frameset f
     print("\nsynchronization (frames; offsets o_v: camera v's frame f + o_v shows frameset f)")

@@ -9,7 +9,7 @@ import pytest
 from calibration.keypoint_cleaning import fix_swaps, swap_permutation, temporal_outliers
 from calibration.sync import estimate_time_offsets, shift_frames
 from geometry.skeletons import get_skeleton
-from geometry.synthetic import DetectorNoise, person_motion, ring_rig, simulate_detections
+from geometry.synthetic import DetectorNoise, person_motion, ring_rig, simulate_detections, unsynchronized_detections
 
 OFFSET_TOL_FRAMES = 0.1  # the target: sub-frame, 1 px noise, 2% outliers and swaps (measured 0.06)
 SHOWN = np.array([0.0, 2.3, -1.7, 0.45])  # camera v's frame f shows the instant f + SHOWN[v]
@@ -22,15 +22,7 @@ SWAP_RECALL = 0.8  # mirrored view-frames found; the rest are side-on views wher
 def take():
     rng = np.random.default_rng(3)
     rig = ring_rig(4, lens="pinhole", rng=rng)
-    frames = 100
-    motion = person_motion(frames * OVERSAMPLE + 200, fps=30.0 * OVERSAMPLE, rng=rng)
-    views = []
-    for v in range(4):
-        idx = 100 + (np.arange(frames) * OVERSAMPLE + np.round(SHOWN[v] * OVERSAMPLE)).astype(int)
-        det = simulate_detections(rig.subset([v]), motion.joints_in_world[idx], skeleton="coco17",
-                                  noise=DetectorNoise(pixel_sigma_px=1.0, outlier_rate=0.02, swap_rate=0.02), rng=rng)
-        views.append(det.points_2d[0])
-    return rig, np.stack(views)
+    return rig, unsynchronized_detections(rig, SHOWN, 100, rng=rng, oversample=OVERSAMPLE)
 
 
 def test_sub_frame_offsets_are_recovered(take):

@@ -31,6 +31,7 @@ from .motion import ACTIONS, MotionOptions, PersonMotion, PoseSample, person_mot
 from .occlusion import self_occlusion
 from .rigs import Lens, arc_rig, ceiling_rig, look_at, ring_rig, synthetic_camera
 from .two_view import TwoViewScene, person_volume_points, two_view_scene
+from .unsynchronized import unsynchronized_detections
 from .views import person_view_camera
 
 __all__ = [
@@ -44,5 +45,5 @@ __all__ = [
     "ACTIONS", "MotionOptions", "PersonMotion", "PoseSample", "person_motion", "random_poses",
     "Lens", "arc_rig", "ceiling_rig", "look_at", "ring_rig", "synthetic_camera",
     "person_view_camera", "self_occlusion",
-    "TwoViewScene", "person_volume_points", "two_view_scene",
+    "TwoViewScene", "person_volume_points", "two_view_scene", "unsynchronized_detections",
 ]
