@@ -23,14 +23,14 @@ method of EpipolarPose-style pipelines, made robust to detector outliers:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import cv2
 import numpy as np
 
 from geometry import Rig, compose, invert, rotation_angle_deg, rotation_from_rvec
-from geometry.options import check_range
+from geometry.options import check_fields, option
 from geometry.relative_pose import relative_pose
 from geometry.robust_triangulation import triangulate_robust
 
@@ -101,26 +101,22 @@ class KeypointExtrinsicsOptions:
     bundle_adjustment: options of the refinement (``fixed_camera`` is set to the first camera).
     """
 
-    min_score: float = 0.3
-    pair_threshold_px: float = 4.0
+    min_score: float = option(0.3, low=0, high=1, high_open=True)
+    pair_threshold_px: float = option(4.0, low=0, low_open=True)
     max_pair_correspondences: int = 800
-    min_pair_inliers: int = 30
+    min_pair_inliers: int = option(30, low=8)
     min_triangulation_angle_deg: float = 2.0
-    max_rotation_disagreement_deg: float = 5.0
-    triangulation_threshold_px: float = 8.0
-    min_pnp_points: int = 12
+    max_rotation_disagreement_deg: float = option(5.0, low=0, low_open=True)
+    triangulation_threshold_px: float = option(8.0, low=0, low_open=True)
+    min_pnp_points: int = option(12, low=6)
     known_length: KnownLength | None = None
     max_jump: float | None = 0.12
     fix_swaps: bool = True
-    bundle_adjustment: BundleAdjustmentOptions = field(
-        default_factory=lambda: BundleAdjustmentOptions(loss_scale_px=3.0, min_outlier_threshold_px=4.0))
+    bundle_adjustment: BundleAdjustmentOptions = option(
+        factory=lambda: BundleAdjustmentOptions(loss_scale_px=3.0, min_outlier_threshold_px=4.0))
 
     def __post_init__(self) -> None:
-        check_range(self, "min_score", low=0, high=1, high_open=True)
-        check_range(self, "pair_threshold_px", "triangulation_threshold_px", "max_rotation_disagreement_deg",
-                    low=0, low_open=True)
-        check_range(self, "min_pair_inliers", low=8)
-        check_range(self, "min_pnp_points", low=6)
+        check_fields(self)
         if self.max_pair_correspondences < self.min_pair_inliers:
             raise ValueError("max_pair_correspondences must be >= min_pair_inliers")
 

@@ -106,14 +106,14 @@ def option(default=dataclasses.MISSING, *, factory=None, choices: Sequence | Non
            odd: bool = False, integer: bool | None = None, ordered: bool = False, note: str = ""):
     """A dataclass field with its rule, checked by :func:`check_fields`.
 
-    default: the default value, or factory: a callable making it (an options class: the field
-    must then be an instance of that class). choices: the value is one of these. Otherwise a
+    default: the default value, or factory: a callable making it (the field must then be an
+    instance of the class it makes). choices: the value is one of these. Otherwise a
     number rule as :func:`check_range`'s (``integer`` defaults to "the default is an int"); a
     tuple default makes it a rule for each number of a tuple of that length, ``ordered``: each
     number no smaller than the one before (a ``(low, high)`` range)."""
-    if factory is not None:
-        rule = ("type", factory, {})
-        return dataclasses.field(default_factory=factory, metadata={_RULE: rule})
+    if factory is not None:  # an options class is its own factory; else the type of what it makes
+        kind = factory if isinstance(factory, type) else type(factory())
+        return dataclasses.field(default_factory=factory, metadata={_RULE: ("type", kind, {})})
     if choices is not None:
         rule = ("choice", tuple(choices), {})
     else:
