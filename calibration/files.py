@@ -69,19 +69,8 @@ from rigkit_version import rigkit_version
 
 from .toml_writer import dumps_toml
 
-__all__ = [
-    "CalibrationFormat",
-    "CalibrationFile",
-    "CalibrationUnits",
-    "MAX_DISTANCE_M",
-    "read_calibration",
-    "load_rig",
-    "save_rig",
-    "detect_format",
-    "check_rig",
-    "merge_cameras",
-    "write_atomic",
-]
+__all__ = ["CalibrationFormat", "CalibrationFile", "CalibrationUnits", "MAX_DISTANCE_M", "read_calibration",
+           "load_rig", "save_rig", "detect_format", "check_rig", "merge_cameras", "write_atomic"]
 
 logger = logging.getLogger(__name__)
 

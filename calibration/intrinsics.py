@@ -35,17 +35,8 @@ from geometry.options import check_choice, check_range
 from .boards import Board, BoardDetection, DetectionEffort, detect_board, diagnose_board
 from .lens_model import LensFit, LensPriors, LensSelection, LensUncertainty, projection_uncertainty, select_lens_model
 
-__all__ = [
-    "LensModel",
-    "IntrinsicsOptions",
-    "BoardView",
-    "IntrinsicsResult",
-    "detect_views",
-    "select_views",
-    "solve_intrinsics",
-    "calibrate_intrinsics",
-    "image_coverage",
-]
+__all__ = ["LensModel", "IntrinsicsOptions", "BoardView", "IntrinsicsResult", "detect_views", "select_views",
+           "solve_intrinsics", "calibrate_intrinsics", "image_coverage"]
 
 logger = logging.getLogger(__name__)
 
