@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
 
 from geometry import Camera, rotation_from_rvec
-from geometry.options import check_choice, check_range
+from geometry.options import check_fields, option
 
 from .boards import Board, BoardDetection, DetectionEffort, detect_board, diagnose_board
 from .lens_model import LensFit, LensPriors, LensSelection, LensUncertainty, projection_uncertainty, select_lens_model
@@ -69,35 +69,28 @@ class IntrinsicsOptions:
     effort: board detection effort; ``"auto"``: thorough for image folders of <= 200 images.
     """
 
-    model: LensModel = "auto"
-    max_views: int = 40
-    max_scanned_frames: int = 400
-    stride: int = 1
-    min_corners: int = 8
-    min_views: int = 3
-    blur_ratio: float = 0.35
-    outlier_ratio: float = 3.0
-    outlier_min_px: float = 1.0
+    model: LensModel = option("auto", choices=("auto", "standard", "rational", "fisheye"))
+    max_views: int = option(40, low=1)
+    max_scanned_frames: int = option(400, low=1)
+    stride: int = option(1, low=1)
+    min_corners: int = option(8, low=4, note="a homography needs 4")
+    min_views: int = option(3, low=1)
+    blur_ratio: float = option(0.35, low=0, high=1, high_open=True)
+    outlier_ratio: float = option(3.0, low=1, low_open=True)
+    outlier_min_px: float = option(1.0, low=0, low_open=True)
     max_rejection_rounds: int = 3
-    grid_cells: int = 10
+    grid_cells: int = option(10, low=1)
     rational_min_views: int = 15
     rational_min_coverage: float = 0.5
     k3_min_views: int = 8
-    effort: DetectionEffort | Literal["auto"] = "auto"
-    priors: LensPriors = field(default_factory=LensPriors)
+    effort: DetectionEffort | Literal["auto"] = option("auto", choices=("auto", "fast", "thorough"))
+    priors: LensPriors = option(factory=LensPriors)
     folds: int = 5
 
     def __post_init__(self) -> None:
-        check_choice(self, "model", ("auto", "standard", "rational", "fisheye"))
-        check_choice(self, "effort", ("auto", "fast", "thorough"))
-        check_range(self, "max_views", "max_scanned_frames", "stride", "min_corners", "min_views", "grid_cells", low=1)
+        check_fields(self)
         if self.min_views > self.max_views:
             raise ValueError(f"min_views ({self.min_views}) exceeds max_views ({self.max_views})")
-        check_range(self, "blur_ratio", low=0, high=1, high_open=True)
-        check_range(self, "outlier_ratio", low=1, low_open=True)
-        check_range(self, "outlier_min_px", low=0, low_open=True)
-        if self.min_corners < 4:
-            raise ValueError(f"min_corners is {self.min_corners}, expected >= 4 (a homography needs 4)")
 
 
 @dataclass(frozen=True, eq=False)

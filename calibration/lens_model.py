@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from geometry import Camera
+from geometry.options import check_fields, option
 
 __all__ = ["Complexity", "COMPLEXITIES", "LensPriors", "lens_prior_rows", "IntrinsicsAnchor", "lens_anchor", "LensFit", "fit_lens", "ModelScore", "LensSelection",
            "select_lens_model", "LensUncertainty", "projection_uncertainty", "lens_error_px"]
@@ -70,15 +71,13 @@ class LensPriors:
     corner_noise_px: the corners' detection noise the priors are weighed against.
     """
 
-    distortion_px: float = 60.0
-    principal_point_px: float = 40.0
-    pixel_aspect: float = 0.003
-    corner_noise_px: float = 0.5
+    distortion_px: float = option(60.0, low=0, low_open=True, note="pixels")
+    principal_point_px: float = option(40.0, low=0, low_open=True, note="pixels")
+    pixel_aspect: float = option(0.003, low=0, low_open=True)
+    corner_noise_px: float = option(0.5, low=0, low_open=True, note="pixels")
 
     def __post_init__(self) -> None:
-        for name in ("distortion_px", "principal_point_px", "pixel_aspect", "corner_noise_px"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} is {getattr(self, name)}, expected > 0 (pixels)")
+        check_fields(self)
 
 
 @dataclass(frozen=True, eq=False)
