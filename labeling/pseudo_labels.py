@@ -440,10 +440,25 @@ def compute_pseudo_labels(rig, detections: Detections, *, options: LabelOptions,
         group, :func:`noise_for`); when None it is estimated from this block.
     Returns a :class:`PseudoLabels` of the F framesets.
     """
-    J = detections.num_joints
     noise = noise_for(rig, detections, options) if noise is None else noise
-    points, inliers, num_inliers, reason = _gate(_triangulate(rig, detections, options, noise),
-                                                 detections, options, noise)
+    return _labels_from(rig, detections, _triangulate(rig, detections, options, noise),
+                        options=options, bones=bones,
+                        reference_bone_lengths_m=reference_bone_lengths_m, noise=noise)
+
+
+def _take_triangulation(triangulated, index: np.ndarray):
+    """The samples ``index`` (positions along F) of a :func:`_triangulate` result."""
+    points, inliers, error, valid = triangulated
+    return points[index], inliers[:, index], error[:, index], valid[index]
+
+
+def _labels_from(rig, detections: Detections, triangulated, *, options: LabelOptions,
+                 bones: np.ndarray | None, reference_bone_lengths_m: np.ndarray | None,
+                 noise: NoiseEstimate) -> PseudoLabels:
+    """:func:`compute_pseudo_labels` after the triangulation (``triangulated``: what
+    :func:`_triangulate` returns for these detections): gates, smoothing, bone check, errors."""
+    J = detections.num_joints
+    points, inliers, num_inliers, reason = _gate(triangulated, detections, options, noise)
     ok = reason == 0
     if options.smoothing != "none":
         points = _smooth(points, ok, detections.frame_index, options)
