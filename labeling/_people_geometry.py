@@ -71,8 +71,8 @@ class _Geometry:
         """(V, ..., 2) normalized -> (V, ..., 3) unit ray directions in the world."""
         h = np.concatenate([normalized, np.ones(normalized.shape[:-1] + (1,))], axis=-1)
         V = h.shape[0]
-        d = np.einsum("vji,vnj->vni", self.R, h.reshape(V, -1, 3)).reshape(h.shape)
-        return d / np.linalg.norm(d, axis=-1, keepdims=True)
+        d = (h.reshape(V, -1, 3) @ self.R).reshape(h.shape)  # R^T h per view
+        return d / np.sqrt((d * d).sum(axis=-1, keepdims=True))
 
     def to_normalized(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(..., 3) world -> ((V, ..., 2) normalized, (V, ...) depth); NaN behind a camera."""

@@ -375,9 +375,10 @@ def _step(position: int, normalized: np.ndarray, rays: np.ndarray, weights: np.n
         conflict = (allowed.sum(axis=2).max(axis=1) > 1) | (allowed.sum(axis=1).max(axis=1) > 1)
         v_idx, t_idx, p_idx = np.nonzero(allowed & ~conflict[:, None, None])
         assigned[t_idx, v_idx] = p_idx  # no conflict in these views: nothing to optimise
+        masked = np.where(allowed, cost_m, _FAR)
         for v in np.flatnonzero(conflict):
-            rows, cols = linear_sum_assignment(np.where(allowed[v], cost_m[v], _FAR))
-            keep = allowed[v, rows, cols]
+            rows, cols = linear_sum_assignment(masked[v])
+            keep = masked[v, rows, cols] < _FAR  # allowed
             assigned[rows[keep], v] = cols[keep]
         # Ambiguous: another candidate (for the track) or another track (for the candidate)
         # within ambiguity_m of the chosen match.
@@ -474,7 +475,7 @@ def _partition(free: np.ndarray, normalized: np.ndarray, geometry: _Geometry,
     """Groups (lists of (view, candidate)) of the free candidates, at most one per view."""
     views, slots = np.nonzero(free)
     n = views.size
-    if n < 2 or np.unique(views).size < options.min_views:
+    if n < 2 or np.count_nonzero(free.any(axis=1)) < options.min_views:
         return []
     from ._people_kernels import pairwise_epipolar
 
@@ -482,12 +483,12 @@ def _partition(free: np.ndarray, normalized: np.ndarray, geometry: _Geometry,
     pairwise_epipolar(normalized, views.astype(np.int64), slots.astype(np.int64),
                       geometry.essential, geometry.focal, int(options.min_common_joints), matrix)
     threshold = options.epipolar_threshold_px
-    a, b = np.nonzero(np.triu(matrix < threshold, 1))
-    cost = matrix[a, b]
-    edges = np.arange(cost.size)
-    if edges.size == 0:
+    a, b = np.nonzero(matrix < threshold)  # row-major; symmetric, inf on the diagonal
+    upper = a < b
+    a, b = a[upper], b[upper]
+    if a.size == 0:
         return []
-    edges = edges[np.argsort(cost[edges], kind="stable")]
+    edges = np.argsort(matrix[a, b], kind="stable")
     cluster = list(range(n))
     members = {i: [i] for i in range(n)}
     for e in edges:
