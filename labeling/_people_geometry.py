@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geometry._kernels import pack_rig, undistort_pixels
+from geometry import normalized_from_distorted
 
 __all__ = ["pair_epipolar_px"]
 
@@ -55,17 +55,12 @@ class _Geometry:
         self.centres = -np.einsum("vji,vj->vi", self.R, self.t)  # (V, 3) world
         self.focal = (rig.K[:, 0, 0] + rig.K[:, 1, 1]) / 2
         self.essential = _essentials(rig)
-        self.params = pack_rig(rig)
+        self.rig = rig
 
     def normalize(self, points_2d: np.ndarray) -> np.ndarray:
         """(V, ..., 2) distorted pixels -> undistorted normalized (V, ..., 2) (the triangulators'
         compiled lens inverse, to 1e-12 px with 5 Newton steps; NaN stays NaN)."""
-        V = points_2d.shape[0]
-        flat = points_2d.reshape(V, -1, 2)
-        x, y, _ = undistort_pixels(self.params, flat[..., 0], flat[..., 1], 5)
-        out = np.stack([x, y], axis=-1).reshape(points_2d.shape)
-        out[np.isnan(points_2d).any(axis=-1)] = np.nan
-        return out
+        return normalized_from_distorted(self.rig, points_2d, newton_steps=5)
 
     def rays(self, normalized: np.ndarray) -> np.ndarray:
         """(V, ..., 2) normalized -> (V, ..., 3) unit ray directions in the world."""

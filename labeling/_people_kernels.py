@@ -134,6 +134,20 @@ def _reprojection_px(X, v, R, t, focal, x, y):
 
 
 @_jit
+def _view_errors_px(X, v, p, w, normalized, R, t, focal, out):
+    """Reprojection errors (pixels) of candidate p of view v from the joints X (J, 3): writes
+    out[j], NaN where the joint is not used (w[v, j] == 0) or does not project. False (nothing
+    written) when the view has no candidate (p < 0)."""
+    if p < 0:
+        return False
+    for j in range(X.shape[0]):
+        out[j] = np.nan
+        if w[v, j] > 0:
+            out[j] = _reprojection_px(X[j], v, R, t, focal, normalized[v, p, j, 0], normalized[v, p, j, 1])
+    return True
+
+
+@_jit
 def triangulate_groups(rays, weights, normalized, assign, outliers, centres, R, t, focal,
                        joint_reject_px, view_reject_px, min_common, points, kept):
     """Triangulate G groups of candidates and release the views that disagree.
@@ -167,13 +181,9 @@ def triangulate_groups(rays, weights, normalized, assign, outliers, centres, R, 
                 X[j, 0], X[j, 1], X[j, 2] = _solve_joint(r, w, centres, j, V)
             far = False
             for v in range(V):
-                p = kept[g, v]
-                if p < 0:
-                    continue
-                for j in range(J):
-                    if w[v, j] > 0:
-                        e = _reprojection_px(X[j], v, R, t, focal, normalized[v, p, j, 0], normalized[v, p, j, 1])
-                        if not e < joint_reject_px:
+                if _view_errors_px(X, v, kept[g, v], w, normalized, R, t, focal, errors):
+                    for j in range(J):
+                        if w[v, j] > 0 and not errors[j] < joint_reject_px:
                             w[v, j] = 0.0
                             far = True
             if far:
@@ -181,16 +191,13 @@ def triangulate_groups(rays, weights, normalized, assign, outliers, centres, R, 
                     X[j, 0], X[j, 1], X[j, 2] = _solve_joint(r, w, centres, j, V)
             released = False
             for v in range(V):
-                p = kept[g, v]
-                if p < 0:
+                if not _view_errors_px(X, v, kept[g, v], w, normalized, R, t, focal, errors):
                     continue
                 count = 0
-                for j in range(J):
-                    if w[v, j] > 0:
-                        e = _reprojection_px(X[j], v, R, t, focal, normalized[v, p, j, 0], normalized[v, p, j, 1])
-                        if not math.isnan(e):
-                            errors[count] = e
-                            count += 1
+                for j in range(J):  # the finite errors to the front (count <= j)
+                    if not math.isnan(errors[j]):
+                        errors[count] = errors[j]
+                        count += 1
                 if count < max(min_common, 1) or not _lower_median(errors, count) < view_reject_px:
                     kept[g, v] = -1
                     released = True
