@@ -103,7 +103,8 @@ def triangulate(rig: Rig, points_2d: np.ndarray, *, weights: np.ndarray | None =
     return unflatten_leading(points, leading)
 
 
-def normalized_from_distorted(rig: Rig, points_2d: np.ndarray, *, newton_steps: int = 5) -> np.ndarray:
+def normalized_from_distorted(rig: Rig, points_2d: np.ndarray, *,
+                              newton_steps: int = 5) -> np.ndarray:
     """Distorted pixels -> undistorted normalized coordinates by the triangulators' compiled lens
     inverse: what :meth:`geometry.Rig.normalize` returns (5 Newton steps reach it to ~1e-12 on
     the lenses rigkit calibrates), ~10x faster on large arrays.

@@ -143,7 +143,8 @@ def _view_errors_px(X, v, p, w, normalized, R, t, focal, out):
     for j in range(X.shape[0]):
         out[j] = np.nan
         if w[v, j] > 0:
-            out[j] = _reprojection_px(X[j], v, R, t, focal, normalized[v, p, j, 0], normalized[v, p, j, 1])
+            out[j] = _reprojection_px(X[j], v, R, t, focal, normalized[v, p, j, 0],
+                                      normalized[v, p, j, 1])
     return True
 
 

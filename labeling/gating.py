@@ -228,30 +228,24 @@ def _leverage(rig, points_3d: np.ndarray, inliers: np.ndarray, weights: np.ndarr
 def _residual_sigma(error, leverage, inliers, num_inliers, joint_group, num_groups, min_samples):
     """Robust sigma per (V, G), pooled fallbacks, and the sample counts (see module docstring)."""
     V = error.shape[0]
-    n = np.broadcast_to(num_inliers[None], error.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         corrected = error * np.sqrt(2.0 / (2.0 - leverage))
     use = inliers & np.isfinite(corrected)
-    use3 = use & (n >= 3)
-    groups = np.broadcast_to(joint_group, error.shape)
+    use3 = use & (num_inliers >= 3)[None]
 
-    def sigma_of(mask):
-        values = corrected[mask]
-        return (float(np.median(values)) / _RAYLEIGH_MEDIAN if values.size else np.nan), int(values.size)
-
-    def pick(mask):  # residuals of n >= 3 points where there are enough of them, else every inlier
-        narrow = mask & use3
-        return narrow if narrow.sum() >= min_samples else mask & use
+    def robust(values, use, use3):  # n >= 3 points' residuals if there are enough, else all
+        chosen = values[use3] if np.count_nonzero(use3) >= min_samples else values[use]
+        sigma = float(np.median(chosen)) / _RAYLEIGH_MEDIAN if chosen.size else np.nan
+        return sigma, int(chosen.size)
 
     sigma = np.full((V, num_groups), np.nan)
     count = np.zeros((V, num_groups), dtype=np.int64)
-    take_sigma, take_count = sigma_of(pick(np.ones_like(use)))
-    for v in range(V):
-        in_view = np.zeros_like(use)
-        in_view[v] = True
-        camera_sigma, camera_count = sigma_of(pick(in_view))
+    take_sigma, take_count = robust(corrected, use, use3)
+    for v in range(V):  # one camera's (F, J) slices, then its groups' columns
+        camera_sigma, camera_count = robust(corrected[v], use[v], use3[v])
         for g in range(num_groups):
-            s, c = sigma_of(pick(in_view & (groups == g)))
+            columns = joint_group == g
+            s, c = robust(corrected[v][:, columns], use[v][:, columns], use3[v][:, columns])
             count[v, g] = c
             sigma[v, g] = (s if c >= min_samples else camera_sigma if camera_count >= min_samples
                            else take_sigma if take_count >= min_samples else np.nan)
@@ -320,8 +314,8 @@ def _noise_framesets(usable: np.ndarray, joint_group: np.ndarray, num_groups: in
     """How many of the F framesets the noise estimate uses (:func:`estimate_noise`): usable (V,
     F, J) bool, joint_group (J,). Evenly spread framesets hold detections in proportion."""
     V, F, _ = usable.shape
-    per_group = np.stack([usable[..., joint_group == g].sum(axis=(1, 2)) for g in range(num_groups)],
-                         axis=1)  # (V, G) over the whole take
+    per_group = np.stack([usable[..., joint_group == g].sum(axis=(1, 2))
+                          for g in range(num_groups)], axis=1)  # (V, G) over the whole take
     fewest = int(per_group.min()) if per_group.size else 0
     needed = F if fewest == 0 else -(-F * detections_per_group // fewest)
     return max(1, min(F, max_framesets, needed))
