@@ -77,7 +77,8 @@ def claim_costs(predicted, normalized, weights, present, R, t, min_common, cost,
                 for j in range(J):
                     d = np.nan
                     if weights[v, p, j] > 0:
-                        d = math.hypot(xy[j, 0] - normalized[v, p, j, 0], xy[j, 1] - normalized[v, p, j, 1])
+                        dx, dy = xy[j, 0] - normalized[v, p, j, 0], xy[j, 1] - normalized[v, p, j, 1]
+                        d = math.sqrt(dx * dx + dy * dy)
                     distance[v, k, p, j] = d
                     if not math.isnan(d):
                         buffer[count] = d
@@ -130,7 +131,8 @@ def _reprojection_px(X, v, R, t, focal, x, y):
     zc = R[v, 2, 0] * X[0] + R[v, 2, 1] * X[1] + R[v, 2, 2] * X[2] + t[v, 2]
     if not zc > 1e-6:
         return np.nan
-    return math.hypot(xc / zc - x, yc / zc - y) * focal[v]
+    dx, dy = xc / zc - x, yc / zc - y
+    return math.sqrt(dx * dx + dy * dy) * focal[v]
 
 
 @_jit
@@ -237,7 +239,7 @@ def pairwise_epipolar(normalized, views, slots, essential, focal, min_common, co
                 m0 = E[0, 0] * xb + E[1, 0] * yb + E[2, 0]  # line in a of the point in b (E^T x_b)
                 m1 = E[0, 1] * xb + E[1, 1] * yb + E[2, 1]
                 m2 = E[0, 2] * xb + E[1, 2] * yb + E[2, 2]
-                nb, na = math.hypot(l0, l1), math.hypot(m0, m1)
+                nb, na = math.sqrt(l0 * l0 + l1 * l1), math.sqrt(m0 * m0 + m1 * m1)
                 if not (nb > 0 and na > 0):
                     continue
                 d_b = abs(l0 * xb + l1 * yb + l2) / nb * focal[b]
