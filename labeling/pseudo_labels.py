@@ -28,6 +28,8 @@ from typing import Literal
 
 import numpy as np
 
+from geometry import reprojection_error
+
 from .detections import Detections
 from .gating import GatingMode, NoiseEstimate, estimate_noise, person_present, triangulate_gated
 from .shards import LABEL_FIELDS, RejectReason
@@ -479,8 +481,7 @@ def _labels_from(rig, detections: Detections, triangulated, *, options: LabelOpt
     blocking = np.uint8(0xFF if options.bone_check == "reject" else ~np.uint8(RejectReason.BONE_LENGTH))
     valid = (reason & blocking) == 0
     # Reprojection error of what is stored (the smoothed point where smoothing ran).
-    reprojected = rig.project(points)  # (V, F, J, 2)
-    error = np.linalg.norm(reprojected - detections.points_2d, axis=-1)
+    error = reprojection_error(rig, points, detections.points_2d)  # (V, F, J), compiled
     return PseudoLabels(
         keypoints_3d=np.where(valid[..., None], points, np.nan).astype(np.float32),
         valid=valid,
