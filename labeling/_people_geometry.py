@@ -172,7 +172,7 @@ def _claim_costs_numpy(predicted, normalized, weights, present, geometry: _Geome
     return cost_m, distance
 
 
-def _triangulate_groups(assign: np.ndarray, rays: np.ndarray, weights: np.ndarray,
+def _triangulate_groups(assign: np.ndarray, weights: np.ndarray,
                         normalized: np.ndarray, geometry: _Geometry, options,
                         outliers: np.ndarray | None = None):
     """Triangulate G groups (assign (G, V) candidate per view) -> ((G, J, 3), assign without the
@@ -180,29 +180,30 @@ def _triangulate_groups(assign: np.ndarray, rays: np.ndarray, weights: np.ndarra
     from ._people_kernels import triangulate_groups
 
     G, V = assign.shape
-    J = rays.shape[2]
+    J = normalized.shape[2]
     points = np.empty((G, J, 3))
     kept = np.empty((G, V), dtype=np.int64)
     if outliers is None:
         outliers = np.zeros((G, V, J), dtype=bool)
-    triangulate_groups(rays, weights, normalized, np.ascontiguousarray(assign, dtype=np.int64),
+    triangulate_groups(weights, normalized, np.ascontiguousarray(assign, dtype=np.int64),
                        np.ascontiguousarray(outliers), geometry.centres, geometry.R, geometry.t,
                        geometry.focal, float(options.joint_reject_px), float(options.view_reject_px),
                        int(options.min_common_joints), points, kept)
     return points, kept
 
 
-def _triangulate_groups_numpy(assign: np.ndarray, rays: np.ndarray, weights: np.ndarray,
+def _triangulate_groups_numpy(assign: np.ndarray, weights: np.ndarray,
                               normalized: np.ndarray, geometry: _Geometry, options,
                               outliers: np.ndarray | None = None):
     """Triangulate G groups (assign (G, V) candidate per view) -> ((G, J, 3), assign without the
     views whose candidate disagrees with the result). outliers: (G, V, J) joints known to be
     wrong beforehand (far from the track's prediction), left out from the start."""
     G, V = assign.shape
-    J = rays.shape[2]
+    J = normalized.shape[2]
     if G == 0:
         return np.zeros((0, J, 3)), assign
     assign = assign.copy()
+    rays = np.nan_to_num(geometry.rays(normalized))  # (V, P, J, 3), 0 where missing (weight 0)
     for _ in range(2):
         index = np.clip(assign, 0, None)
         views = np.arange(V)[None]

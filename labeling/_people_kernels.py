@@ -151,19 +151,19 @@ def _view_errors_px(X, v, p, w, normalized, R, t, focal, out):
 
 
 @_jit
-def triangulate_groups(rays, weights, normalized, assign, outliers, centres, R, t, focal,
+def triangulate_groups(weights, normalized, assign, outliers, centres, R, t, focal,
                        joint_reject_px, view_reject_px, min_common, points, kept):
     """Triangulate G groups of candidates and release the views that disagree.
 
-    rays (V, P, J, 3) world unit rays (anything where the weight is 0); weights (V, P, J);
-    normalized (V, P, J, 2); assign (G, V) candidate per view (-1 none); outliers (G, V, J) joints
+    weights (V, P, J) (0: missing); normalized (V, P, J, 2) (each joint's world unit ray
+    ``R^T (x, y, 1) / |.|`` is formed where its weight is > 0); assign (G, V) candidate per view (-1 none); outliers (G, V, J) joints
     left out from the start. Per group, up to twice: solve every joint, drop joints reprojecting
     further than ``joint_reject_px`` and solve again, then release views whose lower-median joint
     error is not below ``view_reject_px`` (or with fewer than ``min_common`` joints); stop when
     no view is released. Writes points (G, J, 3) (NaN: unsolved) and kept (G, V).
     """
     G, V = assign.shape
-    J = rays.shape[2]
+    J = normalized.shape[2]
     r = np.empty((V, J, 3))
     w = np.empty((V, J))
     X = np.empty((J, 3))
@@ -179,7 +179,12 @@ def triangulate_groups(rays, weights, normalized, assign, outliers, centres, R, 
                         w[v, j] = 0.0
                     else:
                         w[v, j] = weights[v, p, j]
-                        r[v, j, 0], r[v, j, 1], r[v, j, 2] = rays[v, p, j, 0], rays[v, p, j, 1], rays[v, p, j, 2]
+                        x, y = normalized[v, p, j, 0], normalized[v, p, j, 1]
+                        dx = R[v, 0, 0] * x + R[v, 1, 0] * y + R[v, 2, 0]  # R^T (x, y, 1)
+                        dy = R[v, 0, 1] * x + R[v, 1, 1] * y + R[v, 2, 1]
+                        dz = R[v, 0, 2] * x + R[v, 1, 2] * y + R[v, 2, 2]
+                        norm = math.sqrt(dx * dx + dy * dy + dz * dz)
+                        r[v, j, 0], r[v, j, 1], r[v, j, 2] = dx / norm, dy / norm, dz / norm
             for j in range(J):
                 X[j, 0], X[j, 1], X[j, 2] = _solve_joint(r, w, centres, j, V)
             far = False
