@@ -120,9 +120,7 @@ def normalized_from_distorted(rig: Rig, points_2d: np.ndarray, *,
         raise ValueError(f"points_2d has shape {points_2d.shape}, expected ({V}, ..., 2)")
     flat = points_2d.reshape(V, -1, 2)
     x, y, _ = undistort_pixels(pack_rig(rig), flat[..., 0], flat[..., 1], int(newton_steps))
-    out = np.stack([x, y], axis=-1).reshape(points_2d.shape)
-    out[np.isnan(points_2d).any(axis=-1)] = np.nan
-    return out
+    return np.stack([x, y], axis=-1).reshape(points_2d.shape)  # the kernel keeps NaN as NaN
 
 
 # -- shared with the robust triangulator --------------------------------------------------------

@@ -277,9 +277,10 @@ def test_lens_kernels_agree_with_the_camera_model(lens):
     # the public route to the same inverse keeps the shape and NaN where not observed
     gaps = observed.reshape(len(rig), 20, 20, 2).copy()
     gaps[1, 3, 4] = np.nan
+    gaps[3, 0, 0, 1] = np.nan  # one coordinate missing: the point is missing
     public = normalized_from_distorted(rig, gaps)
     expected_normalized = normalized.reshape(gaps.shape).copy()
-    expected_normalized[1, 3, 4] = np.nan
+    expected_normalized[1, 3, 4] = expected_normalized[3, 0, 0] = np.nan
     np.testing.assert_allclose(public, expected_normalized, atol=1e-9)
     # the pixel Jacobian returned by the undistortion linearises the lens there: K2 D
     d00, d01, d11 = distort_packed(params, x, y)[2]
