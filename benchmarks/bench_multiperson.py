@@ -117,8 +117,8 @@ def main() -> None:
     widths = (13, 7, 7, 10, 10, 9, 9, 7, 10, 9, 10, 10)
     print(row(("scene", "tracks", "switch", "per 1000", "ours mm", "oracle mm", "ratio",
                "accept", "assoc f/s", "+labels", "cpu f/s", "target"), widths))
-    for people, cameras, accuracy in ((3, 4, True), (3, 6, True), (2, 4, False), (5, 4, False),
-                                      (5, 6, False), (5, 8, False)):
+    for people, cameras, accuracy in ((3, 4, True), (3, 6, True), (1, 4, False), (2, 4, False),
+                                      (5, 4, False), (5, 6, False), (5, 8, False)):
         rig, crowd, detections, candidates = scene(people, cameras, framesets, args.seed)
         bones, _ = bones_from_skeleton(crowd.skeleton.joint_names, None)
         result, samples, labels, association, labeling = run(rig, crowd, candidates, options, bones,

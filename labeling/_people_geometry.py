@@ -115,8 +115,7 @@ def _centroid(points: np.ndarray) -> np.ndarray:
     ok = np.isfinite(points).all(axis=-1)
     count = ok.sum(axis=-1)[..., None]
     total = np.where(ok[..., None], points, 0.0).sum(axis=-2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
+    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
 
 
 def _claim_costs(predicted, normalized, weights, present, geometry: _Geometry, min_common: int):
