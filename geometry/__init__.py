@@ -31,7 +31,7 @@ from .skeletons import (BODY_25, BODY_25B, COCO_17, H36M_17, HALPE_26, HAND_21, 
                         Skeleton, get_skeleton)
 from .transforms import (average_rotations, compose, invert, project_to_rotation,
                          rotation_angle_deg, rotation_from_rvec, rvec_from_rotation, skew)
-from .triangulation import TriangulationOptions, triangulate
+from .triangulation import TriangulationOptions, normalized_from_distorted, triangulate
 
 __all__ = [
     # cameras and rigs
@@ -42,7 +42,7 @@ __all__ = [
     "average_rotations", "compose", "invert", "project_to_rotation", "rotation_angle_deg",
     "rotation_from_rvec", "rvec_from_rotation", "skew",
     # triangulation and reprojection
-    "TriangulationOptions", "triangulate", "reprojection_error",
+    "TriangulationOptions", "triangulate", "normalized_from_distorted", "reprojection_error",
     "DEFAULT_THRESHOLD_PX", "RobustTriangulation", "RobustTriangulationOptions", "triangulate_robust",
     "compile_kernels",
     # epipolar geometry and relative pose

@@ -37,7 +37,7 @@ from .arrays import as_float_array, unflatten_leading
 from .options import check_fields, option
 from .rig import Rig
 
-__all__ = ["TriangulationOptions", "triangulate"]
+__all__ = ["TriangulationOptions", "triangulate", "normalized_from_distorted"]
 
 # Points per range handed to a worker thread, at most: large enough that a range's fixed cost
 # is noise; the robust solver uses smaller ranges (its work per point varies, and the threads
@@ -99,6 +99,26 @@ def triangulate(rig: Rig, points_2d: np.ndarray, *, weights: np.ndarray | None =
     u, v, w, leading = prepare_observations(rig, points_2d, weights)
     points, _ = triangulate_flat(pack_rig(rig), u, v, w, options)
     return unflatten_leading(points, leading)
+
+
+def normalized_from_distorted(rig: Rig, points_2d: np.ndarray, *,
+                              newton_steps: int = 5) -> np.ndarray:
+    """Distorted pixels -> undistorted normalized coordinates by the triangulators' compiled lens
+    inverse: what :meth:`geometry.Rig.normalize` returns (5 Newton steps reach it to ~1e-12 on
+    the lenses rigkit calibrates), ~10x faster on large arrays.
+
+    points_2d: (V, ..., 2) float64 distorted pixels of the rig's cameras, NaN where missing.
+    Returns (V, ..., 2) float64 ``(X/Z, Y/Z)`` in each camera's frame; NaN where the input is NaN.
+    """
+    from ._kernels import pack_rig, undistort_pixels  # numba loads with the first call
+
+    points_2d = as_float_array(points_2d, "points_2d")
+    V = len(rig)
+    if points_2d.ndim < 2 or points_2d.shape[0] != V or points_2d.shape[-1] != 2:
+        raise ValueError(f"points_2d has shape {points_2d.shape}, expected ({V}, ..., 2)")
+    flat = points_2d.reshape(V, -1, 2)
+    x, y, _ = undistort_pixels(pack_rig(rig), flat[..., 0], flat[..., 1], int(newton_steps))
+    return np.stack([x, y], axis=-1).reshape(points_2d.shape)  # the kernel keeps NaN as NaN
 
 
 # -- shared with the robust triangulator --------------------------------------------------------

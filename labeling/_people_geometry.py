@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geometry._kernels import pack_rig, undistort_pixels
+from geometry import normalized_from_distorted
 
 __all__ = ["pair_epipolar_px"]
 
@@ -55,24 +55,19 @@ class _Geometry:
         self.centres = -np.einsum("vji,vj->vi", self.R, self.t)  # (V, 3) world
         self.focal = (rig.K[:, 0, 0] + rig.K[:, 1, 1]) / 2
         self.essential = _essentials(rig)
-        self.params = pack_rig(rig)
+        self.rig = rig
 
     def normalize(self, points_2d: np.ndarray) -> np.ndarray:
         """(V, ..., 2) distorted pixels -> undistorted normalized (V, ..., 2) (the triangulators'
         compiled lens inverse, to 1e-12 px with 5 Newton steps; NaN stays NaN)."""
-        V = points_2d.shape[0]
-        flat = points_2d.reshape(V, -1, 2)
-        x, y, _ = undistort_pixels(self.params, flat[..., 0], flat[..., 1], 5)
-        out = np.stack([x, y], axis=-1).reshape(points_2d.shape)
-        out[np.isnan(points_2d).any(axis=-1)] = np.nan
-        return out
+        return normalized_from_distorted(self.rig, points_2d, newton_steps=5)
 
     def rays(self, normalized: np.ndarray) -> np.ndarray:
         """(V, ..., 2) normalized -> (V, ..., 3) unit ray directions in the world."""
         h = np.concatenate([normalized, np.ones(normalized.shape[:-1] + (1,))], axis=-1)
         V = h.shape[0]
-        d = np.einsum("vji,vnj->vni", self.R, h.reshape(V, -1, 3)).reshape(h.shape)
-        return d / np.linalg.norm(d, axis=-1, keepdims=True)
+        d = (h.reshape(V, -1, 3) @ self.R).reshape(h.shape)  # R^T h per view
+        return d / np.sqrt((d * d).sum(axis=-1, keepdims=True))
 
     def to_normalized(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(..., 3) world -> ((V, ..., 2) normalized, (V, ...) depth); NaN behind a camera."""
@@ -120,8 +115,7 @@ def _centroid(points: np.ndarray) -> np.ndarray:
     ok = np.isfinite(points).all(axis=-1)
     count = ok.sum(axis=-1)[..., None]
     total = np.where(ok[..., None], points, 0.0).sum(axis=-2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
+    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
 
 
 def _claim_costs(predicted, normalized, weights, present, geometry: _Geometry, min_common: int):
@@ -177,7 +171,7 @@ def _claim_costs_numpy(predicted, normalized, weights, present, geometry: _Geome
     return cost_m, distance
 
 
-def _triangulate_groups(assign: np.ndarray, rays: np.ndarray, weights: np.ndarray,
+def _triangulate_groups(assign: np.ndarray, weights: np.ndarray,
                         normalized: np.ndarray, geometry: _Geometry, options,
                         outliers: np.ndarray | None = None):
     """Triangulate G groups (assign (G, V) candidate per view) -> ((G, J, 3), assign without the
@@ -185,29 +179,30 @@ def _triangulate_groups(assign: np.ndarray, rays: np.ndarray, weights: np.ndarra
     from ._people_kernels import triangulate_groups
 
     G, V = assign.shape
-    J = rays.shape[2]
+    J = normalized.shape[2]
     points = np.empty((G, J, 3))
     kept = np.empty((G, V), dtype=np.int64)
     if outliers is None:
         outliers = np.zeros((G, V, J), dtype=bool)
-    triangulate_groups(rays, weights, normalized, np.ascontiguousarray(assign, dtype=np.int64),
+    triangulate_groups(weights, normalized, np.ascontiguousarray(assign, dtype=np.int64),
                        np.ascontiguousarray(outliers), geometry.centres, geometry.R, geometry.t,
                        geometry.focal, float(options.joint_reject_px), float(options.view_reject_px),
                        int(options.min_common_joints), points, kept)
     return points, kept
 
 
-def _triangulate_groups_numpy(assign: np.ndarray, rays: np.ndarray, weights: np.ndarray,
+def _triangulate_groups_numpy(assign: np.ndarray, weights: np.ndarray,
                               normalized: np.ndarray, geometry: _Geometry, options,
                               outliers: np.ndarray | None = None):
     """Triangulate G groups (assign (G, V) candidate per view) -> ((G, J, 3), assign without the
     views whose candidate disagrees with the result). outliers: (G, V, J) joints known to be
     wrong beforehand (far from the track's prediction), left out from the start."""
     G, V = assign.shape
-    J = rays.shape[2]
+    J = normalized.shape[2]
     if G == 0:
         return np.zeros((0, J, 3)), assign
     assign = assign.copy()
+    rays = np.nan_to_num(geometry.rays(normalized))  # (V, P, J, 3), 0 where missing (weight 0)
     for _ in range(2):
         index = np.clip(assign, 0, None)
         views = np.arange(V)[None]

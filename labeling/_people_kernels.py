@@ -77,7 +77,8 @@ def claim_costs(predicted, normalized, weights, present, R, t, min_common, cost,
                 for j in range(J):
                     d = np.nan
                     if weights[v, p, j] > 0:
-                        d = math.hypot(xy[j, 0] - normalized[v, p, j, 0], xy[j, 1] - normalized[v, p, j, 1])
+                        dx, dy = xy[j, 0] - normalized[v, p, j, 0], xy[j, 1] - normalized[v, p, j, 1]
+                        d = math.sqrt(dx * dx + dy * dy)
                     distance[v, k, p, j] = d
                     if not math.isnan(d):
                         buffer[count] = d
@@ -130,23 +131,39 @@ def _reprojection_px(X, v, R, t, focal, x, y):
     zc = R[v, 2, 0] * X[0] + R[v, 2, 1] * X[1] + R[v, 2, 2] * X[2] + t[v, 2]
     if not zc > 1e-6:
         return np.nan
-    return math.hypot(xc / zc - x, yc / zc - y) * focal[v]
+    dx, dy = xc / zc - x, yc / zc - y
+    return math.sqrt(dx * dx + dy * dy) * focal[v]
 
 
 @_jit
-def triangulate_groups(rays, weights, normalized, assign, outliers, centres, R, t, focal,
+def _view_errors_px(X, v, p, w, normalized, R, t, focal, out):
+    """Reprojection errors (pixels) of candidate p of view v from the joints X (J, 3): writes
+    out[j], NaN where the joint is not used (w[v, j] == 0) or does not project. False (nothing
+    written) when the view has no candidate (p < 0)."""
+    if p < 0:
+        return False
+    for j in range(X.shape[0]):
+        out[j] = np.nan
+        if w[v, j] > 0:
+            out[j] = _reprojection_px(X[j], v, R, t, focal, normalized[v, p, j, 0],
+                                      normalized[v, p, j, 1])
+    return True
+
+
+@_jit
+def triangulate_groups(weights, normalized, assign, outliers, centres, R, t, focal,
                        joint_reject_px, view_reject_px, min_common, points, kept):
     """Triangulate G groups of candidates and release the views that disagree.
 
-    rays (V, P, J, 3) world unit rays (anything where the weight is 0); weights (V, P, J);
-    normalized (V, P, J, 2); assign (G, V) candidate per view (-1 none); outliers (G, V, J) joints
+    weights (V, P, J) (0: missing); normalized (V, P, J, 2) (each joint's world unit ray
+    ``R^T (x, y, 1) / |.|`` is formed where its weight is > 0); assign (G, V) candidate per view (-1 none); outliers (G, V, J) joints
     left out from the start. Per group, up to twice: solve every joint, drop joints reprojecting
     further than ``joint_reject_px`` and solve again, then release views whose lower-median joint
     error is not below ``view_reject_px`` (or with fewer than ``min_common`` joints); stop when
     no view is released. Writes points (G, J, 3) (NaN: unsolved) and kept (G, V).
     """
     G, V = assign.shape
-    J = rays.shape[2]
+    J = normalized.shape[2]
     r = np.empty((V, J, 3))
     w = np.empty((V, J))
     X = np.empty((J, 3))
@@ -162,18 +179,19 @@ def triangulate_groups(rays, weights, normalized, assign, outliers, centres, R, 
                         w[v, j] = 0.0
                     else:
                         w[v, j] = weights[v, p, j]
-                        r[v, j, 0], r[v, j, 1], r[v, j, 2] = rays[v, p, j, 0], rays[v, p, j, 1], rays[v, p, j, 2]
+                        x, y = normalized[v, p, j, 0], normalized[v, p, j, 1]
+                        dx = R[v, 0, 0] * x + R[v, 1, 0] * y + R[v, 2, 0]  # R^T (x, y, 1)
+                        dy = R[v, 0, 1] * x + R[v, 1, 1] * y + R[v, 2, 1]
+                        dz = R[v, 0, 2] * x + R[v, 1, 2] * y + R[v, 2, 2]
+                        norm = math.sqrt(dx * dx + dy * dy + dz * dz)
+                        r[v, j, 0], r[v, j, 1], r[v, j, 2] = dx / norm, dy / norm, dz / norm
             for j in range(J):
                 X[j, 0], X[j, 1], X[j, 2] = _solve_joint(r, w, centres, j, V)
             far = False
             for v in range(V):
-                p = kept[g, v]
-                if p < 0:
-                    continue
-                for j in range(J):
-                    if w[v, j] > 0:
-                        e = _reprojection_px(X[j], v, R, t, focal, normalized[v, p, j, 0], normalized[v, p, j, 1])
-                        if not e < joint_reject_px:
+                if _view_errors_px(X, v, kept[g, v], w, normalized, R, t, focal, errors):
+                    for j in range(J):
+                        if w[v, j] > 0 and not errors[j] < joint_reject_px:
                             w[v, j] = 0.0
                             far = True
             if far:
@@ -181,16 +199,13 @@ def triangulate_groups(rays, weights, normalized, assign, outliers, centres, R, 
                     X[j, 0], X[j, 1], X[j, 2] = _solve_joint(r, w, centres, j, V)
             released = False
             for v in range(V):
-                p = kept[g, v]
-                if p < 0:
+                if not _view_errors_px(X, v, kept[g, v], w, normalized, R, t, focal, errors):
                     continue
                 count = 0
-                for j in range(J):
-                    if w[v, j] > 0:
-                        e = _reprojection_px(X[j], v, R, t, focal, normalized[v, p, j, 0], normalized[v, p, j, 1])
-                        if not math.isnan(e):
-                            errors[count] = e
-                            count += 1
+                for j in range(J):  # the finite errors to the front (count <= j)
+                    if not math.isnan(errors[j]):
+                        errors[count] = errors[j]
+                        count += 1
                 if count < max(min_common, 1) or not _lower_median(errors, count) < view_reject_px:
                     kept[g, v] = -1
                     released = True
@@ -229,7 +244,7 @@ def pairwise_epipolar(normalized, views, slots, essential, focal, min_common, co
                 m0 = E[0, 0] * xb + E[1, 0] * yb + E[2, 0]  # line in a of the point in b (E^T x_b)
                 m1 = E[0, 1] * xb + E[1, 1] * yb + E[2, 1]
                 m2 = E[0, 2] * xb + E[1, 2] * yb + E[2, 2]
-                nb, na = math.hypot(l0, l1), math.hypot(m0, m1)
+                nb, na = math.sqrt(l0 * l0 + l1 * l1), math.sqrt(m0 * m0 + m1 * m1)
                 if not (nb > 0 and na > 0):
                     continue
                 d_b = abs(l0 * xb + l1 * yb + l2) / nb * focal[b]

@@ -11,7 +11,7 @@ rather than guessed. Conventions in :mod:`geometry.camera`.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -19,14 +19,14 @@ import numpy as np
 from geometry import Rig, skew
 from geometry.options import check_choice, check_range
 
-from .detections import Detections
+from .detections import Detections, _Keypoints2D
 
 __all__ = ["PersonCandidates", "AssociationOptions", "epipolar_costs"]
 
 
 
 @dataclass(frozen=True, kw_only=True)
-class PersonCandidates:
+class PersonCandidates(_Keypoints2D):
     """Several people per view per frameset, as detectors and importers find them.
 
     points_2d: (V, F, P, J, 2) float64 pixels; NaN where a candidate slot is empty or a joint
@@ -42,15 +42,7 @@ class PersonCandidates:
     metadata: provenance of the import (each decision a reader had to take, as text).
     """
 
-    points_2d: np.ndarray
-    scores: np.ndarray
-    camera_names: tuple[str, ...]
-    joint_names: tuple[str, ...]
-    frame_index: np.ndarray
-    timestamp_s: np.ndarray
-    source: str = ""
-    metadata: dict = field(default_factory=dict)
-    track_hint: np.ndarray | None = None
+    track_hint: np.ndarray | None = None  # after the shared fields of detections._Keypoints2D
 
     def __post_init__(self) -> None:
         points = np.asarray(self.points_2d, dtype=np.float64)

@@ -39,7 +39,23 @@ NPZ_REQUIRED_KEYS = ("points_2d", "camera_names")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Detections:
+class _Keypoints2D:
+    """The fields every container of 2D keypoints of V cameras over F framesets shares:
+    :class:`Detections` (one subject) and ``labeling.association.PersonCandidates`` (several
+    people per view); each documents the shapes and checks them."""
+
+    points_2d: np.ndarray
+    scores: np.ndarray
+    camera_names: tuple[str, ...]
+    joint_names: tuple[str, ...]
+    frame_index: np.ndarray
+    timestamp_s: np.ndarray
+    source: str = ""
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Detections(_Keypoints2D):
     """Single-subject 2D keypoints of V cameras over F framesets.
 
     points_2d: (V, F, J, 2) float64 pixels; NaN where a view has no detection of a joint.
@@ -50,16 +66,8 @@ class Detections:
     timestamp_s: (F,) float64 seconds from the start of the recording (NaN when unknown).
     source: free text naming where the detections came from (detector + weights hash, or the
         imported files), recorded as provenance in every shard.
+    metadata: free-form provenance (what an importer had to decide), carried along.
     """
-
-    points_2d: np.ndarray
-    scores: np.ndarray
-    camera_names: tuple[str, ...]
-    joint_names: tuple[str, ...]
-    frame_index: np.ndarray
-    timestamp_s: np.ndarray
-    source: str = ""
-    metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         points = np.array(self.points_2d, dtype=np.float64)  # a copy: the NaN fill below writes

@@ -275,15 +275,14 @@ def _track_range(points_2d: np.ndarray, scores: np.ndarray, rig, options, offset
     for start in range(0, F, chunk):
         stop = min(start + chunk, F)
         normalized = geometry.normalize(points_2d[:, start:stop])  # (V, f, P, J, 2)
-        rays = np.nan_to_num(geometry.rays(normalized))  # 0 where missing (weight 0 there)
         weights = np.nan_to_num(np.clip(scores[:, start:stop], 0, 1))
         weights = np.where(np.isfinite(normalized[..., 0]), np.maximum(weights, 1e-3), 0.0)
         present = (weights > 0).sum(axis=-1) >= options.min_common_joints  # (V, f, P)
         # Frameset-major and contiguous: each frameset's (V, P, ...) block is one slice.
-        normalized, rays, weights, present = (np.ascontiguousarray(np.swapaxes(a, 0, 1))
-                                              for a in (normalized, rays, weights, present))
+        normalized, weights, present = (np.ascontiguousarray(np.swapaxes(a, 0, 1))
+                                        for a in (normalized, weights, present))
         for f in range(stop - start):
-            finished += _step(offset + start + f, normalized[f], rays[f], weights[f], present[f],
+            finished += _step(offset + start + f, normalized[f], weights[f], present[f],
                               live, geometry, options, idents)
     return finished + live.finished(np.ones(len(live), dtype=bool))
 
@@ -354,7 +353,7 @@ class _quiet:
         return self._catch.__exit__(*exc)
 
 
-def _step(position: int, normalized: np.ndarray, rays: np.ndarray, weights: np.ndarray,
+def _step(position: int, normalized: np.ndarray, weights: np.ndarray,
           present: np.ndarray, live: _Live, geometry: _Geometry, options,
           idents) -> list[_TrackState]:
     """One frameset: tracks claim candidates, people are triangulated, new people from the rest.
@@ -375,9 +374,10 @@ def _step(position: int, normalized: np.ndarray, rays: np.ndarray, weights: np.n
         conflict = (allowed.sum(axis=2).max(axis=1) > 1) | (allowed.sum(axis=1).max(axis=1) > 1)
         v_idx, t_idx, p_idx = np.nonzero(allowed & ~conflict[:, None, None])
         assigned[t_idx, v_idx] = p_idx  # no conflict in these views: nothing to optimise
+        masked = np.where(allowed, cost_m, _FAR)
         for v in np.flatnonzero(conflict):
-            rows, cols = linear_sum_assignment(np.where(allowed[v], cost_m[v], _FAR))
-            keep = allowed[v, rows, cols]
+            rows, cols = linear_sum_assignment(masked[v])
+            keep = masked[v, rows, cols] < _FAR  # allowed
             assigned[rows[keep], v] = cols[keep]
         # Ambiguous: another candidate (for the track) or another track (for the candidate)
         # within ambiguity_m of the chosen match.
@@ -395,7 +395,7 @@ def _step(position: int, normalized: np.ndarray, rays: np.ndarray, weights: np.n
             outliers = np.zeros((T, V, J), dtype=bool)
             outliers[t_idx, v_idx] = ~(distance[v_idx, t_idx, p_idx] * geometry.focal[v_idx, None]
                                        < 2 * options.joint_reject_px)
-    points, assigned = _triangulate_groups(assigned, rays, weights, normalized, geometry, options,
+    points, assigned = _triangulate_groups(assigned, weights, normalized, geometry, options,
                                            outliers)
     taken = np.zeros((V, P), dtype=bool)
     t_idx, v_idx = np.nonzero(assigned >= 0)
@@ -406,7 +406,7 @@ def _step(position: int, normalized: np.ndarray, rays: np.ndarray, weights: np.n
         for g, members in enumerate(groups):
             for v, p in members:
                 group_assign[g, v] = p
-        new_points, group_assign = _triangulate_groups(group_assign, rays, weights, normalized,
+        new_points, group_assign = _triangulate_groups(group_assign, weights, normalized,
                                                        geometry, options)
         centres = _centroid(new_points)  # (G, 3)
         lost = (assigned >= 0).sum(axis=1) < 2
@@ -445,10 +445,11 @@ def _step(position: int, normalized: np.ndarray, rays: np.ndarray, weights: np.n
     for t in np.flatnonzero(seen.any(axis=1)):
         live.records[t][position] = (assigned[t].copy(), affinity[t], bool(uncertain[t]))
     # State: skeletons, velocities, hits and misses.
-    triangulated = (seen.sum(axis=1) >= 2) & np.isfinite(points).all(axis=-1).any(axis=-1)
-    ok = np.isfinite(points).all(axis=-1) & triangulated[:, None]  # (T, J)
-    before = _centroid(np.where(ok[..., None], live.skeleton, np.nan))
-    after = _centroid(np.where(ok[..., None], points, np.nan))
+    finite = np.isfinite(points).all(axis=-1)  # (T, J)
+    triangulated = (seen.sum(axis=1) >= 2) & finite.any(axis=-1)
+    ok = finite & triangulated[:, None]
+    # the centroids of the joints triangulated now, before and after (one call for both)
+    before, after = _centroid(np.where(ok[..., None], np.stack([live.skeleton, points]), np.nan))
     live.skeleton = np.where(ok[..., None], points, live.skeleton)
     step = np.maximum(position - live.last, 1)[:, None]
     moved = triangulated & (live.hits > 0) & np.isfinite(before).all(axis=-1) & \
@@ -474,7 +475,7 @@ def _partition(free: np.ndarray, normalized: np.ndarray, geometry: _Geometry,
     """Groups (lists of (view, candidate)) of the free candidates, at most one per view."""
     views, slots = np.nonzero(free)
     n = views.size
-    if n < 2 or np.unique(views).size < options.min_views:
+    if n < 2 or np.count_nonzero(free.any(axis=1)) < options.min_views:
         return []
     from ._people_kernels import pairwise_epipolar
 
@@ -482,12 +483,12 @@ def _partition(free: np.ndarray, normalized: np.ndarray, geometry: _Geometry,
     pairwise_epipolar(normalized, views.astype(np.int64), slots.astype(np.int64),
                       geometry.essential, geometry.focal, int(options.min_common_joints), matrix)
     threshold = options.epipolar_threshold_px
-    a, b = np.nonzero(np.triu(matrix < threshold, 1))
-    cost = matrix[a, b]
-    edges = np.arange(cost.size)
-    if edges.size == 0:
+    a, b = np.nonzero(matrix < threshold)  # row-major; symmetric, inf on the diagonal
+    upper = a < b
+    a, b = a[upper], b[upper]
+    if a.size == 0:
         return []
-    edges = edges[np.argsort(cost[edges], kind="stable")]
+    edges = np.argsort(matrix[a, b], kind="stable")
     cluster = list(range(n))
     members = {i: [i] for i in range(n)}
     for e in edges:

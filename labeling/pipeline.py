@@ -304,31 +304,39 @@ def shard_task(job: LabelJob, shard: int) -> ShardTask:
 
 def label_people(rig, detections: Detections, person_id: np.ndarray, *, options: LabelOptions,
                  bones: np.ndarray | None = None,
-                 reference_bone_lengths_m: np.ndarray | None = None, **compute_options):
+                 reference_bone_lengths_m: np.ndarray | None = None,
+                 noise: NoiseEstimate | None = None):
     """Pseudo-labels of samples of several people: each person's samples (``person_id (N,)``)
     through :func:`labeling.pseudo_labels.compute_pseudo_labels` on their own (smoothing and the
     bone check never mix people). reference_bone_lengths_m: (T, B, 2) per person, or None.
-    compute_options: passed on to ``compute_pseudo_labels`` unchanged (the same for everyone).
+    noise: the take's thresholds, the same for everyone (every sample is then triangulated in
+    one call, each point on its own as before); None: each person's own estimate.
     Returns a :class:`labeling.pseudo_labels.PseudoLabels` of the N samples, in their order."""
-    from .pseudo_labels import PseudoLabels
+    from .pseudo_labels import PseudoLabels, _labels_from, _take_triangulation, _triangulate
     from .shards import LABEL_FIELDS
 
     N = detections.num_frames
+    triangulated = None if noise is None else _triangulate(rig, detections, options, noise)
     merged: dict[str, np.ndarray] = {}
     for person in np.unique(person_id):
         mine = np.flatnonzero(person_id == person)
         reference = (None if reference_bone_lengths_m is None
                      else np.asarray(reference_bone_lengths_m)[person])
-        labels = compute_pseudo_labels(rig, _take_samples(detections, mine), options=options,
-                                       bones=bones, reference_bone_lengths_m=reference,
-                                       **compute_options)
+        samples = _take_samples(detections, mine)
+        if triangulated is None:
+            labels = compute_pseudo_labels(rig, samples, options=options, bones=bones,
+                                           reference_bone_lengths_m=reference)
+        else:
+            labels = _labels_from(rig, samples, _take_triangulation(triangulated, mine),
+                                  options=options, bones=bones, reference_bone_lengths_m=reference,
+                                  noise=noise)
         for name in LABEL_FIELDS:
             value = getattr(labels, name)
             if name not in merged:
                 merged[name] = np.empty((N,) + value.shape[1:], dtype=value.dtype)
             merged[name][mine] = value
     if not merged:
-        return compute_pseudo_labels(rig, detections, options=options, **compute_options)
+        return compute_pseudo_labels(rig, detections, options=options, noise=noise)
     return PseudoLabels(**merged)
 
 

@@ -28,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 
+from geometry import reprojection_error
 from geometry.options import check_fields, check_range, option
 
 from .detections import Detections
@@ -410,10 +411,25 @@ def compute_pseudo_labels(rig, detections: Detections, *, options: LabelOptions,
         group, :func:`noise_for`); when None it is estimated from this block.
     Returns a :class:`PseudoLabels` of the F framesets.
     """
-    J = detections.num_joints
     noise = noise_for(rig, detections, options) if noise is None else noise
-    points, inliers, num_inliers, reason = _gate(_triangulate(rig, detections, options, noise),
-                                                 detections, options, noise)
+    return _labels_from(rig, detections, _triangulate(rig, detections, options, noise),
+                        options=options, bones=bones,
+                        reference_bone_lengths_m=reference_bone_lengths_m, noise=noise)
+
+
+def _take_triangulation(triangulated, index: np.ndarray):
+    """The samples ``index`` (positions along F) of a :func:`_triangulate` result."""
+    points, inliers, error, valid = triangulated
+    return points[index], inliers[:, index], error[:, index], valid[index]
+
+
+def _labels_from(rig, detections: Detections, triangulated, *, options: LabelOptions,
+                 bones: np.ndarray | None, reference_bone_lengths_m: np.ndarray | None,
+                 noise: NoiseEstimate) -> PseudoLabels:
+    """:func:`compute_pseudo_labels` after the triangulation (``triangulated``: what
+    :func:`_triangulate` returns for these detections): gates, smoothing, bone check, errors."""
+    J = detections.num_joints
+    points, inliers, num_inliers, reason = _gate(triangulated, detections, options, noise)
     ok = reason == 0
     if options.smoothing != "none":
         points = _smooth(points, ok, detections.frame_index, options)
@@ -434,8 +450,7 @@ def compute_pseudo_labels(rig, detections: Detections, *, options: LabelOptions,
     blocking = np.uint8(0xFF if options.bone_check == "reject" else ~np.uint8(RejectReason.BONE_LENGTH))
     valid = (reason & blocking) == 0
     # Reprojection error of what is stored (the smoothed point where smoothing ran).
-    reprojected = rig.project(points)  # (V, F, J, 2)
-    error = np.linalg.norm(reprojected - detections.points_2d, axis=-1)
+    error = reprojection_error(rig, points, detections.points_2d)  # (V, F, J), compiled
     return PseudoLabels(
         keypoints_3d=np.where(valid[..., None], points, np.nan).astype(np.float32),
         valid=valid,

@@ -14,7 +14,7 @@ from geometry.synthetic import (DetectorNoise, clutter_detections, person_motion
                                 simulate_detections)
 from labeling import Detections, LabelOptions, compute_pseudo_labels
 from labeling.cli import bones_from_skeleton
-from labeling.gating import NoiseEstimate, joint_groups
+from labeling.gating import NoiseEstimate, _noise_framesets, joint_groups
 from labeling.pseudo_labels import noise_for
 from tests.label_fixtures import synthetic_take
 
@@ -66,6 +66,20 @@ def test_estimated_noise_and_thresholds_follow_the_noise(noise_px):
     assert (fixed.threshold_px == 15.0).all() and (fixed.gate_px == 10.0).all()
     np.testing.assert_allclose(fixed.sigma_px, noise.sigma_px)
     assert NoiseEstimate.from_json(json.loads(json.dumps(noise.to_json()))).to_json() == noise.to_json()
+
+
+def test_noise_estimate_uses_just_enough_framesets():
+    # 3 cameras, 2 groups (2 and 1 joints): camera 2 sees the 1-joint group in half the framesets.
+    F = 10_000
+    usable = np.ones((3, F, 3), dtype=bool)
+    usable[2, ::2, 2] = False
+    joint_group = np.array([0, 0, 1])
+    n = _noise_framesets(usable, joint_group, 2, 20_000, 4000)
+    assert n == 8000  # 8000 framesets hold 4000 of the scarcest camera and group's detections
+    assert _noise_framesets(usable, joint_group, 2, 2000, 4000) == 2000  # never past the cap
+    assert _noise_framesets(usable[:, :600], joint_group, 2, 2000, 4000) == 600  # all, if short
+    usable[1, :, 2] = False  # a camera that never sees a group: every frameset (up to the cap)
+    assert _noise_framesets(usable, joint_group, 2, 20_000, 4000) == F
 
 
 def test_six_pixel_noise_at_1080p_is_accepted():

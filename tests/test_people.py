@@ -142,15 +142,14 @@ def test_compiled_steps_agree_with_their_numpy_references():
     rig, _, _, candidates = _take(people=3, cameras=4, frames=3)
     geometry = module._Geometry(rig)
     normalized = np.ascontiguousarray(geometry.normalize(candidates.points_2d)[:, 1])  # (V, P, J, 2)
-    rays = np.ascontiguousarray(np.nan_to_num(geometry.rays(normalized)))
     weights = np.where(np.isfinite(normalized[..., 0]),
                        np.maximum(np.nan_to_num(candidates.scores[:, 1]), 1e-3), 0.0)
     present = (weights > 0).sum(axis=-1) >= 3
     options = AssociationOptions()
     groups = np.array([[0, 1, -1, 2], [1, 0, 2, -1]], dtype=np.int64)  # some right, some wrong
     groups = np.where(groups < candidates.num_people, groups, -1)
-    compiled = module._triangulate_groups(groups, rays, weights, normalized, geometry, options)
-    reference = module._triangulate_groups_numpy(groups, rays, weights, normalized, geometry, options)
+    compiled = module._triangulate_groups(groups, weights, normalized, geometry, options)
+    reference = module._triangulate_groups_numpy(groups, weights, normalized, geometry, options)
     np.testing.assert_array_equal(compiled[1], reference[1])
     np.testing.assert_allclose(compiled[0], reference[0], atol=1e-9)  # metres, float64
     predicted = compiled[0]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.optimize import least_squares
 
-from geometry import (Camera, Rig, TriangulationOptions, reprojection_error, rotation_from_rvec,
-                      triangulate, triangulate_robust)
+from geometry import (Camera, Rig, TriangulationOptions, normalized_from_distorted,
+                      reprojection_error, rotation_from_rvec, triangulate, triangulate_robust)
 from geometry._kernels import distort_packed, pack_rig, project_points, undistort_pixels
 from geometry.triangulation import map_chunks
 from geometry.synthetic import arc_rig, ceiling_rig, ring_rig
@@ -274,6 +274,14 @@ def test_lens_kernels_agree_with_the_camera_model(lens):
     for iterations in (2, 3):
         x, y, jacobian = undistort_pixels(params, observed[..., 0], observed[..., 1], iterations)
         np.testing.assert_allclose(np.stack([x, y], axis=-1), normalized, atol=1e-9)
+    # the public route to the same inverse keeps the shape and NaN where not observed
+    gaps = observed.reshape(len(rig), 20, 20, 2).copy()
+    gaps[1, 3, 4] = np.nan
+    gaps[3, 0, 0, 1] = np.nan  # one coordinate missing: the point is missing
+    public = normalized_from_distorted(rig, gaps)
+    expected_normalized = normalized.reshape(gaps.shape).copy()
+    expected_normalized[1, 3, 4] = expected_normalized[3, 0, 0] = np.nan
+    np.testing.assert_allclose(public, expected_normalized, atol=1e-9)
     # the pixel Jacobian returned by the undistortion linearises the lens there: K2 D
     d00, d01, d11 = distort_packed(params, x, y)[2]
     K = np.stack([cam.K for cam in rig])
