@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from geometry import Rig, skew
-from geometry.options import check_choice, check_range
+from geometry.options import check_fields, option
 
 from .detections import Detections, _Keypoints2D
 
@@ -143,32 +143,25 @@ class AssociationOptions:
         the candidates they both chose); 1 tracks the take in this process.
     """
 
-    epipolar_threshold_px: float = 15.0
-    min_common_joints: int = 3
-    min_views: int = 2
-    track_gate_m: float = 0.4
-    max_speed_m_per_frame: float = 0.1
-    ambiguity_m: float = 0.1
-    joint_reject_px: float = 30.0
-    view_reject_px: float = 20.0
-    min_track_frames: int = 5
-    max_gap_frames: int = 15
-    stitch_gap_frames: int = 60
-    max_people: int = 0
-    subject: Subject = "most_seen"
-    continuity_weight: float = 1.0
-    frame_chunk: int = 256
-    workers: int = 1
+    epipolar_threshold_px: float = option(15.0, low=0, low_open=True)
+    min_common_joints: int = option(3, low=1)
+    min_views: int = option(2, low=2, note="one view cannot triangulate")
+    track_gate_m: float = option(0.4, low=0, low_open=True)
+    max_speed_m_per_frame: float = option(0.1, low=0)
+    ambiguity_m: float = option(0.1, low=0)
+    joint_reject_px: float = option(30.0, low=0, low_open=True)
+    view_reject_px: float = option(20.0, low=0, low_open=True)
+    min_track_frames: int = option(5, low=1)
+    max_gap_frames: int = option(15, low=0)
+    stitch_gap_frames: int = option(60, low=0)
+    max_people: int = option(0, low=0)
+    subject: Subject = option("most_seen", choices=("most_seen", "largest"))
+    continuity_weight: float = option(1.0, low=0)
+    frame_chunk: int = option(256, low=1)
+    workers: int = option(1, low=1)
 
     def __post_init__(self) -> None:
-        check_range(self, "epipolar_threshold_px", "track_gate_m", "joint_reject_px", "view_reject_px",
-                    low=0, low_open=True)
-        check_range(self, "min_common_joints", "frame_chunk", "min_track_frames", "workers", low=1,
-                    integer=True)
-        check_range(self, "min_views", low=2, integer=True)  # one view cannot triangulate
-        check_range(self, "max_speed_m_per_frame", "ambiguity_m", "continuity_weight", low=0)
-        check_range(self, "max_gap_frames", "stitch_gap_frames", "max_people", low=0, integer=True)
-        check_choice(self, "subject", ("most_seen", "largest"))
+        check_fields(self)
 
     def to_json(self) -> dict:
         return asdict(self)
