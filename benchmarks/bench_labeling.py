@@ -320,8 +320,11 @@ class _InMemoryDataset:
 
     def __init__(self, arrays_all):
         from labeling.dataset import _masked_block
+        from labeling.shards import identity_defaults
 
-        blocks = [_masked_block(a) for a in arrays_all]
+        # single-person label arrays carry no identity fields: person 0, as a shard reader fills them
+        blocks = [_masked_block({**identity_defaults(len(a["frame_index"]), a["keypoints_2d"].shape[1]), **a})
+                  for a in arrays_all]
         self.columns = {k: np.concatenate([b[k].numpy() for b in blocks]) for k in blocks[0]}
 
     def __len__(self):
