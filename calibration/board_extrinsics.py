@@ -24,7 +24,7 @@ Pipeline (:func:`board_extrinsics`):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import cv2
@@ -33,7 +33,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
 
 from geometry import Rig, average_rotations, compose, invert, rotation_angle_deg, rotation_from_rvec
-from geometry.options import check_choice, check_range
+from geometry.options import check_fields, option
 
 from .bundle_adjustment import BundleAdjustmentOptions, BundleAdjustmentResult, bundle_adjust_board
 
@@ -73,26 +73,20 @@ class BoardExtrinsicsOptions:
         reference camera).
     """
 
-    min_corners: int = 6
-    min_spread: float = 0.05
-    max_pnp_error_px: float = 3.0
-    min_shared_views: int = 2
-    outlier_factor: float = 4.0
-    min_outlier_deg: float = 1.0
-    min_outlier_fraction: float = 0.02
+    min_corners: int = option(6, low=4, note="PnP needs 4 points")
+    min_spread: float = option(0.05, low=0, high=1, high_open=True)
+    max_pnp_error_px: float = option(3.0, low=0, low_open=True)
+    min_shared_views: int = option(2, low=1)
+    outlier_factor: float = option(4.0, low=1, low_open=True)
+    min_outlier_deg: float = option(1.0, low=0, low_open=True)
+    min_outlier_fraction: float = option(0.02, low=0, low_open=True)
     reference_camera: str | None = None
-    world: WorldFrame = "camera"
+    world: WorldFrame = option("camera", choices=("camera", "board"))
     world_board_frame: int | None = None
-    bundle_adjustment: BundleAdjustmentOptions = field(default_factory=BundleAdjustmentOptions)
+    bundle_adjustment: BundleAdjustmentOptions = option(factory=BundleAdjustmentOptions)
 
     def __post_init__(self) -> None:
-        if self.min_corners < 4:
-            raise ValueError(f"min_corners is {self.min_corners}, expected >= 4 (PnP needs 4 points)")
-        check_range(self, "min_spread", low=0, high=1, high_open=True)
-        check_range(self, "max_pnp_error_px", "min_outlier_deg", "min_outlier_fraction", low=0, low_open=True)
-        check_range(self, "min_shared_views", low=1)
-        check_range(self, "outlier_factor", low=1, low_open=True)
-        check_choice(self, "world", ("camera", "board"))
+        check_fields(self)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -36,7 +36,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from geometry import Rig, rotation_from_rvec, rvec_from_rotation
-from geometry.options import check_choice, check_range
+from geometry.options import check_fields, option
 
 from .lens_model import IntrinsicsAnchor, LensPriors
 from .reprojection_problem import BoardStructure, Intrinsics, PointStructure, ReprojectionProblem, right_jacobian
@@ -96,32 +96,27 @@ class BundleAdjustmentOptions:
         the benchmark scene.
     """
 
-    solver: Solver = "schur"
-    loss: RobustLoss = "soft_l1"
-    loss_scale_px: float = 1.0
-    intrinsics: IntrinsicsMode = "fixed"
+    solver: Solver = option("schur", choices=("schur", "scipy"))
+    loss: RobustLoss = option("soft_l1", choices=("linear", "soft_l1", "huber", "cauchy"))
+    loss_scale_px: float = option(1.0, low=0, low_open=True)
+    intrinsics: IntrinsicsMode = option("fixed", choices=("fixed", "focal", "pinhole", "full"))
     num_free_distortion: int | tuple[int | None, ...] | None = None
     priors: LensPriors | None = None
     anchors: tuple[IntrinsicsAnchor | None, ...] | None = None
-    fixed_camera: int = 0
-    outlier_sigma: float = 4.0
-    min_outlier_threshold_px: float = 1.0
-    rejection_rounds: int = 3
-    max_evaluations: int = 100
-    tolerance: float = 1e-7
+    fixed_camera: int = option(0, low=0)
+    outlier_sigma: float = option(4.0, low=0, low_open=True)
+    min_outlier_threshold_px: float = option(1.0, low=0)
+    rejection_rounds: int = option(3, low=0)
+    max_evaluations: int = option(100, low=1)
+    tolerance: float = option(1e-7, low=0, low_open=True)
 
     def __post_init__(self) -> None:
-        check_choice(self, "solver", ("schur", "scipy"))
-        check_choice(self, "loss", ("linear", "soft_l1", "huber", "cauchy"))
-        check_choice(self, "intrinsics", ("fixed", "focal", "pinhole", "full"))
-        check_range(self, "loss_scale_px", "outlier_sigma", "tolerance", low=0, low_open=True)
+        check_fields(self)
         counts = (self.num_free_distortion if isinstance(self.num_free_distortion, tuple)
                   else (self.num_free_distortion,))
         if not counts or any(n is not None and n not in (0, 1, 2, 3, 4, 5, 6, 7, 8) for n in counts):
             raise ValueError(f"num_free_distortion is {self.num_free_distortion}, expected 0..8, None, or one "
                              "of those per camera (a tuple)")
-        check_range(self, "fixed_camera", "min_outlier_threshold_px", "rejection_rounds", low=0)
-        check_range(self, "max_evaluations", low=1)
 
 
 @dataclass(frozen=True, kw_only=True)
