@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -89,6 +89,14 @@ class BundleAdjustmentOptions:
     outlier_sigma: an observation whose residual norm exceeds ``outlier_sigma`` robust sigmas
         (and ``min_outlier_threshold_px``) is rejected and the problem solved again.
     rejection_rounds: at most this many solve-and-reject rounds after the first solve.
+    final_loss: loss of the solves after the first one (warm-started, over the inliers; when the
+        first solve rejects nothing, one more solve on it); None (default): every solve uses
+        ``loss``. ``"linear"`` makes the result the maximum-likelihood estimate under Gaussian
+        pixel noise once the gross errors are gone: on the synthetic benchmark scene (0.3 px noise,
+        fixed intrinsics) camera centres and rotations come out 2-3% closer to the truth over 16
+        seeds, and faster. Not the default: on the real Caliscope footage with intrinsics refined
+        jointly, rotations and centres moved 0.3 deg / 1.4 mm further from Caliscope's and the
+        held-out corner RMS rose 1% (real residuals are heavy-tailed; soft_l1 keeps working there).
     max_evaluations: cap on iterations ("schur") / function evaluations ("scipy") per solve.
     tolerance: stop when an accepted step lowers the cost by less than this fraction of it (or
         moves the parameters by less than this fraction of their norm); ``ftol``/``xtol``/``gtol``
@@ -107,6 +115,7 @@ class BundleAdjustmentOptions:
     outlier_sigma: float = option(4.0, low=0, low_open=True)
     min_outlier_threshold_px: float = option(1.0, low=0)
     rejection_rounds: int = option(3, low=0)
+    final_loss: RobustLoss | None = option(None, choices=("linear", "soft_l1", "huber", "cauchy", None))
     max_evaluations: int = option(100, low=1)
     tolerance: float = option(1e-7, low=0, low_open=True)
 
@@ -277,21 +286,31 @@ def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
     full_problem = problem_for(inliers)
     x = full_problem.pack(x_cams, intr.initial(), x_structure)
     iterations, solver_time, success, message = 0, 0.0, False, ""
+    # The first solve is robust (it must not be dragged by the gross errors it is to find); once
+    # they are rejected, the solves run on final_loss (see BundleAdjustmentOptions).
+    final_options = options if options.final_loss is None else replace(options, loss=options.final_loss)
+    round_options = options
     for round_index in range(options.rejection_rounds + 1):
         problem = full_problem if inliers.all() else problem_for(inliers)
         start = time.perf_counter()
-        x, steps, success, message = _run_solver(problem, x, options)
+        x, steps, success, message = _run_solver(problem, x, round_options)
         solver_time += time.perf_counter() - start
         iterations += steps
         residual_norm = np.linalg.norm(full_problem.linearize(x, jacobian=False).residuals, axis=1)
         sigma = np.median(residual_norm[inliers]) / _RAYLEIGH_MEDIAN
         threshold = max(options.outlier_sigma * sigma, options.min_outlier_threshold_px)
         new_inliers = residual_norm <= threshold
-        log.debug("bundle adjustment round %d: rms %.4f px, threshold %.3f px, %d -> %d inliers",
-                  round_index, _rms(residual_norm[inliers]), threshold, inliers.sum(), new_inliers.sum())
+        log.debug("bundle adjustment round %d (%s): rms %.4f px, threshold %.3f px, %d -> %d inliers", round_index,
+                  round_options.loss, _rms(residual_norm[inliers]), threshold, inliers.sum(), new_inliers.sum())
         if round_index == options.rejection_rounds or np.array_equal(new_inliers, inliers):
             break
         inliers = new_inliers
+        round_options = final_options
+    if round_options.loss != final_options.loss:  # nothing was rejected: the last solve on final_loss
+        start = time.perf_counter()
+        x, steps, success, message = _run_solver(problem, x, final_options)
+        solver_time += time.perf_counter() - start
+        iterations += steps
     residuals = full_problem.linearize(x, jacobian=False).residuals
     norms = np.linalg.norm(residuals, axis=1)
     x_cams_final = full_problem.cameras(x)
@@ -310,7 +329,7 @@ def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
         num_observations=int(inliers.sum()), num_rejected=int((~inliers).sum()), iterations=iterations,
         solver_time_s=solver_time, success=success, message=message,
         **_pose_uncertainty(problem_for(inliers) if not inliers.all() else full_problem, x, x_cams_final,
-                            norms[inliers], options))
+                            norms[inliers], final_options))
     log.info("bundle adjustment: rms %.3f px over %d observations (%d rejected), %d iterations, %.2f s",
              result.rms_px, result.num_observations, result.num_rejected, iterations, solver_time)
     return result

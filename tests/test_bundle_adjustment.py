@@ -81,7 +81,8 @@ def test_board_bundle_adjustment_recovers_cameras(solver):
     np.testing.assert_allclose(result.rig.R[0], rig.R[0], atol=1e-12)  # gauge held
 
 
-def test_outlier_corners_are_rejected():
+def _scene_with_outliers():
+    """The 4-camera board scene with 3% of its corners moved 8-40 px away, and a perturbed start."""
     rig, corners, R, t, pixels = board_scene(4, 40, seed=5)
     rng = np.random.default_rng(6)
     cam, frame, corner, px = _observations(pixels)
@@ -89,6 +90,11 @@ def test_outlier_corners_are_rejected():
     px = px.copy()
     px[bad] += rng.uniform(8, 40, (bad.sum(), 2)) * rng.choice([-1, 1], (bad.sum(), 2))
     start, Rb, tb = _perturbed(rig, R, t, rng)
+    return rig, corners, start, Rb, tb, cam, frame, corner, px, bad
+
+
+def test_outlier_corners_are_rejected():
+    rig, corners, start, Rb, tb, cam, frame, corner, px, bad = _scene_with_outliers()
     result = bundle_adjust_board(start, corners, Rb, tb, cam, frame, corner, px)
     assert np.all(~result.inliers[bad]), "every gross outlier is rejected"
     assert result.num_rejected < bad.sum() + 0.005 * len(px)  # few good corners lost
@@ -96,6 +102,19 @@ def test_outlier_corners_are_rejected():
     assert errors.center_error_m.max() < CENTER_TOL_M
     assert errors.rotation_error_deg.max() < ROTATION_TOL_DEG
     assert result.rms_px < RMS_TOL_PX
+
+
+def test_final_linear_loss_is_the_least_squares_optimum_over_the_inliers():
+    _, corners, start, Rb, tb, cam, frame, corner, px, bad = _scene_with_outliers()
+    result = bundle_adjust_board(start, corners, Rb, tb, cam, frame, corner, px,
+                                 options=BundleAdjustmentOptions(final_loss="linear"))
+    assert np.all(~result.inliers[bad])
+    keep = result.inliers
+    least_squares = bundle_adjust_board(start, corners, Rb, tb, cam[keep], frame[keep], corner[keep], px[keep],
+                                        options=BundleAdjustmentOptions(loss="linear", rejection_rounds=0))
+    assert compare_rigs(result.rig, least_squares.rig).center_error_m.max() < SAME_OPTIMUM_TOL_M
+    robust = bundle_adjust_board(start, corners, Rb, tb, cam, frame, corner, px)  # final_loss None: soft_l1 to the end
+    assert compare_rigs(robust.rig, least_squares.rig).center_error_m.max() > SAME_OPTIMUM_TOL_M / 10  # ~0.1 mm apart
 
 
 @pytest.mark.parametrize("mode", ["focal", "full"])
