@@ -213,19 +213,12 @@ def _mediapipe(data: Path, cache: Path, frames: int | None):
     """The demo's keypoints from ``rigkit label detect --detector mediapipe`` (cached), as
     ``rigkit calibrate keypoints`` reads them: (points (V, F, J, 2), scores (V, F, J), camera
     names, joint names)."""
-    from labeling.detections import read_npz_detections
-    from rigkit_cli import main as rigkit
+    from benchmarks.real_detections import mediapipe_detections
 
-    path = cache / "pose2sim_label_detect.npz"
-    if not path.exists():
-        videos = sorted((data / "pose2sim-demo" / "videos").glob("cam0*.mp4"))
-        start = time.perf_counter()
-        status = rigkit(["-q", "label", "detect", "--detector", "mediapipe", "--out", str(path),
-                         "--videos", *(f"{v.stem}={v}" for v in videos)])
-        if status:
-            raise SystemExit(f"rigkit label detect failed ({status})")
-        print(f"rigkit label detect --detector mediapipe on {len(videos)} videos: {time.perf_counter() - start:.1f} s")
-    detections = read_npz_detections(path)
+    videos = {v.stem: v for v in sorted((data / "pose2sim-demo" / "videos").glob("cam0*.mp4"))}
+    detections, seconds = mediapipe_detections(videos, cache / "pose2sim_label_detect.npz")
+    if np.isfinite(seconds):  # detected now, not read from the cache
+        print(f"rigkit label detect --detector mediapipe on {len(videos)} videos: {seconds:.1f} s")
     points, scores = detections.points_2d, detections.scores
     if frames is not None:
         points, scores = points[:, :frames], scores[:, :frames]
