@@ -374,13 +374,17 @@ def _initial_board_poses(R_cams, t_cams, R_cb, t_cb, valid, min_views: int):
 
 
 def board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_board: np.ndarray, *,
-                     options: BoardExtrinsicsOptions = BoardExtrinsicsOptions()) -> BoardExtrinsics:
+                     options: BoardExtrinsicsOptions = BoardExtrinsicsOptions(),
+                     velocity_px: np.ndarray | None = None) -> BoardExtrinsics:
     """Calibrate the poses of ``rig``'s cameras (and optionally refine intrinsics) from a board.
 
     rig: V cameras with intrinsics; their poses are ignored (found here).
     corners_px: (V, F, C, 2) float64 distorted pixels: corner ``c`` of the board seen by camera
         ``v`` at frameset ``f`` (frames synchronized across cameras); NaN where not detected.
     corners_in_board: (C, 3) float64 board corners in the board frame, metres.
+    velocity_px: (V, F, C, 2) each corner's image motion, px per frame
+        (:func:`calibration.capture_jitter.image_velocity`): the bundle adjustment then gives every
+        view its own capture offset (cameras not triggered together); None: views simultaneous.
     Raises ValueError when the cameras do not form one connected group through shared board
     views (naming the groups), or when the inputs do not match the rig.
     """
@@ -405,8 +409,11 @@ def board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_board: np.ndar
     frames = np.flatnonzero(frame_used)
     frame_slot = np.full(len(frame_used), -1)
     frame_slot[frames] = np.arange(len(frames))
+    if velocity_px is not None and np.shape(velocity_px) != corners_px.shape:
+        raise ValueError(f"velocity_px has shape {np.shape(velocity_px)}, expected {corners_px.shape}")
+    velocity = None if velocity_px is None else np.asarray(velocity_px, dtype=np.float64)[cam, frame, corner]
     bundle = bundle_adjust_board(initial_rig, corners, board_R[frames], board_t[frames], cam, frame_slot[frame],
-                                 corner, pixels, options=ba_options)
+                                 corner, pixels, options=ba_options, velocity_px=velocity)
     R_wb = np.broadcast_to(np.eye(3), board_R.shape).copy()
     t_wb = np.full(board_t.shape, np.nan)
     R_wb[frames], t_wb[frames] = bundle.world_from_board_R, bundle.world_from_board_t

@@ -38,6 +38,8 @@ import numpy as np
 from geometry import Rig
 
 from .board_extrinsics import BoardExtrinsics, BoardExtrinsicsOptions, board_extrinsics
+from .capture_jitter import (CaptureJitter, CaptureJitterOptions, heldout_with_capture_times, image_velocity,
+                             solve_with_capture_jitter)
 from .lens_model import IntrinsicsAnchor, LensPriors
 from .validation import HELDOUT_EVERY, HeldOutError, Verdict, heldout_mask, heldout_reprojection, verdict
 
@@ -47,6 +49,7 @@ __all__ = ["JointDecision", "ValidatedBoardCalibration", "validated_board_extrin
 log = logging.getLogger(__name__)
 
 BOARD_HELDOUT_LIMIT_PX = 1.5  # held-out board corners above this RMS: a camera to check
+JITTER_NOTE_FRAMES = 0.05  # a camera's median capture offset above this (frames): a verdict line
 SHIFT_QUANTILE = 0.999  # joint refinement moving a camera's intrinsics beyond this chi-square quantile: check it
 DISTORTION_FREED = {"focal": 0, "pinhole": 0, "radial": 2, "standard": 5, "rational": 8, "fisheye": 4}
 _DIST_NAMES = ("k1", "k2", "p1", "p2", "k3", "k4", "k5", "k6")
@@ -79,19 +82,40 @@ class ValidatedBoardCalibration:
     heldout: HeldOutError | None
     joint: JointDecision | None
     verdict: Verdict
+    capture_jitter: CaptureJitter | None = None
+    heldout_capture_times: HeldOutError | None = None
+
+
+@dataclass(frozen=True)
+class _Timing:
+    """The capture-time model every solve uses once adopted: frame_time (F,) frames; velocity
+    (V, F, C, 2) px per frame of every corner over all framesets (for the held-out measure)."""
+
+    frame_time: np.ndarray
+    options: CaptureJitterOptions
+    velocity: np.ndarray
 
 
 def _solve(rig, corners_px, corners_in_board, options, mask, intrinsics=None, counts=None,
-           anchors=None) -> BoardExtrinsics:
+           anchors=None, timing: _Timing | None = None) -> BoardExtrinsics:
     if intrinsics is not None:
         ba = options.bundle_adjustment
         options = replace(options, bundle_adjustment=replace(
             ba, intrinsics=intrinsics, num_free_distortion=counts, priors=ba.priors or LensPriors(),
             anchors=anchors))
-    return board_extrinsics(rig, corners_px[:, mask], corners_in_board, options=options)
+    if timing is None:
+        return board_extrinsics(rig, corners_px[:, mask], corners_in_board, options=options)
+    result, _ = solve_with_capture_jitter(
+        lambda c, velocity: board_extrinsics(rig, c, corners_in_board, options=options, velocity_px=velocity),
+        corners_px[:, mask], timing.frame_time[mask], options=timing.options, decided=True)
+    return result
 
 
-def _heldout(rig, corners_px, mask) -> HeldOutError:
+def _heldout(rig, corners_px, mask, timing: _Timing | None = None) -> HeldOutError:
+    """Held-out corners reprojected; with capture times solved per view when the model is adopted."""
+    if timing is not None:
+        return heldout_with_capture_times(rig, corners_px[:, mask], timing.velocity[:, mask],
+                                          prior_frames=timing.options.prior_frames)
     V = corners_px.shape[0]
     return heldout_reprojection(rig, corners_px[:, mask].reshape(V, -1, 2), kind="corners")
 
@@ -103,7 +127,9 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
                                max_heldout_px: float = BOARD_HELDOUT_LIMIT_PX,
                                notes: Mapping[str, list[str]] | None = None,
                                lens_anchors: Mapping[str, IntrinsicsAnchor] | None = None,
-                               final_on_all: bool = True) -> ValidatedBoardCalibration:
+                               final_on_all: bool = True, frame_time: np.ndarray | None = None,
+                               capture_jitter: CaptureJitterOptions = CaptureJitterOptions(),
+                               fps: float | None = None) -> ValidatedBoardCalibration:
     """Calibrate with held-out validation (module docstring).
 
     rig, corners_px (V, F, C, 2), corners_in_board (C, 3): as :func:`board_extrinsics`.
@@ -117,6 +143,10 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
     final_on_all: the returned calibration is solved again from every frameset (the same
         choices), as cross-validation does: the held-out figures describe the solve without them.
         False returns the solve the figures describe (the benchmark's measure).
+    frame_time: (F,) increasing frame numbers of the framesets (default 0, 1, ...): the time axis of
+        the capture-time model (:mod:`calibration.capture_jitter`), decided on the training framesets
+        with the intrinsics as given and then used by every solve. fps: frames per second, for the
+        report's milliseconds.
     """
     corners_px = np.asarray(corners_px, dtype=np.float64)
     F = corners_px.shape[1]
@@ -124,6 +154,8 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
     train = ~held
     if not train.any():
         raise ValueError("no framesets left to solve from after holding out the validation framesets")
+    timing, jitter, decided = _decide_timing(rig, corners_px, corners_in_board, options, train, frame_time,
+                                             capture_jitter)
     joint = None
     mode, counts, anchors = None, None, None
     same_frames = lens_complexity is not None and all(n in lens_complexity for n in rig.names)
@@ -131,7 +163,8 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
         counts = tuple(DISTORTION_FREED.get(lens_complexity[n], 0) for n in rig.names)
         if lens_anchors:
             anchors = tuple(lens_anchors.get(n) for n in rig.names)
-        joint = _decide_joint(rig, corners_px, corners_in_board, options, train, counts, anchors, min_joint_gain)
+        joint = _decide_joint(rig, corners_px, corners_in_board, options, train, counts, anchors, min_joint_gain,
+                              timing)
         if joint.freed:
             mode = "full"
     elif lens_complexity is not None and options.bundle_adjustment.intrinsics == "fixed":
@@ -139,19 +172,63 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
                               heldout_joint_px=float("nan"),
                               reason="intrinsics kept fixed: some cameras' intrinsics came from the calibration "
                                      "file, not from these frames")
-    result = _solve(rig, corners_px, corners_in_board, options, train, mode, counts, anchors)
+    if mode is None and decided is not None:
+        result = decided  # the decision's own solve: same framesets, intrinsics and model
+    else:
+        result = _solve(rig, corners_px, corners_in_board, options, train, mode, counts, anchors, timing)
     heldout = _heldout(result.rig, corners_px, held) if held.any() else None
+    timed = _heldout(result.rig, corners_px, held, timing) if timing is not None and held.any() else None
     if final_on_all and held.any():
-        result = _solve(rig, corners_px, corners_in_board, options, np.ones(F, dtype=bool), mode, counts, anchors)
+        result = _solve(rig, corners_px, corners_in_board, options, np.ones(F, dtype=bool), mode, counts, anchors,
+                        timing)
     if joint is not None and joint.freed and anchors is not None:
         joint, shift_notes = _shifts(joint, result.rig, anchors, counts)
         notes = _merge_notes(notes, shift_notes)
+    if jitter is not None and jitter.adopted:
+        notes = _merge_notes(notes, _jitter_notes(jitter, rig.names, fps))
     if heldout is None:
         lines = ("no held-out framesets (--holdout-every 0): nothing to judge the calibration by",)
         return ValidatedBoardCalibration(result=result, heldout_framesets=held, heldout=None, joint=joint,
-                                         verdict=Verdict(good=False, lines=lines))
+                                         verdict=Verdict(good=False, lines=lines), capture_jitter=jitter)
     return ValidatedBoardCalibration(result=result, heldout_framesets=held, heldout=heldout, joint=joint,
-                                     verdict=verdict(heldout, max_rms_px=max_heldout_px, notes=notes))
+                                     verdict=verdict(timed or heldout, max_rms_px=max_heldout_px, notes=notes),
+                                     capture_jitter=jitter, heldout_capture_times=timed)
+
+
+def _decide_timing(rig, corners_px, corners_in_board, options, train, frame_time, jitter_options):
+    """(timing or None, the CaptureJitter report or None, the training solve when the decision made
+    it with the options as given, else None)."""
+    if jitter_options.mode == "off":
+        return None, None, None
+    F = corners_px.shape[1]
+    frame_time = np.arange(F, dtype=np.float64) if frame_time is None else np.asarray(frame_time, dtype=np.float64)
+    if frame_time.shape != (F,):
+        raise ValueError(f"frame_time has shape {frame_time.shape}, expected ({F},)")
+    solved, report = solve_with_capture_jitter(
+        lambda c, velocity: board_extrinsics(rig, c, corners_in_board, options=options, velocity_px=velocity),
+        corners_px[:, train], frame_time[train], options=jitter_options)
+    timing = None
+    if report.adopted:
+        velocity = image_velocity(corners_px, frame_time, max_gap_frames=jitter_options.max_gap_frames)
+        timing = _Timing(frame_time, jitter_options, velocity)
+    return timing, report, solved
+
+
+def _jitter_notes(jitter: CaptureJitter, names, fps) -> dict[str, list[str]]:
+    """One verdict line, on the camera furthest off, when a camera's views were captured more than
+    JITTER_NOTE_FRAMES (mean or spread) off the rig's mean while the board moved."""
+    unit = "ms" if fps and np.isfinite(fps) and fps > 0 else "frames"
+    found = {n: s for n, s in jitter.per_camera_ms(names, fps).items() if np.isfinite(s[0])}
+    limit = JITTER_NOTE_FRAMES * (1000.0 / fps if unit == "ms" else 1.0)
+    size = {n: max(abs(m), s) for n, (m, s) in found.items()}
+    if not size or max(size.values()) <= limit:
+        return {}
+    worst = max(size, key=size.get)
+    each = ", ".join(f"{n} {m:+.0f} +- {s:.0f}" for n, (m, s) in found.items())
+    return {worst: [f"the cameras' frames were not captured together ({unit} later than the rig's mean, estimated "
+                    f"from the board's motion: {each}); this calibration models it, but a moving person will be "
+                    "triangulated from views that far apart in time -> trigger the cameras together (hardware "
+                    "sync), or estimate the offsets and pass them as --frame-offset when labeling"]}
 
 
 def _shifts(joint: JointDecision, rig: Rig, anchors, counts):
@@ -185,20 +262,21 @@ def _merge_notes(notes, extra):
     return merged or None
 
 
-def _decide_joint(rig, corners_px, corners_in_board, options, train, counts, anchors, min_gain) -> JointDecision:
+def _decide_joint(rig, corners_px, corners_in_board, options, train, counts, anchors, min_gain,
+                  timing: _Timing | None = None) -> JointDecision:
     positions = np.flatnonzero(train)
     inner_val = np.zeros_like(train)
     inner_val[positions[np.arange(len(positions)) % 4 == 3]] = True
     inner_train = train & ~inner_val
     parameters = {name: ("fx", "fy", "cx", "cy") + _DIST_NAMES[:n] for name, n in zip(rig.names, counts)}
     try:
-        fixed = _solve(rig, corners_px, corners_in_board, options, inner_train)
-        jointly = _solve(rig, corners_px, corners_in_board, options, inner_train, "full", counts, anchors)
+        fixed = _solve(rig, corners_px, corners_in_board, options, inner_train, timing=timing)
+        jointly = _solve(rig, corners_px, corners_in_board, options, inner_train, "full", counts, anchors, timing)
     except ValueError as error:  # too few framesets for the inner split: keep the simpler solve
         return JointDecision(freed=False, parameters=parameters, heldout_fixed_px=float("nan"),
                              heldout_joint_px=float("nan"), reason=f"intrinsics kept fixed ({error})")
-    e_fixed = _heldout(fixed.rig, corners_px, inner_val).rms_px
-    e_joint = _heldout(jointly.rig, corners_px, inner_val).rms_px
+    e_fixed = _heldout(fixed.rig, corners_px, inner_val, timing).rms_px
+    e_joint = _heldout(jointly.rig, corners_px, inner_val, timing).rms_px
     freed = bool(np.isfinite(e_joint) and e_joint < (1 - min_gain) * e_fixed)
     change = f"held-out corners {e_fixed:.3f} -> {e_joint:.3f} px"
     if freed:

@@ -39,7 +39,8 @@ from geometry import Rig, rotation_from_rvec, rvec_from_rotation
 from geometry.options import check_fields, option
 
 from .lens_model import IntrinsicsAnchor, LensPriors
-from .reprojection_problem import BoardStructure, Intrinsics, PointStructure, ReprojectionProblem, right_jacobian
+from .reprojection_problem import (BoardStructure, CaptureMotion, Intrinsics, PointStructure, ReprojectionProblem,
+                                   right_jacobian)
 from .schur_lm import camera_covariance, solve_schur_lm
 
 __all__ = [
@@ -97,6 +98,9 @@ class BundleAdjustmentOptions:
         seeds, and faster. Not the default: on the real Caliscope footage with intrinsics refined
         jointly, rotations and centres moved 0.3 deg / 1.4 mm further from Caliscope's and the
         held-out corner RMS rose 1% (real residuals are heavy-tailed; soft_l1 keeps working there).
+    capture_offset_sigma_frames: 1-sigma Gaussian prior of a view's capture offset (frames), counted
+        against residuals in ``loss_scale_px`` units; used only when :func:`bundle_adjust_board` is
+        given velocities (:mod:`calibration.capture_jitter`).
     max_evaluations: cap on iterations ("schur") / function evaluations ("scipy") per solve.
     tolerance: stop when an accepted step lowers the cost by less than this fraction of it (or
         moves the parameters by less than this fraction of their norm); ``ftol``/``xtol``/``gtol``
@@ -116,6 +120,7 @@ class BundleAdjustmentOptions:
     min_outlier_threshold_px: float = option(1.0, low=0)
     rejection_rounds: int = option(3, low=0)
     final_loss: RobustLoss | None = option(None, choices=("linear", "soft_l1", "huber", "cauchy", None))
+    capture_offset_sigma_frames: float = option(0.5, low=0, low_open=True)
     max_evaluations: int = option(100, low=1)
     tolerance: float = option(1e-7, low=0, low_open=True)
 
@@ -154,6 +159,9 @@ class BundleAdjustmentResult:
         inverse of the normal equations at the solution with the structure marginalized and the
         noise estimated from the inlier residuals. It assumes independent residuals: errors that
         persist over consecutive frames (a detector's bias on one pose) make it optimistic.
+    capture_offset_frames: (M,) the capture offset (frames, later positive) of each observation's view
+        when the bundle adjustment modelled them (velocities given), else zeros. ``residuals_px`` are
+        then the residuals with the offsets eliminated (their squared norm includes the prior).
     """
 
     rig: Rig
@@ -173,14 +181,15 @@ class BundleAdjustmentResult:
     message: str
     rotation_sigma_deg: np.ndarray
     center_sigma_m: np.ndarray
+    capture_offset_frames: np.ndarray | None = None
 
 
 # -- public entry points ----------------------------------------------------------------------
 def bundle_adjust_board(rig: Rig, corners_in_board: np.ndarray, world_from_board_R: np.ndarray,
                         world_from_board_t: np.ndarray, camera_index: np.ndarray,
                         frame_index: np.ndarray, corner_index: np.ndarray, pixels: np.ndarray, *,
-                        options: BundleAdjustmentOptions = BundleAdjustmentOptions()
-                        ) -> BundleAdjustmentResult:
+                        options: BundleAdjustmentOptions = BundleAdjustmentOptions(),
+                        velocity_px: np.ndarray | None = None) -> BundleAdjustmentResult:
     """Refine cameras (and optionally intrinsics) and per-frame board poses.
 
     rig: V cameras with initial poses (cam_from_world) and intrinsics.
@@ -188,6 +197,9 @@ def bundle_adjust_board(rig: Rig, corners_in_board: np.ndarray, world_from_board
     world_from_board_R, world_from_board_t: (F, 3, 3), (F, 3) initial board pose per frame.
     camera_index, frame_index, corner_index: (M,) int, which camera saw which corner at which frame.
     pixels: (M, 2) float64 observed distorted pixels.
+    velocity_px: (M, 2) px per frame of every observation (its corner's image motion): each camera's
+        view of each frame then gets its own capture offset, eliminated in the solve
+        (:class:`calibration.reprojection_problem.CaptureMotion`); None: all views simultaneous.
     """
     corners = _as_points(corners_in_board, "corners_in_board")
     R0 = np.asarray(world_from_board_R, dtype=np.float64)
@@ -198,7 +210,14 @@ def bundle_adjust_board(rig: Rig, corners_in_board: np.ndarray, world_from_board
     corner_index = _as_index(corner_index, len(corners), "corner_index", obs.size)
     structure = BoardStructure(corners, corner_index, obs.point)
     x_structure = np.concatenate([rvec_from_rotation(R0), t0], axis=1).reshape(-1)
-    return _solve(rig, obs, structure, x_structure, options)
+    motion = None
+    if velocity_px is not None:
+        velocity = np.asarray(velocity_px, dtype=np.float64)
+        if velocity.shape != (obs.size, 2) or not np.all(np.isfinite(velocity)):
+            raise ValueError(f"velocity_px has shape {velocity.shape}, expected ({obs.size}, 2) finite")
+        weight = (options.loss_scale_px / options.capture_offset_sigma_frames) ** 2
+        motion = CaptureMotion(velocity, obs.camera * len(R0) + obs.point, weight)
+    return _solve(rig, obs, structure, x_structure, options, motion)
 
 
 def bundle_adjust_points(rig: Rig, points_in_world: np.ndarray, camera_index: np.ndarray,
@@ -263,7 +282,7 @@ class _Observations:
 
 # -- the solver loop --------------------------------------------------------------------------
 def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
-           options: BundleAdjustmentOptions) -> BundleAdjustmentResult:
+           options: BundleAdjustmentOptions, motion: CaptureMotion | None = None) -> BundleAdjustmentResult:
     V = len(rig)
     if options.fixed_camera >= V:
         raise ValueError(f"fixed_camera is {options.fixed_camera}, the rig has {V} cameras")
@@ -280,7 +299,8 @@ def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
 
     def problem_for(mask):
         return ReprojectionProblem(rig, obs.subset(mask), structure.subset(mask), intr, options.fixed_camera,
-                                   x_structure.size, x_cams[options.fixed_camera], scale_gauge)
+                                   x_structure.size, x_cams[options.fixed_camera], scale_gauge,
+                                   None if motion is None else motion.subset(mask))
 
     inliers = np.ones(obs.size, dtype=bool)
     full_problem = problem_for(inliers)
@@ -313,6 +333,14 @@ def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
         iterations += steps
     residuals = full_problem.linearize(x, jacobian=False).residuals
     norms = np.linalg.norm(residuals, axis=1)
+    offsets = np.zeros(obs.size)
+    if motion is not None:  # each view's offset from its inliers' plain residuals
+        fitted = problem_for(inliers)
+        offsets[inliers] = fitted.motion.offsets(fitted.plain_residuals(x))
+        outside = ~inliers
+        if outside.any():  # a rejected observation takes its view's offset when the view kept some
+            view_offset = dict(zip(motion.group[inliers], offsets[inliers]))
+            offsets[outside] = [view_offset.get(g, 0.0) for g in motion.group[outside]]
     x_cams_final = full_problem.cameras(x)
     R = rotation_from_rvec(x_cams_final[:, :3])
     refined = intr.cameras(rig, x[full_problem.n_cam:full_problem.num_a], R, x_cams_final[:, 3:])
@@ -327,7 +355,7 @@ def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
         inliers=inliers, residuals_px=residuals, rms_px=_rms(norms[inliers]),
         rms_px_per_camera=per_camera_rms, num_observations_per_camera=per_camera_count,
         num_observations=int(inliers.sum()), num_rejected=int((~inliers).sum()), iterations=iterations,
-        solver_time_s=solver_time, success=success, message=message,
+        solver_time_s=solver_time, success=success, message=message, capture_offset_frames=offsets,
         **_pose_uncertainty(problem_for(inliers) if not inliers.all() else full_problem, x, x_cams_final,
                             norms[inliers], final_options))
     log.info("bundle adjustment: rms %.3f px over %d observations (%d rejected), %d iterations, %.2f s",

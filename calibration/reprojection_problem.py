@@ -21,7 +21,8 @@ from geometry.lens import (OPENCV_DISTORTION_LENGTHS, distort_jacobian, distort_
 
 from .lens_model import IntrinsicsAnchor, LensPriors, lens_prior_rows
 
-__all__ = ["BoardStructure", "PointStructure", "Intrinsics", "ReprojectionProblem", "Linearization", "right_jacobian"]
+__all__ = ["BoardStructure", "PointStructure", "Intrinsics", "CaptureMotion", "ReprojectionProblem", "Linearization",
+           "right_jacobian"]
 
 _MIN_DEPTH_M = 1e-6  # points at or behind a camera are projected from this depth (finite residual)
 _SCALE_GAUGE_WEIGHT = 100.0  # px-equivalent per unit relative change of the gauge distance
@@ -120,6 +121,53 @@ class PointStructure:
 
     def unpack(self, params):
         return np.zeros((0, 3, 3)), np.zeros((0, 3)), params.reshape(-1, 3).copy()
+
+
+# -- capture-time offsets (variable projection) ------------------------------------------------
+class CaptureMotion:
+    """Each view (a camera's image of one board pose) exposed at its own unknown instant.
+
+    The corners of view g moved by ``o_g * velocity`` (px) between the board pose's instant and the
+    view's exposure; ``o_g`` (frames) has a Gaussian prior of weight ``weight`` (px^2 per frame^2).
+    The offsets are eliminated in closed form: the view's stacked residual ``r`` (2n) becomes
+    ``(I - alpha u u^T) r`` with ``u`` its unit velocity pattern and ``(1 - alpha)^2 = weight /
+    (|v|^2 + weight)``, whose squared norm is ``min_o |r - o v|^2 + weight o^2``; the Jacobian gets the
+    same projection. All observations of a view share their Jacobian columns (camera, intrinsics,
+    board pose), so the block pattern is unchanged.
+
+    velocity: (M, 2) px per frame of each observation; group: (M,) int, its view.
+    """
+
+    def __init__(self, velocity: np.ndarray, group: np.ndarray, weight: float):
+        self.velocity = np.asarray(velocity, dtype=np.float64)
+        self.group = np.asarray(group, dtype=np.int64)
+        self.weight = float(weight)
+        _, self.inverse = np.unique(self.group, return_inverse=True)
+        G, M = int(self.inverse.max()) + 1 if self.group.size else 0, self.group.size
+        self.sum_over_view = scipy.sparse.csr_matrix((np.ones(M), (self.inverse, np.arange(M))), shape=(G, M))
+        self.speed_sq = self.sum_over_view @ np.sum(self.velocity**2, axis=1)  # (G,) |v|^2 per view
+        norm = np.sqrt(self.speed_sq)
+        self.unit = self.velocity / np.where(norm > 0, norm, 1.0)[self.inverse, None]
+        self.alpha = np.where(self.speed_sq > 0, 1 - np.sqrt(self.weight / (self.speed_sq + self.weight)), 0.0)
+
+    def subset(self, mask: np.ndarray) -> "CaptureMotion":
+        return CaptureMotion(self.velocity[mask], self.group[mask], self.weight)
+
+    def project(self, residuals: np.ndarray, J: np.ndarray | None):
+        """(M, 2) residuals and (M, 2, k) Jacobian blocks with each view's offset eliminated."""
+        dot = self.sum_over_view @ np.einsum("md,md->m", self.unit, residuals)  # (G,)
+        scaled = (self.alpha[self.inverse])[:, None] * self.unit  # (M, 2)
+        residuals = residuals - scaled * dot[self.inverse, None]
+        if J is not None:
+            c = self.sum_over_view @ np.einsum("md,mdk->mk", self.unit, J)  # (G, k)
+            J = J - scaled[:, :, None] * c[self.inverse][:, None, :]
+        return residuals, J
+
+    def offsets(self, residuals: np.ndarray) -> np.ndarray:
+        """(M,) the offset (frames) of each observation's view that the plain ``residuals``
+        (projected - observed, (M, 2)) imply: positive when the view was exposed later."""
+        dot = self.sum_over_view @ np.einsum("md,md->m", self.velocity, residuals)
+        return (-dot / (self.speed_sq + self.weight))[self.inverse]
 
 
 # -- intrinsics parameterization --------------------------------------------------------------
@@ -235,8 +283,9 @@ class ReprojectionProblem:
     """Residuals and the analytic sparse Jacobian for one set of observations."""
 
     def __init__(self, rig, obs, structure, intrinsics: Intrinsics, fixed_camera,
-                 num_structure_params, x_cam_fixed, scale_gauge):
+                 num_structure_params, x_cam_fixed, scale_gauge, motion: CaptureMotion | None = None):
         self.rig, self.obs, self.structure, self.intr = rig, obs, structure, intrinsics
+        self.motion = motion
         self.V = len(rig)
         self.fixed = fixed_camera
         self.x_cam_fixed = x_cam_fixed  # (6,) rvec, t of the fixed camera
@@ -295,7 +344,14 @@ class ReprojectionProblem:
             self._cols = np.concatenate([self._cols, (self.n_cam + width * v + j).reshape(-1)])
             self.num_residuals += self.V * k
 
-    def _evaluate(self, x: np.ndarray, jacobian: bool):
+    def _evaluate(self, x: np.ndarray, jacobian: bool, plain: bool = False):
+        lin = self._evaluate_plain(x, jacobian)
+        if self.motion is None or plain:
+            return lin
+        residuals, J = self.motion.project(lin.residuals, lin.J)
+        return Linearization(residuals, J, lin.gauge_residual, lin.gauge_gradient)
+
+    def _evaluate_plain(self, x: np.ndarray, jacobian: bool):
         obs = self.obs
         x_cams = self.cameras(x)
         x_intr = x[self.n_cam:self.n_cam + self.n_intr]
@@ -389,8 +445,12 @@ class ReprojectionProblem:
         return np.concatenate([d_r, -Rt], axis=1)
 
     def linearize(self, x: np.ndarray, *, jacobian: bool = True) -> "Linearization":
-        """Residuals (and Jacobian blocks) at parameters ``x``."""
+        """Residuals (and Jacobian blocks) at parameters ``x`` (capture offsets eliminated)."""
         return self._evaluate(x, jacobian)
+
+    def plain_residuals(self, x: np.ndarray) -> np.ndarray:
+        """(M, 2) projected minus observed px, before any capture-offset elimination."""
+        return self._evaluate(x, False, plain=True).residuals
 
     def prior(self, x: np.ndarray):
         """The intrinsics priors at ``x``: residuals (V, k) and Jacobian (V, k, width) over each

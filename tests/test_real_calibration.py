@@ -1,12 +1,21 @@
 """Calibration on real footage (issue 14), on the Caliscope 4-webcam ChArUco recording (111
-framesets at 1280x720, ~10 s), its own intrinsics held fixed."""
+framesets at 1280x720, ~10 s), its own intrinsics held fixed.
+
+The webcams were not triggered together: the board moved between the exposures of one frameset
+(calibration.capture_jitter). Modelled, the bundle adjustment's RMS falls from 0.80 to 0.34 px and
+calibrations from disjoint halves of the recording agree 3x better; the plain held-out measure
+(triangulate the raw held-out corners) then rises, because it charges the calibration for the
+cameras' timing, so the modelled calibration is judged with each held-out view's capture time
+solved, as its own views' were (the same measure for Caliscope's calibration)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from calibration.board_extrinsics import board_extrinsics
 from calibration.board_validation import validated_board_extrinsics
+from calibration.capture_jitter import CaptureJitterOptions, heldout_with_capture_times, image_velocity
 from calibration.cli import detect_synchronized
 from calibration.files import read_calibration
 from calibration.inputs import CameraSource, SynchronizedFrames, open_source
@@ -21,6 +30,12 @@ FRAMESETS = 111  # all: the board is in view from about frameset 40 on, cam_1 se
 SQUARE_TOL_MM = 0.5  # adjacent held-out corners 54.0 mm apart (median); measured 54.05 on all 111 framesets
 RELATIVE_ROTATION_TOL_DEG = 1.5  # Caliscope's intrinsics, our extrinsics: 0.68 deg on all 111 framesets
 HELDOUT_MAX_PX = 1.5  # Caliscope's own calibration: 0.95 px on the full recording's held-out corners
+# Held-out corners with each view's capture time solved: Caliscope's calibration 0.61 px, ours without
+# the capture-time model 0.55, with it 0.40 (0.35 with 10 rounds of the measure).
+TIMED_HELDOUT_MAX_SHARE_OF_CALISCOPE = 0.8
+# Calibrations from the odd and the even framesets: worst relative rotation between them 0.96 deg
+# plain, 0.34 deg modelled.
+HALVES_MAX_DEG = 0.6
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +50,8 @@ def caliscope():
 
 def test_extrinsics_with_caliscope_intrinsics_agree_and_the_verdict_is_good(caliscope):
     reference, corners = caliscope
-    validated = validated_board_extrinsics(reference, corners, BOARD.corners_in_board(), final_on_all=False)
+    validated = validated_board_extrinsics(reference, corners, BOARD.corners_in_board(), final_on_all=False,
+                                           capture_jitter=CaptureJitterOptions(mode="off"))
     assert validated.verdict.good, validated.verdict
     assert validated.heldout.rms_px < HELDOUT_MAX_PX
     agreement = rig_agreement(validated.result.rig, reference)
@@ -46,3 +62,30 @@ def test_extrinsics_with_caliscope_intrinsics_agree_and_the_verdict_is_good(cali
     xy = BOARD.corners_in_board()[:, :2]
     a, b = np.nonzero(np.abs(np.linalg.norm(xy[:, None] - xy[None], axis=-1) - BOARD.square_length_m) < 1e-9)
     assert abs(np.nanmedian(np.linalg.norm(X[:, a] - X[:, b], axis=-1)) * 1000 - 54.0) < SQUARE_TOL_MM
+
+
+def test_capture_times_are_modelled_and_beat_the_reference_on_timed_heldout(caliscope):
+    reference, corners = caliscope
+    validated = validated_board_extrinsics(reference, corners, BOARD.corners_in_board(), final_on_all=False, fps=6.0)
+    jitter = validated.capture_jitter
+    assert jitter.adopted and jitter.rms_px_modelled < 0.6 * jitter.rms_px_plain
+    assert not validated.verdict.good
+    assert any("not captured together" in line for line in validated.verdict.lines), validated.verdict
+    held = validated.heldout_framesets
+    velocity = image_velocity(corners, np.arange(corners.shape[1]))[:, held]
+    theirs = heldout_with_capture_times(reference, corners[:, held], velocity)
+    assert validated.heldout_capture_times.rms_px < TIMED_HELDOUT_MAX_SHARE_OF_CALISCOPE * theirs.rms_px
+
+
+def test_capture_time_model_makes_disjoint_halves_agree(caliscope):
+    reference, corners = caliscope
+    F = corners.shape[1]
+    spread = {}
+    for model in (False, True):
+        rigs = []
+        for half in (np.arange(F) % 2 == 0, np.arange(F) % 2 == 1):
+            velocity = image_velocity(corners[:, half], np.flatnonzero(half)) if model else None
+            rigs.append(board_extrinsics(reference, corners[:, half], BOARD.corners_in_board(),
+                                         velocity_px=velocity).rig)
+        spread[model] = rig_agreement(rigs[0], rigs[1]).relative_rotation_error_deg.max()
+    assert spread[True] < HALVES_MAX_DEG < spread[False]

@@ -22,7 +22,8 @@ Images of these scenes are rendered by :mod:`capture.render` (OpenCV lives outsi
 
 from .body import BODY_JOINTS, BodyShape, body_joint_map, forward_kinematics
 from .boards import (SYNTHETIC_BOARD, board_observations, board_poses, board_trajectory, board_visibility,
-                     camera_board_poses, interpolate_key_poses, rig_volume_center)
+                     camera_board_poses, interpolate_key_poses, rig_volume_center,
+                     unsynchronized_board_observations)
 from .clutter import ClutterNoise, clutter_detections
 from .crowd import (CrowdDetections, CrowdMotion, CrowdNoise, CrowdOptions, crowd_motion,
                     occlusion_by_others, simulate_crowd_detections)
@@ -37,7 +38,7 @@ from .views import person_view_camera
 __all__ = [
     "BODY_JOINTS", "BodyShape", "body_joint_map", "forward_kinematics",
     "SYNTHETIC_BOARD", "board_observations", "board_poses", "board_trajectory", "board_visibility",
-    "camera_board_poses", "interpolate_key_poses", "rig_volume_center",
+    "camera_board_poses", "interpolate_key_poses", "rig_volume_center", "unsynchronized_board_observations",
     "ClutterNoise", "clutter_detections",
     "CrowdDetections", "CrowdMotion", "CrowdNoise", "CrowdOptions", "crowd_motion",
     "occlusion_by_others", "simulate_crowd_detections",

@@ -19,7 +19,7 @@ from .detections import in_image
 
 __all__ = ["SYNTHETIC_BOARD", "board_poses", "board_visibility",
            "board_observations", "board_trajectory", "camera_board_poses", "interpolate_key_poses",
-           "rig_volume_center"]
+           "rig_volume_center", "unsynchronized_board_observations"]
 
 
 
@@ -278,3 +278,42 @@ def _gentle_order(R: np.ndarray, t: np.ndarray) -> list[int]:
         cost = angle + 50.0 * np.linalg.norm(t[remaining] - t[last], axis=-1)
         order.append(remaining.pop(int(np.argmin(cost))))
     return order
+
+
+def unsynchronized_board_observations(rig: Rig, R: np.ndarray, t: np.ndarray, corners_in_board: np.ndarray,
+                                      frameset_frames: np.ndarray, capture_offsets_frames: np.ndarray, *,
+                                      pixel_sigma_px: float = 0.0, rng: np.random.Generator | None = None
+                                      ) -> np.ndarray:
+    """What free-running cameras see of a moving board: camera ``v``'s view of frameset ``f`` exposed
+    ``capture_offsets_frames[v, f]`` frames after frame ``frameset_frames[f]`` of the trajectory.
+
+    R: (T, 3, 3), t: (T, 3) world_from_board, one pose per trajectory frame (interpolated between
+    frames: geodesic rotation, linear translation). frameset_frames: (F,) trajectory frames of the
+    framesets; capture_offsets_frames: (V, F) their exposure offsets (fractional frames).
+    Returns (V, F, C, 2) distorted pixels with Gaussian noise, NaN where not seen
+    (:func:`board_visibility`).
+    """
+    R = as_float_array(R, "R").reshape(-1, 3, 3)
+    t = as_float_array(t, "t").reshape(-1, 3)
+    corners = as_float_array(corners_in_board, "corners_in_board")
+    frames = np.asarray(frameset_frames, dtype=np.float64)
+    offsets = np.asarray(capture_offsets_frames, dtype=np.float64)
+    if offsets.shape != (len(rig), frames.size):
+        raise ValueError(f"capture_offsets_frames has shape {offsets.shape}, expected ({len(rig)}, {frames.size})")
+    if pixel_sigma_px < 0 or (pixel_sigma_px > 0 and rng is None):
+        raise ValueError("pixel_sigma_px must be >= 0, and an rng is needed when it is > 0")
+    out = np.full((len(rig), frames.size, len(corners), 2), np.nan)
+    for v in range(len(rig)):
+        when = np.clip(frames + offsets[v], 0, len(R) - 1)
+        k = np.minimum(np.floor(when).astype(int), len(R) - 2)
+        s = (when - k)[:, None]
+        step = rvec_from_rotation(np.swapaxes(R[k], 1, 2) @ R[k + 1])
+        Rv = R[k] @ rotation_from_rvec(step * s)
+        tv = (1 - s) * t[k] + s * t[k + 1]
+        single = Rig([rig.cameras[v]])
+        pixels = single.project(np.einsum("fij,cj->fci", Rv, corners) + tv[:, None])[0]
+        if pixel_sigma_px > 0:
+            pixels = pixels + pixel_sigma_px * rng.standard_normal(pixels.shape)
+        pixels[~board_visibility(single, Rv, tv, corners)[0]] = np.nan
+        out[v] = pixels
+    return out
