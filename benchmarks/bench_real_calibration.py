@@ -8,20 +8,23 @@ Prints, in one run:
 1. **caliscope-charuco** (``shared/data/caliscope-charuco``: four 1280x720 webcams, a hand-held
    4x5 ChArUco board, 111 framesets; Caliscope's ``camera_array.toml`` beside it). Every 5th
    synchronized frameset is held out of every solve. Rows: Caliscope's own calibration; rigkit
-   with Caliscope's intrinsics fixed (extrinsics only); rigkit from the videos alone as before
-   this issue (OpenCV's 5-coefficient lens per camera, poses only); rigkit from the videos alone
-   now (cross-validated lens with priors, then the joint refinement if held-out corners justify
-   it). The "+ free-point refinement" rows measure, outside the pipeline, what refining the cameras
-   against every corner as its own free 3D point (Caliscope's model, which the held-out test
-   shares) changes. Here it lowers the held-out RMS (1.000 -> 0.983 px; on all framesets 0.977 ->
-   0.947, Caliscope's 0.946), but over the five held-out folds it helps in three and hurts in two,
-   and on the synthetic 6-camera ring it brings no camera closer to the truth (rigid board:
-   rotations within 0.0005 deg of the rigid model's; a board bent by 3-5 mm or 20 ms capture skew:
-   rotations and centres worse), so the pipeline keeps the rigid board. Measures: relative
-   rotation error per camera pair against Caliscope's (max / mean deg), camera centre error after
-   a similarity (Umeyama) alignment onto Caliscope's (max mm), median distance between adjacent
-   triangulated held-out corners (mm; printed 54.0), held-out corner RMS (each held-out corner seen
-   by 2+ cameras triangulated and reprojected, px).
+   with Caliscope's intrinsics fixed (extrinsics only), without and with the capture-time model
+   (:mod:`calibration.capture_jitter`: the webcams exposed one frameset's images tens of ms apart
+   while the board moved; the default models it); rigkit from the videos alone as before this
+   issue (OpenCV's 5-coefficient lens per camera, poses only); rigkit from the videos alone now
+   (cross-validated lens with priors, then the joint refinement if held-out corners justify it),
+   without and with the capture-time model. The "+ free-point refinement" row measures, outside
+   the pipeline, refining the cameras against every corner as its own free 3D point (Caliscope's
+   model): it lowers the plain held-out RMS (1.000 -> 0.983 px) but over the five held-out folds it
+   helps in three and hurts in two, and on the synthetic 6-camera ring it brings no camera closer
+   to the truth, so the pipeline keeps the rigid board. Measures: relative rotation error per
+   camera pair against Caliscope's (max / mean deg), camera centre error after a similarity
+   (Umeyama) alignment onto Caliscope's (max mm), median distance between adjacent triangulated
+   held-out corners (mm; printed 54.0), held-out corner RMS (each held-out corner seen by 2+
+   cameras triangulated and reprojected, px: the issue's measure) and the same with each held-out
+   view's capture instant solved (``heldout_with_capture_times``, "timed px"); then the
+   self-consistency of the capture-time model: the worst relative rotation between the
+   calibrations from the odd and from the even framesets, Caliscope's intrinsics.
 2. **pose2sim-demo from people alone**: keypoints as a user gets them, from rigkit's own
    ``mediapipe`` backend (``rigkit label detect --videos cam01=... --detector mediapipe --out
    F.npz``: BlazePose full, 33 landmarks, every frame on its own), read as ``rigkit calibrate
@@ -41,6 +44,11 @@ Prints, in one run:
    lens error over a 24-point grid over the whole image (px between where the true and the
    estimated lens put the same rays; max / mean) for OpenCV's 5-coefficient fit (before this
    issue) and the cross-validated lens with priors (now), and its projection uncertainty.
+5. **capture-time jitter, synthetic** (``tests/calibration_scenes.jittered_board_take``: a board
+   carried through a 4-camera ring at 6 framesets/s, each view exposed at its own offset: a
+   per-camera constant plus a per-view part, 0 / 15 / 30 ms, seeds 0-5): relative rotation and
+   centre errors against the truth without and with the model (forced on), the bundle
+   adjustment's own 1-sigma, and whether auto mode adopts it.
 
 The detections npz is cached in ``--cache`` (default: a temporary folder, i.e. recomputed).
 ``--quick`` uses the first 60 framesets of the demo.
@@ -63,8 +71,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine_load  # noqa: E402
 from calibration.agreement import rig_agreement  # noqa: E402
-from calibration.board_extrinsics import BoardExtrinsicsOptions, board_extrinsics  # noqa: E402
+from calibration.board_extrinsics import board_extrinsics  # noqa: E402
 from calibration.board_validation import validated_board_extrinsics  # noqa: E402
+from calibration.capture_jitter import (CaptureJitterOptions, heldout_with_capture_times, image_velocity,  # noqa: E402
+                                        solve_with_capture_jitter)
 from calibration.bundle_adjustment import bundle_adjust_points  # noqa: E402
 from calibration.files import read_calibration  # noqa: E402
 from calibration.intrinsics import IntrinsicsOptions, calibrate_intrinsics  # noqa: E402
@@ -127,6 +137,17 @@ def _free_points(rig: Rig, corners: np.ndarray, board: Board) -> Rig:
     return refined.rig.with_poses(refined.rig.R, refined.rig.t * scale)
 
 
+def _halves_deg(rig: Rig, corners: np.ndarray, board: Board, model: bool) -> float:
+    """Worst relative rotation between the calibrations of the odd and the even framesets (deg),
+    intrinsics as in ``rig``; with the capture-time model when ``model``."""
+    F = corners.shape[1]
+    rigs = []
+    for half in (np.arange(F) % 2 == 0, np.arange(F) % 2 == 1):
+        velocity = image_velocity(corners[:, half], np.flatnonzero(half)) if model else None
+        rigs.append(board_extrinsics(rig, corners[:, half], board.corners_in_board(), velocity_px=velocity).rig)
+    return float(rig_agreement(rigs[0], rigs[1]).relative_rotation_error_deg.max())
+
+
 def caliscope_case(data: Path) -> None:
     from calibration.cli import detect_synchronized
     from calibration.inputs import CameraSource, SynchronizedFrames, open_source
@@ -135,36 +156,43 @@ def caliscope_case(data: Path) -> None:
     reference = read_calibration(folder / "camera_array.toml").rig
     names = list(reference.names)
     sources = [open_source(CameraSource(n, folder / f"{n}.mp4")) for n in names]
+    fps = sources[0].fps
     board = CALISCOPE_BOARD
     start = time.perf_counter()
     corners, _, _, _ = detect_synchronized(board, SynchronizedFrames(sources), progress=False)
     held = heldout_mask(corners.shape[1])
+    velocity = image_velocity(corners, np.arange(corners.shape[1]))
     print(f"caliscope-charuco: {corners.shape[1]} framesets ({held.sum()} held out), board seen in "
           f"{np.isfinite(corners[..., 0]).any(-1).sum(1).tolist()} framesets per camera, detection "
           f"{time.perf_counter() - start:.1f} s")
     rows = []
+    no_jitter = CaptureJitterOptions(mode="off")
 
     def row(label, rig, seconds, note=""):
         agreement = rig_agreement(rig, reference)
         heldout = heldout_reprojection(rig, corners[:, held].reshape(len(rig), -1, 2))
+        timed = heldout_with_capture_times(rig, corners[:, held], velocity[:, held])
         rows.append((label, agreement.relative_rotation_error_deg.max(), agreement.relative_rotation_error_deg.mean(),
                      agreement.center_error_m.max() * 1000, _adjacent_mm(rig, corners[:, held], board),
-                     heldout.rms_px, seconds, note))
+                     heldout.rms_px, timed.rms_px, seconds, note))
 
     row("Caliscope camera_array.toml", reference, float("nan"), "its solve saw the held-out frames")
     t0 = time.perf_counter()
-    fixed = board_extrinsics(reference, corners[:, ~held], board.corners_in_board())
-    row("rigkit, Caliscope's intrinsics fixed", fixed.rig, time.perf_counter() - t0)
+    fixed = validated_board_extrinsics(reference, corners, board.corners_in_board(), capture_jitter=no_jitter,
+                                       final_on_all=False)
+    row("rigkit, Caliscope's intrinsics fixed", fixed.result.rig, time.perf_counter() - t0, "capture times not modelled")
     t0 = time.perf_counter()
-    row("  + free-point refinement (measuring only)", _free_points(fixed.rig, corners[:, ~held], board),
+    row("  + free-point refinement (measuring only)", _free_points(fixed.result.rig, corners[:, ~held], board),
         time.perf_counter() - t0, "corners as free 3D points, as Caliscope's BA")
     t0 = time.perf_counter()
     fixed_all = board_extrinsics(reference, corners, board.corners_in_board())
     row("  the same, solved on all framesets", fixed_all.rig, time.perf_counter() - t0,
         "saw the held-out frames, as Caliscope's")
     t0 = time.perf_counter()
-    row("  + free-point refinement (measuring only)", _free_points(fixed_all.rig, corners, board),
-        time.perf_counter() - t0, "same data and model as Caliscope's solve")
+    timed_fixed = validated_board_extrinsics(reference, corners, board.corners_in_board(), final_on_all=False, fps=fps)
+    row("  + capture times modelled (default)", timed_fixed.result.rig, time.perf_counter() - t0,
+        timed_fixed.capture_jitter.reason.split(" (")[0])
+    jitter_line = timed_fixed.capture_jitter.sentence(names, fps)
     for label, model in (("rigkit videos alone, before (OpenCV 5-coef.)", "standard"),
                          ("rigkit videos alone, now", "auto")):
         t0 = time.perf_counter()
@@ -176,36 +204,65 @@ def caliscope_case(data: Path) -> None:
             continue
         complexity = {n: r.model for r, n in zip(results, names)}
         anchors = {n: lens_anchor(r.selection.fit) for r, n in zip(results, names)}
-        validated = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=complexity,
-                                               lens_anchors=anchors, options=BoardExtrinsicsOptions(),
-                                               final_on_all=False)
-        note = ("lens " + "/".join(complexity[n] for n in names) + "; "
-                + ("joint refinement" if validated.joint and validated.joint.freed else "intrinsics fixed"))
-        row(label, validated.result.rig, time.perf_counter() - t0, note)
-        t0 = time.perf_counter()
-        row("  + free-point refinement (measuring only)", _free_points(validated.result.rig, corners[:, ~held], board),
-            time.perf_counter() - t0)
-        forced = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=complexity,
-                                            lens_anchors=anchors, min_joint_gain=-1.0, final_on_all=False)
-        row("rigkit videos alone, joint refinement forced", forced.result.rig, float("nan"))
-        unheld = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=complexity,
-                                            min_joint_gain=-1.0, final_on_all=False)
-        row("  forced, lens priors only (no own solve)", unheld.result.rig, float("nan"))
+        t_lens = time.perf_counter() - t0
+        for label_, jitter in ((label + ", capture times not modelled", no_jitter),
+                               (label + " (default)", CaptureJitterOptions())):
+            t0 = time.perf_counter()
+            validated = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=complexity,
+                                                   lens_anchors=anchors, final_on_all=False, capture_jitter=jitter,
+                                                   fps=fps)
+            note = ("lens " + "/".join(complexity[n] for n in names) + "; "
+                    + ("joint refinement" if validated.joint and validated.joint.freed else "intrinsics fixed"))
+            row(label_, validated.result.rig, t_lens + time.perf_counter() - t0, note)
+            print(f"  {label_}: joint refinement: {validated.joint.reason}")
         kept = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=None,
-                                          final_on_all=False)
-        row("rigkit videos alone, lens per camera only", kept.result.rig, float("nan"))
+                                          final_on_all=False, fps=fps)
+        row("rigkit videos alone, lens per camera only", kept.result.rig, float("nan"), "capture times modelled")
         for r, n in zip(results, names):
             print(f"  {n}: lens {r.model}, {r.selection.reason if r.selection else ''}; "
                   f"{r.uncertainty.sentence() if r.uncertainty else ''}")
-        for label_, found in (("chosen", validated), ("forced", forced), ("priors only", unheld)):
-            if found.joint is not None:
-                print(f"  joint refinement ({label_}): {found.joint.reason}")
-        print("  " + "\n  ".join(str(validated.verdict).splitlines()))
-    print(f"{'calibration':<46} {'relrot max':>10} {'mean deg':>8} {'centre max mm':>13} {'adjacent mm':>11} "
-          f"{'held-out px':>11} {'time s':>7}  note")
-    for label, rmax, rmean, cmax, adj, ho, sec, note in rows:
-        print(f"{label:<46} {rmax:>10.2f} {rmean:>8.2f} {cmax:>13.1f} {adj:>11.2f} {ho:>11.3f} {sec:>7.1f}  {note}")
-    print("targets: relrot <= 1 deg, centres <= 20 mm, adjacent 54.0 +- 0.3 mm, held-out <= Caliscope's")
+        print("  verdict of the default:\n  " + "\n  ".join(str(validated.verdict).splitlines()))
+    print(f"  {jitter_line}")
+    print(f"{'calibration':<52} {'relrot max':>10} {'mean deg':>8} {'centre max mm':>13} {'adjacent mm':>11} "
+          f"{'held-out px':>11} {'timed px':>8} {'time s':>7}  note")
+    for label, rmax, rmean, cmax, adj, ho, ht, sec, note in rows:
+        print(f"{label:<52} {rmax:>10.2f} {rmean:>8.2f} {cmax:>13.1f} {adj:>11.2f} {ho:>11.3f} {ht:>8.3f} {sec:>7.1f}  "
+              f"{note}")
+    print("targets: relrot <= 1 deg, centres <= 20 mm, adjacent 54.0 +- 0.3 mm, held-out <= Caliscope's. "
+          "held-out px: the issue's measure (raw held-out corners triangulated and reprojected); timed px: the same "
+          "with each held-out view's capture time solved (calibration.capture_jitter.heldout_with_capture_times)")
+    plain, modelled = (_halves_deg(reference, corners, board, m) for m in (False, True))
+    print(f"self-consistency, Caliscope's intrinsics: odd vs even framesets, worst relative rotation {plain:.2f} deg "
+          f"plain, {modelled:.2f} deg with capture times modelled")
+
+
+# -- 5. capture-time jitter, synthetic ------------------------------------------------------------
+def jitter_case(quick: bool) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from calibration_scenes import jittered_board_take
+
+    seeds = range(3) if quick else range(6)
+    print("\ncapture-time jitter, synthetic (4-camera ring, board carried at 6 framesets/s, 60 framesets, 0.2 px; "
+          "each view exposed at a per-camera constant (sigma jitter/2) plus a per-view offset (sigma jitter)); "
+          "intrinsics known")
+    print(f"{'jitter ms':>9} {'seed':>4}  {'plain relrot max deg':>20} {'centre mm':>9}  {'modelled deg':>12} "
+          f"{'centre mm':>9} {'BA 1-sigma deg':>14}  {'adopted':>7} {'time s':>6}")
+    for jitter_ms in (0.0, 15.0, 30.0):
+        for seed in seeds:
+            rig, corners_in_board, corners, _ = jittered_board_take(jitter_ms, seed=seed)
+            solve = lambda c, v: board_extrinsics(rig, c, corners_in_board, velocity_px=v)  # noqa: E731
+            plain = solve(corners, None)
+            t0 = time.perf_counter()
+            forced, _ = solve_with_capture_jitter(solve, corners, np.arange(corners.shape[1]),
+                                                  options=CaptureJitterOptions(mode="on"))
+            _, report = solve_with_capture_jitter(solve, corners, np.arange(corners.shape[1]))
+            seconds = time.perf_counter() - t0
+            a, b = rig_agreement(plain.rig, rig), rig_agreement(forced.rig, rig)
+            print(f"{jitter_ms:>9.0f} {seed:>4}  {a.relative_rotation_error_deg.max():>20.3f} "
+                  f"{a.center_error_m.max() * 1000:>9.1f}  {b.relative_rotation_error_deg.max():>12.3f} "
+                  f"{b.center_error_m.max() * 1000:>9.1f} {forced.bundle.rotation_sigma_deg.max():>14.3f}  "
+                  f"{'yes' if report.adopted else 'no':>7} {seconds:>6.2f}")
+    print("  modelled: the capture-time model forced on; adopted: what auto mode decided")
 
 
 # -- 2. pose2sim ----------------------------------------------------------------------------------
@@ -343,6 +400,7 @@ def main(argv=None) -> int:
     demo = pose2sim_case(data, cache_dir, 60 if args.quick else None)
     sync_case(demo)
     centre_only_case(args.quick)
+    jitter_case(args.quick)
     print(f"machine load: {machine_load()}")
     return 0
 

@@ -25,6 +25,11 @@ from its own solve (sigmas) are reported; a camera moved beyond the 99.9% quanti
 chi-square distribution of its parameters gets a verdict line: its board views agree with the
 other cameras' only through a lens its own views reject (frames not simultaneous, a rolling
 shutter on a moving board, a bending board).
+
+Capture times (:mod:`calibration.capture_jitter`): decided once, on the training framesets with the
+intrinsics as given; once adopted every solve models them, and the held-out corners are also
+measured with each held-out view's capture instant solved (``heldout_capture_times``), the measure
+the verdict then uses: the plain one charges the calibration for the cameras' timing.
 """
 
 from __future__ import annotations
@@ -228,7 +233,7 @@ def _jitter_notes(jitter: CaptureJitter, names, fps) -> dict[str, list[str]]:
     return {worst: [f"the cameras' frames were not captured together ({unit} later than the rig's mean, estimated "
                     f"from the board's motion: {each}); this calibration models it, but a moving person will be "
                     "triangulated from views that far apart in time -> trigger the cameras together (hardware "
-                    "sync), or estimate the offsets and pass them as --frame-offset when labeling"]}
+                    "sync); a steady offset of whole frames can be given to labeling as --frame-offset"]}
 
 
 def _shifts(joint: JointDecision, rig: Rig, anchors, counts):

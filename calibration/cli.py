@@ -283,6 +283,10 @@ def _add_extrinsics(sub) -> None:
                         help="frameset whose board pose is the world (--world board; default: the frameset "
                              "seen by the most cameras)")
     parser.add_argument("--reference-camera", metavar="NAME", help="camera 1 of the world frame (default: first)")
+    parser.add_argument("--capture-jitter", choices=("auto", "on", "off"), default="auto",
+                        help="give each camera's view of each frameset its own exposure instant, estimated from "
+                             "the board's motion (cameras not triggered together, e.g. USB webcams); auto: when it "
+                             "explains more than noise")
     parser.add_argument("--no-report", action="store_true", help="do not write the PNG report")
     add_validation_arguments(parser)
     parser.set_defaults(func=_run_extrinsics)
@@ -419,11 +423,14 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         world_board_frame=None if args.world_frame is None else _frameset_position(frame_index, args.world_frame),
         bundle_adjustment=BundleAdjustmentOptions(intrinsics=args.intrinsics))
     from .board_validation import validated_board_extrinsics
+    from .capture_jitter import CaptureJitterOptions
     lens_notes = solved.pop("_notes", None)
     anchors = solved.pop("_anchors", None)
+    fps = getattr(sources[0], "fps", None)
     validated = validated_board_extrinsics(rig, corners_px, board.corners_in_board(), options=options,
                                            lens_complexity=solved or None, holdout_every=args.holdout_every,
-                                           notes=lens_notes, lens_anchors=anchors)
+                                           notes=lens_notes, lens_anchors=anchors, frame_time=frame_index,
+                                           capture_jitter=CaptureJitterOptions(mode=args.capture_jitter), fps=fps)
     result = validated.result
     metadata = dict(existing.metadata) if existing else {}
     metadata["extrinsics"] = {
@@ -436,6 +443,15 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         metadata["extrinsics"]["heldout_every"] = args.holdout_every
     if validated.joint is not None and validated.joint.freed:
         metadata["extrinsics"]["intrinsics"] = "refined jointly"
+    jitter = validated.capture_jitter
+    if jitter is not None:
+        metadata["extrinsics"]["capture_jitter"] = "modelled" if jitter.adopted else "not modelled"
+        if jitter.adopted:
+            metadata["extrinsics"]["capture_offset_ms"] = {
+                name: [round(mean, 1), round(spread, 1)] for name, (mean, spread)
+                in jitter.per_camera_ms(result.rig.names, fps).items() if np.isfinite(mean)}
+        if validated.heldout_capture_times is not None:
+            metadata["extrinsics"]["heldout_capture_times_rms_px"] = round(validated.heldout_capture_times.rms_px, 4)
     _warn_stale_poses(existing, result.rig.names, out)
     final = merge_cameras(existing.rig if existing else None, list(result.rig), keep_poses=False)
     save_rig(final, out, metadata=metadata, format=existing.format if existing else "auto")  # keep its layout
@@ -445,7 +461,8 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         for path in write_board_report(result, board.corners_in_board(), out.parent, stem=out.stem,
                                        frames=with_board):
             print(f"wrote {path}")
-    _print_validation(validated.heldout, validated.verdict, validated.joint)
+    _print_validation(validated.heldout, validated.verdict, validated.joint, validated.capture_jitter,
+                      validated.heldout_capture_times, result.rig.names, fps)
     return 0
 
 
@@ -458,9 +475,11 @@ def _frame_offsets(values, names) -> dict[str, float]:
     return {name: 0.0 for name in names} | parse_frame_offsets(values, names=names, fractional=True)
 
 
-def _print_validation(heldout, verdict, joint=None) -> None:
+def _print_validation(heldout, verdict, joint=None, jitter=None, timed=None, names=(), fps=None) -> None:
     from .report import heldout_table
 
+    if jitter is not None:
+        print(jitter.sentence(names, fps))
     if joint is not None:
         print(joint.reason)
         for name, parameters in joint.parameters.items():
@@ -469,6 +488,9 @@ def _print_validation(heldout, verdict, joint=None) -> None:
                   + (f"; moved {moved:.1f} sigma from its own solve" if moved is not None else ""))
     if heldout is not None:
         print(heldout_table(heldout))
+    if timed is not None:
+        print(heldout_table(timed, note="each held-out view's capture time solved, as the calibration's own views'; "
+                                        "the verdict's measure"))
     print(verdict)
 
 

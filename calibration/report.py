@@ -32,12 +32,14 @@ _MAX_CLOUD_POINTS = 4000  # keypoints in the 3D figure
 
 # -- text -------------------------------------------------------------------------------------
 def board_summary(result: BoardExtrinsics) -> str:
-    """Per camera views used and RMS, per pair shared / consistent views, and the BA totals."""
+    """Per camera views used, RMS and the bundle adjustment's 1-sigma pose uncertainty (relative to
+    the reference camera), per pair shared / consistent views, and the BA totals."""
     bundle = result.bundle
-    lines = [f"{'camera':<12} {'views used':>10} {'corners':>8} {'rms px':>7}"]
+    lines = [f"{'camera':<12} {'views used':>10} {'corners':>8} {'rms px':>7} {'1-sigma deg':>11} {'1-sigma mm':>10}"]
     for v, name in enumerate(result.rig.names):
         lines.append(f"{name:<12} {int(result.views_used[v]):>10} {int(bundle.num_observations_per_camera[v]):>8} "
-                     f"{bundle.rms_px_per_camera[v]:>7.3f}")
+                     f"{bundle.rms_px_per_camera[v]:>7.3f} {bundle.rotation_sigma_deg[v]:>11.3f} "
+                     f"{bundle.center_sigma_m[v] * 1000:>10.1f}")
     lines.append("")
     lines.append(f"{'pair':<25} {'shared views':>12} {'consistent':>10} {'spread deg':>10}  tree")
     for link in result.pairs:
@@ -299,9 +301,9 @@ INTRINSICS_HELDOUT_LIMIT_PX = 1.0  # held-out corners of views left out of the l
 LENS_TRUSTED_MIN_FRACTION = 0.5  # a lens trusted (< 1 px) over less of the image than this is worth re-recording
 
 
-def heldout_table(heldout) -> str:
+def heldout_table(heldout, note: str = "framesets the solver did not use") -> str:
     """Per camera held-out observations and RMS (a :class:`calibration.validation.HeldOutError`)."""
-    lines = [f"held-out {heldout.kind} (framesets the solver did not use):",
+    lines = [f"held-out {heldout.kind} ({note}):",
              f"{'camera':<12} {'observations':>12} {'rms px':>7}"]
     for name, count, rms in zip(heldout.names, heldout.num_observations_per_camera, heldout.rms_px_per_camera):
         lines.append(f"{name:<12} {int(count):>12} {rms:>7.3f}" if np.isfinite(rms) else f"{name:<12} {int(count):>12} {'-':>7}")

@@ -200,7 +200,9 @@ def camera_covariance(problem: ReprojectionProblem, x: np.ndarray, *, loss: str,
     for v in range(V):
         reduced[v * ka:(v + 1) * ka, v * ka:(v + 1) * ka] += U[v]
     out = np.zeros((V * ka, V * ka))
-    valid = layout.valid
+    # Held columns, and free columns no residual depends on (a distortion coefficient of a camera
+    # whose own count frees fewer), carry no information: leave them out, not the whole inverse.
+    valid = layout.valid & (np.abs(np.diag(reduced)) > 1e-12 * (1 + np.abs(np.diag(reduced)).max()))
     try:
         out[np.ix_(valid, valid)] = noise_px**2 * np.linalg.inv(reduced[np.ix_(valid, valid)])
     except np.linalg.LinAlgError:
