@@ -214,7 +214,8 @@ def _decide_timing(rig, corners_px, corners_in_board, options, train, frame_time
         corners_px[:, train], frame_time[train], options=jitter_options)
     timing = None
     if report.adopted:
-        velocity = image_velocity(corners_px, frame_time, max_gap_frames=jitter_options.max_gap_frames)
+        velocity = image_velocity(corners_px, frame_time, max_gap_frames=jitter_options.max_gap_frames,
+                                  max_turn=jitter_options.max_turn)
         timing = _Timing(frame_time, jitter_options, velocity)
     return timing, report, solved
 

@@ -33,6 +33,7 @@ lower RMS). Still or synchronized footage keeps the plain solve.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -60,6 +61,8 @@ class CaptureJitterOptions:
     significance: the F-test's false-alarm rate in ``"auto"`` mode.
     min_rms_drop: and the share by which the model must lower the RMS in ``"auto"`` mode.
     max_gap_frames: a neighbouring frameset further away than this many frames gives no velocity.
+    max_turn: a corner whose forward and backward image rates differ (over a frameset step) by more
+        than this share of the board's extent in the view gives no velocity (separate poses, not motion).
     """
 
     mode: JitterMode = option("auto", choices=("auto", "on", "off"))
@@ -67,6 +70,7 @@ class CaptureJitterOptions:
     significance: float = option(1e-3, low=0, high=1, low_open=True, high_open=True)
     min_rms_drop: float = option(0.05, low=0, high=1, high_open=True)
     max_gap_frames: float = option(3.0, low=0, low_open=True)
+    max_turn: float = option(0.25, low=0, low_open=True)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -115,13 +119,20 @@ class CaptureJitter:
         return f"capture times from the board's motion ({unit}, later than the rig's mean): {cams}; {self.reason}"
 
 
-def image_velocity(corners_px: np.ndarray, frame_time: np.ndarray, *, max_gap_frames: float = 3.0) -> np.ndarray:
+def image_velocity(corners_px: np.ndarray, frame_time: np.ndarray, *, max_gap_frames: float = 3.0,
+                   max_turn: float = 0.25) -> np.ndarray:
     """Each corner's image velocity from the same camera's neighbouring framesets.
 
     corners_px: (V, F, C, 2) distorted pixels, NaN where not seen. frame_time: (F,) increasing
     frame numbers of the framesets (the time axis; strides and gaps allowed).
-    Returns (V, F, C, 2) px per frame: the central difference where both neighbours saw the corner,
-    one-sided where one did, 0 where none did or the neighbour is more than ``max_gap_frames`` away.
+    Returns (V, F, C, 2) px per frame: the mean of the forward and backward rates where both
+    neighbours saw the corner within ``max_gap_frames`` and the motion was smooth (the two rates
+    differ, over a frameset step, by at most ``max_turn`` times the board's extent in the view); the
+    one rate there is where the board moved at most that far over the step; else 0: a view's offset
+    is only measurable on a board that moves steadily, not on separate board poses (stills, large
+    strides). Measured, turn / extent, 95th percentile: 5% (Caliscope's webcams), 20% (the
+    synthetic jittered take); separate board poses 42-550% (5th-95th); one-sided steps / extent:
+    11% and 47% against 18-300%.
     """
     corners = np.asarray(corners_px, dtype=np.float64)
     time = np.asarray(frame_time, dtype=np.float64)
@@ -130,23 +141,30 @@ def image_velocity(corners_px: np.ndarray, frame_time: np.ndarray, *, max_gap_fr
     if np.any(np.diff(time) <= 0):
         raise ValueError("frame_time must increase")
     V, F, C, _ = corners.shape
-    prev = np.full_like(corners, np.nan)
-    nxt = np.full_like(corners, np.nan)
-    dt_prev = np.full(F, np.inf)
-    dt_next = np.full(F, np.inf)
-    if F > 1:
-        prev[:, 1:], nxt[:, :-1] = corners[:, :-1], corners[:, 1:]
-        dt_prev[1:] = dt_next[:-1] = np.diff(time)
-    near_prev = (dt_prev <= max_gap_frames)[None, :, None, None]
-    near_next = (dt_next <= max_gap_frames)[None, :, None, None]
-    prev = np.where(near_prev, prev, np.nan)
-    nxt = np.where(near_next, nxt, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        central = (nxt - prev) / (dt_prev + dt_next)[None, :, None, None]
-        forward = (nxt - corners) / dt_next[None, :, None, None]
-        backward = (corners - prev) / dt_prev[None, :, None, None]
-    velocity = np.where(np.isfinite(central), central,
-                        np.where(np.isfinite(forward), forward, np.where(np.isfinite(backward), backward, 0.0)))
+    if F < 2:
+        return np.zeros_like(corners)
+    dt = np.diff(time)
+    step = float(dt.mean())  # a typical frameset step, frames
+    forward = np.full_like(corners, np.nan)  # px per frame to the next frameset, where near enough
+    backward = np.full_like(corners, np.nan)
+    near = dt <= max_gap_frames
+    forward[:, :-1] = np.where(near[None, :, None, None], (corners[:, 1:] - corners[:, :-1]) / dt[None, :, None, None],
+                               np.nan)
+    backward[:, 1:] = forward[:, :-1]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # views without corners: all-NaN extents
+        extent = np.linalg.norm(np.nanmax(corners, axis=2) - np.nanmin(corners, axis=2), axis=-1)  # (V, F) px
+        limit = (max_turn * extent)[:, :, None]
+        both = np.isfinite(forward[..., 0]) & np.isfinite(backward[..., 0])
+        turn = np.linalg.norm(forward - backward, axis=-1) * step
+        central = 0.5 * (forward + backward)
+        smooth = both & (turn <= limit)
+        one_forward = ~both & (np.linalg.norm(forward, axis=-1) * step <= limit)
+        one_backward = ~both & (np.linalg.norm(backward, axis=-1) * step <= limit)
+    velocity = np.zeros_like(corners)
+    velocity = np.where(smooth[..., None], central, velocity)
+    velocity = np.where(one_forward[..., None], forward, velocity)
+    velocity = np.where(one_backward[..., None], backward, velocity)
     return np.nan_to_num(velocity)
 
 
@@ -213,7 +231,8 @@ def solve_with_capture_jitter(solve: Callable[[np.ndarray, np.ndarray | None], B
     V, F, C, _ = corners.shape
     nan = float("nan")
     use = options.mode != "off" if decided is None else decided
-    velocity = image_velocity(corners, frame_time, max_gap_frames=options.max_gap_frames) if use else None
+    velocity = (image_velocity(corners, frame_time, max_gap_frames=options.max_gap_frames, max_turn=options.max_turn)
+                if use else None)
     if decided is True:
         result = solve(corners, velocity)
         offsets, moving = view_offsets(result, V, F)

@@ -31,14 +31,16 @@ def still():
     return jittered_board_take(0.0, seed=1)
 
 
-def test_image_velocity_central_one_sided_and_gaps():
-    corners = np.full((1, 5, 1, 2), np.nan)
-    corners[0, :3, 0] = [[0.0, 0.0], [2.0, 1.0], [4.0, 2.0]]
-    corners[0, 4, 0] = [9.0, 9.0]
-    velocity = image_velocity(corners, np.array([0, 1, 2, 3, 10]), max_gap_frames=3)
-    np.testing.assert_allclose(velocity[0, :, 0], [[2, 1], [2, 1], [2, 1], [0, 0], [0, 0]])
+def test_image_velocity_needs_steady_motion_on_both_sides():
+    corners = np.full((1, 7, 2, 2), np.nan)
+    corners[0, :4, 0] = [[0.0, 0.0], [2.0, 1.0], [4.0, 2.0], [6.5, 3.0]]  # steady (turns by 0.5 px)
+    corners[0, 4:, 0] = [[60.0, -40.0], [0.0, 5.0], [1.0, 5.0]]  # a jump to another pose and back
+    corners[0, :, 1] = corners[0, :, 0] + [8.0, 6.0]  # a second corner: the board spans 10 px
+    velocity = image_velocity(corners, np.array([0, 1, 2, 3, 4, 5, 9]), max_gap_frames=3)
+    np.testing.assert_allclose(velocity[0, 1:3, 0], [[2, 1], [2.25, 1]])
+    assert not velocity[0, [0, 3, 4, 5, 6]].any()  # ends, the jump, and a gap of 4 frames
     with pytest.raises(ValueError, match="increase"):
-        image_velocity(corners, np.array([0, 1, 1, 2, 3]))
+        image_velocity(corners, np.array([0, 1, 1, 2, 3, 4, 5]))
 
 
 def test_view_offsets_recover_a_known_shift():
