@@ -54,6 +54,7 @@ __all__ = ["JointDecision", "ValidatedBoardCalibration", "validated_board_extrin
 log = logging.getLogger(__name__)
 
 BOARD_HELDOUT_LIMIT_PX = 1.5  # held-out board corners above this RMS: a camera to check
+MIN_FRAME_SHIFT = 0.02  # frames: steady capture offsets below this are not reported as frame offsets
 JITTER_NOTE_FRAMES = 0.05  # a camera's median capture offset above this (frames): a verdict line
 SHIFT_QUANTILE = 0.999  # joint refinement moving a camera's intrinsics beyond this chi-square quantile: check it
 DISTORTION_FREED = {"focal": 0, "pinhole": 0, "radial": 2, "standard": 5, "rational": 8, "fisheye": 4}
@@ -89,6 +90,8 @@ class ValidatedBoardCalibration:
     verdict: Verdict
     capture_jitter: CaptureJitter | None = None
     heldout_capture_times: HeldOutError | None = None
+    frame_offsets: Mapping[str, float] = field(default_factory=dict)
+    heldout_frame_offsets: HeldOutError | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class _Timing:
     frame_time: np.ndarray
     options: CaptureJitterOptions
     velocity: np.ndarray
+    steady: np.ndarray  # (V,) each camera's steady offset, frames (later positive)
 
 
 def _solve(rig, corners_px, corners_in_board, options, mask, intrinsics=None, counts=None,
@@ -117,10 +121,11 @@ def _solve(rig, corners_px, corners_in_board, options, mask, intrinsics=None, co
 
 
 def _heldout(rig, corners_px, mask, timing: _Timing | None = None) -> HeldOutError:
-    """Held-out corners reprojected; with capture times solved per view when the model is adopted."""
+    """Held-out corners reprojected; with capture times solved per view when the model is adopted
+    (starting from each camera's steady offset)."""
     if timing is not None:
         return heldout_with_capture_times(rig, corners_px[:, mask], timing.velocity[:, mask],
-                                          prior_frames=timing.options.prior_frames)
+                                          prior_frames=timing.options.prior_frames, steady_frames=timing.steady)
     V = corners_px.shape[0]
     return heldout_reprojection(rig, corners_px[:, mask].reshape(V, -1, 2), kind="corners")
 
@@ -159,8 +164,8 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
     train = ~held
     if not train.any():
         raise ValueError("no framesets left to solve from after holding out the validation framesets")
-    timing, jitter, decided = _decide_timing(rig, corners_px, corners_in_board, options, train, frame_time,
-                                             capture_jitter)
+    timing, jitter, decided, frame_offsets = _decide_timing(rig, corners_px, corners_in_board, options, train,
+                                                            frame_time, capture_jitter)
     joint = None
     mode, counts, anchors = None, None, None
     same_frames = lens_complexity is not None and all(n in lens_complexity for n in rig.names)
@@ -183,6 +188,13 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
         result = _solve(rig, corners_px, corners_in_board, options, train, mode, counts, anchors, timing)
     heldout = _heldout(result.rig, corners_px, held) if held.any() else None
     timed = _heldout(result.rig, corners_px, held, timing) if timing is not None and held.any() else None
+    shifted = None
+    if frame_offsets and held.any():  # as the frames would pair with --frame-offset
+        from .sync import shift_frames
+
+        step = float(np.median(np.diff(timing.frame_time))) if F > 1 else 1.0
+        moved = shift_frames(corners_px, np.array([frame_offsets[n] for n in rig.names]) / step)
+        shifted = _heldout(result.rig, moved, held)
     if final_on_all and held.any():
         result = _solve(rig, corners_px, corners_in_board, options, np.ones(F, dtype=bool), mode, counts, anchors,
                         timing)
@@ -190,21 +202,29 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
         joint, shift_notes = _shifts(joint, result.rig, anchors, counts)
         notes = _merge_notes(notes, shift_notes)
     if jitter is not None and jitter.adopted:
-        notes = _merge_notes(notes, _jitter_notes(jitter, rig.names, fps))
+        notes = _merge_notes(notes, _jitter_notes(jitter, rig.names, fps, frame_offsets))
     if heldout is None:
         lines = ("no held-out framesets (--holdout-every 0): nothing to judge the calibration by",)
         return ValidatedBoardCalibration(result=result, heldout_framesets=held, heldout=None, joint=joint,
-                                         verdict=Verdict(good=False, lines=lines), capture_jitter=jitter)
+                                         verdict=Verdict(good=False, lines=lines), capture_jitter=jitter,
+                                         frame_offsets=frame_offsets)
     return ValidatedBoardCalibration(result=result, heldout_framesets=held, heldout=heldout, joint=joint,
                                      verdict=verdict(timed or heldout, max_rms_px=max_heldout_px, notes=notes),
-                                     capture_jitter=jitter, heldout_capture_times=timed)
+                                     capture_jitter=jitter, heldout_capture_times=timed, frame_offsets=frame_offsets,
+                                     heldout_frame_offsets=shifted)
 
 
 def _decide_timing(rig, corners_px, corners_in_board, options, train, frame_time, jitter_options):
-    """(timing or None, the CaptureJitter report or None, the training solve when the decision made
-    it with the options as given, else None)."""
+    """The capture-time decision, on the training framesets with the intrinsics as given.
+
+    Returns ``(timing or None, the CaptureJitter report or None, the training solve or None,
+    {name: steady frame offset, --frame-offset convention, frames})``: each camera's steady offset
+    (the mean of its views', when beyond 2 standard errors and MIN_FRAME_SHIFT) is reported, not
+    applied: shifting the frames by it before the solve (sub-frame interpolation) was no closer to
+    the truth than the per-view model on the synthetic takes, and on some further off.
+    """
     if jitter_options.mode == "off":
-        return None, None, None
+        return None, None, None, {}
     F = corners_px.shape[1]
     frame_time = np.arange(F, dtype=np.float64) if frame_time is None else np.asarray(frame_time, dtype=np.float64)
     if frame_time.shape != (F,):
@@ -212,29 +232,33 @@ def _decide_timing(rig, corners_px, corners_in_board, options, train, frame_time
     solved, report = solve_with_capture_jitter(
         lambda c, velocity: board_extrinsics(rig, c, corners_in_board, options=options, velocity_px=velocity),
         corners_px[:, train], frame_time[train], options=jitter_options)
-    timing = None
-    if report.adopted:
-        velocity = image_velocity(corners_px, frame_time, max_gap_frames=jitter_options.max_gap_frames,
-                                  max_turn=jitter_options.max_turn)
-        timing = _Timing(frame_time, jitter_options, velocity)
-    return timing, report, solved
+    if not report.adopted:
+        return None, report, solved, {}
+    velocity = image_velocity(corners_px, frame_time, max_gap_frames=jitter_options.max_gap_frames,
+                              max_turn=jitter_options.max_turn)
+    steady = report.camera_offsets_frames()
+    significant = np.abs(steady) > np.maximum(2 * report.camera_offsets_sigma_frames(), MIN_FRAME_SHIFT)
+    offsets = ({name: float(-s) for name, s in zip(rig.names, steady)} if significant.any() else {})
+    return _Timing(frame_time, jitter_options, velocity, steady), report, solved, offsets
 
 
-def _jitter_notes(jitter: CaptureJitter, names, fps) -> dict[str, list[str]]:
-    """One verdict line, on the camera furthest off, when a camera's views were captured more than
-    JITTER_NOTE_FRAMES (mean or spread) off the rig's mean while the board moved."""
+def _jitter_notes(jitter: CaptureJitter, names, fps, applied: Mapping[str, float]) -> dict[str, list[str]]:
+    """One verdict line, on the camera furthest off, when a camera's steady offset or its views' spread
+    exceeds JITTER_NOTE_FRAMES."""
     unit = "ms" if fps and np.isfinite(fps) and fps > 0 else "frames"
+    scale = 1000.0 / fps if unit == "ms" else 1.0
     found = {n: s for n, s in jitter.per_camera_ms(names, fps).items() if np.isfinite(s[0])}
-    limit = JITTER_NOTE_FRAMES * (1000.0 / fps if unit == "ms" else 1.0)
     size = {n: max(abs(m), s) for n, (m, s) in found.items()}
-    if not size or max(size.values()) <= limit:
+    if not size or max(size.values()) <= JITTER_NOTE_FRAMES * scale:
         return {}
     worst = max(size, key=size.get)
-    each = ", ".join(f"{n} {m:+.0f} +- {s:.0f}" for n, (m, s) in found.items())
-    return {worst: [f"the cameras' frames were not captured together ({unit} later than the rig's mean, estimated "
-                    f"from the board's motion: {each}); this calibration models it, but a moving person will be "
-                    "triangulated from views that far apart in time -> trigger the cameras together (hardware "
-                    "sync); a steady offset of whole frames can be given to labeling as --frame-offset"]}
+    steady = (" ".join(f"{n}={a:+.2f}" for n, a in applied.items()) if applied else "none")
+    spread = ", ".join(f"{n} {s:.0f}" for n, (_, s) in found.items())
+    return {worst: [f"the cameras' frames were not captured together: steady offsets (frames, as --frame-offset) "
+                    f"{steady}, and a spread per frameset of ({unit}) {spread}, estimated from the board's motion "
+                    "and modelled in this calibration; a moving person would be triangulated from views that far "
+                    "apart in time -> trigger the cameras together (hardware sync), or give 'rigkit label' the "
+                    "steady offsets as --frame-offset (rounded to whole frames)"]}
 
 
 def _shifts(joint: JointDecision, rig: Rig, anchors, counts):

@@ -450,6 +450,10 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
             metadata["extrinsics"]["capture_offset_ms"] = {
                 name: [round(mean, 1), round(spread, 1)] for name, (mean, spread)
                 in jitter.per_camera_ms(result.rig.names, fps).items() if np.isfinite(mean)}
+        if validated.frame_offsets:  # on top of any --frame-offset given
+            metadata["extrinsics"]["frame_offsets_estimated"] = {n: round(a, 3) for n, a in validated.frame_offsets.items()}
+        if validated.heldout_frame_offsets is not None:
+            metadata["extrinsics"]["heldout_frame_offsets_rms_px"] = round(validated.heldout_frame_offsets.rms_px, 4)
         if validated.heldout_capture_times is not None:
             metadata["extrinsics"]["heldout_capture_times_rms_px"] = round(validated.heldout_capture_times.rms_px, 4)
     _warn_stale_poses(existing, result.rig.names, out)
@@ -462,7 +466,8 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
                                        frames=with_board):
             print(f"wrote {path}")
     _print_validation(validated.heldout, validated.verdict, validated.joint, validated.capture_jitter,
-                      validated.heldout_capture_times, result.rig.names, fps)
+                      validated.heldout_capture_times, result.rig.names, fps, dict(validated.frame_offsets),
+                      validated.heldout_frame_offsets)
     return 0
 
 
@@ -475,11 +480,12 @@ def _frame_offsets(values, names) -> dict[str, float]:
     return {name: 0.0 for name in names} | parse_frame_offsets(values, names=names, fractional=True)
 
 
-def _print_validation(heldout, verdict, joint=None, jitter=None, timed=None, names=(), fps=None) -> None:
+def _print_validation(heldout, verdict, joint=None, jitter=None, timed=None, names=(), fps=None,
+                      applied=None, shifted=None) -> None:
     from .report import heldout_table
 
     if jitter is not None:
-        print(jitter.sentence(names, fps))
+        print(jitter.sentence(names, fps, applied))
     if joint is not None:
         print(joint.reason)
         for name, parameters in joint.parameters.items():
@@ -488,6 +494,9 @@ def _print_validation(heldout, verdict, joint=None, jitter=None, timed=None, nam
                   + (f"; moved {moved:.1f} sigma from its own solve" if moved is not None else ""))
     if heldout is not None:
         print(heldout_table(heldout))
+    if shifted is not None:
+        print(heldout_table(shifted, note="the same, each camera's frames shifted by its steady offset, as "
+                                          "--frame-offset would pair them"))
     if timed is not None:
         print(heldout_table(timed, note="each held-out view's capture time solved, as the calibration's own views'; "
                                         "the verdict's measure"))

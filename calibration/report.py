@@ -309,7 +309,7 @@ def heldout_table(heldout, note: str = "framesets the solver did not use") -> st
         lines.append(f"{name:<12} {int(count):>12} {rms:>7.3f}" if np.isfinite(rms) else f"{name:<12} {int(count):>12} {'-':>7}")
     lines.append(f"{'all':<12} {int(heldout.num_observations_per_camera.sum()):>12} {heldout.rms_px:>7.3f}")
     if heldout.num_rejected:
-        lines.append(f"({heldout.num_rejected} held-out {heldout.kind} left out as outliers of the robust triangulation)")
+        lines.append(f"({heldout.num_rejected} held-out {heldout.kind} left out {heldout.rejected_why})")
     return "\n".join(lines)
 
 

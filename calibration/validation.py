@@ -57,6 +57,7 @@ class HeldOutError:
     num_points: int
     kind: str = "corners"
     num_rejected: int = 0
+    rejected_why: str = "as outliers of the robust triangulation"
 
 
 def heldout_reprojection(rig: Rig, points_2d: np.ndarray, *, kind: str = "corners",

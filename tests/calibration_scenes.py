@@ -49,10 +49,11 @@ def keypoint_take(num_cameras: int = 3, num_frames: int = 120, *, seed: int = 43
     return rig, motion, detections
 
 
-def jittered_board_take(jitter_ms: float, *, num_framesets: int = 60, seed: int = 0, noise_px: float = 0.2):
+def jittered_board_take(jitter_ms: float, *, num_framesets: int = 60, seed: int = 0, noise_px: float = 0.2,
+                        latency_ms: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)):
     """A board carried through a 4-camera ring, filmed at 6 framesets per second by free-running
     cameras: each view exposed at its own offset (a per-camera constant of jitter_ms / 2 plus
-    jitter_ms per view, Gaussian, 1 sigma).
+    jitter_ms per view, Gaussian, 1 sigma), plus each camera's ``latency_ms`` (later positive).
 
     Returns ``(rig, corners_in_board (C, 3), corners_px (V, F, C, 2), true offsets (V, F) in frames
     of the 6 fps video)``.
@@ -64,7 +65,8 @@ def jittered_board_take(jitter_ms: float, *, num_framesets: int = 60, seed: int 
     fine_fps, step = 300.0, 50  # trajectory frames per second, per frameset
     R, t = board_trajectory(rig, num_framesets * step + 200, fps=fine_fps, rng=rng, board=BOARD,
                             seconds_per_pose=1.5, hold_share=0.1)
-    offsets_ms = rng.normal(0, jitter_ms / 2, (4, 1)) + rng.normal(0, jitter_ms, (4, num_framesets))
+    offsets_ms = (rng.normal(0, jitter_ms / 2, (4, 1)) + rng.normal(0, jitter_ms, (4, num_framesets))
+                  + np.asarray(latency_ms, dtype=np.float64)[:, None])
     frames = 100 + step * np.arange(num_framesets)
     corners = BOARD.corners_in_board()
     pixels = unsynchronized_board_observations(rig, R, t, corners, frames, offsets_ms * fine_fps / 1000,

@@ -18,7 +18,9 @@ from calibration_scenes import jittered_board_take
 SEED = 2
 PLAIN_MIN_ROTATION_ERROR_DEG = 0.5
 MODELLED_MAX_ROTATION_ERROR_DEG = 0.2
-OFFSET_TOLERANCE_FRAMES = 0.05  # RMS error of the recovered offsets (8 ms at 6 fps; their spread: 0.077)
+OFFSET_TOLERANCE_FRAMES = 0.05
+LATENCY_TOLERANCE_FRAMES = 0.08  # a camera's steady offset (13 ms at 6 fps; seeds 1-4: 0.03-0.10)
+TIMED_HELDOUT_MAX_PX = 0.3  # RMS error of the recovered offsets (8 ms at 6 fps; their spread: 0.077)
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +91,23 @@ def test_validated_calibration_reports_jitter_and_timed_heldout(jittered):
     assert validated.heldout_capture_times.rms_px < 0.7 * validated.heldout.rms_px
     assert any("not captured together" in line for line in validated.verdict.lines)
     assert "ms" in validated.capture_jitter.sentence(rig.names, 6.0)
-    # The timed held-out error is a property of the calibration: the truth scores best.
+    # The timed held-out error is a property of the calibration: the truth scores about as well.
     held = heldout_mask(corners.shape[1])
     velocity = image_velocity(corners, np.arange(corners.shape[1]))[:, held]
     truth = heldout_with_capture_times(rig, corners[:, held], velocity)
-    assert truth.rms_px <= validated.heldout_capture_times.rms_px * 1.05
+    assert truth.rms_px <= validated.heldout_capture_times.rms_px * 1.1
     assert truth.rms_px < 0.5 * heldout_reprojection(rig, corners[:, held].reshape(4, -1, 2)).rms_px
+
+
+def test_a_cameras_steady_latency_is_reported_as_frame_offsets():
+    # cam03 exposes 100 ms (0.6 of a 6 fps frame) after the others, on top of 10 ms of jitter.
+    rig, corners_in_board, corners, true = jittered_board_take(10.0, seed=SEED, latency_ms=(0, 0, 100, 0))
+    validated = validated_board_extrinsics(rig, corners, corners_in_board, fps=6.0, final_on_all=False)
+    steady = true.mean(axis=1) - true.mean()  # later than the rig's mean, frames
+    for name, later in zip(rig.names, steady):  # --frame-offset: camera's frame k + N shows the instant k
+        assert validated.frame_offsets[name] == pytest.approx(-later, abs=LATENCY_TOLERANCE_FRAMES)
+    assert rig_agreement(validated.result.rig, rig).relative_rotation_error_deg.max() < MODELLED_MAX_ROTATION_ERROR_DEG
+    # Paired as those offsets would pair the frames, the plain held-out error drops (2.5 -> 0.8 px), and
+    # with each held-out view's instant solved it is near the noise (0.15 px; 0.2 px noise per axis).
+    assert validated.heldout_frame_offsets.rms_px < 0.5 * validated.heldout.rms_px
+    assert validated.heldout_capture_times.rms_px < TIMED_HELDOUT_MAX_PX
