@@ -6,11 +6,13 @@ driver reports are arrival times, not exposure times. A board carried by hand mo
 exposures, so the cameras of one frameset see it in slightly different poses; a bundle adjustment
 that assumes one pose per frameset then bends the camera poses (and freed intrinsics) to absorb
 the disagreement. On the synthetic 4-camera ring (``benchmarks/bench_real_calibration.py``,
-section 5) 15 ms of jitter puts the relative rotations 0.25-1.6 deg off the truth; modelled,
-0.06-0.09 deg on 4 of 6 scenes; the two whose camera pairs share few board views keep 1.2-1.6 deg,
-and the bundle adjustment's 1-sigma (0.4-0.7 deg) says so. On the real Caliscope webcams the
-bundle adjustment's RMS falls from 0.80 to 0.34 px and calibrations from disjoint halves of the
-recording agree 3x better.
+section 5, seeds 0-5) 15 ms of jitter puts the relative rotations 0.25-1.59 deg off the truth;
+modelled 0.04-0.08 deg on four scenes and 0.38 / 0.72 deg on the two whose camera pairs share few
+board views (their bundle adjustment's 1-sigma, 0.4-0.6 deg, says so); 30 ms: 0.38-3.36 -> 0.05-1.25
+deg; without jitter auto mode keeps the plain solve on all six. On the real Caliscope webcams the
+bundle adjustment's RMS falls from 0.80 to 0.33 px and calibrations from disjoint halves of the
+recording agree within 0.3 deg instead of 1.0-1.3 (Caliscope's lenses) or 5-6 deg (from the videos
+alone).
 
 The model: camera ``v``'s view of frameset ``f`` was captured ``dt[v, f]`` (frames) after the
 frameset's instant, so each of its corners sits where the board put it ``dt`` later: to first order
@@ -132,14 +134,16 @@ class CaptureJitter:
         return out
 
     def per_camera_ms(self, names, fps: float | None) -> dict[str, tuple[float, float]]:
-        """{name: (mean offset, spread)} of each camera's views, ms (frames when ``fps`` is unknown):
-        the mean is how much later than the rig (the average camera) it exposes, the spread (standard
-        deviation) how much that varies from frameset to frameset."""
+        """{name: (steady offset, spread)} ms (frames when ``fps`` is unknown): how much later than the
+        rig it exposes (:meth:`camera_offsets_frames`), and how much its views vary around that
+        (standard deviation)."""
         scale = 1000.0 / fps if fps and np.isfinite(fps) and fps > 0 else 1.0
+        steady = self.camera_offsets_frames()
         out = {}
         for v, name in enumerate(names):
-            values = self.offsets_frames[v][self.moving[v]] * scale
-            out[name] = (float(values.mean()), float(values.std())) if values.size else (float("nan"),) * 2
+            values = self.offsets_frames[v][self.moving[v]]
+            out[name] = ((float(steady[v] * scale), float((values - steady[v]).std() * scale)) if values.size
+                         else (float("nan"),) * 2)
         return out
 
     def sentence(self, names, fps: float | None, applied: dict[str, float] | None = None) -> str:
@@ -154,8 +158,8 @@ class CaptureJitter:
                       + " ".join(f"{n}={a:+.2f}" for n, a in applied.items()) + "; ")
         spread = self.per_camera_ms(names, fps)
         cams = ", ".join(f"{n} {m:+.0f} +- {s:.0f}" for n, (m, s) in spread.items() if np.isfinite(m))
-        return (f"capture times from the board's motion: {shifts}per view ({unit} later than the rig's mean): "
-                f"{cams}; {self.reason}")
+        return (f"capture times from the board's motion: {shifts}each camera's views ({unit} later than the rig, "
+                f"steady +- spread): {cams}; {self.reason}")
 
 
 def image_velocity(corners_px: np.ndarray, frame_time: np.ndarray, *, max_gap_frames: float = 3.0,
