@@ -40,6 +40,9 @@ _SUBMODULES = {
     "fix_swaps": "keypoint_cleaning", "swap_permutation": "keypoint_cleaning", "temporal_outliers": "keypoint_cleaning",
     "COMPLEXITIES": "lens_model", "Complexity": "lens_model", "LensFit": "lens_model", "LensPriors": "lens_model", "LensSelection": "lens_model", "LensUncertainty": "lens_model", "ModelScore": "lens_model", "fit_lens": "lens_model", "lens_error_px": "lens_model", "projection_uncertainty": "lens_model", "select_lens_model": "lens_model",
     "TimeOffsets": "sync", "estimate_time_offsets": "sync", "shift_frames": "sync",
+    "CaptureJitter": "capture_jitter", "CaptureJitterOptions": "capture_jitter", "JitterMode": "capture_jitter",
+    "heldout_with_capture_times": "capture_jitter", "image_velocity": "capture_jitter",
+    "solve_with_capture_jitter": "capture_jitter",
     "HeldOutError": "validation", "Verdict": "validation", "heldout_mask": "validation", "heldout_reprojection": "validation", "heldout_view_errors": "validation", "verdict": "validation",
 }
 __all__ = list(_SUBMODULES)
