@@ -56,7 +56,8 @@ JitterMode = Literal["auto", "on", "off"]
 
 @dataclass(frozen=True, kw_only=True)
 class CaptureJitterOptions:
-    """mode: ``"auto"`` (adopt when the F-test says so), ``"on"`` (always), ``"off"`` (never).
+    """mode: ``"auto"`` (adopt when it explains more than noise: the F-test and ``min_rms_drop``),
+        ``"on"`` (always), ``"off"`` (never).
     prior_frames: 1-sigma Gaussian prior on a view's offset for the held-out measure
         (:func:`heldout_with_capture_times`; the solve's is
         ``BundleAdjustmentOptions.capture_offset_sigma_frames``), frames of the time axis.
