@@ -215,23 +215,34 @@ def test_a_bad_video_argument_is_one_sentence_and_exit_2(labels, capsys):
     assert "no camera named zz" in capsys.readouterr().err
 
 
-def test_another_host_is_served_with_a_warning(labels):
+def test_another_host_is_served_with_a_warning(labels, tmp_path):
     root, _ = labels
-    process = subprocess.Popen([sys.executable, "-m", "rigkit_cli", "label", "review", str(root), "--host",
-                                "0.0.0.0", "--no-browser"], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        lines = [process.stdout.readline() for _ in range(3)]
+    stderr = tmp_path / "stderr.txt"
+    with open(stderr, "w") as errors:
+        process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "rigkit_cli", "label", "review",
+                                    str(root), "--host", "0.0.0.0", "--no-browser"], cwd=REPO,
+                                   stdout=subprocess.PIPE, stderr=errors, text=True,
+                                   env={**os.environ, "PYTHONPATH": str(REPO)})
+    lines = []
+    try:  # Ctrl-C once the server says where it listens (its third line)
+        while len(lines) < 8 and not (lines and lines[-1].startswith("open ")):
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
     finally:
         process.send_signal(signal.SIGINT)
         try:
             code = process.wait(30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            process.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack to stderr
+            process.wait(10)
             code = "hung after Ctrl-C"
-    assert code == 0  # Ctrl-C stops it cleanly, even while the summary is being built
-    assert "WARNING" in lines[0] and "0.0.0.0" in lines[0]
-    assert re.search(r"open http://0\.0\.0\.0:\d+/\?token=[\w-]{32}", lines[2])
+    # Ctrl-C stops it cleanly, even while the summary is being built
+    assert code == 0, f"{code}; stdout {lines}; stderr:\n{stderr.read_text()[-6000:]}"
+    warning = next(line for line in lines if "WARNING" in line)
+    assert "0.0.0.0" in warning
+    assert re.search(r"open http://0\.0\.0\.0:\d+/\?token=[\w-]{32}", lines[-1])
 
 
 # -- kill -9 mid-save ------------------------------------------------------------------------
