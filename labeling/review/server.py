@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -368,6 +369,11 @@ def serve(root: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 0, op
           videos: dict | None = None, announce=print) -> int:
     """Serve the review of ``root`` until interrupted (Ctrl-C); returns 0."""
     started = time.perf_counter()
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C (SIGINT) is how the server stops, also when it was started with SIGINT ignored (a
+        # background job of a script inherits that, and Python then installs no KeyboardInterrupt).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     app = ReviewApp(root, session=session, max_frame_width_px=max_frame_width_px, videos=videos)
     server = make_server(app, host=host, port=port)
     app.start_summary()
