@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 BOARD_HELDOUT_LIMIT_PX = 1.5  # held-out board corners above this RMS: a camera to check
 MIN_FRAME_SHIFT = 0.02  # frames: steady capture offsets below this are not reported as frame offsets
-JITTER_NOTE_FRAMES = 0.05  # a camera's median capture offset above this (frames): a verdict line
+JITTER_NOTE_FRAMES = 0.05  # a camera's steady offset or its views' spread above this (frames): a verdict line
 SHIFT_QUANTILE = 0.999  # joint refinement moving a camera's intrinsics beyond this chi-square quantile: check it
 DISTORTION_FREED = {"focal": 0, "pinhole": 0, "radial": 2, "standard": 5, "rational": 8, "fisheye": 4}
 _DIST_NAMES = ("k1", "k2", "p1", "p2", "k3", "k4", "k5", "k6")
@@ -97,12 +97,15 @@ class ValidatedBoardCalibration:
 @dataclass(frozen=True)
 class _Timing:
     """The capture-time model every solve uses once adopted: frame_time (F,) frames; velocity
-    (V, F, C, 2) px per frame of every corner over all framesets (for the held-out measure)."""
+    (V, F, C, 2) px per frame of every corner over all framesets, steady (V,) each camera's steady
+    offset (frames, later positive) and prior_frames the solve's prior on a view's offset
+    (``BundleAdjustmentOptions.capture_offset_sigma_frames``), for the held-out measure."""
 
     frame_time: np.ndarray
     options: CaptureJitterOptions
     velocity: np.ndarray
-    steady: np.ndarray  # (V,) each camera's steady offset, frames (later positive)
+    steady: np.ndarray
+    prior_frames: float
 
 
 def _solve(rig, corners_px, corners_in_board, options, mask, intrinsics=None, counts=None,
@@ -125,7 +128,7 @@ def _heldout(rig, corners_px, mask, timing: _Timing | None = None) -> HeldOutErr
     (starting from each camera's steady offset)."""
     if timing is not None:
         return heldout_with_capture_times(rig, corners_px[:, mask], timing.velocity[:, mask],
-                                          prior_frames=timing.options.prior_frames, steady_frames=timing.steady)
+                                          prior_frames=timing.prior_frames, steady_frames=timing.steady)
     V = corners_px.shape[0]
     return heldout_reprojection(rig, corners_px[:, mask].reshape(V, -1, 2), kind="corners")
 
@@ -219,8 +222,8 @@ def _decide_timing(rig, corners_px, corners_in_board, options, train, frame_time
 
     Returns ``(timing or None, the CaptureJitter report or None, the training solve or None,
     {name: steady frame offset, --frame-offset convention, frames})``: each camera's steady offset
-    (the mean of its views', when beyond 2 standard errors and MIN_FRAME_SHIFT) is reported, not
-    applied: shifting the frames by it before the solve (sub-frame interpolation) was no closer to
+    (:meth:`CaptureJitter.camera_offsets_frames`, when beyond 2 standard errors and MIN_FRAME_SHIFT) is
+    reported, not applied: shifting the frames by it before the solve (sub-frame interpolation) was no closer to
     the truth than the per-view model on the synthetic takes, and on some further off.
     """
     if jitter_options.mode == "off":
@@ -239,7 +242,9 @@ def _decide_timing(rig, corners_px, corners_in_board, options, train, frame_time
     steady = report.camera_offsets_frames()
     significant = np.abs(steady) > np.maximum(2 * report.camera_offsets_sigma_frames(), MIN_FRAME_SHIFT)
     offsets = ({name: float(-s) for name, s in zip(rig.names, steady)} if significant.any() else {})
-    return _Timing(frame_time, jitter_options, velocity, steady), report, solved, offsets
+    timing = _Timing(frame_time, jitter_options, velocity, steady,
+                     options.bundle_adjustment.capture_offset_sigma_frames)
+    return timing, report, solved, offsets
 
 
 def _jitter_notes(jitter: CaptureJitter, names, fps, applied: Mapping[str, float]) -> dict[str, list[str]]:

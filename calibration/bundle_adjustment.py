@@ -333,10 +333,10 @@ def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
         iterations += steps
     residuals = full_problem.linearize(x, jacobian=False).residuals
     norms = np.linalg.norm(residuals, axis=1)
+    final_problem = full_problem if inliers.all() else problem_for(inliers)
     offsets = np.zeros(obs.size)
     if motion is not None:  # each view's offset from its inliers' plain residuals
-        fitted = problem_for(inliers)
-        offsets[inliers] = fitted.motion.offsets(fitted.plain_residuals(x))
+        offsets[inliers] = final_problem.motion.offsets(final_problem.plain_residuals(x))
         outside = ~inliers
         if outside.any():  # a rejected observation takes its view's offset when the view kept some
             view_offset = dict(zip(motion.group[inliers], offsets[inliers]))
@@ -356,8 +356,7 @@ def _solve(rig: Rig, obs: _Observations, structure, x_structure: np.ndarray,
         rms_px_per_camera=per_camera_rms, num_observations_per_camera=per_camera_count,
         num_observations=int(inliers.sum()), num_rejected=int((~inliers).sum()), iterations=iterations,
         solver_time_s=solver_time, success=success, message=message, capture_offset_frames=offsets,
-        **_pose_uncertainty(problem_for(inliers) if not inliers.all() else full_problem, x, x_cams_final,
-                            norms[inliers], final_options))
+        **_pose_uncertainty(final_problem, x, x_cams_final, norms[inliers], final_options))
     log.info("bundle adjustment: rms %.3f px over %d observations (%d rejected), %d iterations, %.2f s",
              result.rms_px, result.num_observations, result.num_rejected, iterations, solver_time)
     return result

@@ -45,6 +45,7 @@ import numpy as np
 from geometry.options import check_fields, option
 
 from .board_extrinsics import BoardExtrinsics
+from .bundle_adjustment import BundleAdjustmentOptions
 
 __all__ = ["JitterMode", "CaptureJitterOptions", "CaptureJitter", "image_velocity", "view_time_offsets",
            "view_offsets", "solve_with_capture_jitter", "heldout_with_capture_times"]
@@ -58,9 +59,6 @@ JitterMode = Literal["auto", "on", "off"]
 class CaptureJitterOptions:
     """mode: ``"auto"`` (adopt when it explains more than noise: the F-test and ``min_rms_drop``),
         ``"on"`` (always), ``"off"`` (never).
-    prior_frames: 1-sigma Gaussian prior on a view's offset for the held-out measure
-        (:func:`heldout_with_capture_times`; the solve's is
-        ``BundleAdjustmentOptions.capture_offset_sigma_frames``), frames of the time axis.
     significance: the F-test's false-alarm rate in ``"auto"`` mode.
     min_rms_drop: and the share by which the model must lower the RMS in ``"auto"`` mode.
     max_gap_frames: a neighbouring frameset further away than this many frames gives no velocity.
@@ -69,7 +67,6 @@ class CaptureJitterOptions:
     """
 
     mode: JitterMode = option("auto", choices=("auto", "on", "off"))
-    prior_frames: float = option(0.5, low=0, low_open=True)
     significance: float = option(1e-3, low=0, high=1, low_open=True, high_open=True)
     min_rms_drop: float = option(0.05, low=0, high=1, high_open=True)
     max_gap_frames: float = option(3.0, low=0, low_open=True)
@@ -326,7 +323,8 @@ def solve_with_capture_jitter(solve: Callable[[np.ndarray, np.ndarray | None], B
     return (result if adopted else plain), report
 
 
-def heldout_with_capture_times(rig, corners_px: np.ndarray, velocity: np.ndarray, *, prior_frames: float = 0.5,
+def heldout_with_capture_times(rig, corners_px: np.ndarray, velocity: np.ndarray, *,
+                               prior_frames: float = BundleAdjustmentOptions().capture_offset_sigma_frames,
                                rounds: int = 10, steady_frames: np.ndarray | None = None):
     """Held-out corner error with each held-out view's capture offset solved, as the calibration
     solved its own views' (the same for any calibration, so comparable across them): the
