@@ -40,7 +40,6 @@ from .verdicts import Review, Verdict, load_review, now_utc, reviewer_name
 __all__ = ["ReviewApp", "make_server", "serve", "is_loopback", "url_of"]
 
 log = logging.getLogger(__name__)
-CLOSE_TIMEOUT_S = 10.0  # Ctrl-C: the longest the server waits for its threads before exiting anyway
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
           "/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/app.css": ("app.css", "text/css; charset=utf-8")}
@@ -131,7 +130,7 @@ class ReviewApp:
         self.store.close()
         self._first_served.set()  # an indexing thread still waiting for the first frameset goes
         if self._summary_thread.is_alive():
-            self._summary_thread.join(timeout=CLOSE_TIMEOUT_S)
+            self._summary_thread.join(timeout=30)
         if self.frames is not None:
             self.frames.close()
 
@@ -394,22 +393,5 @@ def serve(root: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 0, op
         announce("rigkit label review: stopped")
     finally:
         server.server_close()
-        _close_within(app, CLOSE_TIMEOUT_S)
+        app.close()
     return 0
-
-
-def _close_within(app: "ReviewApp", timeout_s: float) -> None:
-    """Close ``app`` (shards, the summary thread, frame decoders), giving up after ``timeout_s``: a
-    Ctrl-C must stop the server even when a thread is stuck inside h5py or a decoder; then the
-    process ends at once (``os._exit``, after flushing), since an interpreter shutdown would wait on
-    that thread. The review file is written whole or not at all (temp file + rename), so nothing
-    half-written is left."""
-    closer = threading.Thread(target=app.close, name="review-close", daemon=True)
-    closer.start()
-    closer.join(timeout_s)
-    if closer.is_alive():
-        log.warning("rigkit label review: shutdown stuck for %.0f s; exiting without waiting", timeout_s)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
