@@ -245,6 +245,25 @@ def test_another_host_is_served_with_a_warning(labels, tmp_path):
     assert re.search(r"open http://0\.0\.0\.0:\d+/\?token=[\w-]{32}", lines[-1])
 
 
+def test_ctrl_c_stops_a_server_started_with_sigint_ignored(labels):
+    # A script's background job starts its children with SIGINT ignored; Python then installs no
+    # KeyboardInterrupt handler, and before the fix the server sat in select() through any Ctrl-C.
+    root, _ = labels
+    process = subprocess.Popen([sys.executable, "-m", "rigkit_cli", "label", "review", str(root), "--no-browser"],
+                               cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        lines = [process.stdout.readline() for _ in range(2)]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            code = process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = "hung after Ctrl-C"
+    assert code == 0 and lines[-1].startswith("open "), (code, lines)
+
+
 # -- kill -9 mid-save ------------------------------------------------------------------------
 KILLS = 3  # kills at random moments while verdicts are being saved
 
