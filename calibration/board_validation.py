@@ -263,7 +263,8 @@ def _jitter_notes(jitter: CaptureJitter, names, fps, applied: Mapping[str, float
                     f"{steady}, and a spread per frameset of ({unit}) {spread}, estimated from the board's motion "
                     "and modelled in this calibration; a moving person would be triangulated from views that far "
                     "apart in time -> trigger the cameras together (hardware sync), or give 'rigkit label' the "
-                    "steady offsets as --frame-offset (rounded to whole frames)"]}
+                    "steady offsets: " + (" ".join(f"--frame-offset {n}={a:+.2f}" for n, a in applied.items())
+                                          if applied else "none found")]}
 
 
 def _shifts(joint: JointDecision, rig: Rig, anchors, counts):

@@ -646,7 +646,7 @@ def _run_keypoints(args: argparse.Namespace) -> int:
             shift = np.array([offsets[n] for n in names])
             points = shift_frames(points, shift)
             if scores is not None:
-                scores = shift_frames(np.stack([scores, scores], axis=-1), shift)[..., 0]
+                scores = shift_frames(scores, shift)
         held = heldout_mask(points.shape[1], args.holdout_every)
         result = keypoint_extrinsics(rig, points[:, ~held], scores=None if scores is None else scores[:, ~held],
                                      joint_names=joint_names, options=options)

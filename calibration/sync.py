@@ -2,9 +2,9 @@
 
 Conventions in :mod:`geometry.camera`. An offset ``o_v`` (frames, fractional) says that camera
 ``v``'s frame ``f + o_v`` shows the instant of frameset ``f`` (of the reference camera, offset 0);
-:func:`shift_frames` resamples a camera's detections accordingly (linear interpolation between
-the two neighbouring frames, NaN where either is missing), which is what ``--frame-offset NAME=N``
-applies.
+:func:`shift_frames` (:mod:`capture.subframe`, re-exported here) resamples a camera's detections
+accordingly (linear interpolation between the two neighbouring frames, NaN where either is missing),
+which is what ``--frame-offset NAME=N`` applies.
 
 :func:`estimate_time_offsets`, per camera against the reference camera:
 
@@ -31,43 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from capture.subframe import shift_frames
 from geometry import (Rig, compose, essential_from_pose, fundamental_8point, fundamental_from_essential, invert,
                       sampson_distance)
 
 __all__ = ["shift_frames", "TimeOffsets", "estimate_time_offsets"]
-
-
-def shift_frames(points: np.ndarray, offsets_frames: np.ndarray) -> np.ndarray:
-    """Resample each camera's track: ``out[v, f] = points[v, f + offsets_frames[v]]``.
-
-    points: (V, F, ..., 2) float64 (NaN = missing). offsets_frames: (V,) float.
-    Linear interpolation between frames ``floor`` and ``floor + 1``; NaN outside the recording or
-    where a neighbour is missing (an exact integer offset needs only its own frame).
-    """
-    points = np.asarray(points, dtype=np.float64)
-    offsets = np.asarray(offsets_frames, dtype=np.float64).reshape(-1)
-    if points.ndim < 3 or offsets.shape != (points.shape[0],):
-        raise ValueError(f"points has shape {points.shape} and offsets {offsets.shape}, expected (V, F, ..., 2) "
-                         "and (V,)")
-    if not np.all(np.isfinite(offsets)):
-        raise ValueError("frame offsets must be finite")
-    V, F = points.shape[:2]
-    out = np.full_like(points, np.nan)
-    frames = np.arange(F)
-    for v in range(V):
-        position = frames + offsets[v]
-        base = np.floor(position + 1e-9).astype(np.int64)
-        weight = position - base
-        weight = np.where(np.abs(weight) < 1e-9, 0.0, weight)
-        inside = (base >= 0) & (base < F) & ((weight == 0) | (base + 1 < F))
-        b = np.clip(base, 0, F - 1)
-        n = np.clip(base + 1, 0, F - 1)
-        expand = (slice(None),) + (None,) * (points.ndim - 2)
-        w = weight[expand]
-        nxt = np.where(w > 0, points[v, n], 0.0)  # an unused neighbour may be missing
-        value = (1 - w) * points[v, b] + w * nxt
-        out[v, inside] = value[inside]
-    return out
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,8 +7,9 @@ Knows nothing of labeling or calibration. Conventions in :mod:`geometry.camera`.
 - :mod:`.recorder`, :mod:`.grouping`, :mod:`.segments`, :mod:`.layout`: writing a session.
 - :mod:`.session`: reading it back (:func:`open_session`); :mod:`.check`, :mod:`.export`.
 - :mod:`.scene`, :mod:`.render`, :mod:`.counter`: the synthetic scene, its renderer, the timecode.
-- :mod:`.frames`, :mod:`.pairing`, :mod:`.frame_offsets`: one frame source over videos and image
-  folders, pairing them into framesets, the ``--frame-offset`` flag.
+- :mod:`.frames`, :mod:`.pairing`, :mod:`.frame_offsets`, :mod:`.subframe`: one frame source over
+  videos and image folders, pairing them into framesets, the ``--frame-offset`` flag, sub-frame
+  offsets applied to what was detected in the frames.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 calibrate`` (stdlib only: building the command line loads nothing heavy).
 
 Camera NAME's frame k + N shows the instant of the other cameras' frame k. Pairing recordings
-(:func:`capture.pairing.pair_frames`) takes whole frames; calibration shifts detected points by
-sub-frame offsets (:func:`calibration.sync.shift_frames`).
+(:func:`capture.pairing.pair_frames`) takes whole frames; a sub-frame offset pairs by its whole
+part and moves what is detected in the frames the rest of the way (:mod:`capture.subframe`).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ def parse_frame_offsets(values: Sequence[str] | None, *, names: Sequence[str] | 
 
     names: the known cameras; an offset naming another camera is a ValueError.
     fractional: False: N is a whole number of frames (pairing recordings, :func:`pair_frames`);
-        True: any number of frames, e.g. ``cam03=-0.5`` (calibration shifts the detected points by
-        sub-frame offsets, :func:`calibration.sync.shift_frames`, as ``rigkit calibrate keypoints
-        --sync`` prints them); the values are floats.
+        True: any number of frames, e.g. ``cam03=-0.5`` (detected points are moved by the
+        sub-frame part, :mod:`capture.subframe`, as ``rigkit calibrate keypoints --sync`` and
+        ``calibrate extrinsics`` print them); the values are floats.
     Only the cameras given appear in the result.
     """
     offsets: dict = {}

@@ -5,7 +5,8 @@ reads several cameras (``rigkit label``, ``rigkit label detect``, ``rigkit calib
   grouped its framesets by timestamp, so frameset ``i`` of every camera is one instant).
 - By index otherwise (video files, image folders: frame ``k`` of every camera), each camera
   shifted by its ``--frame-offset NAME=N`` (camera NAME's frame ``k + N`` pairs with frame ``k``
-  of a camera without offset).
+  of a camera without offset). A sub-frame offset pairs by its whole part; the rest is applied
+  to what is detected in the frames (:mod:`capture.subframe`).
 - Cameras with different frame counts: the framesets every camera has (the common range) are
   used and :attr:`FramePairing.notes` says which cameras had how many; ``mismatch="refuse"``
   raises ValueError instead.
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from .frame_offsets import parse_frame_offsets
+from .subframe import split_frame_offsets
 from .frames import frame_indices
 
 if TYPE_CHECKING:
@@ -157,25 +159,30 @@ class RecordingSpec:
     session folder, or one video file / image folder per camera; plus frame offsets.
 
     session: session folder, or None. cameras: ``((name, path), ...)`` for files and folders
-        (with a session: camera names to keep, paths empty). offsets: ``((name, frames), ...)``.
+        (with a session: camera names to keep, paths empty). offsets: ``((name, frames), ...)``,
+        may be fractional: frames are paired by the whole part (:attr:`whole_offsets`), and the
+        keypoints detected in them are moved by the rest (:attr:`fractions`, :mod:`capture.subframe`).
     """
 
     session: str | None = None
     cameras: tuple[tuple[str, str], ...] = ()
-    offsets: tuple[tuple[str, int], ...] = ()
+    offsets: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
-        if (self.session is None) == (not self.cameras):
+        if (self.session is None and not self.cameras) or (
+                self.session is not None and any(path for _, path in self.cameras)):
             raise ValueError("a recording is a session folder or NAME=PATH cameras, not both or neither")
 
     @classmethod
     def from_args(cls, *, session: str | None = None, videos: Sequence[str] = (),
                   frame_offsets: Sequence[str] = ()) -> "RecordingSpec":
         """From the command line: ``--session DIR`` or ``--videos NAME=PATH ...``, and
-        ``--frame-offset NAME=N ...`` (checked: paths exist, names unique, offsets whole)."""
+        ``--frame-offset NAME=N ...`` (checked: paths exist, names unique, offsets are numbers,
+        sub-frame allowed)."""
         from .frames import parse_camera_args
 
-        offsets = parse_frame_offsets(frame_offsets)
+        offsets = {name: _plain(value) for name, value in
+                   parse_frame_offsets(frame_offsets, fractional=True).items()}
         if session is not None:
             if not Path(session).is_dir():
                 raise ValueError(f"session folder {session} does not exist")
@@ -184,11 +191,22 @@ class RecordingSpec:
         return cls(cameras=tuple((c.name, str(c.path.resolve())) for c in cameras),
                    offsets=tuple(offsets.items()))
 
+    @property
+    def whole_offsets(self) -> dict[str, int]:
+        """``{name: n}``: the whole frames by which each named camera's frames are paired."""
+        return split_frame_offsets(dict(self.offsets))[0]
+
+    @property
+    def fractions(self) -> dict[str, float]:
+        """``{name: a}``, ``0 < a < 1``: cameras whose detections :func:`capture.subframe.shift_frames`
+        moves ``a`` of the way to their next frame (empty when every offset is whole)."""
+        return split_frame_offsets(dict(self.offsets))[1]
+
     def describe(self) -> dict:
         """JSON-ready provenance."""
         out: dict = {"session": self.session} if self.session else {"videos": dict(self.cameras)}
         if self.offsets:
-            out["frame_offsets"] = dict(self.offsets)
+            out["frame_offsets"] = {name: _plain(value) for name, value in self.offsets}
         return out
 
     def open(self, *, mismatch: Literal["common", "refuse"] = "common") -> "Recording":
@@ -201,7 +219,12 @@ class RecordingSpec:
         else:
             opened = [open_source(CameraSource(name, Path(path))) for name, path in self.cameras]
         sources = {s.name: s for s in opened}
-        return Recording(self, sources, pair_frames(sources, dict(self.offsets), mismatch=mismatch))
+        return Recording(self, sources, pair_frames(sources, self.whole_offsets, mismatch=mismatch))
+
+
+def _plain(frames: float) -> int | float:
+    """A whole number of frames as an int (``3``, not ``3.0``, in provenance), else the float."""
+    return int(frames) if float(frames).is_integer() else float(frames)
 
 
 class Recording:
@@ -227,7 +250,7 @@ class Recording:
         """:func:`iter_framesets` over positions ``start:stop`` (a session without offsets is
         read through ``Session.framesets``, which decodes ahead in its thread pool)."""
         session = next((getattr(s, "session", None) for s in self.sources.values()), None)
-        if session is not None and not self.spec.offsets:
+        if session is not None and not any(self.spec.whole_offsets.values()):
             return self._session_framesets(session, start, stop)
         return iter_framesets(self.sources, self.pairing, start, stop)
 

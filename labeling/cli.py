@@ -219,8 +219,6 @@ def _recording(args):
     from capture.pairing import RecordingSpec
 
     if args.session is None and not args.videos:
-        if args.frame_offset:
-            raise ValueError("--frame-offset needs --session or --videos")
         return None
     return RecordingSpec.from_args(session=args.session, videos=args.videos or (),
                                    frame_offsets=args.frame_offset or ())
@@ -269,6 +267,11 @@ def _run_label(args) -> int:
     from calibration import read_calibration
 
     recording = _recording(args)
+    if args.crops_px and args.session is None:  # before any detection runs
+        raise ValueError("--crops-px needs --session (the images to crop)")
+    if args.crops_px and recording.fractions:
+        raise ValueError("--crops-px needs whole frame offsets: with a sub-frame --frame-offset no frame "
+                         "shows the labels' instant (round the offsets, or label without --crops-px)")
     calibration = read_calibration(args.calibration, units=args.calibration_units)
     rig = calibration.posed_rig()
     provenance = {"calibration": str(Path(args.calibration).resolve()),
@@ -293,6 +296,10 @@ def _run_label(args) -> int:
         if any(k != v for k, v in camera_map.items()):
             provenance["camera_map"] = camera_map
     elif several:  # every person (--max-people), or the subject by --subject
+        if args.frame_offset:
+            raise ValueError("--frame-offset with --detections moves one subject's keypoints between "
+                             "frames; with --max-people / --subject pair the cameras' frames before "
+                             "detecting (--videos ... --frame-offset)")
         if args.detector:
             raise ValueError("--detector runs on --session or --videos; --detections are already "
                              "detected")
@@ -315,6 +322,15 @@ def _run_label(args) -> int:
                                          options=parse_detections_options(
                                              getattr(args, "detections_option", None)))
         provenance["detections"] = args.detections
+        if args.frame_offset:  # the cameras of already detected keypoints, moved in time
+            from capture.frame_offsets import parse_frame_offsets
+
+            shifts = parse_frame_offsets(args.frame_offset, names=detections.camera_names, fractional=True)
+            detections = detections.shifted(shifts)
+            provenance["detections_frame_offsets"] = shifts
+            if not args.quiet:
+                _notice("keypoints moved in time by --frame-offset (frames, interpolated between "
+                        "neighbouring frames): " + ", ".join(f"{n}={o:+g}" for n, o in shifts.items()))
         if "weights_sha256" in detections.metadata:
             provenance["weights_sha256"] = detections.metadata["weights_sha256"]
         recorded = detections.metadata.get("recording", {})
@@ -334,12 +350,11 @@ def _run_label(args) -> int:
                          "detected point (all NaN): nothing to label")
     bones, skeleton = bones_from_skeleton(single.joint_names, args.skeleton)
     provenance["skeleton"] = skeleton
-    if args.crops_px and args.session is None:
-        raise ValueError("--crops-px needs --session (the images to crop)")
     job = LabelJob.create(rig, detections, options=options, shard_size=args.shard_size,
                           bones=bones, provenance=provenance,
                           crop_source=str(Path(args.session).resolve()) if args.crops_px else None,
-                          crop_px=args.crops_px)
+                          crop_px=args.crops_px,
+                          crop_offsets=tuple(recording.offsets) if args.crops_px else ())
     ray_options = {"address": args.ray_address} if args.ray_address else {}
     from geometry import compile_kernels
 
@@ -433,8 +448,11 @@ def _add_recording_arguments(group, parser: argparse.ArgumentParser) -> None:
                             "(names matched to the calibration as the importers do)")
     from capture.frame_offsets import add_frame_offset_argument
 
-    add_frame_offset_argument(parser, note="frames are paired by index for videos, by the recording's "
-                                           "timestamps for a session")
+    add_frame_offset_argument(parser, fractional=True,
+                              note="frames are paired by index for videos, by the recording's timestamps "
+                                   "for a session; a sub-frame offset (as 'rigkit calibrate' reports "
+                                   "them) interpolates the camera's keypoints between its frames; with "
+                                   "--detections the detected keypoints are moved the same way")
 
 
 def _add_detector_argument(parser: argparse.ArgumentParser) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -131,6 +132,23 @@ class Detections(_Keypoints2D):
         order = [self.joint_names.index(n) for n in names]
         return replace(self, points_2d=self.points_2d[:, :, order], scores=self.scores[:, :, order],
                        joint_names=tuple(names), metadata=dict(self.metadata))
+
+    def shifted(self, offsets_frames: Mapping[str, float]) -> "Detections":
+        """Each named camera's track moved by its ``--frame-offset`` (frames, may be fractional):
+        frameset ``f`` gets what the camera detected at its frame ``f + offset``, interpolated
+        between neighbouring frames (:func:`capture.subframe.shift_frames`); NaN where that frame
+        is outside the take or a neighbour is missing. Frame indices and timestamps stay."""
+        from capture.subframe import shift_frames
+
+        unknown = [n for n in offsets_frames if n not in self.camera_names]
+        if unknown:
+            raise ValueError(f"--frame-offset names camera {unknown[0]!r}, which is not one of "
+                             f"{', '.join(self.camera_names)}")
+        shift = np.array([float(offsets_frames.get(n, 0.0)) for n in self.camera_names])
+        if not shift.any():
+            return self
+        return replace(self, points_2d=shift_frames(self.points_2d, shift),
+                       scores=shift_frames(self.scores, shift), metadata=dict(self.metadata))
 
     def frames(self, start: int, stop: int) -> "Detections":
         """Framesets ``start:stop`` (positions along F, not frame indices)."""

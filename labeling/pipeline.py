@@ -134,6 +134,9 @@ class LabelJob:
     provenance: calibration file + sha256, detector + weights sha256 or imported files.
     crop_source, crop_px: a session whose frames are cropped around the subject into every
         shard (``crop_px`` square JPEG per view), or None and 0 for labels only.
+    crop_offsets: ``((name, N), ...)`` whole frames: camera ``name``'s frame ``k + N`` is
+        frameset ``k``'s (the recording's ``--frame-offset``; a sub-frame offset has no image of
+        the frameset's instant, so crops refuse it).
     reference_bone_lengths_m: (B, 2) take-wide (median, spread) metres; :meth:`create` fills it.
     noise: the take's noise and thresholds (:class:`labeling.gating.NoiseEstimate`), fixed before
         any shard; estimated from the whole take when None.
@@ -153,6 +156,7 @@ class LabelJob:
     reference_bone_lengths_m: np.ndarray | None = None
     crop_source: str | None = None
     crop_px: int = 0
+    crop_offsets: tuple[tuple[str, int], ...] = ()
     noise: NoiseEstimate | None = None
     identity: SampleIdentity | None = None
 
@@ -162,6 +166,9 @@ class LabelJob:
                              f"detections {self.detections.num_frames}")
         if (self.crop_source is None) != (self.crop_px == 0) or self.crop_px < 0:
             raise ValueError("image crops need both a session (crop_source) and crop_px > 0")
+        if any(not float(n).is_integer() for _, n in self.crop_offsets):
+            raise ValueError("image crops need whole frame offsets: with a sub-frame --frame-offset no "
+                             "frame shows the labels' instant (round the offsets, or label without crops)")
         if self.shard_size < 1:
             raise ValueError(f"shard_size is {self.shard_size}, expected >= 1 framesets")
         if len(self.rig) != self.detections.num_views:
@@ -241,6 +248,7 @@ class LabelJob:
                "layout": self.layout.__dict__.copy(), "joint_names": list(self.detections.joint_names),
                "camera_names": list(self.rig.names), "bones": bones,
                "reference_bone_lengths_m": lengths, "crop_px": self.crop_px,
+               **({"crop_offsets": dict(self.crop_offsets)} if self.crop_offsets else {}),
                "noise": self.noise.to_json(),
                "provenance": {**self.provenance, "detections_sha256": detections_sha256(self.detections),
                               "detections_source": self.detections.source}}
@@ -271,6 +279,7 @@ class ShardTask:
     description: dict
     crop_source: str | None = None
     crop_px: int = 0
+    crop_offsets: tuple[tuple[str, int], ...] = ()
     noise: NoiseEstimate | None = None
     identity: SampleIdentity | None = None
 
@@ -298,7 +307,8 @@ def shard_task(job: LabelJob, shard: int) -> ShardTask:
                      detections=job.detections.frames(lo, hi), options=job.options,
                      bones=job.bones, reference_bone_lengths_m=job.reference_bone_lengths_m,
                      layout=job.layout, description=job.description(),
-                     crop_source=job.crop_source, crop_px=job.crop_px, noise=job.noise,
+                     crop_source=job.crop_source, crop_px=job.crop_px,
+                     crop_offsets=job.crop_offsets, noise=job.noise,
                      identity=identity)
 
 
@@ -373,7 +383,7 @@ def run_shard_task(task: ShardTask, out_dir: str | os.PathLike) -> ShardEntry:
         centre_on = np.where(labels.valid[:, None, :, None], reprojected,
                              np.where(labels.inliers[..., None], labels.keypoints_2d, np.nan))
         jpeg, boxes = session_crops(task.crop_source, tuple(task.rig.names), labels.frame_index,
-                                    centre_on, crop_px=task.crop_px)
+                                    centre_on, crop_px=task.crop_px, offsets=dict(task.crop_offsets))
         crops = dict(crops_jpeg=jpeg, crop_box_px=boxes, crop_size_px=task.crop_px)
     digest = write_shard(Path(out_dir) / name, {**labels.arrays(), **identity}, rig=task.rig,
                          joint_names=task.detections.joint_names, bones=task.bones,

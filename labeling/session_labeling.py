@@ -2,7 +2,10 @@
 cached for resume; and the JPEG crops of a shard's framesets.
 
 The recording's frames are paired into framesets by :mod:`capture.pairing` (timestamps for a
-session, index plus ``--frame-offset`` for files). Detection runs in chunks of framesets (batched
+session, index plus ``--frame-offset`` for files); a sub-frame offset pairs by its whole part and
+the camera's keypoints (and scores) are then interpolated to the frameset's instant between the
+paired frame and the next (:mod:`capture.subframe`), after detection, so the cached chunks hold
+what the detector saw. Detection runs in chunks of framesets (batched
 across views and framesets by the detector; a detector that tracks its person box through a
 camera's frames is fed one frameset at a time and starts each chunk from the whole frame, so a
 chunk's result does not depend on where it runs). Each finished chunk is written atomically to
@@ -190,9 +193,16 @@ def detections_from_recording(recording, detector_spec: str = "builtin", *,
     for chunk, _, _ in chunks:
         with np.load(_chunk_path(folder, chunk)) as data:
             parts.append({k: data[k] for k in data.files})
+    points_2d = np.concatenate([p["points_2d"] for p in parts], axis=1)
+    scores = np.concatenate([p["scores"] for p in parts], axis=1)
+    fractions = recording.fractions
+    if fractions:  # sub-frame offsets: each such camera's keypoints moved to the frameset's instant
+        from capture.subframe import shift_frames
+
+        shift = np.array([fractions.get(name, 0.0) for name in names])
+        points_2d, scores = shift_frames(points_2d, shift), shift_frames(scores, shift)
     detections = Detections(
-        points_2d=np.concatenate([p["points_2d"] for p in parts], axis=1),
-        scores=np.concatenate([p["scores"] for p in parts], axis=1),
+        points_2d=points_2d, scores=scores,
         camera_names=names, joint_names=detector.joint_names,
         frame_index=np.concatenate([p["frame_index"] for p in parts]),
         timestamp_s=np.concatenate([p["timestamp_s"] for p in parts]),
@@ -206,6 +216,10 @@ def detections_from_recording(recording, detector_spec: str = "builtin", *,
         provenance["session"] = description["session"]
     for note in pairing.notes:
         provenance.setdefault("notes", []).append(note)
+    if fractions:
+        from capture.subframe import describe_fractions
+
+        provenance.setdefault("notes", []).append(describe_fractions(fractions, recording.whole_offsets))
     return detections, provenance
 
 
@@ -240,28 +254,32 @@ def crop_views(images: list[np.ndarray | None], keypoints_2d: np.ndarray, *, cro
 
 
 def session_crops(session_path: str | os.PathLike, camera_names: tuple[str, ...],
-                  frame_index: np.ndarray, keypoints_2d: np.ndarray, *, crop_px: int
-                  ) -> tuple[list[list[bytes]], np.ndarray]:
-    """Crops of the framesets ``frame_index`` (session positions, increasing) of a session.
+                  frame_index: np.ndarray, keypoints_2d: np.ndarray, *, crop_px: int,
+                  offsets: dict[str, int] | None = None) -> tuple[list[list[bytes]], np.ndarray]:
+    """Crops of the framesets ``frame_index`` (frameset numbers, increasing) of a session.
 
-    keypoints_2d: (N, V, J, 2) px in ``camera_names`` order. Returns N lists of V JPEG byte
-    strings and boxes (N, V, 4) float32 for :func:`labeling.shards.write_shard`.
+    keypoints_2d: (N, V, J, 2) px in ``camera_names`` order. offsets: ``{name: N}`` whole frames
+    (the labels' ``--frame-offset``): camera ``name``'s frame ``k + N`` is cropped for frameset
+    ``k``, as the detector saw it. Returns N lists of V JPEG byte strings and boxes (N, V, 4)
+    float32 for :func:`labeling.shards.write_shard`.
     """
-    from capture import open_session
+    from capture.pairing import RecordingSpec
 
     N = len(frame_index)
     crops: list[list[bytes]] = [[] for _ in range(N)]
     boxes = np.full((N, len(camera_names), 4), np.nan, dtype=np.float32)
-    position = {int(f): k for k, f in enumerate(frame_index)}
-    with open_session(session_path) as session:
-        order = [session.names.index(name) for name in camera_names]
-        start, stop = int(frame_index.min()), int(frame_index.max()) + 1
-        for frameset in session.framesets(start, stop):
-            k = position.get(frameset.index)
-            if k is None:
-                continue
-            images = [frameset.images[i] for i in order]
-            crops[k], boxes[k] = crop_views(images, keypoints_2d[k], crop_px=crop_px)
+    spec = RecordingSpec(session=str(session_path), cameras=tuple((name, "") for name in camera_names),
+                         offsets=tuple((offsets or {}).items()))
+    with spec.open() as recording:
+        numbers = recording.pairing.frameset_index
+        wanted = np.searchsorted(numbers, np.asarray(frame_index, dtype=np.int64))
+        found = (wanted < len(numbers)) & (numbers[np.minimum(wanted, len(numbers) - 1)] == frame_index)
+        sample_of = {int(p): k for k, p in enumerate(wanted) if found[k]}
+        if sample_of:
+            for position, images in recording.framesets(min(sample_of), max(sample_of) + 1):
+                k = sample_of.get(int(position))
+                if k is not None:
+                    crops[k], boxes[k] = crop_views(list(images), keypoints_2d[k], crop_px=crop_px)
     for k in range(N):
         if not crops[k]:
             crops[k] = [b""] * len(camera_names)

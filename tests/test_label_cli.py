@@ -168,6 +168,26 @@ def test_session_with_detector_writes_crops_and_resumes_without_detecting_again(
     assert (png != 32).any(axis=2).mean() > 0.1  # frames under the labels, not a blank canvas
 
 
+def test_crops_of_a_session_with_a_frame_offset_come_from_the_offset_frames(recorded):
+    """``--frame-offset cam02=2`` pairs cam02's frame k + 2 with frameset k: its crop is of that
+    frame too (the crops read the frames the detector saw)."""
+    from capture import open_session
+    from labeling.session_labeling import crop_views, session_crops
+
+    with open_session(recorded / "sess") as session:
+        names = tuple(session.names)
+        frames = {f.index: f.images for f in session.framesets(0, 12)}
+    V = len(names)
+    keypoints = np.tile(np.array([[40.0, 30.0], [200.0, 150.0]]), (3, V, 1, 1))  # (N, V, J, 2)
+    wanted = np.array([3, 5, 9])
+    crops, _ = session_crops(recorded / "sess", names, wanted, keypoints, crop_px=32,
+                             offsets={names[1]: 2})
+    for k, frame in enumerate(wanted):
+        moved = crop_views([frames[frame][0], frames[frame + 2][1]], keypoints[k, :2], crop_px=32)[0]
+        assert crops[k][0] == moved[0] and crops[k][1] == moved[1]
+        assert crops[k][1] != crop_views([frames[frame][1]], keypoints[k, 1:2], crop_px=32)[0][0]
+
+
 def test_custom_skeleton_toml_drives_the_bone_check(tmp_path, capsys):
     from tests.label_fixtures import BONES, JOINT_NAMES, synthetic_take
 
