@@ -25,7 +25,11 @@ Prints, in one run:
    view's capture instant solved (``heldout_with_capture_times``, "timed px"); then the
    self-consistency, reference-free: the worst relative rotation between the calibrations from two
    disjoint halves of the framesets (odd / even, and alternate blocks of 10), with Caliscope's
-   intrinsics and from the videos alone, without and with the capture-time model.
+   intrinsics and from the videos alone, without and with the capture-time model; then the
+   corners labeled as keypoints through ``rigkit label --detections npz:... [--frame-offset ...]``
+   with each calibration, by index and with the steady offsets the calibration reported: the
+   adjacent corners' distance in the labels against the board's 54.0 mm and the labels'
+   reprojection error, over the held-out framesets.
 2. **pose2sim-demo from people alone**: keypoints as a user gets them, from rigkit's own
    ``mediapipe`` backend (``rigkit label detect --videos cam01=... --detector mediapipe --out
    F.npz``: BlazePose full, 33 landmarks, every frame on its own), read as ``rigkit calibrate
@@ -202,6 +206,9 @@ def caliscope_case(data: Path) -> None:
     timed_fixed = validated_board_extrinsics(reference, corners, board.corners_in_board(), final_on_all=False, fps=fps)
     row("  + capture times modelled (default)", timed_fixed.result.rig, time.perf_counter() - t0,
         timed_fixed.capture_jitter.reason.split(" (")[0], dict(timed_fixed.frame_offsets))
+    to_label = {"Caliscope camera_array.toml": (reference, {}),
+                "rigkit, Caliscope's intrinsics, not modelled": (fixed.result.rig, {}),
+                "rigkit, Caliscope's intrinsics (default)": (timed_fixed.result.rig, dict(timed_fixed.frame_offsets))}
     jitter_line = timed_fixed.capture_jitter.sentence(names, fps, dict(timed_fixed.frame_offsets))
     for label, model in (("rigkit videos alone, before (OpenCV 5-coef.)", "standard"),
                          ("rigkit videos alone, now", "auto")):
@@ -224,6 +231,7 @@ def caliscope_case(data: Path) -> None:
             note = ("lens " + "/".join(complexity[n] for n in names) + "; "
                     + ("joint refinement" if validated.joint and validated.joint.freed else "intrinsics fixed"))
             row(label_, validated.result.rig, t_lens + time.perf_counter() - t0, note, dict(validated.frame_offsets))
+            to_label[label_] = (validated.result.rig, dict(validated.frame_offsets))
             print(f"  {label_}: joint refinement: {validated.joint.reason}")
         kept = validated_board_extrinsics(rig, corners, board.corners_in_board(), lens_complexity=None,
                                           final_on_all=False, fps=fps)
@@ -254,6 +262,58 @@ def caliscope_case(data: Path) -> None:
         modelled = _halves_deg(rig_, corners, board, CaptureJitterOptions(), **lens)
         print(f"  {label:<50} capture times not modelled {plain[0]:.2f} / {plain[1]:.2f}; "
               f"modelled (default) {modelled[0]:.2f} / {modelled[1]:.2f}")
+    caliscope_labels(corners, held, board, to_label)
+
+
+def caliscope_labels(corners: np.ndarray, held: np.ndarray, board: Board, calibrations: dict) -> None:
+    """The board's corners labeled as a user labels keypoints: ``rigkit label --detections npz:F
+    --calibration C [--frame-offset ...]`` (the whole pipeline: gates, triangulation, shards), then
+    the adjacent corners' distance in the labels against the board's 54.0 mm, over the held-out
+    framesets (none of the calibrations but Caliscope's saw them)."""
+    import rigkit_cli
+    from calibration import save_rig
+    from labeling import LabelIndex, read_shard
+
+    a, b = _adjacent_pairs(board)
+    V, F, C, _ = corners.shape
+    names = None
+    print("\nlabeling the held-out framesets' corners as keypoints: rigkit label --detections npz:corners.npz "
+          "--calibration C [--frame-offset NAME=N ...]")
+    print(f"{'calibration':<52} {'frame offsets':<50} {'labels':>6} {'|adjacent - 54 mm| median':>25} "
+          f"{'p90 mm':>7} {'reprojection median px':>22}")
+    with tempfile.TemporaryDirectory(prefix="rigkit_bench_labels_") as tmp:
+        tmp = Path(tmp)
+        for label, (rig, offsets) in calibrations.items():
+            names = list(rig.names)
+            npz = tmp / "corners.npz"
+            if not npz.exists():
+                np.savez(npz, points_2d=corners, camera_names=np.array(names),
+                         joint_names=np.array([f"corner{c:02d}" for c in range(C)]),
+                         scores=np.where(np.isfinite(corners[..., 0]), 1.0, np.nan), frame_index=np.arange(F))
+            calibration = tmp / f"calib{len(list(tmp.glob('calib*.toml')))}.toml"
+            save_rig(rig, calibration)
+            for shifted in ((False, True) if offsets else (False,)):
+                out = tmp / f"labels{len(list(tmp.glob('labels*')))}"
+                argv = ["-q", "label", "--calibration", str(calibration), "--detections", f"npz:{npz}",
+                        "--out", str(out)]
+                for name, offset in (offsets.items() if shifted else ()):
+                    argv += ["--frame-offset", f"{name}={offset:.3f}"]
+                if rigkit_cli.main(argv) != 0:
+                    raise RuntimeError(f"rigkit label failed: {' '.join(argv)}")
+                index = LabelIndex.read(out)
+                lengths, reprojection, count = [], [], 0
+                for shard in index.shards:
+                    data = read_shard(out / shard.file)
+                    keep = held[data["frame_index"]]
+                    X, valid = data["keypoints_3d"][keep], data["valid"][keep]
+                    both = valid[:, a] & valid[:, b]
+                    lengths.append(1000 * np.linalg.norm(X[:, a] - X[:, b], axis=-1)[both])
+                    reprojection.append(data["reprojection_error_px"][keep][data["inliers"][keep] & valid[:, None, :]])
+                    count += int(valid.sum())
+                error = np.abs(np.concatenate(lengths) - 1000 * board.square_length_m)
+                given = (" ".join(f"{n}={o:+.2f}" for n, o in offsets.items()) if shifted else "none (by index)")
+                print(f"{label:<52} {given:<50} {count:>6} {np.median(error):>25.2f} {np.percentile(error, 90):>7.2f} "
+                      f"{np.median(np.concatenate(reprojection)):>22.3f}")
 
 
 # -- 5. capture-time jitter, synthetic ------------------------------------------------------------
