@@ -245,6 +245,24 @@ def _match_to_rig(detections: Detections, rig) -> tuple[Detections, dict]:
     return renamed, {name: found for found, name in pairs}
 
 
+_UNSYNCHRONIZED_MIN_FRAMES = 0.05  # steady offsets below this are within what the calibration resolves
+
+
+def _calibration_frame_offsets(metadata: dict) -> dict[str, float]:
+    """``{name: frames}`` steady offsets that ``rigkit calibrate extrinsics`` found and modelled
+    (``[metadata.extrinsics] frame_offsets_estimated``), or {} when it found none worth saying."""
+    extrinsics = metadata.get("extrinsics") if isinstance(metadata, dict) else None
+    if not isinstance(extrinsics, dict) or extrinsics.get("capture_jitter") != "modelled":
+        return {}
+    found = extrinsics.get("frame_offsets_estimated")
+    if not isinstance(found, dict):
+        return {}
+    offsets = {str(n): float(o) for n, o in found.items() if isinstance(o, (int, float))}
+    if not offsets or max(abs(o) for o in offsets.values()) < _UNSYNCHRONIZED_MIN_FRAMES:
+        return {}
+    return offsets
+
+
 def _run_label(args) -> int:
     from .pipeline import LabelJob, run_label_job
     from rigkit_files import sha256_of_file
@@ -278,6 +296,13 @@ def _run_label(args) -> int:
                   "calibration_sha256": sha256_of_file(args.calibration)}
     if calibration.decisions:  # what the reader had to decide (units, sizes, unposed cameras)
         provenance["calibration_decisions"] = list(calibration.decisions)
+    unsynchronized = _calibration_frame_offsets(calibration.metadata)
+    if unsynchronized and not args.frame_offset and not args.quiet:
+        flags = " ".join(f"--frame-offset {n}={o:+.2f}" for n, o in unsynchronized.items())
+        _notice(f"the calibration found its cameras were not triggered together (steady offsets, frames: "
+                + ", ".join(f"{n} {o:+.2f}" for n, o in unsynchronized.items())
+                + f"); these labels pair frames as recorded: if this take's cameras ran the same way, pass "
+                f"{flags} (free-running cameras can start differently in every recording)")
     if recording is not None:
         from .session_labeling import detections_from_recording
 

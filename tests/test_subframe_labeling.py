@@ -197,3 +197,24 @@ def test_frame_offset_naming_an_unknown_camera_is_one_sentence(take, tmp_path, c
                             "--frame-offset", "cam09=0.5", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "--frame-offset names camera 'cam09'" in err and "Traceback" not in err
+
+
+def test_a_calibration_that_found_unsynchronized_cameras_says_so_when_labeling(take, tmp_path, capsys):
+    """``rigkit calibrate extrinsics`` records the steady offsets it modelled; ``rigkit label`` without
+    --frame-offset names them as flags (it does not apply them: free-running cameras can start
+    differently in every recording)."""
+    from calibration import read_calibration
+    from tests.label_fixtures import save_npz_detections, coco_take
+
+    rig, _, detections, _ = coco_take(20, seed=2)
+    found = {"cam01": 0.0, "cam02": 0.586, "cam03": -0.261, "cam04": 0.0}
+    save_rig(rig, tmp_path / "calib.toml", metadata={"extrinsics": {"capture_jitter": "modelled",
+                                                                   "frame_offsets_estimated": found}})
+    assert read_calibration(tmp_path / "calib.toml").metadata["extrinsics"]["frame_offsets_estimated"] == found
+    save_npz_detections(tmp_path / "d.npz", detections)
+    base = ["label", "--calibration", str(tmp_path / "calib.toml"), "--detections", f"npz:{tmp_path / 'd.npz'}"]
+    assert rigkit_cli.main(base + ["--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "not triggered together" in err and "--frame-offset cam02=+0.59 --frame-offset cam03=-0.26" in err
+    assert rigkit_cli.main(base + ["--frame-offset", "cam02=0.586", "--out", str(tmp_path / "b")]) == 0
+    assert "not triggered together" not in capsys.readouterr().err
