@@ -12,6 +12,8 @@ Conventions in :mod:`geometry.camera`.
 
 from __future__ import annotations
 
+import math
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,10 +315,12 @@ def write_report(root: str | os.PathLike, *, out_dir: str | os.PathLike | None =
 
 def _open_recording(session, provenance: dict):
     """The ``capture.pairing.Recording`` the labels were detected on (a session, or the videos of
-    ``provenance`` when their files are still there), or None."""
+    ``provenance`` when their files are still there), or None. A sub-frame ``--frame-offset`` is
+    rounded to the nearest frame: the image closest to the labels' instant is drawn under them."""
     from capture.pairing import RecordingSpec
 
-    offsets = tuple((provenance.get("frame_offsets") or {}).items())
+    offsets = tuple((name, math.floor(float(o) + 0.5))
+                    for name, o in (provenance.get("frame_offsets") or {}).items())
     if session is not None:
         return RecordingSpec(session=str(session), offsets=offsets).open()
     videos = provenance.get("videos")

@@ -218,3 +218,19 @@ def test_a_calibration_that_found_unsynchronized_cameras_says_so_when_labeling(t
     assert "not triggered together" in err and "--frame-offset cam02=+0.59 --frame-offset cam03=-0.26" in err
     assert rigkit_cli.main(base + ["--frame-offset", "cam02=0.586", "--out", str(tmp_path / "b")]) == 0
     assert "not triggered together" not in capsys.readouterr().err
+
+
+def test_report_draws_the_labels_on_the_nearest_frame(take):
+    """``rigkit label report`` overlays: each camera's image closest to the labels' instant (a
+    sub-frame offset rounded), found through the labels' provenance."""
+    from labeling.report import _frames_of, _open_recording
+
+    root = take[0]
+    provenance = {"videos": {n: str(root / n) for n in NAMES}, "frame_offsets": OFFSETS}
+    opened = _open_recording(None, provenance)
+    try:
+        images = _frames_of(opened, {})(10, NAMES)
+    finally:
+        opened.close()
+    shown = [int(image[0, 0, 1]) for image in images]
+    assert shown == [10, 10, 10, 12]  # 10 + 0, 10 + 0.4, 10 - 0.3, 10 + 1.6, each to the nearest frame
