@@ -245,6 +245,24 @@ def _match_to_rig(detections: Detections, rig) -> tuple[Detections, dict]:
     return renamed, {name: found for found, name in pairs}
 
 
+def _synchronized(detections: Detections, rig, provenance: dict, *, quiet: bool) -> Detections:
+    """``--sync``: each camera's time offset from the subject's keypoint motion against the
+    calibration (:func:`calibration.sync.estimate_time_offsets`, first camera the reference),
+    applied to the detections and recorded in ``provenance``."""
+    from calibration.sync import estimate_time_offsets
+
+    names = detections.camera_names
+    found = estimate_time_offsets(detections.points_2d, names=names, scores=detections.scores,
+                                  rig=rig.subset(list(names)), joint_names=detections.joint_names)
+    offsets = {n: round(float(o), 3) for n, o in zip(names, found.offsets_frames)}
+    provenance["frame_offsets_estimated"] = offsets
+    if not quiet:
+        _notice("time offsets from the keypoints' motion against the calibration (frames, applied): "
+                + ", ".join(f"{n} {o:+.2f}" for n, o in offsets.items())
+                + f"; as flags: {found.as_arguments() or '(none: the cameras look synchronized)'}")
+    return detections.shifted(offsets)
+
+
 _UNSYNCHRONIZED_MIN_FRAMES = 0.05  # steady offsets below this are within what the calibration resolves
 
 
@@ -287,7 +305,12 @@ def _run_label(args) -> int:
     recording = _recording(args)
     if args.crops_px and args.session is None:  # before any detection runs
         raise ValueError("--crops-px needs --session (the images to crop)")
-    if args.crops_px and recording.fractions:
+    if args.sync and (args.frame_offset or several or args.crops_px):
+        raise ValueError("--sync estimates the frame offsets of one subject's keypoints: not with "
+                         + ("--frame-offset (give one or the other)" if args.frame_offset else
+                            "--max-people / --subject" if several else "--crops-px (sub-frame offsets have no "
+                            "frame at the labels' instant)"))
+    if args.crops_px and recording is not None and recording.fractions:
         raise ValueError("--crops-px needs whole frame offsets: with a sub-frame --frame-offset no frame "
                          "shows the labels' instant (round the offsets, or label without --crops-px)")
     calibration = read_calibration(args.calibration, units=args.calibration_units)
@@ -297,7 +320,7 @@ def _run_label(args) -> int:
     if calibration.decisions:  # what the reader had to decide (units, sizes, unposed cameras)
         provenance["calibration_decisions"] = list(calibration.decisions)
     unsynchronized = _calibration_frame_offsets(calibration.metadata)
-    if unsynchronized and not args.frame_offset and not args.quiet:
+    if unsynchronized and not args.frame_offset and not args.sync and not args.quiet:
         flags = " ".join(f"--frame-offset {n}={o:+.2f}" for n, o in unsynchronized.items())
         _notice(f"the calibration found its cameras were not triggered together (steady offsets, frames: "
                 + ", ".join(f"{n} {o:+.2f}" for n, o in unsynchronized.items())
@@ -369,6 +392,8 @@ def _run_label(args) -> int:
         for fit in fits:
             _notice(fit.sentence())
             provenance.setdefault("frame_fits", {})[fit.camera] = fit.mode
+    if args.sync:
+        detections = _synchronized(detections, rig, provenance, quiet=args.quiet)
     single = getattr(detections, "detections", detections)  # PeopleSamples too
     if not np.isfinite(single.points_2d).any():
         raise ValueError(f"the detections of {args.session or args.videos or args.detections} hold no "
@@ -542,6 +567,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subject", choices=("most-seen", "largest"), default="most-seen",
                         help="without --max-people: the subject is the most-seen person (views x "
                              "framesets) or the largest in the images")
+    parser.add_argument("--sync", action="store_true",
+                        help="cameras not triggered together, offsets unknown: estimate each camera's time "
+                             "offset (sub-frame) from the subject's motion against the calibration's "
+                             "epipolar geometry, apply it and print it as --frame-offset flags")
     parser.add_argument("--crops-px", type=int, default=0, metavar="S",
                         help="with --session: store an S x S JPEG crop of each view around the "
                              "subject in the shards (0: labels only)")

@@ -234,3 +234,37 @@ def test_report_draws_the_labels_on_the_nearest_frame(take):
         opened.close()
     shown = [int(image[0, 0, 1]) for image in images]
     assert shown == [10, 10, 10, 12]  # 10 + 0, 10 + 0.4, 10 - 0.3, 10 + 1.6, each to the nearest frame
+
+
+SYNC_TOL_FRAMES = 0.1  # the issue's bound for recovered offsets
+
+
+def test_sync_estimates_the_offsets_from_the_motion_and_applies_them(take, monkeypatch, tmp_path, capsys):
+    """``rigkit label --videos ... --sync``: nothing known of the timing; each camera's offset is
+    estimated from the subject's motion against the calibration, applied and printed as flags."""
+    out = tmp_path / "sync"
+    root, rig, rest, joint_names = take
+    import labeling.detector
+
+    monkeypatch.setattr(labeling.detector, "open_detector",
+                        lambda *a, **k: _StampReader(rig, rest, joint_names))
+    assert rigkit_cli.main(["label", "--calibration", str(root / "calib.toml"),
+                            "--videos", *(f"{n}={root / n}" for n in NAMES), "--sync", "--out", str(out)]) == 0
+    assert "time offsets from the keypoints' motion" in capsys.readouterr().err
+    index = LabelIndex.read(out)
+    found = index.job["provenance"]["frame_offsets_estimated"]
+    for name in NAMES:
+        assert abs(found[name] - OFFSETS.get(name, 0.0)) < SYNC_TOL_FRAMES, found
+    data = read_shard(out / index.shards[0].file)
+    truth = np.array([_joints_at(rest, k) for k in data["frame_index"]])
+    valid = data["valid"]
+    position_mm = 1000 * np.linalg.norm(data["keypoints_3d"] - truth, axis=-1)[valid]
+    assert np.percentile(position_mm, 95) < SUBFRAME_POSITION_TOL_MM
+
+
+def test_sync_with_frame_offsets_is_one_sentence(take, tmp_path, capsys):
+    root = take[0]
+    assert rigkit_cli.main(["label", "--calibration", str(root / "calib.toml"), "--detections", "npz:x.npz",
+                            "--sync", "--frame-offset", "cam02=1", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--sync" in err and "give one or the other" in err and "Traceback" not in err
