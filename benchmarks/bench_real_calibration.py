@@ -27,7 +27,8 @@ Prints, in one run:
    disjoint halves of the framesets (odd / even, and alternate blocks of 10), with Caliscope's
    intrinsics and from the videos alone, without and with the capture-time model; then the
    corners labeled as keypoints through ``rigkit label --detections npz:... [--frame-offset ...]``
-   with each calibration, by index and with the steady offsets the calibration reported: the
+   with each calibration, by index, with the steady offsets the calibration reported and with
+   the offsets ``rigkit label --sync`` estimates from the corners' motion (first camera 0): the
    adjacent corners' distance in the labels against the board's 54.0 mm and the labels'
    reprojection error, over the held-out framesets.
 2. **pose2sim-demo from people alone**: keypoints as a user gets them, from rigkit's own
@@ -283,7 +284,7 @@ def caliscope_labels(corners: np.ndarray, held: np.ndarray, board: Board, calibr
     names = None
     print("\nlabeling the held-out framesets' corners as keypoints: rigkit label --detections npz:corners.npz "
           "--calibration C [--frame-offset NAME=N ...]")
-    print(f"{'calibration':<52} {'frame offsets':<50} {'labels':>6} {'|adjacent - 54 mm| median':>25} "
+    print(f"{'calibration':<52} {'frame offsets':<58} {'labels':>6} {'|adjacent - 54 mm| median':>25} "
           f"{'p90 mm':>7} {'reprojection median px':>22}")
     with tempfile.TemporaryDirectory(prefix="rigkit_bench_labels_") as tmp:
         tmp = Path(tmp)
@@ -296,15 +297,16 @@ def caliscope_labels(corners: np.ndarray, held: np.ndarray, board: Board, calibr
                          scores=np.where(np.isfinite(corners[..., 0]), 1.0, np.nan), frame_index=np.arange(F))
             calibration = tmp / f"calib{len(list(tmp.glob('calib*.toml')))}.toml"
             save_rig(rig, calibration)
-            for shifted in ((False, True) if offsets else (False,)):
+            for shifted in (("index", "offsets", "sync") if offsets else ("index",)):
                 out = tmp / f"labels{len(list(tmp.glob('labels*')))}"
                 argv = ["-q", "label", "--calibration", str(calibration), "--detections", f"npz:{npz}",
-                        "--out", str(out)]
-                for name, offset in (offsets.items() if shifted else ()):
+                        "--out", str(out)] + (["--sync"] if shifted == "sync" else [])
+                for name, offset in (offsets.items() if shifted == "offsets" else ()):
                     argv += ["--frame-offset", f"{name}={offset:.3f}"]
                 if rigkit_cli.main(argv) != 0:
                     raise RuntimeError(f"rigkit label failed: {' '.join(argv)}")
                 index = LabelIndex.read(out)
+                synced = index.job["provenance"].get("frame_offsets_estimated", {})
                 lengths, reprojection, count = [], [], 0
                 for shard in index.shards:
                     data = read_shard(out / shard.file)
@@ -315,8 +317,10 @@ def caliscope_labels(corners: np.ndarray, held: np.ndarray, board: Board, calibr
                     reprojection.append(data["reprojection_error_px"][keep][data["inliers"][keep] & valid[:, None, :]])
                     count += int(valid.sum())
                 error = np.abs(np.concatenate(lengths) - 1000 * board.square_length_m)
-                given = (" ".join(f"{n}={o:+.2f}" for n, o in offsets.items()) if shifted else "none (by index)")
-                print(f"{label:<52} {given:<50} {count:>6} {np.median(error):>25.2f} {np.percentile(error, 90):>7.2f} "
+                given = {"index": "none (by index)",
+                         "offsets": " ".join(f"{n}={o:+.2f}" for n, o in offsets.items()),
+                         "sync": "--sync: " + " ".join(f"{n}={o:+.2f}" for n, o in synced.items())}[shifted]
+                print(f"{label:<52} {given:<58} {count:>6} {np.median(error):>25.2f} {np.percentile(error, 90):>7.2f} "
                       f"{np.median(np.concatenate(reprojection)):>22.3f}")
 
 

@@ -661,6 +661,9 @@ def _run_keypoints(args: argparse.Namespace) -> int:
                   if name != names[0] else f"time offset {name}: +0.00 frames (reference)")
         print(f"as arguments: {found.as_arguments() or '(all 0: already synchronized)'} (not applied: check "
               "them, then calibrate again with them)")
+        if found.misfit_names():
+            print(f"({', '.join(found.misfit_names())}: the calibration's epipolar geometry fits the keypoints "
+                  "of this camera poorly; its offset came from the keypoints alone)")
     from .keypoint_validation import keypoint_heldout_verdict
     heldout, verdict = keypoint_heldout_verdict(result, points[:, held], scores=None if scores is None else
                                                 scores[:, held], joint_names=joint_names, options=options,

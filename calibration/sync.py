@@ -19,7 +19,12 @@ which is what ``--frame-offset NAME=N`` applies.
    camera's keypoints resampled (:func:`shift_frames`), and a parabola through the best step
    and its neighbours;
 3. *is it real*: the offset stands only if it lowers the cost by ``min_improvement`` from no
-   offset at all (a detector's systematic errors leave a shallow cost that noise tilts).
+   offset at all (a detector's systematic errors leave a shallow cost that noise tilts);
+4. *does the calibration fit*: with a rig, the camera's keypoints must fit the rig's epipolar
+   geometry about as well as a fundamental matrix fitted to them (:data:`CALIBRATION_FIT_RATIO`);
+   where they do not (the camera moved, or the detector's bias in its view), the lag the rig
+   prefers is the one that best hides the misfit, and the offset is estimated from the keypoints
+   alone (``TimeOffsets.calibration_misfit``).
 
 Both need motion: a person standing still has no timing to recover (``strength`` is then low).
 """
@@ -35,7 +40,14 @@ from capture.subframe import shift_frames
 from geometry import (Rig, compose, essential_from_pose, fundamental_8point, fundamental_from_essential, invert,
                       sampson_distance)
 
-__all__ = ["shift_frames", "TimeOffsets", "estimate_time_offsets"]
+__all__ = ["shift_frames", "TimeOffsets", "estimate_time_offsets", "CALIBRATION_FIT_RATIO"]
+
+# A calibration whose epipolar distances (RMS, better half) exceed the keypoints' own fit (a
+# fundamental matrix fitted to them) by more than this does not fit that camera: on the Pose2Sim
+# demo's synchronized cameras the lab's calibration fits cam03 2.0x worse than the keypoints fit
+# themselves (and then prefers a wrong 3-5 frame lag that hides part of the misfit), rigkit's own
+# calibration from the same keypoints 1.0-1.2x; a correct rig on synthetic keypoints about 1.0x.
+CALIBRATION_FIT_RATIO = 1.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,18 +56,53 @@ class TimeOffsets:
     coarse_frames: (V,) int lag from the speed correlation. strength: (V,) peak normalized
     correlation of the speeds (1 = identical motion profiles; under ~0.3 the lag is a guess).
     epipolar_px: (V,) RMS of the better half of the Sampson distances at the chosen offset, px
-    (NaN for the reference)."""
+    (NaN for the reference). calibration_misfit: (V,) bool, with a rig: the rig's epipolar geometry
+    fit this camera's keypoints worse than a fundamental matrix fitted to them (by more than
+    :data:`CALIBRATION_FIT_RATIO`), so its offset was estimated without the rig."""
 
     names: tuple[str, ...]
     offsets_frames: np.ndarray
     coarse_frames: np.ndarray
     strength: np.ndarray
     epipolar_px: np.ndarray
+    calibration_misfit: np.ndarray | None = None
+
+    def misfit_names(self) -> list[str]:
+        """Cameras whose keypoints the given calibration's epipolar geometry fits worse than
+        :data:`CALIBRATION_FIT_RATIO` times their own fit: their offsets came from the keypoints alone."""
+        if self.calibration_misfit is None:
+            return []
+        return [n for n, bad in zip(self.names, self.calibration_misfit) if bad]
 
     def as_arguments(self) -> str:
         """``--frame-offset NAME=N`` for every camera with a non-zero offset."""
         return " ".join(f"--frame-offset {n}={o:.2f}" for n, o in zip(self.names, self.offsets_frames)
                         if abs(o) >= 0.005)
+
+
+def _offset_against(ref: np.ndarray, other: np.ndarray, fixed_F: np.ndarray | None, lags: np.ndarray,
+                    step_frames: float, threshold_px: float, min_improvement: float):
+    """``(offset, whole lag, cost)`` of ``other``'s keypoints (F, J, 2) against ``ref``'s: the best
+    whole lag by the epipolar cost, refined to sub-frame, kept only if it beats no offset by
+    ``min_improvement``; ``(None, 0, inf)`` when no lag has enough keypoints."""
+    keep = np.ones(ref.shape[0] * ref.shape[1], dtype=bool)
+    costs = np.array([_epipolar_cost(ref, other, float(lag), keep, threshold_px, fixed_F) for lag in lags])
+    if not np.isfinite(costs).any():
+        return None, 0, np.inf
+    coarse = int(lags[int(np.argmin(costs))])
+    grid = np.arange(coarse - 1.0, coarse + 1.0 + 1e-9, step_frames)
+    costs = np.array([_epipolar_cost(ref, other, float(o), keep, threshold_px, fixed_F) for o in grid])
+    i = int(np.argmin(costs))
+    offset = float(grid[i])
+    if 0 < i < len(grid) - 1 and np.all(np.isfinite(costs[i - 1:i + 2])):
+        c0, c1, c2 = costs[i - 1:i + 2]
+        curvature = c0 - 2 * c1 + c2
+        if curvature > 0:
+            offset += 0.5 * step_frames * (c0 - c2) / curvature
+    zero = _epipolar_cost(ref, other, 0.0, keep, threshold_px, fixed_F)
+    if not costs[i] < (1 - min_improvement) * zero:  # no clear evidence against synchronized frames
+        return 0.0, coarse, zero
+    return offset, coarse, float(costs[i])
 
 
 def _speed(points: np.ndarray) -> np.ndarray:
@@ -167,36 +214,28 @@ def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarr
     coarse = np.zeros(V, dtype=np.int64)
     strength = np.ones(V)
     epipolar = np.full(V, np.nan)
+    misfit = np.zeros(V, dtype=bool)
+    lags = np.arange(-max_lag, max_lag + 1)
     for v in range(V):
         if v == reference:
             continue
-        lags = np.arange(-max_lag, max_lag + 1)
         corr = np.array([_correlation(speeds[reference], speeds[v], int(lag)) for lag in lags])
         strength[v] = float(np.max(corr))
-        # every integer lag by epipolar consistency (the speed profile alone misleads when the person
-        # barely moves), then sub-frame steps around the best
-        keep = np.ones(F * J, dtype=bool)
-        costs = np.array([_epipolar_cost(points[reference], points[v], float(lag), keep, threshold_px, fixed[v])
-                          for lag in lags])
-        if not np.isfinite(costs).any():
-            best = int(np.argmax(corr))
-            coarse[v] = offsets[v] = lags[best]
+        found = _offset_against(points[reference], points[v], fixed[v], lags, step_frames, threshold_px,
+                                min_improvement)
+        if fixed[v] is not None:
+            # the calibration must explain the keypoints about as well as they explain themselves
+            # (a fundamental matrix fitted to them at each lag); where it does not, the lag it finds is
+            # the one that best hides the misfit, so the keypoints alone decide
+            free = _offset_against(points[reference], points[v], None, lags, step_frames, threshold_px,
+                                   min_improvement)
+            if np.isfinite(free[2]) and not found[2] <= CALIBRATION_FIT_RATIO**2 * free[2]:
+                found, misfit[v] = free, True
+        offset, coarse[v], cost = found
+        if offset is None:  # no epipolar evidence at any lag: the speed profiles decide
+            coarse[v] = offsets[v] = lags[int(np.argmax(corr))]
             continue
-        coarse[v] = lags[int(np.argmin(costs))]
-        grid = np.arange(coarse[v] - 1.0, coarse[v] + 1.0 + 1e-9, step_frames)
-        costs = np.array([_epipolar_cost(points[reference], points[v], float(o), keep, threshold_px, fixed[v])
-                          for o in grid])
-        i = int(np.argmin(costs))
-        offset = float(grid[i])
-        if 0 < i < len(grid) - 1 and np.all(np.isfinite(costs[i - 1:i + 2])):
-            c0, c1, c2 = costs[i - 1:i + 2]
-            curvature = c0 - 2 * c1 + c2
-            if curvature > 0:
-                offset += 0.5 * step_frames * (c0 - c2) / curvature
-        zero = _epipolar_cost(points[reference], points[v], 0.0, keep, threshold_px, fixed[v])
-        if not costs[i] < (1 - min_improvement) * zero:  # no clear evidence against synchronized frames
-            offset, costs[i] = 0.0, zero
         offsets[v] = offset
-        epipolar[v] = float(np.sqrt(costs[i]))
+        epipolar[v] = float(np.sqrt(cost))
     return TimeOffsets(names=names, offsets_frames=offsets, coarse_frames=coarse, strength=strength,
-                       epipolar_px=epipolar)
+                       epipolar_px=epipolar, calibration_misfit=misfit)

@@ -259,7 +259,10 @@ def _synchronized(detections: Detections, rig, provenance: dict, *, quiet: bool)
     if not quiet:
         _notice("time offsets from the keypoints' motion against the calibration (frames, applied): "
                 + ", ".join(f"{n} {o:+.2f}" for n, o in offsets.items())
-                + f"; as flags: {found.as_arguments() or '(none: the cameras look synchronized)'}")
+                + f"; as flags: {found.as_arguments() or '(none: the cameras look synchronized)'}"
+                + (f" ({', '.join(found.misfit_names())}: the calibration's epipolar geometry fits these "
+                   "cameras' keypoints poorly; their offsets came from the keypoints alone)"
+                   if found.misfit_names() else ""))
     return detections.shifted(offsets)
 
 
