@@ -180,7 +180,9 @@ def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarr
         from no offset (the Pose2Sim demo's synchronized cameras: the best wrong lag gains 4%; a
         synthetic 0.45-frame offset gains 19%); otherwise 0.
     joint_names: when they name left/right pairs, each pair is replaced by its midpoint (and the
-    unpaired joints kept): a detector's left/right swaps then do not matter.
+    unpaired joints kept): a detector's left/right swaps then do not matter. BlazePose's 33
+    landmarks are cut to their 17 body joints first, as ``rigkit calibrate keypoints`` does (on the
+    Pose2Sim demo all 33 against the lab's calibration put a synchronized camera 1 frame off).
     threshold_px: unused by the fit itself (kept for the CLI's threshold); the cost is robust.
     """
     points = np.asarray(points_2d, dtype=np.float64).copy()
@@ -191,7 +193,10 @@ def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarr
         raise ValueError(f"reference is {reference}, expected a camera index in [0, {V})")
     if scores is not None:
         points[~(np.asarray(scores) >= min_score)] = np.nan
-    from .keypoint_cleaning import swap_permutation
+    from .keypoint_cleaning import body_joints, swap_permutation
+    body = body_joints(joint_names)
+    if body is not None:  # BlazePose's 33: its face, hand and foot landmarks are placed even where hidden
+        points, joint_names, J = points[:, :, list(body)], [joint_names[j] for j in body], len(body)
     perm = swap_permutation(joint_names)
     if perm is not None:
         representatives = sorted({min(j, int(perm[j])) for j in range(J)})
