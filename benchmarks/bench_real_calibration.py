@@ -1,13 +1,17 @@
 """Benchmark: calibration on real footage against the references (issue 14), plus the synthetic
 checks that go with it.
 
-    /work/main/.venv/bin/python benchmarks/bench_real_calibration.py [--quick] [--cache DIR]
+    /work/main/.venv/bin/python benchmarks/bench_real_calibration.py [--quick] [--cache DIR] [--caliscope-python PY]
 
 Prints, in one run:
 
 1. **caliscope-charuco** (``shared/data/caliscope-charuco``: four 1280x720 webcams, a hand-held
    4x5 ChArUco board, 111 framesets; Caliscope's ``camera_array.toml`` beside it). Every 5th
-   synchronized frameset is held out of every solve. Rows: Caliscope's own calibration; rigkit
+   synchronized frameset is held out of every solve. Rows: Caliscope's own calibration (its file,
+   whose solve saw every frameset); Caliscope itself run in the same benchmark on the training
+   framesets (``benchmarks/peers/caliscope_calibrate.py`` under ``--caliscope-python``, a Python
+   with ``caliscope`` 0.11.8: its opencv-python cannot share rigkit's environment), with its file's
+   intrinsics and from the videos alone (its own intrinsic calibration of the same videos); rigkit
    with Caliscope's intrinsics fixed (extrinsics only), without and with the capture-time model
    (:mod:`calibration.capture_jitter`: the webcams exposed one frameset's images tens of ms apart
    while the board moved; the default models it); rigkit from the videos alone as before this
@@ -95,6 +99,7 @@ from calibration.validation import heldout_mask, heldout_reprojection  # noqa: E
 from geometry import Board, Camera, Rig, rotation_from_rvec, triangulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+CALISCOPE_VERSION = "0.11.8"
 
 
 def _data() -> Path:
@@ -161,7 +166,24 @@ def _halves_deg(rig: Rig, corners: np.ndarray, board: Board, jitter: CaptureJitt
     return found[0], found[1]
 
 
-def caliscope_case(data: Path) -> None:
+def caliscope_peer(python: str | None, folder: Path, intrinsics: str, out: Path) -> tuple[Rig | None, str]:
+    """Caliscope's own calibration of the recording, run by ``benchmarks/peers/caliscope_calibrate.py``
+    under ``python`` (an environment with ``caliscope``), on the training framesets:
+    ``(rig or None, note)``."""
+    import subprocess
+
+    if python is None:
+        return None, ("needs --caliscope-python (python3 -m venv .venv-caliscope && "
+                      f".venv-caliscope/bin/pip install caliscope=={CALISCOPE_VERSION})")
+    done = subprocess.run([python, str(ROOT / "benchmarks" / "peers" / "caliscope_calibrate.py"), "--folder",
+                           str(folder), "--intrinsics", intrinsics, "--out", str(out)],
+                          capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"Caliscope's run failed: {done.stderr.strip().splitlines()[-1:]}")
+    return read_calibration(out).rig, done.stdout.strip().splitlines()[-1]
+
+
+def caliscope_case(data: Path, caliscope_python: str | None = None) -> None:
     from calibration.cli import detect_synchronized
     from calibration.inputs import CameraSource, SynchronizedFrames, open_source
 
@@ -196,6 +218,18 @@ def caliscope_case(data: Path) -> None:
                      heldout.rms_px, paired.rms_px, timed.rms_px, seconds, note))
 
     row("Caliscope camera_array.toml", reference, float("nan"), "its solve saw the held-out frames")
+    peers = {}
+    with tempfile.TemporaryDirectory(prefix="rigkit_bench_caliscope_") as tmp:
+        for intrinsics, label in (("given", f"Caliscope {CALISCOPE_VERSION}, its file's intrinsics"),
+                                  ("videos", f"Caliscope {CALISCOPE_VERSION} from the videos alone")):
+            t0 = time.perf_counter()
+            rig_, note = caliscope_peer(caliscope_python, folder, intrinsics, Path(tmp) / f"{intrinsics}.toml")
+            if rig_ is None:
+                print(f"  {label}: not run, {note}")
+                continue
+            peers[label] = rig_.subset(names)
+            row("  " + label, peers[label], time.perf_counter() - t0,
+                "same run, training framesets (time: its detection included)")
     t0 = time.perf_counter()
     fixed = validated_board_extrinsics(reference, corners, board.corners_in_board(), capture_jitter=no_jitter,
                                        final_on_all=False)
@@ -211,7 +245,7 @@ def caliscope_case(data: Path) -> None:
     timed_fixed = validated_board_extrinsics(reference, corners, board.corners_in_board(), final_on_all=False, fps=fps)
     row("  + capture times modelled (default)", timed_fixed.result.rig, time.perf_counter() - t0,
         timed_fixed.capture_jitter.reason.split(" (")[0], dict(timed_fixed.frame_offsets))
-    to_label = {"Caliscope camera_array.toml": (reference, {}),
+    to_label = {"Caliscope camera_array.toml": (reference, {}), **{label: (r, {}) for label, r in peers.items()},
                 "rigkit, Caliscope's intrinsics, not modelled": (fixed.result.rig, {}),
                 "rigkit, Caliscope's intrinsics (default)": (timed_fixed.result.rig, dict(timed_fixed.frame_offsets))}
     jitter_line = timed_fixed.capture_jitter.sentence(names, fps, dict(timed_fixed.frame_offsets))
@@ -509,6 +543,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="calibration on real footage (issue 14)")
     parser.add_argument("--quick", action="store_true", help="first 60 framesets of the pose2sim demo")
     parser.add_argument("--cache", metavar="DIR", help="keep MediaPipe detections here between runs")
+    parser.add_argument("--caliscope-python", metavar="PYTHON",
+                        help=f"a Python with caliscope {CALISCOPE_VERSION} installed: Caliscope's own calibration "
+                             "of the recording runs in the same benchmark (its opencv-python cannot share "
+                             "rigkit's environment)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     warnings.filterwarnings("ignore")
@@ -516,7 +554,7 @@ def main(argv=None) -> int:
     print(f"machine load: {machine_load()}")
     cache_dir = Path(args.cache) if args.cache else Path(tempfile.mkdtemp(prefix="rigkit_bench_"))
     cache_dir.mkdir(parents=True, exist_ok=True)
-    caliscope_case(data)
+    caliscope_case(data, args.caliscope_python)
     demo = pose2sim_case(data, cache_dir, 60 if args.quick else None)
     sync_case(demo)
     centre_only_case(args.quick)
