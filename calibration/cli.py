@@ -396,6 +396,8 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
     from .inputs import SynchronizedFrames
     from .report import board_summary, write_board_report
 
+    from capture.frames import source_identity
+
     board = board_from_args(args)
     sources = sources_from_args(args)
     if len(sources) < 2:
@@ -437,7 +439,10 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         "method": "board", "board": board.describe(), "rms_px": round(result.bundle.rms_px, 4),
         "corners": result.bundle.num_observations, "rejected": result.bundle.num_rejected,
         "board_poses": int(result.frame_used.sum()), "world": args.world,
-        "reference_camera": args.reference_camera or result.rig.names[0], "intrinsics": args.intrinsics}
+        "reference_camera": args.reference_camera or result.rig.names[0], "intrinsics": args.intrinsics,
+        "recording": {s.name: source_identity(s) for s in sources}}  # rigkit label knows the same videos by it
+    if any(offsets.values()):
+        metadata["extrinsics"]["frame_offsets_given"] = {n: round(o, 3) for n, o in offsets.items()}
     if validated.heldout is not None:
         metadata["extrinsics"]["heldout_rms_px"] = round(validated.heldout.rms_px, 4)
         metadata["extrinsics"]["heldout_every"] = args.holdout_every

@@ -35,6 +35,7 @@ __all__ = [
     "ImageFolderSource",
     "parse_camera_args",
     "open_source",
+    "source_identity",
     "list_images",
     "frame_indices",
     "SessionCameraSource",
@@ -204,6 +205,19 @@ class ImageFolderSource(FrameSource):
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """The images of a folder (suffixes :data:`IMAGE_SUFFIXES`), sorted by name: frame order."""
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def source_identity(source: FrameSource) -> str:
+    """One line that names where a camera's frames come from, to recognize the same recording later
+    (a calibration records it; ``rigkit label`` compares): kind, resolved path, frame count and, for a
+    video, its size in bytes; a session camera is its session's path and the camera's name."""
+    path = Path(source.path).resolve()
+    if getattr(source, "session", None) is not None:
+        return f"session {path} camera {source.name} ({source.num_frames} framesets)"
+    if path.is_dir():
+        return f"images {path} ({source.num_frames} frames)"
+    size = path.stat().st_size if path.exists() else -1
+    return f"video {path} ({source.num_frames} frames, {size} bytes)"
 
 
 def open_source(source: CameraSource) -> FrameSource:

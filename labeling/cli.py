@@ -269,19 +269,76 @@ def _synchronized(detections: Detections, rig, provenance: dict, *, quiet: bool)
 _UNSYNCHRONIZED_MIN_FRAMES = 0.05  # steady offsets below this are within what the calibration resolves
 
 
-def _calibration_frame_offsets(metadata: dict) -> dict[str, float]:
-    """``{name: frames}`` steady offsets that ``rigkit calibrate extrinsics`` found and modelled
-    (``[metadata.extrinsics] frame_offsets_estimated``), or {} when it found none worth saying."""
+def _calibration_frame_offsets(metadata: dict) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """What ``rigkit calibrate extrinsics`` recorded of its frames' timing (``[metadata.extrinsics]``):
+    ``(estimated, total, recording)``. estimated: ``{name: frames}`` steady offsets it found and
+    modelled (``frame_offsets_estimated``; {} when none is worth saying); total: those plus any
+    ``--frame-offset`` it was given (``frame_offsets_given``), how that recording's frames pair;
+    recording: ``{name: capture.frames.source_identity}`` of the videos it was solved from."""
     extrinsics = metadata.get("extrinsics") if isinstance(metadata, dict) else None
-    if not isinstance(extrinsics, dict) or extrinsics.get("capture_jitter") != "modelled":
-        return {}
-    found = extrinsics.get("frame_offsets_estimated")
-    if not isinstance(found, dict):
-        return {}
-    offsets = {str(n): float(o) for n, o in found.items() if isinstance(o, (int, float))}
-    if not offsets or max(abs(o) for o in offsets.values()) < _UNSYNCHRONIZED_MIN_FRAMES:
-        return {}
-    return offsets
+    if not isinstance(extrinsics, dict):
+        return {}, {}, {}
+
+    def numbers(key: str) -> dict[str, float]:
+        found = extrinsics.get(key)
+        return ({str(n): float(o) for n, o in found.items() if isinstance(o, (int, float))}
+                if isinstance(found, dict) else {})
+
+    estimated = numbers("frame_offsets_estimated") if extrinsics.get("capture_jitter") == "modelled" else {}
+    if estimated and max(abs(o) for o in estimated.values()) < _UNSYNCHRONIZED_MIN_FRAMES:
+        estimated = {}
+    given = numbers("frame_offsets_given")
+    total = {n: round(given.get(n, 0.0) + estimated.get(n, 0.0), 3) for n in {**given, **estimated}}
+    recording = extrinsics.get("recording")
+    recording = {str(n): str(i) for n, i in recording.items()} if isinstance(recording, dict) else {}
+    return estimated, total, recording
+
+
+def _calibration_recording(recording, identities: dict[str, str]) -> dict[str, str] | None:
+    """``{calibration camera: recording camera}`` when every camera of ``recording`` (a
+    ``capture.pairing.RecordingSpec``) is one the calibration was solved from (same file, size and
+    frame count), else None."""
+    from capture.frames import source_identity
+
+    if not identities:
+        return None
+    by_identity = {identity: name for name, identity in identities.items()}
+    with recording.open() as opened:
+        found = {name: by_identity.get(source_identity(opened.sources[name])) for name in opened.names}
+    if any(calibrated is None for calibrated in found.values()):
+        return None
+    return {calibrated: name for name, calibrated in found.items()}
+
+
+def _timing_from_calibration(args, calibration, recording, provenance: dict):
+    """Without ``--frame-offset`` / ``--sync``: the recording the calibration was solved from is
+    paired as the calibration paired it (its steady offsets applied, said once); another recording
+    of cameras the calibration found unsynchronized gets one sentence naming the offsets. Returns
+    the recording spec to detect on."""
+    from dataclasses import replace as replaced
+
+    if args.frame_offset or args.sync:
+        return recording
+    estimated, total, identities = _calibration_frame_offsets(calibration.metadata)
+    same = _calibration_recording(recording, identities) if recording is not None and total else None
+    if same is not None:
+        offsets = {same[n]: o for n, o in total.items() if n in same}
+        if args.crops_px and any(not float(o).is_integer() for o in offsets.values()):
+            same = None  # crops need whole offsets: say so below instead
+        else:
+            if not args.quiet:
+                _notice("the calibration was solved from these same videos and paired their frames with offsets "
+                        "(frames): " + ", ".join(f"{n} {o:+.2f}" for n, o in offsets.items())
+                        + "; applied here too (any --frame-offset, e.g. NAME=0, pairs them your way instead)")
+            provenance["frame_offsets_from_calibration"] = offsets
+            return replaced(recording, offsets=tuple(offsets.items()))
+    if estimated and not args.quiet:
+        flags = " ".join(f"--frame-offset {n}={o:+.2f}" for n, o in estimated.items())
+        _notice("the calibration found its cameras were not triggered together (steady offsets, frames: "
+                + ", ".join(f"{n} {o:+.2f}" for n, o in estimated.items())
+                + f"); these labels pair frames as recorded: if this take's cameras ran the same way, pass "
+                f"{flags} (free-running cameras can start differently in every recording)")
+    return recording
 
 
 def _run_label(args) -> int:
@@ -322,13 +379,7 @@ def _run_label(args) -> int:
                   "calibration_sha256": sha256_of_file(args.calibration)}
     if calibration.decisions:  # what the reader had to decide (units, sizes, unposed cameras)
         provenance["calibration_decisions"] = list(calibration.decisions)
-    unsynchronized = _calibration_frame_offsets(calibration.metadata)
-    if unsynchronized and not args.frame_offset and not args.sync and not args.quiet:
-        flags = " ".join(f"--frame-offset {n}={o:+.2f}" for n, o in unsynchronized.items())
-        _notice(f"the calibration found its cameras were not triggered together (steady offsets, frames: "
-                + ", ".join(f"{n} {o:+.2f}" for n, o in unsynchronized.items())
-                + f"); these labels pair frames as recorded: if this take's cameras ran the same way, pass "
-                f"{flags} (free-running cameras can start differently in every recording)")
+    recording = _timing_from_calibration(args, calibration, recording, provenance)
     if recording is not None:
         from .session_labeling import detections_from_recording
 

@@ -60,7 +60,10 @@ def test_extrinsics_command_calibrates_rendered_rig(tmp_path, capsys):
     assert "held-out corners (framesets the solver did not use):" in printed
     # separate still board poses, synchronized cameras: the capture-time model explains nothing
     assert "capture times" in printed and "not modelled" in printed, printed
-    assert read_calibration(out).metadata["extrinsics"]["capture_jitter"] == "not modelled"
+    extrinsics = read_calibration(out).metadata["extrinsics"]
+    assert extrinsics["capture_jitter"] == "not modelled"
+    # which frames it was solved from, for rigkit label to recognize the same recording
+    assert extrinsics["recording"]["cam01"] == f"images {(tmp_path / 'cam01').resolve()} ({len(list((tmp_path / 'cam01').iterdir()))} frames)"
     # a handful of framesets: the held-out one is too few for some cameras, and the verdict says so
     assert "verdict: good (held-out corners:" in printed or "too few to judge" in printed
     errors = compare_rigs(load_rig(out), rig)

@@ -268,3 +268,39 @@ def test_sync_with_frame_offsets_is_one_sentence(take, tmp_path, capsys):
                             "--sync", "--frame-offset", "cam02=1", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "--sync" in err and "give one or the other" in err and "Traceback" not in err
+
+
+def test_labeling_the_recording_a_calibration_was_solved_from_pairs_it_the_same_way(take, monkeypatch, tmp_path, capsys):
+    """``rigkit calibrate extrinsics`` records which videos it was solved from and the offsets it paired
+    them with; ``rigkit label`` on those same videos applies them (said once), on others only names them."""
+    import shutil
+
+    from calibration import read_calibration
+    from capture.frames import CameraSource, open_source, source_identity
+
+    root, rig, rest, joint_names = take
+    import labeling.detector
+
+    monkeypatch.setattr(labeling.detector, "open_detector",
+                        lambda *a, **k: _StampReader(rig, rest, joint_names))
+    found = {"cam01": 0.0, **OFFSETS}
+    identities = {n: source_identity(open_source(CameraSource(n, root / n))) for n in NAMES}
+    save_rig(rig, tmp_path / "calib.toml", metadata={"extrinsics": {
+        "capture_jitter": "modelled", "frame_offsets_estimated": found, "recording": identities}})
+    assert read_calibration(tmp_path / "calib.toml").metadata["extrinsics"]["recording"] == identities
+    base = ["label", "--calibration", str(tmp_path / "calib.toml")]
+    assert rigkit_cli.main(base + ["--videos", *(f"{n}={root / n}" for n in NAMES), "--out", str(tmp_path / "same")]) == 0
+    assert "solved from these same videos" in capsys.readouterr().err
+    index = LabelIndex.read(tmp_path / "same")
+    assert index.job["provenance"]["frame_offsets_from_calibration"] == found
+    data = read_shard(tmp_path / "same" / index.shards[0].file)
+    truth = np.array([_joints_at(rest, k) for k in data["frame_index"]])
+    position_mm = 1000 * np.linalg.norm(data["keypoints_3d"] - truth, axis=-1)[data["valid"]]
+    assert np.percentile(position_mm, 95) < SUBFRAME_POSITION_TOL_MM
+    other = tmp_path / "copy"
+    for n in NAMES:  # the same images elsewhere: another recording as far as the calibration knows
+        shutil.copytree(root / n, other / n)
+    assert rigkit_cli.main(base + ["--videos", *(f"{n}={other / n}" for n in NAMES), "--out", str(tmp_path / "other")]) == 0
+    err = capsys.readouterr().err
+    assert "not triggered together" in err and "solved from these same videos" not in err
+    assert "frame_offsets_from_calibration" not in LabelIndex.read(tmp_path / "other").job["provenance"]
