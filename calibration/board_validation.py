@@ -262,9 +262,10 @@ def _jitter_notes(jitter: CaptureJitter, names, fps, applied: Mapping[str, float
     return {worst: [f"the cameras' frames were not captured together: steady offsets (frames, as --frame-offset) "
                     f"{steady}, and a spread per frameset of ({unit}) {spread}, estimated from the board's motion "
                     "and modelled in this calibration; a moving person would be triangulated from views that far "
-                    "apart in time -> trigger the cameras together (hardware sync), or give 'rigkit label' the "
-                    "steady offsets: " + (" ".join(f"--frame-offset {n}={a:+.2f}" for n, a in applied.items())
-                                          if applied else "none found")]}
+                    "apart in time -> trigger the cameras together (hardware sync), or label with the steady offsets "
+                    "('rigkit label' applies them to these same videos; for another take of the same run pass "
+                    + (" ".join(f"--frame-offset {n}={a:+.2f}" for n, a in applied.items()) if applied else "none found")
+                    + ")"]}
 
 
 def _shifts(joint: JointDecision, rig: Rig, anchors, counts):
