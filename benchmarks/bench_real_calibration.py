@@ -314,21 +314,19 @@ def caliscope_labels(corners: np.ndarray, held: np.ndarray, board: Board, calibr
     from labeling import LabelIndex, read_shard
 
     a, b = _adjacent_pairs(board)
-    V, F, C, _ = corners.shape
-    names = None
+    _, F, C, _ = corners.shape
+    names = list(next(iter(calibrations.values()))[0].names)  # every calibration names the cameras alike
     print("\nlabeling the held-out framesets' corners as keypoints: rigkit label --detections npz:corners.npz "
           "--calibration C [--frame-offset NAME=N ...]")
     print(f"{'calibration':<52} {'frame offsets':<58} {'labels':>6} {'|adjacent - 54 mm| median':>25} "
           f"{'p90 mm':>7} {'reprojection median px':>22}")
     with tempfile.TemporaryDirectory(prefix="rigkit_bench_labels_") as tmp:
         tmp = Path(tmp)
+        npz = tmp / "corners.npz"
+        np.savez(npz, points_2d=corners, camera_names=np.array(names),
+                 joint_names=np.array([f"corner{c:02d}" for c in range(C)]),
+                 scores=np.where(np.isfinite(corners[..., 0]), 1.0, np.nan), frame_index=np.arange(F))
         for label, (rig, offsets) in calibrations.items():
-            names = list(rig.names)
-            npz = tmp / "corners.npz"
-            if not npz.exists():
-                np.savez(npz, points_2d=corners, camera_names=np.array(names),
-                         joint_names=np.array([f"corner{c:02d}" for c in range(C)]),
-                         scores=np.where(np.isfinite(corners[..., 0]), 1.0, np.nan), frame_index=np.arange(F))
             calibration = tmp / f"calib{len(list(tmp.glob('calib*.toml')))}.toml"
             save_rig(rig, calibration)
             for shifted in (("index", "offsets", "sync") if offsets else ("index",)):

@@ -81,17 +81,16 @@ class TimeOffsets:
 
 
 def _offset_against(ref: np.ndarray, other: np.ndarray, fixed_F: np.ndarray | None, lags: np.ndarray,
-                    step_frames: float, threshold_px: float, min_improvement: float):
+                    step_frames: float, min_improvement: float):
     """``(offset, whole lag, cost)`` of ``other``'s keypoints (F, J, 2) against ``ref``'s: the best
     whole lag by the epipolar cost, refined to sub-frame, kept only if it beats no offset by
     ``min_improvement``; ``(None, 0, inf)`` when no lag has enough keypoints."""
-    keep = np.ones(ref.shape[0] * ref.shape[1], dtype=bool)
-    costs = np.array([_epipolar_cost(ref, other, float(lag), keep, threshold_px, fixed_F) for lag in lags])
+    costs = np.array([_epipolar_cost(ref, other, float(lag), fixed_F) for lag in lags])
     if not np.isfinite(costs).any():
         return None, 0, np.inf
     coarse = int(lags[int(np.argmin(costs))])
     grid = np.arange(coarse - 1.0, coarse + 1.0 + 1e-9, step_frames)
-    costs = np.array([_epipolar_cost(ref, other, float(o), keep, threshold_px, fixed_F) for o in grid])
+    costs = np.array([_epipolar_cost(ref, other, float(o), fixed_F) for o in grid])
     i = int(np.argmin(costs))
     offset = float(grid[i])
     if 0 < i < len(grid) - 1 and np.all(np.isfinite(costs[i - 1:i + 2])):
@@ -99,7 +98,7 @@ def _offset_against(ref: np.ndarray, other: np.ndarray, fixed_F: np.ndarray | No
         curvature = c0 - 2 * c1 + c2
         if curvature > 0:
             offset += 0.5 * step_frames * (c0 - c2) / curvature
-    zero = _epipolar_cost(ref, other, 0.0, keep, threshold_px, fixed_F)
+    zero = _epipolar_cost(ref, other, 0.0, fixed_F)
     if not costs[i] < (1 - min_improvement) * zero:  # no clear evidence against synchronized frames
         return 0.0, coarse, zero
     return offset, coarse, float(costs[i])
@@ -136,13 +135,12 @@ def _correlation(a: np.ndarray, b: np.ndarray, lag: int) -> float:
     return float(x @ y / denominator) if denominator > 0 else -np.inf
 
 
-def _epipolar_cost(ref: np.ndarray, other: np.ndarray, offset: float, keep: np.ndarray,
-                   threshold_px: float = 8.0, fixed_F: np.ndarray | None = None) -> float:
+def _epipolar_cost(ref: np.ndarray, other: np.ndarray, offset: float, fixed_F: np.ndarray | None = None) -> float:
     """Truncated mean squared Sampson distance of a robustly (IRLS) fitted fundamental matrix
     between the reference's keypoints and ``other``'s resampled at ``offset``."""
     shifted = shift_frames(other[None], np.array([offset]))[0].reshape(-1, 2)
     a = ref.reshape(-1, 2)
-    ok = keep & np.all(np.isfinite(a), axis=1) & np.all(np.isfinite(shifted), axis=1)
+    ok = np.all(np.isfinite(a), axis=1) & np.all(np.isfinite(shifted), axis=1)
     if ok.sum() < 16:
         return np.inf
     a, b = a[ok], shifted[ok]
@@ -183,7 +181,7 @@ def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarr
     unpaired joints kept): a detector's left/right swaps then do not matter. BlazePose's 33
     landmarks are cut to their 17 body joints first, as ``rigkit calibrate keypoints`` does (on the
     Pose2Sim demo all 33 against the lab's calibration put a synchronized camera 1 frame off).
-    threshold_px: unused by the fit itself (kept for the CLI's threshold); the cost is robust.
+    threshold_px, rng: unused (kept for callers): the cost is robust and the estimate deterministic.
     """
     points = np.asarray(points_2d, dtype=np.float64).copy()
     if points.ndim != 4 or points.shape[-1] != 2:
@@ -212,7 +210,6 @@ def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarr
             R_ba, t_ba = compose(rig.R[v], rig.t[v], R_inv, t_inv)  # cam_v_from_cam_ref
             fixed[v] = fundamental_from_essential(essential_from_pose(R_ba, t_ba), rig.K[reference], rig.K[v])
     names = tuple(names) if names is not None else tuple(str(v) for v in range(V))
-    rng = np.random.default_rng(0) if rng is None else rng
     speeds = [_speed(points[v]) for v in range(V)]
     max_lag = int(min(max_offset_frames, F // 4))  # at least half of the frames overlap
     offsets = np.zeros(V)
@@ -226,14 +223,12 @@ def estimate_time_offsets(points_2d: np.ndarray, *, names=None, scores: np.ndarr
             continue
         corr = np.array([_correlation(speeds[reference], speeds[v], int(lag)) for lag in lags])
         strength[v] = float(np.max(corr))
-        found = _offset_against(points[reference], points[v], fixed[v], lags, step_frames, threshold_px,
-                                min_improvement)
+        found = _offset_against(points[reference], points[v], fixed[v], lags, step_frames, min_improvement)
         if fixed[v] is not None:
             # the calibration must explain the keypoints about as well as they explain themselves
             # (a fundamental matrix fitted to them at each lag); where it does not, the lag it finds is
             # the one that best hides the misfit, so the keypoints alone decide
-            free = _offset_against(points[reference], points[v], None, lags, step_frames, threshold_px,
-                                   min_improvement)
+            free = _offset_against(points[reference], points[v], None, lags, step_frames, min_improvement)
             if np.isfinite(free[2]) and not found[2] <= CALIBRATION_FIT_RATIO**2 * free[2]:
                 found, misfit[v] = free, True
         offset, coarse[v], cost = found

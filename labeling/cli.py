@@ -427,8 +427,8 @@ def _run_label(args) -> int:
         if args.frame_offset:  # the cameras of already detected keypoints, moved in time
             from capture.frame_offsets import parse_frame_offsets
 
-            shifts = parse_frame_offsets(args.frame_offset, names=detections.camera_names, fractional=True)
-            detections = detections.shifted(shifts)
+            shifts = parse_frame_offsets(args.frame_offset, fractional=True)
+            detections = detections.shifted(shifts)  # names a camera it does not have: ValueError
             provenance["detections_frame_offsets"] = shifts
             if not args.quiet:
                 _notice("keypoints moved in time by --frame-offset (frames, interpolated between "

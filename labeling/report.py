@@ -13,7 +13,6 @@ Conventions in :mod:`geometry.camera`.
 from __future__ import annotations
 
 import math
-
 import os
 from dataclasses import dataclass
 from pathlib import Path
