@@ -314,12 +314,18 @@ def write_report(root: str | os.PathLike, *, out_dir: str | os.PathLike | None =
 
 def _open_recording(session, provenance: dict):
     """The ``capture.pairing.Recording`` the labels were detected on (a session, or the videos of
-    ``provenance`` when their files are still there), or None. A sub-frame ``--frame-offset`` is
-    rounded to the nearest frame: the image closest to the labels' instant is drawn under them."""
+    ``provenance`` when their files are still there), or None. The frames are paired as the labels
+    were: the recording's ``--frame-offset`` plus any given with ``--detections``
+    (``detections_frame_offsets``), each rounded to the nearest frame (the image closest to the
+    labels' instant is drawn under them)."""
     from capture.pairing import RecordingSpec
 
-    offsets = tuple((name, math.floor(float(o) + 0.5))
-                    for name, o in (provenance.get("frame_offsets") or {}).items())
+    total = {name: float(o) for name, o in (provenance.get("frame_offsets") or {}).items()}
+    renamed = provenance.get("camera_map") or {}
+    for name, o in (provenance.get("detections_frame_offsets") or {}).items():
+        name = renamed.get(name, name)
+        total[name] = total.get(name, 0.0) + float(o)
+    offsets = tuple((name, math.floor(o + 0.5)) for name, o in total.items())
     if session is not None:
         return RecordingSpec(session=str(session), offsets=offsets).open()
     videos = provenance.get("videos")

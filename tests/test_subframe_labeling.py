@@ -304,3 +304,19 @@ def test_labeling_the_recording_a_calibration_was_solved_from_pairs_it_the_same_
     err = capsys.readouterr().err
     assert "not triggered together" in err and "solved from these same videos" not in err
     assert "frame_offsets_from_calibration" not in LabelIndex.read(tmp_path / "other").job["provenance"]
+
+
+def test_report_pairs_frames_with_the_offsets_given_to_detections(take):
+    """Labels made from ``--detections`` moved by ``--frame-offset``: the report draws them on the
+    frames those offsets point to (rounded), as for offsets given to the recording."""
+    from labeling.report import _frames_of, _open_recording
+
+    root = take[0]
+    provenance = {"videos": {n: str(root / n) for n in NAMES}, "detections_frame_offsets": {"cam04": 1.6},
+                  "frame_offsets": {"cam02": 1}}
+    opened = _open_recording(None, provenance)
+    try:
+        shown = [int(image[0, 0, 1]) for image in _frames_of(opened, {})(10, NAMES)]
+    finally:
+        opened.close()
+    assert shown == [10, 11, 10, 12]
