@@ -283,6 +283,9 @@ def _add_extrinsics(sub) -> None:
                         help="frameset whose board pose is the world (--world board; default: the frameset "
                              "seen by the most cameras)")
     parser.add_argument("--reference-camera", metavar="NAME", help="camera 1 of the world frame (default: first)")
+    from capture.timestamps import add_timestamps_argument
+
+    add_timestamps_argument(parser)
     parser.add_argument("--capture-jitter", choices=("auto", "on", "off"), default="auto",
                         help="give each camera's view of each frameset its own exposure instant, estimated from "
                              "the board's motion (cameras not triggered together, e.g. USB webcams); auto: when it "
@@ -405,9 +408,17 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
                          "once per camera")
     out = Path(args.out)
     offsets = _frame_offsets(args.frame_offset, [s.name for s in sources])
+    times = None
+    if args.timestamps:  # read and checked before anything is solved
+        if args.session:
+            raise ValueError("--timestamps pairs video files or image folders; a session's framesets are already "
+                             "paired by the timestamps it recorded")
+        from capture.timestamps import read_frame_times
+        times = read_frame_times(args.timestamps, [s.name for s in sources])
+        times.check_counts(sources)
     solved: dict = {}
     rig, existing = _intrinsics_for(sources, board, out, args, solved)
-    frames = SynchronizedFrames(sources, stride=args.stride, limit=args.max_frames)
+    frames = SynchronizedFrames(sources, stride=args.stride, limit=args.max_frames, frame_times=times)
     corners_px, frame_index, with_board, first = detect_synchronized(board, frames)
     if any(offsets.values()):
         from .sync import shift_frames
@@ -441,6 +452,8 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
         "board_poses": int(result.frame_used.sum()), "world": args.world,
         "reference_camera": args.reference_camera or result.rig.names[0], "intrinsics": args.intrinsics,
         "recording": {s.name: source_identity(s) for s in sources}}  # rigkit label knows the same videos by it
+    if times is not None:  # how the frames were paired: rigkit label pairs them the same way to reuse offsets
+        metadata["extrinsics"]["timestamps"] = list(times.files)
     if any(offsets.values()):
         metadata["extrinsics"]["frame_offsets_given"] = {n: round(o, 3) for n, o in offsets.items()}
     if validated.heldout is not None:

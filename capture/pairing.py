@@ -3,6 +3,9 @@ reads several cameras (``rigkit label``, ``rigkit label detect``, ``rigkit calib
 
 - By the recording's timestamps where every camera has them (a rigkit session: the recorder
   grouped its framesets by timestamp, so frameset ``i`` of every camera is one instant).
+- By each camera's own recorded frame times where they are given (``--timestamps``: Caliscope's
+  timestamps.csv, campy's frametimes.npy, ...; :mod:`capture.timestamps`): cameras that drop
+  frames stay paired by instant; framesets missing a camera are left out and counted.
 - By index otherwise (video files, image folders: frame ``k`` of every camera), each camera
   shifted by its ``--frame-offset NAME=N`` (camera NAME's frame ``k + N`` pairs with frame ``k``
   of a camera without offset). A sub-frame offset pairs by its whole part; the rest is applied
@@ -30,6 +33,7 @@ from .frames import frame_indices
 
 if TYPE_CHECKING:
     from .frames import FrameSource
+    from .timestamps import FrameTimes
 
 __all__ = ["FramePairing", "pair_frames", "parse_frame_offsets", "iter_framesets", "RecordingSpec",
            "Recording", "SynchronizedFrames"]
@@ -47,7 +51,7 @@ class FramePairing:
     frameset_index: (F,) int64, the frameset's number: the frame index of a camera without offset.
     timestamp_s: (F,) float64 seconds from the recording's start (the session's frameset times,
         else frame / fps where the files say their fps, else NaN).
-    paired_by: ``"timestamps"`` (a recorded session) or ``"index"``.
+    paired_by: ``"timestamps"`` (a recorded session, or ``--timestamps``) or ``"index"``.
     notes: sentences for the user (different frame counts and the range used).
     """
 
@@ -67,7 +71,8 @@ class FramePairing:
 
 
 def pair_frames(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int] | None = None, *,
-                mismatch: Literal["common", "refuse"] = "common") -> FramePairing:
+                mismatch: Literal["common", "refuse"] = "common",
+                frame_times: "FrameTimes | None" = None) -> FramePairing:
     """Pair the frames of several cameras into framesets.
 
     sources: ``{name: source}`` in rig order; a source has ``num_frames``, and optionally ``fps``
@@ -78,6 +83,9 @@ def pair_frames(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int]
         named have offset 0.
     mismatch: cameras with different frame counts: ``"common"`` uses the framesets all cameras
         have and says so in ``notes`` (the caller shows them once); ``"refuse"`` raises ValueError.
+        (Paired by ``frame_times``, different counts are what dropped frames look like.)
+    frame_times: each camera's own frame times (:func:`capture.timestamps.read_frame_times`):
+        pair by them (:func:`capture.timestamps.match_frame_times`) instead of by index.
     Returns a :class:`FramePairing`; ``pairing.frame_indices[f]`` are the frames of frameset f.
     Raises ValueError when no frameset has a frame of every camera.
     """
@@ -89,6 +97,8 @@ def pair_frames(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int]
     if unknown:
         raise ValueError(f"--frame-offset names camera {unknown[0]!r}, which is not one of "
                          f"{', '.join(names)}")
+    if frame_times is not None:
+        return _pair_by_times(sources, offsets, frame_times)
     counts = np.array([int(sources[n].num_frames) for n in names], dtype=np.int64)
     shift = np.array([int(offsets.get(n, 0)) for n in names], dtype=np.int64)
     stamped = all(getattr(sources[n], "timestamps_s", None) is not None for n in names)
@@ -103,7 +113,10 @@ def pair_frames(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int]
         if mismatch == "refuse":
             raise ValueError(f"the cameras have different numbers of {unit} ({text})")
         notes.append(f"the cameras have different numbers of {unit} ({text}); using the "
-                     f"{max(stop - first, 0)} framesets every camera has")
+                     f"{max(stop - first, 0)} framesets every camera has"
+                     + ("" if stamped else "; if a camera dropped frames, pairing by index joins different "
+                        "instants from its first dropped frame on: give the recorded frame times with "
+                        "--timestamps (e.g. Caliscope's timestamps.csv)"))
     if shift.any():
         notes.append("frame offsets " + ", ".join(f"{n}={o:+d}" for n, o in zip(names, shift) if o))
     if stop <= first:
@@ -124,6 +137,28 @@ def pair_frames(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int]
     return FramePairing(names=names, frame_indices=frame_indices, frameset_index=frameset_index,
                         timestamp_s=np.asarray(timestamp_s, dtype=np.float64), paired_by=paired_by,
                         notes=tuple(notes))
+
+
+def _pair_by_times(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, int],
+                   frame_times: "FrameTimes") -> FramePairing:
+    """:func:`pair_frames` by each camera's recorded frame times."""
+    from .timestamps import match_frame_times
+
+    names = tuple(sources)
+    notes = frame_times.check_counts(sources.values())
+    times = [frame_times.times_s[n][:int(sources[n].num_frames)] for n in names]
+    timed = match_frame_times(times, names, {n: int(o) for n, o in offsets.items()})
+    spread_ms = 1000.0 * timed.spread_s
+    notes.append(f"paired by timestamps ({frame_times.unit}): {len(timed.frameset_index)} framesets on "
+                 f"{names[timed.reference]}'s frames, times within a frameset {np.median(spread_ms):.0f} ms apart "
+                 f"(median; {spread_ms.max():.0f} max)"
+                 + ("; left out where a camera had no frame within half a period: "
+                    + ", ".join(f"{n} {k}" for n, k in timed.unpaired.items()) if timed.unpaired else ""))
+    if any(offsets.values()):
+        notes.append("frame offsets " + ", ".join(f"{n}={int(o):+d}" for n, o in offsets.items() if o))
+    start_s = min(float(t[0]) for t in times)
+    return FramePairing(names=names, frame_indices=timed.frame_indices, frameset_index=timed.frameset_index,
+                        timestamp_s=timed.times_s - start_s, paired_by="timestamps", notes=tuple(notes))
 
 
 def iter_framesets(sources: Mapping[str, "FrameSource"], pairing: FramePairing, start: int = 0,
@@ -162,23 +197,30 @@ class RecordingSpec:
         (with a session: camera names to keep, paths empty). offsets: ``((name, frames), ...)``,
         may be fractional: frames are paired by the whole part (:attr:`whole_offsets`), and the
         keypoints detected in them are moved by the rest (:attr:`fractions`, :mod:`capture.subframe`).
+    timestamps: ``--timestamps`` values (files): the cameras' frames are paired by these recorded
+        times (:mod:`capture.timestamps`) instead of by index; not with a session (a session's
+        framesets are already grouped by its own timestamps).
     """
 
     session: str | None = None
     cameras: tuple[tuple[str, str], ...] = ()
     offsets: tuple[tuple[str, float], ...] = ()
+    timestamps: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.session is None and not self.cameras) or (
                 self.session is not None and any(path for _, path in self.cameras)):
             raise ValueError("a recording is a session folder or NAME=PATH cameras, not both or neither")
+        if self.session is not None and self.timestamps:
+            raise ValueError("--timestamps pairs video files or image folders; a session's framesets are "
+                             "already paired by the timestamps it recorded")
 
     @classmethod
     def from_args(cls, *, session: str | None = None, videos: Sequence[str] = (),
-                  frame_offsets: Sequence[str] = ()) -> "RecordingSpec":
+                  frame_offsets: Sequence[str] = (), timestamps: Sequence[str] = ()) -> "RecordingSpec":
         """From the command line: ``--session DIR`` or ``--videos NAME=PATH ...``, and
         ``--frame-offset NAME=N ...`` (checked: paths exist, names unique, offsets are numbers,
-        sub-frame allowed)."""
+        sub-frame allowed), ``--timestamps ...`` (read and checked when opened)."""
         from .frames import parse_camera_args
 
         offsets = {name: _plain(value) for name, value in
@@ -186,10 +228,11 @@ class RecordingSpec:
         if session is not None:
             if not Path(session).is_dir():
                 raise ValueError(f"session folder {session} does not exist")
-            return cls(session=str(Path(session).resolve()), offsets=tuple(offsets.items()))
+            return cls(session=str(Path(session).resolve()), offsets=tuple(offsets.items()),
+                       timestamps=tuple(timestamps))
         cameras = parse_camera_args(videos, flag="--videos")
         return cls(cameras=tuple((c.name, str(c.path.resolve())) for c in cameras),
-                   offsets=tuple(offsets.items()))
+                   offsets=tuple(offsets.items()), timestamps=_resolved_timestamps(timestamps))
 
     @property
     def whole_offsets(self) -> dict[str, int]:
@@ -207,6 +250,8 @@ class RecordingSpec:
         out: dict = {"session": self.session} if self.session else {"videos": dict(self.cameras)}
         if self.offsets:
             out["frame_offsets"] = {name: _plain(value) for name, value in self.offsets}
+        if self.timestamps:
+            out["timestamps"] = list(self.timestamps)
         return out
 
     def open(self, *, mismatch: Literal["common", "refuse"] = "common") -> "Recording":
@@ -219,7 +264,24 @@ class RecordingSpec:
         else:
             opened = [open_source(CameraSource(name, Path(path))) for name, path in self.cameras]
         sources = {s.name: s for s in opened}
-        return Recording(self, sources, pair_frames(sources, self.whole_offsets, mismatch=mismatch))
+        times = None
+        if self.timestamps:
+            from .timestamps import read_frame_times
+            times = read_frame_times(self.timestamps, list(sources))
+        return Recording(self, sources, pair_frames(sources, self.whole_offsets, mismatch=mismatch,
+                                                    frame_times=times))
+
+
+def _resolved_timestamps(values: Sequence[str]) -> tuple[str, ...]:
+    """``--timestamps`` values with their paths resolved (provenance that reopens anywhere)."""
+    out = []
+    for value in values:
+        name, sep, path = str(value).partition("=")
+        if sep and not Path(value).exists():
+            out.append(f"{name}={Path(path).resolve()}")
+        else:
+            out.append(str(Path(value).resolve()))
+    return tuple(out)
 
 
 def _plain(frames: float) -> int | float:
@@ -279,18 +341,20 @@ class SynchronizedFrames:
     sources: the cameras, in rig order. ``start``, ``stride``, ``limit`` select framesets among
     the paired ones (a warning names cameras with different lengths; their common range is used).
     offsets: ``{name: N}``, camera ``name``'s frame ``k + N`` pairs with frame ``k``.
+    frame_times: the cameras' recorded frame times (``--timestamps``): pair by them instead.
     Iterating yields ``(frameset_index, {name: image})`` with every camera's frame decoded once; a
     camera whose frame is missing or unreadable there is absent from the dict.
     """
 
     def __init__(self, sources: Sequence["FrameSource"], *, start: int = 0, stride: int = 1,
-                 limit: int | None = None, offsets: dict[str, int] | None = None):
+                 limit: int | None = None, offsets: dict[str, int] | None = None,
+                 frame_times: "FrameTimes | None" = None):
         if not sources:
             raise ValueError("SynchronizedFrames needs at least one camera")
         self.sources = tuple(sources)
-        self.pairing = pair_frames({s.name: s for s in self.sources}, offsets)
+        self.pairing = pair_frames({s.name: s for s in self.sources}, offsets, frame_times=frame_times)
         for note in self.pairing.notes:
-            logger.warning("%s", note)
+            (logger.info if note.startswith("paired by timestamps") else logger.warning)("%s", note)
         self.num_frames = len(self.pairing)
         self.positions = frame_indices(self.num_frames, start=start, stride=stride, limit=limit)
         self.indices = self.pairing.frameset_index[self.positions]

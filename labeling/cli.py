@@ -221,7 +221,7 @@ def _recording(args):
     if args.session is None and not args.videos:
         return None
     return RecordingSpec.from_args(session=args.session, videos=args.videos or (),
-                                   frame_offsets=args.frame_offset or ())
+                                   frame_offsets=args.frame_offset or (), timestamps=args.timestamps or ())
 
 
 def _match_to_rig(detections: Detections, rig) -> tuple[Detections, dict]:
@@ -320,7 +320,10 @@ def _timing_from_calibration(args, calibration, recording, provenance: dict):
     if args.frame_offset or args.sync:
         return recording
     estimated, total, identities = _calibration_frame_offsets(calibration.metadata)
-    same = _calibration_recording(recording, identities) if recording is not None and total else None
+    extrinsics = calibration.metadata.get("extrinsics") if isinstance(calibration.metadata, dict) else None
+    paired_alike = recording is not None and tuple(recording.timestamps) == tuple(
+        (extrinsics or {}).get("timestamps") or ())  # the offsets hold for the calibration's own pairing
+    same = _calibration_recording(recording, identities) if paired_alike and total else None
     if same is not None:
         offsets = {same[n]: o for n, o in total.items() if n in same}
         if args.crops_px and any(not float(o).is_integer() for o in offsets.values()):
@@ -349,6 +352,10 @@ def _run_label(args) -> int:
     if not args.calibration or not args.out or given != 1:
         raise ValueError("rigkit label needs --calibration, --out and exactly one of --session, "
                          "--videos or --detections (or the 'report' / 'detect' command)")
+    if args.timestamps and not args.videos:
+        raise ValueError("--timestamps pairs the frames of --videos; "
+                         + ("a session's framesets are already paired by the timestamps it recorded"
+                            if args.session else "--detections were paired when they were detected"))
     started = time.perf_counter()
     several = args.max_people is not None or args.subject != "most-seen"
     if several and (args.session is not None or args.videos):
@@ -551,12 +558,15 @@ def _add_recording_arguments(group, parser: argparse.ArgumentParser) -> None:
                        help="one video file or image folder per camera: run the detector on them "
                             "(names matched to the calibration as the importers do)")
     from capture.frame_offsets import add_frame_offset_argument
+    from capture.timestamps import add_timestamps_argument
 
+    add_timestamps_argument(parser)
     add_frame_offset_argument(parser, fractional=True,
-                              note="frames are paired by index for videos, by the recording's timestamps "
-                                   "for a session; a sub-frame offset (as 'rigkit calibrate' reports "
-                                   "them) interpolates the camera's keypoints between its frames; with "
-                                   "--detections the detected keypoints are moved the same way")
+                              note="frames are paired by index for videos (by their recorded times with "
+                                   "--timestamps), by the recording's timestamps for a session; a sub-frame "
+                                   "offset (as 'rigkit calibrate' reports them) interpolates the camera's "
+                                   "keypoints between its frames; with --detections the detected keypoints "
+                                   "are moved the same way")
 
 
 def _add_detector_argument(parser: argparse.ArgumentParser) -> None:

@@ -329,8 +329,11 @@ def _open_recording(session, provenance: dict):
     if session is not None:
         return RecordingSpec(session=str(session), offsets=offsets).open()
     videos = provenance.get("videos")
-    if videos and all(Path(p).exists() for p in videos.values()):
-        return RecordingSpec(cameras=tuple(videos.items()), offsets=offsets).open()
+    timestamps = tuple(provenance.get("timestamps") or ())  # paired by recorded times: the same files
+    files = list(videos.values()) + [t.partition("=")[2] if "=" in t and not Path(t).exists() else t
+                                     for t in timestamps] if videos else []
+    if videos and all(Path(p).exists() for p in files):
+        return RecordingSpec(cameras=tuple(videos.items()), offsets=offsets, timestamps=timestamps).open()
     return None
 
 

@@ -20,6 +20,7 @@ import rigkit_cli
 from calibration import save_rig
 from geometry.synthetic import person_motion, ring_rig
 from labeling import LabelIndex, read_shard
+from stamp_detector import StampReader, joints_on_circle
 
 NAMES = ("cam01", "cam02", "cam03", "cam04")
 OFFSETS = {"cam02": 0.4, "cam03": -0.3, "cam04": 1.6}  # frames; cam03: frame k-1 interpolated 0.7 to k
@@ -37,34 +38,13 @@ ROUNDED_MIN_REPROJECTION_PX = 1.0  # median; measured 1.7
 
 def _joints_at(rest_in_world: np.ndarray, time_frames: float) -> np.ndarray:
     """(J, 3) m: the rest pose carried along the circle at ``time_frames``."""
-    phase = 2 * np.pi * time_frames / PERIOD_FRAMES
-    return rest_in_world + np.array([0.8 * np.sin(phase), 0.8 * np.cos(phase) - 0.8, 0.0])
+    return joints_on_circle(rest_in_world, time_frames, period=PERIOD_FRAMES)
 
 
-class _StampReader:
-    """A detector that reads the (camera, frame) stamp of a blank image and returns where the
-    person truly is in that camera at that frame's instant."""
-
-    name = "stamp reader"
-    person_boxes = "the whole frame"
-    tracks_boxes = False
-    batch_size = 32
-    weights_sha256 = "0" * 64
-    source = "stamp reader (test stand-in)"
-
-    def __init__(self, rig, rest, joint_names):
-        self.rig, self.rest, self.joint_names = rig, rest, tuple(joint_names)
-
-    def detect(self, images, boxes=None):
-        points, scores = [], []
-        for image in images:
-            v, frame = int(image[0, 0, 0]), int(image[0, 0, 1])
-            instant = frame - ([0.0] + [OFFSETS.get(n, 0.0) for n in NAMES[1:]])[v]
-            joints = _joints_at(self.rest, instant)
-            rng = np.random.default_rng(1000 * v + frame)
-            points.append(self.rig[v].project(joints) + rng.normal(0, NOISE_PX, (len(joints), 2)))
-            scores.append(np.full(len(joints), 0.9))
-        return np.array(points), np.array(scores)
+def _stamp_reader(rig, rest, joint_names):
+    """The stand-in detector: camera v's frame f shows the instant f - o_v."""
+    offsets = [0.0] + [OFFSETS.get(n, 0.0) for n in NAMES[1:]]
+    return StampReader(rig, rest, joint_names, noise_px=NOISE_PX, instant_of=lambda v, frame: frame - offsets[v])
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +72,7 @@ def _label(take, monkeypatch, out, offsets):
     import labeling.detector
 
     monkeypatch.setattr(labeling.detector, "open_detector",
-                        lambda *a, **k: _StampReader(rig, rest, joint_names))
+                        lambda *a, **k: _stamp_reader(rig, rest, joint_names))
     argv = ["-q", "label", "--calibration", str(root / "calib.toml"),
             "--videos", *(f"{n}={root / n}" for n in NAMES), "--out", str(out)]
     for name, offset in offsets.items():
@@ -147,7 +127,7 @@ def test_detections_npz_records_the_offsets(take, monkeypatch, tmp_path):
     import labeling.detector
 
     monkeypatch.setattr(labeling.detector, "open_detector",
-                        lambda *a, **k: _StampReader(rig, rest, joint_names))
+                        lambda *a, **k: _stamp_reader(rig, rest, joint_names))
     npz = tmp_path / "d.npz"
     assert rigkit_cli.main(["-q", "label", "detect", "--videos", *(f"{n}={root / n}" for n in NAMES),
                             "--frame-offset", "cam02=0.4", "--out", str(npz)]) == 0
@@ -167,7 +147,7 @@ def test_detections_already_detected_are_moved_the_same_way(take, monkeypatch, t
     import labeling.detector
 
     monkeypatch.setattr(labeling.detector, "open_detector",
-                        lambda *a, **k: _StampReader(rig, rest, joint_names))
+                        lambda *a, **k: _stamp_reader(rig, rest, joint_names))
     npz = tmp_path / "plain.npz"
     assert rigkit_cli.main(["-q", "label", "detect", "--videos", *(f"{n}={root / n}" for n in NAMES),
                             "--out", str(npz)]) == 0
@@ -247,7 +227,7 @@ def test_sync_estimates_the_offsets_from_the_motion_and_applies_them(take, monke
     import labeling.detector
 
     monkeypatch.setattr(labeling.detector, "open_detector",
-                        lambda *a, **k: _StampReader(rig, rest, joint_names))
+                        lambda *a, **k: _stamp_reader(rig, rest, joint_names))
     assert rigkit_cli.main(["label", "--calibration", str(root / "calib.toml"),
                             "--videos", *(f"{n}={root / n}" for n in NAMES), "--sync", "--out", str(out)]) == 0
     assert "time offsets from the keypoints' motion" in capsys.readouterr().err
@@ -282,7 +262,7 @@ def test_labeling_the_recording_a_calibration_was_solved_from_pairs_it_the_same_
     import labeling.detector
 
     monkeypatch.setattr(labeling.detector, "open_detector",
-                        lambda *a, **k: _StampReader(rig, rest, joint_names))
+                        lambda *a, **k: _stamp_reader(rig, rest, joint_names))
     found = {"cam01": 0.0, **OFFSETS}
     identities = {n: source_identity(open_source(CameraSource(n, root / n))) for n in NAMES}
     save_rig(rig, tmp_path / "calib.toml", metadata={"extrinsics": {
