@@ -337,6 +337,21 @@ def _open_recording(session, provenance: dict):
     return None
 
 
+def recording_frame_map(provenance: dict) -> dict[str, dict[int, int]] | None:
+    """``{camera: {frame_index: the camera's frame}}`` of the videos the labels were detected on,
+    paired as they were (offsets, ``--timestamps``); None when the videos are gone or every
+    camera's frame is the frame_index (paired by index without offsets)."""
+    opened = _open_recording(None, provenance)
+    if opened is None:
+        return None
+    with opened:
+        pairing = opened.pairing
+    if (pairing.frame_indices == pairing.frameset_index[:, None]).all():
+        return None
+    return {name: dict(zip(pairing.frameset_index.tolist(), pairing.frames_of(name).tolist()))
+            for name in pairing.names}
+
+
 def _frames_of(opened, camera_map: dict):
     """A function (frame_index, camera names) -> V BGR images (None where a view is missing),
     padded/cropped to each camera's calibrated size by the caller's rig."""

@@ -261,6 +261,20 @@ def test_labels_from_videos_with_dropped_frames_pair_by_timestamps(stamped, monk
     assert rigkit_cli.main(["-q", "label", "report", str(tmp_path / "timed")]) == 0
     assert list((tmp_path / "timed" / "report").glob("*.png"))
 
+    # the review app shows each camera's frame of the frameset, not the frame numbered frame_index
+    from labeling.review.server import ReviewApp
+
+    app = ReviewApp(tmp_path / "timed")
+    try:
+        kept = {n: np.setdiff1d(np.arange(NUM_INSTANTS), STAMP_DROPS.get(n, ())) for n in NAMES}
+        for sample in (5, 20, 30):
+            instant = int(data["frame_index"][sample])
+            for v, name in enumerate(NAMES):
+                assert app.frames.frame_map[v][instant] == int(np.searchsorted(kept[name], instant))
+                assert app.frame(sample, v)
+    finally:
+        app.close()
+
     _, by_index, index_mm = _label(stamped, monkeypatch, tmp_path / "index", timestamps=False)
     after = by_index["frame_index"] >= 10  # cam02's first dropped frame: from there, index pairs other instants
     assert np.median(index_mm[after][by_index["valid"][after]]) > INDEX_MIN_POSITION_MM

@@ -92,12 +92,16 @@ class ReviewApp:
         provenance = self.store.index.job.get("provenance", {})
         recorded = provenance.get("session")
         source = session if session is not None else recorded
+        recorded_videos = not videos and session is None and bool(provenance.get("videos"))
         videos = videos if videos else (provenance.get("videos") if session is None else None)
         self.frames: FrameSource | VideoFrames | None = None
         self.frames_note = "no session recorded in index.json: blank canvases"
-        if videos:  # one video per camera, frame_index = frame number
+        if videos:  # one video per camera; the recorded ones paired as the labels were
+            from ..report import recording_frame_map
+
             self.frames = VideoFrames(dict(videos), list(self.store.camera_names),
-                                      max_width_px=max_frame_width_px)
+                                      max_width_px=max_frame_width_px,
+                                      frame_map=recording_frame_map(provenance) if recorded_videos else None)
             self.frames_note = f"frames from {len(videos)} videos"
         elif source is not None:
             if Path(source).is_dir():

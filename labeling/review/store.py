@@ -405,17 +405,19 @@ class FrameSource(_CachedJpegs):
 
 
 class VideoFrames(_CachedJpegs):
-    """JPEG frames read from one video file per camera (``frame_index`` = the video's frame
-    number), for labels made from videos rather than a recorded session.
+    """JPEG frames read from one video file (or image folder) per camera (``frame_index`` = the
+    video's frame number), for labels made from videos rather than a recorded session.
 
     videos: camera name -> path, for some or all of ``camera_names``. Each video stays open;
     reading the next frame is a plain decode, any other frame a seek. Frames wider than
     ``max_width_px`` are halved (or quartered) before the JPEG encoding; a small LRU keeps the
-    last frames.
+    last frames. frame_map: camera name -> {frame_index: the video's frame}, for labels whose
+    frames were paired with offsets or by recorded times (a camera's frameset missing from its
+    map has no frame); without it a frameset's ``frame_index`` is every video's frame number.
     """
 
     def __init__(self, videos: dict, camera_names, *, max_width_px: int = 1280, cache_frames: int = 64,
-                 jpeg_quality: int = 85):
+                 jpeg_quality: int = 85, frame_map: dict[str, dict[int, int]] | None = None):
         import cv2
 
         unknown = sorted(set(videos) - set(camera_names))
@@ -424,18 +426,28 @@ class VideoFrames(_CachedJpegs):
                              f"(cameras: {', '.join(camera_names)})")
         self.paths = {}
         for name, path in videos.items():
-            if not Path(path).is_file():
+            if not Path(path).exists():
                 raise ValueError(f"video {path} of camera {name} does not exist")
             self.paths[camera_names.index(name)] = Path(path)
+        self._folders: dict = {}  # view -> capture.frames.ImageFolderSource (an image folder per camera)
         self.max_width_px, self.cache_frames, self.jpeg_quality = max_width_px, cache_frames, jpeg_quality
+        self.frame_map = None if frame_map is None else {
+            list(camera_names).index(name): frames for name, frames in frame_map.items() if name in camera_names}
         self._captures: dict[int, list] = {}  # view -> [cv2.VideoCapture, next frame number]
         super().__init__()
         self._cv2 = cv2
 
     def _read(self, frame_index: int, view: int) -> bytes | None:
         cv2 = self._cv2
+        if self.frame_map is not None:
+            frame_index = self.frame_map.get(view, {}).get(frame_index, -1)
         if view not in self.paths or frame_index < 0:
             return None
+        if self.paths[view].is_dir():
+            image = self._folder_image(view, frame_index)
+            if image is None:
+                return None
+            return self._encode(image)
         entry = self._captures.get(view)
         if entry is None:
             capture = cv2.VideoCapture(str(self.paths[view]))
@@ -449,6 +461,20 @@ class VideoFrames(_CachedJpegs):
         entry[1] = frame_index + 1 if ok else -1
         if not ok:
             return None
+        return self._encode(image)
+
+    def _folder_image(self, view: int, frame_index: int):
+        from capture.frames import CameraSource, open_source
+
+        if view not in self._folders:
+            self._folders[view] = open_source(CameraSource(str(view), self.paths[view]))
+        folder = self._folders[view]
+        if frame_index >= folder.num_frames:
+            return None
+        return next((image for _, image in folder.frames([frame_index])), None)
+
+    def _encode(self, image) -> bytes | None:
+        cv2 = self._cv2
         while image.shape[1] > self.max_width_px:
             image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
