@@ -13,6 +13,8 @@ _SUBMODULES = {
     "DetectionEffort": "boards", "board_from_mapping": "boards", "detect_board": "boards",
     "diagnose_board": "boards", "load_board": "boards", "save_board": "boards", "render_board": "boards",
     "write_board_printable": "boards", "opencv_charuco_board": "boards",
+    "BoardRole": "boards", "load_board_with_notice": "boards", "PeerBoard": "peer_boards",
+    "read_peer_board": "peer_boards",
     "CalibrationFile": "files", "CalibrationFormat": "files", "check_rig": "files", "detect_format": "files",
     "load_rig": "files", "merge_cameras": "files", "read_calibration": "files", "save_rig": "files",
     "write_atomic": "files",

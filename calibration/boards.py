@@ -13,6 +13,11 @@ are in :mod:`geometry.board`. Board file (TOML; :func:`load_board`, :func:`save_
     legacy = false              # the pre-4.6 OpenCV ChArUco layout (even row counts differ)
     margin_m = 0.01             # optional: paper border around the squares (printing, rendering)
 
+:func:`load_board` also reads the board descriptions that Caliscope (``charuco.toml``,
+``chessboard.toml``), Anipose (``config.toml`` ``[calibration]``) and Pose2Sim (``Config.toml``
+``[calibration.calculate]``) write, converting them as :mod:`calibration.peer_boards` describes;
+:func:`load_board_with_notice` also returns the sentence saying what was read.
+
 Checkerboards have a 180-degree ambiguity (the detector may number the corners from either end),
 which does not matter for intrinsics; prefer ChArUco for extrinsics.
 """
@@ -24,7 +29,7 @@ import logging
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -33,15 +38,18 @@ import numpy as np
 
 from geometry.board import ARUCO_DICTIONARY_SIZES, Board, BoardType, board_from_mapping
 
+from .peer_boards import BoardRole, read_peer_board
 from .toml_writer import dumps_toml
 
 __all__ = [
     "BoardType",
+    "BoardRole",
     "DetectionEffort",
     "ARUCO_DICTIONARIES",
     "Board",
     "BoardDetection",
     "load_board",
+    "load_board_with_notice",
     "board_from_mapping",
     "save_board",
     "render_board",
@@ -58,6 +66,9 @@ DetectionEffort = Literal["fast", "thorough"]
 # OpenCV's id of every predefined dictionary geometry.Board accepts; a name cv2 lacks fails here,
 # at import (tests check that the two lists agree both ways).
 ARUCO_DICTIONARIES: dict[str, int] = {name: getattr(cv2.aruco, name) for name in ARUCO_DICTIONARY_SIZES}
+_BOARD_KEYS = frozenset(f.name for f in fields(Board))
+# Keys only rigkit's board files have (Caliscope's also has dictionary and inverted).
+_RIGKIT_ONLY_KEYS = _BOARD_KEYS - {"dictionary", "inverted"}
 _MIN_CHARUCO_CORNERS = 4  # fewer interpolated corners than this carry no usable view
 
 
@@ -135,8 +146,21 @@ def write_board_printable(board: Board, path: str | os.PathLike, *, dpi: float =
 
 
 # -- files ---------------------------------------------------------------------------------------
-def load_board(path: str | os.PathLike) -> Board:
-    """Read a board TOML file. A ``[board]`` table is accepted as well as top-level keys."""
+def load_board(path: str | os.PathLike, *, role: BoardRole | None = None) -> Board:
+    """Read a board file: rigkit's TOML (a ``[board]`` table is accepted as well as top-level keys)
+    or a peer's board description (:mod:`calibration.peer_boards`).
+
+    role: which board of a file that holds two (Pose2Sim's Config.toml): ``"intrinsics"`` or
+        ``"extrinsics"``; None takes the intrinsics board. Other formats ignore it.
+    Raises FileNotFoundError, or ValueError with one sentence naming the file.
+    """
+    return load_board_with_notice(path, role=role)[0]
+
+
+def load_board_with_notice(path: str | os.PathLike, *,
+                           role: BoardRole | None = None) -> tuple[Board, str | None]:
+    """:func:`load_board`, and the sentence saying what a peer's file was read as (logged too);
+    None for rigkit's own board files."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"board file {path} does not exist")
@@ -144,9 +168,20 @@ def load_board(path: str | os.PathLike) -> Board:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"board file {path} is not valid TOML: {error}") from None
-    if isinstance(document.get("board"), Mapping):
-        document = document["board"]
-    return board_from_mapping(document, where=f"board file {path}")
+    table = document["board"] if isinstance(document.get("board"), Mapping) else document
+    if not _RIGKIT_ONLY_KEYS & table.keys():  # a file with rigkit's keys keeps rigkit's messages
+        peer = read_peer_board(document, path=path, role=role)
+        if peer is not None:
+            logger.info(peer.notice)
+            return peer.board, peer.notice
+        foreign = sorted(set(table) - _BOARD_KEYS)
+        if foreign and not _BOARD_KEYS & table.keys():
+            raise ValueError(
+                f"board file {path}: unknown key {foreign[0]!r}; expected rigkit's board keys "
+                f"({', '.join(sorted(_BOARD_KEYS))}) or a peer's board description (Caliscope's charuco.toml "
+                "or chessboard.toml, an Anipose config.toml with [calibration], a Pose2Sim Config.toml "
+                "with [calibration.calculate])")
+    return board_from_mapping(table, where=f"board file {path}"), None
 
 
 def save_board(board: Board, path: str | os.PathLike) -> Path:
