@@ -96,8 +96,8 @@ def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
     """``--camera NAME=PATH`` (repeatable) and frame selection."""
     group = parser.add_argument_group("input (--camera NAME=PATH ..., or --session DIR)")
     group.add_argument("--camera", action="append", default=[], metavar="NAME=PATH",
-                       help="a camera's video file or image folder (repeatable; frames paired by index, or by "
-                            "their recorded times with --timestamps); with --session, just NAME to pick cameras")
+                       help="a camera's video file or image folder (repeatable; several cameras' frames are paired by "
+                            "index, or by recorded times with extrinsics' --timestamps); with --session, just NAME to pick cameras")
     group.add_argument("--session", metavar="DIR", help="a session recorded by 'rigkit capture record'")
     group.add_argument("--stride", type=int, default=1,
                        help="use every N-th frame (long videos get a larger stride, see --max-frames)")
