@@ -56,7 +56,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 def add_board_arguments(parser: argparse.ArgumentParser) -> None:
     """``--board FILE`` or the board described by options (used when no file is given)."""
     group = parser.add_argument_group("board (a board TOML file, or these options)")
-    group.add_argument("--board", metavar="FILE", help="board TOML file (type, squares, square_length_m, ...)")
+    group.add_argument("--board", metavar="FILE", help="board TOML file (type, squares, square_length_m, ...), or a peer's: Caliscope's "
+                            "charuco.toml / chessboard.toml, Anipose's or Pose2Sim's config")
     group.add_argument("--type", dest="board_type", choices=("charuco", "checkerboard"),
                        help="board type (default: charuco when --marker-length-m or --dictionary is given, "
                             "else checkerboard)")
@@ -70,8 +71,10 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--legacy", action="store_true", default=None, help="OpenCV's pre-4.6 ChArUco layout")
 
 
-def board_from_args(args: argparse.Namespace) -> Board:
-    """The board of ``--board FILE`` (options override its keys) or of the options alone."""
+def board_from_args(args: argparse.Namespace, *, role: str | None = None) -> Board:
+    """The board of ``--board FILE`` (options override its keys) or of the options alone. FILE may
+    be a peer's board description (:mod:`calibration.peer_boards`; ``role`` "intrinsics" or
+    "extrinsics" picks Pose2Sim's board)."""
     from .boards import load_board
 
     overrides = {key: value for key, value in (
@@ -79,7 +82,7 @@ def board_from_args(args: argparse.Namespace) -> Board:
         ("marker_length_m", args.marker_length_m), ("dictionary", args.dictionary),
         ("inverted", args.inverted), ("legacy", args.legacy)) if value is not None}
     if args.board:
-        board = load_board(args.board)
+        board = load_board(args.board, role=role)  # a peer's file: what was read is logged once
         if not overrides:
             return board
         return board_from_mapping({**board.to_mapping(), **overrides}, where=f"--board {args.board} with options")
@@ -202,7 +205,7 @@ def _run_intrinsics(args: argparse.Namespace) -> int:
     from .files import merge_cameras, read_calibration, save_rig
     from .intrinsics import IntrinsicsOptions, calibrate_intrinsics
 
-    board = board_from_args(args)
+    board = board_from_args(args, role="intrinsics")
     sources = sources_from_args(args)
     options = IntrinsicsOptions(model=args.model, max_views=args.max_views, stride=args.stride,
                                 max_scanned_frames=args.max_frames)
@@ -401,7 +404,7 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
 
     from capture.frames import source_identity
 
-    board = board_from_args(args)
+    board = board_from_args(args, role="extrinsics")
     sources = sources_from_args(args)
     if len(sources) < 2:
         raise ValueError(f"extrinsics need at least 2 cameras, got {len(sources)}: give --camera NAME=PATH "
@@ -409,13 +412,17 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
     out = Path(args.out)
     offsets = _frame_offsets(args.frame_offset, [s.name for s in sources])
     times = None
-    if args.timestamps:  # read and checked before anything is solved
-        if args.session:
-            raise ValueError("--timestamps pairs video files or image folders; a session's framesets are already "
-                             "paired by the timestamps it recorded")
-        from capture.timestamps import read_frame_times
-        times = read_frame_times(args.timestamps, [s.name for s in sources])
+    from capture.timestamps import read_frame_times, timestamps_to_use
+    given = [] if args.session else timestamps_to_use(args.timestamps, {s.name: s.path for s in sources})
+    if args.session and [t for t in args.timestamps if t.lower() != "none"]:
+        raise ValueError("--timestamps pairs video files or image folders; a session's framesets are already "
+                         "paired by the timestamps it recorded")
+    if given:  # read and checked before anything is solved
+        times = read_frame_times(given, [s.name for s in sources])
         times.check_counts(sources)
+        if not args.timestamps:
+            logger.info("pairing the frames by %s, found beside the videos (--timestamps none: by index)",
+                        ", ".join(given))
     solved: dict = {}
     rig, existing = _intrinsics_for(sources, board, out, args, solved)
     frames = SynchronizedFrames(sources, stride=args.stride, limit=args.max_frames, frame_times=times)

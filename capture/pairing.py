@@ -229,10 +229,13 @@ class RecordingSpec:
             if not Path(session).is_dir():
                 raise ValueError(f"session folder {session} does not exist")
             return cls(session=str(Path(session).resolve()), offsets=tuple(offsets.items()),
-                       timestamps=tuple(timestamps))
+                       timestamps=tuple(t for t in timestamps if str(t).lower() != "none"))
         cameras = parse_camera_args(videos, flag="--videos")
+        from .timestamps import timestamps_to_use
+
+        found = timestamps_to_use(timestamps, {c.name: c.path for c in cameras})
         return cls(cameras=tuple((c.name, str(c.path.resolve())) for c in cameras),
-                   offsets=tuple(offsets.items()), timestamps=_resolved_timestamps(timestamps))
+                   offsets=tuple(offsets.items()), timestamps=_resolved_timestamps(found))
 
     @property
     def whole_offsets(self) -> dict[str, int]:

@@ -13,6 +13,10 @@ Files (stdlib and numpy only: the command line loads nothing heavy):
   file with one time per line (with a header, the column named ``frame_time``, ``timestamp``,
   ``time``, ``timestamp_s``, ``time_s`` or ``timeStamp``). File order is frame order.
 
+Found without the flag (:func:`find_recorded_times`): a ``timestamps.csv`` in the one folder of all
+the videos (Caliscope's layout), or a ``frametimes.npy`` beside each camera's video (campy's); the
+pairing's notes name the file, and ``--timestamps none`` pairs by index instead.
+
 Units: the times share one clock, in seconds, milliseconds, microseconds or nanoseconds; the unit
 is told from the frame period (a period under 1 is seconds, then ms, us, ns by factors of 1000: 1 to
 1000 frames per second) and said in the pairing's notes.
@@ -34,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FrameTimes", "TimedPairing", "add_timestamps_argument", "read_frame_times", "match_frame_times"]
+__all__ = ["FrameTimes", "TimedPairing", "add_timestamps_argument", "read_frame_times", "match_frame_times",
+           "find_recorded_times", "timestamps_to_use"]
 
 TIME_COLUMNS = ("frame_time", "timestamp", "time", "timestamp_s", "time_s", "timestamps", "frametime")
 _UNITS = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))
@@ -47,7 +52,8 @@ def add_timestamps_argument(parser) -> None:
     parser.add_argument("--timestamps", nargs="+", default=[], metavar="FILE|NAME=FILE",
                         help="pair the cameras' frames by their recorded times instead of by index (cameras "
                              "that drop frames): Caliscope's timestamps.csv for every camera, or NAME=FILE per "
-                             "camera (campy's frametimes.npy, a .npy or a text file of one time per frame)")
+                             "camera (campy's frametimes.npy, a .npy or a text file of one time per frame); "
+                             "default: such files beside the videos; 'none': by index")
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,40 @@ class TimedPairing:
     times_s: np.ndarray
     spread_s: np.ndarray
     unpaired: dict[str, int]
+
+
+def find_recorded_times(paths: Mapping[str, str | Path]) -> tuple[str, ...]:
+    """The ``--timestamps`` values a recorder left beside the cameras' videos ``{name: path}``:
+    ``(folder/timestamps.csv,)`` when every video is in one folder holding Caliscope's
+    timestamps.csv with times for every camera, ``("NAME=.../frametimes.npy", ...)`` when each
+    camera's video has campy's frametimes.npy beside it, else ``()`` (also for image folders)."""
+    paths = {name: Path(path) for name, path in paths.items()}
+    if not paths or not all(p.is_file() for p in paths.values()):
+        return ()
+    folders = {p.resolve().parent for p in paths.values()}
+    if len(folders) == 1:
+        candidate = next(iter(folders)) / "timestamps.csv"
+        if candidate.is_file():
+            try:
+                _caliscope_csv(candidate, list(paths))
+            except ValueError:
+                return ()
+            return (str(candidate),)
+    per_camera = {name: p.resolve().parent / "frametimes.npy" for name, p in paths.items()}
+    if len(folders) == len(paths) and all(f.is_file() for f in per_camera.values()):
+        return tuple(f"{name}={f}" for name, f in per_camera.items())
+    return ()
+
+
+def timestamps_to_use(given: Sequence[str], paths: Mapping[str, str | Path]) -> tuple[str, ...]:
+    """``--timestamps`` as given, ``()`` for ``none``, or what :func:`find_recorded_times` finds
+    beside the videos when the flag is absent."""
+    given = [str(v) for v in given]
+    if [v.lower() for v in given] == ["none"]:
+        return ()
+    if given:
+        return tuple(given)
+    return find_recorded_times(paths)
 
 
 def read_frame_times(values: Sequence[str], names: Sequence[str]) -> FrameTimes:

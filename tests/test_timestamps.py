@@ -21,7 +21,7 @@ from calibration import save_rig
 from calibration.files import read_calibration
 from calibration.rig_comparison import compare_rigs
 from capture.pairing import RecordingSpec
-from capture.timestamps import match_frame_times, read_frame_times
+from capture.timestamps import find_recorded_times, match_frame_times, read_frame_times, timestamps_to_use
 from geometry.synthetic import person_motion, ring_rig
 from labeling import LabelIndex, read_shard
 from shared_data import SHARED_DATA
@@ -177,14 +177,31 @@ def _extrinsics(folder, videos_folder, out_name, extra=()):
 
 def test_calibration_from_videos_with_dropped_frames_pairs_by_timestamps(dropped):
     whole = _extrinsics(dropped, CALISCOPE, "whole.toml")
-    by_index = compare_rigs(_extrinsics(dropped, dropped, "index.toml"), whole)
-    timed_rig = _extrinsics(dropped, dropped, "timed.toml", ["--timestamps", str(dropped / "timestamps.csv")])
+    by_index = compare_rigs(_extrinsics(dropped, dropped, "index.toml", ["--timestamps", "none"]), whole)
+    timed_rig = _extrinsics(dropped, dropped, "timed.toml")  # the timestamps.csv beside the videos, found
     timed = compare_rigs(timed_rig, whole)
     assert timed.rotation_error_deg.max() < TIMED_MAX_ROTATION_DEG
     assert 1000 * timed.center_error_m.max() < TIMED_MAX_CENTRE_MM
     assert by_index.rotation_error_deg.max() > INDEX_MIN_SHARE_WORSE * timed.rotation_error_deg.max()
     metadata = read_calibration(dropped / "timed.toml").metadata
     assert metadata["extrinsics"]["timestamps"] == [str((dropped / "timestamps.csv").resolve())]
+
+
+def test_recorders_timestamps_beside_the_videos_are_found(dropped, tmp_path):
+    videos = {n: dropped / f"{n}.mp4" for n in CALISCOPE_NAMES}
+    assert find_recorded_times(videos) == (str(dropped / "timestamps.csv"),)  # Caliscope's layout
+    assert timestamps_to_use(["none"], videos) == ()
+    assert timestamps_to_use(["t.csv"], videos) == ("t.csv",)
+    assert find_recorded_times({"cam_0": videos["cam_0"], "cam_9": videos["cam_1"]}) == ()  # cam_9: no times
+    campy = {}
+    for name in ("cam_a", "cam_b"):  # campy's layout: a folder per camera, frametimes.npy beside the video
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "0.mp4").write_bytes(b"")
+        np.save(tmp_path / name / "frametimes.npy", np.stack([np.arange(5), np.arange(5) / 30.0]))
+        campy[name] = tmp_path / name / "0.mp4"
+    assert find_recorded_times(campy) == tuple(f"{n}={tmp_path / n / 'frametimes.npy'}" for n in campy)
+    (tmp_path / "cam_b" / "frametimes.npy").unlink()
+    assert find_recorded_times(campy) == ()
 
 
 def test_cli_refuses_timestamps_of_another_recording(dropped, tmp_path):
