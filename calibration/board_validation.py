@@ -195,8 +195,8 @@ def validated_board_extrinsics(rig: Rig, corners_px: np.ndarray, corners_in_boar
     if frame_offsets and held.any():  # as the frames would pair with --frame-offset
         from .sync import shift_frames
 
-        step = float(np.median(np.diff(timing.frame_time))) if F > 1 else 1.0
-        moved = shift_frames(corners_px, np.array([frame_offsets[n] for n in rig.names]) / step)
+        moved = shift_frames(corners_px, np.array([frame_offsets[n] for n in rig.names]),
+                             frame_numbers=timing.frame_time)
         shifted = _heldout(result.rig, moved, held)
     if final_on_all and held.any():
         result = _solve(rig, corners_px, corners_in_board, options, np.ones(F, dtype=bool), mode, counts, anchors,

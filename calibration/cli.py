@@ -429,8 +429,8 @@ def _run_extrinsics(args: argparse.Namespace) -> int:
     corners_px, frame_index, with_board, first = detect_synchronized(board, frames)
     if any(offsets.values()):
         from .sync import shift_frames
-        step = int(np.median(np.diff(frame_index))) if len(frame_index) > 1 else 1  # frames per frameset
-        corners_px = shift_frames(corners_px, np.array([offsets[s.name] for s in sources]) / step)
+        corners_px = shift_frames(corners_px, np.array([offsets[s.name] for s in sources]),
+                                  frame_numbers=frame_index)
     seen = np.isfinite(corners_px[..., 0]).any(axis=-1)  # (V, F)
     for v, source in enumerate(sources):
         if not seen[v].any():
@@ -662,6 +662,8 @@ def _run_keypoints(args: argparse.Namespace) -> int:
     compile_kernels(notify=None if args.quiet else _notice)
     offsets = _frame_offsets(args.frame_offset, names)
     raw_points, raw_scores = points, scores
+    numbers = np.asarray(detections.frame_index)  # frames missing from the detections are gaps in time
+    numbers = numbers if numbers.size < 2 or (np.diff(numbers) > 0).all() else None
     from .sync import estimate_time_offsets, shift_frames
     from .validation import heldout_mask
 
@@ -669,9 +671,9 @@ def _run_keypoints(args: argparse.Namespace) -> int:
         points, scores = raw_points, raw_scores
         if any(offsets.values()):
             shift = np.array([offsets[n] for n in names])
-            points = shift_frames(points, shift)
+            points = shift_frames(points, shift, frame_numbers=numbers)
             if scores is not None:
-                scores = shift_frames(scores, shift)
+                scores = shift_frames(scores, shift, frame_numbers=numbers)
         held = heldout_mask(points.shape[1], args.holdout_every)
         result = keypoint_extrinsics(rig, points[:, ~held], scores=None if scores is None else scores[:, ~held],
                                      joint_names=joint_names, options=options)

@@ -46,11 +46,16 @@ def describe_fractions(fractions: Mapping[str, float], whole: Mapping[str, int])
             + " (a camera's last paired frameset has no next frame: that view is left out there)")
 
 
-def shift_frames(values: np.ndarray, offsets_frames: np.ndarray) -> np.ndarray:
+def shift_frames(values: np.ndarray, offsets_frames: np.ndarray, *,
+                 frame_numbers: np.ndarray | None = None) -> np.ndarray:
     """Resample each camera's track: ``out[v, f] = values[v, f + offsets_frames[v]]``.
 
     values: (V, F, ...) float64, e.g. points (V, F, J, 2) px or scores (V, F, J); NaN = missing.
     offsets_frames: (V,) float frames.
+    frame_numbers: (F,) increasing numbers of the F framesets on the time axis, in frames (a
+        recording's frameset indices): with gaps (framesets left out: dropped frames, a stride)
+        the value at ``frame_numbers[f] + offset`` is read between the two framesets around that
+        instant, and only when they are one step apart (the median step); None: 0, 1, 2, ...
     Linear interpolation between frames ``floor`` and ``floor + 1``; NaN outside the recording or
     where a neighbour is missing (an exact whole offset needs only its own frame).
     """
@@ -62,17 +67,23 @@ def shift_frames(values: np.ndarray, offsets_frames: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(offsets)):
         raise ValueError("frame offsets must be finite")
     V, F = values.shape[:2]
+    numbers = np.arange(F, dtype=np.float64) if frame_numbers is None else np.asarray(frame_numbers, np.float64)
+    if numbers.shape != (F,) or (F > 1 and not (np.diff(numbers) > 0).all()):
+        raise ValueError(f"frame_numbers has shape {numbers.shape}, expected ({F},) increasing")
+    step = float(np.median(np.diff(numbers))) if F > 1 else 1.0
+    tolerance = _WHOLE_TOL_FRAMES * max(step, 1.0)
     out = np.full_like(values, np.nan)
-    frames = np.arange(F)
     expand = (slice(None),) + (None,) * (values.ndim - 2)
     for v in range(V):
-        position = frames + offsets[v]
-        base = np.floor(position + _WHOLE_TOL_FRAMES).astype(np.int64)
-        weight = position - base
-        weight = np.where(np.abs(weight) < _WHOLE_TOL_FRAMES, 0.0, weight)
-        inside = (base >= 0) & (base < F) & ((weight == 0) | (base + 1 < F))
+        wanted = numbers + offsets[v]
+        base = np.searchsorted(numbers, wanted + tolerance, side="right") - 1  # numbers[base] <= wanted
         b = np.clip(base, 0, F - 1)
         n = np.clip(base + 1, 0, F - 1)
+        exact = (base >= 0) & (np.abs(numbers[b] - wanted) <= tolerance)
+        gap = numbers[n] - numbers[b]
+        bracketed = (base >= 0) & (base + 1 < F) & (np.abs(gap - step) <= tolerance)
+        weight = np.where(exact, 0.0, (wanted - numbers[b]) / np.where(gap > 0, gap, 1.0))
+        inside = exact | bracketed
         w = weight[expand]
         following = np.where(w > 0, values[v, n], 0.0)  # an unused neighbour may be missing
         value = (1 - w) * values[v, b] + w * following

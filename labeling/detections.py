@@ -147,8 +147,10 @@ class Detections(_Keypoints2D):
         shift = np.array([float(offsets_frames.get(n, 0.0)) for n in self.camera_names])
         if not shift.any():
             return self
-        return replace(self, points_2d=shift_frames(self.points_2d, shift),
-                       scores=shift_frames(self.scores, shift), metadata=dict(self.metadata))
+        numbers = np.asarray(self.frame_index)  # frames missing from the file are gaps in time
+        numbers = numbers if numbers.size < 2 or (np.diff(numbers) > 0).all() else None
+        return replace(self, points_2d=shift_frames(self.points_2d, shift, frame_numbers=numbers),
+                       scores=shift_frames(self.scores, shift, frame_numbers=numbers), metadata=dict(self.metadata))
 
     def frames(self, start: int, stop: int) -> "Detections":
         """Framesets ``start:stop`` (positions along F, not frame indices)."""

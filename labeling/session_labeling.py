@@ -200,7 +200,9 @@ def detections_from_recording(recording, detector_spec: str = "builtin", *,
         from capture.subframe import shift_frames
 
         shift = np.array([fractions.get(name, 0.0) for name in names])
-        points_2d, scores = shift_frames(points_2d, shift), shift_frames(scores, shift)
+        numbers = pairing.frameset_index  # framesets left out (dropped frames) are gaps in time
+        points_2d = shift_frames(points_2d, shift, frame_numbers=numbers)
+        scores = shift_frames(scores, shift, frame_numbers=numbers)
     detections = Detections(
         points_2d=points_2d, scores=scores,
         camera_names=names, joint_names=detector.joint_names,

@@ -42,6 +42,25 @@ def test_shift_frames_integer_exact_fraction_linear_and_nan_outside():
         shift_frames(track, np.zeros(2))
 
 
+def test_shift_frames_reads_the_instant_across_gaps_in_the_framesets():
+    # framesets 0..9 without 4 (left out: a camera dropped its frame); values = the frame's instant
+    numbers = np.array([0, 1, 2, 3, 5, 6, 7, 8, 9], dtype=np.float64)
+    track = numbers[None, :, None, None] * np.ones((1, 1, 1, 2))
+    out = shift_frames(track, np.array([0.25]), frame_numbers=numbers)[0, :, 0, 0]
+    # 3.25 lies between framesets 3 and 5, two steps apart: not read; 2.25 and 5.25 are
+    np.testing.assert_allclose(out, [0.25, 1.25, 2.25, np.nan, 5.25, 6.25, 7.25, 8.25, np.nan])
+    whole = shift_frames(track, np.array([1.0]), frame_numbers=numbers)[0, :, 0, 0]
+    np.testing.assert_allclose(whole, [1, 2, 3, np.nan, 6, 7, 8, 9, np.nan])  # frame 4 is not there
+    # positions alone would have put 3.25 at 3 + 0.25 * (5 - 3) = 3.5 and 3 + 1 at 5
+    assert shift_frames(track, np.array([1.0]))[0, 3, 0, 0] == 5
+    strided = np.arange(0, 20, 2, dtype=np.float64)  # every 2nd frame (a stride): the step is 2
+    values = strided[None, :, None, None] * np.ones((1, 1, 1, 2))
+    np.testing.assert_allclose(shift_frames(values, np.array([1.0]), frame_numbers=strided)[0, :-1, 0, 0],
+                               strided[:-1] + 1)
+    with pytest.raises(ValueError, match="increasing"):
+        shift_frames(track, np.array([0.5]), frame_numbers=numbers[::-1])
+
+
 def test_swaps_and_jumps_are_cleaned(take):
     rig, _ = take
     rng = np.random.default_rng(5)
