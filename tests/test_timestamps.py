@@ -44,8 +44,8 @@ PERIOD_MS = 33.367  # 29.97 fps
 STAMP_DROPS = {"cam02": (10, 11), "cam03": (25,)}
 PERIOD_INSTANTS = 40.0  # one circle of 0.8 m radius: up to 0.13 m between frames
 NOISE_PX = 0.3
-POSITION_TOL_MM = 5.0  # 95th percentile, paired by the timestamps; measured 2.5
-INDEX_MIN_POSITION_MM = 15.0  # median after the first dropped frame, paired by index (the gate drops some views); measured 27
+POSITION_TOL_MM = 10.0  # 95th percentile, paired by the timestamps; measured 4.9 (median 2.7: the 0.3 px noise)
+INDEX_MIN_POSITION_MM = 15.0  # median after the first dropped frame, paired by index (the gate drops some views); measured 27.3 (3.3 before it)
 
 
 def _rig_cli(argv) -> subprocess.CompletedProcess:
