@@ -28,13 +28,20 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="half-width of a frameset's time window (default: half a frame period)")
     p.set_defaults(func=_record)
 
-    p = sub.add_parser("check", help="verify a session: counts, gaps, skew, camera offsets",
+    p = sub.add_parser("check", help="verify a session (or another recorder's videos): counts, gaps, skew, offsets",
                        description="Verify the frameset table against the segments and the manifest: every camera "
-                                   "present, every frame in the table, no sequence gap. Exit status 0 when no "
-                                   "frame was lost, 1 when something was.")
-    p.add_argument("session", type=Path, help="session folder written by 'rigkit capture record'")
+                                   "present, every frame in the table, no sequence gap. With --videos instead of a "
+                                   "session, check another recorder's videos against the frame times it kept "
+                                   "(dropped frames, frame rates, how far apart a frameset's frames are). Exit "
+                                   "status 0 when no frame was lost, 1 when something was.")
+    p.add_argument("session", type=Path, nargs="?", help="session folder written by 'rigkit capture record'")
+    p.add_argument("--videos", nargs="+", default=[], metavar="NAME=PATH",
+                   help="one video file or image folder per camera, written by another recorder")
+    from .timestamps import add_timestamps_argument
+
+    add_timestamps_argument(p)
     p.add_argument("--offsets", choices=("auto", "counter", "motion", "none"), default="auto",
-                   help="how to estimate each camera's time offset")
+                   help="how to estimate each camera's time offset (sessions)")
     p.set_defaults(func=_check)
 
     p = sub.add_parser("export", help="write one mp4 per camera, frame-aligned on the framesets")
@@ -101,8 +108,27 @@ def _check(args) -> int:
     from .check import CheckOptions, check_session
     from .session import open_session
 
+    if (args.session is None) == (not args.videos):
+        raise ValueError("rigkit capture check needs a session folder or --videos NAME=PATH ..., one of them")
+    if args.videos:
+        return _check_videos(args)
+    if args.timestamps:
+        raise ValueError("--timestamps goes with --videos; a session's framesets are already paired by the "
+                         "timestamps it recorded")
     with open_session(args.session) as session:
         report = check_session(session, CheckOptions(offset_method=args.offsets))
+    print(report.text())
+    return 1 if report.problems else 0
+
+
+def _check_videos(args) -> int:
+    from .frames import open_source, parse_camera_args
+    from .timestamps import timestamps_to_use
+    from .video_check import check_videos
+
+    cameras = parse_camera_args(args.videos, flag="--videos")
+    sources = {c.name: open_source(c) for c in cameras}
+    report = check_videos(sources, timestamps_to_use(args.timestamps, {c.name: c.path for c in cameras}))
     print(report.text())
     return 1 if report.problems else 0
 

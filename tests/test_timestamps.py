@@ -216,6 +216,24 @@ def test_cli_refuses_timestamps_of_another_recording(dropped, tmp_path):
     assert "gives 40 times for camera cam_0" in done.stderr
 
 
+def test_capture_check_finds_the_dropped_frames(dropped):
+    whole = _rig_cli(["capture", "check", "--videos", *(f"{n}={CALISCOPE / n}.mp4" for n in CALISCOPE_NAMES)])
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    assert "111 framesets paired by the frame times in" in whole.stdout  # timestamps.csv beside them, found
+    assert "median 3.0 ms, p95 20.7 ms, max 42.7 ms" in whole.stdout and "problems: none" in whole.stdout
+    cut = _rig_cli(["capture", "check", "--videos", *(f"{n}={dropped / n}.mp4" for n in CALISCOPE_NAMES)])
+    assert cut.returncode == 1
+    assert "108 framesets" in cut.stdout
+    assert "cam_1: 2 frame(s) dropped (longest interval 499 ms)" in cut.stdout
+    assert "cam_2: 1 frame(s) dropped (longest interval 334 ms)" in cut.stdout
+    blind = _rig_cli(["capture", "check", "--timestamps", "none",
+                      "--videos", *(f"{n}={dropped / n}.mp4" for n in CALISCOPE_NAMES)])
+    assert blind.returncode == 1 and "dropped frames cannot be seen" in blind.stdout
+    assert "different numbers of frames (cam_0 111, cam_1 109, cam_2 110, cam_3 111)" in blind.stdout
+    neither = _rig_cli(["capture", "check"])
+    assert neither.returncode == 2 and "needs a session folder or --videos" in neither.stderr
+
+
 # -- labeling stamped frames with drops ----------------------------------------------------------------
 
 def _joints_at(rest_in_world: np.ndarray, instant: float) -> np.ndarray:
