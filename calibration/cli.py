@@ -286,7 +286,7 @@ def _add_extrinsics(sub) -> None:
                         help="frameset whose board pose is the world (--world board; default: the frameset "
                              "seen by the most cameras)")
     parser.add_argument("--reference-camera", metavar="NAME", help="camera 1 of the world frame (default: first)")
-    from capture.timestamps import add_timestamps_argument
+    from capture.frame_offsets import add_timestamps_argument
 
     add_timestamps_argument(parser)
     parser.add_argument("--capture-jitter", choices=("auto", "on", "off"), default="auto",

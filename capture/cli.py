@@ -37,7 +37,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("session", type=Path, nargs="?", help="session folder written by 'rigkit capture record'")
     p.add_argument("--videos", nargs="+", default=[], metavar="NAME=PATH",
                    help="one video file or image folder per camera, written by another recorder")
-    from .timestamps import add_timestamps_argument
+    from .frame_offsets import add_timestamps_argument
 
     add_timestamps_argument(p)
     p.add_argument("--offsets", choices=("auto", "counter", "motion", "none"), default="auto",

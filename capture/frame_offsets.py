@@ -1,5 +1,6 @@
 """``--frame-offset NAME=N``: the flag and its parser, shared by ``rigkit label`` and ``rigkit
-calibrate`` (stdlib only: building the command line loads nothing heavy).
+calibrate``, and the ``--timestamps`` flag (read by :mod:`capture.timestamps`) (stdlib only:
+building the command line loads nothing heavy).
 
 Camera NAME's frame k + N shows the instant of the other cameras' frame k. Pairing recordings
 (:func:`capture.pairing.pair_frames`) takes whole frames; a sub-frame offset pairs by its whole
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["add_frame_offset_argument", "parse_frame_offsets"]
+__all__ = ["add_frame_offset_argument", "add_timestamps_argument", "parse_frame_offsets"]
 
 
 def add_frame_offset_argument(parser, *, fractional: bool = False, note: str = "") -> None:
@@ -21,6 +22,16 @@ def add_frame_offset_argument(parser, *, fractional: bool = False, note: str = "
     parser.add_argument("--frame-offset", action="append", default=[], metavar="NAME=N",
                         help=f"camera NAME's frame k + N shows the instant of the other cameras' frame k "
                              f"({kind}; repeatable)" + (f"; {note}" if note else ""))
+
+
+def add_timestamps_argument(parser) -> None:
+    """``--timestamps FILE | NAME=FILE ... | none`` on an argparse ``parser`` (read with
+    :func:`capture.timestamps.timestamps_to_use` and :func:`capture.timestamps.read_frame_times`)."""
+    parser.add_argument("--timestamps", nargs="+", default=[], metavar="FILE|NAME=FILE",
+                        help="pair the cameras' frames by their recorded times instead of by index (cameras "
+                             "that drop frames): Caliscope's timestamps.csv for every camera, or NAME=FILE per "
+                             "camera (campy's frametimes.npy, a .npy or a text file of one time per frame); "
+                             "default: such files beside the videos; 'none': by index")
 
 
 def parse_frame_offsets(values: Sequence[str] | None, *, names: Sequence[str] | None = None,

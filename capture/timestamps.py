@@ -38,22 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .frame_offsets import add_timestamps_argument  # the flag lives with --frame-offset: stdlib only
+
 __all__ = ["FrameTimes", "TimedPairing", "add_timestamps_argument", "read_frame_times", "match_frame_times",
            "find_recorded_times", "timestamps_to_use"]
 
 TIME_COLUMNS = ("frame_time", "timestamp", "time", "timestamp_s", "time_s", "timestamps", "frametime")
 _UNITS = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))
 FRAME_COUNT_TOLERANCE = 0.1  # more frames than times (or the reverse) beyond this share: another recording's file
-
-
-def add_timestamps_argument(parser) -> None:
-    """``--timestamps FILE | NAME=FILE ...`` on an argparse ``parser`` (read back with
-    :func:`read_frame_times`)."""
-    parser.add_argument("--timestamps", nargs="+", default=[], metavar="FILE|NAME=FILE",
-                        help="pair the cameras' frames by their recorded times instead of by index (cameras "
-                             "that drop frames): Caliscope's timestamps.csv for every camera, or NAME=FILE per "
-                             "camera (campy's frametimes.npy, a .npy or a text file of one time per frame); "
-                             "default: such files beside the videos; 'none': by index")
 
 
 @dataclass(frozen=True)

@@ -558,7 +558,7 @@ def _add_recording_arguments(group, parser: argparse.ArgumentParser) -> None:
                        help="one video file or image folder per camera: run the detector on them "
                             "(names matched to the calibration as the importers do)")
     from capture.frame_offsets import add_frame_offset_argument
-    from capture.timestamps import add_timestamps_argument
+    from capture.frame_offsets import add_timestamps_argument
 
     add_timestamps_argument(parser)
     add_frame_offset_argument(parser, fractional=True,
