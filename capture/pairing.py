@@ -5,7 +5,7 @@ reads several cameras (``rigkit label``, ``rigkit label detect``, ``rigkit calib
   grouped its framesets by timestamp, so frameset ``i`` of every camera is one instant).
 - By each camera's own recorded frame times where they are given (``--timestamps``: Caliscope's
   timestamps.csv, campy's frametimes.npy, ...; :mod:`capture.timestamps`): cameras that drop
-  frames stay paired by instant; framesets missing a camera are left out and counted.
+  frames stay paired by instant; a camera's dropped frame is a missing view (index -1) there.
 - By index otherwise (video files, image folders: frame ``k`` of every camera), each camera
   shifted by its ``--frame-offset NAME=N`` (camera NAME's frame ``k + N`` pairs with frame ``k``
   of a camera without offset). A sub-frame offset pairs by its whole part; the rest is applied
@@ -47,7 +47,8 @@ class FramePairing:
 
     names: the V camera names, in the order given.
     frame_indices: (F, V) int64, frame of camera v in frameset f (an index into that camera's
-        source: a video frame, an image of the folder, a session frameset).
+        source: a video frame, an image of the folder, a session frameset); -1 where the camera has
+        no frame of that instant (paired by recorded times: it dropped it).
     frameset_index: (F,) int64, the frameset's number: the frame index of a camera without offset.
     timestamp_s: (F,) float64 seconds from the recording's start (the session's frameset times,
         else frame / fps where the files say their fps, else NaN).
@@ -152,7 +153,7 @@ def _pair_by_times(sources: Mapping[str, "FrameSource"], offsets: Mapping[str, i
     notes.append(f"paired by timestamps ({frame_times.unit}): {len(timed.frameset_index)} framesets on "
                  f"{names[timed.reference]}'s frames, times within a frameset {np.median(spread_ms):.0f} ms apart "
                  f"(median; {spread_ms.max():.0f} max)"
-                 + ("; left out where a camera had no frame within half a period: "
+                 + ("; views missing where a camera had no frame within half a period: "
                     + ", ".join(f"{n} {k}" for n, k in timed.unpaired.items()) if timed.unpaired else ""))
     if any(offsets.values()):
         notes.append("frame offsets " + ", ".join(f"{n}={int(o):+d}" for n, o in offsets.items() if o))
@@ -171,7 +172,8 @@ def iter_framesets(sources: Mapping[str, "FrameSource"], pairing: FramePairing, 
         return
     iterators, heads = [], []
     for v, name in enumerate(pairing.names):
-        iterator = sources[name].frames(pairing.frame_indices[start:stop, v])
+        wanted = pairing.frame_indices[start:stop, v]
+        iterator = sources[name].frames(wanted[wanted >= 0])  # -1: no frame of this camera there
         iterators.append(iterator)
         heads.append(next(iterator, None))
     for position in range(start, stop):
@@ -371,7 +373,8 @@ class SynchronizedFrames:
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         wanted_frames = self.pairing.frame_indices[self.positions]  # (K, V)
-        iterators = [source.frames(wanted_frames[:, v]) for v, source in enumerate(self.sources)]
+        iterators = [source.frames(wanted_frames[:, v][wanted_frames[:, v] >= 0])  # -1: no frame there
+                     for v, source in enumerate(self.sources)]
         heads: list[tuple[int, np.ndarray] | None] = [next(it, None) for it in iterators]
         for k, frameset in enumerate(self.indices):
             images = {}

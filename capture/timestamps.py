@@ -23,7 +23,8 @@ is told from the frame period (a period under 1 is seconds, then ms, us, ns by f
 
 Pairing (:func:`match_frame_times`): the camera with the most frames is the reference; every other
 camera's frame nearest in time to each reference frame joins its frameset when it is less than half
-a frame period away. Framesets without a frame of every camera are left out and counted.
+a frame period away. A camera without such a frame is missing from that frameset (its view is left
+out there, as a session marks a missing view), and counted.
 
 Conventions (dimension letters V cameras, F framesets, N frames of one camera) in
 :mod:`geometry.camera`.
@@ -90,12 +91,13 @@ class FrameTimes:
 class TimedPairing:
     """Frames paired by time.
 
-    frame_indices: (F, V) int64, frame of camera v in frameset f. reference: the camera whose
-        frames define the framesets (the one with the most frames). frameset_index: (F,) int64,
-        the reference camera's frame of each frameset. times_s: (F,) its times.
+    frame_indices: (F, V) int64, frame of camera v in frameset f, -1 where the camera has none.
+        reference: the camera whose frames define the framesets (the one with the most frames).
+        frameset_index: (F,) int64, the reference camera's frame of each frameset. times_s: (F,)
+        its times.
     spread_s: (F,) seconds between the earliest and the latest frame of each frameset.
-    unpaired: ``{name: n}`` reference frames at which camera ``name`` had no frame within half
-        a period (those framesets are left out).
+    unpaired: ``{name: n}`` framesets without a frame of camera ``name`` within half a period
+        (its view is missing there).
     """
 
     frame_indices: np.ndarray
@@ -183,13 +185,15 @@ def read_frame_times(values: Sequence[str], names: Sequence[str]) -> FrameTimes:
 
 
 def match_frame_times(times_s: Sequence[np.ndarray], names: Sequence[str],
-                      offsets_frames: Mapping[str, int] | None = None) -> TimedPairing:
+                      offsets_frames: Mapping[str, int] | None = None, *, min_cameras: int = 2) -> TimedPairing:
     """Pair V cameras' frames by time (the module's rule).
 
     times_s: V arrays (N_v,) of increasing seconds on one clock. offsets_frames: ``{name: n}`` whole
         frames (``--frame-offset``): camera ``name``'s frame times are taken ``n`` periods earlier,
         so its frame k + n joins the others' frame k.
-    Raises ValueError when no frameset has a frame of every camera.
+    min_cameras: framesets with fewer cameras than this are left out (default 2: a frameset
+        needs two views to triangulate anything).
+    Raises ValueError when no frameset has ``min_cameras`` cameras.
     """
     times = [np.asarray(t, dtype=np.float64) for t in times_s]
     period = _median_period(times)
@@ -214,16 +218,17 @@ def match_frame_times(times_s: Sequence[np.ndarray], names: Sequence[str],
         keep = np.zeros(n_ref, dtype=bool)
         keep[order[first]] = True
         indices[:, v] = np.where(ok & keep, nearest, -1)
-    complete = (indices >= 0).all(axis=1)
-    unpaired = {names[v]: int((indices[:, v] < 0).sum()) for v in range(V) if (indices[:, v] < 0).any()}
-    if not complete.any():
-        raise ValueError("no frameset has a frame of every camera within half a frame period of the others "
-                         "(do the timestamps share one clock?)")
-    paired = indices[complete]
-    at = np.stack([times[v][paired[:, v]] for v in range(V)], axis=1)
+    enough = (indices >= 0).sum(axis=1) >= min(min_cameras, V)
+    if not enough.any():
+        raise ValueError(f"no frameset has frames of {min(min_cameras, V)} cameras within half a frame period of "
+                         "each other (do the timestamps share one clock?)")
+    paired = indices[enough]
+    unpaired = {names[v]: int((paired[:, v] < 0).sum()) for v in range(V) if (paired[:, v] < 0).any()}
+    at = np.stack([np.where(paired[:, v] >= 0, times[v][np.maximum(paired[:, v], 0)], np.nan) for v in range(V)],
+                  axis=1)
     return TimedPairing(frame_indices=paired, reference=reference, frameset_index=paired[:, reference].copy(),
                         times_s=times[reference][paired[:, reference]] + shift[reference] * period,
-                        spread_s=at.max(axis=1) - at.min(axis=1), unpaired=unpaired)
+                        spread_s=np.nanmax(at, axis=1) - np.nanmin(at, axis=1), unpaired=unpaired)
 
 
 def _median_period(times: Sequence[np.ndarray]) -> float:
