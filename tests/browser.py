@@ -71,11 +71,17 @@ class Browser:
         args = CHROMIUM_FLAGS + [f"--user-data-dir={self._profile}", f"--window-size={width},{height}"]
         caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": chromium, "args": args}}}}
-        try:
-            self.session = self._call("POST", "/session", caps, timeout=timeout_s)["sessionId"]
-        except Exception:
-            self.close()
-            raise
+        for attempt in range(2):  # a cold Chromium start on a loaded machine can miss the first deadline
+            try:
+                self.session = self._call("POST", "/session", caps, timeout=timeout_s)["sessionId"]
+                break
+            except (TimeoutError, OSError):
+                if attempt:
+                    self.close()
+                    raise
+            except Exception:
+                self.close()
+                raise
 
     def _call(self, method: str, path: str, body=None, *, timeout: float = 30.0):
         data = None if body is None else json.dumps(body).encode()
