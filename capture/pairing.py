@@ -233,11 +233,11 @@ class RecordingSpec:
             return cls(session=str(Path(session).resolve()), offsets=tuple(offsets.items()),
                        timestamps=tuple(t for t in timestamps if str(t).lower() != "none"))
         cameras = parse_camera_args(videos, flag="--videos")
-        from .timestamps import timestamps_to_use
+        from .timestamps import resolved_timestamps, timestamps_to_use
 
         found = timestamps_to_use(timestamps, {c.name: c.path for c in cameras})
         return cls(cameras=tuple((c.name, str(c.path.resolve())) for c in cameras),
-                   offsets=tuple(offsets.items()), timestamps=_resolved_timestamps(found))
+                   offsets=tuple(offsets.items()), timestamps=resolved_timestamps(found))
 
     @property
     def whole_offsets(self) -> dict[str, int]:
@@ -275,18 +275,6 @@ class RecordingSpec:
             times = read_frame_times(self.timestamps, list(sources))
         return Recording(self, sources, pair_frames(sources, self.whole_offsets, mismatch=mismatch,
                                                     frame_times=times))
-
-
-def _resolved_timestamps(values: Sequence[str]) -> tuple[str, ...]:
-    """``--timestamps`` values with their paths resolved (provenance that reopens anywhere)."""
-    out = []
-    for value in values:
-        name, sep, path = str(value).partition("=")
-        if sep and not Path(value).exists():
-            out.append(f"{name}={Path(path).resolve()}")
-        else:
-            out.append(str(Path(value).resolve()))
-    return tuple(out)
 
 
 def _plain(frames: float) -> int | float:

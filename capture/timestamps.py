@@ -42,7 +42,7 @@ import numpy as np
 from .frame_offsets import add_timestamps_argument  # the flag lives with --frame-offset: stdlib only
 
 __all__ = ["FrameTimes", "TimedPairing", "add_timestamps_argument", "read_frame_times", "match_frame_times",
-           "find_recorded_times", "timestamps_to_use"]
+           "find_recorded_times", "timestamps_to_use", "timestamps_file", "resolved_timestamps"]
 
 TIME_COLUMNS = ("frame_time", "timestamp", "time", "timestamp_s", "time_s", "timestamps", "frametime")
 _UNITS = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))
@@ -142,6 +142,24 @@ def timestamps_to_use(given: Sequence[str], paths: Mapping[str, str | Path]) -> 
     return find_recorded_times(paths)
 
 
+def timestamps_file(value: str) -> tuple[str | None, Path]:
+    """One ``--timestamps`` value: ``NAME=FILE`` -> ``(NAME, FILE)``, ``FILE`` -> ``(None, FILE)``
+    (a file whose own name holds ``=`` is a file)."""
+    name, sep, path = str(value).partition("=")
+    if sep and not Path(value).exists():
+        return name, Path(path)
+    return None, Path(value)
+
+
+def resolved_timestamps(values: Sequence[str]) -> tuple[str, ...]:
+    """``--timestamps`` values with their files' paths resolved (provenance that reopens anywhere)."""
+    out = []
+    for value in values:
+        name, path = timestamps_file(value)
+        out.append(str(path.resolve()) if name is None else f"{name}={path.resolve()}")
+    return tuple(out)
+
+
 def read_frame_times(values: Sequence[str], names: Sequence[str]) -> FrameTimes:
     """``--timestamps`` values (one file for every camera, or ``NAME=FILE`` per camera) for the
     cameras ``names``. Raises ValueError with one sentence for a file that cannot be read, a camera
@@ -149,20 +167,20 @@ def read_frame_times(values: Sequence[str], names: Sequence[str]) -> FrameTimes:
     values = [str(v) for v in values]
     if not values:
         raise ValueError("--timestamps needs a file")
-    per_camera = [v for v in values if "=" in v and not Path(v).exists()]
+    split = [timestamps_file(v) for v in values]
+    per_camera = [name for name, _ in split if name is not None]
     if per_camera and len(per_camera) != len(values):
         raise ValueError("--timestamps takes one file for every camera (Caliscope's timestamps.csv) or "
                          "NAME=FILE for each camera, not both")
     raw: dict[str, np.ndarray] = {}
     if per_camera:
-        for value in values:
-            name, _, path = value.partition("=")
+        for value, (name, path) in zip(values, split):
             if name not in names:
                 raise ValueError(f"--timestamps {value}: camera {name!r} is not one of {', '.join(names)}")
             if name in raw:
                 raise ValueError(f"--timestamps gives camera {name} twice")
-            raw[name] = _camera_file(Path(path))
-        files = tuple(f"{v.partition('=')[0]}={Path(v.partition('=')[2]).resolve()}" for v in values)
+            raw[name] = _camera_file(path)
+        files = resolved_timestamps(values)
     else:
         if len(values) != 1:
             raise ValueError("--timestamps takes one file for every camera, or NAME=FILE for each camera")

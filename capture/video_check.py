@@ -114,7 +114,7 @@ def check_videos(sources: Mapping[str, object], timestamps: Sequence[str] = ()) 
         intervals = np.diff(times.times_s[name])
         dropped = np.where(intervals >= DROP_INTERVAL_PERIODS * period, np.rint(intervals / period) - 1, 0)
         cameras.append(VideoCameraCheck(
-            name=name, frames=counts[name], times=int(intervals.size + 1), fps=float(1.0 / np.median(intervals)),
+            name=name, frames=counts[name], times=int(times.times_s[name].size), fps=float(1.0 / np.median(intervals)),
             max_interval_ms=float(1e3 * intervals.max()), dropped=int(dropped.sum()),
             missing_in_framesets=int(timed.unpaired.get(name, 0))))
     spread = 1e3 * timed.spread_s

@@ -269,15 +269,17 @@ def _synchronized(detections: Detections, rig, provenance: dict, *, quiet: bool)
 _UNSYNCHRONIZED_MIN_FRAMES = 0.05  # steady offsets below this are within what the calibration resolves
 
 
-def _calibration_frame_offsets(metadata: dict) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+def _calibration_frame_offsets(metadata: dict) -> tuple[dict[str, float], dict[str, float], dict[str, str],
+                                                       tuple[str, ...]]:
     """What ``rigkit calibrate extrinsics`` recorded of its frames' timing (``[metadata.extrinsics]``):
-    ``(estimated, total, recording)``. estimated: ``{name: frames}`` steady offsets it found and
+    ``(estimated, total, recording, timestamps)``. estimated: ``{name: frames}`` steady offsets it found and
     modelled (``frame_offsets_estimated``; {} when none is worth saying); total: those plus any
     ``--frame-offset`` it was given (``frame_offsets_given``), how that recording's frames pair;
-    recording: ``{name: capture.frames.source_identity}`` of the videos it was solved from."""
+    recording: ``{name: capture.frames.source_identity}`` of the videos it was solved from;
+    timestamps: the ``--timestamps`` files its frames were paired by (empty: by index)."""
     extrinsics = metadata.get("extrinsics") if isinstance(metadata, dict) else None
     if not isinstance(extrinsics, dict):
-        return {}, {}, {}
+        return {}, {}, {}, ()
 
     def numbers(key: str) -> dict[str, float]:
         found = extrinsics.get(key)
@@ -291,7 +293,7 @@ def _calibration_frame_offsets(metadata: dict) -> tuple[dict[str, float], dict[s
     total = {n: round(given.get(n, 0.0) + estimated.get(n, 0.0), 3) for n in {**given, **estimated}}
     recording = extrinsics.get("recording")
     recording = {str(n): str(i) for n, i in recording.items()} if isinstance(recording, dict) else {}
-    return estimated, total, recording
+    return estimated, total, recording, tuple(str(t) for t in extrinsics.get("timestamps") or ())
 
 
 def _calibration_recording(recording, identities: dict[str, str]) -> dict[str, str] | None:
@@ -319,10 +321,9 @@ def _timing_from_calibration(args, calibration, recording, provenance: dict):
 
     if args.frame_offset or args.sync:
         return recording
-    estimated, total, identities = _calibration_frame_offsets(calibration.metadata)
-    extrinsics = calibration.metadata.get("extrinsics") if isinstance(calibration.metadata, dict) else None
-    paired_alike = recording is not None and tuple(recording.timestamps) == tuple(
-        (extrinsics or {}).get("timestamps") or ())  # the offsets hold for the calibration's own pairing
+    estimated, total, identities, timestamps = _calibration_frame_offsets(calibration.metadata)
+    # the offsets hold for the calibration's own pairing of the frames
+    paired_alike = recording is not None and tuple(recording.timestamps) == timestamps
     same = _calibration_recording(recording, identities) if paired_alike and total else None
     if same is not None:
         offsets = {same[n]: o for n, o in total.items() if n in same}

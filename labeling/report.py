@@ -330,8 +330,9 @@ def _open_recording(session, provenance: dict):
         return RecordingSpec(session=str(session), offsets=offsets).open()
     videos = provenance.get("videos")
     timestamps = tuple(provenance.get("timestamps") or ())  # paired by recorded times: the same files
-    files = list(videos.values()) + [t.partition("=")[2] if "=" in t and not Path(t).exists() else t
-                                     for t in timestamps] if videos else []
+    from capture.timestamps import timestamps_file
+
+    files = list(videos.values()) + [timestamps_file(t)[1] for t in timestamps] if videos else []
     if videos and all(Path(p).exists() for p in files):
         return RecordingSpec(cameras=tuple(videos.items()), offsets=offsets, timestamps=timestamps).open()
     return None

@@ -67,11 +67,11 @@ def test_caliscope_timestamps_pair_the_recording_as_its_frame_indices():
     assert spec.describe()["timestamps"] == [str((CALISCOPE / "timestamps.csv").resolve())]
 
 
-def test_matching_keeps_instants_across_drops_and_tells_the_unit():
+def test_matching_keeps_instants_across_drops_and_tells_the_unit(tmp_path):
     rng = np.random.default_rng(0)
     instants = {name: np.setdiff1d(np.arange(NUM_INSTANTS), STAMP_DROPS.get(name, ())) for name in NAMES}
     instants["cam04"] = instants["cam04"][3:]  # started three frames late
-    for unit, scale in (("ms", 1.0), ("ns", 1e6), ("s", 1e-3)):
+    for scale in (1.0, 1e6, 1e-3):  # ms, ns, s: the matching is in the times' own unit
         times = [(1e5 + PERIOD_MS * instants[n] + rng.normal(0, 2.0, instants[n].size)) * scale for n in NAMES]
         timed = match_frame_times(times, NAMES)
         assert timed.reference == 0  # cam01: the most frames
@@ -86,14 +86,12 @@ def test_matching_keeps_instants_across_drops_and_tells_the_unit():
     # the unit, from the frame period
     folder_times = {n: 1e5 + PERIOD_MS * instants[n] for n in NAMES}
     for unit, scale in (("s", 1e-3), ("ms", 1.0), ("us", 1e3), ("ns", 1e6)):
-        assert _read_per_camera(folder_times, scale).unit == unit
+        folder = tmp_path / unit
+        folder.mkdir()
+        assert _read_per_camera(folder_times, scale, folder).unit == unit
 
 
-def _read_per_camera(times_ms, scale, tmp=None):
-    import tempfile
-    from pathlib import Path
-
-    folder = Path(tmp or tempfile.mkdtemp())
+def _read_per_camera(times_ms, scale, folder):
     values = []
     for name, t in times_ms.items():
         path = folder / f"{name}.txt"
