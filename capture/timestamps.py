@@ -93,8 +93,9 @@ class TimedPairing:
 
     frame_indices: (F, V) int64, frame of camera v in frameset f, -1 where the camera has none.
         reference: the camera whose frames define the framesets (the one with the most frames).
-        frameset_index: (F,) int64, the reference camera's frame of each frameset. times_s: (F,)
-        its times.
+        frameset_index: (F,) int64, each frameset's number: the reference camera's frame minus its
+        whole offset (as pairing by index numbers them: the frame of a camera without offset).
+        times_s: (F,) the reference frames' times, moved by that offset.
     spread_s: (F,) seconds between the earliest and the latest frame of each frameset.
     unpaired: ``{name: n}`` framesets without a frame of camera ``name`` within half a period
         (its view is missing there).
@@ -244,8 +245,8 @@ def match_frame_times(times_s: Sequence[np.ndarray], names: Sequence[str],
     unpaired = {names[v]: int((paired[:, v] < 0).sum()) for v in range(V) if (paired[:, v] < 0).any()}
     at = np.stack([np.where(paired[:, v] >= 0, times[v][np.maximum(paired[:, v], 0)], np.nan) for v in range(V)],
                   axis=1)
-    return TimedPairing(frame_indices=paired, reference=reference, frameset_index=paired[:, reference].copy(),
-                        times_s=times[reference][paired[:, reference]] + shift[reference] * period,
+    return TimedPairing(frame_indices=paired, reference=reference, frameset_index=paired[:, reference] - shift[reference],
+                        times_s=times[reference][paired[:, reference]],  # moved by its offset, as numbered
                         spread_s=np.nanmax(at, axis=1) - np.nanmin(at, axis=1), unpaired=unpaired)
 
 

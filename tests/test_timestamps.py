@@ -91,6 +91,17 @@ def test_matching_keeps_instants_across_drops_and_tells_the_unit(tmp_path):
         assert _read_per_camera(folder_times, scale, folder).unit == unit
 
 
+def test_framesets_are_numbered_as_by_index_when_the_reference_has_an_offset():
+    # found on the Caliscope videos labeled with the calibration's offsets (cam_0 -1, cam_1 0): the
+    # framesets were numbered by cam_0's frames, one less than pairing by index numbers them
+    times = [np.arange(10) / 6.0 for _ in range(2)]
+    timed = match_frame_times(times, ["cam_0", "cam_1"], {"cam_0": -1})
+    assert timed.reference == 0
+    np.testing.assert_array_equal(timed.frame_indices[:3], [[0, 1], [1, 2], [2, 3]])  # cam_0's frame k-1, cam_1's k
+    np.testing.assert_array_equal(timed.frameset_index[:3], [1, 2, 3])  # the frame of the camera without offset
+    np.testing.assert_allclose(timed.times_s[:3], np.array([1, 2, 3]) / 6.0)
+
+
 def _read_per_camera(times_ms, scale, folder):
     values = []
     for name, t in times_ms.items():
